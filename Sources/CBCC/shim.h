@@ -1,0 +1,2 @@
+#include <bcc/bcc_common.h>
+#include <bcc/libbpf.h>

@@ -1,0 +1,1 @@
+#include <bpf/btf.h>

@@ -1,0 +1,95 @@
+import CBCC
+import Foundation
+
+/// A compiled BCC module: owns the module and the fds of its loaded programs
+/// and attached probes. Closing an attach fd detaches, so deinit detaches all.
+final class BPFModule {
+    private let module: UnsafeMutableRawPointer
+    private var programFDs: [String: Int32] = [:]
+    private var attachFDs: [Int32] = []
+
+    /// Compiles `text` with BCC's clang. Clang prints diagnostics to stderr,
+    /// so they are captured there and carried in the error.
+    init(text: String) throws {
+        var compiled: UnsafeMutableRawPointer?
+        let diagnostics = try capturingStandardError {
+            compiled = bpf_module_create_c_from_string(text, 0, nil, 0, true, nil)
+        }
+        guard let compiled else { throw KernelError.compileFailed(diagnostics: diagnostics) }
+        module = compiled
+    }
+
+    deinit {
+        for fd in attachFDs { close(fd) }
+        for fd in programFDs.values { close(fd) }
+        bpf_module_destroy(module)
+    }
+
+    var functionNames: [String] {
+        (0..<bpf_num_functions(module)).compactMap { id in
+            bpf_function_name(module, id).map { String(cString: $0) }
+        }
+    }
+
+    /// Loads one function into the kernel through the verifier.
+    func load(_ name: String, type: bpf_prog_type) throws -> Int32 {
+        if let fd = programFDs[name] { return fd }
+        guard let start = bpf_function_start(module, name) else {
+            throw KernelError.loadFailed(program: name, errno: ENOENT, log: "no such function")
+        }
+        let size = bpf_function_size(module, name)
+        var fd: Int32 = -1
+        let log = try capturingStandardError {
+            fd = bcc_func_load(module, Int32(type.rawValue), name, start.assumingMemoryBound(to: bpf_insn.self),
+                               Int32(size), bpf_module_license(module), bpf_module_kern_version(module),
+                               0, nil, 0, nil, -1)
+        }
+        guard fd >= 0 else { throw KernelError.loadFailed(program: name, errno: fd == -1 ? errno : -fd, log: log) }
+        programFDs[name] = fd
+        return fd
+    }
+
+    /// Loads and attaches `tracepoint__<category>__<event>` to that tracepoint.
+    func attachTracepoint(_ name: String) throws {
+        let parts = name.components(separatedBy: "__")
+        guard parts.count == 3 else { throw KernelError.attachFailed(probe: name, errno: EINVAL) }
+        let fd = try load(name, type: BPF_PROG_TYPE_TRACEPOINT)
+        let link = bpf_attach_tracepoint(fd, parts[1], parts[2])
+        guard link >= 0 else { throw KernelError.attachFailed(probe: "tracepoint \(parts[1]):\(parts[2])", errno: errno) }
+        attachFDs.append(link)
+    }
+
+    /// Loads and attaches `kretprobe__<function>` to that kernel function's return.
+    func attachKretprobe(_ name: String) throws {
+        let function = String(name.dropFirst("kretprobe__".count))
+        let fd = try load(name, type: BPF_PROG_TYPE_KPROBE)
+        let link = bpf_attach_kprobe(fd, BPF_PROBE_RETURN, "r_ebpf_monitor_\(function)_\(getpid())", function, 0, 0)
+        guard link >= 0 else { throw KernelError.attachFailed(probe: "kretprobe \(function)", errno: errno) }
+        attachFDs.append(link)
+    }
+
+    func tableFD(_ name: String) throws -> Int32 {
+        let fd = bpf_table_fd(module, name)
+        guard fd >= 0 else { throw KernelError.systemCall("bpf_table_fd(\(name))", errno: ENOENT) }
+        return fd
+    }
+}
+
+/// Runs `body` with fd 2 redirected to a memfd and returns what it wrote.
+private func capturingStandardError(_ body: () -> Void) throws -> String {
+    guard let file = tmpfile() else { throw KernelError.systemCall("tmpfile", errno: errno) }
+    defer { fclose(file) }
+    let capture = fileno(file)
+    fflush(nil)
+    let saved = try check("dup", dup(STDERR_FILENO))
+    dup2(capture, STDERR_FILENO)
+    body()
+    fflush(nil)
+    dup2(saved, STDERR_FILENO)
+    close(saved)
+    let size = lseek(capture, 0, SEEK_END)
+    guard size > 0 else { return "" }
+    var bytes = [UInt8](repeating: 0, count: Int(size))
+    _ = pread(capture, &bytes, bytes.count, 0)
+    return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}

@@ -1,0 +1,66 @@
+import CLibbpf
+
+/// Kernel struct field offsets read from the running kernel's BTF. The
+/// installed headers describe another kernel (6.1 here, running 6.18), so
+/// every field the BPF code reads must take its offset from here.
+public struct BTFOffsets: Sendable {
+    /// The fields the BPF text reads, as `struct.field` paths. A path may name
+    /// a field inside anonymous structs and unions; the walk finds it.
+    public static let required = [
+        "task_struct.pid", "task_struct.tgid", "task_struct.real_parent",
+        "task_struct.mm", "task_struct.exit_code",
+        "mm_struct.arg_start", "mm_struct.arg_end",
+    ]
+
+    /// Byte offsets keyed by `struct.field`.
+    public let offsets: [String: Int]
+
+    public init(offsets: [String: Int]) { self.offsets = offsets }
+
+    /// Reads `/sys/kernel/btf/vmlinux`; nil when the kernel has no BTF.
+    public static func fromKernel(fields: [String] = required) throws -> BTFOffsets? {
+        guard let btf = btf__load_vmlinux_btf() else { return nil }
+        defer { btf__free(btf) }
+        var offsets: [String: Int] = [:]
+        for path in fields {
+            let parts = path.split(separator: ".", maxSplits: 1).map(String.init)
+            let id = btf__find_by_name_kind(btf, parts[0], UInt32(BTF_KIND_STRUCT))
+            guard id > 0, let bits = findMember(btf, typeID: UInt32(id), name: parts[1]) else {
+                throw KernelError.noBPF("kernel BTF has no field \(path)")
+            }
+            offsets[path] = bits / 8
+        }
+        return BTFOffsets(offsets: offsets)
+    }
+
+    /// The BPF text macros: `#define OFF_task_struct__mm 1824`.
+    public var macros: [String: String] {
+        Dictionary(uniqueKeysWithValues: offsets.map { path, offset in
+            (Self.macroName(path), String(offset))
+        })
+    }
+
+    public static func macroName(_ path: String) -> String {
+        "OFF_" + path.replacingOccurrences(of: ".", with: "__")
+    }
+
+    /// Bit offset of `name` in the struct or union `typeID`, descending into anonymous members.
+    private static func findMember(_ btf: OpaquePointer, typeID: UInt32, name: String) -> Int? {
+        guard let type = btf__type_by_id(btf, typeID) else { return nil }
+        let kind = Int32(btf_kind(type))
+        guard kind == BTF_KIND_STRUCT || kind == BTF_KIND_UNION, let members = btf_members(type) else { return nil }
+        for index in 0..<Int(btf_vlen(type)) {
+            let member = members[index]
+            let bitOffset = Int(btf_member_bit_offset(type, UInt32(index)))
+            let memberName = String(cString: btf__name_by_offset(btf, member.name_off))
+            if memberName == name { return bitOffset }
+            if memberName.isEmpty {
+                let resolved = btf__resolve_type(btf, member.type)
+                if resolved > 0, let inner = findMember(btf, typeID: UInt32(resolved), name: name) {
+                    return bitOffset + inner
+                }
+            }
+        }
+        return nil
+    }
+}

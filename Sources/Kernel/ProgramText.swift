@@ -1,0 +1,45 @@
+import BPFSources
+
+/// Which probe follows forks. Tracepoints work everywhere; the kprobe needs CONFIG_KPROBES.
+public enum ForkProbe: String, CaseIterable, Sendable {
+    case kprobe
+    case tracepoint
+}
+
+/// Assembles the BPF C that BCC compiles: tunables and struct offsets as
+/// macros, then the ABI header, then the program, all from the binary itself.
+public struct ProgramText: Sendable {
+    public var forkProbe: ForkProbe
+    /// nil: no kernel BTF, so offsets fall back to `offsetof` on the installed headers.
+    public var offsets: BTFOffsets?
+    public var ringBufferPages = 2048
+    public var watchMax = 65_536
+    public var wakeupEvery = 256
+
+    public init(forkProbe: ForkProbe, offsets: BTFOffsets?) {
+        self.forkProbe = forkProbe
+        self.offsets = offsets
+    }
+
+    public var source: String {
+        var lines = [
+            "#define FORK_PROBE_KPROBE \(forkProbe == .kprobe ? 1 : 0)",
+            "#define RINGBUF_PAGES \(ringBufferPages)",
+            "#define WATCH_MAX \(watchMax)",
+            "#define WAKEUP_EVERY \(wakeupEvery)",
+        ]
+        for path in BTFOffsets.required {
+            let name = BTFOffsets.macroName(path)
+            if let offset = offsets?.offsets[path] {
+                lines.append("#define \(name) \(offset)")
+            } else {
+                let parts = path.split(separator: ".")
+                lines.append("#define \(name) offsetof(struct \(parts[0]), \(parts[1]))")
+            }
+        }
+        let header = String(cString: bpf_events_header_source())
+        let program = String(cString: bpf_monitor_source())
+            .replacingOccurrences(of: "#include \"events.h\"", with: header)
+        return lines.joined(separator: "\n") + "\n" + program
+    }
+}

@@ -1,0 +1,92 @@
+import BPFSources
+import CBCC
+import Foundation
+
+/// The loaded and attached probes: the one object the rest of the program
+/// uses to reach the kernel. Dropping it detaches everything.
+public final class Tracer {
+    public let forkProbe: ForkProbe
+    /// nil when the kernel has no BTF and offsets came from the headers.
+    public let offsets: BTFOffsets?
+    private let module: BPFModule
+    private let ring: RingBuffer
+    private let watchedFD: Int32
+    private let lostFD: Int32
+    private let cpuCount: Int
+
+    /// Checks the machine, resolves offsets, compiles, loads and attaches.
+    public init(forkProbe requested: ForkProbe?) throws {
+        try Preflight.requireRoot()
+        try Preflight.requireTracefs()
+        forkProbe = try Preflight.resolve(requested)
+        try Preflight.requireKernelHeaders()
+        offsets = try BTFOffsets.fromKernel()
+        module = try BPFModule(text: ProgramText(forkProbe: forkProbe, offsets: offsets).source)
+        for name in module.functionNames {
+            if name.hasPrefix("tracepoint__") {
+                try module.attachTracepoint(name)
+            } else if name.hasPrefix("kretprobe__") {
+                try module.attachKretprobe(name)
+            }
+        }
+        watchedFD = try module.tableFD("watched")
+        lostFD = try module.tableFD("lost_counts")
+        ring = try RingBuffer(mapFD: module.tableFD("events"))
+        cpuCount = possibleCPUCount()
+    }
+
+    /// Compiles the program for `forkProbe` and passes every function through
+    /// the verifier without attaching: proves a probe type we cannot attach here.
+    public static func verify(forkProbe: ForkProbe) throws -> [String] {
+        try Preflight.requireRoot()
+        try Preflight.requireTracefs()
+        try Preflight.requireKernelHeaders()
+        let module = try BPFModule(text: ProgramText(forkProbe: forkProbe, offsets: try BTFOffsets.fromKernel()).source)
+        let names = module.functionNames
+        for name in names {
+            _ = try module.load(name, type: name.hasPrefix("kretprobe__") ? BPF_PROG_TYPE_KPROBE : BPF_PROG_TYPE_TRACEPOINT)
+        }
+        return names
+    }
+
+    /// Adds a task to the watched set. False when the map is full.
+    @discardableResult
+    public func watch(tid: Int32) -> Bool {
+        var key = UInt32(bitPattern: tid)
+        var one: UInt32 = 1
+        return bpf_update_elem(watchedFD, &key, &one, 0) == 0
+    }
+
+    public func unwatch(tid: Int32) {
+        var key = UInt32(bitPattern: tid)
+        _ = bpf_delete_elem(watchedFD, &key)
+    }
+
+    /// Waits up to `timeoutMs`, then hands every pending record to `handler`.
+    public func poll(timeoutMs: Int32, _ handler: @escaping (UnsafeRawBufferPointer) -> Void) -> Int {
+        ring.poll(timeoutMs: timeoutMs, handler)
+    }
+
+    /// Records dropped in the kernel so far, summed over CPUs, indexed by
+    /// `event_kind` or `lost_reason`.
+    public func lostCounts() -> [UInt64] {
+        (0..<Int(LOST_REASON_MAX.rawValue)).map { index in
+            var key = UInt32(index)
+            var perCPU = [UInt64](repeating: 0, count: cpuCount)
+            _ = bpf_lookup_elem(lostFD, &key, &perCPU)
+            return perCPU.reduce(0, +)
+        }
+    }
+}
+
+/// Per-CPU maps hold one value per possible CPU: "0-1" or "0,2-5" in sysfs.
+private func possibleCPUCount() -> Int {
+    guard let text = try? String(contentsOfFile: "/sys/devices/system/cpu/possible", encoding: .utf8) else {
+        return ProcessInfo.processInfo.activeProcessorCount
+    }
+    var highest = 0
+    for range in text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",") {
+        if let last = range.split(separator: "-").last, let value = Int(last) { highest = max(highest, value) }
+    }
+    return highest + 1
+}
