@@ -20,10 +20,12 @@ let package = Package(
         .target(name: "Kernel", dependencies: ["CBCC", "CLibbpf", "BPFSources"]),
         // Model: decoding, process tree, commands, sinks. No root, no kernel.
         .target(name: "Monitor", dependencies: ["BPFSources"]),
+        // The poll loop and the launch: wires Kernel -> Monitor -> sink.
+        .target(name: "Session", dependencies: ["Kernel", "Monitor", "CSpawn"]),
         .executableTarget(
             name: "ebpf-monitor",
             dependencies: [
-                "Kernel", "Monitor", "CSpawn",
+                "Session", "Kernel", "Monitor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

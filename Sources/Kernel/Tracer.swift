@@ -67,16 +67,24 @@ public final class Tracer {
         ring.poll(timeoutMs: timeoutMs, handler)
     }
 
-    /// Records dropped in the kernel so far, summed over CPUs, indexed by
-    /// `event_kind` or `lost_reason`.
-    public func lostCounts() -> [UInt64] {
-        (0..<Int(LOST_REASON_MAX.rawValue)).map { index in
-            var key = UInt32(index)
+    /// Records dropped in the kernel so far, summed over CPUs, by where they
+    /// were lost: the event kind whose record found the ring buffer full, or
+    /// `watch_map_full` for children that could not be followed.
+    public func lostCounts() -> [String: UInt64] {
+        var counts: [String: UInt64] = [:]
+        for (index, place) in Self.lostPlaces {
+            var key = index
             var perCPU = [UInt64](repeating: 0, count: cpuCount)
             _ = bpf_lookup_elem(lostFD, &key, &perCPU)
-            return perCPU.reduce(0, +)
+            counts[place] = perCPU.reduce(0, +)
         }
+        return counts
     }
+
+    private static let lostPlaces: [(UInt32, String)] = [
+        (EVENT_FORK.rawValue, "fork"), (EVENT_EXEC.rawValue, "exec"), (EVENT_EXIT.rawValue, "exit"),
+        (LOST_WATCH_MAP_FULL.rawValue, "watch_map_full"),
+    ]
 }
 
 /// Per-CPU maps hold one value per possible CPU: "0-1" or "0,2-5" in sysfs.

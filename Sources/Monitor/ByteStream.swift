@@ -1,0 +1,57 @@
+import Glibc
+
+/// Where sinks write. Output is buffered and written once per poll batch, so
+/// `| grep` sees lines live without a syscall per line.
+public protocol ByteStream: AnyObject {
+    func write(_ text: String)
+    func flush()
+    var failed: Bool { get }
+}
+
+/// A file descriptor (stdout or --output FILE), written on flush.
+public final class FileStream: ByteStream {
+    private let fd: Int32
+    private let ownsDescriptor: Bool
+    private var buffer: [UInt8] = []
+    /// Set when a write failed (EPIPE: the reader went away).
+    public private(set) var failed = false
+
+    public init(fd: Int32, ownsDescriptor: Bool = false) {
+        self.fd = fd
+        self.ownsDescriptor = ownsDescriptor
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    deinit {
+        flush()
+        if ownsDescriptor { close(fd) }
+    }
+
+    public func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 20 { flush() }
+    }
+
+    public func flush() {
+        var offset = 0
+        while offset < buffer.count, !failed {
+            let written = buffer[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                failed = true
+            } else {
+                offset += written
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Collects output in memory: for tests and golden files.
+public final class MemoryStream: ByteStream {
+    public private(set) var text = ""
+    public let failed = false
+    public init() {}
+    public func write(_ text: String) { self.text += text }
+    public func flush() {}
+}

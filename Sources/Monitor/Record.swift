@@ -1,0 +1,107 @@
+/// What the tracker hands to the sinks: the model's view of the stream,
+/// independent of how it is printed.
+public enum Record: Equatable, Sendable {
+    case process(ProcessRecord)
+    case lost(LostRecord)
+    case summary(CommandSummary)
+    case status(StatusRecord)
+}
+
+public enum ProcessAction: String, Sendable {
+    case fork, thread, exec, exit
+    case threadExit = "thread_exit"
+}
+
+public struct ProcessRecord: Equatable, Sendable {
+    public var time: UInt64          // wall clock, ns since the epoch
+    public var command: Int
+    public var pid: Int32
+    public var tid: Int32
+    public var ppid: Int32
+    public var comm: [UInt8]
+    public var action: ProcessAction
+    public var child: Int32? = nil
+    public var path: [UInt8]? = nil
+    public var argv: [[UInt8]]? = nil
+    public var termination: Termination? = nil
+    public var truncated = false
+    /// fork: the child could not be followed (watch map full).
+    public var unfollowed = false
+
+    public init(time: UInt64, command: Int, pid: Int32, tid: Int32, ppid: Int32, comm: [UInt8], action: ProcessAction) {
+        self.time = time
+        self.command = command
+        self.pid = pid
+        self.tid = tid
+        self.ppid = ppid
+        self.comm = comm
+        self.action = action
+    }
+}
+
+public struct LostRecord: Equatable, Sendable {
+    public var time: UInt64
+    /// Where: "fork", "exec", "exit", "watch_map_full", "decode".
+    public var counts: [String: UInt64]
+    public var total: UInt64
+
+    public init(time: UInt64, counts: [String: UInt64], total: UInt64) {
+        self.time = time
+        self.counts = counts
+        self.total = total
+    }
+}
+
+public struct StatusRecord: Equatable, Sendable {
+    public var time: UInt64
+    public var message: String
+    public var fields: [String: String]
+
+    public init(time: UInt64, message: String, fields: [String: String] = [:]) {
+        self.time = time
+        self.message = message
+        self.fields = fields
+    }
+}
+
+/// One command's end-of-life report.
+public struct CommandSummary: Equatable, Sendable {
+    public struct Process: Equatable, Sendable {
+        public var pid: Int32
+        public var ppid: Int32
+        public var comm: [UInt8]
+        public var argv: [[UInt8]]
+        public var termination: Termination?
+
+        public init(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], termination: Termination? = nil) {
+            self.pid = pid
+            self.ppid = ppid
+            self.comm = comm
+            self.argv = argv
+            self.termination = termination
+        }
+    }
+
+    public var command: Int
+    public var pid: Int32
+    public var argv: [[UInt8]]
+    public var termination: Termination?
+    public var start: UInt64
+    public var end: UInt64
+    public var processes: [Process]
+    public var threads: Int
+    public var lostEvents: UInt64
+
+    public init(command: Int, pid: Int32, argv: [[UInt8]], termination: Termination?, start: UInt64, end: UInt64,
+                processes: [Process], threads: Int, lostEvents: UInt64) {
+        self.command = command
+        self.pid = pid
+        self.argv = argv
+        self.termination = termination
+        self.start = start
+        self.end = end
+        self.processes = processes
+        self.threads = threads
+        self.lostEvents = lostEvents
+    }
+}

@@ -1,0 +1,112 @@
+/// The human format: a header, then one line per record with fixed columns.
+/// Every line carries time, command, comm, pid and tid, so `grep` for a
+/// command or a pid yields whole, readable lines.
+public final class TextSink: Sink {
+    private let stream: ByteStream
+    private let utc: Bool
+
+    public init(stream: ByteStream, utc: Bool = false) {
+        self.stream = stream
+        self.utc = utc
+        stream.write(Self.line("TIME", "CMD", "COMM", "PID", "TID", "PPID", "EVENT", "DETAILS"))
+    }
+
+    public func flush() { stream.flush() }
+    public var failed: Bool { stream.failed }
+
+    public func emit(_ record: Record) {
+        switch record {
+        case .process(let event):
+            stream.write(Self.line(
+                time(event.time), String(event.command), Escaping.text(event.comm),
+                String(event.pid), String(event.tid), String(event.ppid), event.action.rawValue, details(event)))
+        case .lost(let lost):
+            let places = lost.counts.sorted { $0.key < $1.key }.filter { $0.value > 0 }
+                .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            stream.write(Self.line(time(lost.time), "-", "-", "-", "-", "-", "lost",
+                                   "\(lost.total) events lost (\(places)): output is incomplete"))
+        case .status(let status):
+            let fields = status.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            stream.write(Self.line(time(status.time), "-", "-", "-", "-", "-", "status",
+                                   ([status.message] + fields).joined(separator: " ")))
+        case .summary(let summary):
+            writeSummary(summary)
+        }
+    }
+
+    private func details(_ event: ProcessRecord) -> String {
+        switch event.action {
+        case .fork, .thread:
+            let child = "child=\(event.child ?? 0)"
+            return event.unfollowed ? child + " NOT FOLLOWED: watch map full" : child
+        case .exec:
+            var text = Escaping.text(event.path ?? [])
+            if let argv = event.argv { text += " argv: " + Escaping.arguments(argv) }
+            return event.truncated ? text + " (truncated)" : text
+        case .exit:
+            return event.termination.map(Self.describe) ?? ""
+        case .threadExit:
+            return ""
+        }
+    }
+
+    private func writeSummary(_ summary: CommandSummary) {
+        let time = time(summary.end)
+        let prefix = Self.pad(time, 15) + " " + Self.pad(String(summary.command), 3, right: true) + " summary  "
+        let seconds = Double(summary.end &- summary.start) / 1e9
+        let head = summary.argv.isEmpty ? "pid \(summary.pid)" : Escaping.arguments(summary.argv)
+        var lines = ["\(head): \(summary.termination.map(Self.describe) ?? "running") after "
+            + formatSeconds(seconds) + "; \(summary.processes.count) processes, \(summary.threads) threads"
+            + (summary.lostEvents > 0 ? ", \(summary.lostEvents) EVENTS LOST: incomplete" : ", no events lost")]
+        // The process tree, children under their parents, in fork order.
+        let pids = Set(summary.processes.map(\.pid))
+        var children: [Int32: [CommandSummary.Process]] = [:]
+        var roots: [CommandSummary.Process] = []
+        for process in summary.processes {
+            if pids.contains(process.ppid) && process.ppid != process.pid {
+                children[process.ppid, default: []].append(process)
+            } else {
+                roots.append(process)
+            }
+        }
+        func walk(_ process: CommandSummary.Process, _ indent: String, _ last: Bool) {
+            let argv = process.argv.isEmpty ? Escaping.text(process.comm) : Escaping.arguments(process.argv)
+            let end = process.termination.map(Self.describe) ?? "running"
+            lines.append(indent + (last ? "└─ " : "├─ ") + "\(process.pid) \(argv) [\(end)]")
+            let kids = children.removeValue(forKey: process.pid) ?? []
+            for (index, kid) in kids.enumerated() {
+                walk(kid, indent + (last ? "   " : "│  "), index == kids.count - 1)
+            }
+        }
+        for (index, root) in roots.enumerated() { walk(root, "", index == roots.count - 1) }
+        for line in lines { stream.write(prefix + line + "\n") }
+    }
+
+    static func describe(_ termination: Termination) -> String {
+        switch termination {
+        case .exited(let status): return "exit_code=\(status)"
+        case .signaled(let signal, let core):
+            return "signal=\(Signals.name(signal))" + (core ? " (core dumped)" : "")
+        }
+    }
+
+    private func time(_ nanoseconds: UInt64) -> String { TimeFormat.timeOfDay(nanoseconds, utc: utc) }
+
+    private func formatSeconds(_ seconds: Double) -> String {
+        let milliseconds = Int((seconds * 1000).rounded())
+        return "\(milliseconds / 1000).\(pad3(milliseconds % 1000))s"
+    }
+
+    private func pad3(_ value: Int) -> String { Self.pad(String(value), 3, right: true, fill: "0") }
+
+    private static func line(_ time: String, _ command: String, _ comm: String, _ pid: String, _ tid: String,
+                             _ ppid: String, _ event: String, _ details: String) -> String {
+        pad(time, 15) + " " + pad(command, 3, right: true) + " " + pad(comm, 16) + " " + pad(pid, 7) + " "
+            + pad(tid, 7) + " " + pad(ppid, 7) + " " + pad(event, 11) + " " + details + "\n"
+    }
+
+    private static func pad(_ text: String, _ width: Int, right: Bool = false, fill: Character = " ") -> String {
+        let padding = String(repeating: fill, count: max(0, width - text.count))
+        return right ? padding + text : text + padding
+    }
+}

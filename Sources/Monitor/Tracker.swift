@@ -1,0 +1,255 @@
+/// The process model: which processes and threads are alive, which command
+/// each belongs to, and when a command is over. It consumes events in
+/// timestamp order and produces the records the sinks print.
+///
+/// Commands: with `--pid`, the watched root is command 0 and every process it
+/// forks starts a new command, inherited by that process's whole subtree.
+/// With `-- CMD`, the launched process is command 1.
+public struct Tracker: Sendable {
+    public enum Mode: Equatable, Sendable {
+        case shell(root: Int32)
+        case command(root: Int32)
+    }
+
+    private struct LiveProcess {
+        var command: Int
+        var entry: Int          // index in the command's process list
+        var ppid: Int32
+        var comm: [UInt8]
+        var argv: [[UInt8]]
+        var threads: Set<Int32>
+    }
+
+    private struct Command {
+        var leader: Int32
+        var start: UInt64
+        var lostAtStart: UInt64
+        var processes: [CommandSummary.Process] = []
+        var live = 0
+        var threads = 0
+    }
+
+    public let mode: Mode
+    private let clock: WallClock
+    private var live: [Int32: LiveProcess] = [:]
+    private var threadOwner: [Int32: Int32] = [:]
+    private var commands: [Int: Command] = [:]
+    private var nextCommand: Int
+    public private(set) var lostTotal: UInt64 = 0
+    public private(set) var eventCount = 0
+    /// Processes seen that had no fork event: their fork was lost or predates the watch.
+    public private(set) var adopted = 0
+
+    public init(mode: Mode, clock: WallClock) {
+        self.mode = mode
+        self.clock = clock
+        switch mode {
+        case .shell: nextCommand = 1
+        case .command: nextCommand = 2
+        }
+    }
+
+    public var root: Int32 {
+        switch mode {
+        case .shell(let root), .command(let root): return root
+        }
+    }
+
+    /// Processes still alive.
+    public var liveProcesses: Int { live.count }
+
+    /// Commands started and not yet summarised.
+    public var openCommands: [Int] { commands.keys.sorted() }
+
+    /// Registers a process that existed before the probes were attached.
+    /// Direct children of the `--pid` root each start a command, in pid order.
+    public mutating func seed(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], threads: [Int32], ktime: UInt64) {
+        let command: Int
+        if pid == root {
+            command = rootCommand
+        } else if ppid == root, case .shell = mode {
+            command = startCommand(leader: pid, ktime: ktime)
+        } else {
+            command = live[ppid]?.command ?? rootCommand
+        }
+        addProcess(pid: pid, ppid: ppid, comm: comm, argv: argv, command: command, ktime: ktime)
+        for tid in threads where tid != pid {
+            addThread(tid, to: pid)
+        }
+    }
+
+    public mutating func handle(_ event: Event) -> [Record] {
+        eventCount += 1
+        switch event.body {
+        case .fork(let fork): return handleFork(event, fork)
+        case .exec(let exec): return handleExec(event, exec)
+        case .exit(let exit): return handleExit(event, exit)
+        }
+    }
+
+    /// Records events the kernel could not deliver. Every loss is shown.
+    public mutating func lost(_ counts: [String: UInt64], ktime: UInt64) -> [Record] {
+        let total = counts.values.reduce(0, +)
+        guard total > 0 else { return [] }
+        lostTotal += total
+        return [.lost(LostRecord(time: clock.wall(ktime), counts: counts, total: total))]
+    }
+
+    /// Summaries for every command still open: used at the end of the trace.
+    public mutating func finish(ktime: UInt64) -> [Record] {
+        commands.keys.sorted().compactMap { endCommand($0, ktime: ktime) }
+    }
+
+    // MARK: - Events
+
+    private mutating func handleFork(_ event: Event, _ fork: Event.Fork) -> [Record] {
+        let parent = process(for: event)
+        var record = baseRecord(event, parent: parent)
+        record.child = fork.isThread ? fork.childTid : fork.childPid
+        record.unfollowed = fork.unfollowed
+        if fork.isThread {
+            record.action = .thread
+            addThread(fork.childTid, to: event.pid)
+            if let command = live[event.pid]?.command { commands[command]?.threads += 1 }
+            return [.process(record)]
+        }
+        record.action = .fork
+        var command = parent.command
+        if case .shell = mode, event.pid == root {
+            command = startCommand(leader: fork.childPid, ktime: event.ktime)
+        }
+        if !fork.unfollowed {
+            retire(fork.childPid, ktime: event.ktime)  // pid reuse: a stale entry whose exit was lost
+            addProcess(pid: fork.childPid, ppid: fork.parentPid, comm: event.comm, argv: parent.argv,
+                       command: command, ktime: event.ktime)
+        }
+        record.command = command
+        return [.process(record)]
+    }
+
+    private mutating func handleExec(_ event: Event, _ exec: Event.Exec) -> [Record] {
+        if exec.oldTid != event.tid {
+            threadOwner[exec.oldTid] = nil
+            live[event.pid]?.threads.remove(exec.oldTid)
+        }
+        _ = process(for: event)
+        live[event.pid]?.comm = event.comm
+        live[event.pid]?.argv = exec.argv
+        var record = baseRecord(event, parent: live[event.pid]!)
+        record.action = .exec
+        record.path = exec.filename
+        record.argv = exec.argv
+        record.truncated = exec.filenameTruncated || exec.argvTruncated
+        if let state = live[event.pid] {
+            commands[state.command]?.processes[state.entry].argv = exec.argv
+            commands[state.command]?.processes[state.entry].comm = event.comm
+        }
+        return [.process(record)]
+    }
+
+    private mutating func handleExit(_ event: Event, _ exit: Event.Exit) -> [Record] {
+        var state = process(for: event)
+        if exit.parentPid != 0 { state.ppid = exit.parentPid }  // reparented to a subreaper or init
+        var record = baseRecord(event, parent: state)
+        threadOwner[event.tid] = nil
+        live[event.pid]?.threads.remove(event.tid)
+        guard exit.groupDead else {
+            record.action = .threadExit
+            return [.process(record)]
+        }
+        record.action = .exit
+        record.termination = exit.status
+        var records: [Record] = [.process(record)]
+        for tid in state.threads { threadOwner[tid] = nil }
+        live[event.pid] = nil
+        if var command = commands[state.command] {
+            command.processes[state.entry].termination = exit.status
+            command.processes[state.entry].ppid = state.ppid
+            command.live -= 1
+            commands[state.command] = command
+            if command.live == 0, let summary = endCommand(state.command, ktime: event.ktime) {
+                records.append(summary)
+            }
+        }
+        return records
+    }
+
+    // MARK: - Model
+
+    private var rootCommand: Int {
+        switch mode {
+        case .shell: return 0
+        case .command: return 1
+        }
+    }
+
+    private mutating func startCommand(leader: Int32, ktime: UInt64) -> Int {
+        let number = nextCommand
+        nextCommand += 1
+        commands[number] = Command(leader: leader, start: ktime, lostAtStart: lostTotal)
+        return number
+    }
+
+    private mutating func addProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int, ktime: UInt64) {
+        if commands[command] == nil {
+            commands[command] = Command(leader: pid, start: ktime, lostAtStart: lostTotal)
+        }
+        let entry = commands[command]!.processes.count
+        commands[command]!.processes.append(.init(pid: pid, ppid: ppid, comm: comm, argv: argv, termination: nil))
+        commands[command]!.live += 1
+        live[pid] = LiveProcess(command: command, entry: entry, ppid: ppid, comm: comm, argv: argv, threads: [pid])
+        threadOwner[pid] = pid
+    }
+
+    private mutating func addThread(_ tid: Int32, to pid: Int32) {
+        threadOwner[tid] = pid
+        live[pid]?.threads.insert(tid)
+    }
+
+    /// The live process an event belongs to. One never seen before (its fork
+    /// was lost, or it was missed at attach) is adopted into the root's command.
+    private mutating func process(for event: Event) -> LiveProcess {
+        if let state = live[event.pid] { return state }
+        adopted += 1
+        var ppid: Int32 = 0
+        if case .exit(let exit) = event.body { ppid = exit.parentPid }
+        let command = live[ppid]?.command ?? rootCommand
+        addProcess(pid: event.pid, ppid: ppid, comm: event.comm, argv: [], command: command, ktime: event.ktime)
+        if event.tid != event.pid { addThread(event.tid, to: event.pid) }
+        return live[event.pid]!
+    }
+
+    /// Drops a live entry whose pid the kernel has handed out again.
+    private mutating func retire(_ pid: Int32, ktime: UInt64) {
+        guard let stale = live[pid] else { return }
+        for tid in stale.threads { threadOwner[tid] = nil }
+        live[pid] = nil
+        commands[stale.command]?.live -= 1
+    }
+
+    private mutating func endCommand(_ number: Int, ktime: UInt64) -> Record? {
+        guard let command = commands.removeValue(forKey: number) else { return nil }
+        let leader = command.processes.first { $0.pid == command.leader } ?? command.processes.first
+        return .summary(CommandSummary(
+            command: number, pid: command.leader, argv: leader?.argv ?? [],
+            termination: leader?.termination, start: clock.wall(command.start), end: clock.wall(ktime),
+            processes: command.processes, threads: command.threads,
+            lostEvents: lostTotal - command.lostAtStart))
+    }
+
+    private func baseRecord(_ event: Event, parent: LiveProcess) -> ProcessRecord {
+        ProcessRecord(
+            time: clock.wall(event.ktime), command: parent.command, pid: event.pid, tid: event.tid,
+            ppid: parent.ppid, comm: event.comm, action: .exec)
+    }
+}
+
+/// Converts kernel monotonic timestamps to wall-clock time.
+public struct WallClock: Sendable {
+    /// Wall clock minus monotonic clock, in nanoseconds.
+    public let offset: Int64
+
+    public init(offset: Int64) { self.offset = offset }
+
+    public func wall(_ ktime: UInt64) -> UInt64 { UInt64(Int64(ktime) + offset) }
+}

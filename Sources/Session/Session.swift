@@ -1,0 +1,194 @@
+import Foundation
+import Kernel
+import Monitor
+import Synchronization
+
+/// Wires the kernel to the model to the sink and runs the poll loop:
+/// poll -> decode -> reorder -> track -> print, once per batch.
+public final class Session {
+    public enum Target: Equatable, Sendable {
+        case pid(Int32)
+        case command([String])
+    }
+
+    public struct Options: Sendable {
+        public var target: Target
+        public var forkProbe: ForkProbe?
+        /// How long a poll waits when no wakeup comes: the live-output latency.
+        public var pollMilliseconds: Int32 = 20
+        /// Seconds since boot (CLOCK_MONOTONIC) when the process started, for the time to ready.
+        public var startedAt: Double
+
+        public init(target: Target, forkProbe: ForkProbe?, startedAt: Double) {
+            self.target = target
+            self.forkProbe = forkProbe
+            self.startedAt = startedAt
+        }
+    }
+
+    private let options: Options
+    private let sink: Sink
+    private let diagnostics: ByteStream
+    private let decoder = Decoder()
+    private var reorderer = Reorderer()
+    private var lostSeen: [String: UInt64] = [:]
+    private var decodeFailures: UInt64 = 0
+
+    /// `sink` gets the trace; `diagnostics` (stderr) gets the status lines.
+    public init(options: Options, sink: Sink, diagnostics: ByteStream) {
+        self.options = options
+        self.sink = sink
+        self.diagnostics = diagnostics
+    }
+
+    /// Traces until everything watched has exited or a signal arrives.
+    /// Returns the exit status: the command's with `-- CMD`, else 0.
+    public func run() throws -> Int32 {
+        if case .pid(let pid) = options.target, !ProcScan.exists(pid) { throw SessionError.noSuchProcess(pid) }
+        if case .command(let arguments) = options.target { _ = try Launcher.resolve(arguments[0]) }
+
+        let tracer = try Tracer(forkProbe: options.forkProbe)
+        let clock = WallClock(offset: Int64(Self.now(CLOCK_REALTIME)) - Int64(Self.now(CLOCK_MONOTONIC)))
+        lostSeen = tracer.lostCounts()
+        StopSignal.install()
+
+        var launcher: Launcher?
+        var tracker: Tracker
+        switch options.target {
+        case .pid(let root):
+            tracker = Tracker(mode: .shell(root: root), clock: clock)
+            try watchTree(root, tracer: tracer, tracker: &tracker)
+        case .command(let arguments):
+            let child = try Launcher(arguments: arguments)
+            tracer.watch(tid: child.pid)
+            tracker = Tracker(mode: .command(root: child.pid), clock: clock)
+            tracker.seed(pid: child.pid, ppid: getpid(), comm: Array("ebpf-monitor".utf8),
+                         argv: arguments.map { Array($0.utf8) }, threads: [], ktime: Self.now(CLOCK_MONOTONIC))
+            launcher = child
+        }
+
+        let ready = Self.seconds(Self.now(CLOCK_MONOTONIC)) - options.startedAt
+        status("ready", clock: clock, [
+            "fork_probe": tracer.forkProbe.rawValue,
+            "offsets": tracer.offsets == nil ? "headers" : "btf",
+            "ready_seconds": String(format: "%.3f", ready),
+            "watching": String(tracker.liveProcesses),
+        ])
+        launcher?.release()
+
+        var interrupted = false
+        while true {
+            let records = poll(tracer, timeout: options.pollMilliseconds)
+            process(&tracker, tracer: tracer, flushAll: records == 0)
+            if let signal = StopSignal.take() {
+                if let launcher, launcher.poll() == nil, !interrupted {
+                    // The command decides when it ends; a second signal stops the trace at once.
+                    if signal != SIGINT { launcher.signal(signal) }
+                    interrupted = true
+                } else {
+                    break
+                }
+            }
+            launcher?.poll()
+            if tracker.liveProcesses == 0, launcher?.status != nil || launcher == nil { break }
+            if sink.failed { break }
+        }
+
+        // Drain what the kernel still holds, then close every open command.
+        while poll(tracer, timeout: 0) > 0 {}
+        process(&tracker, tracer: tracer, flushAll: true)
+        let end = Self.now(CLOCK_MONOTONIC)
+        for record in tracker.finish(ktime: end) { sink.emit(record) }
+        status("end", clock: clock, [
+            "events": String(tracker.eventCount),
+            "lost": String(tracker.lostTotal),
+            "adopted": String(tracker.adopted),
+        ])
+        sink.flush()
+        return launcher?.poll() ?? 0
+    }
+
+    private func watchTree(_ root: Int32, tracer: Tracer, tracker: inout Tracker) throws {
+        // Watch first, then scan: a child forked after the watch is seen by the probe,
+        // one forked before it by the scan. Rescan until nothing new turns up.
+        var known = Set<Int32>()
+        let now = Self.now(CLOCK_MONOTONIC)
+        for _ in 0..<5 {
+            let tree = ProcScan.tree(root)
+            if tree.isEmpty && known.isEmpty { throw SessionError.noSuchProcess(root) }
+            var added = false
+            for process in tree where !known.contains(process.pid) {
+                for tid in process.threads { tracer.watch(tid: tid) }
+                tracker.seed(pid: process.pid, ppid: process.ppid, comm: process.comm, argv: process.argv,
+                             threads: process.threads, ktime: now)
+                known.insert(process.pid)
+                added = true
+            }
+            if !added { break }
+        }
+    }
+
+    /// One poll: decodes every pending record into the reorder window.
+    private func poll(_ tracer: Tracer, timeout: Int32) -> Int {
+        tracer.poll(timeoutMs: timeout) { [self] bytes in
+            do {
+                reorderer.add(try decoder.decode(bytes))
+            } catch {
+                decodeFailures += 1
+            }
+        }
+    }
+
+    private func process(_ tracker: inout Tracker, tracer: Tracer, flushAll: Bool) {
+        let counts = tracer.lostCounts()
+        var delta: [String: UInt64] = [:]
+        for (place, count) in counts where count > lostSeen[place, default: 0] {
+            delta[place] = count - lostSeen[place, default: 0]
+        }
+        lostSeen = counts
+        if decodeFailures > 0 {
+            delta["decode", default: 0] += decodeFailures
+            decodeFailures = 0
+        }
+        for record in tracker.lost(delta, ktime: Self.now(CLOCK_MONOTONIC)) { sink.emit(record) }
+        let events = flushAll ? reorderer.flush() : reorderer.release()
+        for event in events {
+            for record in tracker.handle(event) { sink.emit(record) }
+        }
+        sink.flush()
+    }
+
+    private func status(_ message: String, clock: WallClock, _ fields: [String: String]) {
+        let record = StatusRecord(time: clock.wall(Self.now(CLOCK_MONOTONIC)), message: message, fields: fields)
+        let text = fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        diagnostics.write("ebpf-monitor: \(message) \(text)\n")
+        diagnostics.flush()
+        if sink is JSONSink { sink.emit(.status(record)) }
+        sink.flush()
+    }
+
+    static func now(_ clock: clockid_t) -> UInt64 {
+        var spec = timespec()
+        clock_gettime(clock, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+
+    static func seconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e9 }
+}
+
+/// SIGINT, SIGTERM and SIGHUP end the trace cleanly; the handler only records which arrived.
+enum StopSignal {
+    private static let pending = Atomic<Int32>(0)
+
+    static func install() {
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            signal(number) { StopSignal.pending.store($0, ordering: .relaxed) }
+        }
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    static func take() -> Int32? {
+        let value = pending.exchange(0, ordering: .relaxed)
+        return value == 0 ? nil : value
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import Kernel
+import Monitor
+import Session
+
+/// Seconds since boot when this process started, read before anything else.
+private let startedAt: Double = {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}()
+
+@main
+struct EbpfMonitor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ebpf-monitor",
+        abstract: "Trace every process a command or a shell starts, live, with eBPF.",
+        discussion: """
+            Watch a running shell and each command typed into it:   ebpf-monitor --pid=$$
+            Run one command under watch (exits with its status):    ebpf-monitor -- make -j4
+            """)
+
+    @Option(name: .long, help: "Watch this process, its existing descendants and everything they start.")
+    var pid: Int32?
+
+    @Option(name: .long, help: "Output format: text (columns, for people) or json (JSON Lines, for scripts).")
+    var format: OutputFormat = .text
+
+    @Option(name: .long, help: "Write the trace to this file instead of standard output.")
+    var output: String?
+
+    @Option(name: .customLong("fork-probe"), help: "How forks are followed: auto, kprobe (copy_process) or tracepoint (task:task_newtask).")
+    var forkProbe: ForkProbeChoice = .auto
+
+    @Flag(name: .long, help: "Print text times in UTC instead of local time.")
+    var utc = false
+
+    @Argument(parsing: .postTerminator, help: "The command to run under watch, after --.")
+    var command: [String] = []
+
+    func validate() throws {
+        if pid == nil && command.isEmpty { throw ValidationError("give --pid=N or -- CMD [ARGS...]") }
+        if pid != nil && !command.isEmpty { throw ValidationError("--pid and -- CMD exclude each other") }
+        if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
+    }
+
+    func run() throws {
+        _ = startedAt
+        let stream: FileStream
+        if let output {
+            let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { fail(SessionError.output(output, errno).description, SessionError.output(output, 0).exitCode) }
+            stream = FileStream(fd: fd, ownsDescriptor: true)
+        } else {
+            stream = FileStream(fd: STDOUT_FILENO)
+        }
+        let diagnostics = FileStream(fd: STDERR_FILENO)
+        var options = Session.Options(target: pid.map { .pid($0) } ?? .command(command),
+                                      forkProbe: forkProbe.probe, startedAt: startedAt)
+        options.pollMilliseconds = 20
+        let session = Session(options: options, sink: makeSink(format, stream: stream, utc: utc), diagnostics: diagnostics)
+        let status: Int32
+        do {
+            status = try session.run()
+        } catch let error as KernelError {
+            fail(error.description, error.exitCode)
+        } catch let error as SessionError {
+            fail(error.description, error.exitCode)
+        }
+        stream.flush()
+        throw ExitCode(status)
+    }
+
+    private func fail(_ message: String, _ code: Int32) -> Never {
+        FileHandle.standardError.write(Data("ebpf-monitor: error: \(message)\n".utf8))
+        Foundation.exit(code)
+    }
+}
+
+enum ForkProbeChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, kprobe, tracepoint
+
+    var probe: ForkProbe? {
+        switch self {
+        case .auto: return nil
+        case .kprobe: return .kprobe
+        case .tracepoint: return .tracepoint
+        }
+    }
+}
+
+extension OutputFormat: ExpressibleByArgument {}
