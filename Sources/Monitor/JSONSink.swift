@@ -26,6 +26,7 @@ public final class JSONSink: Sink {
             if let argv = event.argv { object.addBytesArray("argv", argv) }
             if let termination = event.termination { addTermination(&object, termination) }
             if event.unfollowed { object.add("followed", false) }
+            if event.statusUnknown { object.add("status_unknown", true) }
             if event.truncated { object.add("truncated", true) }
         case .lost(let lost):
             object.add("type", "lost")

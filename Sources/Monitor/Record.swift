@@ -27,6 +27,8 @@ public struct ProcessRecord: Equatable, Sendable {
     public var truncated = false
     /// fork: the child could not be followed (watch map full).
     public var unfollowed = false
+    /// exit: the process is gone but its exit event was lost, so its status is unknown.
+    public var statusUnknown = false
 
     public init(time: UInt64, command: Int, pid: Int32, tid: Int32, ppid: Int32, comm: [UInt8], action: ProcessAction) {
         self.time = time

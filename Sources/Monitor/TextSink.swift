@@ -44,7 +44,7 @@ public final class TextSink: Sink {
             if let argv = event.argv { text += " argv: " + Escaping.arguments(argv) }
             return event.truncated ? text + " (truncated)" : text
         case .exit:
-            return event.termination.map(Self.describe) ?? ""
+            return event.termination.map(Self.describe) ?? "status unknown: exit event lost"
         case .threadExit:
             return ""
         }

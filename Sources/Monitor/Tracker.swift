@@ -114,17 +114,21 @@ public struct Tracker: Sendable {
             return [.process(record)]
         }
         record.action = .fork
+        var records: [Record] = []
+        if live[fork.childPid] != nil {
+            // The pid was handed out again, so the old process ended and its exit was lost.
+            records = vanished(fork.childPid, ktime: event.ktime)
+        }
         var command = parent.command
         if case .shell = mode, event.pid == root {
             command = startCommand(leader: fork.childPid, ktime: event.ktime)
         }
         if !fork.unfollowed {
-            retire(fork.childPid, ktime: event.ktime)  // pid reuse: a stale entry whose exit was lost
             addProcess(pid: fork.childPid, ppid: fork.parentPid, comm: event.comm, argv: parent.argv,
                        command: command, ktime: event.ktime)
         }
         record.command = command
-        return [.process(record)]
+        return records + [.process(record)]
     }
 
     private mutating func handleExec(_ event: Event, _ exec: Event.Exec) -> [Record] {
@@ -159,20 +163,21 @@ public struct Tracker: Sendable {
         }
         record.action = .exit
         record.termination = exit.status
-        var records: [Record] = [.process(record)]
-        for tid in state.threads { threadOwner[tid] = nil }
-        live[event.pid] = nil
-        if var command = commands[state.command] {
-            command.processes[state.entry].termination = exit.status
-            command.processes[state.entry].ppid = state.ppid
-            command.live -= 1
-            commands[state.command] = command
-            if command.live == 0, let summary = endCommand(state.command, ktime: event.ktime) {
-                records.append(summary)
-            }
-        }
-        return records
+        return [.process(record)] + end(event.pid, state: state, termination: exit.status, ktime: event.ktime)
     }
+
+    /// Ends a process that is gone without an exit event (the event was lost):
+    /// the session finds these by checking /proc when the kernel reported losses.
+    public mutating func vanished(_ pid: Int32, ktime: UInt64) -> [Record] {
+        guard let state = live[pid] else { return [] }
+        var record = ProcessRecord(time: clock.wall(ktime), command: state.command, pid: pid, tid: pid,
+                                   ppid: state.ppid, comm: state.comm, action: .exit)
+        record.statusUnknown = true
+        return [.process(record)] + end(pid, state: state, termination: nil, ktime: ktime)
+    }
+
+    /// Pids of the processes still alive in the model.
+    public var livePids: [Int32] { live.keys.sorted() }
 
     // MARK: - Model
 
@@ -219,12 +224,17 @@ public struct Tracker: Sendable {
         return live[event.pid]!
     }
 
-    /// Drops a live entry whose pid the kernel has handed out again.
-    private mutating func retire(_ pid: Int32, ktime: UInt64) {
-        guard let stale = live[pid] else { return }
-        for tid in stale.threads { threadOwner[tid] = nil }
+    /// Removes an ended process and closes its command when it was the last one.
+    private mutating func end(_ pid: Int32, state: LiveProcess, termination: Termination?, ktime: UInt64) -> [Record] {
+        for tid in state.threads { threadOwner[tid] = nil }
         live[pid] = nil
-        commands[stale.command]?.live -= 1
+        guard var command = commands[state.command] else { return [] }
+        command.processes[state.entry].termination = termination
+        command.processes[state.entry].ppid = state.ppid
+        command.live -= 1
+        commands[state.command] = command
+        guard command.live == 0, let summary = endCommand(state.command, ktime: ktime) else { return [] }
+        return [summary]
     }
 
     private mutating func endCommand(_ number: Int, ktime: UInt64) -> Record? {

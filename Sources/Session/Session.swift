@@ -33,6 +33,8 @@ public final class Session {
     private var reorderer = Reorderer()
     private var lostSeen: [String: UInt64] = [:]
     private var decodeFailures: UInt64 = 0
+    private var missingOnLastSweep = Set<Int32>()
+    private var lastSweep: UInt64 = 0
 
     /// `sink` gets the trace; `diagnostics` (stderr) gets the status lines.
     public init(options: Options, sink: Sink, diagnostics: ByteStream) {
@@ -90,6 +92,9 @@ public final class Session {
                 }
             }
             launcher?.poll()
+            if records == 0, tracker.lostTotal > 0 || launcher?.status != nil {
+                sweep(&tracker)
+            }
             if tracker.liveProcesses == 0, launcher?.status != nil || launcher == nil { break }
             if sink.failed { break }
         }
@@ -109,22 +114,24 @@ public final class Session {
     }
 
     private func watchTree(_ root: Int32, tracer: Tracer, tracker: inout Tracker) throws {
-        // Watch first, then scan: a child forked after the watch is seen by the probe,
-        // one forked before it by the scan. Rescan until nothing new turns up.
-        var known = Set<Int32>()
+        let tree = ProcScan.tree(root)
+        guard !tree.isEmpty else { throw SessionError.noSuchProcess(root) }
         let now = Self.now(CLOCK_MONOTONIC)
-        for _ in 0..<5 {
-            let tree = ProcScan.tree(root)
-            if tree.isEmpty && known.isEmpty { throw SessionError.noSuchProcess(root) }
-            var added = false
-            for process in tree where !known.contains(process.pid) {
+        for process in tree {
+            for tid in process.threads { tracer.watch(tid: tid) }
+            tracker.seed(pid: process.pid, ppid: process.ppid, comm: process.comm, argv: process.argv,
+                         threads: process.threads, ktime: now)
+        }
+        // A child forked while the scan ran was missed by both the scan and the
+        // probe. Rescan and watch it; its events reach the tracker, which adopts it.
+        var known = Set(tree.map(\.pid))
+        for _ in 0..<3 {
+            let late = ProcScan.tree(root).filter { !known.contains($0.pid) }
+            if late.isEmpty { break }
+            for process in late {
                 for tid in process.threads { tracer.watch(tid: tid) }
-                tracker.seed(pid: process.pid, ppid: process.ppid, comm: process.comm, argv: process.argv,
-                             threads: process.threads, ktime: now)
                 known.insert(process.pid)
-                added = true
             }
-            if !added { break }
         }
     }
 
@@ -153,9 +160,36 @@ public final class Session {
         for record in tracker.lost(delta, ktime: Self.now(CLOCK_MONOTONIC)) { sink.emit(record) }
         let events = flushAll ? reorderer.flush() : reorderer.release()
         for event in events {
-            for record in tracker.handle(event) { sink.emit(record) }
+            for record in tracker.handle(event) { sink.emit(resolvingExecPath(record)) }
         }
         sink.flush()
+    }
+
+    /// When exit events were lost, processes can end unseen: once a second,
+    /// any process missing from /proc on two checks in a row is ended as vanished.
+    private func sweep(_ tracker: inout Tracker) {
+        let now = Self.now(CLOCK_MONOTONIC)
+        guard now - lastSweep >= 1_000_000_000 else { return }
+        lastSweep = now
+        let missing = Set(tracker.livePids.filter { !ProcScan.exists($0) })
+        for pid in missing.intersection(missingOnLastSweep).sorted() {
+            for record in tracker.vanished(pid, ktime: now) { sink.emit(record) }
+        }
+        missingOnLastSweep = missing
+        sink.flush()
+    }
+
+    /// exec reports the name as passed to execve; a relative one is resolved
+    /// against the process's working directory while it is still there.
+    private func resolvingExecPath(_ record: Record) -> Record {
+        guard case .process(var event) = record, event.action == .exec,
+              let path = event.path, path.first != UInt8(ascii: "/"),
+              let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(event.pid)/cwd")
+        else { return record }
+        var relative = path[...]
+        while relative.starts(with: Array("./".utf8)) { relative = relative.dropFirst(2) }
+        event.path = Array(cwd.utf8) + (cwd.hasSuffix("/") ? [] : [UInt8(ascii: "/")]) + relative
+        return .process(event)
     }
 
     private func status(_ message: String, clock: WallClock, _ fields: [String: String]) {
