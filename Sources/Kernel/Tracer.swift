@@ -14,14 +14,27 @@ public final class Tracer {
     private let lostFD: Int32
     private let cpuCount: Int
 
+    /// Sizes of the kernel-side buffers.
+    public struct Limits: Sendable {
+        /// Ring buffer size in pages; a power of two.
+        public var ringBufferPages = 2048
+        /// Most tasks (threads) watched at once.
+        public var watchedTasks = 65_536
+
+        public init() {}
+    }
+
     /// Checks the machine, resolves offsets, compiles, loads and attaches.
-    public init(forkProbe requested: ForkProbe?) throws {
+    public init(forkProbe requested: ForkProbe?, limits: Limits = Limits()) throws {
         try Preflight.requireRoot()
         try Preflight.requireTracefs()
         forkProbe = try Preflight.resolve(requested)
         try Preflight.requireKernelHeaders()
         offsets = try BTFOffsets.fromKernel()
-        module = try BPFModule(text: ProgramText(forkProbe: forkProbe, offsets: offsets).source)
+        var text = ProgramText(forkProbe: forkProbe, offsets: offsets)
+        text.ringBufferPages = limits.ringBufferPages
+        text.watchMax = limits.watchedTasks
+        module = try BPFModule(text: text.source)
         for name in module.functionNames {
             if name.hasPrefix("tracepoint__") {
                 try module.attachTracepoint(name)

@@ -16,6 +16,7 @@ public final class Session {
         public var forkProbe: ForkProbe?
         /// How long a poll waits when no wakeup comes: the live-output latency.
         public var pollMilliseconds: Int32 = 20
+        public var limits = Tracer.Limits()
         /// Seconds since boot (CLOCK_MONOTONIC) when the process started, for the time to ready.
         public var startedAt: Double
 
@@ -49,7 +50,7 @@ public final class Session {
         if case .pid(let pid) = options.target, !ProcScan.exists(pid) { throw SessionError.noSuchProcess(pid) }
         if case .command(let arguments) = options.target { _ = try Launcher.resolve(arguments[0]) }
 
-        let tracer = try Tracer(forkProbe: options.forkProbe)
+        let tracer = try Tracer(forkProbe: options.forkProbe, limits: options.limits)
         let clock = WallClock(offset: Int64(Self.now(CLOCK_REALTIME)) - Int64(Self.now(CLOCK_MONOTONIC)))
         lostSeen = tracer.lostCounts()
         StopSignal.install()

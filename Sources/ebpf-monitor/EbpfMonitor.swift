@@ -33,6 +33,12 @@ struct EbpfMonitor: ParsableCommand {
     @Option(name: .customLong("fork-probe"), help: "How forks are followed: auto, kprobe (copy_process) or tracepoint (task:task_newtask).")
     var forkProbe: ForkProbeChoice = .auto
 
+    @Option(name: .customLong("buffer-pages"), help: "Kernel ring buffer size in 4 KiB pages, a power of two. Larger survives bigger bursts.")
+    var bufferPages = 2048
+
+    @Option(name: .customLong("max-tasks"), help: "Most threads watched at once; children beyond it are reported as not followed.")
+    var maxTasks = 65_536
+
     @Flag(name: .long, help: "Print text times in UTC instead of local time.")
     var utc = false
 
@@ -43,6 +49,10 @@ struct EbpfMonitor: ParsableCommand {
         if pid == nil && command.isEmpty { throw ValidationError("give --pid=N or -- CMD [ARGS...]") }
         if pid != nil && !command.isEmpty { throw ValidationError("--pid and -- CMD exclude each other") }
         if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
+        if bufferPages <= 0 || bufferPages & (bufferPages - 1) != 0 || bufferPages > 1 << 18 {
+            throw ValidationError("--buffer-pages must be a power of two from 1 to 262144")
+        }
+        if maxTasks < 1 || maxTasks > 1 << 22 { throw ValidationError("--max-tasks must be from 1 to 4194304") }
     }
 
     func run() throws {
@@ -58,7 +68,8 @@ struct EbpfMonitor: ParsableCommand {
         let diagnostics = FileStream(fd: STDERR_FILENO)
         var options = Session.Options(target: pid.map { .pid($0) } ?? .command(command),
                                       forkProbe: forkProbe.probe, startedAt: startedAt)
-        options.pollMilliseconds = 20
+        options.limits.ringBufferPages = bufferPages
+        options.limits.watchedTasks = maxTasks
         let session = Session(options: options, sink: makeSink(format, stream: stream, utc: utc), diagnostics: diagnostics)
         let status: Int32
         do {
