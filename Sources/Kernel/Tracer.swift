@@ -27,6 +27,7 @@ public final class Tracer {
     /// Checks the machine, resolves offsets, compiles, loads and attaches.
     public init(forkProbe requested: ForkProbe?, limits: Limits = Limits()) throws {
         try Preflight.requireRoot()
+        try Self.requireBPF()
         try Preflight.requireTracefs()
         forkProbe = try Preflight.resolve(requested)
         try Preflight.requireKernelHeaders()
@@ -46,6 +47,15 @@ public final class Tracer {
         lostFD = try module.tableFD("lost_counts")
         ring = try RingBuffer(mapFD: module.tableFD("events"))
         cpuCount = possibleCPUCount()
+    }
+
+    /// A one-element map proves the bpf() syscall works before clang spends a second compiling.
+    private static func requireBPF() throws {
+        let fd = bcc_create_map(BPF_MAP_TYPE_ARRAY, "ebpf_monitor_probe", 4, 4, 1, 0)
+        guard fd >= 0 else {
+            throw KernelError.noBPF("bpf() failed: \(String(cString: strerror(errno))) (lockdown, seccomp, or a kernel without CONFIG_BPF_SYSCALL)")
+        }
+        close(fd)
     }
 
     /// Compiles the program for `forkProbe` and passes every function through

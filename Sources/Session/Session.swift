@@ -51,6 +51,9 @@ public final class Session {
         if case .command(let arguments) = options.target { _ = try Launcher.resolve(arguments[0]) }
 
         let tracer = try Tracer(forkProbe: options.forkProbe, limits: options.limits)
+        if tracer.offsets == nil {
+            diagnostics.write("ebpf-monitor: warning: no kernel BTF; struct offsets come from the installed headers and may not match this kernel\n")
+        }
         let clock = WallClock(offset: Int64(Self.now(CLOCK_REALTIME)) - Int64(Self.now(CLOCK_MONOTONIC)))
         lostSeen = tracer.lostCounts()
         StopSignal.install()
