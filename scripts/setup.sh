@@ -1,39 +1,68 @@
 #!/bin/sh
-# Installs what ebpf-monitor needs to build and run: BCC, libbpf, kernel
-# headers, tracefs. Idempotent and quick when everything is present.
+# Installs what ebpf-monitor needs to build, test, run and benchmark: BCC,
+# libbpf, bpftool, kernel headers, tracefs, plus strace and GNU time for
+# `make bench`. Idempotent: when everything is present it runs no apt at all
+# and takes well under a second. Must run as root (Debian/Ubuntu).
 set -eu
 
 release=$(uname -r)
-packages="libbpfcc-dev libbpf-dev bpftool pkg-config"
+arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+packages="libbpfcc-dev libbpf-dev bpftool pkg-config strace time"
+headers_dir=/lib/modules/$release/build
+
+installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
+}
+
+# Newest installed Debian header dirs: <ver>-<arch> (build) and <ver>-common (source).
+find_headers() {
+	arch_dir=$(ls -d /usr/src/linux-headers-*-"$arch" 2>/dev/null | sort -V | tail -n 1)
+	common_dir=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$arch_dir" ] && [ -n "$common_dir" ]
+}
+
+have_headers() {
+	[ -e "$headers_dir/include" ] || [ -e "$headers_dir/Makefile" ]
+}
 
 missing=""
 for p in $packages; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+	installed "$p" || missing="$missing $p"
 done
 
-headers_dir=/lib/modules/$release/build
-if [ ! -e "$headers_dir/include" ]; then
-	if apt-cache show "linux-headers-$release" >/dev/null 2>&1; then
-		missing="$missing linux-headers-$release"
-	else
-		missing="$missing linux-headers-amd64"
-	fi
+# Headers: only install a package when neither the exact headers nor any
+# generic ones are on disk. A missing link alone is fixed below, without apt.
+need_headers=0
+if ! have_headers && ! installed "linux-headers-$release" && ! find_headers; then
+	need_headers=1
 fi
 
-if [ -n "$missing" ]; then
-	echo "setup: installing$missing" >&2
+if [ -n "$missing" ] || [ "$need_headers" = 1 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		[ "$need_headers" = 1 ] && missing="$missing (kernel headers)"
+		echo "setup: need root to install:$missing; run: sudo make setup" >&2
+		exit 1
+	fi
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null || apt-get update -qq
+	echo "setup: apt-get update" >&2
+	apt-get update -qq >/dev/null || apt-get update
+	if [ "$need_headers" = 1 ]; then
+		# Prefer the distribution's headers for this exact kernel.
+		if apt-cache show "linux-headers-$release" >/dev/null 2>&1; then
+			missing="$missing linux-headers-$release"
+		else
+			missing="$missing linux-headers-$arch"
+		fi
+	fi
+	echo "setup: installing$missing" >&2
 	apt-get install -y -qq $missing >/dev/null || apt-get install -y $missing
 fi
 
 # No headers for this exact kernel: link the nearest generic ones. BCC needs
-# build -> the -amd64 dir and source -> the -common dir; BCC_KERNEL_SOURCE
+# build -> the -<arch> dir and source -> the -common dir; BCC_KERNEL_SOURCE
 # alone does not work with Debian's split headers.
-if [ ! -e "$headers_dir/include" ]; then
-	arch_dir=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1)
-	common_dir=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -n 1)
-	if [ -z "$arch_dir" ] || [ -z "$common_dir" ]; then
+if ! have_headers; then
+	if ! find_headers; then
 		echo "setup: no kernel headers could be installed for $release" >&2
 		exit 1
 	fi

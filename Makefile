@@ -1,0 +1,56 @@
+# ebpf-monitor
+#
+#   make run                  trace the built-in demo (scripts/demo.sh)
+#   make run ARGS='--pid=N'   pass arguments to ebpf-monitor instead
+#   make test                 unit and integration tests (root for the latter)
+#   make bench                overhead against untraced and strace -f
+#   make setup | build | clean
+#
+# Every target that needs the machine set up does it itself: `make setup` is
+# idempotent and takes a fraction of a second when all is present. Tracing
+# needs root; when make is not run as root, run and bench use sudo.
+
+SHELL := /bin/bash
+# The Swift toolchain lives here on our machines, and may not be on PATH in CI.
+export PATH := $(PATH):/opt/swift/usr/bin
+
+SWIFT ?= swift
+# SwiftPM's build folder; another (e.g. BUILD_DIR=.build-mine) builds apart.
+BUILD_DIR ?= .build
+SWIFT_FLAGS := $(if $(filter .build,$(BUILD_DIR)),,--scratch-path $(BUILD_DIR))
+ARGS ?=
+# Extra flags for `swift test`, e.g. TEST_FLAGS='--filter MonitorTests'.
+TEST_FLAGS ?=
+DEMO := sh scripts/demo.sh
+BIN := $(BUILD_DIR)/release/ebpf-monitor
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all help setup build test run bench clean
+
+all: build
+
+help:
+	@sed -n '3,8s/^# \{0,1\}//p' Makefile
+
+setup:
+	@$(SUDO) sh scripts/setup.sh
+
+# Release build: what `make run` and `make bench` use.
+build: setup
+	$(SWIFT) build -c release $(SWIFT_FLAGS)
+
+# Debug build, then every test target (MonitorTests, IntegrationTests). The
+# debug executable is built first so integration tests can run it.
+test: setup
+	$(SWIFT) build $(SWIFT_FLAGS)
+	$(SWIFT) test $(SWIFT_FLAGS) $(TEST_FLAGS)
+
+run: build
+	$(SUDO) $(BIN) $(if $(strip $(ARGS)),$(ARGS),-- $(DEMO))
+
+bench: build
+	$(SUDO) env MONITOR=$(BIN) bash bench/bench.sh
+
+clean:
+	$(SWIFT) package clean $(SWIFT_FLAGS)
+	rm -rf bench-results

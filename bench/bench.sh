@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# make bench: what ebpf-monitor costs a traced workload, against running it
+# untraced and under `strace -f`, all measured in one run.
+#
+# - Each workload times itself from the inside (date +%s%N at its start and
+#   end, written to a file), so the tracer's start-up is not counted.
+# - The variants alternate round-robin (the first variant rotates each round)
+#   after one discarded warm-up round; the median of RUNS runs is reported.
+# - The monitor's start-up (ready_seconds= on its stderr) and its peak RSS
+#   (GNU time's %M) are reported separately.
+# - Everything temporary lives on /dev/shm (the root disk is slow and noisy).
+#
+# Environment: RUNS (default 5, at least 5 for the figures we publish),
+# MONITOR (the ebpf-monitor binary, default .build/release/ebpf-monitor),
+# WORKLOADS (space-separated subset of the workloads below), OUT_DIR (where
+# the result table is kept; default bench-results/).
+#
+# To add a workload NAME, define wl_NAME_describe (one line) and
+# wl_NAME_prepare, which writes "$wdir/run.sh" (and any fixtures into
+# "$wdir"). run.sh gets the results file as $1, and must write the elapsed
+# nanoseconds of its timed part to it; per-run preparation and clean-up go
+# outside the timed part. Then append NAME to ALL_WORKLOADS.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+MONITOR=${MONITOR:-.build/release/ebpf-monitor}
+OUT_DIR=${OUT_DIR:-bench-results}
+ALL_WORKLOADS="true_loop"
+WORKLOADS=${WORKLOADS:-$ALL_WORKLOADS}
+VARIANTS=(untraced ebpf-monitor strace)
+
+# Targets from the issue.
+TARGET_RATIO=1.10
+TARGET_READY=2
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "needs root (run: sudo make bench)"
+[ -x "$MONITOR" ] || die "no $MONITOR; run: make bench (it builds the release binary)"
+command -v strace >/dev/null || die "strace is missing; run: make setup"
+[ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is missing; run: make setup"
+[ "$RUNS" -ge 1 ] 2>/dev/null || die "RUNS must be a positive number"
+MONITOR=$(readlink -f "$MONITOR")
+
+shm=$(mktemp -d /dev/shm/ebpf-monitor-bench.XXXXXX)
+trap 'rm -rf "$shm"' EXIT
+
+# ---------------------------------------------------------------- workloads
+
+wl_true_loop_describe() { echo "loop of 1,000 /bin/true"; }
+wl_true_loop_prepare() {
+	cat >"$wdir/run.sh" <<'EOF'
+out=$1
+start=$(date +%s%N)
+for i in $(seq 1000); do /bin/true; done
+end=$(date +%s%N)
+echo $((end - start)) >"$out"
+EOF
+}
+
+# ---------------------------------------------------------------- variants
+
+# run_variant VARIANT RUNDIR: runs the workload once under VARIANT; leaves
+# elapsed ns in RUNDIR/elapsed, and for the monitor its stderr and peak RSS.
+run_variant() {
+	local variant=$1 dir=$2
+	mkdir -p "$dir"
+	case $variant in
+	untraced)
+		sh "$wdir/run.sh" "$dir/elapsed"
+		;;
+	ebpf-monitor)
+		local rc=0
+		/usr/bin/time -f %M -o "$dir/rss_kib" \
+			"$MONITOR" --format json --output /dev/null -- sh "$wdir/run.sh" "$dir/elapsed" \
+			2>"$dir/stderr" || rc=$?
+		if [ "$rc" != 0 ]; then
+			cat "$dir/stderr" >&2
+			die "ebpf-monitor exited with $rc"
+		fi
+		;;
+	strace)
+		strace -f -o /dev/null sh "$wdir/run.sh" "$dir/elapsed"
+		;;
+	*) die "unknown variant $variant" ;;
+	esac
+	[ -s "$dir/elapsed" ] || die "$variant: the workload wrote no time"
+}
+
+# ---------------------------------------------------------------- statistics
+
+# median: of the numbers on stdin, one a line.
+median() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "nan"; exit }
+		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# collect WORKLOAD VARIANT FILE: the values of FILE over the counted runs.
+collect() {
+	local f
+	for f in "$shm/$1/runs"/*/"$2"/"$3"; do
+		[ -e "$f" ] && cat "$f"
+	done
+}
+
+field() { # field NAME < stderr: the value of NAME= in the monitor's status lines
+	sed -n "s/.*[[:space:]]$1=\([0-9.]*\).*/\1/p"
+}
+
+# ---------------------------------------------------------------- main
+
+stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+mkdir -p "$OUT_DIR"
+report="$OUT_DIR/bench-$(date -u +%Y%m%d-%H%M%S).txt"
+exec > >(tee "$report")
+
+echo "ebpf-monitor benchmark, $stamp"
+echo "machine: $(uname -sr), $(nproc) cpus, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
+	"$(. /etc/os-release && echo "$PRETTY_NAME")"
+echo "monitor: $MONITOR ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- Sources bpf 2>/dev/null || echo ', with local changes'))"
+echo "method: each workload timed from inside; median of $RUNS runs; variants alternated round-robin after 1 warm-up round"
+echo
+
+n=${#VARIANTS[@]}
+for wl in $WORKLOADS; do
+	declare -F "wl_${wl}_prepare" >/dev/null || die "unknown workload $wl (have: $ALL_WORKLOADS)"
+	wdir="$shm/$wl"
+	mkdir -p "$wdir/runs"
+	"wl_${wl}_prepare"
+	echo "workload: $("wl_${wl}_describe")" >&2
+
+	for ((round = 0; round <= RUNS; round++)); do
+		# Round 0 is the warm-up; its results are kept apart and not counted.
+		if [ "$round" = 0 ]; then rdir="$wdir/warmup"; else rdir="$wdir/runs/$round"; fi
+		for ((k = 0; k < n; k++)); do
+			v=${VARIANTS[$(((round + k) % n))]}
+			run_variant "$v" "$rdir/$v"
+		done
+		printf '  round %d/%d done%s\n' "$round" "$RUNS" "$([ "$round" = 0 ] && echo ' (warm-up)')" >&2
+	done
+
+	base=$(collect "$wl" untraced elapsed | median)
+	echo "workload: $("wl_${wl}_describe")"
+	printf '  %-14s %10s %8s   %s\n' variant median_s ratio "runs_s (in round order)"
+	for v in "${VARIANTS[@]}"; do
+		med=$(collect "$wl" "$v" elapsed | median)
+		runs=$(for ((r = 1; r <= RUNS; r++)); do awk '{ printf "%.3f ", $1 / 1e9 }' "$wdir/runs/$r/$v/elapsed"; done)
+		label=$v
+		[ "$v" = strace ] && label="strace -f"
+		printf '  %-14s %10.3f %7.2fx   %s\n' "$label" "$(awk -v m="$med" 'BEGIN { print m / 1e9 }')" \
+			"$(awk -v m="$med" -v b="$base" 'BEGIN { print m / b }')" "$runs"
+	done
+
+	ready=$(for f in "$wdir"/runs/*/ebpf-monitor/stderr; do field ready_seconds <"$f" | head -n 1; done | median)
+	ready_max=$(for f in "$wdir"/runs/*/ebpf-monitor/stderr; do field ready_seconds <"$f" | head -n 1; done | sort -g | tail -n 1)
+	rss=$(collect "$wl" ebpf-monitor rss_kib | median)
+	rss_max=$(collect "$wl" ebpf-monitor rss_kib | sort -g | tail -n 1)
+	events=$(for f in "$wdir"/runs/*/ebpf-monitor/stderr; do grep ' end ' "$f" | field events; done | median)
+	lost=$(for f in "$wdir"/runs/*/ebpf-monitor/stderr; do grep ' end ' "$f" | field lost; done | awk '{ s += $1 } END { print s + 0 }')
+	printf '  monitor start-up (time to ready): median %.3f s, max %.3f s\n' "$ready" "$ready_max"
+	printf '  monitor peak RSS: median %.1f MiB, max %.1f MiB\n' \
+		"$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$rss_max" 'BEGIN { print k / 1024 }')"
+	printf '  monitor events per run: median %s; lost over all runs: %s\n' "$events" "$lost"
+
+	ratio=$(awk -v m="$(collect "$wl" ebpf-monitor elapsed | median)" -v b="$base" 'BEGIN { print m / b }')
+	verdict() { if awk -v a="$1" -v b="$2" "BEGIN { exit !(a $3 b) }"; then echo met; else echo MISSED; fi; }
+	echo "  target ebpf-monitor/untraced <= $TARGET_RATIO: $(verdict "$ratio" "$TARGET_RATIO" '<=') ($(printf %.2f "$ratio"))"
+	echo "  target time to ready < $TARGET_READY s: $(verdict "$ready" "$TARGET_READY" '<') ($(printf %.3f "$ready") s)"
+	echo
+done
+
+echo "kept in $report"
+# A missed target is reported, not a failure: benchmarks are not timed tests.
+exit 0
