@@ -1,13 +1,14 @@
 #!/bin/sh
 # Installs what ebpf-monitor needs to build, test, run and benchmark: BCC,
-# libbpf, bpftool, kernel headers, tracefs, plus strace and GNU time for
-# `make bench`. Idempotent: when everything is present it runs no apt at all
-# and takes well under a second. Must run as root (Debian/Ubuntu).
+# libbpf, bpftool, kernel headers, tracefs; python3 for the demo and the
+# test fixtures; strace and GNU time for `make bench`. Idempotent: when
+# everything is present it runs no apt at all and takes well under a second.
+# Must run as root (Debian/Ubuntu).
 set -eu
 
 release=$(uname -r)
 arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
-packages="libbpfcc-dev libbpf-dev bpftool pkg-config strace time"
+packages="libbpfcc-dev libbpf-dev bpftool pkg-config python3 strace time"
 headers_dir=/lib/modules/$release/build
 
 installed() {
