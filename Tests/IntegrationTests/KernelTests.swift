@@ -1,0 +1,147 @@
+import Foundation
+import Glibc
+import Kernel
+import Testing
+
+extension IntegrationTests {
+    /// The kprobe variant cannot attach here (no kprobes), but it must still
+    /// compile and pass the verifier, so that it works where kprobes exist.
+    @Test func kprobeVariantPassesVerifier() throws {
+        let names = try Tracer.verify(forkProbe: .kprobe)
+        #expect(names.contains("kretprobe__copy_process"), "\(names)")
+        #expect(!names.contains("tracepoint__task__task_newtask"), "the kprobe variant replaces the fork tracepoint: \(names)")
+        #expect(names.contains("tracepoint__sched__sched_process_exec"), "\(names)")
+        #expect(names.contains("tracepoint__sched__sched_process_exit"), "\(names)")
+    }
+
+    @Test func tracepointVariantPassesVerifier() throws {
+        let names = try Tracer.verify(forkProbe: .tracepoint)
+        #expect(names.contains("tracepoint__task__task_newtask"), "\(names)")
+        #expect(!names.contains("kretprobe__copy_process"), "\(names)")
+        #expect(names.contains("tracepoint__sched__sched_process_exec"), "\(names)")
+        #expect(names.contains("tracepoint__sched__sched_process_exit"), "\(names)")
+    }
+
+    /// Offsets resolved through libbpf agree with `bpftool btf dump ... format raw`,
+    /// walked independently here, for every field the BPF text reads.
+    @Test func btfOffsetsMatchBpftool() throws {
+        let resolved = try #require(try BTFOffsets.fromKernel(), "this kernel has BTF (/sys/kernel/btf/vmlinux)")
+        let bpftool = try #require(["/usr/sbin/bpftool", "/usr/bin/bpftool", "/sbin/bpftool"]
+            .first { FileManager.default.isExecutableFile(atPath: $0) }, "bpftool is not installed: apt-get install -y bpftool")
+        let dump = try Harness.runTool([bpftool, "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "raw"])
+        try #require(dump.status == 0, "bpftool failed: \(dump.stderr)")
+        let btf = RawBTF(dump.stdout)
+        try #require(btf.count > 1000, "bpftool printed too few types")
+
+        #expect(Set(resolved.offsets.keys) == Set(BTFOffsets.required))
+        for path in BTFOffsets.required {
+            let parts = path.split(separator: ".").map(String.init)
+            let bits = btf.bitOffset(struct: parts[0], member: parts[1])
+            #expect(bits != nil, "bpftool's dump has no \(path)")
+            guard let bits else { continue }
+            #expect(bits % 8 == 0, "\(path) is a bitfield")
+            #expect(resolved.offsets[path] == bits / 8, "\(path): BTFOffsets \(resolved.offsets[path] ?? -1), bpftool \(bits / 8)")
+        }
+        // The 6.1 headers put task_struct.mm elsewhere; the macros must carry the BTF values.
+        for (name, value) in resolved.macros {
+            let path = String(name.dropFirst("OFF_".count)).replacingOccurrences(of: "__", with: ".")
+            #expect(value == String(resolved.offsets[path] ?? -1), "\(name)")
+        }
+    }
+}
+
+/// Just enough of `bpftool btf dump format raw` to find member offsets:
+///
+///     [123] STRUCT 'task_struct' size=9792 vlen=260
+///             'thread_info' type_id=145 bits_offset=0
+///             '(anon)' type_id=160 bits_offset=192
+///     [160] UNION '(anon)' size=4 vlen=2
+///     [170] TYPEDEF 'pid_t' type_id=171
+struct RawBTF {
+    struct Member {
+        var name: String
+        var type: Int
+        var bits: Int
+    }
+
+    struct TypeInfo {
+        var kind: String
+        var name: String
+        var type: Int?          // modifiers and typedefs: the type they refer to
+        var members: [Member] = []
+    }
+
+    private var types: [Int: TypeInfo] = [:]
+    private var structs: [String: Int] = [:]
+
+    var count: Int { types.count }
+
+    init(_ bytes: [UInt8]) {
+        var current: Int?
+        for line in bytes.split(separator: 0x0A) {
+            if line.first == UInt8(ascii: "[") {
+                current = nil
+                guard let close = line.firstIndex(of: UInt8(ascii: "]")),
+                      let id = Int(String(decoding: line[line.index(after: line.startIndex)..<close], as: UTF8.self))
+                else { continue }
+                let text = String(decoding: line[line.index(after: close)...], as: UTF8.self)
+                let fields = text.split(separator: " ", maxSplits: 2).map(String.init)
+                guard fields.count >= 2 else { continue }
+                let kind = fields[0]
+                let name = Self.quoted(fields[1])
+                var info = TypeInfo(kind: kind, name: name)
+                if ["TYPEDEF", "CONST", "VOLATILE", "RESTRICT", "TYPE_TAG"].contains(kind) {
+                    info.type = Self.value("type_id", in: text)
+                }
+                types[id] = info
+                if kind == "STRUCT" || kind == "UNION" {
+                    current = id
+                    if kind == "STRUCT", structs[name] == nil { structs[name] = id }
+                }
+            } else if let id = current, line.first == 0x09 || line.first == 0x20 {
+                let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                guard text.hasPrefix("'"), let type = Self.value("type_id", in: text),
+                      let bits = Self.value("bits_offset", in: text) else { continue }
+                let name = Self.quoted(String(text.split(separator: " ", maxSplits: 1)[0]))
+                types[id]?.members.append(Member(name: name, type: type, bits: bits))
+            }
+        }
+    }
+
+    /// Bit offset of `member` in the struct named `name`, looking inside
+    /// anonymous struct and union members in declaration order.
+    func bitOffset(struct name: String, member: String) -> Int? {
+        guard let id = structs[name] else { return nil }
+        return bitOffset(in: id, member: member)
+    }
+
+    private func bitOffset(in id: Int, member: String) -> Int? {
+        guard let info = types[id] else { return nil }
+        for field in info.members {
+            if field.name == member { return field.bits }
+            if field.name == "(anon)", let inner = bitOffset(in: resolve(field.type), member: member) {
+                return field.bits + inner
+            }
+        }
+        return nil
+    }
+
+    /// Follows typedefs and modifiers to the underlying type.
+    private func resolve(_ id: Int) -> Int {
+        var id = id
+        for _ in 0..<32 {
+            guard let next = types[id]?.type else { return id }
+            id = next
+        }
+        return id
+    }
+
+    private static func quoted(_ text: String) -> String {
+        text.hasPrefix("'") && text.hasSuffix("'") && text.count >= 2 ? String(text.dropFirst().dropLast()) : text
+    }
+
+    private static func value(_ key: String, in text: String) -> Int? {
+        guard let range = text.range(of: " " + key + "=") else { return nil }
+        return Int(text[range.upperBound...].prefix { $0.isNumber })
+    }
+}
