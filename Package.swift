@@ -29,7 +29,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "MonitorTests", dependencies: ["Monitor", "BPFSources"]),
+        .testTarget(name: "MonitorTests", dependencies: ["Monitor", "BPFSources"], resources: [.copy("Golden")]),
         .testTarget(name: "IntegrationTests", dependencies: ["Kernel", "Monitor"], exclude: ["Fixtures"]),
     ]
 )
