@@ -121,6 +121,7 @@ echo "machine: $(uname -sr), $(nproc) cpus, $(awk '/MemTotal/ { printf "%.0f GiB
 	"$(. /etc/os-release && echo "$PRETTY_NAME")"
 echo "monitor: $MONITOR ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- Sources bpf 2>/dev/null || echo ', with local changes'))"
 echo "method: each workload timed from inside; median of $RUNS runs; variants alternated round-robin after 1 warm-up round"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
 echo
 
 n=${#VARIANTS[@]}
@@ -143,14 +144,15 @@ for wl in $WORKLOADS; do
 
 	base=$(collect "$wl" untraced elapsed | median)
 	echo "workload: $("wl_${wl}_describe")"
-	printf '  %-14s %10s %8s   %s\n' variant median_s ratio "runs_s (in round order)"
+	printf '  %-14s %10s %8s %14s   %s\n' variant median_s ratio min-max_s "runs_s (in round order)"
 	for v in "${VARIANTS[@]}"; do
 		med=$(collect "$wl" "$v" elapsed | median)
 		runs=$(for ((r = 1; r <= RUNS; r++)); do awk '{ printf "%.3f ", $1 / 1e9 }' "$wdir/runs/$r/$v/elapsed"; done)
 		label=$v
 		[ "$v" = strace ] && label="strace -f"
-		printf '  %-14s %10.3f %7.2fx   %s\n' "$label" "$(awk -v m="$med" 'BEGIN { print m / 1e9 }')" \
-			"$(awk -v m="$med" -v b="$base" 'BEGIN { print m / b }')" "$runs"
+		spread=$(collect "$wl" "$v" elapsed | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f-%.3f", lo / 1e9, hi / 1e9 }')
+		printf '  %-14s %10.3f %7.2fx %14s   %s\n' "$label" "$(awk -v m="$med" 'BEGIN { print m / 1e9 }')" \
+			"$(awk -v m="$med" -v b="$base" 'BEGIN { print m / b }')" "$spread" "$runs"
 	done
 
 	ready=$(for f in "$wdir"/runs/*/ebpf-monitor/stderr; do field ready_seconds <"$f" | head -n 1; done | median)
@@ -171,6 +173,7 @@ for wl in $WORKLOADS; do
 	echo
 done
 
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "kept in $report"
 # A missed target is reported, not a failure: benchmarks are not timed tests.
 exit 0
