@@ -40,10 +40,13 @@ build: setup
 	$(SWIFT) build -c release $(SWIFT_FLAGS)
 
 # Debug build, then every test target (MonitorTests, IntegrationTests). The
-# debug executable is built first so integration tests can run it.
+# debug executable is built first: the integration tests run it. Tests run
+# one at a time (--no-parallel; Swift Testing is parallel by default): the
+# unit tests take milliseconds anyway, and integration tests that load probes
+# and run bursts of processes on 2 cores would disturb each other.
 test: setup
 	$(SWIFT) build $(SWIFT_FLAGS)
-	$(SWIFT) test $(SWIFT_FLAGS) $(TEST_FLAGS)
+	$(SWIFT) test --no-parallel $(SWIFT_FLAGS) $(TEST_FLAGS)
 
 run: build
 	$(SUDO) $(BIN) $(if $(strip $(ARGS)),$(ARGS),-- $(DEMO))
