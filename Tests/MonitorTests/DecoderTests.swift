@@ -154,8 +154,9 @@ import BPFSources
         let (record, size) = execRecord(argv: argv, filename: [UInt8](repeating: UInt8(ascii: "f"), count: 1023))
         #expect(size == MemoryLayout<exec_event>.size)
         guard case .exec(let exec) = try decode(record, size: size).body else { Issue.record("not an exec"); return }
-        #expect(exec.filename.count == 1023)
-        #expect(exec.argv == [Array(argv.dropLast())])
+        #expect(exec.filename.count == 1023 && exec.filename.allSatisfy { $0 == UInt8(ascii: "f") })
+        #expect(exec.argv.map(\.count) == [4095])
+        #expect(exec.argv.first?.allSatisfy { $0 == UInt8(ascii: "a") } == true)
     }
 
     // MARK: - Malformed input
@@ -174,6 +175,15 @@ import BPFSources
         var record = fork_event()
         record.header = header(EVENT_FORK, size: MemoryLayout<fork_event>.size)
         #expect(throws: Decoder.Failure.sizeMismatch(kind: 1, size: 63)) { try decode(record, size: 63) }
+    }
+
+    @Test func sizeFieldMustMatchEvenWhenTheBufferFitsTheStruct() {
+        var record = fork_event()
+        record.header = header(EVENT_FORK, size: 60)
+        #expect(throws: Decoder.Failure.sizeMismatch(kind: 1, size: 64)) { try decode(record) }
+        var (exec, size) = execRecord(argv: utf8("ls\0"))
+        exec.header.size = UInt16(size + 1)
+        #expect(throws: Decoder.Failure.sizeMismatch(kind: 2, size: size)) { try decode(exec, size: size) }
     }
 
     @Test func wrongSizeForTheKind() {
