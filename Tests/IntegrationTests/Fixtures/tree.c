@@ -12,8 +12,8 @@
  *                            is killed with SIGTERM; then exits with EXIT.
  *   tree REPORT raise SIG    kills itself with signal SIG.
  *   tree REPORT comm NAME    sets its comm to NAME (prctl) and exits 0.
- *   tree REPORT burst N      forks N children that _exit(0) at once, then
- *                            reaps them all and exits 0.
+ *   tree REPORT burst N      forks N children that all stay alive until the
+ *                            last is forked, then _exit(0); reaps them, exits 0.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -150,13 +150,23 @@ static _Noreturn void run_victim(int fd)
 
 static int run_burst(int count)
 {
+	/* The children wait for EOF on a pipe, so all of them are alive at once. */
+	int gate[2];
+	if (pipe(gate) != 0)
+		die("pipe");
 	for (int i = 0; i < count; i++) {
 		pid_t pid = fork();
 		if (pid < 0)
 			die("fork");
-		if (pid == 0)
+		if (pid == 0) {
+			char byte;
+			close(gate[1]);
+			while (read(gate[0], &byte, 1) < 0 && errno == EINTR)
+				;
 			_exit(0);
+		}
 	}
+	close(gate[1]);
 	for (int i = 0; i < count; i++) {
 		int status;
 		if (wait(&status) < 0)

@@ -1,0 +1,122 @@
+import Foundation
+import Glibc
+import Testing
+
+extension IntegrationTests {
+    static let burst = 2000
+
+    /// 2,000 short-lived `/bin/true` in a burst, with the default ring buffer
+    /// and with a one-page one that cannot keep up: every one is reported, or
+    /// the shortfall is reported as lost. Nothing is silently lost.
+    @Test(arguments: [nil, "1"] as [String?])
+    func stressExecBurst(bufferPages: String?) throws {
+        let script = "for i in $(seq \(Self.burst)); do /bin/true & done; wait"
+        let options = bufferPages.map { ["--buffer-pages", $0] } ?? []
+        let run = try Harness.monitor(options + ["--format", "json", "--", "/bin/sh", "-c", script], timeout: 90)
+        #expect(!run.timedOut, "\(run)")
+        #expect(!run.leftovers)
+        #expect(run.status == 0, "\(run)")
+        let objects = try run.json()
+        let lostExec = objects.lost(at: "exec")
+        let lostExit = objects.lost(at: "exit")
+        let lostFork = objects.lost(at: "fork")
+        let lostUnfollowed = objects.lost(at: "watch_map_full")
+        let lostDecode = objects.lost(at: "decode")
+
+        let shell = try #require(objects.events("exec").first { $0.strings("argv") == ["/bin/sh", "-c", script] },
+                                 "the shell's exec is missing: \(run)")
+        let shellPid = try #require(shell.int("pid"))
+
+        // exec: each /bin/true exec'd once, or its record is counted as lost.
+        let trueExecs = objects.events("exec").filter { $0.strings("argv") == ["/bin/true"] }
+        #expect(Set(trueExecs.compactMap { $0.int("pid") }).count == trueExecs.count, "an exec reported twice")
+        #expect(trueExecs.count <= Self.burst)
+        #expect(trueExecs.count + lostExec + lostUnfollowed + lostDecode >= Self.burst,
+                "\(Self.burst - trueExecs.count) /bin/true execs missing, but only \(lostExec) exec, \(lostUnfollowed) unfollowed, \(lostDecode) undecodable reported lost")
+
+        // fork: the shell forks the 2,000 children and one for $(seq ...).
+        let forks = objects.events("fork").filter { $0.int("pid") == shellPid }
+        #expect(forks.count + lostFork >= Self.burst + 1,
+                "\(Self.burst + 1 - forks.count) forks of the shell missing, \(lostFork) reported lost")
+        #expect(forks.count <= Self.burst + 1)
+
+        // exit: every child of the shell ends, with a status or as vanished after a loss.
+        let children = Set(forks.compactMap { $0.int("child") })
+        let exits = objects.events("exit").filter { children.contains($0.int("pid") ?? -1) }
+        let unknown = exits.filter { $0["status_unknown"] as? Bool == true }
+        #expect(exits.count == children.count, "\(children.count - exits.count) forked children never reported as ended")
+        #expect(unknown.count <= lostExit + lostDecode, "\(unknown.count) exits without status but \(lostExit) exits reported lost")
+        for exit in exits where exit["status_unknown"] as? Bool != true {
+            #expect(exit.int("exit_code") == 0, "\(exit)")
+        }
+
+        // One summary, for command 1, that says how much was lost; the end status agrees.
+        let summaries = objects.ofType("summary")
+        #expect(summaries.count == 1, "summaries: \(summaries.count)")
+        let summary = try #require(summaries.first)
+        #expect(summary.int("command") == 1 && summary.int("exit_code") == 0)
+        #expect(summary.int("lost_events") == objects.lostTotal, "summary lost_events vs lost objects")
+        let processes = (summary["processes"] as? [[String: Any]]) ?? []
+        #expect(processes.count >= 1 + children.count, "summary lists \(processes.count) processes for \(children.count) children")
+        let end = try #require(objects.last)
+        #expect(end.type == "status" && end.string("message") == "end")
+        #expect(end.int("lost") == objects.lostTotal, "end status lost=\(end.int("lost") ?? -1), lost objects sum \(objects.lostTotal)")
+        #expect(run.stderrLines.last?.contains("lost=\(objects.lostTotal)") == true, "\(run.stderr)")
+        for lost in objects.ofType("lost") {
+            #expect(lost.int("count") ?? 0 > 0, "\(lost)")
+            let places = (lost["where"] as? [String: Any]) ?? [:]
+            #expect(places.values.compactMap { ($0 as? NSNumber)?.intValue }.reduce(0, +) == lost.int("count"), "\(lost)")
+        }
+        if bufferPages == "1" {
+            #expect(objects.lostTotal > 0 && !objects.ofType("lost").isEmpty,
+                    "a 4 KiB ring buffer kept up with the burst, so this case no longer exercises loss reporting")
+        }
+        if bufferPages == nil {
+            // 2,000 execs of ~1 KiB fit the default 8 MiB buffer many times over.
+            #expect(objects.lostTotal == 0, "losses with the default buffer: \(objects.ofType("lost"))")
+            #expect(trueExecs.count == Self.burst)
+        }
+    }
+
+    /// 2,000 children forked as fast as C can, all alive at once, with and
+    /// without a watch map too small to hold them: the children that cannot be followed are flagged and counted.
+    @Test(arguments: [nil, "64"] as [String?])
+    func stressForkBurst(maxTasks: String?) throws {
+        let directory = try Harness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let fixture = try Fixture.compile(into: directory)
+        let options = maxTasks.map { ["--max-tasks", $0] } ?? []
+        let run = try Harness.monitor(options + ["--format", "json", "--", fixture, directory + "/report", "burst", "\(Self.burst)"],
+                                      timeout: 90)
+        #expect(!run.timedOut, "\(run)")
+        #expect(!run.leftovers)
+        #expect(run.status == 0, "\(run)")
+        let objects = try run.json()
+        let root = try #require(objects.events("exec").first?.int("pid"))
+
+        let forks = objects.events("fork").filter { $0.int("pid") == root }
+        let lostFork = objects.lost(at: "fork")
+        #expect(forks.count + lostFork == Self.burst, "\(forks.count) fork events, \(lostFork) reported lost")
+        let unfollowed = forks.filter { $0["followed"] as? Bool == false }
+        let lostUnfollowed = objects.lost(at: "watch_map_full")
+        #expect(unfollowed.count <= lostUnfollowed && lostUnfollowed <= unfollowed.count + lostFork,
+                "\(unfollowed.count) fork events say not followed, \(lostUnfollowed) counted as watch_map_full")
+
+        let followed = Set(forks.filter { $0["followed"] as? Bool != false }.compactMap { $0.int("child") })
+        let exits = objects.events("exit").filter { followed.contains($0.int("pid") ?? -1) }
+        #expect(exits.count == followed.count, "\(followed.count - exits.count) followed children never reported as ended")
+        let unknown = exits.filter { $0["status_unknown"] as? Bool == true }
+        #expect(unknown.count <= objects.lost(at: "exit") + objects.lost(at: "decode"))
+        if maxTasks == nil {
+            #expect(unfollowed.isEmpty && lostUnfollowed == 0)
+            #expect(objects.lostTotal == 0, "\(objects.ofType("lost"))")
+        } else {
+            // 64 slots cannot hold 2,000 children that live side by side until reaped.
+            #expect(lostUnfollowed > 0 && !unfollowed.isEmpty, "a 64-task watch map never filled up")
+        }
+        let summaries = objects.ofType("summary")
+        #expect(summaries.count == 1)
+        #expect(summaries.first?.int("lost_events") == objects.lostTotal)
+        #expect(objects.last?.string("message") == "end" && objects.last?.int("lost") == objects.lostTotal)
+    }
+}
