@@ -3,7 +3,7 @@
 /// reach a terminal raw, and no line may be split or forged by a name.
 public enum Escaping {
     /// For text output: printable UTF-8 is kept; backslash, control
-    /// characters (C0, DEL, C1), bidi overrides and invalid bytes become
+    /// characters (C0, DEL, C1), Unicode line separators, bidi overrides and invalid bytes become
     /// backslash escapes, so every name stays on one line and reads back unambiguously.
     public static func text(_ bytes: [UInt8]) -> String {
         var out = ""
@@ -20,7 +20,7 @@ public enum Escaping {
                 case 0x0D: out += "\\r"
                 case 0x1B: out += "\\e"
                 case 0x00..<0x20, 0x7F: out += "\\x" + hex2(UInt8(scalar.value))
-                case 0x80..<0xA0, 0x202A...0x202E, 0x2066...0x2069:
+                case 0x80..<0xA0, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069:
                     out += "\\u{" + String(scalar.value, radix: 16) + "}"
                 default: out.unicodeScalars.append(scalar)
                 }

@@ -44,7 +44,7 @@ public final class JSONSink: Sink {
             object.add("command", 0)
             object.add("message", status.message)
             for (key, value) in status.fields.sorted(by: { $0.key < $1.key }) {
-                if Int(value) != nil || Double(value) != nil { object.addRaw(key, value) } else { object.add(key, value) }
+                if JSONObject.isNumber(value) { object.addRaw(key, value) } else { object.add(key, value) }
             }
         case .summary(let summary):
             object.add("type", "summary")
@@ -53,6 +53,7 @@ public final class JSONSink: Sink {
             object.addBytesArray("argv", summary.argv)
             object.add("pid", Int(summary.pid))
             if let termination = summary.termination { addTermination(&object, termination) }
+            if let leader = summary.leader, leader.ended, leader.termination == nil { object.add("status_unknown", true) }
             object.add("start", TimeFormat.rfc3339(summary.start))
             object.add("end", TimeFormat.rfc3339(summary.end))
             let processes = summary.processes.map { process in
@@ -62,6 +63,8 @@ public final class JSONSink: Sink {
                 entry.addBytes("comm", process.comm)
                 entry.addBytesArray("argv", process.argv)
                 if let termination = process.termination { addTermination(&entry, termination) }
+                if !process.ended { entry.add("running", true) }
+                if process.ended && process.termination == nil { entry.add("status_unknown", true) }
                 entry.add("scope", "command")
                 return entry.text
             }
@@ -111,6 +114,21 @@ struct JSONObject {
         }
         addRaw(key, "[" + strings.joined(separator: ",") + "]")
         if !lossless { addRaw(key + "_hex", "[" + items.map { Self.quote(Escaping.hex($0)) }.joined(separator: ",") + "]") }
+    }
+
+    /// A JSON number as RFC 8259 spells it (no NaN, no leading zeros, no hex).
+    static func isNumber(_ text: String) -> Bool {
+        var rest = Substring(text)
+        if rest.first == "-" { rest = rest.dropFirst() }
+        let integer = rest.prefix { $0.isASCII && $0.isNumber }
+        guard !integer.isEmpty, integer == "0" || integer.first != "0" else { return false }
+        rest = rest.dropFirst(integer.count)
+        if rest.first == "." {
+            let fraction = rest.dropFirst().prefix { $0.isASCII && $0.isNumber }
+            guard !fraction.isEmpty else { return false }
+            rest = rest.dropFirst(1 + fraction.count)
+        }
+        return rest.isEmpty
     }
 
     static func quote(_ string: String) -> String {

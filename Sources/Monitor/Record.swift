@@ -74,13 +74,17 @@ public struct CommandSummary: Equatable, Sendable {
         public var comm: [UInt8]
         public var argv: [[UInt8]]
         public var termination: Termination?
+        /// The process is gone. With no termination, its exit event was lost.
+        public var ended: Bool
 
-        public init(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], termination: Termination? = nil) {
+        public init(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], termination: Termination? = nil,
+                    ended: Bool? = nil) {
             self.pid = pid
             self.ppid = ppid
             self.comm = comm
             self.argv = argv
             self.termination = termination
+            self.ended = ended ?? (termination != nil)
         }
     }
 
@@ -93,6 +97,9 @@ public struct CommandSummary: Equatable, Sendable {
     public var processes: [Process]
     public var threads: Int
     public var lostEvents: UInt64
+
+    /// The command's first process, whose end is the command's status.
+    public var leader: Process? { processes.first { $0.pid == pid } }
 
     public init(command: Int, pid: Int32, argv: [[UInt8]], termination: Termination?, start: UInt64, end: UInt64,
                 processes: [Process], threads: Int, lostEvents: UInt64) {

@@ -55,7 +55,7 @@ public final class TextSink: Sink {
         let prefix = Self.pad(time, 15) + " " + Self.pad(String(summary.command), 3, right: true) + " summary  "
         let seconds = Double(summary.end &- summary.start) / 1e9
         let head = summary.argv.isEmpty ? "pid \(summary.pid)" : Escaping.arguments(summary.argv)
-        var lines = ["\(head): \(summary.termination.map(Self.describe) ?? "running") after "
+        var lines = ["\(head): \(summary.leader.map(Self.describe) ?? "running") after "
             + formatSeconds(seconds) + "; \(summary.processes.count) processes, \(summary.threads) threads"
             + (summary.lostEvents > 0 ? ", \(summary.lostEvents) EVENTS LOST: incomplete" : ", no events lost")]
         // The process tree, children under their parents, in fork order.
@@ -71,7 +71,7 @@ public final class TextSink: Sink {
         }
         func walk(_ process: CommandSummary.Process, _ indent: String, _ last: Bool) {
             let argv = process.argv.isEmpty ? Escaping.text(process.comm) : Escaping.arguments(process.argv)
-            let end = process.termination.map(Self.describe) ?? "running"
+            let end = Self.describe(process)
             lines.append(indent + (last ? "└─ " : "├─ ") + "\(process.pid) \(argv) [\(end)]")
             let kids = children.removeValue(forKey: process.pid) ?? []
             for (index, kid) in kids.enumerated() {
@@ -80,6 +80,11 @@ public final class TextSink: Sink {
         }
         for (index, root) in roots.enumerated() { walk(root, "", index == roots.count - 1) }
         for line in lines { stream.write(prefix + line + "\n") }
+    }
+
+    static func describe(_ process: CommandSummary.Process) -> String {
+        guard process.ended else { return "running" }
+        return process.termination.map(describe) ?? "status unknown: exit event lost"
     }
 
     static func describe(_ termination: Termination) -> String {

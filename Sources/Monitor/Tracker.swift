@@ -120,7 +120,7 @@ public struct Tracker: Sendable {
             records = vanished(fork.childPid, ktime: event.ktime)
         }
         var command = parent.command
-        if case .shell = mode, event.pid == root {
+        if case .shell = mode, event.pid == root, !fork.unfollowed {
             command = startCommand(leader: fork.childPid, ktime: event.ktime)
         }
         if !fork.unfollowed {
@@ -230,6 +230,7 @@ public struct Tracker: Sendable {
         live[pid] = nil
         guard var command = commands[state.command] else { return [] }
         command.processes[state.entry].termination = termination
+        command.processes[state.entry].ended = true
         command.processes[state.entry].ppid = state.ppid
         command.live -= 1
         commands[state.command] = command

@@ -90,8 +90,7 @@ import Monitor
         records += tracker.vanished(200, ktime: 4_000_000)
         let summary = render(records).filter { $0.contains(" summary ") }
         #expect(summary.count == 2)
-        withKnownIssue("TextSink prints a vanished process (termination nil, exit lost) as \"running\"") {
-            #expect(!summary.contains { $0.contains("running") }, "\(summary)")
-        }
+        #expect(!summary.contains { $0.contains("running") }, "\(summary)")
+        #expect(summary.contains { $0.contains("status unknown") }, "\(summary)")
     }
 }
