@@ -90,6 +90,8 @@ extension IntegrationTests {
         (["--pid=0"], "--pid"),
         (["--pid=abc"], "abc"),
         (["--fork-probe", "uprobe", "--", "/bin/true"], "uprobe"),
+        (["--buffer-pages", "3", "--", "/bin/true"], "--buffer-pages"),
+        (["--pidd=5"], "--pidd"),  // a typo of the one option --pid mode needs: the message must name it
         ([], "--pid"),
     ])
     func errorUsage(arguments: [String], word: String) throws {
