@@ -168,12 +168,14 @@ public struct Tracker: Sendable {
 
     /// Ends a process that is gone without an exit event (the event was lost):
     /// the session finds these by checking /proc when the kernel reported losses.
-    public mutating func vanished(_ pid: Int32, ktime: UInt64) -> [Record] {
+    /// `termination` is known only for the monitor's own child, from waitpid.
+    public mutating func vanished(_ pid: Int32, ktime: UInt64, termination: Termination? = nil) -> [Record] {
         guard let state = live[pid] else { return [] }
         var record = ProcessRecord(time: clock.wall(ktime), command: state.command, pid: pid, tid: pid,
                                    ppid: state.ppid, comm: state.comm, action: .exit)
-        record.statusUnknown = true
-        return [.process(record)] + end(pid, state: state, termination: nil, ktime: ktime)
+        record.termination = termination
+        record.statusUnknown = termination == nil
+        return [.process(record)] + end(pid, state: state, termination: termination, ktime: ktime)
     }
 
     /// Pids of the processes still alive in the model.

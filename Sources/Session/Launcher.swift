@@ -1,5 +1,6 @@
 import CSpawn
 import Foundation
+import Monitor
 
 /// Starts `-- CMD` stopped at a gate: the child is forked, then waits on a
 /// pipe until its pid is in the watched set, so the probes see it from its
@@ -7,10 +8,10 @@ import Foundation
 final class Launcher {
     let pid: Int32
     private var gate: Int32
-    private(set) var status: Int32?
 
     /// Resolves the program like a shell would, before any fork.
-    static func resolve(_ program: String) throws -> String {
+    static func resolve(_ name: [UInt8]) throws -> String {
+        let program = String(decoding: name, as: UTF8.self)
         if program.contains("/") {
             guard FileManager.default.fileExists(atPath: program) else { throw SessionError.commandNotFound(program) }
             guard access(program, X_OK) == 0 else { throw SessionError.notExecutable(program) }
@@ -27,15 +28,13 @@ final class Launcher {
         throw SessionError.commandNotFound(program)
     }
 
-    init(arguments: [String]) throws {
+    init(arguments: [[UInt8]]) throws {
         let path = try Self.resolve(arguments[0])
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw SessionError.launch(errno) }
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        let child = spawn_gated(path, argv, envp, fds[0], fds[1])
+        let flat: [UInt8] = arguments.flatMap { $0 + [0] }
+        let child = spawn_gated(path, flat.map { CChar(bitPattern: $0) }, flat.count, Int32(arguments.count), fds[0], fds[1])
         let spawnErrno = errno
         close(fds[0])
         guard child > 0 else {
@@ -61,14 +60,17 @@ final class Launcher {
     /// Reaps the child if it has ended; the shell-style status once known.
     @discardableResult
     func poll() -> Int32? {
-        guard status == nil else { return status }
-        var raw: Int32 = 0
-        if waitpid(pid, &raw, WNOHANG) == pid {
-            let signal = raw & 0x7f
-            status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+        if status == nil {
+            var raw: Int32 = 0
+            if waitpid(pid, &raw, WNOHANG) == pid { termination = Termination(kernelCode: UInt32(bitPattern: raw)) }
         }
         return status
     }
+
+    /// How the child ended, from waitpid: authoritative even when its exit event was lost.
+    private(set) var termination: Termination?
+
+    var status: Int32? { termination?.shellStatus }
 
     func signal(_ number: Int32) {
         if status == nil { kill(pid, number) }

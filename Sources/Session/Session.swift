@@ -8,7 +8,21 @@ import Synchronization
 public final class Session {
     public enum Target: Equatable, Sendable {
         case pid(Int32)
-        case command([String])
+        /// The command's arguments as bytes: they reach execve unchanged.
+        case command([[UInt8]])
+
+        /// The command after `--` with its exact bytes. Swift's arguments are
+        /// Strings, which replace invalid UTF-8; /proc/self/cmdline has the bytes.
+        public static func command(exactly arguments: [String]) -> Target {
+            let own = ProcScan.read(getpid())?.argv ?? []
+            if let terminator = own.firstIndex(of: Array("--".utf8)) {
+                let raw = Array(own[(terminator + 1)...])
+                let same = raw.count == arguments.count
+                    && zip(raw, arguments).allSatisfy { String(decoding: $0, as: UTF8.self) == $1 }
+                if same { return .command(raw) }
+            }
+            return .command(arguments.map { Array($0.utf8) })
+        }
     }
 
     public struct Options: Sendable {
@@ -69,7 +83,7 @@ public final class Session {
             tracer.watch(tid: child.pid)
             tracker = Tracker(mode: .command(root: child.pid), clock: clock)
             tracker.seed(pid: child.pid, ppid: getpid(), comm: Array("ebpf-monitor".utf8),
-                         argv: arguments.map { Array($0.utf8) }, threads: [], ktime: Self.now(CLOCK_MONOTONIC))
+                         argv: arguments, threads: [], ktime: Self.now(CLOCK_MONOTONIC))
             launcher = child
         }
 
@@ -96,6 +110,12 @@ public final class Session {
                 }
             }
             launcher?.poll()
+            if records == 0, let launcher, let termination = launcher.termination {
+                // Every event from before the reap has been processed by now (quiet poll).
+                for record in tracker.vanished(launcher.pid, ktime: Self.now(CLOCK_MONOTONIC), termination: termination) {
+                    sink.emit(record)
+                }
+            }
             if records == 0, tracker.lostTotal > 0 || launcher?.status != nil {
                 sweep(&tracker)
             }

@@ -13,6 +13,22 @@ private let startedAt: Double = {
 
 @main
 struct EbpfMonitor: ParsableCommand {
+    /// Errors are one line, `ebpf-monitor: error: ...`, with a distinct status (README).
+    static func main() {
+        _ = startedAt
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let status as ExitCode {
+            Foundation.exit(status.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }  // --help, --version
+            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            fail(message + " (see --help)", code.rawValue)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "ebpf-monitor",
         abstract: "Trace every process a command or a shell starts, live, with eBPF.",
@@ -46,7 +62,6 @@ struct EbpfMonitor: ParsableCommand {
     var command: [String] = []
 
     func validate() throws {
-        if pid == nil && command.isEmpty { throw ValidationError("give --pid=N or -- CMD [ARGS...]") }
         if pid != nil && !command.isEmpty { throw ValidationError("--pid and -- CMD exclude each other") }
         if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
         if bufferPages <= 0 || bufferPages & (bufferPages - 1) != 0 || bufferPages > 1 << 18 {
@@ -55,18 +70,18 @@ struct EbpfMonitor: ParsableCommand {
         if maxTasks < 1 || maxTasks > 1 << 22 { throw ValidationError("--max-tasks must be from 1 to 4194304") }
     }
 
-    func run() throws {
-        _ = startedAt
+    mutating func run() throws {
+        if pid == nil && command.isEmpty { throw ValidationError("give --pid=N or -- CMD [ARGS...]") }
         let stream: FileStream
         if let output {
             let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { fail(SessionError.output(output, errno).description, SessionError.output(output, 0).exitCode) }
+            guard fd >= 0 else { Self.fail(SessionError.output(output, errno).description, SessionError.output(output, 0).exitCode) }
             stream = FileStream(fd: fd, ownsDescriptor: true)
         } else {
             stream = FileStream(fd: STDOUT_FILENO)
         }
         let diagnostics = FileStream(fd: STDERR_FILENO)
-        var options = Session.Options(target: pid.map { .pid($0) } ?? .command(command),
+        var options = Session.Options(target: pid.map { .pid($0) } ?? .command(exactly: command),
                                       forkProbe: forkProbe.probe, startedAt: startedAt)
         options.limits.ringBufferPages = bufferPages
         options.limits.watchedTasks = maxTasks
@@ -75,15 +90,15 @@ struct EbpfMonitor: ParsableCommand {
         do {
             status = try session.run()
         } catch let error as KernelError {
-            fail(error.description, error.exitCode)
+            Self.fail(error.description, error.exitCode)
         } catch let error as SessionError {
-            fail(error.description, error.exitCode)
+            Self.fail(error.description, error.exitCode)
         }
         stream.flush()
         throw ExitCode(status)
     }
 
-    private func fail(_ message: String, _ code: Int32) -> Never {
+    private static func fail(_ message: String, _ code: Int32) -> Never {
         FileHandle.standardError.write(Data("ebpf-monitor: error: \(message)\n".utf8))
         Foundation.exit(code)
     }

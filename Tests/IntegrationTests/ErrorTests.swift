@@ -82,7 +82,7 @@ extension IntegrationTests {
         #expect(!mounts.contains("ebpf-monitor-test"), "the tmpfs must not leak out of its namespace")
     }
 
-    /// Usage errors come from ArgumentParser: status 64 and an `Error:` line that names the problem.
+    /// Usage errors: status 64 and one `ebpf-monitor: error:` line that names the problem.
     @Test(arguments: [
         (["--format", "xml", "--", "/bin/true"], "xml"),
         (["--bogus", "--", "/bin/true"], "--bogus"),
@@ -98,8 +98,9 @@ extension IntegrationTests {
         let run = try Harness.monitor(arguments, timeout: 20)
         #expect(!run.timedOut)
         #expect(run.status == ExitStatus.usage, "\(arguments): \(run)")
+        #expect(run.stderrLines.count == 1, "\(arguments): one line: \(run.stderr)")
         let line = run.stderrLines.first ?? ""
-        #expect(line.hasPrefix("Error: ") && line.contains(word), "\(arguments): the first line names the problem: \(run.stderr)")
+        #expect(line.hasPrefix("ebpf-monitor: error: ") && line.contains(word), "\(arguments): the line names the problem: \(run.stderr)")
         #expect(run.stdout.isEmpty)
     }
 
