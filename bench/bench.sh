@@ -130,7 +130,7 @@ for wl in $WORKLOADS; do
 	wdir="$shm/$wl"
 	mkdir -p "$wdir/runs"
 	"wl_${wl}_prepare"
-	echo "workload: $("wl_${wl}_describe")" >&2
+	echo "bench: running $("wl_${wl}_describe"): 1 warm-up + $RUNS rounds of ${VARIANTS[*]}" >&2
 
 	for ((round = 0; round <= RUNS; round++)); do
 		# Round 0 is the warm-up; its results are kept apart and not counted.
@@ -139,12 +139,12 @@ for wl in $WORKLOADS; do
 			v=${VARIANTS[$(((round + k) % n))]}
 			run_variant "$v" "$rdir/$v"
 		done
-		printf '  round %d/%d done%s\n' "$round" "$RUNS" "$([ "$round" = 0 ] && echo ' (warm-up)')" >&2
+		printf 'bench:   round %d/%d done%s\n' "$round" "$RUNS" "$([ "$round" = 0 ] && echo ' (warm-up)')" >&2
 	done
 
 	base=$(collect "$wl" untraced elapsed | median)
 	echo "workload: $("wl_${wl}_describe")"
-	printf '  %-14s %10s %8s %14s   %s\n' variant median_s ratio min-max_s "runs_s (in round order)"
+	printf '  %-14s %10s %8s %14s   %s\n' variant median_s ratio min-max_s "each run, s"
 	for v in "${VARIANTS[@]}"; do
 		med=$(collect "$wl" "$v" elapsed | median)
 		runs=$(for ((r = 1; r <= RUNS; r++)); do awk '{ printf "%.3f ", $1 / 1e9 }' "$wdir/runs/$r/$v/elapsed"; done)
