@@ -1,2 +1,3 @@
 #include <bcc/bcc_common.h>
 #include <bcc/libbpf.h>
+#include <malloc.h>

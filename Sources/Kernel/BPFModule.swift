@@ -2,7 +2,8 @@ import CBCC
 import Foundation
 
 /// A compiled BCC module: owns the module and the fds of its loaded programs
-/// and attached probes. Closing an attach fd detaches, so deinit detaches all.
+/// and attached probes. Closing an attach fd detaches, so deinit detaches all,
+/// unless `release` handed them on first.
 final class BPFModule {
     private let module: UnsafeMutableRawPointer
     private var programFDs: [String: Int32] = [:]
@@ -68,10 +69,38 @@ final class BPFModule {
         attachFDs.append(link)
     }
 
+    /// Hands the attached probes and duplicates of the named maps to a
+    /// `ProbeHandles`, so the module and the compiler's memory can be freed
+    /// while the probes stay attached.
+    func release(tables: [String]) throws -> ProbeHandles {
+        var maps: [String: Int32] = [:]
+        for name in tables { maps[name] = try check("dup", dup(try tableFD(name))) }
+        let handles = ProbeHandles(links: attachFDs + Array(programFDs.values), maps: maps)
+        attachFDs = []
+        programFDs = [:]
+        return handles
+    }
+
     func tableFD(_ name: String) throws -> Int32 {
         let fd = bpf_table_fd(module, name)
         guard fd >= 0 else { throw KernelError.systemCall("bpf_table_fd(\(name))", errno: ENOENT) }
         return fd
+    }
+}
+
+/// What keeps probes attached and maps reachable: closing them detaches.
+final class ProbeHandles {
+    private let links: [Int32]
+    let maps: [String: Int32]
+
+    init(links: [Int32], maps: [String: Int32]) {
+        self.links = links
+        self.maps = maps
+    }
+
+    deinit {
+        for fd in links { close(fd) }
+        for fd in maps.values { close(fd) }
     }
 }
 

@@ -8,7 +8,7 @@ public final class Tracer {
     public let forkProbe: ForkProbe
     /// nil when the kernel has no BTF and offsets came from the headers.
     public let offsets: BTFOffsets?
-    private let module: BPFModule
+    private let handles: ProbeHandles
     private let ring: RingBuffer
     private let watchedFD: Int32
     private let lostFD: Int32
@@ -35,17 +35,22 @@ public final class Tracer {
         var text = ProgramText(forkProbe: forkProbe, offsets: offsets)
         text.ringBufferPages = limits.ringBufferPages
         text.watchMax = limits.watchedTasks
-        module = try BPFModule(text: text.source)
-        for name in module.functionNames {
-            if name.hasPrefix("tracepoint__") {
-                try module.attachTracepoint(name)
-            } else if name.hasPrefix("kretprobe__") {
-                try module.attachKretprobe(name)
+        // The module holds clang's and LLVM's memory: keep only the fds, free the rest.
+        handles = try {
+            let module = try BPFModule(text: text.source)
+            for name in module.functionNames {
+                if name.hasPrefix("tracepoint__") {
+                    try module.attachTracepoint(name)
+                } else if name.hasPrefix("kretprobe__") {
+                    try module.attachKretprobe(name)
+                }
             }
-        }
-        watchedFD = try module.tableFD("watched")
-        lostFD = try module.tableFD("lost_counts")
-        ring = try RingBuffer(mapFD: module.tableFD("events"))
+            return try module.release(tables: ["watched", "lost_counts", "events"])
+        }()
+        malloc_trim(0)
+        watchedFD = handles.maps["watched"]!
+        lostFD = handles.maps["lost_counts"]!
+        ring = try RingBuffer(mapFD: handles.maps["events"]!)
         cpuCount = possibleCPUCount()
     }
 
