@@ -53,6 +53,13 @@ enum ProcScan {
         return result
     }
 
+    /// A field of /proc/self/status in KiB, e.g. VmRSS; "?" if absent.
+    static func memory(_ field: String) -> String {
+        let text = String(decoding: bytes("/proc/self/status") ?? [], as: UTF8.self)
+        let line = text.split(separator: "\n").first { $0.hasPrefix(field + ":") }
+        return line?.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
+    }
+
     private static func bytes(_ path: String) -> [UInt8]? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         return [UInt8](data)

@@ -132,6 +132,8 @@ public final class Session {
             "events": String(tracker.eventCount),
             "lost": String(tracker.lostTotal),
             "adopted": String(tracker.adopted),
+            "rss_kib": ProcScan.memory("VmRSS"),
+            "peak_rss_kib": ProcScan.memory("VmHWM"),
         ])
         sink.flush()
         return launcher?.poll() ?? 0
