@@ -230,13 +230,13 @@ public struct Tracker: Sendable {
     private mutating func end(_ pid: Int32, state: LiveProcess, termination: Termination?, ktime: UInt64) -> [Record] {
         for tid in state.threads { threadOwner[tid] = nil }
         live[pid] = nil
-        guard var command = commands[state.command] else { return [] }
-        command.processes[state.entry].termination = termination
-        command.processes[state.entry].ended = true
-        command.processes[state.entry].ppid = state.ppid
-        command.live -= 1
-        commands[state.command] = command
-        guard command.live == 0, let summary = endCommand(state.command, ktime: ktime) else { return [] }
+        // Mutated in place: copying a command out would copy its whole process list on every exit.
+        guard commands[state.command] != nil else { return [] }
+        commands[state.command]!.processes[state.entry].termination = termination
+        commands[state.command]!.processes[state.entry].ended = true
+        commands[state.command]!.processes[state.entry].ppid = state.ppid
+        commands[state.command]!.live -= 1
+        guard commands[state.command]!.live == 0, let summary = endCommand(state.command, ktime: ktime) else { return [] }
         return [summary]
     }
 

@@ -94,6 +94,7 @@ public final class Session {
             "ready_seconds": String(format: "%.3f", ready),
             "watching": String(tracker.liveProcesses),
         ])
+        let cpuAtReady = Self.cpuSeconds()
         launcher?.release()
 
         var interrupted = false
@@ -132,6 +133,7 @@ public final class Session {
             "events": String(tracker.eventCount),
             "lost": String(tracker.lostTotal),
             "adopted": String(tracker.adopted),
+            "trace_cpu_seconds": String(format: "%.3f", Self.cpuSeconds() - cpuAtReady),
             "rss_kib": ProcScan.memory("VmRSS"),
             "peak_rss_kib": ProcScan.memory("VmHWM"),
         ])
@@ -234,6 +236,14 @@ public final class Session {
     }
 
     static func seconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e9 }
+
+    /// User plus system CPU time of this process.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        return user + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+    }
 }
 
 /// SIGINT, SIGTERM and SIGHUP end the trace cleanly; the handler only records which arrived.
