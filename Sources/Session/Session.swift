@@ -142,7 +142,8 @@ public final class Session {
     }
 
     private func watchTree(_ root: Int32, tracer: Tracer, tracker: inout Tracker) throws {
-        let tree = ProcScan.tree(root)
+        // The monitor never watches itself, even when started from the shell it watches.
+        let tree = ProcScan.tree(root).filter { $0.pid != getpid() }
         guard !tree.isEmpty else { throw SessionError.noSuchProcess(root) }
         let now = Self.now(CLOCK_MONOTONIC)
         for process in tree {
@@ -154,7 +155,7 @@ public final class Session {
         // probe. Rescan and watch it; its events reach the tracker, which adopts it.
         var known = Set(tree.map(\.pid))
         for _ in 0..<3 {
-            let late = ProcScan.tree(root).filter { !known.contains($0.pid) }
+            let late = ProcScan.tree(root).filter { !known.contains($0.pid) && $0.pid != getpid() }
             if late.isEmpty { break }
             for process in late {
                 for tid in process.threads { tracer.watch(tid: tid) }
