@@ -15,18 +15,24 @@
 #define COMM_LEN 16
 #define EXEC_FILENAME_CAP 1024
 #define EXEC_ARGV_CAP 4096
+#define SYSCALL_PATH_CAP 4096
+#define SOCKADDR_CAP 128
+#define SYSCALL_NR_MAX 512
 
 enum event_kind {
 	EVENT_FORK = 1,   /* new process or thread; sent by the parent */
 	EVENT_EXEC = 2,
 	EVENT_EXIT = 3,   /* one task exits; group_dead marks the process end */
-	EVENT_KIND_MAX = 4,
+	EVENT_SYSCALL = 4, /* a traced syscall: arguments, result and what they point to */
+	EVENT_KIND_MAX = 5,
 };
 
 /* Indexes of the lost_counts map: one per kind, then the causes that are not kinds. */
 enum lost_reason {
 	LOST_WATCH_MAP_FULL = EVENT_KIND_MAX, /* a child could not be followed */
-	LOST_REASON_MAX = EVENT_KIND_MAX + 1,
+	LOST_PENDING_FULL = EVENT_KIND_MAX + 1, /* a syscall's arguments could not be kept */
+	LOST_IO_MAP_FULL = EVENT_KIND_MAX + 2,  /* a read or write could not be added to its fd's totals */
+	LOST_REASON_MAX = EVENT_KIND_MAX + 3,
 };
 
 enum event_flags {
@@ -35,7 +41,52 @@ enum event_flags {
 	EVENT_FLAG_FILENAME_TRUNCATED = 1 << 2,
 	EVENT_FLAG_ARGV_TRUNCATED = 1 << 3,
 	EVENT_FLAG_GROUP_DEAD = 1 << 4,       /* exit: last thread of the process */
+	EVENT_FLAG_PATH0_TRUNCATED = 1 << 5,  /* syscall: paths[0] was cut at SYSCALL_PATH_CAP */
+	EVENT_FLAG_PATH1_TRUNCATED = 1 << 6,
+	EVENT_FLAG_HAS_FILE = 1 << 7,         /* syscall: file_* fields describe the fd */
 };
+
+/*
+ * What the kernel does with each syscall number, set by user space in the
+ * syscall_specs map. Arguments are named by index + 1, so 0 means none.
+ */
+enum syscall_action {
+	SYSCALL_IGNORE = 0,
+	SYSCALL_RECORD = 1,    /* send a record at exit */
+	SYSCALL_IO_READ = 2,   /* add the bytes to io_totals; records only for failures */
+	SYSCALL_IO_WRITE = 3,
+	SYSCALL_CLOSE = 4,     /* a record carrying the fd's io_totals, which are removed */
+};
+
+enum sockaddr_length {
+	SOCKADDR_LEN_VALUE = 0,   /* sockaddr_len_arg holds the length */
+	SOCKADDR_LEN_POINTER = 1, /* sockaddr_len_arg points to the length (accept, recvfrom) */
+	SOCKADDR_LEN_FD_PAIR = 2, /* no length: the argument is an int[2] (pipe, socketpair) */
+};
+
+struct syscall_spec {
+	__u8 action;          /* enum syscall_action */
+	__u8 path_args[2];    /* user strings to copy */
+	__u8 fd_arg;          /* report the file behind this fd argument */
+	__u8 fd_result;       /* 1: report the file behind the returned fd */
+	__u8 sockaddr_arg;    /* user sockaddr to copy, at exit */
+	__u8 sockaddr_len_arg;
+	__u8 sockaddr_len_kind; /* enum sockaddr_length */
+};
+_Static_assert(sizeof(struct syscall_spec) == 8, "syscall_spec layout");
+
+struct io_key {
+	__u32 pid;
+	__u32 fd;
+};
+
+struct io_totals {
+	__u64 bytes_read;
+	__u64 bytes_written;
+	__u32 reads;
+	__u32 writes;
+};
+_Static_assert(sizeof(struct io_totals) == 24, "io_totals layout");
 
 struct event_header {
 	__u16 kind;
@@ -78,5 +129,24 @@ struct exit_event {
 	__u32 _pad0;
 };
 _Static_assert(sizeof(struct exit_event) == 56, "exit_event layout");
+
+struct syscall_event {
+	struct event_header header;
+	__s64 ret;
+	__u64 args[6];
+	__u32 nr;
+	__u32 flags;
+	__u64 file_inode;    /* with EVENT_FLAG_HAS_FILE: inode of the fd's file */
+	__u32 file_mode;     /* its file->f_mode (FMODE_CREATED tells a create from an open) */
+	__u32 file_dev;      /* its inode's superblock device */
+	struct io_totals io; /* close: what went through the fd since its open */
+	__u16 path_len[2];   /* bytes in each path, without the NUL */
+	__u16 sockaddr_len;  /* bytes copied into sockaddr */
+	__u16 file_imode;    /* its inode's i_mode: type and permissions */
+	__u8 sockaddr[SOCKADDR_CAP];
+	char paths[2][SYSCALL_PATH_CAP]; /* last: the record is cut after the last path used */
+};
+_Static_assert(sizeof(struct syscall_event) == 40 + 8 + 48 + 8 + 8 + 8 + 24 + 8 + SOCKADDR_CAP + 2 * SYSCALL_PATH_CAP,
+	       "syscall_event layout");
 
 #endif

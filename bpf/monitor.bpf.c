@@ -3,11 +3,18 @@
  * prepended by Swift (Sources/Kernel/ProgramText.swift):
  *   OFF_<struct>__<field>  kernel struct offsets, resolved from BTF
  *   FORK_PROBE_KPROBE      1: kretprobe on copy_process; 0: task:task_newtask
- *   RINGBUF_PAGES, WATCH_MAX, WAKEUP_EVERY
+ *   RINGBUF_PAGES, WATCH_MAX, WAKEUP_EVERY, IO_MAX
+ *   IO_EVERY_CALL          1: a record for every read and write (--io)
+ *
+ * Syscalls: user space fills syscall_specs with what to do for each number.
+ * The arguments are kept at entry in pending_syscalls and the record is sent
+ * at exit with the result. Reads and writes are summed per (process, fd) in
+ * io_totals and reported once, with the close.
  *
  * Only tasks in `watched` emit events. Children join it here, in the fork
  * probe, before they first run, so no child syscall can be missed.
  */
+#include <linux/errno.h>
 #include <linux/sched.h>
 #include "events.h"
 
@@ -16,6 +23,16 @@ BPF_HASH(watched, u32, u32, WATCH_MAX);               /* tid -> 1 */
 BPF_PERCPU_ARRAY(lost_counts, u64, LOST_REASON_MAX);  /* index: enum event_kind or enum lost_reason */
 BPF_PERCPU_ARRAY(wakeup_counts, u64, 1);
 BPF_PERCPU_ARRAY(exec_heap, struct exec_event, 1);
+
+struct pending_syscall {
+	u64 args[6];
+	u32 nr;
+	u32 _pad;
+};
+BPF_ARRAY(syscall_specs, struct syscall_spec, SYSCALL_NR_MAX);
+BPF_HASH(pending_syscalls, u32, struct pending_syscall, WATCH_MAX);  /* tid -> arguments at entry */
+BPF_HASH(io_totals, struct io_key, struct io_totals, IO_MAX);
+BPF_PERCPU_ARRAY(syscall_heap, struct syscall_event, 1);
 
 static __always_inline u64 read_kernel_u64(const void *base, u64 offset)
 {
@@ -188,6 +205,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 	if (!is_watched(tid))
 		return 0;
 	watched.delete(&tid);
+	pending_syscalls.delete(&tid);
 
 	struct exit_event *event = events.ringbuf_reserve(sizeof(*event));
 	if (!event) {
@@ -201,5 +219,192 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 	event->parent_pid = parent_tgid(task);
 	event->_pad0 = 0;
 	events.ringbuf_submit(event, wakeup_flag());
+	return 0;
+}
+
+/* The struct file behind fd in the current task's table, or NULL. */
+static __always_inline const void *fd_file(s64 fd)
+{
+	if (fd < 0)
+		return NULL;
+	const void *task = (const void *)bpf_get_current_task();
+	const void *files = (const void *)read_kernel_u64(task, OFF_task_struct__files);
+	if (!files)
+		return NULL;
+	const void *fdt = (const void *)read_kernel_u64(files, OFF_files_struct__fdt);
+	if (!fdt || fd >= read_kernel_u32(fdt, OFF_fdtable__max_fds))
+		return NULL;
+	const void *fds = (const void *)read_kernel_u64(fdt, OFF_fdtable__fd);
+	return fds ? (const void *)read_kernel_u64(fds, fd * sizeof(u64)) : NULL;
+}
+
+static __always_inline void describe_file(struct syscall_event *event, s64 fd)
+{
+	const void *file = fd_file(fd);
+	if (!file)
+		return;
+	const void *inode = (const void *)read_kernel_u64(file, OFF_file__f_inode);
+	if (!inode)
+		return;
+	event->flags |= EVENT_FLAG_HAS_FILE;
+	event->file_inode = read_kernel_u64(inode, OFF_inode__i_ino);
+	event->file_mode = read_kernel_u32(file, OFF_file__f_mode);
+	const void *sb = (const void *)read_kernel_u64(inode, OFF_inode__i_sb);
+	event->file_dev = sb ? read_kernel_u32(sb, OFF_super_block__s_dev) : 0;
+	u16 imode = 0;
+	bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode);
+	event->file_imode = imode;
+}
+
+static __always_inline u32 copy_path(struct syscall_event *event, int slot, u64 pointer)
+{
+	long n = 0;
+	if (slot == 0)
+		n = bpf_probe_read_user_str(event->paths[0], SYSCALL_PATH_CAP, (const void *)pointer);
+	else
+		n = bpf_probe_read_user_str(event->paths[1], SYSCALL_PATH_CAP, (const void *)pointer);
+	if (n <= 0)
+		n = 1;
+	if (n >= SYSCALL_PATH_CAP)
+		event->flags |= slot == 0 ? EVENT_FLAG_PATH0_TRUNCATED : EVENT_FLAG_PATH1_TRUNCATED;
+	event->path_len[slot & 1] = n - 1;
+	return n;
+}
+
+static __always_inline void copy_sockaddr(struct syscall_event *event, const struct syscall_spec *spec,
+					  const struct pending_syscall *call)
+{
+	u64 pointer = call->args[(spec->sockaddr_arg - 1) & 7];
+	u64 length = 0;
+	if (spec->sockaddr_len_kind == SOCKADDR_LEN_FD_PAIR) {
+		length = 2 * sizeof(int);
+	} else if (spec->sockaddr_len_arg) {
+		u64 len_arg = call->args[(spec->sockaddr_len_arg - 1) & 7];
+		if (spec->sockaddr_len_kind == SOCKADDR_LEN_POINTER) {
+			u32 value = 0;
+			if (len_arg)
+				bpf_probe_read_user(&value, sizeof(value), (const void *)len_arg);
+			length = value;
+		} else {
+			length = len_arg;
+		}
+	}
+	if (!pointer || !length)
+		return;
+	if (length > SOCKADDR_CAP)
+		length = SOCKADDR_CAP;
+	length &= SOCKADDR_CAP * 2 - 1;
+	if (length && length <= SOCKADDR_CAP && bpf_probe_read_user(event->sockaddr, length, (const void *)pointer) == 0)
+		event->sockaddr_len = length;
+}
+
+TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+{
+	long nr = args->id;
+	if (nr < 0 || nr >= SYSCALL_NR_MAX)
+		return 0;
+	u32 index = nr;
+	struct syscall_spec *spec = syscall_specs.lookup(&index);
+	if (!spec || spec->action == SYSCALL_IGNORE)
+		return 0;
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	if (!is_watched(tid))
+		return 0;
+	struct pending_syscall call = {};
+	call.nr = index;
+#pragma unroll
+	for (int i = 0; i < 6; i++)
+		call.args[i] = args->args[i];
+	if (pending_syscalls.update(&tid, &call) != 0)
+		count_lost(LOST_PENDING_FULL);
+	return 0;
+}
+
+/* Adds a successful read or write to its fd's totals. False when the call must be recorded anyway. */
+static __always_inline int add_io(const struct pending_syscall *call, u8 action, s64 ret)
+{
+	if (ret < 0)
+		return ret == -EAGAIN;  /* failures are recorded, except "try again" */
+	if (ret == 0)
+		return !IO_EVERY_CALL;
+	struct io_key key = { .pid = bpf_get_current_pid_tgid() >> 32, .fd = (u32)call->args[0] };
+	struct io_totals zero = {};
+	struct io_totals *totals = io_totals.lookup_or_try_init(&key, &zero);
+	if (!totals) {
+		count_lost(LOST_IO_MAP_FULL);
+		return 0;
+	}
+	if (action == SYSCALL_IO_READ) {
+		__sync_fetch_and_add(&totals->bytes_read, ret);
+		__sync_fetch_and_add(&totals->reads, 1);
+	} else {
+		__sync_fetch_and_add(&totals->bytes_written, ret);
+		__sync_fetch_and_add(&totals->writes, 1);
+	}
+	return !IO_EVERY_CALL;
+}
+
+TRACEPOINT_PROBE(raw_syscalls, sys_exit)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct pending_syscall *pending = pending_syscalls.lookup(&tid);
+	if (!pending)
+		return 0;
+	struct pending_syscall call = *pending;
+	pending_syscalls.delete(&tid);
+	struct syscall_spec *spec = syscall_specs.lookup(&call.nr);
+	if (!spec)
+		return 0;
+	s64 ret = args->ret;
+	if ((spec->action == SYSCALL_IO_READ || spec->action == SYSCALL_IO_WRITE) && add_io(&call, spec->action, ret))
+		return 0;
+
+	u32 zero = 0;
+	struct syscall_event *event = syscall_heap.lookup(&zero);
+	if (!event)
+		return 0;
+	event->ret = ret;
+#pragma unroll
+	for (int i = 0; i < 6; i++)
+		event->args[i] = call.args[i];
+	event->nr = call.nr;
+	event->flags = 0;
+	event->file_inode = 0;
+	event->file_mode = 0;
+	event->file_dev = 0;
+	event->io.bytes_read = 0;
+	event->io.bytes_written = 0;
+	event->io.reads = 0;
+	event->io.writes = 0;
+	event->path_len[0] = 0;
+	event->path_len[1] = 0;
+	event->sockaddr_len = 0;
+	event->file_imode = 0;
+
+	if (spec->action == SYSCALL_CLOSE && ret == 0) {
+		struct io_key key = { .pid = bpf_get_current_pid_tgid() >> 32, .fd = (u32)call.args[0] };
+		struct io_totals *totals = io_totals.lookup(&key);
+		if (totals) {
+			event->io = *totals;
+			io_totals.delete(&key);
+		}
+	}
+	if (spec->fd_result && ret >= 0)
+		describe_file(event, ret);
+	else if (spec->fd_arg)
+		describe_file(event, (s64)(int)call.args[(spec->fd_arg - 1) & 7]);
+	if (spec->sockaddr_arg)
+		copy_sockaddr(event, spec, &call);
+
+	u32 size = offsetof(struct syscall_event, paths);
+	if (spec->path_args[0])
+		size = offsetof(struct syscall_event, paths[0]) + copy_path(event, 0, call.args[(spec->path_args[0] - 1) & 7]);
+	if (spec->path_args[1])
+		size = offsetof(struct syscall_event, paths[1]) + copy_path(event, 1, call.args[(spec->path_args[1] - 1) & 7]);
+	fill_header(&event->header, EVENT_SYSCALL, size);
+	if (size > sizeof(*event))
+		return 0;
+	if (events.ringbuf_output(event, size, wakeup_flag()) != 0)
+		count_lost(EVENT_SYSCALL);
 	return 0;
 }

@@ -10,6 +10,8 @@ public struct BTFOffsets: Sendable {
         "task_struct.pid", "task_struct.tgid", "task_struct.real_parent",
         "task_struct.mm", "task_struct.exit_code",
         "mm_struct.arg_start", "mm_struct.arg_end",
+        "task_struct.files", "files_struct.fdt", "fdtable.max_fds", "fdtable.fd",
+        "file.f_inode", "file.f_mode", "inode.i_ino", "inode.i_mode", "inode.i_sb", "super_block.s_dev",
     ]
 
     /// Byte offsets keyed by `struct.field`.

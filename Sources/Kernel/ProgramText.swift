@@ -15,6 +15,9 @@ public struct ProgramText: Sendable {
     public var ringBufferPages = 2048
     public var watchMax = 65_536
     public var wakeupEvery = 256
+    public var ioMax = 65_536
+    /// A record for every read and write, instead of totals at close.
+    public var ioEveryCall = false
 
     public init(forkProbe: ForkProbe, offsets: BTFOffsets?) {
         self.forkProbe = forkProbe
@@ -27,6 +30,8 @@ public struct ProgramText: Sendable {
             "#define RINGBUF_PAGES \(ringBufferPages)",
             "#define WATCH_MAX \(watchMax)",
             "#define WAKEUP_EVERY \(wakeupEvery)",
+            "#define IO_MAX \(ioMax)",
+            "#define IO_EVERY_CALL \(ioEveryCall ? 1 : 0)",
         ]
         for path in BTFOffsets.required {
             let name = BTFOffsets.macroName(path)

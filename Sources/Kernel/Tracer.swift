@@ -12,6 +12,8 @@ public final class Tracer {
     private let ring: RingBuffer
     private let watchedFD: Int32
     private let lostFD: Int32
+    private let specsFD: Int32
+    private let ioFD: Int32
     private let cpuCount: Int
 
     /// Sizes of the kernel-side buffers.
@@ -20,6 +22,8 @@ public final class Tracer {
         public var ringBufferPages = 2048
         /// Most tasks (threads) watched at once.
         public var watchedTasks = 65_536
+        /// A record for every read and write instead of per-file totals (--io).
+        public var ioEveryCall = false
 
         public init() {}
     }
@@ -35,6 +39,7 @@ public final class Tracer {
         var text = ProgramText(forkProbe: forkProbe, offsets: offsets)
         text.ringBufferPages = limits.ringBufferPages
         text.watchMax = limits.watchedTasks
+        text.ioEveryCall = limits.ioEveryCall
         // The module holds clang's and LLVM's memory: keep only the fds, free the rest.
         handles = try {
             let module = try BPFModule(text: text.source)
@@ -45,11 +50,13 @@ public final class Tracer {
                     try module.attachKretprobe(name)
                 }
             }
-            return try module.release(tables: ["watched", "lost_counts", "events"])
+            return try module.release(tables: ["watched", "lost_counts", "events", "syscall_specs", "io_totals"])
         }()
         malloc_trim(0)
         watchedFD = handles.maps["watched"]!
         lostFD = handles.maps["lost_counts"]!
+        specsFD = handles.maps["syscall_specs"]!
+        ioFD = handles.maps["io_totals"]!
         ring = try RingBuffer(mapFD: handles.maps["events"]!)
         cpuCount = possibleCPUCount()
     }
@@ -90,6 +97,38 @@ public final class Tracer {
         _ = bpf_delete_elem(watchedFD, &key)
     }
 
+    /// Tells the kernel what to do with each syscall number; the rest are ignored.
+    public func setSyscallSpecs(_ specs: [Int: syscall_spec]) throws {
+        for (nr, spec) in specs where nr >= 0 && nr < Int(SYSCALL_NR_MAX) {
+            var key = UInt32(nr)
+            var value = spec
+            try check("bpf_update_elem(syscall_specs)", bpf_update_elem(specsFD, &key, &value, 0))
+        }
+    }
+
+    /// Takes the read and write totals still held for `pid`'s fds: for a
+    /// process that ended, or fds closed without a close() of their own.
+    public func takeIOTotals(pid: Int32, fds: Set<Int32>? = nil) -> [Int32: io_totals] {
+        var result: [Int32: io_totals] = [:]
+        var key = io_key()
+        var next = io_key()
+        var keys: [io_key] = []
+        var first = true
+        while (first ? bpf_get_next_key(ioFD, nil, &next) : bpf_get_next_key(ioFD, &key, &next)) == 0 {
+            first = false
+            if next.pid == UInt32(bitPattern: pid), fds.map({ $0.contains(Int32(bitPattern: next.fd)) }) ?? true {
+                keys.append(next)
+            }
+            key = next
+        }
+        for var found in keys {
+            var totals = io_totals()
+            if bpf_lookup_elem(ioFD, &found, &totals) == 0 { result[Int32(bitPattern: found.fd)] = totals }
+            _ = bpf_delete_elem(ioFD, &found)
+        }
+        return result
+    }
+
     /// Waits up to `timeoutMs`, then hands every pending record to `handler`.
     public func poll(timeoutMs: Int32, _ handler: @escaping (UnsafeRawBufferPointer) -> Void) -> Int {
         ring.poll(timeoutMs: timeoutMs, handler)
@@ -111,7 +150,8 @@ public final class Tracer {
 
     private static let lostPlaces: [(UInt32, String)] = [
         (EVENT_FORK.rawValue, "fork"), (EVENT_EXEC.rawValue, "exec"), (EVENT_EXIT.rawValue, "exit"),
-        (LOST_WATCH_MAP_FULL.rawValue, "watch_map_full"),
+        (EVENT_SYSCALL.rawValue, "syscall"), (LOST_WATCH_MAP_FULL.rawValue, "watch_map_full"),
+        (LOST_PENDING_FULL.rawValue, "pending_map_full"), (LOST_IO_MAP_FULL.rawValue, "io_map_full"),
     ]
 }
 

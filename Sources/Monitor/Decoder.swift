@@ -27,6 +27,8 @@ public struct Decoder: Sendable {
                 cloneFlags: record.clone_flags))
         case EVENT_EXEC.rawValue:
             body = .exec(try decodeExec(bytes, kind: header.kind))
+        case EVENT_SYSCALL.rawValue:
+            body = .syscall(try decodeSyscall(bytes, kind: header.kind))
         case EVENT_EXIT.rawValue:
             let record: exit_event = try load(bytes, kind: header.kind)
             body = .exit(Event.Exit(
@@ -66,6 +68,41 @@ public struct Decoder: Sendable {
             filename: filename, argv: argv, oldTid: Int32(bitPattern: oldTid),
             filenameTruncated: flags & EVENT_FLAG_FILENAME_TRUNCATED.rawValue != 0,
             argvTruncated: flags & EVENT_FLAG_ARGV_TRUNCATED.rawValue != 0)
+    }
+
+    /// syscall records are sent cut after the last path used.
+    private func decodeSyscall(_ bytes: UnsafeRawBufferPointer, kind: UInt16) throws -> Event.Syscall {
+        let pathsOffset = MemoryLayout<syscall_event>.offset(of: \.paths)!
+        guard bytes.count >= pathsOffset, bytes.count <= MemoryLayout<syscall_event>.size else {
+            throw Failure.sizeMismatch(kind: kind, size: bytes.count)
+        }
+        // Copy the fixed part into a whole struct; the paths are read from the bytes.
+        var record = syscall_event()
+        withUnsafeMutableBytes(of: &record) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[..<pathsOffset])) }
+        let lengths = [Int(record.path_len.0), Int(record.path_len.1)]
+        var paths: [[UInt8]] = []
+        for slot in 0..<2 {
+            let start = pathsOffset + slot * Int(SYSCALL_PATH_CAP)
+            guard start < bytes.count else { break }
+            guard lengths[slot] < Int(SYSCALL_PATH_CAP), start + lengths[slot] <= bytes.count else {
+                throw Failure.sizeMismatch(kind: kind, size: bytes.count)
+            }
+            paths.append(Array(bytes[start..<start + lengths[slot]]))
+        }
+        let sockaddrLength = min(Int(record.sockaddr_len), Int(SOCKADDR_CAP))
+        let sockaddr = withUnsafeBytes(of: record.sockaddr) { Array($0.prefix(sockaddrLength)) }
+        let args = withUnsafeBytes(of: record.args) { Array($0.bindMemory(to: UInt64.self)) }
+        let hasFile = record.flags & EVENT_FLAG_HAS_FILE.rawValue != 0
+        let io = record.io
+        return Event.Syscall(
+            nr: Int(record.nr), ret: record.ret, args: args, paths: paths,
+            pathTruncated: [record.flags & EVENT_FLAG_PATH0_TRUNCATED.rawValue != 0,
+                            record.flags & EVENT_FLAG_PATH1_TRUNCATED.rawValue != 0].prefix(paths.count).map { $0 },
+            sockaddr: sockaddr,
+            file: hasFile ? Event.FileInfo(inode: record.file_inode, mode: record.file_mode, device: record.file_dev,
+                                          inodeMode: record.file_imode) : nil,
+            io: io.reads == 0 && io.writes == 0 ? nil
+                : Event.IOTotals(bytesRead: io.bytes_read, bytesWritten: io.bytes_written, reads: io.reads, writes: io.writes))
     }
 
     private func cString(_ bytes: UnsafeRawBufferPointer, offset: Int, capacity: Int) -> [UInt8] {

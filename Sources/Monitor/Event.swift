@@ -13,6 +13,86 @@ public struct Event: Equatable, Sendable {
         case fork(Fork)
         case exec(Exec)
         case exit(Exit)
+        case syscall(Syscall)
+    }
+
+    /// A traced syscall, as it returned: arguments, result and the user
+    /// memory they pointed to (paths, a socket address or an fd pair).
+    public struct Syscall: Equatable, Sendable {
+        public var nr: Int
+        public var ret: Int64
+        public var args: [UInt64]
+        public var paths: [[UInt8]]
+        public var pathTruncated: [Bool]
+        /// A sockaddr, or the int[2] of pipe and socketpair.
+        public var sockaddr: [UInt8]
+        /// The file behind the fd the call used or returned.
+        public var file: FileInfo?
+        /// close: what went through the fd since it was opened.
+        public var io: IOTotals?
+
+        public init(nr: Int, ret: Int64, args: [UInt64], paths: [[UInt8]] = [], pathTruncated: [Bool] = [],
+                    sockaddr: [UInt8] = [], file: FileInfo? = nil, io: IOTotals? = nil) {
+            self.nr = nr
+            self.ret = ret
+            self.args = args + Array(repeating: 0, count: max(0, 6 - args.count))
+            self.paths = paths
+            self.pathTruncated = pathTruncated + Array(repeating: false, count: max(0, paths.count - pathTruncated.count))
+            self.sockaddr = sockaddr
+            self.file = file
+            self.io = io
+        }
+
+        /// The errno of a failed call.
+        public var errno: Int32? { ret < 0 && ret >= -4095 ? Int32(-ret) : nil }
+        public func arg(_ index: Int) -> UInt64 { args[index] }
+        /// An argument as the C int it is, e.g. an fd or AT_FDCWD.
+        public func int(_ index: Int) -> Int32 { Int32(truncatingIfNeeded: args[index]) }
+    }
+
+    public struct FileInfo: Equatable, Sendable {
+        public var inode: UInt64
+        /// file->f_mode: FMODE_READ 0x1, FMODE_WRITE 0x2, FMODE_CREATED.
+        public var mode: UInt32
+        public var device: UInt32
+        /// The inode's i_mode: file type and permission bits, as st_mode.
+        public var inodeMode: UInt16
+
+        public init(inode: UInt64, mode: UInt32, device: UInt32, inodeMode: UInt16 = 0) {
+            self.inode = inode
+            self.mode = mode
+            self.device = device
+            self.inodeMode = inodeMode
+        }
+
+        static let fmodeRead: UInt32 = 0x1
+        static let fmodeWrite: UInt32 = 0x2
+        /// Set by the kernel when this open created the file. Same bit from 4.19 to 6.18.
+        static let fmodeCreated: UInt32 = 0x100000
+
+        public var readable: Bool { mode & Self.fmodeRead != 0 }
+        public var writable: Bool { mode & Self.fmodeWrite != 0 }
+        public var created: Bool { mode & Self.fmodeCreated != 0 }
+        public var isDirectory: Bool { inodeMode & 0o170000 == 0o040000 }
+        public var isSocket: Bool { inodeMode & 0o170000 == 0o140000 }
+        public var isPipe: Bool { inodeMode & 0o170000 == 0o010000 }
+        public var isRegular: Bool { inodeMode & 0o170000 == 0o100000 }
+    }
+
+    public struct IOTotals: Equatable, Sendable {
+        public var bytesRead: UInt64
+        public var bytesWritten: UInt64
+        public var reads: UInt32
+        public var writes: UInt32
+
+        public init(bytesRead: UInt64, bytesWritten: UInt64, reads: UInt32, writes: UInt32) {
+            self.bytesRead = bytesRead
+            self.bytesWritten = bytesWritten
+            self.reads = reads
+            self.writes = writes
+        }
+
+        public var isEmpty: Bool { reads == 0 && writes == 0 }
     }
 
     public struct Fork: Equatable, Sendable {

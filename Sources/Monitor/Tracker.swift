@@ -84,6 +84,7 @@ public struct Tracker: Sendable {
         case .fork(let fork): return handleFork(event, fork)
         case .exec(let exec): return handleExec(event, exec)
         case .exit(let exit): return handleExit(event, exit)
+        case .syscall: return []
         }
     }
 

@@ -70,6 +70,7 @@ public final class Session {
         }
         let clock = WallClock(offset: Int64(Self.now(CLOCK_REALTIME)) - Int64(Self.now(CLOCK_MONOTONIC)))
         lostSeen = tracer.lostCounts()
+        try tracer.setSyscallSpecs(SyscallTable.specs)
         StopSignal.install()
 
         var launcher: Launcher?
@@ -168,7 +169,8 @@ public final class Session {
     private func poll(_ tracer: Tracer, timeout: Int32) -> Int {
         tracer.poll(timeoutMs: timeout) { [self] bytes in
             do {
-                reorderer.add(try decoder.decode(bytes))
+                let event = try decoder.decode(bytes)
+                reorderer.add(event)
             } catch {
                 decodeFailures += 1
             }

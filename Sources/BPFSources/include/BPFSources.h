@@ -2,6 +2,11 @@
 #ifndef BPF_SOURCES_H
 #define BPF_SOURCES_H
 #include "../../../bpf/events.h"
+/* Syscall numbers for this architecture, for the syscall table. */
+#include <asm/unistd.h>
+#ifndef __NR_fchmodat2
+#define __NR_fchmodat2 452 /* Linux 6.6; the same number on every architecture */
+#endif
 
 /* bpf/monitor.bpf.c and bpf/events.h, NUL-terminated. */
 const char *bpf_monitor_source(void);

@@ -1,0 +1,129 @@
+import BPFSources
+
+/// Every syscall the monitor traces, what the kernel should capture for it,
+/// and what it means to the model. The kernel's `syscall_specs` map is
+/// filled from here, so the BPF code stays generic.
+public struct SyscallInfo: Sendable {
+    public enum Meaning: Sendable {
+        case open, close, closeRange, read, write, transfer, truncate
+        case unlink, rmdir, mkdir, mknod, rename, link, symlink
+        case chmod, chown, utime, xattr, mount, umount
+        case chdir, fchdir, dup, fcntl, pipe
+        case socket, socketpair, connect, bind, listen, accept, send, recv, shutdown
+        case kill
+    }
+
+    public let nr: Int
+    public let name: String
+    public let meaning: Meaning
+    /// What the kernel captures; see `struct syscall_spec` in bpf/events.h.
+    public let spec: syscall_spec
+}
+
+public enum SyscallTable {
+    public static let all: [SyscallInfo] = files + descriptors + network + signals
+
+    public static let byNumber: [Int: SyscallInfo] = Dictionary(uniqueKeysWithValues: all.map { ($0.nr, $0) })
+
+    /// The kernel side's view: number -> spec.
+    public static var specs: [Int: syscall_spec] { byNumber.mapValues(\.spec) }
+
+    // Arguments are numbered from 1, as in the spec: 0 means none.
+    private static func entry(_ nr: Int32, _ name: String, _ meaning: SyscallInfo.Meaning,
+                              _ action: syscall_action = SYSCALL_RECORD, paths: (UInt8, UInt8) = (0, 0),
+                              fd: UInt8 = 0, fdResult: Bool = false,
+                              sockaddr: UInt8 = 0, length: UInt8 = 0,
+                              lengthKind: sockaddr_length = SOCKADDR_LEN_VALUE) -> SyscallInfo {
+        let spec = syscall_spec(
+            action: UInt8(action.rawValue), path_args: paths, fd_arg: fd, fd_result: fdResult ? 1 : 0,
+            sockaddr_arg: sockaddr, sockaddr_len_arg: length, sockaddr_len_kind: UInt8(lengthKind.rawValue))
+        return SyscallInfo(nr: Int(nr), name: name, meaning: meaning, spec: spec)
+    }
+
+    private static let files: [SyscallInfo] = [
+        entry(__NR_open, "open", .open, paths: (1, 0), fdResult: true),
+        entry(__NR_openat, "openat", .open, paths: (2, 0), fdResult: true),
+        entry(__NR_openat2, "openat2", .open, paths: (2, 0), fdResult: true),
+        entry(__NR_creat, "creat", .open, paths: (1, 0), fdResult: true),
+        entry(__NR_read, "read", .read, SYSCALL_IO_READ, fd: 1),
+        entry(__NR_pread64, "pread64", .read, SYSCALL_IO_READ, fd: 1),
+        entry(__NR_readv, "readv", .read, SYSCALL_IO_READ, fd: 1),
+        entry(__NR_write, "write", .write, SYSCALL_IO_WRITE, fd: 1),
+        entry(__NR_pwrite64, "pwrite64", .write, SYSCALL_IO_WRITE, fd: 1),
+        entry(__NR_writev, "writev", .write, SYSCALL_IO_WRITE, fd: 1),
+        entry(__NR_sendfile, "sendfile", .transfer, fd: 1),
+        entry(__NR_copy_file_range, "copy_file_range", .transfer, fd: 3),
+        entry(__NR_splice, "splice", .transfer, fd: 3),
+        entry(__NR_truncate, "truncate", .truncate, paths: (1, 0)),
+        entry(__NR_ftruncate, "ftruncate", .truncate, fd: 1),
+        entry(__NR_fallocate, "fallocate", .truncate, fd: 1),
+        entry(__NR_unlink, "unlink", .unlink, paths: (1, 0)),
+        entry(__NR_unlinkat, "unlinkat", .unlink, paths: (2, 0)),
+        entry(__NR_rmdir, "rmdir", .rmdir, paths: (1, 0)),
+        entry(__NR_mkdir, "mkdir", .mkdir, paths: (1, 0)),
+        entry(__NR_mkdirat, "mkdirat", .mkdir, paths: (2, 0)),
+        entry(__NR_mknod, "mknod", .mknod, paths: (1, 0)),
+        entry(__NR_mknodat, "mknodat", .mknod, paths: (2, 0)),
+        entry(__NR_rename, "rename", .rename, paths: (1, 2)),
+        entry(__NR_renameat, "renameat", .rename, paths: (2, 4)),
+        entry(__NR_renameat2, "renameat2", .rename, paths: (2, 4)),
+        entry(__NR_link, "link", .link, paths: (1, 2)),
+        entry(__NR_linkat, "linkat", .link, paths: (2, 4)),
+        entry(__NR_symlink, "symlink", .symlink, paths: (1, 2)),
+        entry(__NR_symlinkat, "symlinkat", .symlink, paths: (1, 3)),
+        entry(__NR_chmod, "chmod", .chmod, paths: (1, 0)),
+        entry(__NR_fchmod, "fchmod", .chmod, fd: 1),
+        entry(__NR_fchmodat, "fchmodat", .chmod, paths: (2, 0)),
+        entry(__NR_fchmodat2, "fchmodat2", .chmod, paths: (2, 0)),
+        entry(__NR_chown, "chown", .chown, paths: (1, 0)),
+        entry(__NR_lchown, "lchown", .chown, paths: (1, 0)),
+        entry(__NR_fchown, "fchown", .chown, fd: 1),
+        entry(__NR_fchownat, "fchownat", .chown, paths: (2, 0)),
+        entry(__NR_utimensat, "utimensat", .utime, paths: (2, 0)),
+        entry(__NR_setxattr, "setxattr", .xattr, paths: (1, 0)),
+        entry(__NR_lsetxattr, "lsetxattr", .xattr, paths: (1, 0)),
+        entry(__NR_fsetxattr, "fsetxattr", .xattr, fd: 1),
+        entry(__NR_removexattr, "removexattr", .xattr, paths: (1, 0)),
+        entry(__NR_lremovexattr, "lremovexattr", .xattr, paths: (1, 0)),
+        entry(__NR_fremovexattr, "fremovexattr", .xattr, fd: 1),
+        entry(__NR_mount, "mount", .mount, paths: (1, 2)),
+        entry(__NR_umount2, "umount2", .umount, paths: (1, 0)),
+    ]
+
+    private static let descriptors: [SyscallInfo] = [
+        entry(__NR_close, "close", .close, SYSCALL_CLOSE, fd: 1),
+        entry(__NR_close_range, "close_range", .closeRange),
+        entry(__NR_chdir, "chdir", .chdir, paths: (1, 0)),
+        entry(__NR_fchdir, "fchdir", .fchdir, fd: 1),
+        entry(__NR_dup, "dup", .dup, fdResult: true),
+        entry(__NR_dup2, "dup2", .dup, fdResult: true),
+        entry(__NR_dup3, "dup3", .dup, fdResult: true),
+        entry(__NR_fcntl, "fcntl", .fcntl),
+        entry(__NR_pipe, "pipe", .pipe, sockaddr: 1, lengthKind: SOCKADDR_LEN_FD_PAIR),
+        entry(__NR_pipe2, "pipe2", .pipe, sockaddr: 1, lengthKind: SOCKADDR_LEN_FD_PAIR),
+    ]
+
+    private static let network: [SyscallInfo] = [
+        entry(__NR_socket, "socket", .socket, fdResult: true),
+        entry(__NR_socketpair, "socketpair", .socketpair, sockaddr: 4, lengthKind: SOCKADDR_LEN_FD_PAIR),
+        entry(__NR_connect, "connect", .connect, fd: 1, sockaddr: 2, length: 3),
+        entry(__NR_bind, "bind", .bind, fd: 1, sockaddr: 2, length: 3),
+        entry(__NR_listen, "listen", .listen, fd: 1),
+        entry(__NR_accept, "accept", .accept, fdResult: true, sockaddr: 2, length: 3, lengthKind: SOCKADDR_LEN_POINTER),
+        entry(__NR_accept4, "accept4", .accept, fdResult: true, sockaddr: 2, length: 3, lengthKind: SOCKADDR_LEN_POINTER),
+        entry(__NR_sendto, "sendto", .send, SYSCALL_IO_WRITE, fd: 1),
+        entry(__NR_sendmsg, "sendmsg", .send, SYSCALL_IO_WRITE, fd: 1),
+        entry(__NR_recvfrom, "recvfrom", .recv, SYSCALL_IO_READ, fd: 1),
+        entry(__NR_recvmsg, "recvmsg", .recv, SYSCALL_IO_READ, fd: 1),
+        // These return message counts, not bytes: recorded one by one.
+        entry(__NR_sendmmsg, "sendmmsg", .send, fd: 1),
+        entry(__NR_recvmmsg, "recvmmsg", .recv, fd: 1),
+        entry(__NR_shutdown, "shutdown", .shutdown, fd: 1),
+    ]
+
+    private static let signals: [SyscallInfo] = [
+        entry(__NR_kill, "kill", .kill),
+        entry(__NR_tkill, "tkill", .kill),
+        entry(__NR_tgkill, "tgkill", .kill),
+    ]
+}
