@@ -16,12 +16,13 @@ let package = Package(
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .target(name: "BPFSources"),
         .target(name: "CSpawn"),
+        .target(name: "CSockDiag"),
         // Kernel side: BTF offsets, BPF text assembly, loading, attaching, ring buffer. The only importer of CBCC.
         .target(name: "Kernel", dependencies: ["CBCC", "CLibbpf", "BPFSources"]),
         // Model: decoding, process tree, commands, sinks. No root, no kernel.
         .target(name: "Monitor", dependencies: ["BPFSources"]),
         // The poll loop and the launch: wires Kernel -> Monitor -> sink.
-        .target(name: "Session", dependencies: ["Kernel", "Monitor", "CSpawn"]),
+        .target(name: "Session", dependencies: ["Kernel", "Monitor", "CSpawn", "CSockDiag"]),
         .executableTarget(
             name: "ebpf-monitor",
             dependencies: [
@@ -30,6 +31,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MonitorTests", dependencies: ["Monitor", "BPFSources"], resources: [.copy("Golden")]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Kernel", "Monitor"], exclude: ["Fixtures"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Kernel", "Monitor", "Session"], exclude: ["Fixtures"]),
     ]
 )
