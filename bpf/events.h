@@ -55,7 +55,6 @@ enum syscall_action {
 	SYSCALL_RECORD = 1,    /* send a record at exit */
 	SYSCALL_IO_READ = 2,   /* add the bytes to io_totals; records only for failures */
 	SYSCALL_IO_WRITE = 3,
-	SYSCALL_CLOSE = 4,     /* a record carrying the fd's io_totals, which are removed */
 };
 
 enum sockaddr_length {
@@ -72,12 +71,23 @@ struct syscall_spec {
 	__u8 sockaddr_arg;    /* user sockaddr to copy, at exit */
 	__u8 sockaddr_len_arg;
 	__u8 sockaddr_len_kind; /* enum sockaddr_length */
+	__u8 io_fd_arg;       /* on success this fd was closed or replaced (close, dup2): its totals ride on the record */
+	__u8 new_generation;  /* 1: on success, start a new io generation (close_range) */
+	__u8 _pad[6];
 };
-_Static_assert(sizeof(struct syscall_spec) == 8, "syscall_spec layout");
+_Static_assert(sizeof(struct syscall_spec) == 16, "syscall_spec layout");
 
+/*
+ * Totals are kept per process, fd and generation. A task's generation grows
+ * at exec and close_range, which close fds without a close() of their own:
+ * the totals of the old generation stop growing there, so user space can
+ * collect them later without mixing in I/O on reused fd numbers.
+ */
 struct io_key {
 	__u32 pid;
 	__u32 fd;
+	__u32 generation;
+	__u32 _pad;
 };
 
 struct io_totals {
@@ -139,7 +149,7 @@ struct syscall_event {
 	__u64 file_inode;    /* with EVENT_FLAG_HAS_FILE: inode of the fd's file */
 	__u32 file_mode;     /* its file->f_mode (FMODE_CREATED tells a create from an open) */
 	__u32 file_dev;      /* its inode's superblock device */
-	struct io_totals io; /* close: what went through the fd since its open */
+	struct io_totals io; /* close, dup2: what went through the fd closed, in this generation */
 	__u16 path_len[2];   /* bytes in each path, without the NUL */
 	__u16 sockaddr_len;  /* bytes copied into sockaddr */
 	__u16 file_imode;    /* its inode's i_mode: type and permissions */

@@ -9,7 +9,7 @@
  * Syscalls: user space fills syscall_specs with what to do for each number.
  * The arguments are kept at entry in pending_syscalls and the record is sent
  * at exit with the result. Reads and writes are summed per (process, fd) in
- * io_totals and reported once, with the close.
+ * io_totals and reported once, with the close (see struct io_key).
  *
  * Only tasks in `watched` emit events. Children join it here, in the fork
  * probe, before they first run, so no child syscall can be missed.
@@ -19,7 +19,7 @@
 #include "events.h"
 
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
-BPF_HASH(watched, u32, u32, WATCH_MAX);               /* tid -> 1 */
+BPF_HASH(watched, u32, u32, WATCH_MAX);               /* tid -> its io generation */
 BPF_PERCPU_ARRAY(lost_counts, u64, LOST_REASON_MAX);  /* index: enum event_kind or enum lost_reason */
 BPF_PERCPU_ARRAY(wakeup_counts, u64, 1);
 BPF_PERCPU_ARRAY(exec_heap, struct exec_event, 1);
@@ -27,11 +27,12 @@ BPF_PERCPU_ARRAY(exec_heap, struct exec_event, 1);
 struct pending_syscall {
 	u64 args[6];
 	u32 nr;
-	u32 _pad;
+	u32 generation;
 };
 BPF_ARRAY(syscall_specs, struct syscall_spec, SYSCALL_NR_MAX);
 BPF_HASH(pending_syscalls, u32, struct pending_syscall, WATCH_MAX);  /* tid -> arguments at entry */
 BPF_HASH(io_totals, struct io_key, struct io_totals, IO_MAX);
+
 BPF_PERCPU_ARRAY(syscall_heap, struct syscall_event, 1);
 
 static __always_inline u64 read_kernel_u64(const void *base, u64 offset)
@@ -90,8 +91,15 @@ static __always_inline int is_watched(u32 tid)
 
 static __always_inline void emit_fork(u32 child_pid, u32 child_tid, u32 parent_pid, u64 clone_flags, u32 flags)
 {
-	u32 one = 1;
-	if (watched.update(&child_tid, &one) != 0) {
+	/* A thread shares the fd table, so it shares the generation; a new process starts at 0. */
+	u32 generation = 0;
+	if (flags & EVENT_FLAG_THREAD) {
+		u32 tid = (u32)bpf_get_current_pid_tgid();
+		u32 *parent_generation = watched.lookup(&tid);
+		if (parent_generation)
+			generation = *parent_generation;
+	}
+	if (watched.update(&child_tid, &generation) != 0) {
 		flags |= EVENT_FLAG_UNFOLLOWED;
 		count_lost(LOST_WATCH_MAP_FULL);
 	}
@@ -154,12 +162,14 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 	u32 old_tid = args->old_pid;
 	if (!is_watched(old_tid) && !is_watched(tid))
 		return 0;
-	if (old_tid != tid) {
-		/* A thread exec'd and took over the leader's tid. */
-		u32 one = 1;
+	if (!is_watched(old_tid))
+		old_tid = tid;
+	/* exec closed the close-on-exec fds: their totals stay in the old generation. */
+	u32 *generation = watched.lookup(&old_tid);
+	u32 next = generation ? *generation + 1 : 1;
+	if (old_tid != tid)  /* a thread exec'd and took over the leader's tid */
 		watched.delete(&old_tid);
-		watched.update(&tid, &one);
-	}
+	watched.update(&tid, &next);
 
 	u32 zero = 0;
 	struct exec_event *event = exec_heap.lookup(&zero);
@@ -308,10 +318,12 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 	if (!spec || spec->action == SYSCALL_IGNORE)
 		return 0;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	if (!is_watched(tid))
+	u32 *generation = watched.lookup(&tid);
+	if (!generation)
 		return 0;
 	struct pending_syscall call = {};
 	call.nr = index;
+	call.generation = *generation;
 #pragma unroll
 	for (int i = 0; i < 6; i++)
 		call.args[i] = args->args[i];
@@ -327,7 +339,8 @@ static __always_inline int add_io(const struct pending_syscall *call, u8 action,
 		return ret == -EAGAIN;  /* failures are recorded, except "try again" */
 	if (ret == 0)
 		return !IO_EVERY_CALL;
-	struct io_key key = { .pid = bpf_get_current_pid_tgid() >> 32, .fd = (u32)call->args[0] };
+	struct io_key key = { .pid = bpf_get_current_pid_tgid() >> 32, .fd = (u32)call->args[0],
+			      .generation = call->generation };
 	struct io_totals zero = {};
 	struct io_totals *totals = io_totals.lookup_or_try_init(&key, &zero);
 	if (!totals) {
@@ -381,13 +394,18 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 	event->sockaddr_len = 0;
 	event->file_imode = 0;
 
-	if (spec->action == SYSCALL_CLOSE && ret == 0) {
-		struct io_key key = { .pid = bpf_get_current_pid_tgid() >> 32, .fd = (u32)call.args[0] };
+	if (spec->io_fd_arg && ret >= 0) {
+		struct io_key key = { .pid = bpf_get_current_pid_tgid() >> 32,
+				      .fd = (u32)call.args[(spec->io_fd_arg - 1) & 7], .generation = call.generation };
 		struct io_totals *totals = io_totals.lookup(&key);
 		if (totals) {
 			event->io = *totals;
 			io_totals.delete(&key);
 		}
+	}
+	if (spec->new_generation && ret == 0) {
+		u32 next = call.generation + 1;
+		watched.update(&tid, &next);
 	}
 	if (spec->fd_result && ret >= 0)
 		describe_file(event, ret);

@@ -106,25 +106,30 @@ public final class Tracer {
         }
     }
 
-    /// Takes the read and write totals still held for `pid`'s fds: for a
-    /// process that ended, or fds closed without a close() of their own.
-    public func takeIOTotals(pid: Int32, fds: Set<Int32>? = nil) -> [Int32: io_totals] {
-        var result: [Int32: io_totals] = [:]
+    /// Takes the read and write totals still held for `pid`'s fds in one io
+    /// generation (all of them when nil), summed per fd. See `struct io_key`.
+    public func takeIOTotals(pid: Int32, generation: UInt32?) -> [Int32: io_totals] {
+        var keys: [io_key] = []
         var key = io_key()
         var next = io_key()
-        var keys: [io_key] = []
         var first = true
         while (first ? bpf_get_next_key(ioFD, nil, &next) : bpf_get_next_key(ioFD, &key, &next)) == 0 {
             first = false
-            if next.pid == UInt32(bitPattern: pid), fds.map({ $0.contains(Int32(bitPattern: next.fd)) }) ?? true {
-                keys.append(next)
-            }
+            if next.pid == UInt32(bitPattern: pid), generation.map({ $0 == next.generation }) ?? true { keys.append(next) }
             key = next
         }
+        var result: [Int32: io_totals] = [:]
         for var found in keys {
             var totals = io_totals()
-            if bpf_lookup_elem(ioFD, &found, &totals) == 0 { result[Int32(bitPattern: found.fd)] = totals }
+            guard bpf_lookup_elem(ioFD, &found, &totals) == 0 else { continue }
             _ = bpf_delete_elem(ioFD, &found)
+            let fd = Int32(bitPattern: found.fd)
+            var sum = result[fd] ?? io_totals()
+            sum.bytes_read += totals.bytes_read
+            sum.bytes_written += totals.bytes_written
+            sum.reads += totals.reads
+            sum.writes += totals.writes
+            result[fd] = sum
         }
         return result
     }

@@ -28,7 +28,7 @@ public struct Event: Equatable, Sendable {
         public var sockaddr: [UInt8]
         /// The file behind the fd the call used or returned.
         public var file: FileInfo?
-        /// close: what went through the fd since it was opened.
+        /// close, dup2: what went through the fd that closed, in this io generation.
         public var io: IOTotals?
 
         public init(nr: Int, ret: Int64, args: [UInt64], paths: [[UInt8]] = [], pathTruncated: [Bool] = [],
@@ -93,6 +93,11 @@ public struct Event: Equatable, Sendable {
         }
 
         public var isEmpty: Bool { reads == 0 && writes == 0 }
+
+        public static func + (a: IOTotals, b: IOTotals) -> IOTotals {
+            IOTotals(bytesRead: a.bytesRead + b.bytesRead, bytesWritten: a.bytesWritten + b.bytesWritten,
+                     reads: a.reads + b.reads, writes: a.writes + b.writes)
+        }
     }
 
     public struct Fork: Equatable, Sendable {

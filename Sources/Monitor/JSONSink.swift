@@ -28,6 +28,33 @@ public final class JSONSink: Sink {
             if event.unfollowed { object.add("followed", false) }
             if event.statusUnknown { object.add("status_unknown", true) }
             if event.truncated { object.add("truncated", true) }
+        case .activity(let activity):
+            object.add("type", "event")
+            object.add("time", TimeFormat.rfc3339(activity.time))
+            object.add("command", activity.command)
+            object.add("pid", Int(activity.pid))
+            object.add("tid", Int(activity.tid))
+            object.add("ppid", Int(activity.ppid))
+            object.addBytes("comm", activity.comm)
+            object.add("category", activity.category.rawValue)
+            object.add("action", activity.action)
+            if let path = activity.path { object.addBytes("path", path) }
+            if let from = activity.from { object.addBytes("from", from) }
+            if let to = activity.to { object.addBytes("to", to) }
+            if let fd = activity.fd { object.add("fd", Int(fd)) }
+            if let bytes = activity.bytes { object.add("bytes", Int(clamping: bytes)) }
+            if let calls = activity.calls { object.add("calls", Int(calls)) }
+            if let flags = activity.flags { object.add("flags", flags) }
+            if let mode = activity.mode { object.add("mode", "0" + String(mode & 0o7777, radix: 8)) }
+            if let target = activity.target { object.add("target", Int(target)) }
+            if let signal = activity.signal {
+                object.add("signal", Int(signal))
+                object.add("signal_name", Signals.name(signal))
+            }
+            if let socket = activity.socket { addSocket(&object, socket) }
+            if activity.loader { object.add("loader", true) }
+            if let error = activity.error { object.add("error", error) }
+            if activity.truncated { object.add("truncated", true) }
         case .lost(let lost):
             object.add("type", "lost")
             object.add("time", TimeFormat.rfc3339(lost.time))
@@ -70,9 +97,58 @@ public final class JSONSink: Sink {
             }
             object.addRaw("processes", "[" + processes.joined(separator: ",") + "]")
             object.add("threads", summary.threads)
+            let files = summary.files
+            var fileBuckets = JSONObject()
+            for (key, paths) in [("created", files.created), ("modified", files.modified), ("deleted", files.deleted)] {
+                fileBuckets.addBytesArray(key, paths)
+            }
+            let renames = files.renamed.map { rename in
+                var entry = JSONObject()
+                entry.addBytes("from", rename.from)
+                entry.addBytes("to", rename.to)
+                return entry.text
+            }
+            fileBuckets.addRaw("renamed", "[" + renames.joined(separator: ",") + "]")
+            for (key, paths) in [("read", files.read), ("loaded", files.loaded), ("metadata", files.metadata),
+                                 ("temporary", files.temporary), ("uncertain", files.uncertain)] {
+                fileBuckets.addBytesArray(key, paths)
+            }
+            object.addRaw("files", fileBuckets.text)
+            var directories = JSONObject()
+            directories.addBytesArray("created", files.directoriesCreated)
+            directories.addBytesArray("deleted", files.directoriesDeleted)
+            directories.addBytesArray("temporary", files.directoriesTemporary)
+            object.addRaw("directories", directories.text)
+            let network = summary.network.map { endpoint in
+                var entry = JSONObject()
+                entry.add("family", endpoint.family)
+                entry.add("sock_type", endpoint.type)
+                if let local = endpoint.local { entry.add("local", local) }
+                entry.add("remote", endpoint.remote ?? "")
+                if let peer = endpoint.peer { entry.addRaw("peer", Self.peer(peer)) }
+                entry.add("bytes_sent", Int(clamping: endpoint.bytesSent))
+                entry.add("bytes_received", Int(clamping: endpoint.bytesReceived))
+                return entry.text
+            }
+            object.addRaw("network", "[" + network.joined(separator: ",") + "]")
             object.add("lost_events", Int(summary.lostEvents))
         }
         stream.write(object.text + "\n")
+    }
+
+    private func addSocket(_ object: inout JSONObject, _ socket: SocketState) {
+        object.add("family", socket.family)
+        object.add("sock_type", socket.type)
+        if let local = socket.local, !local.isEmpty { object.add("local", local) }
+        if let remote = socket.remote, !remote.isEmpty { object.add("remote", remote) }
+        if let peer = socket.peer { object.addRaw("peer", Self.peer(peer)) }
+    }
+
+    private static func peer(_ peer: SocketPeer) -> String {
+        var entry = JSONObject()
+        entry.add("pid", Int(peer.pid))
+        entry.addBytes("comm", peer.comm)
+        return entry.text
     }
 
     private func addTermination(_ object: inout JSONObject, _ termination: Termination) {

@@ -2,6 +2,8 @@
 /// independent of how it is printed.
 public enum Record: Equatable, Sendable {
     case process(ProcessRecord)
+    /// A file or network operation, or a signal sent.
+    case activity(ActivityRecord)
     case lost(LostRecord)
     case summary(CommandSummary)
     case status(StatusRecord)
@@ -38,6 +40,74 @@ public struct ProcessRecord: Equatable, Sendable {
         self.ppid = ppid
         self.comm = comm
         self.action = action
+    }
+}
+
+/// A file, network or signal operation by a watched process.
+public struct ActivityRecord: Equatable, Sendable {
+    public enum Category: String, Sendable {
+        case file, network, process
+    }
+
+    public var time: UInt64
+    public var command: Int
+    public var pid: Int32
+    public var tid: Int32
+    public var ppid: Int32
+    public var comm: [UInt8]
+    public var category: Category
+    /// Contract names: open, create, read, write, unlink, rename, ..., socket, connect, send, ...
+    public var action: String
+    public var path: [UInt8]? = nil
+    public var from: [UInt8]? = nil
+    public var to: [UInt8]? = nil
+    public var fd: Int32? = nil
+    public var bytes: UInt64? = nil
+    /// Calls summed into `bytes`.
+    public var calls: UInt32? = nil
+    /// The errno name of a failed call.
+    public var error: String? = nil
+    public var flags: String? = nil
+    public var mode: UInt32? = nil
+    public var truncated = false
+    public var loader = false
+    public var socket: SocketState? = nil
+    /// kill: the target and the signal.
+    public var target: Int32? = nil
+    public var signal: Int32? = nil
+
+    public init(time: UInt64, command: Int, pid: Int32, tid: Int32, ppid: Int32, comm: [UInt8],
+                category: Category, action: String) {
+        self.time = time
+        self.command = command
+        self.pid = pid
+        self.tid = tid
+        self.ppid = ppid
+        self.comm = comm
+        self.category = category
+        self.action = action
+    }
+}
+
+/// One network endpoint the command used, for the summary.
+public struct NetworkEndpoint: Equatable, Sendable {
+    public var family: String
+    public var type: String
+    public var local: String?
+    public var remote: String?
+    public var peer: SocketPeer?
+    public var bytesSent: UInt64
+    public var bytesReceived: UInt64
+
+    public init(family: String, type: String, local: String?, remote: String?, peer: SocketPeer?,
+                bytesSent: UInt64 = 0, bytesReceived: UInt64 = 0) {
+        self.family = family
+        self.type = type
+        self.local = local
+        self.remote = remote
+        self.peer = peer
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
     }
 }
 
@@ -97,6 +167,9 @@ public struct CommandSummary: Equatable, Sendable {
     public var processes: [Process]
     public var threads: Int
     public var lostEvents: UInt64
+    /// Net effect on the file system.
+    public var files = FileSummary()
+    public var network: [NetworkEndpoint] = []
 
     /// The command's first process, whose end is the command's status.
     public var leader: Process? { processes.first { $0.pid == pid } }

@@ -25,6 +25,8 @@ public enum SyscallTable {
 
     public static let byNumber: [Int: SyscallInfo] = Dictionary(uniqueKeysWithValues: all.map { ($0.nr, $0) })
 
+    static let close = byNumber[Int(__NR_close)]!
+
     /// The kernel side's view: number -> spec.
     public static var specs: [Int: syscall_spec] { byNumber.mapValues(\.spec) }
 
@@ -33,10 +35,12 @@ public enum SyscallTable {
                               _ action: syscall_action = SYSCALL_RECORD, paths: (UInt8, UInt8) = (0, 0),
                               fd: UInt8 = 0, fdResult: Bool = false,
                               sockaddr: UInt8 = 0, length: UInt8 = 0,
-                              lengthKind: sockaddr_length = SOCKADDR_LEN_VALUE) -> SyscallInfo {
+                              lengthKind: sockaddr_length = SOCKADDR_LEN_VALUE, ioFD: UInt8 = 0,
+                              newGeneration: Bool = false) -> SyscallInfo {
         let spec = syscall_spec(
             action: UInt8(action.rawValue), path_args: paths, fd_arg: fd, fd_result: fdResult ? 1 : 0,
-            sockaddr_arg: sockaddr, sockaddr_len_arg: length, sockaddr_len_kind: UInt8(lengthKind.rawValue))
+            sockaddr_arg: sockaddr, sockaddr_len_arg: length, sockaddr_len_kind: UInt8(lengthKind.rawValue),
+            io_fd_arg: ioFD, new_generation: newGeneration ? 1 : 0, _pad: (0, 0, 0, 0, 0, 0))
         return SyscallInfo(nr: Int(nr), name: name, meaning: meaning, spec: spec)
     }
 
@@ -91,13 +95,13 @@ public enum SyscallTable {
     ]
 
     private static let descriptors: [SyscallInfo] = [
-        entry(__NR_close, "close", .close, SYSCALL_CLOSE, fd: 1),
-        entry(__NR_close_range, "close_range", .closeRange),
+        entry(__NR_close, "close", .close, ioFD: 1),
+        entry(__NR_close_range, "close_range", .closeRange, newGeneration: true),
         entry(__NR_chdir, "chdir", .chdir, paths: (1, 0)),
         entry(__NR_fchdir, "fchdir", .fchdir, fd: 1),
         entry(__NR_dup, "dup", .dup, fdResult: true),
-        entry(__NR_dup2, "dup2", .dup, fdResult: true),
-        entry(__NR_dup3, "dup3", .dup, fdResult: true),
+        entry(__NR_dup2, "dup2", .dup, fdResult: true, ioFD: 2),
+        entry(__NR_dup3, "dup3", .dup, fdResult: true, ioFD: 2),
         entry(__NR_fcntl, "fcntl", .fcntl),
         entry(__NR_pipe, "pipe", .pipe, sockaddr: 1, lengthKind: SOCKADDR_LEN_FD_PAIR),
         entry(__NR_pipe2, "pipe2", .pipe, sockaddr: 1, lengthKind: SOCKADDR_LEN_FD_PAIR),

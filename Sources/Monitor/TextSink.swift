@@ -20,6 +20,10 @@ public final class TextSink: Sink {
             stream.write(Self.line(
                 time(event.time), String(event.command), Escaping.text(event.comm),
                 String(event.pid), String(event.tid), String(event.ppid), event.action.rawValue, details(event)))
+        case .activity(let activity):
+            stream.write(Self.line(
+                time(activity.time), String(activity.command), Escaping.text(activity.comm),
+                String(activity.pid), String(activity.tid), String(activity.ppid), activity.action, details(activity)))
         case .lost(let lost):
             let places = lost.counts.sorted { $0.key < $1.key }.filter { $0.value > 0 }
                 .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -48,6 +52,35 @@ public final class TextSink: Sink {
         case .threadExit:
             return ""
         }
+    }
+
+    private func details(_ activity: ActivityRecord) -> String {
+        var parts: [String] = []
+        if let from = activity.from, let to = activity.to {
+            parts.append(Escaping.text(from) + " -> " + Escaping.text(to))
+        } else if let path = activity.path {
+            parts.append(Escaping.text(path) + (activity.to.map { " -> " + Escaping.text($0) } ?? ""))
+        }
+        if let socket = activity.socket { parts.append(Self.describe(socket)) }
+        if let fd = activity.fd { parts.append("fd=\(fd)") }
+        if let bytes = activity.bytes { parts.append("bytes=\(bytes)") }
+        if let calls = activity.calls { parts.append("calls=\(calls)") }
+        if let flags = activity.flags { parts.append("flags=\(flags)") }
+        if let mode = activity.mode { parts.append("mode=0" + String(mode & 0o7777, radix: 8)) }
+        if let target = activity.target { parts.append("target=\(target)") }
+        if let signal = activity.signal { parts.append("signal=\(Signals.name(signal))") }
+        if activity.loader { parts.append("(loader)") }
+        if let error = activity.error { parts.append("error=\(error)") }
+        if activity.truncated { parts.append("(truncated)") }
+        return parts.joined(separator: " ")
+    }
+
+    static func describe(_ socket: SocketState) -> String {
+        var parts = [socket.family + "/" + socket.type]
+        if let local = socket.local, !local.isEmpty { parts.append("local=" + local) }
+        if let remote = socket.remote, !remote.isEmpty { parts.append("remote=" + remote) }
+        if let peer = socket.peer { parts.append("peer=\(Escaping.text(peer.comm))(\(peer.pid))") }
+        return parts.joined(separator: " ")
     }
 
     private func writeSummary(_ summary: CommandSummary) {
@@ -79,6 +112,25 @@ public final class TextSink: Sink {
             }
         }
         for (index, root) in roots.enumerated() { walk(root, "", index == roots.count - 1) }
+        let files = summary.files
+        for (bucket, paths) in [("created", files.created), ("modified", files.modified), ("deleted", files.deleted),
+                                ("metadata", files.metadata), ("temporary", files.temporary), ("read", files.read),
+                                ("loaded", files.loaded), ("dir created", files.directoriesCreated),
+                                ("dir deleted", files.directoriesDeleted), ("dir temporary", files.directoriesTemporary)] {
+            for path in paths {
+                let guess = files.uncertain.contains(path) ? " (prior existence unknown)" : ""
+                lines.append(Self.pad(bucket, 14) + Escaping.text(path) + guess)
+            }
+        }
+        for rename in files.renamed {
+            lines.append(Self.pad("renamed", 14) + Escaping.text(rename.from) + " -> " + Escaping.text(rename.to))
+        }
+        for endpoint in summary.network {
+            let socket = SocketState(family: endpoint.family, type: endpoint.type, local: endpoint.local,
+                                     remote: endpoint.remote, peer: endpoint.peer)
+            lines.append(Self.pad("network", 14) + Self.describe(socket)
+                + " sent=\(endpoint.bytesSent) received=\(endpoint.bytesReceived)")
+        }
         for line in lines { stream.write(prefix + line + "\n") }
     }
 

@@ -5,44 +5,52 @@
 /// Commands: with `--pid`, the watched root is command 0 and every process it
 /// forks starts a new command, inherited by that process's whole subtree.
 /// With `-- CMD`, the launched process is command 1.
-public struct Tracker: Sendable {
+public struct Tracker {
     public enum Mode: Equatable, Sendable {
         case shell(root: Int32)
         case command(root: Int32)
     }
 
-    private struct LiveProcess {
+    struct LiveProcess {
         var command: Int
         var entry: Int          // index in the command's process list
         var ppid: Int32
         var comm: [UInt8]
         var argv: [[UInt8]]
         var threads: Set<Int32>
+        var files: FileTable
     }
 
-    private struct Command {
+    struct Command {
         var leader: Int32
         var start: UInt64
         var lostAtStart: UInt64
         var processes: [CommandSummary.Process] = []
         var live = 0
         var threads = 0
+        var ledger = FileLedger()
+        var network: [NetworkEndpoint] = []
+        /// Socket inode -> index in `network`.
+        var endpoints: [UInt64: Int] = [:]
     }
 
     public let mode: Mode
-    private let clock: WallClock
-    private var live: [Int32: LiveProcess] = [:]
+    let clock: WallClock
+    /// What the tracker asks the kernel and /proc: fd totals, socket peers.
+    let system: SystemQueries
+    var live: [Int32: LiveProcess] = [:]
     private var threadOwner: [Int32: Int32] = [:]
-    private var commands: [Int: Command] = [:]
+    var commands: [Int: Command] = [:]
     private var nextCommand: Int
     public private(set) var lostTotal: UInt64 = 0
     public private(set) var eventCount = 0
     /// Processes seen that had no fork event: their fork was lost or predates the watch.
     public private(set) var adopted = 0
 
-    public init(mode: Mode, clock: WallClock) {
+    public init(mode: Mode, clock: WallClock, system: SystemQueries = NoSystemQueries()) {
         self.mode = mode
         self.clock = clock
+        self.system = system
         switch mode {
         case .shell: nextCommand = 1
         case .command: nextCommand = 2
@@ -63,7 +71,8 @@ public struct Tracker: Sendable {
 
     /// Registers a process that existed before the probes were attached.
     /// Direct children of the `--pid` root each start a command, in pid order.
-    public mutating func seed(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], threads: [Int32], ktime: UInt64) {
+    public mutating func seed(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], threads: [Int32], ktime: UInt64,
+                              files: FileTable = FileTable()) {
         let command: Int
         if pid == root {
             command = rootCommand
@@ -72,7 +81,7 @@ public struct Tracker: Sendable {
         } else {
             command = live[ppid]?.command ?? rootCommand
         }
-        addProcess(pid: pid, ppid: ppid, comm: comm, argv: argv, command: command, ktime: ktime)
+        addProcess(pid: pid, ppid: ppid, comm: comm, argv: argv, command: command, ktime: ktime, files: files)
         for tid in threads where tid != pid {
             addThread(tid, to: pid)
         }
@@ -84,7 +93,7 @@ public struct Tracker: Sendable {
         case .fork(let fork): return handleFork(event, fork)
         case .exec(let exec): return handleExec(event, exec)
         case .exit(let exit): return handleExit(event, exit)
-        case .syscall: return []
+        case .syscall(let call): return handleSyscall(event, call)
         }
     }
 
@@ -97,8 +106,14 @@ public struct Tracker: Sendable {
     }
 
     /// Summaries for every command still open: used at the end of the trace.
+    /// Reads and writes through fds still open are reported first.
     public mutating func finish(ktime: UInt64) -> [Record] {
-        commands.keys.sorted().compactMap { endCommand($0, ktime: ktime) }
+        var records: [Record] = []
+        for pid in livePids {
+            guard let state = live[pid] else { continue }
+            records += flushIO(pid: pid, tid: pid, state: state, ktime: ktime)
+        }
+        return records + commands.keys.sorted().compactMap { endCommand($0, ktime: ktime) }
     }
 
     // MARK: - Events
@@ -126,7 +141,7 @@ public struct Tracker: Sendable {
         }
         if !fork.unfollowed {
             addProcess(pid: fork.childPid, ppid: fork.parentPid, comm: event.comm, argv: parent.argv,
-                       command: command, ktime: event.ktime)
+                       command: command, ktime: event.ktime, files: parent.files)
         }
         record.command = command
         return records + [.process(record)]
@@ -137,19 +152,24 @@ public struct Tracker: Sendable {
             threadOwner[exec.oldTid] = nil
             live[event.pid]?.threads.remove(exec.oldTid)
         }
-        _ = process(for: event)
+        var records: [Record] = []
+        let state = process(for: event)
+        if let closed = live[event.pid]?.files.exec() {
+            records += endGeneration(event, state: state, closed: closed)
+        }
         live[event.pid]?.comm = event.comm
         live[event.pid]?.argv = exec.argv
         var record = baseRecord(event, parent: live[event.pid]!)
         record.action = .exec
-        record.path = exec.filename
+        record.path = Paths.isAbsolute(exec.filename) || state.files.cwd == nil
+            ? exec.filename : Paths.resolve(exec.filename, against: state.files.cwd!)
         record.argv = exec.argv
         record.truncated = exec.filenameTruncated || exec.argvTruncated
         if let state = live[event.pid] {
             commands[state.command]?.processes[state.entry].argv = exec.argv
             commands[state.command]?.processes[state.entry].comm = event.comm
         }
-        return [.process(record)]
+        return records + [.process(record)]
     }
 
     private mutating func handleExit(_ event: Event, _ exit: Event.Exit) -> [Record] {
@@ -164,7 +184,8 @@ public struct Tracker: Sendable {
         }
         record.action = .exit
         record.termination = exit.status
-        return [.process(record)] + end(event.pid, state: state, termination: exit.status, ktime: event.ktime)
+        let io = flushIO(pid: event.pid, tid: event.tid, state: state, ktime: event.ktime)
+        return io + [.process(record)] + end(event.pid, state: state, termination: exit.status, ktime: event.ktime)
     }
 
     /// Ends a process that is gone without an exit event (the event was lost):
@@ -198,14 +219,16 @@ public struct Tracker: Sendable {
         return number
     }
 
-    private mutating func addProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int, ktime: UInt64) {
+    private mutating func addProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int, ktime: UInt64,
+                                     files: FileTable = FileTable()) {
         if commands[command] == nil {
             commands[command] = Command(leader: pid, start: ktime, lostAtStart: lostTotal)
         }
         let entry = commands[command]!.processes.count
         commands[command]!.processes.append(.init(pid: pid, ppid: ppid, comm: comm, argv: argv, termination: nil))
         commands[command]!.live += 1
-        live[pid] = LiveProcess(command: command, entry: entry, ppid: ppid, comm: comm, argv: argv, threads: [pid])
+        live[pid] = LiveProcess(command: command, entry: entry, ppid: ppid, comm: comm, argv: argv, threads: [pid],
+                                files: files)
         threadOwner[pid] = pid
     }
 
@@ -216,7 +239,7 @@ public struct Tracker: Sendable {
 
     /// The live process an event belongs to. One never seen before (its fork
     /// was lost, or it was missed at attach) is adopted into the root's command.
-    private mutating func process(for event: Event) -> LiveProcess {
+    mutating func process(for event: Event) -> LiveProcess {
         if let state = live[event.pid] { return state }
         adopted += 1
         var ppid: Int32 = 0
@@ -244,14 +267,17 @@ public struct Tracker: Sendable {
     private mutating func endCommand(_ number: Int, ktime: UInt64) -> Record? {
         guard let command = commands.removeValue(forKey: number) else { return nil }
         let leader = command.processes.first { $0.pid == command.leader } ?? command.processes.first
-        return .summary(CommandSummary(
+        var summary = CommandSummary(
             command: number, pid: command.leader, argv: leader?.argv ?? [],
             termination: leader?.termination, start: clock.wall(command.start), end: clock.wall(ktime),
             processes: command.processes, threads: command.threads,
-            lostEvents: lostTotal - command.lostAtStart))
+            lostEvents: lostTotal - command.lostAtStart)
+        summary.files = command.ledger.summary()
+        summary.network = command.network
+        return .summary(summary)
     }
 
-    private func baseRecord(_ event: Event, parent: LiveProcess) -> ProcessRecord {
+    func baseRecord(_ event: Event, parent: LiveProcess) -> ProcessRecord {
         ProcessRecord(
             time: clock.wall(event.ktime), command: parent.command, pid: event.pid, tid: event.tid,
             ppid: parent.ppid, comm: event.comm, action: .exec)

@@ -53,6 +53,13 @@ enum ProcScan {
         return result
     }
 
+    /// The open flags of an fd, from /proc/PID/fdinfo (octal "flags:" line).
+    static func fdFlags(pid: Int32, fd: Int32) -> UInt64? {
+        let text = String(decoding: bytes("/proc/\(pid)/fdinfo/\(fd)") ?? [], as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags:") }) else { return nil }
+        return UInt64(line.dropFirst("flags:".count).trimmingCharacters(in: .whitespaces), radix: 8)
+    }
+
     /// A field of /proc/self/status in KiB, e.g. VmRSS; "?" if absent.
     static func memory(_ field: String) -> String {
         let text = String(decoding: bytes("/proc/self/status") ?? [], as: UTF8.self)

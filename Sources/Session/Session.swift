@@ -75,16 +75,17 @@ public final class Session {
 
         var launcher: Launcher?
         var tracker: Tracker
+        let queries = SessionQueries(tracer: tracer)
         switch options.target {
         case .pid(let root):
-            tracker = Tracker(mode: .shell(root: root), clock: clock)
-            try watchTree(root, tracer: tracer, tracker: &tracker)
+            tracker = Tracker(mode: .shell(root: root), clock: clock, system: queries)
+            try watchTree(root, tracer: tracer, tracker: &tracker, queries: queries)
         case .command(let arguments):
             let child = try Launcher(arguments: arguments)
             tracer.watch(tid: child.pid)
-            tracker = Tracker(mode: .command(root: child.pid), clock: clock)
+            tracker = Tracker(mode: .command(root: child.pid), clock: clock, system: queries)
             tracker.seed(pid: child.pid, ppid: getpid(), comm: Array("ebpf-monitor".utf8),
-                         argv: arguments, threads: [], ktime: Self.now(CLOCK_MONOTONIC))
+                         argv: arguments, threads: [], ktime: Self.now(CLOCK_MONOTONIC), files: queries.files(of: child.pid))
             launcher = child
         }
 
@@ -142,7 +143,7 @@ public final class Session {
         return launcher?.poll() ?? 0
     }
 
-    private func watchTree(_ root: Int32, tracer: Tracer, tracker: inout Tracker) throws {
+    private func watchTree(_ root: Int32, tracer: Tracer, tracker: inout Tracker, queries: SessionQueries) throws {
         // The monitor never watches itself, even when started from the shell it watches.
         let tree = ProcScan.tree(root).filter { $0.pid != getpid() }
         guard !tree.isEmpty else { throw SessionError.noSuchProcess(root) }
@@ -150,7 +151,7 @@ public final class Session {
         for process in tree {
             for tid in process.threads { tracer.watch(tid: tid) }
             tracker.seed(pid: process.pid, ppid: process.ppid, comm: process.comm, argv: process.argv,
-                         threads: process.threads, ktime: now)
+                         threads: process.threads, ktime: now, files: queries.files(of: process.pid))
         }
         // A child forked while the scan ran was missed by both the scan and the
         // probe. Rescan and watch it; its events reach the tracker, which adopts it.
@@ -191,7 +192,7 @@ public final class Session {
         for record in tracker.lost(delta, ktime: Self.now(CLOCK_MONOTONIC)) { sink.emit(record) }
         let events = flushAll ? reorderer.flush() : reorderer.release()
         for event in events {
-            for record in tracker.handle(event) { sink.emit(resolvingExecPath(record)) }
+            for record in tracker.handle(event) { sink.emit(record) }
         }
         sink.flush()
     }
@@ -208,19 +209,6 @@ public final class Session {
         }
         missingOnLastSweep = missing
         sink.flush()
-    }
-
-    /// exec reports the name as passed to execve; a relative one is resolved
-    /// against the process's working directory while it is still there.
-    private func resolvingExecPath(_ record: Record) -> Record {
-        guard case .process(var event) = record, event.action == .exec,
-              let path = event.path, path.first != UInt8(ascii: "/"),
-              let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(event.pid)/cwd")
-        else { return record }
-        var relative = path[...]
-        while relative.starts(with: Array("./".utf8)) { relative = relative.dropFirst(2) }
-        event.path = Array(cwd.utf8) + (cwd.hasSuffix("/") ? [] : [UInt8(ascii: "/")]) + relative
-        return .process(event)
     }
 
     private func status(_ message: String, clock: WallClock, _ fields: [String: String]) {

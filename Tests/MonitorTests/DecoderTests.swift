@@ -194,7 +194,7 @@ import BPFSources
         #expect(throws: Decoder.Failure.sizeMismatch(kind: 1, size: 56)) { try decode(record, size: 56) }
     }
 
-    @Test(arguments: [UInt16(0), 4, 9, 0xffff])
+    @Test(arguments: [UInt16(0), 5, 9, 0xffff])
     func unknownKind(kind: UInt16) {
         var record = fork_event()
         record.header = header(EVENT_FORK, size: MemoryLayout<fork_event>.size)

@@ -1,0 +1,461 @@
+/// Turns syscall events into file and network records, keeps each process's
+/// descriptor table and working directory, and feeds the command's ledger.
+extension Tracker {
+    static let atFDCWD: Int32 = -100
+    private static let oCreat: UInt64 = 0o100, oTrunc: UInt64 = 0o1000, oCloexec: UInt64 = 0o2000000
+    private static let oAccmode: UInt64 = 3, oPath: UInt64 = 0o10000000, oTmpfile: UInt64 = 0o20000000
+
+    mutating func handleSyscall(_ event: Event, _ call: Event.Syscall) -> [Record] {
+        guard let info = SyscallTable.byNumber[call.nr] else { return [] }
+        let state = process(for: event)
+        var out = Output(clock: clock, event: event, state: state, call: call, info: info)
+        interpret(&out)
+        return out.records
+    }
+
+    /// The record under construction and where it goes.
+    struct Output {
+        let clock: WallClock
+        let event: Event
+        let state: LiveProcess
+        let call: Event.Syscall
+        let info: SyscallInfo
+        var records: [Record] = []
+
+        func record(_ category: ActivityRecord.Category, _ action: String) -> ActivityRecord {
+            var record = ActivityRecord(
+                time: clock.wall(event.ktime), command: state.command, pid: event.pid, tid: event.tid,
+                ppid: state.ppid, comm: event.comm, category: category, action: action)
+            if let errno = call.errno { record.error = Errno.name(errno) }
+            return record
+        }
+    }
+
+    private mutating func interpret(_ out: inout Output) {
+        let call = out.call
+        let pid = out.event.pid
+        switch out.info.meaning {
+        case .open: open(&out)
+        case .close:
+            let fd = call.int(0)
+            if call.ret == 0, let file = live[pid]?.files[fd] {
+                let totals = live[pid]?.files.takeCarried(fd, adding: call.io)
+                live[pid]?.files.close(fd)
+                reportIO(&out, fd: fd, file: file, totals: totals, closing: true)
+            }
+        case .closeRange:
+            guard call.ret == 0 else { return }
+            let first = call.arg(0), last = call.arg(1)
+            let fds = (live[pid]?.files.openDescriptors ?? []).filter { UInt64($0) >= first && UInt64($0) <= last }
+            if call.arg(2) & 4 != 0 {  // CLOSE_RANGE_CLOEXEC only marks them
+                for fd in fds { live[pid]?.files.setCloseOnExec(fd, true) }
+                return
+            }
+            var closed: [Int32: OpenFile] = [:]
+            for fd in fds { closed[fd] = live[pid]?.files[fd] }
+            out.records += endGeneration(out.event, state: out.state, closed: closed)
+            for fd in fds { live[pid]?.files.close(fd) }
+        case .read, .write:
+            // Successful calls arrive one by one only with --io; failures always.
+            let fd = call.int(0)
+            var record = out.record(out.info.meaning == .read ? .file : .file, out.info.meaning == .read ? "read" : "write")
+            record.fd = fd
+            let file = out.state.files[fd]
+            if let socket = file?.socket {
+                record.category = .network
+                record.action = out.info.meaning == .read ? "recv" : "send"
+                record.socket = socket
+            }
+            record.path = file?.path
+            if call.ret > 0 {
+                record.bytes = UInt64(call.ret)
+                let totals = out.info.meaning == .read
+                    ? Event.IOTotals(bytesRead: UInt64(call.ret), bytesWritten: 0, reads: 1, writes: 0)
+                    : Event.IOTotals(bytesRead: 0, bytesWritten: UInt64(call.ret), reads: 0, writes: 1)
+                account(&out, file: file, totals: totals)
+            }
+            out.records.append(.activity(record))
+        case .transfer:
+            guard call.ret > 0 else { return failure(&out, .file, "write", path: nil) }
+            let (input, output) = out.info.name == "sendfile" ? (call.int(1), call.int(0)) : (call.int(0), call.int(2))
+            let bytes = UInt64(call.ret)
+            account(&out, file: out.state.files[input],
+                                totals: Event.IOTotals(bytesRead: bytes, bytesWritten: 0, reads: 1, writes: 0))
+            account(&out, file: out.state.files[output],
+                                totals: Event.IOTotals(bytesRead: 0, bytesWritten: bytes, reads: 0, writes: 1))
+            var record = out.record(.file, "write")
+            record.fd = output
+            record.path = out.state.files[output]?.path
+            record.bytes = bytes
+            out.records.append(.activity(record))
+        case .truncate:
+            let path = out.info.name == "truncate" ? resolved(out, dirfd: Self.atFDCWD, slot: 0) : out.state.files[call.int(0)]?.path
+            if call.ret == 0, let path { commands[out.state.command]?.ledger.wrote(path) }
+            simple(&out, .file, "truncate", path: path)
+        case .unlink, .rmdir:
+            let directory = out.info.meaning == .rmdir || (out.info.name == "unlinkat" && call.arg(2) & 0x200 != 0)
+            let path = resolved(out, dirfd: out.info.name == "unlinkat" ? call.int(0) : Self.atFDCWD, slot: 0)
+            if call.ret == 0, let path { commands[out.state.command]?.ledger.removed(path, directory: directory) }
+            if call.errno == 2, let path { commands[out.state.command]?.ledger.observed(path, exists: false) }
+            simple(&out, .file, directory ? "rmdir" : "unlink", path: path)
+        case .mkdir, .mknod:
+            let atCall = out.info.name.hasSuffix("at")
+            let path = resolved(out, dirfd: atCall ? call.int(0) : Self.atFDCWD, slot: 0)
+            if call.ret == 0, let path {
+                commands[out.state.command]?.ledger.created(path, directory: out.info.meaning == .mkdir)
+            }
+            simple(&out, .file, out.info.meaning == .mkdir ? "mkdir" : "mknod", path: path)
+        case .rename, .link:
+            let atCall = out.info.name != "rename" && out.info.name != "link"
+            let from = resolved(out, dirfd: atCall ? call.int(0) : Self.atFDCWD, slot: 0)
+            let to = resolved(out, dirfd: atCall ? call.int(2) : Self.atFDCWD, slot: 1)
+            var record = out.record(.file, out.info.meaning == .rename ? "rename" : "link")
+            record.from = from
+            record.to = to
+            record.truncated = call.pathTruncated.contains(true)
+            if call.ret == 0, let from, let to {
+                if out.info.meaning == .rename {
+                    let flags = out.info.name == "renameat2" ? call.arg(4) : 0
+                    let exchange = flags & 2 != 0
+                    let replaced: Bool? = exchange ? true : (flags & 1 != 0 ? false : nil)
+                    commands[out.state.command]?.ledger.renamed(from: from, to: to, replaced: replaced, exchange: exchange)
+                    renameOpenFiles(from: from, to: to)
+                } else {
+                    commands[out.state.command]?.ledger.created(to, directory: false)
+                }
+            }
+            out.records.append(.activity(record))
+        case .symlink:
+            let link = resolved(out, dirfd: out.info.name == "symlinkat" ? call.int(1) : Self.atFDCWD, slot: 1)
+            if call.ret == 0, let link { commands[out.state.command]?.ledger.created(link, directory: false) }
+            var record = out.record(.file, "symlink")
+            record.path = link
+            record.to = call.paths.first
+            out.records.append(.activity(record))
+        case .chmod, .chown, .utime, .xattr:
+            let action = out.info.meaning == .chmod ? "chmod" : out.info.meaning == .chown ? "chown"
+                : out.info.meaning == .utime ? "utime" : "xattr"
+            let path = metadataTarget(out)
+            if call.ret == 0, let path { commands[out.state.command]?.ledger.changedMetadata(path) }
+            var record = out.record(.file, action)
+            record.path = path
+            if out.info.meaning == .chmod {
+                record.mode = UInt32(truncatingIfNeeded: call.arg(out.info.name == "fchmodat" || out.info.name == "fchmodat2" ? 2 : 1))
+            }
+            out.records.append(.activity(record))
+        case .mount, .umount:
+            simple(&out, .file, out.info.meaning == .mount ? "mount" : "umount",
+                   path: out.info.meaning == .mount ? resolved(out, dirfd: Self.atFDCWD, slot: 1) : resolved(out, dirfd: Self.atFDCWD, slot: 0))
+        case .chdir:
+            if call.ret == 0, let path = resolved(out, dirfd: Self.atFDCWD, slot: 0) { live[pid]?.files.cwd = path }
+        case .fchdir:
+            if call.ret == 0, let path = out.state.files[call.int(0)]?.path { live[pid]?.files.cwd = path }
+        case .dup:
+            guard call.ret >= 0 else { return }
+            let new = Int32(truncatingIfNeeded: call.ret)
+            if let replaced = live[pid]?.files[new], call.int(0) != new {
+                // dup2 onto an open fd closes it; the kernel put its totals on this record.
+                let totals = live[pid]?.files.takeCarried(new, adding: call.io)
+                reportIO(&out, fd: new, file: replaced, totals: totals, closing: true)
+            }
+            replaceDescriptor(&out, new)
+            let cloexec = out.info.name == "dup3" && call.arg(2) & Self.oCloexec != 0
+            live[pid]?.files.duplicate(call.int(0), to: new, closeOnExec: cloexec)
+        case .fcntl:
+            let command = call.arg(1)
+            if (command == 0 || command == 1030), call.ret >= 0 {  // F_DUPFD, F_DUPFD_CLOEXEC
+                live[pid]?.files.duplicate(call.int(0), to: Int32(truncatingIfNeeded: call.ret), closeOnExec: command == 1030)
+            } else if command == 2, call.ret == 0 {  // F_SETFD
+                live[pid]?.files.setCloseOnExec(call.int(0), call.arg(2) & 1 != 0)
+            }
+        case .pipe:
+            guard call.ret == 0, let (read, write) = SocketAddress.fdPair(call.sockaddr) else { return }
+            let cloexec = out.info.name == "pipe2" && call.arg(1) & Self.oCloexec != 0
+            live[pid]?.files.open(read, OpenFile(kind: .pipe), closeOnExec: cloexec)
+            live[pid]?.files.open(write, OpenFile(kind: .pipe, writable: true), closeOnExec: cloexec)
+        case .socket, .socketpair, .connect, .bind, .listen, .accept, .send, .recv, .shutdown:
+            network(&out)
+        case .kill:
+            let signal = out.info.name == "tgkill" ? call.int(2) : call.int(1)
+            guard signal != 0 else { return }  // an existence check, not a signal
+            var record = out.record(.process, "signal")
+            record.target = out.info.name == "tgkill" ? call.int(1) : call.int(0)
+            record.signal = signal
+            out.records.append(.activity(record))
+        }
+    }
+
+    // MARK: - Files
+
+    private mutating func open(_ out: inout Output) {
+        let call = out.call
+        let name = out.info.name
+        let dirfd = name == "openat" || name == "openat2" ? call.int(0) : Self.atFDCWD
+        let path = resolved(out, dirfd: dirfd, slot: 0)
+        let flags: UInt64? = name == "openat" ? call.arg(2) : name == "open" ? call.arg(1)
+            : name == "creat" ? Self.oCreat | Self.oTrunc | 1 : nil
+        let command = out.state.command
+        guard call.ret >= 0 else {
+            if call.errno == 2, let path, (flags ?? 0) & Self.oCreat == 0 { commands[command]?.ledger.observed(path, exists: false) }
+            var record = out.record(.file, "open")
+            record.path = path
+            record.flags = flags.map(Self.openFlags)
+            record.truncated = call.pathTruncated.first ?? false
+            out.records.append(.activity(record))
+            return
+        }
+        let fd = Int32(truncatingIfNeeded: call.ret)
+        let info = call.file
+        let created = info?.created ?? false
+        let writable = info?.writable ?? ((flags ?? 0) & Self.oAccmode != 0)
+        let kind: OpenFile.Kind = info.map {
+            $0.isDirectory ? .directory : $0.isRegular ? .file : $0.isSocket ? .socket : $0.isPipe ? .pipe : .other
+        } ?? .file
+        let loader = path.map(Paths.isLoaderFile) == true && !writable
+        replaceDescriptor(&out, fd)
+        live[out.event.pid]?.files.open(fd, OpenFile(kind: kind, path: path, writable: writable, loader: loader),
+                                        closeOnExec: (flags ?? 0) & Self.oCloexec != 0)
+        let special = (flags ?? 0) & (Self.oPath | Self.oTmpfile) != 0
+        if let path, !special, kind == .file || kind == .directory {
+            let truncated = (flags ?? 0) & Self.oTrunc != 0 && writable && !created
+            commands[command]?.ledger.opened(path, created: created, writable: writable, truncated: truncated,
+                                             loader: loader, directory: kind == .directory)
+        }
+        var record = out.record(.file, created ? "create" : "open")
+        record.path = path
+        record.fd = fd
+        record.flags = flags.map(Self.openFlags) ?? (writable ? "write" : "read")
+        record.loader = loader
+        record.truncated = call.pathTruncated.first ?? false
+        out.records.append(.activity(record))
+    }
+
+    /// An fd number reused while still open (dup2 onto it): the old file is closed.
+    private mutating func replaceDescriptor(_ out: inout Output, _ fd: Int32) {
+        live[out.event.pid]?.files.close(fd)
+    }
+
+    /// exec or close_range ended the process's io generation: its totals are
+    /// final. Those of `closed` fds are reported; the rest are carried to their close.
+    mutating func endGeneration(_ event: Event, state: LiveProcess, closed: [Int32: OpenFile]) -> [Record] {
+        let pid = event.pid
+        guard let generation = live[pid]?.files.ioGeneration else { return [] }
+        let taken = system.takeIOTotals(pid: pid, generation: generation)
+        live[pid]?.files.ioGeneration = generation + 1
+        var out = Output(clock: clock, event: event, state: state, call: Event.Syscall(nr: -1, ret: 0, args: []),
+                         info: SyscallTable.close)
+        for (fd, totals) in taken where closed[fd] == nil { live[pid]?.files.carry(fd, totals) }
+        for (fd, file) in closed.sorted(by: { $0.key < $1.key }) {
+            let totals = live[pid]?.files.takeCarried(fd, adding: taken[fd])
+            reportIO(&out, fd: fd, file: file, totals: totals, closing: true)
+        }
+        return out.records
+    }
+
+    /// At the end of a process, or of the trace: everything left, for every fd still open.
+    mutating func flushIO(pid: Int32, tid: Int32, state: LiveProcess, ktime: UInt64) -> [Record] {
+        let taken = system.takeIOTotals(pid: pid, generation: nil)
+        let event = Event(ktime: ktime, pid: pid, tid: tid, comm: state.comm, body: .exit(.init(code: 0, groupDead: false, parentPid: 0)))
+        var out = Output(clock: clock, event: event, state: state, call: Event.Syscall(nr: -1, ret: 0, args: []),
+                         info: SyscallTable.close)
+        for fd in state.files.openDescriptors {
+            guard let file = live[pid]?.files[fd] ?? state.files[fd] else { continue }
+            let totals = live[pid]?.files.takeCarried(fd, adding: taken[fd]) ?? taken[fd]
+            reportIO(&out, fd: fd, file: file, totals: totals, closing: false)
+        }
+        return out.records
+    }
+
+    private mutating func reportIO(_ out: inout Output, fd: Int32, file: OpenFile, totals: Event.IOTotals?, closing: Bool) {
+        if let totals { account(&out, file: file, totals: totals) }
+        // Pipes and nameless descriptors carry no data object of their own.
+        guard file.kind != .pipe, file.path != nil || file.socket != nil else { return }
+        for (bytes, calls, reading) in [(totals?.bytesRead ?? 0, totals?.reads ?? 0, true),
+                                        (totals?.bytesWritten ?? 0, totals?.writes ?? 0, false)] where calls > 0 {
+            var record = out.record(file.socket == nil ? .file : .network,
+                                    file.socket == nil ? (reading ? "read" : "write") : (reading ? "recv" : "send"))
+            record.error = nil
+            record.fd = fd
+            record.path = file.path
+            record.bytes = bytes
+            record.calls = calls
+            record.socket = file.socket
+            record.loader = file.loader
+            out.records.append(.activity(record))
+        }
+        if closing, var socket = file.socket {
+            var record = out.record(.network, "close")
+            record.fd = fd
+            if socket.peer == nil, let inode = socket.inode { socket.peer = system.socket(inode: inode)?.peer }
+            record.socket = socket
+            out.records.append(.activity(record))
+        }
+    }
+
+    /// Feeds bytes moved through `file` to the ledger or the command's endpoints.
+    private mutating func account(_ out: inout Output, file: OpenFile?, totals: Event.IOTotals) {
+        guard let file, commands[out.state.command] != nil else { return }
+        if let socket = file.socket {
+            let index = endpoint(for: socket, command: out.state.command)
+            commands[out.state.command]!.network[index].bytesSent += totals.bytesWritten
+            commands[out.state.command]!.network[index].bytesReceived += totals.bytesRead
+        } else if let path = file.path, file.kind == .file {
+            if totals.bytesWritten > 0 { commands[out.state.command]!.ledger.wrote(path) }
+            if totals.bytesRead > 0 { commands[out.state.command]!.ledger.read(path) }
+        }
+    }
+
+    /// After a rename, open fds that named the old path (or a path under it) name the new one.
+    private mutating func renameOpenFiles(from: [UInt8], to: [UInt8]) {
+        for pid in live.keys {
+            for fd in live[pid]!.files.openDescriptors {
+                guard let path = live[pid]!.files[fd]?.path, path.starts(with: from),
+                      path.count == from.count || path[from.count] == Paths.slash else { continue }
+                live[pid]!.files.update(fd) { $0.path = to + path[from.count...] }
+            }
+        }
+    }
+
+    private func resolved(_ out: Output, dirfd: Int32, slot: Int) -> [UInt8]? {
+        guard slot < out.call.paths.count else { return nil }
+        let path = out.call.paths[slot]
+        if Paths.isAbsolute(path) { return Paths.normalize(path) }
+        let base = dirfd == Self.atFDCWD ? out.state.files.cwd : out.state.files[dirfd]?.path
+        guard let base else { return path.isEmpty ? nil : path }  // relative to something unknown: shown as given
+        return path.isEmpty ? base : Paths.resolve(path, against: base)
+    }
+
+    /// chmod/chown/utime/xattr: a path, or the fd itself (f* calls, utimensat with a NULL path).
+    private func metadataTarget(_ out: Output) -> [UInt8]? {
+        let name = out.info.name
+        if name.hasPrefix("f") && !name.hasSuffix("at") && !name.hasSuffix("at2") {
+            return out.state.files[out.call.int(0)]?.path
+        }
+        let dirfd = name.hasSuffix("at") || name.hasSuffix("at2") || name == "utimensat" ? out.call.int(0) : Self.atFDCWD
+        if name == "utimensat" && (out.call.paths.first ?? []).isEmpty { return out.state.files[dirfd]?.path }
+        return resolved(out, dirfd: dirfd, slot: 0)
+    }
+
+    private func simple(_ out: inout Output, _ category: ActivityRecord.Category, _ action: String, path: [UInt8]?) {
+        var record = out.record(category, action)
+        record.path = path
+        record.truncated = out.call.pathTruncated.first ?? false
+        out.records.append(.activity(record))
+    }
+
+    private func failure(_ out: inout Output, _ category: ActivityRecord.Category, _ action: String, path: [UInt8]?) {
+        guard out.call.errno != nil else { return }
+        simple(&out, category, action, path: path)
+    }
+
+    static func openFlags(_ flags: UInt64) -> String {
+        var names = [["O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"][Int(flags & 3)]]
+        let bits: [(UInt64, String)] = [(0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o1000, "O_TRUNC"), (0o2000, "O_APPEND"),
+                                        (0o4000, "O_NONBLOCK"), (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"),
+                                        (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"), (0o20000000, "O_TMPFILE")]
+        for (bit, name) in bits where flags & bit == bit { names.append(name) }
+        return names.joined(separator: "|")
+    }
+
+    // MARK: - Network
+
+    private mutating func network(_ out: inout Output) {
+        let call = out.call
+        let pid = out.event.pid
+        let ret = call.ret
+        switch out.info.meaning {
+        case .socket:
+            var record = out.record(.network, "socket")
+            let socket = SocketState(family: SocketAddress.family(call.int(0)), type: SocketAddress.type(call.int(1)),
+                                     inode: call.file?.inode)
+            record.socket = socket
+            if ret >= 0 {
+                let fd = Int32(truncatingIfNeeded: ret)
+                record.fd = fd
+                replaceDescriptor(&out, fd)
+                live[pid]?.files.open(fd, OpenFile(kind: .socket, writable: true, socket: socket),
+                                      closeOnExec: call.arg(1) & Self.oCloexec != 0)
+            }
+            out.records.append(.activity(record))
+        case .socketpair:
+            var record = out.record(.network, "socket")
+            let socket = SocketState(family: SocketAddress.family(call.int(0)), type: SocketAddress.type(call.int(1)))
+            record.socket = socket
+            if ret == 0, let (first, second) = SocketAddress.fdPair(call.sockaddr) {
+                record.fd = first
+                for fd in [first, second] {
+                    live[pid]?.files.open(fd, OpenFile(kind: .socket, writable: true, socket: socket),
+                                          closeOnExec: call.arg(1) & Self.oCloexec != 0)
+                }
+            }
+            out.records.append(.activity(record))
+        case .connect, .bind, .listen:
+            let fd = call.int(0)
+            var socket = out.state.files[fd]?.socket ?? SocketState(family: "unknown", type: "unknown")
+            if socket.inode == nil { socket.inode = call.file?.inode }
+            let address = SocketAddress.format(call.sockaddr)
+            if let address { socket.family = address.family }
+            let succeeded = ret == 0 || call.errno == 115  // EINPROGRESS: a non-blocking connect under way
+            if out.info.meaning == .connect {
+                socket.remote = address?.address
+                if succeeded { learnEndpoint(&socket) }
+            } else if out.info.meaning == .bind {
+                socket.local = address?.address
+            }
+            live[pid]?.files.update(fd) { $0.socket = socket }
+            if succeeded, out.info.meaning == .connect { _ = endpoint(for: socket, command: out.state.command) }
+            var record = out.record(.network, out.info.name)
+            if call.errno == 115 { record.error = nil }
+            record.fd = fd
+            record.socket = socket
+            out.records.append(.activity(record))
+        case .accept:
+            let listener = out.state.files[call.int(0)]?.socket
+            var socket = SocketState(family: listener?.family ?? "unknown", type: listener?.type ?? "unknown",
+                                     inode: call.file?.inode, local: listener?.local)
+            if let address = SocketAddress.format(call.sockaddr), !address.address.isEmpty { socket.remote = address.address }
+            var record = out.record(.network, "accept")
+            if ret >= 0 {
+                let fd = Int32(truncatingIfNeeded: ret)
+                learnEndpoint(&socket)
+                replaceDescriptor(&out, fd)
+                live[pid]?.files.open(fd, OpenFile(kind: .socket, writable: true, socket: socket),
+                                      closeOnExec: out.info.name == "accept4" && call.arg(3) & Self.oCloexec != 0)
+                _ = endpoint(for: socket, command: out.state.command)
+                record.fd = fd
+            }
+            record.socket = socket
+            out.records.append(.activity(record))
+        case .send, .recv:
+            var record = out.record(.network, out.info.meaning == .send ? "send" : "recv")
+            record.fd = call.int(0)
+            record.socket = out.state.files[call.int(0)]?.socket
+            if ret >= 0 { record.calls = UInt32(truncatingIfNeeded: ret) }
+            out.records.append(.activity(record))
+        default:
+            break
+        }
+    }
+
+    /// Fills in addresses and the peer from the system while the socket is still open.
+    private func learnEndpoint(_ socket: inout SocketState) {
+        guard let inode = socket.inode, let known = system.socket(inode: inode) else { return }
+        socket.local = socket.local ?? known.local
+        socket.remote = socket.remote ?? known.remote
+        if known.family != "unknown" { socket.family = known.family }
+        socket.peer = known.peer ?? socket.peer
+    }
+
+    /// The command's summary entry for a socket, made on first use.
+    private mutating func endpoint(for socket: SocketState, command: Int) -> Int {
+        if let inode = socket.inode, let index = commands[command]?.endpoints[inode] { return index }
+        var socket = socket
+        if socket.peer == nil { learnEndpoint(&socket) }
+        let entry = NetworkEndpoint(family: socket.family, type: socket.type, local: socket.local, remote: socket.remote,
+                                    peer: socket.peer)
+        commands[command]!.network.append(entry)
+        let index = commands[command]!.network.count - 1
+        if let inode = socket.inode { commands[command]!.endpoints[inode] = index }
+        return index
+    }
+}

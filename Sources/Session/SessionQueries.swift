@@ -1,0 +1,54 @@
+import BPFSources
+import Foundation
+import Kernel
+import Monitor
+
+/// Answers the tracker's questions from the kernel (fd totals) and from
+/// sock_diag and /proc (socket addresses and peers).
+final class SessionQueries: SystemQueries {
+    private let tracer: Tracer
+    private let peers = PeerResolver()
+
+    init(tracer: Tracer) { self.tracer = tracer }
+
+    func takeIOTotals(pid: Int32, generation: UInt32?) -> [Int32: Event.IOTotals] {
+        tracer.takeIOTotals(pid: pid, generation: generation).mapValues { totals in
+            Event.IOTotals(bytesRead: totals.bytes_read, bytesWritten: totals.bytes_written,
+                           reads: totals.reads, writes: totals.writes)
+        }
+    }
+
+    func socket(inode: UInt64) -> SocketState? {
+        guard let endpoint = peers.endpoint(ofSocketInode: inode) else { return nil }
+        let peer = peers.peer(ofSocketInode: inode).map { SocketPeer(pid: $0.pid, comm: $0.comm) }
+        return SocketState(family: endpoint.family, type: endpoint.sockType, inode: inode,
+                           local: endpoint.local.isEmpty ? nil : endpoint.local,
+                           remote: endpoint.remote.isEmpty ? nil : endpoint.remote, peer: peer)
+    }
+
+    /// A running process's working directory and descriptors, from /proc:
+    /// for processes that were there before the probes.
+    func files(of pid: Int32) -> FileTable {
+        var table = FileTable(cwd: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")).map { Array($0.utf8) })
+        let directory = "/proc/\(pid)/fd"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            guard let fd = Int32(name),
+                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(name)") else { continue }
+            let writable = ProcScan.fdFlags(pid: pid, fd: fd).map { $0 & 3 != 0 } ?? false
+            if target.hasPrefix("socket:["), let inode = UInt64(target.dropFirst(8).dropLast()) {
+                let socket = socket(inode: inode) ?? SocketState(family: "unknown", type: "unknown", inode: inode)
+                table.open(fd, OpenFile(kind: .socket, writable: true, socket: socket))
+            } else if target.hasPrefix("pipe:[") {
+                table.open(fd, OpenFile(kind: .pipe, writable: writable))
+            } else if target.hasPrefix("/") {
+                var info = stat()
+                let type = stat("\(directory)/\(name)", &info) == 0 ? info.st_mode & S_IFMT : 0
+                let kind: OpenFile.Kind = type == S_IFREG ? .file : type == S_IFDIR ? .directory : .other
+                table.open(fd, OpenFile(kind: kind, path: Array(target.utf8), writable: writable))
+            } else {
+                table.open(fd, OpenFile(kind: .other, writable: writable))
+            }
+        }
+        return table
+    }
+}
