@@ -260,3 +260,47 @@ int sockdiag_inet_format(const sockdiag_inet *sock, int remote, char *buf, size_
 	return n;
 }
 
+
+struct inet_listener_search {
+	uint8_t target[16]; /* normalized */
+	uint16_t port;
+	struct inet_parse parse;
+	sockdiag_inet best;
+	int best_score; /* 2: bound to the address itself, 1: to the wildcard */
+};
+
+static int visit_inet_listener(const struct nlmsghdr *h, void *ctx)
+{
+	struct inet_listener_search *search = ctx;
+	if (parse_inet(h, IPPROTO_TCP, &search->parse) != 0)
+		return 0;
+	const sockdiag_inet *c = &search->parse.entry;
+	if (c->state != ST_LISTEN || c->local_port != search->port || c->inode == 0)
+		return 0;
+	uint8_t local[16];
+	normalized(c->family, c->local_addr, local);
+	int score = memcmp(local, search->target, 16) == 0 ? 2 : is_zero(c->local_addr, c->family == AF_INET ? 4 : 16) ? 1 : 0;
+	if (score > search->best_score) {
+		search->best = *c;
+		search->best_score = score;
+	}
+	return 0;
+}
+
+int sockdiag_inet_listener_at(uint8_t family, const uint8_t *address, uint16_t port, sockdiag_inet *out)
+{
+	if (!out || !address || (family != AF_INET && family != AF_INET6))
+		return -EINVAL;
+	struct inet_listener_search search = { .port = port };
+	normalized(family, address, search.target);
+	static const uint8_t families[] = { AF_INET, AF_INET6 };
+	for (size_t f = 0; f < sizeof families; f++) {
+		int error = inet_dump(families[f], IPPROTO_TCP, port, visit_inet_listener, &search);
+		if (error)
+			return error;
+	}
+	if (search.best_score == 0)
+		return -ENOENT;
+	*out = search.best;
+	return 0;
+}

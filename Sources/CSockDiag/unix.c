@@ -13,6 +13,8 @@ struct unix_parse {
 	sockdiag_unix *out;
 	uint32_t wanted_icon; /* a pending client's inode to look for, or 0 */
 	int found_icon;
+	const uint8_t *wanted_name; /* a listener's bound name to look for, or NULL */
+	size_t wanted_name_len;
 };
 
 static void unix_attribute(uint16_t type, const uint8_t *payload, size_t len, void *ctx)
@@ -112,3 +114,37 @@ int sockdiag_unix_listener_for(uint32_t client_inode, sockdiag_unix *out)
 	return parse.found_icon ? 0 : -ENOENT;
 }
 
+
+/* A bound path ends at its NUL (the kernel stores one); an abstract name is exact. */
+static int unix_name_is(const sockdiag_unix *socket, const uint8_t *name, size_t len)
+{
+	size_t have = socket->name_len;
+	if (have > 0 && socket->name[0] != 0)
+		have = strnlen((const char *)socket->name, have);
+	return have == len && memcmp(socket->name, name, len) == 0;
+}
+
+static int visit_unix_named(const struct nlmsghdr *h, void *ctx)
+{
+	struct unix_parse *parse = ctx;
+	if (parse_unix(h, parse) != 0)
+		return 0;
+	return unix_name_is(parse->out, parse->wanted_name, parse->wanted_name_len);
+}
+
+int sockdiag_unix_listener_named(const uint8_t *name, size_t len, sockdiag_unix *out)
+{
+	if (!out || !name || len == 0 || len > sizeof out->name)
+		return -EINVAL;
+	struct unix_diag_req request = {
+		.sdiag_family = AF_UNIX,
+		.udiag_states = 1U << ST_LISTEN,
+		.udiag_show = UDIAG_SHOW_NAME,
+		.udiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE },
+	};
+	struct unix_parse parse = { .out = out, .wanted_name = name, .wanted_name_len = len };
+	int error = sockdiag_exchange(&request, sizeof request, 1, visit_unix_named, &parse);
+	if (error)
+		return error;
+	return out->inode != 0 && unix_name_is(out, name, len) ? 0 : -ENOENT;
+}

@@ -399,6 +399,7 @@ extension Tracker {
             if out.info.meaning == .connect {
                 socket.remote = address?.address
                 if succeeded { learnEndpoint(&socket) }
+                if succeeded, socket.peer == nil { socket.peer = system.listener(sockaddr: call.sockaddr) }
             } else if out.info.meaning == .bind {
                 socket.local = address?.address
             }

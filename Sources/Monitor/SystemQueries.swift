@@ -7,6 +7,9 @@ public protocol SystemQueries {
     func takeIOTotals(pid: Int32, generation: UInt32?) -> [Int32: Event.IOTotals]
     /// The addresses of the socket with this inode and the process at its other end.
     func socket(inode: UInt64) -> SocketState?
+    /// The process listening at a `struct sockaddr`: the server of a
+    /// connection that closed before the trace was read.
+    func listener(sockaddr: [UInt8]) -> SocketPeer?
 }
 
 /// Knows nothing: for a tracker fed only process events.
@@ -14,4 +17,5 @@ public struct NoSystemQueries: SystemQueries {
     public init() {}
     public func takeIOTotals(pid: Int32, generation: UInt32?) -> [Int32: Event.IOTotals] { [:] }
     public func socket(inode: UInt64) -> SocketState? { nil }
+    public func listener(sockaddr: [UInt8]) -> SocketPeer? { nil }
 }

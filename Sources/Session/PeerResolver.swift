@@ -119,6 +119,34 @@ public final class PeerResolver {
         return nil
     }
 
+    /// The process listening at a `struct sockaddr` (a unix name, or a TCP
+    /// address and port): who serves a connection whose sockets are already
+    /// closed by the time the trace is read.
+    public func listener(atSockaddr address: [UInt8], excluding: Set<Int32> = []) -> Peer? {
+        guard address.count >= 2 else { return nil }
+        let family = Int32(address[0]) | Int32(address[1]) << 8
+        switch family {
+        case AF_UNIX:
+            var name = Array(address.dropFirst(2))
+            if name.first != 0 { name = Array(name.prefix { $0 != 0 }) }  // a path ends at its NUL
+            var socket = sockdiag_unix()
+            guard !name.isEmpty, sockdiag_unix_listener_named(name, name.count, &socket) == 0 else { return nil }
+            return named(inode: socket.inode, local: Self.unixName(socket), remote: "", family: "unix",
+                         pending: false, excluding: excluding)
+        case AF_INET, AF_INET6:
+            let v4 = family == AF_INET
+            guard address.count >= (v4 ? 8 : 24) else { return nil }
+            let port = UInt16(address[2]) << 8 | UInt16(address[3])
+            let bytes = v4 ? Array(address[4..<8]) : Array(address[8..<24])
+            var socket = sockdiag_inet()
+            guard sockdiag_inet_listener_at(UInt8(family), bytes, port, &socket) == 0 else { return nil }
+            return named(inode: socket.inode, local: Self.format(socket, remote: false), remote: "",
+                         family: Self.familyName(socket), pending: false, excluding: excluding)
+        default:
+            return nil
+        }
+    }
+
     /// The socket's own family, type and addresses. For a unix socket,
     /// `remote` is the name of the socket at the other end (the server's path
     /// for a client), as far as the kernel still knows it.

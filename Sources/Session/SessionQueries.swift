@@ -26,6 +26,10 @@ final class SessionQueries: SystemQueries {
                            remote: endpoint.remote.isEmpty ? nil : endpoint.remote, peer: peer)
     }
 
+    func listener(sockaddr: [UInt8]) -> SocketPeer? {
+        peers.listener(atSockaddr: sockaddr).map { SocketPeer(pid: $0.pid, comm: $0.comm) }
+    }
+
     /// A running process's working directory and descriptors, from /proc:
     /// for processes that were there before the probes.
     func files(of pid: Int32) -> FileTable {

@@ -39,6 +39,12 @@ int sockdiag_unix_query(uint32_t inode, sockdiag_unix *out);
  * accept queue (a dump of listeners with UDIAG_SHOW_ICONS). -ENOENT if none. */
 int sockdiag_unix_listener_for(uint32_t client_inode, sockdiag_unix *out);
 
+/*
+ * The unix stream or seqpacket socket listening under `name` (a path, or a
+ * NUL and an abstract name): who serves a connection that is already gone.
+ */
+int sockdiag_unix_listener_named(const uint8_t *name, size_t len, sockdiag_unix *out);
+
 /* A TCP or UDP socket as inet_diag reports it. */
 typedef struct sockdiag_inet {
 	/* 0 when the socket has no file: still in a listener's accept queue, or
@@ -78,6 +84,13 @@ int sockdiag_inet_peer(const sockdiag_inet *sock, sockdiag_inet *peer, int *kind
 /* "1.2.3.4:80" or "[::1]:80" for one side of sock (remote != 0: the remote
  * side) into buf, NUL-terminated. Returns the length, or -ENOSPC. 64 bytes
  * always suffice. */
+/*
+ * The TCP socket listening on `address` (4 bytes for AF_INET, 16 for
+ * AF_INET6, network order) and `port`, or on the wildcard address there: who
+ * serves a connection that is already gone.
+ */
+int sockdiag_inet_listener_at(uint8_t family, const uint8_t *address, uint16_t port, sockdiag_inet *out);
+
 int sockdiag_inet_format(const sockdiag_inet *sock, int remote, char *buf, size_t len);
 
 /* The socket inodes a process holds: for each /proc/PID/fd entry that is a
