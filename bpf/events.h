@@ -125,7 +125,7 @@ struct exec_event {
 	__u32 flags;
 	__u16 filename_len; /* bytes in filename, without the NUL */
 	__u16 argv_len;     /* bytes used in argv: NUL-separated arguments */
-	__u32 _pad0;
+	__s32 io_entries;   /* io_totals entries the process holds: 0 means nothing to collect */
 	char filename[EXEC_FILENAME_CAP];
 	char argv[EXEC_ARGV_CAP]; /* last field: the record is sent cut after argv_len bytes */
 };
@@ -136,7 +136,7 @@ struct exit_event {
 	__u32 exit_code;   /* task->exit_code: status << 8, or the signal number (| 0x80 on core dump) */
 	__u32 flags;
 	__u32 parent_pid;  /* real parent at exit: shows reparenting to a subreaper */
-	__u32 _pad0;
+	__s32 io_entries;  /* group_dead: io_totals entries left: 0 means nothing to collect */
 };
 _Static_assert(sizeof(struct exit_event) == 56, "exit_event layout");
 

@@ -32,6 +32,21 @@ struct pending_syscall {
 BPF_ARRAY(syscall_specs, struct syscall_spec, SYSCALL_NR_MAX);
 BPF_HASH(pending_syscalls, u32, struct pending_syscall, WATCH_MAX);  /* tid -> arguments at entry */
 BPF_HASH(io_totals, struct io_key, struct io_totals, IO_MAX);
+BPF_HASH(io_counts, u32, s32, WATCH_MAX);  /* pid -> its io_totals entries: user space skips empty processes */
+
+static __always_inline void count_io_entry(u32 pid, s32 delta)
+{
+	s32 zero = 0;
+	s32 *count = io_counts.lookup_or_try_init(&pid, &zero);
+	if (count)
+		__sync_fetch_and_add(count, delta);
+}
+
+static __always_inline s32 io_entries(u32 pid)
+{
+	s32 *count = io_counts.lookup(&pid);
+	return count ? *count : 0;
+}
 
 BPF_PERCPU_ARRAY(syscall_heap, struct syscall_event, 1);
 
@@ -177,6 +192,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 		return 0;
 	event->old_tid = old_tid;
 	event->flags = 0;
+	event->io_entries = io_entries(bpf_get_current_pid_tgid() >> 32);
 
 	unsigned short filename_offset = args->data_loc_filename & 0xFFFF;
 	long n = bpf_probe_read_kernel_str(event->filename, sizeof(event->filename), (const char *)args + filename_offset);
@@ -227,7 +243,12 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 	event->exit_code = read_kernel_u32(task, OFF_task_struct__exit_code);
 	event->flags = args->group_dead ? EVENT_FLAG_GROUP_DEAD : 0;
 	event->parent_pid = parent_tgid(task);
-	event->_pad0 = 0;
+	event->io_entries = 0;
+	if (args->group_dead) {
+		u32 pid = bpf_get_current_pid_tgid() >> 32;
+		event->io_entries = io_entries(pid);
+		io_counts.delete(&pid);
+	}
 	events.ringbuf_submit(event, wakeup_flag());
 	return 0;
 }
@@ -339,13 +360,18 @@ static __always_inline int add_io(const struct pending_syscall *call, u8 action,
 		return ret == -EAGAIN;  /* failures are recorded, except "try again" */
 	if (ret == 0)
 		return !IO_EVERY_CALL;
-	struct io_key key = { .pid = bpf_get_current_pid_tgid() >> 32, .fd = (u32)call->args[0],
-			      .generation = call->generation };
-	struct io_totals zero = {};
-	struct io_totals *totals = io_totals.lookup_or_try_init(&key, &zero);
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct io_key key = { .pid = pid, .fd = (u32)call->args[0], .generation = call->generation };
+	struct io_totals *totals = io_totals.lookup(&key);
 	if (!totals) {
-		count_lost(LOST_IO_MAP_FULL);
-		return 0;
+		struct io_totals zero = {};
+		if (io_totals.insert(&key, &zero) == 0)
+			count_io_entry(pid, 1);
+		totals = io_totals.lookup(&key);
+		if (!totals) {
+			count_lost(LOST_IO_MAP_FULL);
+			return 0;
+		}
 	}
 	if (action == SYSCALL_IO_READ) {
 		__sync_fetch_and_add(&totals->bytes_read, ret);
@@ -400,7 +426,8 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 		struct io_totals *totals = io_totals.lookup(&key);
 		if (totals) {
 			event->io = *totals;
-			io_totals.delete(&key);
+			if (io_totals.delete(&key) == 0)
+				count_io_entry(key.pid, -1);
 		}
 	}
 	if (spec->new_generation && ret == 0) {

@@ -106,32 +106,42 @@ public final class Tracer {
         }
     }
 
-    /// Takes the read and write totals still held for `pid`'s fds in one io
-    /// generation (all of them when nil), summed per fd. See `struct io_key`.
-    public func takeIOTotals(pid: Int32, generation: UInt32?) -> [Int32: io_totals] {
-        var keys: [io_key] = []
+    /// Takes the read and write totals held for `pid`'s `fds` in the given io
+    /// generations, summed per fd. Direct lookups: walking the hash map would
+    /// cost a pass over every bucket. See `struct io_key`.
+    public func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: io_totals] {
+        var result: [Int32: io_totals] = [:]
+        for fd in fds {
+            for generation in generations {
+                var key = io_key(pid: UInt32(bitPattern: pid), fd: UInt32(bitPattern: fd), generation: generation, _pad: 0)
+                var totals = io_totals()
+                guard bpf_lookup_elem(ioFD, &key, &totals) == 0 else { continue }
+                _ = bpf_delete_elem(ioFD, &key)
+                var sum = result[fd] ?? io_totals()
+                sum.bytes_read += totals.bytes_read
+                sum.bytes_written += totals.bytes_written
+                sum.reads += totals.reads
+                sum.writes += totals.writes
+                result[fd] = sum
+            }
+        }
+        return result
+    }
+
+    /// Deletes the totals of processes no longer traced: I/O on descriptors
+    /// the trace does not name (eventfd, epoll, timerfd ...). Returns how many.
+    public func dropIOTotals(keeping live: (Int32) -> Bool) -> Int {
+        var stale: [io_key] = []
         var key = io_key()
         var next = io_key()
         var first = true
         while (first ? bpf_get_next_key(ioFD, nil, &next) : bpf_get_next_key(ioFD, &key, &next)) == 0 {
             first = false
-            if next.pid == UInt32(bitPattern: pid), generation.map({ $0 == next.generation }) ?? true { keys.append(next) }
+            if !live(Int32(bitPattern: next.pid)) { stale.append(next) }
             key = next
         }
-        var result: [Int32: io_totals] = [:]
-        for var found in keys {
-            var totals = io_totals()
-            guard bpf_lookup_elem(ioFD, &found, &totals) == 0 else { continue }
-            _ = bpf_delete_elem(ioFD, &found)
-            let fd = Int32(bitPattern: found.fd)
-            var sum = result[fd] ?? io_totals()
-            sum.bytes_read += totals.bytes_read
-            sum.bytes_written += totals.bytes_written
-            sum.reads += totals.reads
-            sum.writes += totals.writes
-            result[fd] = sum
-        }
-        return result
+        for var entry in stale { _ = bpf_delete_elem(ioFD, &entry) }
+        return stale.count
     }
 
     /// Waits up to `timeoutMs`, then hands every pending record to `handler`.

@@ -33,7 +33,7 @@ public struct Decoder: Sendable {
             let record: exit_event = try load(bytes, kind: header.kind)
             body = .exit(Event.Exit(
                 code: record.exit_code, groupDead: record.flags & EVENT_FLAG_GROUP_DEAD.rawValue != 0,
-                parentPid: Int32(bitPattern: record.parent_pid)))
+                parentPid: Int32(bitPattern: record.parent_pid), ioEntries: record.io_entries))
         default:
             throw Failure.unknownKind(header.kind)
         }
@@ -57,6 +57,7 @@ public struct Decoder: Sendable {
         let flags = bytes.loadUnaligned(fromByteOffset: MemoryLayout<exec_event>.offset(of: \.flags)!, as: UInt32.self)
         let filenameLength = Int(bytes.loadUnaligned(fromByteOffset: MemoryLayout<exec_event>.offset(of: \.filename_len)!, as: UInt16.self))
         let argvLength = Int(bytes.loadUnaligned(fromByteOffset: MemoryLayout<exec_event>.offset(of: \.argv_len)!, as: UInt16.self))
+        let ioEntries = bytes.loadUnaligned(fromByteOffset: MemoryLayout<exec_event>.offset(of: \.io_entries)!, as: Int32.self)
         guard argvOffset + argvLength == bytes.count, filenameLength < Int(EXEC_FILENAME_CAP) else {
             throw Failure.sizeMismatch(kind: kind, size: bytes.count)
         }
@@ -67,7 +68,7 @@ public struct Decoder: Sendable {
         return Event.Exec(
             filename: filename, argv: argv, oldTid: Int32(bitPattern: oldTid),
             filenameTruncated: flags & EVENT_FLAG_FILENAME_TRUNCATED.rawValue != 0,
-            argvTruncated: flags & EVENT_FLAG_ARGV_TRUNCATED.rawValue != 0)
+            argvTruncated: flags & EVENT_FLAG_ARGV_TRUNCATED.rawValue != 0, ioEntries: ioEntries)
     }
 
     /// syscall records are sent cut after the last path used.
@@ -76,10 +77,12 @@ public struct Decoder: Sendable {
         guard bytes.count >= pathsOffset, bytes.count <= MemoryLayout<syscall_event>.size else {
             throw Failure.sizeMismatch(kind: kind, size: bytes.count)
         }
-        // Copy the fixed part into a whole struct; the paths are read from the bytes.
-        var record = syscall_event()
-        withUnsafeMutableBytes(of: &record) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[..<pathsOffset])) }
-        let lengths = [Int(record.path_len.0), Int(record.path_len.1)]
+        // Field by field: the whole struct is 8 KiB, most of it path buffers.
+        func field<T>(_ path: PartialKeyPath<syscall_event>, _ type: T.Type) -> T {
+            bytes.loadUnaligned(fromByteOffset: MemoryLayout<syscall_event>.offset(of: path)!, as: T.self)
+        }
+        let pathLengths = field(\syscall_event.path_len, (UInt16, UInt16).self)
+        let lengths = [Int(pathLengths.0), Int(pathLengths.1)]
         var paths: [[UInt8]] = []
         for slot in 0..<2 {
             let start = pathsOffset + slot * Int(SYSCALL_PATH_CAP)
@@ -89,9 +92,17 @@ public struct Decoder: Sendable {
             }
             paths.append(Array(bytes[start..<start + lengths[slot]]))
         }
+        let record = syscall_event_fixed(
+            ret: field(\syscall_event.ret, Int64.self), nr: field(\syscall_event.nr, UInt32.self),
+            flags: field(\syscall_event.flags, UInt32.self), file_inode: field(\syscall_event.file_inode, UInt64.self),
+            file_mode: field(\syscall_event.file_mode, UInt32.self), file_dev: field(\syscall_event.file_dev, UInt32.self),
+            io: field(\syscall_event.io, io_totals.self), sockaddr_len: field(\syscall_event.sockaddr_len, UInt16.self),
+            file_imode: field(\syscall_event.file_imode, UInt16.self))
+        let argsOffset = MemoryLayout<syscall_event>.offset(of: \syscall_event.args)!
+        let args = (0..<6).map { bytes.loadUnaligned(fromByteOffset: argsOffset + 8 * $0, as: UInt64.self) }
+        let sockaddrOffset = MemoryLayout<syscall_event>.offset(of: \syscall_event.sockaddr)!
         let sockaddrLength = min(Int(record.sockaddr_len), Int(SOCKADDR_CAP))
-        let sockaddr = withUnsafeBytes(of: record.sockaddr) { Array($0.prefix(sockaddrLength)) }
-        let args = withUnsafeBytes(of: record.args) { Array($0.bindMemory(to: UInt64.self)) }
+        let sockaddr = Array(bytes[sockaddrOffset..<sockaddrOffset + sockaddrLength])
         let hasFile = record.flags & EVENT_FLAG_HAS_FILE.rawValue != 0
         let io = record.io
         return Event.Syscall(
@@ -103,6 +114,19 @@ public struct Decoder: Sendable {
                                           inodeMode: record.file_imode) : nil,
             io: io.reads == 0 && io.writes == 0 ? nil
                 : Event.IOTotals(bytesRead: io.bytes_read, bytesWritten: io.bytes_written, reads: io.reads, writes: io.writes))
+    }
+
+    /// The fixed fields of a syscall_event that the model uses.
+    private struct syscall_event_fixed {
+        var ret: Int64
+        var nr: UInt32
+        var flags: UInt32
+        var file_inode: UInt64
+        var file_mode: UInt32
+        var file_dev: UInt32
+        var io: io_totals
+        var sockaddr_len: UInt16
+        var file_imode: UInt16
     }
 
     private func cString(_ bytes: UnsafeRawBufferPointer, offset: Int, capacity: Int) -> [UInt8] {

@@ -129,14 +129,17 @@ public struct Event: Equatable, Sendable {
         public var oldTid: Int32
         public var filenameTruncated: Bool
         public var argvTruncated: Bool
+        /// Read and write totals the kernel holds for the process; -1 when unknown.
+        public var ioEntries: Int32
 
         public init(filename: [UInt8], argv: [[UInt8]], oldTid: Int32,
-                    filenameTruncated: Bool = false, argvTruncated: Bool = false) {
+                    filenameTruncated: Bool = false, argvTruncated: Bool = false, ioEntries: Int32 = -1) {
             self.filename = filename
             self.argv = argv
             self.oldTid = oldTid
             self.filenameTruncated = filenameTruncated
             self.argvTruncated = argvTruncated
+            self.ioEntries = ioEntries
         }
     }
 
@@ -147,11 +150,14 @@ public struct Event: Equatable, Sendable {
         public var groupDead: Bool
         /// Real parent at exit: differs from the fork-time parent after reparenting.
         public var parentPid: Int32
+        /// Read and write totals the kernel holds for the process; -1 when unknown.
+        public var ioEntries: Int32
 
-        public init(code: UInt32, groupDead: Bool, parentPid: Int32) {
+        public init(code: UInt32, groupDead: Bool, parentPid: Int32, ioEntries: Int32 = -1) {
             self.code = code
             self.groupDead = groupDead
             self.parentPid = parentPid
+            self.ioEntries = ioEntries
         }
 
         public var status: Termination { Termination(kernelCode: code) }

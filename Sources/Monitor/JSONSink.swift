@@ -165,20 +165,37 @@ public final class JSONSink: Sink {
 
 /// A JSON object written field by field, in insertion order.
 struct JSONObject {
-    private var fields: [String] = []
+    /// Written straight into bytes: this is the hot path of `--format json`.
+    private var bytes: [UInt8] = [UInt8(ascii: "{")]
+    private var empty = true
 
-    var text: String { "{" + fields.joined(separator: ",") + "}" }
+    var text: String { String(decoding: bytes + [UInt8(ascii: "}")], as: UTF8.self) }
 
-    mutating func add(_ key: String, _ value: String) { addRaw(key, Self.quote(value)) }
+    mutating func add(_ key: String, _ value: String) {
+        self.key(key)
+        Self.appendQuoted(value, to: &bytes)
+    }
+
     mutating func add(_ key: String, _ value: Int) { addRaw(key, String(value)) }
     mutating func add(_ key: String, _ value: Bool) { addRaw(key, value ? "true" : "false") }
-    mutating func addRaw(_ key: String, _ json: String) { fields.append(Self.quote(key) + ":" + json) }
+
+    mutating func addRaw(_ key: String, _ json: String) {
+        self.key(key)
+        bytes.append(contentsOf: json.utf8)
+    }
 
     /// Names from the kernel: exact when valid UTF-8, otherwise U+FFFD plus `<key>_hex` with the raw bytes.
-    mutating func addBytes(_ key: String, _ bytes: [UInt8]) {
-        let (string, lossless) = Escaping.json(bytes)
+    mutating func addBytes(_ key: String, _ raw: [UInt8]) {
+        if raw.allSatisfy(Self.isPlain) {
+            self.key(key)
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: raw)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
+        let (string, lossless) = Escaping.json(raw)
         add(key, string)
-        if !lossless { add(key + "_hex", Escaping.hex(bytes)) }
+        if !lossless { add(key + "_hex", Escaping.hex(raw)) }
     }
 
     mutating func addBytesArray(_ key: String, _ items: [[UInt8]]) {
@@ -190,6 +207,29 @@ struct JSONObject {
         }
         addRaw(key, "[" + strings.joined(separator: ",") + "]")
         if !lossless { addRaw(key + "_hex", "[" + items.map { Self.quote(Escaping.hex($0)) }.joined(separator: ",") + "]") }
+    }
+
+    private mutating func key(_ key: String) {
+        if !empty { bytes.append(UInt8(ascii: ",")) }
+        empty = false
+        Self.appendQuoted(key, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    /// Printable ASCII that needs no escape in a JSON string.
+    private static func isPlain(_ byte: UInt8) -> Bool {
+        byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
+    }
+
+    private static func appendQuoted(_ string: String, to bytes: inout [UInt8]) {
+        let utf8 = string.utf8
+        if utf8.allSatisfy(isPlain) {
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: utf8)
+            bytes.append(UInt8(ascii: "\""))
+        } else {
+            bytes.append(contentsOf: quote(string).utf8)
+        }
     }
 
     /// A JSON number as RFC 8259 spells it (no NaN, no leading zeros, no hex).

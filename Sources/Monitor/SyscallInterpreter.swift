@@ -237,10 +237,13 @@ extension Tracker {
 
     /// exec or close_range ended the process's io generation: its totals are
     /// final. Those of `closed` fds are reported; the rest are carried to their close.
-    mutating func endGeneration(_ event: Event, state: LiveProcess, closed: [Int32: OpenFile]) -> [Record] {
+    /// `kernelHoldsIO` false: the kernel said it holds no totals for the process, so none are looked up.
+    mutating func endGeneration(_ event: Event, state: LiveProcess, closed: [Int32: OpenFile],
+                                kernelHoldsIO: Bool = true) -> [Record] {
         let pid = event.pid
         guard let generation = live[pid]?.files.ioGeneration else { return [] }
-        let taken = system.takeIOTotals(pid: pid, generation: generation)
+        let open = live[pid]?.files.openDescriptors ?? []
+        let taken = kernelHoldsIO ? system.takeIOTotals(pid: pid, fds: open + closed.keys, generations: generation...generation) : [:]
         live[pid]?.files.ioGeneration = generation + 1
         var out = Output(clock: clock, event: event, state: state, call: Event.Syscall(nr: -1, ret: 0, args: []),
                          info: SyscallTable.close)
@@ -253,8 +256,9 @@ extension Tracker {
     }
 
     /// At the end of a process, or of the trace: everything left, for every fd still open.
-    mutating func flushIO(pid: Int32, tid: Int32, state: LiveProcess, ktime: UInt64) -> [Record] {
-        let taken = system.takeIOTotals(pid: pid, generation: nil)
+    mutating func flushIO(pid: Int32, tid: Int32, state: LiveProcess, ktime: UInt64, kernelHoldsIO: Bool = true) -> [Record] {
+        let taken = !kernelHoldsIO ? [:] : system.takeIOTotals(pid: pid, fds: state.files.openDescriptors,
+                                        generations: 0...(live[pid]?.files.ioGeneration ?? state.files.ioGeneration))
         let event = Event(ktime: ktime, pid: pid, tid: tid, comm: state.comm, body: .exit(.init(code: 0, groupDead: false, parentPid: 0)))
         var out = Output(clock: clock, event: event, state: state, call: Event.Syscall(nr: -1, ret: 0, args: []),
                          info: SyscallTable.close)

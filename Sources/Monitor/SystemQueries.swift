@@ -2,9 +2,9 @@
 /// totals the kernel still holds, and who is at the other end of a socket.
 /// The session answers from the kernel and /proc; tests answer from tables.
 public protocol SystemQueries {
-    /// Removes and returns the totals held for `pid`'s fds in io `generation`
-    /// (all generations when nil), per fd. See `struct io_key` in bpf/events.h.
-    func takeIOTotals(pid: Int32, generation: UInt32?) -> [Int32: Event.IOTotals]
+    /// Removes and returns the totals held for `pid`'s `fds` in `generations`,
+    /// per fd. See `struct io_key` in bpf/events.h.
+    func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: Event.IOTotals]
     /// The addresses of the socket with this inode and the process at its other end.
     func socket(inode: UInt64) -> SocketState?
     /// The process listening at a `struct sockaddr`: the server of a
@@ -15,7 +15,7 @@ public protocol SystemQueries {
 /// Knows nothing: for a tracker fed only process events.
 public struct NoSystemQueries: SystemQueries {
     public init() {}
-    public func takeIOTotals(pid: Int32, generation: UInt32?) -> [Int32: Event.IOTotals] { [:] }
+    public func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: Event.IOTotals] { [:] }
     public func socket(inode: UInt64) -> SocketState? { nil }
     public func listener(sockaddr: [UInt8]) -> SocketPeer? { nil }
 }

@@ -155,7 +155,7 @@ public struct Tracker {
         var records: [Record] = []
         let state = process(for: event)
         if let closed = live[event.pid]?.files.exec() {
-            records += endGeneration(event, state: state, closed: closed)
+            records += endGeneration(event, state: state, closed: closed, kernelHoldsIO: exec.ioEntries != 0)
         }
         live[event.pid]?.comm = event.comm
         live[event.pid]?.argv = exec.argv
@@ -184,7 +184,7 @@ public struct Tracker {
         }
         record.action = .exit
         record.termination = exit.status
-        let io = flushIO(pid: event.pid, tid: event.tid, state: state, ktime: event.ktime)
+        let io = flushIO(pid: event.pid, tid: event.tid, state: state, ktime: event.ktime, kernelHoldsIO: exit.ioEntries != 0)
         return io + [.process(record)] + end(event.pid, state: state, termination: exit.status, ktime: event.ktime)
     }
 

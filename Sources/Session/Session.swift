@@ -50,6 +50,8 @@ public final class Session {
     private var decodeFailures: UInt64 = 0
     private var missingOnLastSweep = Set<Int32>()
     private var lastSweep: UInt64 = 0
+    private var lastIOSweep: UInt64 = 0
+    private var unattributedIO = 0
 
     /// `sink` gets the trace; `diagnostics` (stderr) gets the status lines.
     public init(options: Options, sink: Sink, diagnostics: ByteStream) {
@@ -122,6 +124,7 @@ public final class Session {
             if records == 0, tracker.lostTotal > 0 || launcher?.status != nil {
                 sweep(&tracker)
             }
+            dropStaleIOTotals(tracer, tracker)
             if tracker.liveProcesses == 0, launcher?.status != nil || launcher == nil { break }
             if sink.failed { break }
         }
@@ -135,6 +138,7 @@ public final class Session {
             "events": String(tracker.eventCount),
             "lost": String(tracker.lostTotal),
             "adopted": String(tracker.adopted),
+            "io_unattributed": String(unattributedIO),
             "trace_cpu_seconds": String(format: "%.3f", Self.cpuSeconds() - cpuAtReady),
             "rss_kib": ProcScan.memory("VmRSS"),
             "peak_rss_kib": ProcScan.memory("VmHWM"),
@@ -195,6 +199,16 @@ public final class Session {
             for record in tracker.handle(event) { sink.emit(record) }
         }
         sink.flush()
+    }
+
+    /// Every 2 s, deletes the kernel's read and write totals of processes that
+    /// are gone: I/O on descriptors the trace does not name (eventfd, epoll ...).
+    private func dropStaleIOTotals(_ tracer: Tracer, _ tracker: Tracker) {
+        let now = Self.now(CLOCK_MONOTONIC)
+        guard now - lastIOSweep >= 2_000_000_000 else { return }
+        lastIOSweep = now
+        let live = Set(tracker.livePids)
+        unattributedIO += tracer.dropIOTotals { live.contains($0) }
     }
 
     /// When exit events were lost, processes can end unseen: once a second,
