@@ -385,14 +385,21 @@ static __always_inline int add_io(const struct pending_syscall *call, u8 action,
 
 TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 {
+	/* Most syscalls are not traced: an array lookup turns them away before the hash lookup. */
+	long nr = args->id;
+	if (nr < 0 || nr >= SYSCALL_NR_MAX)
+		return 0;
+	u32 index = nr;
+	struct syscall_spec *spec = syscall_specs.lookup(&index);
+	if (!spec || spec->action == SYSCALL_IGNORE)
+		return 0;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct pending_syscall *pending = pending_syscalls.lookup(&tid);
 	if (!pending)
 		return 0;
 	struct pending_syscall call = *pending;
 	pending_syscalls.delete(&tid);
-	struct syscall_spec *spec = syscall_specs.lookup(&call.nr);
-	if (!spec)
+	if (call.nr != index)
 		return 0;
 	s64 ret = args->ret;
 	if ((spec->action == SYSCALL_IO_READ || spec->action == SYSCALL_IO_WRITE) && add_io(&call, spec->action, ret))

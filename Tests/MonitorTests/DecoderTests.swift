@@ -89,7 +89,7 @@ import BPFSources
         record.parent_pid = 150
         let event = try decode(record)
         #expect(event == Event(ktime: 123_456_789, cpu: 1, pid: 300, tid: 302, comm: utf8("cc1"),
-                               body: .exit(Event.Exit(code: 0x8b, groupDead: true, parentPid: 150))))
+                               body: .exit(Event.Exit(code: 0x8b, groupDead: true, parentPid: 150, ioEntries: 0))))
         guard case .exit(let exit) = event.body else { return }
         #expect(exit.status == .signaled(11, coreDumped: true))
     }
@@ -115,7 +115,7 @@ import BPFSources
         let (record, size) = execRecord(argv: utf8("ls\0-l\0/tmp\0"))
         let event = try decode(record, size: size)
         #expect(event == Event(ktime: 123_456_789, cpu: 1, pid: 200, tid: 200, comm: utf8("ls"), body: .exec(Event.Exec(
-            filename: utf8("/bin/ls"), argv: [utf8("ls"), utf8("-l"), utf8("/tmp")], oldTid: 200))))
+            filename: utf8("/bin/ls"), argv: [utf8("ls"), utf8("-l"), utf8("/tmp")], oldTid: 200, ioEntries: 0))))
     }
 
     @Test(arguments: [
