@@ -358,8 +358,10 @@ static __always_inline int add_io(const struct pending_syscall *call, u8 action,
 {
 	if (ret < 0)
 		return ret == -EAGAIN;  /* failures are recorded, except "try again" */
+	if (IO_EVERY_CALL)
+		return 0;  /* --io: every call is recorded, nothing summed */
 	if (ret == 0)
-		return !IO_EVERY_CALL;
+		return 1;
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct io_key key = { .pid = pid, .fd = (u32)call->args[0], .generation = call->generation };
 	struct io_totals *totals = io_totals.lookup(&key);
@@ -380,7 +382,7 @@ static __always_inline int add_io(const struct pending_syscall *call, u8 action,
 		__sync_fetch_and_add(&totals->bytes_written, ret);
 		__sync_fetch_and_add(&totals->writes, 1);
 	}
-	return !IO_EVERY_CALL;
+	return 1;
 }
 
 TRACEPOINT_PROBE(raw_syscalls, sys_exit)

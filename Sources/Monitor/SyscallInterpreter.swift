@@ -67,7 +67,7 @@ extension Tracker {
                 record.socket = socket
             }
             record.path = file?.path
-            if call.ret > 0 {
+            if call.ret >= 0 {
                 record.bytes = UInt64(call.ret)
                 let totals = out.info.meaning == .read
                     ? Event.IOTotals(bytesRead: UInt64(call.ret), bytesWritten: 0, reads: 1, writes: 0)

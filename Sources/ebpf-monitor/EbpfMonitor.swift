@@ -55,6 +55,9 @@ struct EbpfMonitor: ParsableCommand {
     @Option(name: .customLong("max-tasks"), help: "Most threads watched at once; children beyond it are reported as not followed.")
     var maxTasks = 65_536
 
+    @Flag(name: .long, help: "Show every read and write call, instead of one total per file when it is closed.")
+    var io = false
+
     @Flag(name: .long, help: "Print text times in UTC instead of local time.")
     var utc = false
 
@@ -85,6 +88,7 @@ struct EbpfMonitor: ParsableCommand {
                                       forkProbe: forkProbe.probe, startedAt: startedAt)
         options.limits.ringBufferPages = bufferPages
         options.limits.watchedTasks = maxTasks
+        options.limits.ioEveryCall = io
         let session = Session(options: options, sink: makeSink(format, stream: stream, utc: utc), diagnostics: diagnostics)
         let status: Int32
         do {
