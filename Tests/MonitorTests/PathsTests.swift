@@ -1,0 +1,85 @@
+import Testing
+import Monitor
+
+/// Paths: relative names against a base, `.` and `..` removed lexically, bytes kept as bytes.
+@Suite struct PathsTests {
+    @Test(arguments: [
+        ("f.txt", "/home/u", "/home/u/f.txt"),
+        ("sub/f.txt", "/home/u", "/home/u/sub/f.txt"),
+        ("../f.txt", "/home/u", "/home/f.txt"),
+        ("../../../../f", "/home/u", "/f"),
+        ("./f", "/home/u", "/home/u/f"),
+        ("a/./b/../c", "/home/u", "/home/u/a/c"),
+        ("a//b///c", "/home/u", "/home/u/a/b/c"),
+        ("a/b/", "/home/u", "/home/u/a/b"),
+        (".", "/home/u", "/home/u"),
+        ("..", "/home/u", "/home"),
+        ("..", "/", "/"),
+        ("f", "/", "/f"),
+        ("f", "//", "/f"),
+        ("f", "/home/u/", "/home/u/f"),
+        // An absolute name ignores the base, but is still normalized.
+        ("/etc/passwd", "/home/u", "/etc/passwd"),
+        ("/etc/../var//log/./x", "/home/u", "/var/log/x"),
+        ("//etc", "/home/u", "/etc"),
+        // Only `.` and `..` are special: these are ordinary names.
+        ("...", "/t", "/t/..."),
+        (".hidden/..x/x..", "/t", "/t/.hidden/..x/x.."),
+    ])
+    func resolve(path: String, base: String, expected: String) {
+        #expect(text(Paths.resolve(bytes(path), against: bytes(base))) == expected)
+    }
+
+    @Test(arguments: [
+        ("/", "/"),
+        ("//", "/"),
+        ("///a//", "/a"),
+        ("/.", "/"),
+        ("/..", "/"),
+        ("/../../a", "/a"),
+        ("/a/b/..", "/a"),
+        ("/a/b/../..", "/"),
+        ("/a/./b/.", "/a/b"),
+        ("/a/b/c/../../d", "/a/d"),
+    ])
+    func normalize(path: String, expected: String) {
+        #expect(text(Paths.normalize(bytes(path))) == expected)
+    }
+
+    @Test func normalizeIsIdempotent() {
+        for path in ["/", "/a/b", "/a/../b/./c//d/", "/../x"] {
+            let once = Paths.normalize(bytes(path))
+            #expect(Paths.normalize(once) == once, "\(path)")
+        }
+    }
+
+    /// Linux names are bytes: invalid UTF-8, newlines and ESC pass through untouched.
+    @Test func bytesAreKeptExactly() {
+        let name: [UInt8] = [0xff, 0xfe, 0x0a, 0x1b, UInt8(ascii: "["), UInt8(ascii: "m")]
+        #expect(Paths.resolve(name, against: bytes("/t")) == bytes("/t/") + name)
+        #expect(Paths.resolve(bytes("../") + name, against: bytes("/t/d")) == bytes("/t/") + name)
+        #expect(Paths.normalize(bytes("/t/") + name + bytes("/./")) == bytes("/t/") + name)
+    }
+
+    @Test func absoluteMeansLeadingSlash() {
+        #expect(Paths.isAbsolute(bytes("/")))
+        #expect(Paths.isAbsolute(bytes("/a")))
+        #expect(!Paths.isAbsolute(bytes("a/b")))
+        #expect(!Paths.isAbsolute(bytes("./a")))
+        #expect(!Paths.isAbsolute([]))
+    }
+
+    @Test func loaderFiles() {
+        for path in ["/etc/ld.so.cache", "/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/libz.so",
+                     "/usr/lib/locale/C.utf8/LC_CTYPE", "/usr/share/locale/locale.alias",
+                     "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache"] {
+            #expect(Paths.isLoaderFile(bytes(path)), "\(path)")
+        }
+        for path in ["/etc/passwd", "/home/u/so", "/home/u/notes.solar", "/tmp/x.sock"] {
+            #expect(!Paths.isLoaderFile(bytes(path)), "\(path)")
+        }
+    }
+}
+
+private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
