@@ -329,21 +329,26 @@ static __always_inline void copy_sockaddr(struct syscall_event *event, const str
 		event->sockaddr_len = length;
 }
 
-TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+/* What to do with syscall nr; NULL for the untraced ones: an array lookup, before any hash lookup. */
+static __always_inline struct syscall_spec *spec_for(long nr)
 {
-	long nr = args->id;
 	if (nr < 0 || nr >= SYSCALL_NR_MAX)
-		return 0;
+		return NULL;
 	u32 index = nr;
 	struct syscall_spec *spec = syscall_specs.lookup(&index);
-	if (!spec || spec->action == SYSCALL_IGNORE)
+	return spec && spec->action != SYSCALL_IGNORE ? spec : NULL;
+}
+
+TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+{
+	if (!spec_for(args->id))
 		return 0;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	u32 *generation = watched.lookup(&tid);
 	if (!generation)
 		return 0;
 	struct pending_syscall call = {};
-	call.nr = index;
+	call.nr = args->id;
 	call.generation = *generation;
 #pragma unroll
 	for (int i = 0; i < 6; i++)
@@ -387,13 +392,8 @@ static __always_inline int add_io(const struct pending_syscall *call, u8 action,
 
 TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 {
-	/* Most syscalls are not traced: an array lookup turns them away before the hash lookup. */
-	long nr = args->id;
-	if (nr < 0 || nr >= SYSCALL_NR_MAX)
-		return 0;
-	u32 index = nr;
-	struct syscall_spec *spec = syscall_specs.lookup(&index);
-	if (!spec || spec->action == SYSCALL_IGNORE)
+	struct syscall_spec *spec = spec_for(args->id);
+	if (!spec)
 		return 0;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct pending_syscall *pending = pending_syscalls.lookup(&tid);
@@ -401,7 +401,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 		return 0;
 	struct pending_syscall call = *pending;
 	pending_syscalls.delete(&tid);
-	if (call.nr != index)
+	if (call.nr != args->id)
 		return 0;
 	s64 ret = args->ret;
 	if ((spec->action == SYSCALL_IO_READ || spec->action == SYSCALL_IO_WRITE) && add_io(&call, spec->action, ret))

@@ -12,15 +12,8 @@ public final class JSONSink: Sink {
         var object = JSONObject()
         switch record {
         case .process(let event):
-            object.add("type", "event")
-            object.add("time", TimeFormat.rfc3339(event.time))
-            object.add("command", event.command)
-            object.add("pid", Int(event.pid))
-            object.add("tid", Int(event.tid))
-            object.add("ppid", Int(event.ppid))
-            object.addBytes("comm", event.comm)
-            object.add("category", "process")
-            object.add("action", event.action.rawValue)
+            addEvent(&object, time: event.time, command: event.command, pid: event.pid, tid: event.tid,
+                     ppid: event.ppid, comm: event.comm, category: "process", action: event.action.rawValue)
             if let child = event.child { object.add("child", Int(child)) }
             if let path = event.path { object.addBytes("path", path) }
             if let argv = event.argv { object.addBytesArray("argv", argv) }
@@ -29,15 +22,8 @@ public final class JSONSink: Sink {
             if event.statusUnknown { object.add("status_unknown", true) }
             if event.truncated { object.add("truncated", true) }
         case .activity(let activity):
-            object.add("type", "event")
-            object.add("time", TimeFormat.rfc3339(activity.time))
-            object.add("command", activity.command)
-            object.add("pid", Int(activity.pid))
-            object.add("tid", Int(activity.tid))
-            object.add("ppid", Int(activity.ppid))
-            object.addBytes("comm", activity.comm)
-            object.add("category", activity.category.rawValue)
-            object.add("action", activity.action)
+            addEvent(&object, time: activity.time, command: activity.command, pid: activity.pid, tid: activity.tid,
+                     ppid: activity.ppid, comm: activity.comm, category: activity.category.rawValue, action: activity.action)
             if let path = activity.path { object.addBytes("path", path) }
             if let from = activity.from { object.addBytes("from", from) }
             if let to = activity.to { object.addBytes("to", to) }
@@ -134,6 +120,20 @@ public final class JSONSink: Sink {
             object.add("lost_events", Int(summary.lostEvents))
         }
         stream.write(object.text + "\n")
+    }
+
+    /// The fields every `event` object starts with, in the contract's order.
+    private func addEvent(_ object: inout JSONObject, time: UInt64, command: Int, pid: Int32, tid: Int32, ppid: Int32,
+                          comm: [UInt8], category: String, action: String) {
+        object.add("type", "event")
+        object.add("time", TimeFormat.rfc3339(time))
+        object.add("command", command)
+        object.add("pid", Int(pid))
+        object.add("tid", Int(tid))
+        object.add("ppid", Int(ppid))
+        object.addBytes("comm", comm)
+        object.add("category", category)
+        object.add("action", action)
     }
 
     private func addSocket(_ object: inout JSONObject, _ socket: SocketState) {

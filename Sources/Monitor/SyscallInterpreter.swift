@@ -34,6 +34,7 @@ extension Tracker {
     private mutating func interpret(_ out: inout Output) {
         let call = out.call
         let pid = out.event.pid
+        if out.info.summed { return readWrite(&out) }
         switch out.info.meaning {
         case .open: open(&out)
         case .close:
@@ -56,25 +57,7 @@ extension Tracker {
             out.records += endGeneration(out.event, state: out.state, closed: closed)
             for fd in fds { live[pid]?.files.close(fd) }
         case .read, .write:
-            // Successful calls arrive one by one only with --io; failures always.
-            let fd = call.int(0)
-            var record = out.record(out.info.meaning == .read ? .file : .file, out.info.meaning == .read ? "read" : "write")
-            record.fd = fd
-            let file = out.state.files[fd]
-            if let socket = file?.socket {
-                record.category = .network
-                record.action = out.info.meaning == .read ? "recv" : "send"
-                record.socket = socket
-            }
-            record.path = file?.path
-            if call.ret >= 0 {
-                record.bytes = UInt64(call.ret)
-                let totals = out.info.meaning == .read
-                    ? Event.IOTotals(bytesRead: UInt64(call.ret), bytesWritten: 0, reads: 1, writes: 0)
-                    : Event.IOTotals(bytesRead: 0, bytesWritten: UInt64(call.ret), reads: 0, writes: 1)
-                account(&out, file: file, totals: totals)
-            }
-            out.records.append(.activity(record))
+            readWrite(&out)
         case .transfer:
             guard call.ret > 0 else { return failure(&out, .file, "write", path: nil) }
             let (input, output) = out.info.name == "sendfile" ? (call.int(1), call.int(0)) : (call.int(0), call.int(2))
@@ -186,6 +169,31 @@ extension Tracker {
     }
 
     // MARK: - Files
+
+    /// A read or write summed in the kernel: it arrives alone only when it
+    /// failed, or with --io.
+    private mutating func readWrite(_ out: inout Output) {
+        let call = out.call
+        let fd = call.int(0)
+        let reading = out.info.meaning == .read || out.info.meaning == .recv
+        var record = out.record(.file, reading ? "read" : "write")
+        record.fd = fd
+        let file = out.state.files[fd]
+        if let socket = file?.socket {
+            record.category = .network
+            record.action = reading ? "recv" : "send"
+            record.socket = socket
+        }
+        record.path = file?.path
+        if call.ret >= 0 {
+            record.bytes = UInt64(call.ret)
+            let totals = reading
+                ? Event.IOTotals(bytesRead: UInt64(call.ret), bytesWritten: 0, reads: 1, writes: 0)
+                : Event.IOTotals(bytesRead: 0, bytesWritten: UInt64(call.ret), reads: 0, writes: 1)
+            account(&out, file: file, totals: totals)
+        }
+        out.records.append(.activity(record))
+    }
 
     private mutating func open(_ out: inout Output) {
         let call = out.call
@@ -445,8 +453,9 @@ extension Tracker {
     /// Fills in addresses and the peer from the system while the socket is still open.
     private func learnEndpoint(_ socket: inout SocketState) {
         guard let inode = socket.inode, let known = system.socket(inode: inode) else { return }
-        socket.local = socket.local ?? known.local
-        socket.remote = socket.remote ?? known.remote
+        // The kernel's answer wins: a bind to port 0 or a wildcard says little.
+        socket.local = known.local ?? socket.local
+        socket.remote = known.remote ?? socket.remote
         if known.family != "unknown" { socket.family = known.family }
         socket.peer = known.peer ?? socket.peer
     }

@@ -18,6 +18,11 @@ public struct SyscallInfo: Sendable {
     public let meaning: Meaning
     /// What the kernel captures; see `struct syscall_spec` in bpf/events.h.
     public let spec: syscall_spec
+
+    /// Reads and writes the kernel sums per fd instead of recording each call.
+    public var summed: Bool {
+        spec.action == UInt8(SYSCALL_IO_READ.rawValue) || spec.action == UInt8(SYSCALL_IO_WRITE.rawValue)
+    }
 }
 
 public enum SyscallTable {
