@@ -10,6 +10,8 @@ public struct OpenFile: Equatable, Sendable {
     public var writable = false
     /// Opened by the dynamic loader (shared library, locale data).
     public var loader = false
+    /// Its name was removed or renamed over since it was opened.
+    public var unlinked = false
     public var socket: SocketState?
 
     public init(kind: Kind, path: [UInt8]? = nil, writable: Bool = false, loader: Bool = false, socket: SocketState? = nil) {

@@ -4,6 +4,8 @@ extension Tracker {
     static let atFDCWD: Int32 = -100
     private static let oCreat: UInt64 = 0o100, oTrunc: UInt64 = 0o1000, oCloexec: UInt64 = 0o2000000
     private static let oAccmode: UInt64 = 3, oPath: UInt64 = 0o10000000, oTmpfile: UInt64 = 0o20000000
+    private static let oNofollow: UInt64 = 0o400000, oExcl: UInt64 = 0o200
+    private static let eexist: Int32 = 17
 
     mutating func handleSyscall(_ event: Event, _ call: Event.Syscall) -> [Record] {
         guard let info = SyscallTable.byNumber[call.nr] else { return [] }
@@ -72,13 +74,19 @@ extension Tracker {
             record.bytes = bytes
             out.records.append(.activity(record))
         case .truncate:
-            let path = out.info.name == "truncate" ? resolved(out, dirfd: Self.atFDCWD, slot: 0) : out.state.files[call.int(0)]?.path
-            if call.ret == 0, let path { commands[out.state.command]?.ledger.wrote(path) }
+            let path = out.info.name == "truncate" ? resolved(out, dirfd: Self.atFDCWD, slot: 0, followLast: true)
+                : out.state.files[call.int(0)]?.path
+            if call.ret == 0, let path { changed(path, command: out.state.command, content: true) }
             simple(&out, .file, "truncate", path: path)
         case .unlink, .rmdir:
             let directory = out.info.meaning == .rmdir || (out.info.name == "unlinkat" && call.arg(2) & 0x200 != 0)
             let path = resolved(out, dirfd: out.info.name == "unlinkat" ? call.int(0) : Self.atFDCWD, slot: 0)
-            if call.ret == 0, let path { commands[out.state.command]?.ledger.removed(path, directory: directory) }
+            if call.ret == 0, let path {
+                commands[out.state.command]?.ledger.removed(path, directory: directory)
+                commands[out.state.command]?.hardLinks.remove(path)
+                detachOpenFiles(at: path)
+                system.pathsChanged()
+            }
             if call.errno == 2, let path { commands[out.state.command]?.ledger.observed(path, exists: false) }
             simple(&out, .file, directory ? "rmdir" : "unlink", path: path)
         case .mkdir, .mknod:
@@ -87,6 +95,7 @@ extension Tracker {
             if call.ret == 0, let path {
                 commands[out.state.command]?.ledger.created(path, directory: out.info.meaning == .mkdir)
             }
+            if call.errno == Self.eexist, let path { commands[out.state.command]?.ledger.observed(path, exists: true) }
             simple(&out, .file, out.info.meaning == .mkdir ? "mkdir" : "mknod", path: path)
         case .rename, .link:
             let atCall = out.info.name != "rename" && out.info.name != "link"
@@ -102,15 +111,25 @@ extension Tracker {
                     let exchange = flags & 2 != 0
                     let replaced: Bool? = exchange ? true : (flags & 1 != 0 ? false : nil)
                     commands[out.state.command]?.ledger.renamed(from: from, to: to, replaced: replaced, exchange: exchange)
+                    if !exchange { detachOpenFiles(at: to) }
+                    commands[out.state.command]?.hardLinks.rename(from, to)
                     renameOpenFiles(from: from, to: to)
+                    system.pathsChanged()
                 } else {
                     commands[out.state.command]?.ledger.created(to, directory: false)
+                    commands[out.state.command]?.hardLinks.link(from, to)
                 }
             }
+            // EEXIST (RENAME_NOREPLACE, link): the target is there; mv tries this first.
+            if call.errno == Self.eexist, let to { commands[out.state.command]?.ledger.observed(to, exists: true) }
             out.records.append(.activity(record))
         case .symlink:
             let link = resolved(out, dirfd: out.info.name == "symlinkat" ? call.int(1) : Self.atFDCWD, slot: 1)
-            if call.ret == 0, let link { commands[out.state.command]?.ledger.created(link, directory: false) }
+            if call.ret == 0, let link {
+                commands[out.state.command]?.ledger.created(link, directory: false)
+                system.pathsChanged()
+            }
+            if call.errno == Self.eexist, let link { commands[out.state.command]?.ledger.observed(link, exists: true) }
             var record = out.record(.file, "symlink")
             record.path = link
             record.to = call.paths.first
@@ -119,7 +138,7 @@ extension Tracker {
             let action = out.info.meaning == .chmod ? "chmod" : out.info.meaning == .chown ? "chown"
                 : out.info.meaning == .utime ? "utime" : "xattr"
             let path = metadataTarget(out)
-            if call.ret == 0, let path { commands[out.state.command]?.ledger.changedMetadata(path) }
+            if call.ret == 0, let path { changed(path, command: out.state.command, content: false) }
             var record = out.record(.file, action)
             record.path = path
             if out.info.meaning == .chmod {
@@ -130,7 +149,7 @@ extension Tracker {
             simple(&out, .file, out.info.meaning == .mount ? "mount" : "umount",
                    path: out.info.meaning == .mount ? resolved(out, dirfd: Self.atFDCWD, slot: 1) : resolved(out, dirfd: Self.atFDCWD, slot: 0))
         case .chdir:
-            if call.ret == 0, let path = resolved(out, dirfd: Self.atFDCWD, slot: 0) { live[pid]?.files.cwd = path }
+            if call.ret == 0, let path = resolved(out, dirfd: Self.atFDCWD, slot: 0, followLast: true) { live[pid]?.files.cwd = path }
         case .fchdir:
             if call.ret == 0, let path = out.state.files[call.int(0)]?.path { live[pid]?.files.cwd = path }
         case .dup:
@@ -199,12 +218,13 @@ extension Tracker {
         let call = out.call
         let name = out.info.name
         let dirfd = name == "openat" || name == "openat2" ? call.int(0) : Self.atFDCWD
-        let path = resolved(out, dirfd: dirfd, slot: 0)
         let flags: UInt64? = name == "openat" ? call.arg(2) : name == "open" ? call.arg(1)
             : name == "creat" ? Self.oCreat | Self.oTrunc | 1 : nil
+        let path = resolved(out, dirfd: dirfd, slot: 0, followLast: (flags ?? 0) & Self.oNofollow == 0)
         let command = out.state.command
         guard call.ret >= 0 else {
-            if call.errno == 2, let path, (flags ?? 0) & Self.oCreat == 0 { commands[command]?.ledger.observed(path, exists: false) }
+            // ENOENT says nothing certain (a dangling symlink gives it too); EEXIST of O_CREAT|O_EXCL does.
+            if call.errno == Self.eexist, let path { commands[command]?.ledger.observed(path, exists: true) }
             var record = out.record(.file, "open")
             record.path = path
             record.flags = flags.map(Self.openFlags)
@@ -311,30 +331,61 @@ extension Tracker {
             let index = endpoint(for: socket, command: out.state.command)
             commands[out.state.command]!.network[index].bytesSent += totals.bytesWritten
             commands[out.state.command]!.network[index].bytesReceived += totals.bytesRead
-        } else if let path = file.path, file.kind == .file {
-            if totals.bytesWritten > 0 { commands[out.state.command]!.ledger.wrote(path) }
+        } else if let path = file.path, file.kind == .file, !file.unlinked {
+            if totals.bytesWritten > 0 { changed(path, command: out.state.command, content: true) }
             if totals.bytesRead > 0 { commands[out.state.command]!.ledger.read(path) }
         }
     }
 
-    /// After a rename, open fds that named the old path (or a path under it) name the new one.
+    /// Content or attributes of a file changed: the same holds for every hard
+    /// link to it the command made, since they are one file.
+    private mutating func changed(_ path: [UInt8], command: Int, content: Bool) {
+        guard commands[command] != nil else { return }
+        for name in [path] + commands[command]!.hardLinks.others(of: path) {
+            if content { commands[command]!.ledger.wrote(name) } else { commands[command]!.ledger.changedMetadata(name) }
+        }
+    }
+
+    /// After a rename, open fds and working directories that named the old
+    /// path (or a path under it) name the new one.
     private mutating func renameOpenFiles(from: [UInt8], to: [UInt8]) {
+        func moved(_ path: [UInt8]) -> [UInt8]? {
+            guard path.starts(with: from), path.count == from.count || path[from.count] == Paths.slash else { return nil }
+            return to + path[from.count...]
+        }
         for pid in live.keys {
+            if let cwd = live[pid]!.files.cwd, let new = moved(cwd) { live[pid]!.files.cwd = new }
             for fd in live[pid]!.files.openDescriptors {
-                guard let path = live[pid]!.files[fd]?.path, path.starts(with: from),
-                      path.count == from.count || path[from.count] == Paths.slash else { continue }
-                live[pid]!.files.update(fd) { $0.path = to + path[from.count...] }
+                guard let path = live[pid]!.files[fd]?.path, let new = moved(path) else { continue }
+                live[pid]!.files.update(fd) { $0.path = new }
             }
         }
     }
 
-    private func resolved(_ out: Output, dirfd: Int32, slot: Int) -> [UInt8]? {
+    /// The name was removed or renamed over: files still open under it no
+    /// longer have that name, so writes through them change nothing listed.
+    private mutating func detachOpenFiles(at path: [UInt8]) {
+        for pid in live.keys {
+            for fd in live[pid]!.files.openDescriptors where live[pid]!.files[fd]?.path == path {
+                live[pid]!.files.update(fd) { $0.unlinked = true }
+            }
+        }
+    }
+
+    /// The absolute path a syscall argument names. Symlinks in the directory
+    /// part, and in the last component when the call follows it, are resolved
+    /// through the file system as it is now; where that fails, `..` is taken lexically.
+    private func resolved(_ out: Output, dirfd: Int32, slot: Int, followLast: Bool = false) -> [UInt8]? {
         guard slot < out.call.paths.count else { return nil }
         let path = out.call.paths[slot]
-        if Paths.isAbsolute(path) { return Paths.normalize(path) }
-        let base = dirfd == Self.atFDCWD ? out.state.files.cwd : out.state.files[dirfd]?.path
-        guard let base else { return path.isEmpty ? nil : path }  // relative to something unknown: shown as given
-        return path.isEmpty ? base : Paths.resolve(path, against: base)
+        var joined = path
+        if !Paths.isAbsolute(path) {
+            let base = dirfd == Self.atFDCWD ? out.state.files.cwd : out.state.files[dirfd]?.path
+            guard let base else { return path.isEmpty ? nil : path }  // relative to something unknown: shown as given
+            if path.isEmpty { return base }
+            joined = base + [Paths.slash] + path
+        }
+        return system.canonical(joined, followLast: followLast) ?? Paths.normalize(joined)
     }
 
     /// chmod/chown/utime/xattr: a path, or the fd itself (f* calls, utimensat with a NULL path).
@@ -345,7 +396,9 @@ extension Tracker {
         }
         let dirfd = name.hasSuffix("at") || name.hasSuffix("at2") || name == "utimensat" ? out.call.int(0) : Self.atFDCWD
         if name == "utimensat" && (out.call.paths.first ?? []).isEmpty { return out.state.files[dirfd]?.path }
-        return resolved(out, dirfd: dirfd, slot: 0)
+        let noFollow = name.hasPrefix("l") || (name == "fchownat" && out.call.arg(4) & 0x100 != 0)
+            || (name == "utimensat" && out.call.arg(3) & 0x100 != 0)  // AT_SYMLINK_NOFOLLOW
+        return resolved(out, dirfd: dirfd, slot: 0, followLast: !noFollow)
     }
 
     private func simple(_ out: inout Output, _ category: ActivityRecord.Category, _ action: String, path: [UInt8]?) {

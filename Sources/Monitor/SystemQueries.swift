@@ -10,6 +10,18 @@ public protocol SystemQueries {
     /// The process listening at a `struct sockaddr`: the server of a
     /// connection that closed before the trace was read.
     func listener(sockaddr: [UInt8]) -> SocketPeer?
+    /// `path` with symlinks and `..` resolved as the kernel would, through the
+    /// file system as it is now (the last component only when `followLast`);
+    /// nil when that cannot be done (a directory on the way is gone).
+    func canonical(_ path: [UInt8], followLast: Bool) -> [UInt8]?
+    /// Names were removed, renamed or linked: forget cached resolutions.
+    func pathsChanged()
+}
+
+extension SystemQueries {
+    public func listener(sockaddr: [UInt8]) -> SocketPeer? { nil }
+    public func canonical(_ path: [UInt8], followLast: Bool) -> [UInt8]? { nil }
+    public func pathsChanged() {}
 }
 
 /// Knows nothing: for a tracker fed only process events.
@@ -17,5 +29,4 @@ public struct NoSystemQueries: SystemQueries {
     public init() {}
     public func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: Event.IOTotals] { [:] }
     public func socket(inode: UInt64) -> SocketState? { nil }
-    public func listener(sockaddr: [UInt8]) -> SocketPeer? { nil }
 }

@@ -32,6 +32,7 @@ public struct Tracker {
         var network: [NetworkEndpoint] = []
         /// Socket inode -> index in `network`.
         var endpoints: [UInt64: Int] = [:]
+        var hardLinks = HardLinks()
     }
 
     public let mode: Mode

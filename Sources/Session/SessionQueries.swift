@@ -8,6 +8,8 @@ import Monitor
 final class SessionQueries: SystemQueries {
     private let tracer: Tracer
     private let peers = PeerResolver()
+    /// Directory -> its real path, until a rename, unlink or symlink.
+    private var realDirectories: [[UInt8]: [UInt8]] = [:]
 
     init(tracer: Tracer) { self.tracer = tracer }
 
@@ -28,6 +30,38 @@ final class SessionQueries: SystemQueries {
 
     func listener(sockaddr: [UInt8]) -> SocketPeer? {
         peers.listener(atSockaddr: sockaddr).map { SocketPeer(pid: $0.pid, comm: $0.comm) }
+    }
+
+    func canonical(_ path: [UInt8], followLast: Bool) -> [UInt8]? {
+        guard let slash = path.lastIndex(of: UInt8(ascii: "/")) else { return nil }
+        let directory = slash == 0 ? [UInt8(ascii: "/")] : Array(path[..<slash])
+        let name = Array(path[(slash + 1)...])
+        if name.isEmpty || name == Array(".".utf8) || name == Array("..".utf8) { return Self.realPath(path) }
+        guard let real = realDirectories[directory] ?? Self.realPath(directory) else { return nil }
+        if realDirectories.count > 4096 { realDirectories.removeAll() }
+        realDirectories[directory] = real
+        let full = (real == [UInt8(ascii: "/")] ? [] : real) + [UInt8(ascii: "/")] + name
+        guard followLast else { return full }
+        var info = stat()
+        let isLink = Self.withCPath(full) { lstat($0, &info) } == 0 && info.st_mode & S_IFMT == S_IFLNK
+        return isLink ? Self.realPath(full) ?? full : full
+    }
+
+    func pathsChanged() { realDirectories.removeAll() }
+
+    /// realpath(3) on bytes: names need not be UTF-8.
+    private static func realPath(_ path: [UInt8]) -> [UInt8]? {
+        guard let resolved = withCPath(path, { realpath($0, nil) }) else { return nil }
+        defer { free(resolved) }
+        return resolved.withMemoryRebound(to: UInt8.self, capacity: strlen(resolved)) {
+            Array(UnsafeBufferPointer(start: $0, count: strlen(resolved)))
+        }
+    }
+
+    private static func withCPath<T>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) -> T) -> T {
+        (path + [0]).withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count, body)
+        }
     }
 
     /// A running process's working directory and descriptors, from /proc:
