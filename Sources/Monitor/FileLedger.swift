@@ -46,12 +46,12 @@ public struct FileLedger: Sendable {
 
     var objects: [Object] = []
     /// Current name -> what is there, for every name the ledger has knowledge of.
-    var names: [[UInt8]: Slot] = [:]
+    var names = PathDictionary<Slot>()
     /// Path -> the paths directly below it that are in `names` or lead to one: a tree
     /// over `names`, so a rename or an rmdir visits its own subtree, not the whole ledger.
-    var children: [[UInt8]: Set<[UInt8]>] = [:]
+    var children = PathDictionary<Set<PathKey>>()
     /// Original name -> whether something was there when the command started.
-    var prior: [[UInt8]: Bool] = [:]
+    var prior = PathDictionary<Bool>()
     /// Rename targets whose prior existence was guessed (absent).
     var guessed: [[UInt8]] = []
 
@@ -252,7 +252,7 @@ public struct FileLedger: Sendable {
         var pending = [path]
         while let node = pending.popLast() {
             if let slot = names[node] { entries.append((node, slot)) }
-            if let below = children[node] { pending.append(contentsOf: below) }
+            if let below = children[node] { pending.append(contentsOf: below.map(\.bytes)) }
         }
         return entries
     }
@@ -274,7 +274,7 @@ public struct FileLedger: Sendable {
         while let cut = FileLedger.parentCut(node) {
             let parent = Array(node[..<cut])
             let known = names[parent] != nil || children[parent] != nil
-            children[parent, default: []].insert(node)
+            children[parent, default: []].insert(PathKey(node))
             if known { return }
             node = parent
         }
@@ -285,7 +285,7 @@ public struct FileLedger: Sendable {
         var node = path
         while names[node] == nil, children[node] == nil, let cut = FileLedger.parentCut(node) {
             let parent = Array(node[..<cut])
-            children[parent]?.remove(node)
+            children[parent]?.remove(PathKey(node))
             if children[parent]?.isEmpty == true { children[parent] = nil }
             node = parent
         }

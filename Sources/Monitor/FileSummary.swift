@@ -98,7 +98,7 @@ extension FileLedger {
         }
 
         // Names: what is at each at the end, against what was there at the start.
-        for (name, slot) in names {
+        for (name, slot) in names.entries {
             guard case .object(let index) = slot else { continue }
             let object = objects[index]
             net.live.insert(name)

@@ -28,12 +28,64 @@ public enum Paths {
     /// Shared libraries, the loader's cache and locale data: what the
     /// dynamic loader and libc read on a program's behalf.
     public static func isLoaderFile(_ path: [UInt8]) -> Bool {
-        let text = String(decoding: path, as: UTF8.self)
-        if text == "/etc/ld.so.cache" || text == "/etc/ld.so.preload" { return true }
-        if text.hasPrefix("/usr/lib/locale/") || text.hasPrefix("/usr/share/locale/") || text.contains("/gconv/") {
-            return true
-        }
-        let name = text.split(separator: "/").last ?? ""
-        return name.hasSuffix(".so") || name.contains(".so.")
+        if path.elementsEqual("/etc/ld.so.cache".utf8) || path.elementsEqual("/etc/ld.so.preload".utf8) { return true }
+        if path.starts(with: "/usr/lib/locale/".utf8) || path.starts(with: "/usr/share/locale/".utf8) { return true }
+        let name = path.lastIndex(of: slash).map { path[($0 + 1)...] } ?? path[...]
+        if name.count >= 3, name.suffix(3).elementsEqual(".so".utf8) { return true }
+        return contains(name, ".so.") || contains(path[...], "/gconv/")
     }
+
+    private static func contains(_ bytes: ArraySlice<UInt8>, _ needle: String) -> Bool {
+        let pattern = Array(needle.utf8)
+        guard bytes.count >= pattern.count else { return false }
+        var index = bytes.startIndex
+        while index + pattern.count <= bytes.endIndex {
+            if bytes[index..<index + pattern.count].elementsEqual(pattern) { return true }
+            index += 1
+        }
+        return false
+    }
+}
+
+/// A path as a hash key: hashed as one block of bytes, not byte by byte.
+public struct PathKey: Hashable, Sendable {
+    public let bytes: [UInt8]
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+}
+
+/// A dictionary keyed by paths, with `PathKey`'s fast hashing.
+public struct PathDictionary<Value: Sendable>: Sendable {
+    private var storage: [PathKey: Value] = [:]
+
+    public init() {}
+
+    public subscript(path: [UInt8]) -> Value? {
+        get { storage[PathKey(path)] }
+        set { storage[PathKey(path)] = newValue }
+    }
+
+    public subscript(path: [UInt8], default value: @autoclosure () -> Value) -> Value {
+        get { storage[PathKey(path), default: value()] }
+        set { storage[PathKey(path)] = newValue }
+    }
+
+    @discardableResult
+    public mutating func updateValue(_ value: Value, forKey path: [UInt8]) -> Value? {
+        storage.updateValue(value, forKey: PathKey(path))
+    }
+
+    @discardableResult
+    public mutating func removeValue(forKey path: [UInt8]) -> Value? {
+        storage.removeValue(forKey: PathKey(path))
+    }
+
+    public var isEmpty: Bool { storage.isEmpty }
+    public var count: Int { storage.count }
+    public var paths: [[UInt8]] { storage.keys.map(\.bytes) }
+    public var entries: [(path: [UInt8], value: Value)] { storage.map { ($0.key.bytes, $0.value) } }
 }
