@@ -12,7 +12,7 @@ public struct ProgramText: Sendable {
     public var forkProbe: ForkProbe
     /// nil: no kernel BTF, so offsets fall back to `offsetof` on the installed headers.
     public var offsets: BTFOffsets?
-    public var ringBufferPages = 2048
+    public var ringBufferPages = 8192
     public var watchMax = 65_536
     public var wakeupEvery = 256
     public var ioMax = 65_536

@@ -19,7 +19,7 @@ public final class Tracer {
     /// Sizes of the kernel-side buffers.
     public struct Limits: Sendable {
         /// Ring buffer size in pages; a power of two.
-        public var ringBufferPages = 2048
+        public var ringBufferPages = 8192
         /// Most tasks (threads) watched at once.
         public var watchedTasks = 65_536
         /// A record for every read and write instead of per-file totals (--io).

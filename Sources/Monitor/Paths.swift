@@ -64,14 +64,16 @@ public struct PathDictionary<Value: Sendable>: Sendable {
 
     public init() {}
 
+    // `_modify` yields the stored value in place: `set` alone would copy a
+    // directory's whole child set on every insert.
     public subscript(path: [UInt8]) -> Value? {
         get { storage[PathKey(path)] }
-        set { storage[PathKey(path)] = newValue }
+        _modify { yield &storage[PathKey(path)] }
     }
 
     public subscript(path: [UInt8], default value: @autoclosure () -> Value) -> Value {
         get { storage[PathKey(path), default: value()] }
-        set { storage[PathKey(path)] = newValue }
+        _modify { yield &storage[PathKey(path), default: value()] }
     }
 
     @discardableResult

@@ -50,7 +50,7 @@ struct EbpfMonitor: ParsableCommand {
     var forkProbe: ForkProbeChoice = .auto
 
     @Option(name: .customLong("buffer-pages"), help: "Kernel ring buffer size in 4 KiB pages, a power of two. Larger survives bigger bursts.")
-    var bufferPages = 2048
+    var bufferPages = 8192
 
     @Option(name: .customLong("max-tasks"), help: "Most threads watched at once; children beyond it are reported as not followed.")
     var maxTasks = 65_536
