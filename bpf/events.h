@@ -151,12 +151,16 @@ struct syscall_event {
 	__u32 file_dev;      /* its inode's superblock device */
 	struct io_totals io; /* close, dup2: what went through the fd closed, in this generation */
 	__u16 path_len[2];   /* bytes in each path, without the NUL */
-	__u16 sockaddr_len;  /* bytes copied into sockaddr */
+	__u16 sockaddr_len;  /* bytes of a sockaddr (or fd pair) at the start of paths[0] */
 	__u16 file_imode;    /* its inode's i_mode: type and permissions */
-	__u8 sockaddr[SOCKADDR_CAP];
-	char paths[2][SYSCALL_PATH_CAP]; /* last: the record is cut after the last path used */
+	/*
+	 * Last: the record is cut after the last path used. Socket calls take no
+	 * paths, so a sockaddr travels in paths[0] and file records carry no room for one.
+	 */
+	char paths[2][SYSCALL_PATH_CAP];
 };
-_Static_assert(sizeof(struct syscall_event) == 40 + 8 + 48 + 8 + 8 + 8 + 24 + 8 + SOCKADDR_CAP + 2 * SYSCALL_PATH_CAP,
+_Static_assert(sizeof(struct syscall_event) == 40 + 8 + 48 + 8 + 8 + 8 + 24 + 8 + 2 * SYSCALL_PATH_CAP,
 	       "syscall_event layout");
+_Static_assert(SOCKADDR_CAP <= SYSCALL_PATH_CAP, "a sockaddr fits in paths[0]");
 
 #endif

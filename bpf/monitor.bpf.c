@@ -325,7 +325,7 @@ static __always_inline void copy_sockaddr(struct syscall_event *event, const str
 	if (length > SOCKADDR_CAP)
 		length = SOCKADDR_CAP;
 	length &= SOCKADDR_CAP * 2 - 1;
-	if (length && length <= SOCKADDR_CAP && bpf_probe_read_user(event->sockaddr, length, (const void *)pointer) == 0)
+	if (length && length <= SOCKADDR_CAP && bpf_probe_read_user(event->paths[0], length, (const void *)pointer) == 0)
 		event->sockaddr_len = length;
 }
 
@@ -450,7 +450,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 	if (spec->sockaddr_arg)
 		copy_sockaddr(event, spec, &call);
 
-	u32 size = offsetof(struct syscall_event, paths);
+	u32 size = offsetof(struct syscall_event, paths) + (event->sockaddr_len & (SOCKADDR_CAP * 2 - 1));
 	if (spec->path_args[0])
 		size = offsetof(struct syscall_event, paths[0]) + copy_path(event, 0, call.args[(spec->path_args[0] - 1) & 7]);
 	if (spec->path_args[1])

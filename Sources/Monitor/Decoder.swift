@@ -83,8 +83,9 @@ public struct Decoder: Sendable {
         }
         let pathLengths = field(\syscall_event.path_len, (UInt16, UInt16).self)
         let lengths = [Int(pathLengths.0), Int(pathLengths.1)]
+        let sockaddrLength = min(Int(field(\syscall_event.sockaddr_len, UInt16.self)), Int(SOCKADDR_CAP))
         var paths: [[UInt8]] = []
-        for slot in 0..<2 {
+        for slot in 0..<(sockaddrLength > 0 ? 0 : 2) {
             let start = pathsOffset + slot * Int(SYSCALL_PATH_CAP)
             guard start < bytes.count else { break }
             guard lengths[slot] < Int(SYSCALL_PATH_CAP), start + lengths[slot] <= bytes.count else {
@@ -96,13 +97,11 @@ public struct Decoder: Sendable {
             ret: field(\syscall_event.ret, Int64.self), nr: field(\syscall_event.nr, UInt32.self),
             flags: field(\syscall_event.flags, UInt32.self), file_inode: field(\syscall_event.file_inode, UInt64.self),
             file_mode: field(\syscall_event.file_mode, UInt32.self), file_dev: field(\syscall_event.file_dev, UInt32.self),
-            io: field(\syscall_event.io, io_totals.self), sockaddr_len: field(\syscall_event.sockaddr_len, UInt16.self),
-            file_imode: field(\syscall_event.file_imode, UInt16.self))
+            io: field(\syscall_event.io, io_totals.self), file_imode: field(\syscall_event.file_imode, UInt16.self))
         let argsOffset = MemoryLayout<syscall_event>.offset(of: \syscall_event.args)!
         let args = (0..<6).map { bytes.loadUnaligned(fromByteOffset: argsOffset + 8 * $0, as: UInt64.self) }
-        let sockaddrOffset = MemoryLayout<syscall_event>.offset(of: \syscall_event.sockaddr)!
-        let sockaddrLength = min(Int(record.sockaddr_len), Int(SOCKADDR_CAP))
-        let sockaddr = Array(bytes[sockaddrOffset..<sockaddrOffset + sockaddrLength])
+        guard pathsOffset + sockaddrLength <= bytes.count else { throw Failure.sizeMismatch(kind: kind, size: bytes.count) }
+        let sockaddr = Array(bytes[pathsOffset..<pathsOffset + sockaddrLength])
         let hasFile = record.flags & EVENT_FLAG_HAS_FILE.rawValue != 0
         let io = record.io
         return Event.Syscall(
@@ -125,7 +124,6 @@ public struct Decoder: Sendable {
         var file_mode: UInt32
         var file_dev: UInt32
         var io: io_totals
-        var sockaddr_len: UInt16
         var file_imode: UInt16
     }
 
