@@ -73,7 +73,8 @@ struct syscall_spec {
 	__u8 sockaddr_len_kind; /* enum sockaddr_length */
 	__u8 io_fd_arg;       /* on success this fd was closed or replaced (close, dup2): its totals ride on the record */
 	__u8 new_generation;  /* 1: on success, start a new io generation (close_range) */
-	__u8 _pad[6];
+	__u8 fd_metadata;     /* enum fd_metadata: fchmod, fchown, futimens: kept with the fd's totals */
+	__u8 _pad[5];
 };
 _Static_assert(sizeof(struct syscall_spec) == 16, "syscall_spec layout");
 
@@ -90,13 +91,27 @@ struct io_key {
 	__u32 _pad;
 };
 
+/*
+ * Attribute changes made through an fd (tar does fchown, fchmod and futimens
+ * on every file it writes) ride with the fd's totals to its close, instead of
+ * a record each.
+ */
+enum fd_metadata {
+	FD_METADATA_MODE = 1,
+	FD_METADATA_OWNER = 2,
+	FD_METADATA_TIMES = 4,   /* utimensat(fd, NULL, ...) */
+	FD_METADATA_XATTR = 8,
+};
+
 struct io_totals {
 	__u64 bytes_read;
 	__u64 bytes_written;
 	__u32 reads;
 	__u32 writes;
+	__u32 metadata;    /* enum fd_metadata bits */
+	__u32 mode;        /* the last fchmod's mode */
 };
-_Static_assert(sizeof(struct io_totals) == 24, "io_totals layout");
+_Static_assert(sizeof(struct io_totals) == 32, "io_totals layout");
 
 struct event_header {
 	__u16 kind;
@@ -159,7 +174,7 @@ struct syscall_event {
 	 */
 	char paths[2][SYSCALL_PATH_CAP];
 };
-_Static_assert(sizeof(struct syscall_event) == 40 + 8 + 48 + 8 + 8 + 8 + 24 + 8 + 2 * SYSCALL_PATH_CAP,
+_Static_assert(sizeof(struct syscall_event) == 40 + 8 + 48 + 8 + 8 + 8 + 32 + 8 + 2 * SYSCALL_PATH_CAP,
 	       "syscall_event layout");
 _Static_assert(SOCKADDR_CAP <= SYSCALL_PATH_CAP, "a sockaddr fits in paths[0]");
 

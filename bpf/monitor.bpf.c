@@ -358,6 +358,39 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 	return 0;
 }
 
+/* The totals of the call's fd (its first argument) in its generation, made if new. */
+static __always_inline struct io_totals *io_entry(const struct pending_syscall *call)
+{
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct io_key key = { .pid = pid, .fd = (u32)call->args[0], .generation = call->generation };
+	struct io_totals *totals = io_totals.lookup(&key);
+	if (totals)
+		return totals;
+	struct io_totals zero = {};
+	if (io_totals.insert(&key, &zero) == 0)
+		count_io_entry(pid, 1);
+	totals = io_totals.lookup(&key);
+	if (!totals)
+		count_lost(LOST_IO_MAP_FULL);
+	return totals;
+}
+
+/* fchmod, fchown, futimens, fsetxattr: noted on the fd's totals for its close. False when a record is needed. */
+static __always_inline int add_fd_metadata(const struct pending_syscall *call, const struct syscall_spec *spec, s64 ret)
+{
+	if (IO_EVERY_CALL || ret != 0)
+		return 0;
+	if (spec->fd_metadata == FD_METADATA_TIMES && call->args[1] != 0)
+		return 0;  /* utimensat with a path: not through the fd */
+	struct io_totals *totals = io_entry(call);
+	if (!totals)
+		return 0;
+	totals->metadata |= spec->fd_metadata;  /* no 32-bit atomic or in this BPF target; a lost bit needs two threads on one fd at once */
+	if (spec->fd_metadata == FD_METADATA_MODE)
+		totals->mode = (u32)call->args[1];
+	return 1;
+}
+
 /* Adds a successful read or write to its fd's totals. False when the call must be recorded anyway. */
 static __always_inline int add_io(const struct pending_syscall *call, u8 action, s64 ret)
 {
@@ -367,19 +400,9 @@ static __always_inline int add_io(const struct pending_syscall *call, u8 action,
 		return 0;  /* --io: every call is recorded, nothing summed */
 	if (ret == 0)
 		return 1;
-	u32 pid = bpf_get_current_pid_tgid() >> 32;
-	struct io_key key = { .pid = pid, .fd = (u32)call->args[0], .generation = call->generation };
-	struct io_totals *totals = io_totals.lookup(&key);
-	if (!totals) {
-		struct io_totals zero = {};
-		if (io_totals.insert(&key, &zero) == 0)
-			count_io_entry(pid, 1);
-		totals = io_totals.lookup(&key);
-		if (!totals) {
-			count_lost(LOST_IO_MAP_FULL);
-			return 0;
-		}
-	}
+	struct io_totals *totals = io_entry(call);
+	if (!totals)
+		return 0;
 	if (action == SYSCALL_IO_READ) {
 		__sync_fetch_and_add(&totals->bytes_read, ret);
 		__sync_fetch_and_add(&totals->reads, 1);
@@ -406,6 +429,8 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 	s64 ret = args->ret;
 	if ((spec->action == SYSCALL_IO_READ || spec->action == SYSCALL_IO_WRITE) && add_io(&call, spec->action, ret))
 		return 0;
+	if (spec->fd_metadata && add_fd_metadata(&call, spec, ret))
+		return 0;
 
 	u32 zero = 0;
 	struct syscall_event *event = syscall_heap.lookup(&zero);
@@ -424,6 +449,8 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 	event->io.bytes_written = 0;
 	event->io.reads = 0;
 	event->io.writes = 0;
+	event->io.metadata = 0;
+	event->io.mode = 0;
 	event->path_len[0] = 0;
 	event->path_len[1] = 0;
 	event->sockaddr_len = 0;

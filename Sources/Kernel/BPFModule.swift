@@ -1,5 +1,6 @@
 import CBCC
 import Foundation
+import Synchronization
 
 /// A compiled BCC module: owns the module and the fds of its loaded programs
 /// and attached probes. Closing an attach fd detaches, so deinit detaches all,
@@ -104,21 +105,55 @@ final class ProbeHandles {
     }
 }
 
-/// Runs `body` with fd 2 redirected to a memfd and returns what it wrote.
+/// Runs `body` with fd 2 redirected to a temporary file and returns what it wrote.
+/// LLVM ends the process with exit(1) on some errors (an unsupported atomic,
+/// say); an exit handler then shows what it wrote and exits 70 like any
+/// compile failure, so the diagnostics are never swallowed.
 private func capturingStandardError(_ body: () -> Void) throws -> String {
     guard let file = tmpfile() else { throw KernelError.systemCall("tmpfile", errno: errno) }
     defer { fclose(file) }
     let capture = fileno(file)
     fflush(nil)
     let saved = try check("dup", dup(STDERR_FILENO))
+    CaptureGuard.arm(saved: saved, capture: capture)
     dup2(capture, STDERR_FILENO)
     body()
     fflush(nil)
     dup2(saved, STDERR_FILENO)
+    CaptureGuard.disarm()
     close(saved)
-    let size = lseek(capture, 0, SEEK_END)
+    return readAll(capture).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+private func readAll(_ fd: Int32) -> String {
+    let size = lseek(fd, 0, SEEK_END)
     guard size > 0 else { return "" }
     var bytes = [UInt8](repeating: 0, count: Int(size))
-    _ = pread(capture, &bytes, bytes.count, 0)
-    return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    _ = pread(fd, &bytes, bytes.count, 0)
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// The exit handler for a compile that LLVM aborts with exit().
+private enum CaptureGuard {
+    private static let fds = Atomic<Int64>(-1)  // saved << 32 | capture, or -1
+    private static let installed = Atomic<Bool>(false)
+
+    static func arm(saved: Int32, capture: Int32) {
+        fds.store(Int64(saved) << 32 | Int64(capture), ordering: .sequentiallyConsistent)
+        if !installed.exchange(true, ordering: .sequentiallyConsistent) {
+            atexit {
+                let value = CaptureGuard.fds.load(ordering: .sequentiallyConsistent)
+                guard value >= 0 else { return }
+                let saved = Int32(truncatingIfNeeded: value >> 32)
+                let capture = Int32(truncatingIfNeeded: value & 0xffff_ffff)
+                fflush(nil)
+                dup2(saved, STDERR_FILENO)
+                let message = "ebpf-monitor: error: BPF program failed to compile:\n" + readAll(capture)
+                _ = message.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+                _exit(KernelError.compileFailed(diagnostics: "").exitCode)
+            }
+        }
+    }
+
+    static func disarm() { fds.store(-1, ordering: .sequentiallyConsistent) }
 }

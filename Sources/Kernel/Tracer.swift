@@ -122,6 +122,8 @@ public final class Tracer {
                 sum.bytes_written += totals.bytes_written
                 sum.reads += totals.reads
                 sum.writes += totals.writes
+                if totals.metadata & FD_METADATA_MODE.rawValue != 0 { sum.mode = totals.mode }
+                sum.metadata |= totals.metadata
                 result[fd] = sum
             }
         }

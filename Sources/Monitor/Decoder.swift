@@ -111,8 +111,9 @@ public struct Decoder: Sendable {
             sockaddr: sockaddr,
             file: hasFile ? Event.FileInfo(inode: record.file_inode, mode: record.file_mode, device: record.file_dev,
                                           inodeMode: record.file_imode) : nil,
-            io: io.reads == 0 && io.writes == 0 ? nil
-                : Event.IOTotals(bytesRead: io.bytes_read, bytesWritten: io.bytes_written, reads: io.reads, writes: io.writes))
+            io: io.reads == 0 && io.writes == 0 && io.metadata == 0 ? nil
+                : Event.IOTotals(bytesRead: io.bytes_read, bytesWritten: io.bytes_written, reads: io.reads, writes: io.writes,
+                                 metadata: io.metadata, mode: io.mode))
     }
 
     /// The fixed fields of a syscall_event that the model uses.

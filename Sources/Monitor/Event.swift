@@ -84,19 +84,27 @@ public struct Event: Equatable, Sendable {
         public var bytesWritten: UInt64
         public var reads: UInt32
         public var writes: UInt32
+        /// fchmod, fchown, futimens, fsetxattr through the fd: `enum fd_metadata` bits.
+        public var metadata: UInt32
+        /// The mode of the last fchmod.
+        public var mode: UInt32
 
-        public init(bytesRead: UInt64, bytesWritten: UInt64, reads: UInt32, writes: UInt32) {
+        public init(bytesRead: UInt64, bytesWritten: UInt64, reads: UInt32, writes: UInt32,
+                    metadata: UInt32 = 0, mode: UInt32 = 0) {
             self.bytesRead = bytesRead
             self.bytesWritten = bytesWritten
             self.reads = reads
             self.writes = writes
+            self.metadata = metadata
+            self.mode = mode
         }
 
-        public var isEmpty: Bool { reads == 0 && writes == 0 }
+        public var isEmpty: Bool { reads == 0 && writes == 0 && metadata == 0 }
 
         public static func + (a: IOTotals, b: IOTotals) -> IOTotals {
             IOTotals(bytesRead: a.bytesRead + b.bytesRead, bytesWritten: a.bytesWritten + b.bytesWritten,
-                     reads: a.reads + b.reads, writes: a.writes + b.writes)
+                     reads: a.reads + b.reads, writes: a.writes + b.writes, metadata: a.metadata | b.metadata,
+                     mode: b.metadata & 1 != 0 ? b.mode : a.mode)
         }
     }
 

@@ -315,6 +315,19 @@ extension Tracker {
             record.loader = file.loader
             out.records.append(.activity(record))
         }
+        // Attribute changes made through the fd, kept by the kernel until now.
+        let metadata = totals?.metadata ?? 0
+        for (bit, action) in [(UInt32(1), "chmod"), (2, "chown"), (4, "utime"), (8, "xattr")] where metadata & bit != 0 {
+            var record = out.record(.file, action)
+            record.error = nil
+            record.fd = fd
+            record.path = file.path
+            if bit == 1 { record.mode = totals?.mode }
+            out.records.append(.activity(record))
+        }
+        if metadata != 0, let path = file.path, !file.unlinked, file.kind == .file || file.kind == .directory {
+            changed(path, command: out.state.command, content: false)
+        }
         if closing, var socket = file.socket {
             var record = out.record(.network, "close")
             record.fd = fd

@@ -41,11 +41,12 @@ public enum SyscallTable {
                               fd: UInt8 = 0, fdResult: Bool = false,
                               sockaddr: UInt8 = 0, length: UInt8 = 0,
                               lengthKind: sockaddr_length = SOCKADDR_LEN_VALUE, ioFD: UInt8 = 0,
-                              newGeneration: Bool = false) -> SyscallInfo {
+                              newGeneration: Bool = false, fdMetadata: fd_metadata? = nil) -> SyscallInfo {
         let spec = syscall_spec(
             action: UInt8(action.rawValue), path_args: paths, fd_arg: fd, fd_result: fdResult ? 1 : 0,
             sockaddr_arg: sockaddr, sockaddr_len_arg: length, sockaddr_len_kind: UInt8(lengthKind.rawValue),
-            io_fd_arg: ioFD, new_generation: newGeneration ? 1 : 0, _pad: (0, 0, 0, 0, 0, 0))
+            io_fd_arg: ioFD, new_generation: newGeneration ? 1 : 0,
+            fd_metadata: UInt8(fdMetadata?.rawValue ?? 0), _pad: (0, 0, 0, 0, 0))
         return SyscallInfo(nr: Int(nr), name: name, meaning: meaning, spec: spec)
     }
 
@@ -81,20 +82,20 @@ public enum SyscallTable {
         entry(__NR_symlink, "symlink", .symlink, paths: (1, 2)),
         entry(__NR_symlinkat, "symlinkat", .symlink, paths: (1, 3)),
         entry(__NR_chmod, "chmod", .chmod, paths: (1, 0)),
-        entry(__NR_fchmod, "fchmod", .chmod, fd: 1),
+        entry(__NR_fchmod, "fchmod", .chmod, fd: 1, fdMetadata: FD_METADATA_MODE),
         entry(__NR_fchmodat, "fchmodat", .chmod, paths: (2, 0)),
         entry(__NR_fchmodat2, "fchmodat2", .chmod, paths: (2, 0)),
         entry(__NR_chown, "chown", .chown, paths: (1, 0)),
         entry(__NR_lchown, "lchown", .chown, paths: (1, 0)),
-        entry(__NR_fchown, "fchown", .chown, fd: 1),
+        entry(__NR_fchown, "fchown", .chown, fd: 1, fdMetadata: FD_METADATA_OWNER),
         entry(__NR_fchownat, "fchownat", .chown, paths: (2, 0)),
-        entry(__NR_utimensat, "utimensat", .utime, paths: (2, 0)),
+        entry(__NR_utimensat, "utimensat", .utime, paths: (2, 0), fdMetadata: FD_METADATA_TIMES),
         entry(__NR_setxattr, "setxattr", .xattr, paths: (1, 0)),
         entry(__NR_lsetxattr, "lsetxattr", .xattr, paths: (1, 0)),
-        entry(__NR_fsetxattr, "fsetxattr", .xattr, fd: 1),
+        entry(__NR_fsetxattr, "fsetxattr", .xattr, fd: 1, fdMetadata: FD_METADATA_XATTR),
         entry(__NR_removexattr, "removexattr", .xattr, paths: (1, 0)),
         entry(__NR_lremovexattr, "lremovexattr", .xattr, paths: (1, 0)),
-        entry(__NR_fremovexattr, "fremovexattr", .xattr, fd: 1),
+        entry(__NR_fremovexattr, "fremovexattr", .xattr, fd: 1, fdMetadata: FD_METADATA_XATTR),
         entry(__NR_mount, "mount", .mount, paths: (1, 2)),
         entry(__NR_umount2, "umount2", .umount, paths: (1, 0)),
     ]

@@ -16,7 +16,7 @@ final class SessionQueries: SystemQueries {
     func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: Event.IOTotals] {
         tracer.takeIOTotals(pid: pid, fds: fds, generations: generations).mapValues { totals in
             Event.IOTotals(bytesRead: totals.bytes_read, bytesWritten: totals.bytes_written,
-                           reads: totals.reads, writes: totals.writes)
+                           reads: totals.reads, writes: totals.writes, metadata: totals.metadata, mode: totals.mode)
         }
     }
 
