@@ -93,42 +93,33 @@ public struct Decoder: Sendable {
             }
             paths.append(Array(bytes[start..<start + lengths[slot]]))
         }
-        let record = syscall_event_fixed(
-            ret: field(\syscall_event.ret, Int64.self), nr: field(\syscall_event.nr, UInt32.self),
-            flags: field(\syscall_event.flags, UInt32.self), file_inode: field(\syscall_event.file_inode, UInt64.self),
-            file_mode: field(\syscall_event.file_mode, UInt32.self), file_dev: field(\syscall_event.file_dev, UInt32.self),
-            io: field(\syscall_event.io, io_totals.self), file_imode: field(\syscall_event.file_imode, UInt16.self))
         let argsOffset = MemoryLayout<syscall_event>.offset(of: \syscall_event.args)!
         let args = (0..<6).map { bytes.loadUnaligned(fromByteOffset: argsOffset + 8 * $0, as: UInt64.self) }
         guard pathsOffset + sockaddrLength <= bytes.count else { throw Failure.sizeMismatch(kind: kind, size: bytes.count) }
         let sockaddr = Array(bytes[pathsOffset..<pathsOffset + sockaddrLength])
-        let hasFile = record.flags & EVENT_FLAG_HAS_FILE.rawValue != 0
-        let io = record.io
+        let flags = field(\syscall_event.flags, UInt32.self)
+        let io = field(\syscall_event.io, io_totals.self)
+        let file = flags & EVENT_FLAG_HAS_FILE.rawValue == 0 ? nil : Event.FileInfo(
+            inode: field(\syscall_event.file_inode, UInt64.self), mode: field(\syscall_event.file_mode, UInt32.self),
+            device: field(\syscall_event.file_dev, UInt32.self), inodeMode: field(\syscall_event.file_imode, UInt16.self))
         return Event.Syscall(
-            nr: Int(record.nr), ret: record.ret, args: args, paths: paths,
-            pathTruncated: [record.flags & EVENT_FLAG_PATH0_TRUNCATED.rawValue != 0,
-                            record.flags & EVENT_FLAG_PATH1_TRUNCATED.rawValue != 0].prefix(paths.count).map { $0 },
-            sockaddr: sockaddr,
-            file: hasFile ? Event.FileInfo(inode: record.file_inode, mode: record.file_mode, device: record.file_dev,
-                                          inodeMode: record.file_imode) : nil,
-            io: io.reads == 0 && io.writes == 0 && io.metadata == 0 ? nil
-                : Event.IOTotals(bytesRead: io.bytes_read, bytesWritten: io.bytes_written, reads: io.reads, writes: io.writes,
-                                 metadata: io.metadata, mode: io.mode))
-    }
-
-    /// The fixed fields of a syscall_event that the model uses.
-    private struct syscall_event_fixed {
-        var ret: Int64
-        var nr: UInt32
-        var flags: UInt32
-        var file_inode: UInt64
-        var file_mode: UInt32
-        var file_dev: UInt32
-        var io: io_totals
-        var file_imode: UInt16
+            nr: Int(field(\syscall_event.nr, UInt32.self)), ret: field(\syscall_event.ret, Int64.self), args: args,
+            paths: paths,
+            pathTruncated: [flags & EVENT_FLAG_PATH0_TRUNCATED.rawValue != 0,
+                            flags & EVENT_FLAG_PATH1_TRUNCATED.rawValue != 0].prefix(paths.count).map { $0 },
+            sockaddr: sockaddr, file: file,
+            io: io.reads == 0 && io.writes == 0 && io.metadata == 0 ? nil : Event.IOTotals(io))
     }
 
     private func cString(_ bytes: UnsafeRawBufferPointer, offset: Int, capacity: Int) -> [UInt8] {
         Array(bytes[offset..<offset + capacity].prefix { $0 != 0 })
+    }
+}
+
+extension Event.IOTotals {
+    /// From the kernel's `struct io_totals`.
+    public init(_ totals: io_totals) {
+        self.init(bytesRead: totals.bytes_read, bytesWritten: totals.bytes_written, reads: totals.reads,
+                  writes: totals.writes, metadata: totals.metadata, mode: totals.mode)
     }
 }

@@ -86,8 +86,5 @@ public struct PathDictionary<Value: Sendable>: Sendable {
         storage.removeValue(forKey: PathKey(path))
     }
 
-    public var isEmpty: Bool { storage.isEmpty }
-    public var count: Int { storage.count }
-    public var paths: [[UInt8]] { storage.keys.map(\.bytes) }
     public var entries: [(path: [UInt8], value: Value)] { storage.map { ($0.key.bytes, $0.value) } }
 }

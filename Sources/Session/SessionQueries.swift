@@ -14,10 +14,7 @@ final class SessionQueries: SystemQueries {
     init(tracer: Tracer) { self.tracer = tracer }
 
     func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: Event.IOTotals] {
-        tracer.takeIOTotals(pid: pid, fds: fds, generations: generations).mapValues { totals in
-            Event.IOTotals(bytesRead: totals.bytes_read, bytesWritten: totals.bytes_written,
-                           reads: totals.reads, writes: totals.writes, metadata: totals.metadata, mode: totals.mode)
-        }
+        tracer.takeIOTotals(pid: pid, fds: fds, generations: generations).mapValues(Event.IOTotals.init)
     }
 
     func socket(inode: UInt64) -> SocketState? {
