@@ -24,7 +24,8 @@ enum event_kind {
 	EVENT_EXEC = 2,
 	EVENT_EXIT = 3,   /* one task exits; group_dead marks the process end */
 	EVENT_SYSCALL = 4, /* a traced syscall: arguments, result and what they point to */
-	EVENT_KIND_MAX = 5,
+	EVENT_PEER = 5,   /* a process outside the tree read what a watched task sent: it is a daemon now */
+	EVENT_KIND_MAX = 6,
 };
 
 /* Indexes of the lost_counts map: one per kind, then the causes that are not kinds. */
@@ -113,16 +114,88 @@ struct io_totals {
 };
 _Static_assert(sizeof(struct io_totals) == 32, "io_totals layout");
 
+/*
+ * Attribution. Work is credited to a command by its tag: the pid of the
+ * command's first process. Watched tasks carry their command's tag. Threads of
+ * daemons take the tag of what they read (see struct channel) and of the
+ * thread that woke them, and lose it when they read other clients' requests;
+ * a process forked by a tagged daemon thread is watched whole, in daemon scope.
+ */
+enum attribution_flags {
+	ATTRIBUTION_DAEMON = 1 << 0,     /* daemon-side work done for the tagged command */
+	ATTRIBUTION_AMBIGUOUS = 1 << 1,  /* for tag or also_tag: their requests were mixed */
+};
+
 struct event_header {
 	__u16 kind;
 	__u16 size;  /* whole record, header included */
-	__u32 cpu;
+	__u16 cpu;
+	__u16 attribution; /* enum attribution_flags */
 	__u64 ktime; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u32 pid;   /* tgid of the task the event happened in */
 	__u32 tid;
+	__u32 tag;      /* the command the work is for: its first process's pid; 0 for none */
+	__u32 also_tag; /* with ATTRIBUTION_AMBIGUOUS: the other command it may be for */
 	char comm[COMM_LEN];
 };
-_Static_assert(sizeof(struct event_header) == 40, "event_header layout");
+_Static_assert(sizeof(struct event_header) == 48, "event_header layout");
+
+/* Indexes of the config array, set by user space. */
+enum config_index {
+	CONFIG_SHELL_ROOT = 0,    /* --pid: the root, whose children each start a command; 0 otherwise */
+	CONFIG_CHANNELS_USED = 1, /* set by the kernel once a channel is tagged: reads check channels from then on */
+	CONFIG_MAX = 2,
+};
+
+/* The value of the watched map: one per task. */
+struct task_watch {
+	__u32 generation; /* io generation, see struct io_key */
+	__u32 tag;
+	__u32 attribution; /* ATTRIBUTION_DAEMON: forked for a command by a daemon */
+	__u32 _pad;
+};
+
+/* The value of the task_tags map: a daemon thread working for a command. */
+struct task_tag {
+	__u32 tag;
+	__u32 also_tag;
+	__u32 attribution;
+	__u32 _pad;
+};
+
+/*
+ * A channel is one direction of a unix or TCP connection, or a pipe, named
+ * by what the reader can see: the reading unix socket, the (from, to)
+ * address pair, the pipe's inode. A tagged task that writes to it tags it;
+ * a task outside the tree that reads it takes its tag. Two tags written with
+ * nothing read in between make it ambiguous.
+ */
+struct channel_key {
+	__u64 a;
+	__u64 b;
+};
+
+struct channel {
+	__u32 tag;
+	__u32 also_tag;
+	__u32 attribution;
+	__u32 unread;       /* written since the last read */
+	__u32 writer_pid;
+	__u32 writer_tid;
+	__u64 writer_inode; /* the writer's socket or pipe inode */
+};
+
+/* The first read of a tagged channel by a process outside the tree. */
+struct peer_event {
+	struct event_header header; /* the reader, now a daemon; tag: what it read */
+	__u32 writer_pid;
+	__u32 writer_tid;
+	__u64 writer_inode;
+	__u64 reader_inode;
+	__s32 reader_fd;
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct peer_event) == 48 + 32, "peer_event layout");
 
 struct fork_event {
 	struct event_header header;
@@ -132,7 +205,7 @@ struct fork_event {
 	__u32 flags;
 	__u64 clone_flags;
 };
-_Static_assert(sizeof(struct fork_event) == 64, "fork_event layout");
+_Static_assert(sizeof(struct fork_event) == 72, "fork_event layout");
 
 struct exec_event {
 	struct event_header header;
@@ -144,7 +217,7 @@ struct exec_event {
 	char filename[EXEC_FILENAME_CAP];
 	char argv[EXEC_ARGV_CAP]; /* last field: the record is sent cut after argv_len bytes */
 };
-_Static_assert(sizeof(struct exec_event) == 40 + 16 + EXEC_FILENAME_CAP + EXEC_ARGV_CAP, "exec_event layout");
+_Static_assert(sizeof(struct exec_event) == 48 + 16 + EXEC_FILENAME_CAP + EXEC_ARGV_CAP, "exec_event layout");
 
 struct exit_event {
 	struct event_header header;
@@ -153,7 +226,7 @@ struct exit_event {
 	__u32 parent_pid;  /* real parent at exit: shows reparenting to a subreaper */
 	__s32 io_entries;  /* group_dead: io_totals entries left: 0 means nothing to collect */
 };
-_Static_assert(sizeof(struct exit_event) == 56, "exit_event layout");
+_Static_assert(sizeof(struct exit_event) == 64, "exit_event layout");
 
 struct syscall_event {
 	struct event_header header;
@@ -174,7 +247,7 @@ struct syscall_event {
 	 */
 	char paths[2][SYSCALL_PATH_CAP];
 };
-_Static_assert(sizeof(struct syscall_event) == 40 + 8 + 48 + 8 + 8 + 8 + 32 + 8 + 2 * SYSCALL_PATH_CAP,
+_Static_assert(sizeof(struct syscall_event) == 48 + 8 + 48 + 8 + 8 + 8 + 32 + 8 + 2 * SYSCALL_PATH_CAP,
 	       "syscall_event layout");
 _Static_assert(SOCKADDR_CAP <= SYSCALL_PATH_CAP, "a sockaddr fits in paths[0]");
 

@@ -5,6 +5,7 @@
  *   FORK_PROBE_KPROBE      1: kretprobe on copy_process; 0: task:task_newtask
  *   RINGBUF_PAGES, WATCH_MAX, WAKEUP_EVERY, IO_MAX
  *   IO_EVERY_CALL          1: a record for every read and write (--io)
+ *   DAEMON_MAX, CHANNEL_MAX
  *
  * Syscalls: user space fills syscall_specs with what to do for each number.
  * The arguments are kept at entry in pending_syscalls and the record is sent
@@ -13,13 +14,23 @@
  *
  * Only tasks in `watched` emit events. Children join it here, in the fork
  * probe, before they first run, so no child syscall can be missed.
+ *
+ * Daemons (see "Attribution" in events.h): a process outside the tree that
+ * reads what a watched task sent joins `daemons`. Its threads emit events
+ * only while tagged for a command, so its own work and other clients' stay
+ * in the kernel, counted in unattributed_counts.
  */
 #include <linux/errno.h>
 #include <linux/sched.h>
 #include "events.h"
 
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
-BPF_HASH(watched, u32, u32, WATCH_MAX);               /* tid -> its io generation */
+BPF_HASH(watched, u32, struct task_watch, WATCH_MAX);
+BPF_HASH(daemons, u32, u32, DAEMON_MAX);                 /* pid -> 1 */
+BPF_HASH(task_tags, u32, struct task_tag, WATCH_MAX);    /* daemon tid -> the command it works for */
+BPF_HASH(channels, struct channel_key, struct channel, CHANNEL_MAX);
+BPF_ARRAY(config, u32, CONFIG_MAX);
+BPF_PERCPU_ARRAY(unattributed_counts, u64, 1);           /* daemon calls done for no watched command */
 BPF_PERCPU_ARRAY(lost_counts, u64, LOST_REASON_MAX);  /* index: enum event_kind or enum lost_reason */
 BPF_PERCPU_ARRAY(wakeup_counts, u64, 1);
 BPF_PERCPU_ARRAY(exec_heap, struct exec_event, 1);
@@ -87,12 +98,16 @@ static __always_inline u64 wakeup_flag(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void fill_header(struct event_header *header, u16 kind, u16 size)
+static __always_inline void fill_header(struct event_header *header, u16 kind, u16 size, u32 tag, u32 also_tag,
+					u32 attribution)
 {
 	u64 id = bpf_get_current_pid_tgid();
 	header->kind = kind;
 	header->size = size;
 	header->cpu = bpf_get_smp_processor_id();
+	header->attribution = attribution;
+	header->tag = tag;
+	header->also_tag = also_tag;
 	header->ktime = bpf_ktime_get_ns();
 	header->pid = id >> 32;
 	header->tid = (u32)id;
@@ -104,17 +119,33 @@ static __always_inline int is_watched(u32 tid)
 	return watched.lookup(&tid) != NULL;
 }
 
-static __always_inline void emit_fork(u32 child_pid, u32 child_tid, u32 parent_pid, u64 clone_flags, u32 flags)
+static __always_inline u32 config_value(u32 index)
 {
-	/* A thread shares the fd table, so it shares the generation; a new process starts at 0. */
-	u32 generation = 0;
-	if (flags & EVENT_FLAG_THREAD) {
-		u32 tid = (u32)bpf_get_current_pid_tgid();
-		u32 *parent_generation = watched.lookup(&tid);
-		if (parent_generation)
-			generation = *parent_generation;
+	u32 *value = config.lookup(&index);
+	return value ? *value : 0;
+}
+
+/*
+ * The child's watch entry, from a watched parent. A thread shares the fd
+ * table, so it shares the generation; a new process starts at 0. A child
+ * of the --pid root starts a command: its own pid is its tag.
+ */
+static __always_inline struct task_watch child_watch(const struct task_watch *parent, u32 parent_pid, u32 child_pid,
+						     u32 flags)
+{
+	struct task_watch child = *parent;
+	if (!(flags & EVENT_FLAG_THREAD)) {
+		child.generation = 0;
+		if (parent_pid == config_value(CONFIG_SHELL_ROOT))
+			child.tag = child_pid;
 	}
-	if (watched.update(&child_tid, &generation) != 0) {
+	return child;
+}
+
+static __always_inline void emit_fork(u32 child_pid, u32 child_tid, u32 parent_pid, u64 clone_flags, u32 flags,
+				      struct task_watch *child, u32 header_tag)
+{
+	if (watched.update(&child_tid, child) != 0) {
 		flags |= EVENT_FLAG_UNFOLLOWED;
 		count_lost(LOST_WATCH_MAP_FULL);
 	}
@@ -123,7 +154,7 @@ static __always_inline void emit_fork(u32 child_pid, u32 child_tid, u32 parent_p
 		count_lost(EVENT_FORK);
 		return;
 	}
-	fill_header(&event->header, EVENT_FORK, sizeof(*event));
+	fill_header(&event->header, EVENT_FORK, sizeof(*event), header_tag, 0, child->attribution);
 	event->child_pid = child_pid;
 	event->child_tid = child_tid;
 	event->parent_pid = parent_pid;
@@ -137,7 +168,9 @@ static __always_inline void emit_fork(u32 child_pid, u32 child_tid, u32 parent_p
 int kretprobe__copy_process(struct pt_regs *ctx)
 {
 	u64 id = bpf_get_current_pid_tgid();
-	if (!is_watched((u32)id))
+	u32 tid = (u32)id;
+	struct task_watch *parent = watched.lookup(&tid);
+	if (!parent)
 		return 0;
 	const void *child = (const void *)PT_REGS_RC(ctx);
 	if (!child || (unsigned long)child >= (unsigned long)-4095)
@@ -146,7 +179,8 @@ int kretprobe__copy_process(struct pt_regs *ctx)
 	u32 child_pid = read_kernel_u32(child, OFF_task_struct__tgid);
 	u32 flags = child_pid == (u32)(id >> 32) ? EVENT_FLAG_THREAD : 0;
 	u32 parent_pid = flags ? child_pid : parent_tgid(child);
-	emit_fork(child_pid, child_tid, parent_pid, 0, flags);
+	struct task_watch watch = child_watch(parent, id >> 32, child_pid, flags);
+	emit_fork(child_pid, child_tid, parent_pid, 0, flags, &watch, parent->tag);
 	return 0;
 }
 #else
@@ -154,19 +188,38 @@ int kretprobe__copy_process(struct pt_regs *ctx)
 TRACEPOINT_PROBE(task, task_newtask)
 {
 	u64 id = bpf_get_current_pid_tgid();
-	if (!is_watched((u32)id))
-		return 0;
+	u32 tid = (u32)id;
 	u64 clone_flags = args->clone_flags;
 	u32 pid = id >> 32;
 	u32 child_tid = args->pid;
+	struct task_watch watch = {};
+	u32 header_tag = 0;
+	struct task_watch *parent = watched.lookup(&tid);
+	if (parent) {
+		header_tag = parent->tag;
+		watch = child_watch(parent, pid, child_tid, clone_flags & CLONE_THREAD ? EVENT_FLAG_THREAD : 0);
+	} else {
+		/* A tagged daemon thread: a new thread keeps working for the command; a new process is the command's. */
+		struct task_tag *tag = task_tags.lookup(&tid);
+		if (!tag)
+			return 0;
+		if (clone_flags & CLONE_THREAD) {
+			struct task_tag copy = *tag;
+			task_tags.update(&child_tid, &copy);
+			return 0;
+		}
+		header_tag = tag->tag;
+		watch.tag = tag->tag;
+		watch.attribution = ATTRIBUTION_DAEMON | (tag->attribution & ATTRIBUTION_AMBIGUOUS);
+	}
 	if (clone_flags & CLONE_THREAD) {
-		emit_fork(pid, child_tid, pid, clone_flags, EVENT_FLAG_THREAD);
+		emit_fork(pid, child_tid, pid, clone_flags, EVENT_FLAG_THREAD, &watch, header_tag);
 		return 0;
 	}
 	u32 parent_pid = pid;
 	if (clone_flags & CLONE_PARENT)
 		parent_pid = parent_tgid((const void *)bpf_get_current_task());
-	emit_fork(child_tid, child_tid, parent_pid, clone_flags, 0);
+	emit_fork(child_tid, child_tid, parent_pid, clone_flags, 0, &watch, header_tag);
 	return 0;
 }
 #endif
@@ -180,8 +233,11 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 	if (!is_watched(old_tid))
 		old_tid = tid;
 	/* exec closed the close-on-exec fds: their totals stay in the old generation. */
-	u32 *generation = watched.lookup(&old_tid);
-	u32 next = generation ? *generation + 1 : 1;
+	struct task_watch *watch = watched.lookup(&old_tid);
+	if (!watch)
+		return 0;
+	struct task_watch next = *watch;
+	next.generation += 1;
 	if (old_tid != tid)  /* a thread exec'd and took over the leader's tid */
 		watched.delete(&old_tid);
 	watched.update(&tid, &next);
@@ -217,7 +273,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 	event->argv_len = len;
 
 	u32 size = offsetof(struct exec_event, argv) + len;
-	fill_header(&event->header, EVENT_EXEC, size);
+	fill_header(&event->header, EVENT_EXEC, size, next.tag, 0, next.attribution);
 	if (size > sizeof(*event))
 		return 0;
 	if (events.ringbuf_output(event, size, wakeup_flag()) != 0)
@@ -228,8 +284,12 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	if (!is_watched(tid))
+	struct task_watch *watch = watched.lookup(&tid);
+	if (!watch) {
+		task_tags.delete(&tid);
 		return 0;
+	}
+	u32 tag = watch->tag, attribution = watch->attribution;
 	watched.delete(&tid);
 	pending_syscalls.delete(&tid);
 
@@ -239,7 +299,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 		return 0;
 	}
 	const void *task = (const void *)bpf_get_current_task();
-	fill_header(&event->header, EVENT_EXIT, sizeof(*event));
+	fill_header(&event->header, EVENT_EXIT, sizeof(*event), tag, 0, attribution);
 	event->exit_code = read_kernel_u32(task, OFF_task_struct__exit_code);
 	event->flags = args->group_dead ? EVENT_FLAG_GROUP_DEAD : 0;
 	event->parent_pid = parent_tgid(task);
@@ -339,17 +399,194 @@ static __always_inline struct syscall_spec *spec_for(long nr)
 	return spec && spec->action != SYSCALL_IGNORE ? spec : NULL;
 }
 
+
+#define S_IFMT_ 0170000
+#define S_IFSOCK_ 0140000
+#define S_IFIFO_ 0010000
+
+/*
+ * The channel that fd writes to (writing) or reads from, as the reader sees
+ * it: a unix socket's reading end, a TCP/UDP (from, to) address pair, or a
+ * pipe's inode. Returns 0 for anything else. *inode is the fd's inode number.
+ */
+static __always_inline int channel_of(s64 fd, int writing, struct channel_key *key, u64 *inode_number)
+{
+	const void *file = fd_file(fd);
+	if (!file)
+		return 0;
+	const void *inode = (const void *)read_kernel_u64(file, OFF_file__f_inode);
+	if (!inode)
+		return 0;
+	u16 imode = 0;
+	bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode);
+	*inode_number = read_kernel_u64(inode, OFF_inode__i_ino);
+	if ((imode & S_IFMT_) == S_IFIFO_) {
+		key->a = (u64)inode;
+		key->b = 0;
+		return 1;
+	}
+	if ((imode & S_IFMT_) != S_IFSOCK_)
+		return 0;
+	const void *socket = (const void *)read_kernel_u64(file, OFF_file__private_data);
+	const void *sk = socket ? (const void *)read_kernel_u64(socket, OFF_socket__sk) : NULL;
+	if (!sk)
+		return 0;
+	u16 family = 0;
+	bpf_probe_read_kernel(&family, sizeof(family), (const char *)sk + OFF_sock_common__skc_family);
+	if (family == 1 /* AF_UNIX */) {
+		if (writing)
+			sk = (const void *)read_kernel_u64(sk, OFF_unix_sock__peer);
+		if (!sk)
+			return 0;
+		key->a = (u64)sk;
+		key->b = 1;
+		return 1;
+	}
+	u16 peer_port = 0;
+	u16 own_port = 0;
+	bpf_probe_read_kernel(&peer_port, sizeof(peer_port), (const char *)sk + OFF_sock_common__skc_dport);
+	bpf_probe_read_kernel(&own_port, sizeof(own_port), (const char *)sk + OFF_sock_common__skc_num);
+	peer_port = (peer_port >> 8) | (peer_port << 8);  /* network order */
+	u64 own = 0, peer = 0;
+	if (family == 2 /* AF_INET */) {
+		own = read_kernel_u32(sk, OFF_sock_common__skc_rcv_saddr);
+		peer = read_kernel_u32(sk, OFF_sock_common__skc_daddr);
+	} else if (family == 10 /* AF_INET6 */) {
+		u64 halves[2] = {};
+		bpf_probe_read_kernel(halves, sizeof(halves), (const char *)sk + OFF_sock_common__skc_v6_rcv_saddr);
+		own = halves[0] ^ halves[1];
+		bpf_probe_read_kernel(halves, sizeof(halves), (const char *)sk + OFF_sock_common__skc_v6_daddr);
+		peer = halves[0] ^ halves[1];
+	} else {
+		return 0;
+	}
+	u64 from = writing ? own : peer, to = writing ? peer : own;
+	u64 from_port = writing ? own_port : peer_port, to_port = writing ? peer_port : own_port;
+	key->a = from ^ (to << 32) ^ (to >> 32);
+	key->b = (u64)family << 48 | from_port << 16 | to_port;
+	return 1;
+}
+
+/* A write by a task working for `tag` (0: for no watched command) tags the channel it goes to. */
+static __always_inline void tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attribution)
+{
+	struct channel_key key = {};
+	u64 inode = 0;
+	if (!channel_of(fd, 1, &key, &inode))
+		return;
+	u64 id = bpf_get_current_pid_tgid();
+	struct channel *channel = channels.lookup(&key);
+	if (!channel) {
+		if (!tag)
+			return;
+		struct channel value = { .tag = tag, .also_tag = also_tag, .attribution = attribution & ATTRIBUTION_AMBIGUOUS,
+					 .unread = 1, .writer_pid = id >> 32, .writer_tid = (u32)id, .writer_inode = inode };
+		channels.update(&key, &value);
+		u32 index = CONFIG_CHANNELS_USED, one = 1;
+		config.update(&index, &one);
+		return;
+	}
+	if (channel->unread && channel->tag != tag) {
+		/* Two commands' bytes wait in it together: whoever reads cannot tell them apart. */
+		also_tag = channel->tag;
+		attribution |= ATTRIBUTION_AMBIGUOUS;
+	}
+	channel->tag = tag;
+	channel->also_tag = also_tag;
+	channel->attribution = attribution & ATTRIBUTION_AMBIGUOUS;
+	channel->unread = 1;
+	channel->writer_pid = id >> 32;
+	channel->writer_tid = (u32)id;
+	channel->writer_inode = inode;
+}
+
+static __always_inline void count_unattributed(void)
+{
+	u32 zero = 0;
+	u64 *count = unattributed_counts.lookup(&zero);
+	if (count)
+		*count += 1;
+}
+
+/*
+ * A read by a task outside the tree. Reading a tagged channel tags the
+ * thread, and makes its process a daemon the first time; reading any other
+ * socket or pipe means working for someone else, so a daemon thread loses its tag.
+ */
+static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon)
+{
+	struct channel_key key = {};
+	u64 inode = 0;
+	if (!channel_of(fd, 0, &key, &inode))
+		return;
+	struct channel *channel = channels.lookup(&key);
+	if (!channel || !channel->tag) {
+		if (channel)
+			channel->unread = 0;
+		if (daemon)
+			task_tags.delete(&tid);
+		return;
+	}
+	struct task_tag tag = { .tag = channel->tag, .also_tag = channel->also_tag, .attribution = channel->attribution };
+	struct peer_event peer = { .writer_pid = channel->writer_pid, .writer_tid = channel->writer_tid,
+				   .writer_inode = channel->writer_inode, .reader_inode = inode, .reader_fd = fd };
+	channel->unread = 0;
+	channel->also_tag = 0;
+	channel->attribution = 0;
+	task_tags.update(&tid, &tag);
+	if (daemon)
+		return;
+	u32 one = 1;
+	daemons.update(&pid, &one);
+	struct peer_event *event = events.ringbuf_reserve(sizeof(*event));
+	if (!event) {
+		count_lost(EVENT_PEER);
+		return;
+	}
+	*event = peer;
+	fill_header(&event->header, EVENT_PEER, sizeof(*event), tag.tag, tag.also_tag, tag.attribution);
+	events.ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
+}
+
+/* The syscall arguments of the current task, from its saved user registers (x86_64). */
+static __always_inline void current_args(u64 args[6])
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
+	struct pt_regs saved = {};
+	bpf_probe_read_kernel(&saved, sizeof(saved), regs);
+	args[0] = saved.di;
+	args[1] = saved.si;
+	args[2] = saved.dx;
+	args[3] = saved.r10;
+	args[4] = saved.r8;
+	args[5] = saved.r9;
+}
+
 TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 {
-	if (!spec_for(args->id))
+	struct syscall_spec *spec = spec_for(args->id);
+	if (!spec)
 		return 0;
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	u32 *generation = watched.lookup(&tid);
-	if (!generation)
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
+	struct task_watch *watch = watched.lookup(&tid);
+	if (!watch) {
+		/* A daemon thread's write tags the channel before the reader can wake. */
+		u32 pid = id >> 32;
+		if (spec->action != SYSCALL_IO_WRITE || !daemons.lookup(&pid))
+			return 0;
+		struct task_tag *tag = task_tags.lookup(&tid);
+		if (tag)
+			tag_channel(args->args[0], tag->tag, tag->also_tag, tag->attribution);
+		else
+			tag_channel(args->args[0], 0, 0, 0);
 		return 0;
+	}
+	if (spec->action == SYSCALL_IO_WRITE)
+		tag_channel(args->args[0], watch->tag, 0, watch->attribution);
 	struct pending_syscall call = {};
 	call.nr = args->id;
-	call.generation = *generation;
+	call.generation = watch->generation;
 #pragma unroll
 	for (int i = 0; i < 6; i++)
 		call.args[i] = args->args[i];
@@ -413,34 +650,19 @@ static __always_inline int add_io(const struct pending_syscall *call, u8 action,
 	return 1;
 }
 
-TRACEPOINT_PROBE(raw_syscalls, sys_exit)
+/* Sends the record of a finished call. */
+static __always_inline void emit_syscall(const struct syscall_spec *spec, const struct pending_syscall *call, s64 ret,
+					 u32 tag, u32 also_tag, u32 attribution, int daemon_thread)
 {
-	struct syscall_spec *spec = spec_for(args->id);
-	if (!spec)
-		return 0;
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct pending_syscall *pending = pending_syscalls.lookup(&tid);
-	if (!pending)
-		return 0;
-	struct pending_syscall call = *pending;
-	pending_syscalls.delete(&tid);
-	if (call.nr != args->id)
-		return 0;
-	s64 ret = args->ret;
-	if ((spec->action == SYSCALL_IO_READ || spec->action == SYSCALL_IO_WRITE) && add_io(&call, spec->action, ret))
-		return 0;
-	if (spec->fd_metadata && add_fd_metadata(&call, spec, ret))
-		return 0;
-
 	u32 zero = 0;
 	struct syscall_event *event = syscall_heap.lookup(&zero);
 	if (!event)
-		return 0;
+		return;
 	event->ret = ret;
 #pragma unroll
 	for (int i = 0; i < 6; i++)
-		event->args[i] = call.args[i];
-	event->nr = call.nr;
+		event->args[i] = call->args[i];
+	event->nr = call->nr;
 	event->flags = 0;
 	event->file_inode = 0;
 	event->file_mode = 0;
@@ -456,9 +678,10 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 	event->sockaddr_len = 0;
 	event->file_imode = 0;
 
-	if (spec->io_fd_arg && ret >= 0) {
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	if (spec->io_fd_arg && ret >= 0 && !daemon_thread) {
 		struct io_key key = { .pid = bpf_get_current_pid_tgid() >> 32,
-				      .fd = (u32)call.args[(spec->io_fd_arg - 1) & 7], .generation = call.generation };
+				      .fd = (u32)call->args[(spec->io_fd_arg - 1) & 7], .generation = call->generation };
 		struct io_totals *totals = io_totals.lookup(&key);
 		if (totals) {
 			event->io = *totals;
@@ -466,26 +689,112 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 				count_io_entry(key.pid, -1);
 		}
 	}
-	if (spec->new_generation && ret == 0) {
-		u32 next = call.generation + 1;
-		watched.update(&tid, &next);
+	if (spec->new_generation && ret == 0 && !daemon_thread) {
+		struct task_watch *watch = watched.lookup(&tid);
+		if (watch)
+			watch->generation = call->generation + 1;
 	}
 	if (spec->fd_result && ret >= 0)
 		describe_file(event, ret);
 	else if (spec->fd_arg)
-		describe_file(event, (s64)(int)call.args[(spec->fd_arg - 1) & 7]);
+		describe_file(event, (s64)(int)call->args[(spec->fd_arg - 1) & 7]);
+	if (daemon_thread && (spec->action == SYSCALL_IO_READ || spec->action == SYSCALL_IO_WRITE)
+	    && (event->file_imode & S_IFMT_) != 0100000 /* S_IFREG */)
+		return;  /* a daemon's requests and replies: what they carry is attributed, not listed */
 	if (spec->sockaddr_arg)
-		copy_sockaddr(event, spec, &call);
+		copy_sockaddr(event, spec, call);
 
 	u32 size = offsetof(struct syscall_event, paths) + (event->sockaddr_len & (SOCKADDR_CAP * 2 - 1));
 	if (spec->path_args[0])
-		size = offsetof(struct syscall_event, paths[0]) + copy_path(event, 0, call.args[(spec->path_args[0] - 1) & 7]);
+		size = offsetof(struct syscall_event, paths[0]) + copy_path(event, 0, call->args[(spec->path_args[0] - 1) & 7]);
 	if (spec->path_args[1])
-		size = offsetof(struct syscall_event, paths[1]) + copy_path(event, 1, call.args[(spec->path_args[1] - 1) & 7]);
-	fill_header(&event->header, EVENT_SYSCALL, size);
+		size = offsetof(struct syscall_event, paths[1]) + copy_path(event, 1, call->args[(spec->path_args[1] - 1) & 7]);
+	fill_header(&event->header, EVENT_SYSCALL, size, tag, also_tag, attribution);
 	if (size > sizeof(*event))
-		return 0;
+		return;
 	if (events.ringbuf_output(event, size, wakeup_flag()) != 0)
 		count_lost(EVENT_SYSCALL);
+}
+
+/* A call by a task outside the tree: a read may tag it; a tagged daemon thread's call is recorded. */
+static __always_inline void daemon_syscall(const struct syscall_spec *spec, long nr, s64 ret)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 pid = id >> 32, tid = (u32)id;
+	u32 *daemon = daemons.lookup(&pid);
+	if (spec->action == SYSCALL_IO_READ && ret > 0 && (daemon || config_value(CONFIG_CHANNELS_USED))) {
+		u64 fd = 0;
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
+		bpf_probe_read_kernel(&fd, sizeof(fd), &regs->di);
+		read_channel((s64)(int)fd, pid, tid, daemon);
+		daemon = daemons.lookup(&pid);
+	}
+	if (!daemon)
+		return;
+	struct task_tag *tag = task_tags.lookup(&tid);
+	if (!tag) {
+		if (spec->action == SYSCALL_RECORD)
+			count_unattributed();
+		return;
+	}
+	struct pending_syscall call = {};
+	call.nr = nr;
+	current_args(call.args);
+	emit_syscall(spec, &call, ret, tag->tag, tag->also_tag, ATTRIBUTION_DAEMON | tag->attribution, 1);
+}
+
+TRACEPOINT_PROBE(raw_syscalls, sys_exit)
+{
+	struct syscall_spec *spec = spec_for(args->id);
+	if (!spec)
+		return 0;
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct pending_syscall *pending = pending_syscalls.lookup(&tid);
+	if (!pending) {
+		daemon_syscall(spec, args->id, args->ret);
+		return 0;
+	}
+	struct pending_syscall call = *pending;
+	pending_syscalls.delete(&tid);
+	if (call.nr != args->id)
+		return 0;
+	s64 ret = args->ret;
+	if ((spec->action == SYSCALL_IO_READ || spec->action == SYSCALL_IO_WRITE) && add_io(&call, spec->action, ret))
+		return 0;
+	if (spec->fd_metadata && add_fd_metadata(&call, spec, ret))
+		return 0;
+	struct task_watch *watch = watched.lookup(&tid);
+	if (watch)
+		emit_syscall(spec, &call, ret, watch->tag, 0, watch->attribution, 0);
+	return 0;
+}
+
+/*
+ * Hand-offs inside a daemon: a thread that wakes another through a futex
+ * (a queue's condition variable, a semaphore) passes on its tag, or its lack
+ * of one. Wake-ups from interrupts or the scheduler carry nothing.
+ */
+RAW_TRACEPOINT_PROBE(sched_wakeup)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 pid = id >> 32, tid = (u32)id;
+	if (!daemons.lookup(&pid))
+		return 0;
+	const void *wakee = (const void *)ctx->args[0];
+	if (read_kernel_u32(wakee, OFF_task_struct__tgid) != pid)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
+	u64 nr = 0;
+	bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
+	if (nr != NR_FUTEX)
+		return 0;
+	u32 wakee_tid = read_kernel_u32(wakee, OFF_task_struct__pid);
+	struct task_tag *tag = task_tags.lookup(&tid);
+	if (tag) {
+		struct task_tag copy = *tag;
+		task_tags.update(&wakee_tid, &copy);
+	} else {
+		task_tags.delete(&wakee_tid);
+	}
 	return 0;
 }

@@ -61,6 +61,15 @@ final class BPFModule {
         attachFDs.append(link)
     }
 
+    /// Loads and attaches `raw_tracepoint__<event>` to that raw tracepoint.
+    func attachRawTracepoint(_ name: String) throws {
+        let event = String(name.dropFirst("raw_tracepoint__".count))
+        let fd = try load(name, type: BPF_PROG_TYPE_RAW_TRACEPOINT)
+        let link = bpf_attach_raw_tracepoint(fd, event)
+        guard link >= 0 else { throw KernelError.attachFailed(probe: "raw tracepoint \(event)", errno: errno) }
+        attachFDs.append(link)
+    }
+
     /// Loads and attaches `kretprobe__<function>` to that kernel function's return.
     func attachKretprobe(_ name: String) throws {
         let function = String(name.dropFirst("kretprobe__".count))

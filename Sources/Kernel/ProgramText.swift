@@ -16,6 +16,8 @@ public struct ProgramText: Sendable {
     public var watchMax = 65_536
     public var wakeupEvery = 256
     public var ioMax = 65_536
+    public var daemonMax = 1024
+    public var channelMax = 16_384
     /// A record for every read and write, instead of totals at close.
     public var ioEveryCall = false
 
@@ -32,6 +34,9 @@ public struct ProgramText: Sendable {
             "#define WAKEUP_EVERY \(wakeupEvery)",
             "#define IO_MAX \(ioMax)",
             "#define IO_EVERY_CALL \(ioEveryCall ? 1 : 0)",
+            "#define DAEMON_MAX \(daemonMax)",
+            "#define CHANNEL_MAX \(channelMax)",
+            "#define NR_FUTEX \(__NR_futex)",
         ]
         for path in BTFOffsets.required {
             let name = BTFOffsets.macroName(path)

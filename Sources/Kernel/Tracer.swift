@@ -14,6 +14,10 @@ public final class Tracer {
     private let lostFD: Int32
     private let specsFD: Int32
     private let ioFD: Int32
+    private let configFD: Int32
+    private let tagsFD: Int32
+    private let channelsFD: Int32
+    private let unattributedFD: Int32
     private let cpuCount: Int
 
     /// Sizes of the kernel-side buffers.
@@ -46,17 +50,24 @@ public final class Tracer {
             for name in module.functionNames {
                 if name.hasPrefix("tracepoint__") {
                     try module.attachTracepoint(name)
+                } else if name.hasPrefix("raw_tracepoint__") {
+                    try module.attachRawTracepoint(name)
                 } else if name.hasPrefix("kretprobe__") {
                     try module.attachKretprobe(name)
                 }
             }
-            return try module.release(tables: ["watched", "lost_counts", "events", "syscall_specs", "io_totals"])
+            return try module.release(tables: ["watched", "lost_counts", "events", "syscall_specs", "io_totals",
+                                               "config", "task_tags", "channels", "unattributed_counts"])
         }()
         malloc_trim(0)
         watchedFD = handles.maps["watched"]!
         lostFD = handles.maps["lost_counts"]!
         specsFD = handles.maps["syscall_specs"]!
         ioFD = handles.maps["io_totals"]!
+        configFD = handles.maps["config"]!
+        tagsFD = handles.maps["task_tags"]!
+        channelsFD = handles.maps["channels"]!
+        unattributedFD = handles.maps["unattributed_counts"]!
         ring = try RingBuffer(mapFD: handles.maps["events"]!)
         cpuCount = possibleCPUCount()
     }
@@ -79,17 +90,68 @@ public final class Tracer {
         let module = try BPFModule(text: ProgramText(forkProbe: forkProbe, offsets: try BTFOffsets.fromKernel()).source)
         let names = module.functionNames
         for name in names {
-            _ = try module.load(name, type: name.hasPrefix("kretprobe__") ? BPF_PROG_TYPE_KPROBE : BPF_PROG_TYPE_TRACEPOINT)
+            let type = name.hasPrefix("kretprobe__") ? BPF_PROG_TYPE_KPROBE
+                : name.hasPrefix("raw_tracepoint__") ? BPF_PROG_TYPE_RAW_TRACEPOINT : BPF_PROG_TYPE_TRACEPOINT
+            _ = try module.load(name, type: type)
         }
         return names
     }
 
-    /// Adds a task to the watched set. False when the map is full.
+    /// Adds a task to the watched set, working for the command whose first
+    /// process is `tag`. False when the map is full.
     @discardableResult
-    public func watch(tid: Int32) -> Bool {
+    public func watch(tid: Int32, tag: Int32) -> Bool {
         var key = UInt32(bitPattern: tid)
-        var one: UInt32 = 1
-        return bpf_update_elem(watchedFD, &key, &one, 0) == 0
+        var value = task_watch(generation: 1, tag: UInt32(bitPattern: tag), attribution: 0, _pad: 0)
+        return bpf_update_elem(watchedFD, &key, &value, 0) == 0
+    }
+
+    /// --pid: each child of `root` starts a command, with its own pid as its tag.
+    public func setShellRoot(_ root: Int32) throws {
+        var key = CONFIG_SHELL_ROOT.rawValue
+        var value = UInt32(bitPattern: root)
+        try check("bpf_update_elem(config)", bpf_update_elem(configFD, &key, &value, 0))
+    }
+
+    /// Removes every daemon thread's and channel's tag for an ended command,
+    /// so later work of those threads is not credited to it.
+    public func forget(tag: Int32) {
+        let value = UInt32(bitPattern: tag)
+        deleteEntries(tagsFD, key: UInt32.self, value: task_tag.self) { $0.tag == value || $0.also_tag == value }
+        deleteEntries(channelsFD, key: channel_key.self, value: channel.self) { $0.tag == value || $0.also_tag == value }
+    }
+
+    private func deleteEntries<Key, Value>(_ fd: Int32, key: Key.Type, value: Value.Type, where matches: (Value) -> Bool) {
+        var stale: [UnsafeMutableRawPointer] = []
+        let keySize = MemoryLayout<Key>.size
+        var current = UnsafeMutableRawPointer.allocate(byteCount: keySize, alignment: 8)
+        var next = UnsafeMutableRawPointer.allocate(byteCount: keySize, alignment: 8)
+        let entry = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<Value>.size, alignment: 8)
+        defer {
+            current.deallocate()
+            next.deallocate()
+            entry.deallocate()
+            for key in stale { key.deallocate() }
+        }
+        var first = true
+        while bpf_get_next_key(fd, first ? nil : current, next) == 0 {
+            first = false
+            if bpf_lookup_elem(fd, next, entry) == 0, matches(entry.load(as: Value.self)) {
+                let copy = UnsafeMutableRawPointer.allocate(byteCount: keySize, alignment: 8)
+                copy.copyMemory(from: next, byteCount: keySize)
+                stale.append(copy)
+            }
+            swap(&current, &next)
+        }
+        for key in stale { _ = bpf_delete_elem(fd, key) }
+    }
+
+    /// Calls by daemon threads working for no watched command, summed over CPUs.
+    public func unattributedCount() -> UInt64 {
+        var key: UInt32 = 0
+        var perCPU = [UInt64](repeating: 0, count: cpuCount)
+        _ = bpf_lookup_elem(unattributedFD, &key, &perCPU)
+        return perCPU.reduce(0, +)
     }
 
     public func unwatch(tid: Int32) {
@@ -169,6 +231,7 @@ public final class Tracer {
         (EVENT_FORK.rawValue, "fork"), (EVENT_EXEC.rawValue, "exec"), (EVENT_EXIT.rawValue, "exit"),
         (EVENT_SYSCALL.rawValue, "syscall"), (LOST_WATCH_MAP_FULL.rawValue, "watch_map_full"),
         (LOST_PENDING_FULL.rawValue, "pending_map_full"), (LOST_IO_MAP_FULL.rawValue, "io_map_full"),
+        (EVENT_PEER.rawValue, "peer"),
     ]
 }
 

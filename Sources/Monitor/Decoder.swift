@@ -29,6 +29,11 @@ public struct Decoder: Sendable {
             body = .exec(try decodeExec(bytes, kind: header.kind))
         case EVENT_SYSCALL.rawValue:
             body = .syscall(try decodeSyscall(bytes, kind: header.kind))
+        case EVENT_PEER.rawValue:
+            let record: peer_event = try load(bytes, kind: header.kind)
+            body = .peer(Event.Peer(
+                writerPid: Int32(bitPattern: record.writer_pid), writerTid: Int32(bitPattern: record.writer_tid),
+                writerInode: record.writer_inode, readerInode: record.reader_inode, readerFD: record.reader_fd))
         case EVENT_EXIT.rawValue:
             let record: exit_event = try load(bytes, kind: header.kind)
             body = .exit(Event.Exit(
@@ -38,10 +43,14 @@ public struct Decoder: Sendable {
             throw Failure.unknownKind(header.kind)
         }
         return Event(
-            ktime: header.ktime, cpu: header.cpu,
+            ktime: header.ktime, cpu: UInt32(header.cpu),
             pid: Int32(bitPattern: header.pid), tid: Int32(bitPattern: header.tid),
             comm: cString(bytes, offset: MemoryLayout<event_header>.offset(of: \.comm)!, capacity: Int(COMM_LEN)),
-            body: body)
+            body: body,
+            attribution: Event.Attribution(
+                tag: Int32(bitPattern: header.tag), alsoTag: Int32(bitPattern: header.also_tag),
+                daemon: UInt32(header.attribution) & ATTRIBUTION_DAEMON.rawValue != 0,
+                ambiguous: UInt32(header.attribution) & ATTRIBUTION_AMBIGUOUS.rawValue != 0))
     }
 
     private func load<T>(_ bytes: UnsafeRawBufferPointer, kind: UInt16) throws -> T {

@@ -8,12 +8,51 @@ public struct Event: Equatable, Sendable {
     public var tid: Int32
     public var comm: [UInt8]
     public var body: Body
+    /// Whom the work is for, as the kernel tagged it.
+    public var attribution = Attribution()
 
     public enum Body: Equatable, Sendable {
         case fork(Fork)
         case exec(Exec)
         case exit(Exit)
         case syscall(Syscall)
+        case peer(Peer)
+    }
+
+    /// The kernel's tag: the pid of the first process of the command the
+    /// work is for (see "Attribution" in bpf/events.h).
+    public struct Attribution: Equatable, Sendable {
+        public var tag: Int32 = 0
+        /// Ambiguous work may be for this command instead.
+        public var alsoTag: Int32 = 0
+        /// Done by a daemon for the command, not by the command's own processes.
+        public var daemon = false
+        public var ambiguous = false
+
+        public init(tag: Int32 = 0, alsoTag: Int32 = 0, daemon: Bool = false, ambiguous: Bool = false) {
+            self.tag = tag
+            self.alsoTag = alsoTag
+            self.daemon = daemon
+            self.ambiguous = ambiguous
+        }
+    }
+
+    /// A process outside the tree read what a watched task (the writer) sent.
+    public struct Peer: Equatable, Sendable {
+        public var writerPid: Int32
+        public var writerTid: Int32
+        /// Socket or pipe inodes at both ends.
+        public var writerInode: UInt64
+        public var readerInode: UInt64
+        public var readerFD: Int32
+
+        public init(writerPid: Int32, writerTid: Int32, writerInode: UInt64, readerInode: UInt64, readerFD: Int32) {
+            self.writerPid = writerPid
+            self.writerTid = writerTid
+            self.writerInode = writerInode
+            self.readerInode = readerInode
+            self.readerFD = readerFD
+        }
     }
 
     /// A traced syscall, as it returned: arguments, result and the user
@@ -171,13 +210,15 @@ public struct Event: Equatable, Sendable {
         public var status: Termination { Termination(kernelCode: code) }
     }
 
-    public init(ktime: UInt64, cpu: UInt32 = 0, pid: Int32, tid: Int32, comm: [UInt8], body: Body) {
+    public init(ktime: UInt64, cpu: UInt32 = 0, pid: Int32, tid: Int32, comm: [UInt8], body: Body,
+                attribution: Attribution = Attribution()) {
         self.ktime = ktime
         self.cpu = cpu
         self.pid = pid
         self.tid = tid
         self.comm = comm
         self.body = body
+        self.attribution = attribution
     }
 }
 

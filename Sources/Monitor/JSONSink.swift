@@ -21,6 +21,7 @@ public final class JSONSink: Sink {
             if event.unfollowed { object.add("followed", false) }
             if event.statusUnknown { object.add("status_unknown", true) }
             if event.truncated { object.add("truncated", true) }
+            if let daemon = event.daemon { addDaemonScope(&object, daemon) }
         case .activity(let activity):
             addEvent(&object, time: activity.time, command: activity.command, pid: activity.pid, tid: activity.tid,
                      ppid: activity.ppid, comm: activity.comm, category: activity.category.rawValue, action: activity.action)
@@ -41,6 +42,7 @@ public final class JSONSink: Sink {
             if activity.loader { object.add("loader", true) }
             if let error = activity.error { object.add("error", error) }
             if activity.truncated { object.add("truncated", true) }
+            if let daemon = activity.daemon { addDaemonScope(&object, daemon) }
         case .lost(let lost):
             object.add("type", "lost")
             object.add("time", TimeFormat.rfc3339(lost.time))
@@ -78,7 +80,11 @@ public final class JSONSink: Sink {
                 if let termination = process.termination { addTermination(&entry, termination) }
                 if !process.ended { entry.add("running", true) }
                 if process.ended && process.termination == nil { entry.add("status_unknown", true) }
-                entry.add("scope", "command")
+                entry.add("scope", process.daemon == nil ? "command" : "daemon")
+                if let daemon = process.daemon {
+                    entry.addRaw("daemon", Self.peer(SocketPeer(pid: daemon.pid, comm: daemon.comm)))
+                    entry.addRaw("via", "[" + daemon.via.map(String.init).joined(separator: ",") + "]")
+                }
                 return entry.text
             }
             object.addRaw("processes", "[" + processes.joined(separator: ",") + "]")
@@ -117,6 +123,16 @@ public final class JSONSink: Sink {
                 return entry.text
             }
             object.addRaw("network", "[" + network.joined(separator: ",") + "]")
+            let daemons = summary.daemons.map { daemon in
+                var entry = JSONObject()
+                entry.add("pid", Int(daemon.pid))
+                entry.addBytes("comm", daemon.comm)
+                entry.add("via", daemon.address)
+                entry.addRaw("chain", "[" + daemon.via.map(String.init).joined(separator: ",") + "]")
+                return entry.text
+            }
+            object.addRaw("daemons", "[" + daemons.joined(separator: ",") + "]")
+            object.add("unattributed", Int(clamping: summary.unattributed))
             object.add("lost_events", Int(summary.lostEvents))
         }
         stream.write(object.text + "\n")
@@ -134,6 +150,14 @@ public final class JSONSink: Sink {
         object.addBytes("comm", comm)
         object.add("category", category)
         object.add("action", action)
+    }
+
+    /// Work daemons did for the command; events without `scope` are the command's own.
+    private func addDaemonScope(_ object: inout JSONObject, _ daemon: DaemonScope) {
+        object.add("scope", "daemon")
+        object.addRaw("daemon", Self.peer(SocketPeer(pid: daemon.pid, comm: daemon.comm)))
+        object.addRaw("via", "[" + daemon.via.map(String.init).joined(separator: ",") + "]")
+        object.add("confidence", daemon.ambiguous ? "ambiguous" : "certain")
     }
 
     private func addSocket(_ object: inout JSONObject, _ socket: SocketState) {

@@ -31,6 +31,8 @@ public struct ProcessRecord: Equatable, Sendable {
     public var unfollowed = false
     /// exit: the process is gone but its exit event was lost, so its status is unknown.
     public var statusUnknown = false
+    /// Set when a daemon did this for the command.
+    public var daemon: DaemonScope? = nil
 
     public init(time: UInt64, command: Int, pid: Int32, tid: Int32, ppid: Int32, comm: [UInt8], action: ProcessAction) {
         self.time = time
@@ -75,6 +77,8 @@ public struct ActivityRecord: Equatable, Sendable {
     /// kill: the target and the signal.
     public var target: Int32? = nil
     public var signal: Int32? = nil
+    /// Set when a daemon did this for the command.
+    public var daemon: DaemonScope? = nil
 
     public init(time: UInt64, command: Int, pid: Int32, tid: Int32, ppid: Int32, comm: [UInt8],
                 category: Category, action: String) {
@@ -86,6 +90,41 @@ public struct ActivityRecord: Equatable, Sendable {
         self.comm = comm
         self.category = category
         self.action = action
+    }
+}
+
+/// Work a daemon did for a command: which daemon, how the command reached
+/// it, and whether another command's work was mixed in.
+public struct DaemonScope: Equatable, Sendable {
+    /// The daemon that did the work, or that forked the process doing it.
+    public var pid: Int32
+    public var comm: [UInt8]
+    /// Pids from the command's process to here.
+    public var via: [Int32]
+    /// Another command's requests were mixed in: credited to both.
+    public var ambiguous: Bool
+
+    public init(pid: Int32, comm: [UInt8], via: [Int32], ambiguous: Bool = false) {
+        self.pid = pid
+        self.comm = comm
+        self.via = via
+        self.ambiguous = ambiguous
+    }
+}
+
+/// A daemon that worked for a command, for the summary.
+public struct DaemonEntry: Equatable, Sendable {
+    public var pid: Int32
+    public var comm: [UInt8]
+    /// How the request reached it: "unix:/var/run/docker.sock", "tcp:127.0.0.1:80", "pipe".
+    public var address: String
+    public var via: [Int32]
+
+    public init(pid: Int32, comm: [UInt8], address: String, via: [Int32]) {
+        self.pid = pid
+        self.comm = comm
+        self.address = address
+        self.via = via
     }
 }
 
@@ -146,6 +185,8 @@ public struct CommandSummary: Equatable, Sendable {
         public var termination: Termination?
         /// The process is gone. With no termination, its exit event was lost.
         public var ended: Bool
+        /// Forked by a daemon for the command (runc, a container's processes).
+        public var daemon: DaemonScope? = nil
 
         public init(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], termination: Termination? = nil,
                     ended: Bool? = nil) {
@@ -170,6 +211,9 @@ public struct CommandSummary: Equatable, Sendable {
     /// Net effect on the file system.
     public var files = FileSummary()
     public var network: [NetworkEndpoint] = []
+    public var daemons: [DaemonEntry] = []
+    /// Calls daemons made while the command ran that no watched command asked for.
+    public var unattributed: UInt64 = 0
 
     /// The command's first process, whose end is the command's status.
     public var leader: Process? { processes.first { $0.pid == pid } }

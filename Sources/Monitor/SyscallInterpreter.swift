@@ -29,6 +29,7 @@ extension Tracker {
                 time: clock.wall(event.ktime), command: state.command, pid: event.pid, tid: event.tid,
                 ppid: state.ppid, comm: event.comm, category: category, action: action)
             if let errno = call.errno { record.error = Errno.name(errno) }
+            record.daemon = state.daemon
             return record
         }
     }

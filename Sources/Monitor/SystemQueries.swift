@@ -16,12 +16,29 @@ public protocol SystemQueries {
     func canonical(_ path: [UInt8], followLast: Bool) -> [UInt8]?
     /// Names were removed, renamed or linked: forget cached resolutions.
     func pathsChanged()
+    /// A process outside the tree that became a daemon, read from /proc.
+    func process(_ pid: Int32) -> ProcessSnapshot?
+}
+
+public struct ProcessSnapshot: Sendable {
+    public var ppid: Int32
+    public var comm: [UInt8]
+    public var argv: [[UInt8]]
+    public var files: FileTable
+
+    public init(ppid: Int32, comm: [UInt8], argv: [[UInt8]], files: FileTable) {
+        self.ppid = ppid
+        self.comm = comm
+        self.argv = argv
+        self.files = files
+    }
 }
 
 extension SystemQueries {
     public func listener(sockaddr: [UInt8]) -> SocketPeer? { nil }
     public func canonical(_ path: [UInt8], followLast: Bool) -> [UInt8]? { nil }
     public func pathsChanged() {}
+    public func process(_ pid: Int32) -> ProcessSnapshot? { nil }
 }
 
 /// Knows nothing: for a tracker fed only process events.

@@ -19,11 +19,13 @@ public final class TextSink: Sink {
         case .process(let event):
             stream.write(Self.line(
                 time(event.time), String(event.command), Escaping.text(event.comm),
-                String(event.pid), String(event.tid), String(event.ppid), event.action.rawValue, details(event)))
+                String(event.pid), String(event.tid), String(event.ppid), event.action.rawValue,
+                details(event) + Self.describe(event.daemon)))
         case .activity(let activity):
             stream.write(Self.line(
                 time(activity.time), String(activity.command), Escaping.text(activity.comm),
-                String(activity.pid), String(activity.tid), String(activity.ppid), activity.action, details(activity)))
+                String(activity.pid), String(activity.tid), String(activity.ppid), activity.action,
+                details(activity) + Self.describe(activity.daemon)))
         case .lost(let lost):
             let places = lost.counts.sorted { $0.key < $1.key }.filter { $0.value > 0 }
                 .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -54,7 +56,19 @@ public final class TextSink: Sink {
         }
     }
 
+    /// " [daemon via 58812>1166]": work a daemon did for the command.
+    static func describe(_ daemon: DaemonScope?) -> String {
+        guard let daemon else { return "" }
+        return " [daemon via " + daemon.via.map(String.init).joined(separator: ">")
+            + (daemon.ambiguous ? ", AMBIGUOUS: also credited to another command]" : "]")
+    }
+
     private func details(_ activity: ActivityRecord) -> String {
+        if activity.action == "peer", let socket = activity.socket, let peer = socket.peer {
+            // docker(58812) -> dockerd(1166) via unix:/var/run/docker.sock
+            return "\(Escaping.text(activity.comm))(\(activity.pid)) -> \(Escaping.text(peer.comm))(\(peer.pid))"
+                + " via " + Escaping.text(Array((socket.remote ?? "").utf8))
+        }
         var parts: [String] = []
         if let from = activity.from, let to = activity.to {
             parts.append(Escaping.text(from) + " -> " + Escaping.text(to))
@@ -105,7 +119,8 @@ public final class TextSink: Sink {
         func walk(_ process: CommandSummary.Process, _ indent: String, _ last: Bool) {
             let argv = process.argv.isEmpty ? Escaping.text(process.comm) : Escaping.arguments(process.argv)
             let end = Self.describe(process)
-            lines.append(indent + (last ? "└─ " : "├─ ") + "\(process.pid) \(argv) [\(end)]")
+            let daemon = process.daemon.map { " (daemon work, forked by \(Escaping.text($0.comm))(\($0.pid)))" } ?? ""
+            lines.append(indent + (last ? "└─ " : "├─ ") + "\(process.pid) \(argv) [\(end)]" + daemon)
             let kids = children.removeValue(forKey: process.pid) ?? []
             for (index, kid) in kids.enumerated() {
                 walk(kid, indent + (last ? "   " : "│  "), index == kids.count - 1)
@@ -130,6 +145,14 @@ public final class TextSink: Sink {
                                      remote: endpoint.remote, peer: endpoint.peer)
             lines.append(Self.pad("network", 14) + Self.describe(socket)
                 + " sent=\(endpoint.bytesSent) received=\(endpoint.bytesReceived)")
+        }
+        for daemon in summary.daemons {
+            lines.append(Self.pad("daemon", 14) + "\(Escaping.text(daemon.comm))(\(daemon.pid)) via "
+                + Escaping.text(Array(daemon.address.utf8)) + " (" + daemon.via.map(String.init).joined(separator: ">") + ")")
+        }
+        if summary.unattributed > 0 {
+            lines.append(Self.pad("unattributed", 14)
+                + "\(summary.unattributed) daemon calls made meanwhile for no watched command")
         }
         for line in lines { stream.write(prefix + line + "\n") }
     }

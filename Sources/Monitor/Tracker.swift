@@ -19,6 +19,8 @@ public struct Tracker {
         var argv: [[UInt8]]
         var threads: Set<Int32>
         var files: FileTable
+        /// Forked by a daemon for the command; for a daemon itself, whom it works for now.
+        var daemon: DaemonScope? = nil
     }
 
     struct Command {
@@ -33,6 +35,13 @@ public struct Tracker {
         /// Socket inode -> index in `network`.
         var endpoints: [UInt64: Int] = [:]
         var hardLinks = HardLinks()
+        var daemons: [DaemonEntry] = []
+        /// Live processes of the command's own, not forked by daemons.
+        var ownLive = 0
+        /// When the command's own processes all ended while daemon work went on.
+        var ownEnded: UInt64? = nil
+        var lastDaemonWork: UInt64 = 0
+        var unattributedAtStart: UInt64 = 0
     }
 
     public let mode: Mode
@@ -47,6 +56,17 @@ public struct Tracker {
     public private(set) var eventCount = 0
     /// Processes seen that had no fork event: their fork was lost or predates the watch.
     public private(set) var adopted = 0
+    /// Daemons by pid: processes outside the tree that serve watched commands.
+    var daemonProcesses: [Int32: LiveProcess] = [:]
+    /// The kernel's tags (a command's first pid) -> command numbers.
+    var commandByTag: [Int32: Int] = [:]
+    /// Daemon calls done for no watched command, as the kernel counts them; set by the session.
+    public var unattributed: UInt64 = 0
+    /// Daemon work that arrived for a command already summarised.
+    public internal(set) var lateDaemonWork = 0
+    /// Kernel state to drop: tags of ended commands, tasks no longer followed.
+    public internal(set) var endedTags: [Int32] = []
+    public internal(set) var releasedTids: [Int32] = []
 
     public init(mode: Mode, clock: WallClock, system: SystemQueries = NoSystemQueries()) {
         self.mode = mode
@@ -90,11 +110,14 @@ public struct Tracker {
 
     public mutating func handle(_ event: Event) -> [Record] {
         eventCount += 1
+        if case .peer(let peer) = event.body { return handlePeer(event, peer) }
+        if event.attribution.daemon, live[event.pid] == nil { return handleDaemonWork(event) }
         switch event.body {
         case .fork(let fork): return handleFork(event, fork)
         case .exec(let exec): return handleExec(event, exec)
         case .exit(let exit): return handleExit(event, exit)
         case .syscall(let call): return handleSyscall(event, call)
+        case .peer: return []  // handled above
         }
     }
 
@@ -201,6 +224,12 @@ public struct Tracker {
         return [.process(record)] + end(pid, state: state, termination: termination, ktime: ktime)
     }
 
+    /// The kernel's tag for the process's work: its command's first process.
+    public func tag(of pid: Int32) -> Int32 {
+        guard let command = live[pid]?.command, let leader = commands[command]?.leader else { return root }
+        return leader
+    }
+
     /// Pids of the processes still alive in the model.
     public var livePids: [Int32] { live.keys.sorted() }
 
@@ -216,20 +245,25 @@ public struct Tracker {
     private mutating func startCommand(leader: Int32, ktime: UInt64) -> Int {
         let number = nextCommand
         nextCommand += 1
-        commands[number] = Command(leader: leader, start: ktime, lostAtStart: lostTotal)
+        commands[number] = Command(leader: leader, start: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
+        commandByTag[leader] = number
         return number
     }
 
-    private mutating func addProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int, ktime: UInt64,
-                                     files: FileTable = FileTable()) {
+    mutating func addProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int, ktime: UInt64,
+                             files: FileTable = FileTable(), daemon: DaemonScope? = nil) {
         if commands[command] == nil {
-            commands[command] = Command(leader: pid, start: ktime, lostAtStart: lostTotal)
+            commands[command] = Command(leader: pid, start: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
+            commandByTag[pid] = command
         }
         let entry = commands[command]!.processes.count
-        commands[command]!.processes.append(.init(pid: pid, ppid: ppid, comm: comm, argv: argv, termination: nil))
+        var process = CommandSummary.Process(pid: pid, ppid: ppid, comm: comm, argv: argv, termination: nil)
+        process.daemon = daemon
+        commands[command]!.processes.append(process)
         commands[command]!.live += 1
+        if daemon == nil { commands[command]!.ownLive += 1 }
         live[pid] = LiveProcess(command: command, entry: entry, ppid: ppid, comm: comm, argv: argv, threads: [pid],
-                                files: files)
+                                files: files, daemon: daemon)
         threadOwner[pid] = pid
     }
 
@@ -261,12 +295,14 @@ public struct Tracker {
         commands[state.command]!.processes[state.entry].ended = true
         commands[state.command]!.processes[state.entry].ppid = state.ppid
         commands[state.command]!.live -= 1
-        guard commands[state.command]!.live == 0, let summary = endCommand(state.command, ktime: ktime) else { return [] }
-        return [summary]
+        if state.daemon == nil { commands[state.command]!.ownLive -= 1 }
+        return settle(state.command, ktime: ktime)
     }
 
-    private mutating func endCommand(_ number: Int, ktime: UInt64) -> Record? {
+    mutating func endCommand(_ number: Int, ktime: UInt64) -> Record? {
         guard let command = commands.removeValue(forKey: number) else { return nil }
+        if commandByTag[command.leader] == number { commandByTag[command.leader] = nil }
+        if !command.daemons.isEmpty { endedTags.append(command.leader) }
         let leader = command.processes.first { $0.pid == command.leader } ?? command.processes.first
         var summary = CommandSummary(
             command: number, pid: command.leader, argv: leader?.argv ?? [],
@@ -275,13 +311,17 @@ public struct Tracker {
             lostEvents: lostTotal - command.lostAtStart)
         summary.files = command.ledger.summary()
         summary.network = command.network
+        summary.daemons = command.daemons
+        summary.unattributed = unattributed - min(unattributed, command.unattributedAtStart)
         return .summary(summary)
     }
 
     func baseRecord(_ event: Event, parent: LiveProcess) -> ProcessRecord {
-        ProcessRecord(
+        var record = ProcessRecord(
             time: clock.wall(event.ktime), command: parent.command, pid: event.pid, tid: event.tid,
             ppid: parent.ppid, comm: event.comm, action: .exec)
+        record.daemon = parent.daemon
+        return record
     }
 }
 

@@ -81,10 +81,11 @@ public final class Session {
         switch options.target {
         case .pid(let root):
             tracker = Tracker(mode: .shell(root: root), clock: clock, system: queries)
+            try tracer.setShellRoot(root)
             try watchTree(root, tracer: tracer, tracker: &tracker, queries: queries)
         case .command(let arguments):
             let child = try Launcher(arguments: arguments)
-            tracer.watch(tid: child.pid)
+            tracer.watch(tid: child.pid, tag: child.pid)
             tracker = Tracker(mode: .command(root: child.pid), clock: clock, system: queries)
             tracker.seed(pid: child.pid, ppid: getpid(), comm: Array("ebpf-monitor".utf8),
                          argv: arguments, threads: [], ktime: Self.now(CLOCK_MONOTONIC), files: queries.files(of: child.pid))
@@ -125,7 +126,7 @@ public final class Session {
                 sweep(&tracker)
             }
             dropStaleIOTotals(tracer, tracker)
-            if tracker.liveProcesses == 0, launcher?.status != nil || launcher == nil { break }
+            if tracker.idle, launcher?.status != nil || launcher == nil { break }
             if sink.failed { break }
         }
 
@@ -153,9 +154,9 @@ public final class Session {
         guard !tree.isEmpty else { throw SessionError.noSuchProcess(root) }
         let now = Self.now(CLOCK_MONOTONIC)
         for process in tree {
-            for tid in process.threads { tracer.watch(tid: tid) }
             tracker.seed(pid: process.pid, ppid: process.ppid, comm: process.comm, argv: process.argv,
                          threads: process.threads, ktime: now, files: queries.files(of: process.pid))
+            for tid in process.threads { tracer.watch(tid: tid, tag: tracker.tag(of: process.pid)) }
         }
         // A child forked while the scan ran was missed by both the scan and the
         // probe. Rescan and watch it; its events reach the tracker, which adopts it.
@@ -164,7 +165,8 @@ public final class Session {
             let late = ProcScan.tree(root).filter { !known.contains($0.pid) && $0.pid != getpid() }
             if late.isEmpty { break }
             for process in late {
-                for tid in process.threads { tracer.watch(tid: tid) }
+                let tag = process.ppid == root ? process.pid : tracker.tag(of: process.ppid)
+                for tid in process.threads { tracer.watch(tid: tid, tag: tag) }
                 known.insert(process.pid)
             }
         }
@@ -194,10 +196,15 @@ public final class Session {
             decodeFailures = 0
         }
         for record in tracker.lost(delta, ktime: Self.now(CLOCK_MONOTONIC)) { sink.emit(record) }
+        tracker.unattributed = tracer.unattributedCount()
         let events = flushAll ? reorderer.flush() : reorderer.release()
         for event in events {
             for record in tracker.handle(event) { sink.emit(record) }
         }
+        for record in tracker.expire(ktime: Self.now(CLOCK_MONOTONIC)) { sink.emit(record) }
+        let chores = tracker.takeKernelChores()
+        for tag in chores.forget { tracer.forget(tag: tag) }
+        for tid in chores.unwatch { tracer.unwatch(tid: tid) }
         sink.flush()
     }
 

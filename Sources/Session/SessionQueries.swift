@@ -25,6 +25,11 @@ final class SessionQueries: SystemQueries {
                            remote: endpoint.remote.isEmpty ? nil : endpoint.remote, peer: peer)
     }
 
+    func process(_ pid: Int32) -> ProcessSnapshot? {
+        guard let process = ProcScan.read(pid) else { return nil }
+        return ProcessSnapshot(ppid: process.ppid, comm: process.comm, argv: process.argv, files: files(of: pid))
+    }
+
     func listener(sockaddr: [UInt8]) -> SocketPeer? {
         peers.listener(atSockaddr: sockaddr).map { SocketPeer(pid: $0.pid, comm: $0.comm) }
     }

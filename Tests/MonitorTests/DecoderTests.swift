@@ -11,7 +11,7 @@ import BPFSources
         var header = event_header()
         header.kind = UInt16(kind.rawValue)
         header.size = UInt16(size)
-        header.cpu = cpu
+        header.cpu = UInt16(cpu)
         header.ktime = ktime
         header.pid = pid
         header.tid = tid
@@ -49,11 +49,12 @@ import BPFSources
     }
 
     @Test func layoutsMatchTheHeader() {
-        #expect(MemoryLayout<event_header>.size == 40)
-        #expect(MemoryLayout<fork_event>.size == 64)
-        #expect(MemoryLayout<exit_event>.size == 56)
-        #expect(MemoryLayout<exec_event>.size == 40 + 16 + 1024 + 4096)
-        #expect(Self.argvOffset == 40 + 16 + 1024)
+        #expect(MemoryLayout<event_header>.size == 48)
+        #expect(MemoryLayout<fork_event>.size == 72)
+        #expect(MemoryLayout<exit_event>.size == 64)
+        #expect(MemoryLayout<peer_event>.size == 80)
+        #expect(MemoryLayout<exec_event>.size == 48 + 16 + 1024 + 4096)
+        #expect(Self.argvOffset == 48 + 16 + 1024)
     }
 
     @Test func fork() throws {
@@ -180,7 +181,7 @@ import BPFSources
     @Test func sizeFieldMustMatchEvenWhenTheBufferFitsTheStruct() {
         var record = fork_event()
         record.header = header(EVENT_FORK, size: 60)
-        #expect(throws: Decoder.Failure.sizeMismatch(kind: 1, size: 64)) { try decode(record) }
+        #expect(throws: Decoder.Failure.sizeMismatch(kind: 1, size: 72)) { try decode(record) }
         var (exec, size) = execRecord(argv: utf8("ls\0"))
         exec.header.size = UInt16(size + 1)
         #expect(throws: Decoder.Failure.sizeMismatch(kind: 2, size: size)) { try decode(exec, size: size) }
@@ -189,12 +190,12 @@ import BPFSources
     @Test func wrongSizeForTheKind() {
         var record = fork_event()
         record.header = header(EVENT_EXIT, size: MemoryLayout<fork_event>.size)  // a fork-sized exit
-        #expect(throws: Decoder.Failure.sizeMismatch(kind: 3, size: 64)) { try decode(record) }
+        #expect(throws: Decoder.Failure.sizeMismatch(kind: 3, size: 72)) { try decode(record) }
         record.header = header(EVENT_FORK, size: 56)
         #expect(throws: Decoder.Failure.sizeMismatch(kind: 1, size: 56)) { try decode(record, size: 56) }
     }
 
-    @Test(arguments: [UInt16(0), 5, 9, 0xffff])
+    @Test(arguments: [UInt16(0), 6, 9, 0xffff])
     func unknownKind(kind: UInt16) {
         var record = fork_event()
         record.header = header(EVENT_FORK, size: MemoryLayout<fork_event>.size)

@@ -1,0 +1,153 @@
+/// Daemon-side work. The kernel decides whom a daemon thread works for (see
+/// "Attribution" in bpf/events.h) and tags its events; here the tags become
+/// commands, daemons are named with how each command reached them, and a
+/// command's summary waits for the daemon-side work done for it.
+extension Tracker {
+    /// How long a command's summary waits for daemon work after its own
+    /// processes end: the last daemon call must be this old...
+    static let daemonQuiet: UInt64 = 200_000_000
+    /// ...and processes daemons forked for it get this long to exit.
+    static let daemonGrace: UInt64 = 2_000_000_000
+
+    /// Nothing left to wait for: no live process, no command waiting for daemons.
+    public var idle: Bool { live.isEmpty && !commands.values.contains { $0.ownEnded != nil } }
+
+    /// A process outside the tree read what a watched task wrote.
+    mutating func handlePeer(_ event: Event, _ peer: Event.Peer) -> [Record] {
+        guard let command = commandByTag[event.attribution.tag], commands[command] != nil else { return [] }
+        return noteDaemon(event.pid, comm: event.comm, for: command, writer: peer.writerPid,
+                          writerInode: peer.writerInode, ktime: event.ktime)
+    }
+
+    /// An event of a tagged daemon thread: a call it made, or a process it forked.
+    mutating func handleDaemonWork(_ event: Event) -> [Record] {
+        let tags = [event.attribution.tag] + (event.attribution.ambiguous ? [event.attribution.alsoTag] : [])
+        let targets = tags.compactMap { commandByTag[$0] }.filter { commands[$0] != nil }
+        guard let first = targets.first else {
+            lateDaemonWork += 1
+            return []
+        }
+        var records = noteDaemon(event.pid, comm: event.comm, for: first, writer: nil, writerInode: 0, ktime: event.ktime)
+        let before = daemonProcesses[event.pid]!
+        for command in Set(targets).sorted() {
+            commands[command]!.lastDaemonWork = event.ktime
+            var scope = before.daemon!
+            scope.via = commands[command]!.daemons.first { $0.pid == event.pid }?.via ?? [event.pid]
+            scope.ambiguous = event.attribution.ambiguous
+            switch event.body {
+            case .fork(let fork) where !fork.isThread:
+                var child = scope
+                child.via.append(fork.childPid)
+                addProcess(pid: fork.childPid, ppid: fork.parentPid, comm: event.comm, argv: before.argv, command: command,
+                           ktime: event.ktime, files: before.files, daemon: child)
+                var record = ProcessRecord(time: clock.wall(event.ktime), command: command, pid: event.pid, tid: event.tid,
+                                           ppid: before.ppid, comm: event.comm, action: .fork)
+                record.child = fork.childPid
+                record.daemon = scope
+                records.append(.process(record))
+            case .syscall(let call):
+                // Each command sees the call against the daemon's state from before it.
+                var state = before
+                state.command = command
+                state.daemon = scope
+                live[event.pid] = state
+                records += handleSyscall(event, call)
+                daemonProcesses[event.pid]!.files = live.removeValue(forKey: event.pid)!.files
+            default:
+                break
+            }
+        }
+        return records
+    }
+
+    /// Registers `pid` as a daemon of `command`, reached from `writer`; the
+    /// first time, a `peer` record says who reached it and how.
+    private mutating func noteDaemon(_ pid: Int32, comm: [UInt8], for command: Int, writer: Int32?, writerInode: UInt64,
+                                     ktime: UInt64) -> [Record] {
+        if daemonProcesses[pid] == nil {
+            let snapshot = system.process(pid)
+            daemonProcesses[pid] = LiveProcess(
+                command: command, entry: -1, ppid: snapshot?.ppid ?? 0, comm: snapshot?.comm ?? comm,
+                argv: snapshot?.argv ?? [], threads: [], files: snapshot?.files ?? FileTable(),
+                daemon: DaemonScope(pid: pid, comm: snapshot?.comm ?? comm, via: [pid]))
+        }
+        guard !commands[command]!.daemons.contains(where: { $0.pid == pid }) else { return [] }
+        let daemonComm = daemonProcesses[pid]!.comm
+        var via = [pid]
+        var address = "unknown"
+        var writerComm: [UInt8] = []
+        var writerScope: DaemonScope?
+        if let writer {
+            if let state = live[writer] {
+                via = (state.daemon?.via ?? [writer]) + [pid]
+                writerComm = state.comm
+                writerScope = state.daemon
+                if let index = commands[command]!.endpoints[writerInode] {
+                    let endpoint = commands[command]!.network[index]
+                    address = Self.address(SocketState(family: endpoint.family, type: endpoint.type, remote: endpoint.remote))
+                        ?? address
+                }
+            } else if let entry = commands[command]!.daemons.first(where: { $0.pid == writer }) {
+                via = entry.via + [pid]
+                writerComm = entry.comm
+                writerScope = DaemonScope(pid: writer, comm: entry.comm, via: entry.via)
+            }
+            if address == "unknown" { address = Self.address(system.socket(inode: writerInode)) ?? "pipe" }
+        }
+        commands[command]!.daemons.append(DaemonEntry(pid: pid, comm: daemonComm, address: address, via: via))
+        guard let writer else { return [] }
+        var record = ActivityRecord(time: clock.wall(ktime), command: command, pid: writer, tid: writer,
+                                    ppid: live[writer]?.ppid ?? 0, comm: writerComm, category: .network, action: "peer")
+        record.socket = SocketState(family: address.hasPrefix("unix:") ? "unix" : "inet", type: "stream",
+                                    inode: writerInode, remote: address, peer: SocketPeer(pid: pid, comm: daemonComm))
+        record.daemon = writerScope
+        return [.activity(record)]
+    }
+
+    /// "unix:/var/run/docker.sock", "tcp:127.0.0.1:80".
+    private static func address(_ socket: SocketState?) -> String? {
+        guard let socket, let remote = socket.remote else { return nil }
+        switch socket.family {
+        case "unix": return "unix:" + remote
+        default: return (socket.type == "dgram" ? "udp:" : "tcp:") + remote
+        }
+    }
+
+    /// Ends the command when nothing is left to wait for: its processes, and
+    /// the daemon work done for it.
+    mutating func settle(_ number: Int, ktime: UInt64) -> [Record] {
+        guard let command = commands[number] else { return [] }
+        if command.live == 0 && command.daemons.isEmpty {
+            return endCommand(number, ktime: ktime).map { [$0] } ?? []
+        }
+        if command.ownLive == 0 && command.ownEnded == nil { commands[number]!.ownEnded = ktime }
+        return []
+    }
+
+    /// Ends commands whose daemon work is over: their daemon-forked processes
+    /// exited and the daemons have been quiet, or the grace period is up. Processes
+    /// daemons forked for them that still run are no longer followed.
+    public mutating func expire(ktime: UInt64) -> [Record] {
+        var records: [Record] = []
+        for (number, command) in commands.sorted(by: { $0.key < $1.key }) {
+            guard let ended = command.ownEnded, ktime > ended else { continue }
+            let quiet = command.live == 0 && ktime - max(ended, command.lastDaemonWork) >= Self.daemonQuiet
+            guard quiet || ktime - ended >= Self.daemonGrace else { continue }
+            for (pid, state) in live where state.command == number {
+                releasedTids += Array(state.threads)
+                live[pid] = nil
+            }
+            if let summary = endCommand(number, ktime: ktime) { records.append(summary) }
+        }
+        return records
+    }
+
+    /// Kernel state the session must drop, taken once.
+    public mutating func takeKernelChores() -> (forget: [Int32], unwatch: [Int32]) {
+        defer {
+            endedTags = []
+            releasedTids = []
+        }
+        return (endedTags, releasedTids)
+    }
+}
