@@ -1,0 +1,579 @@
+#!/usr/bin/env python3
+"""make attribution-bench: how well ebpf-monitor credits daemon work to the
+command that asked for it (issue 4), and what watching a daemon costs it.
+
+Accuracy. For each fixture daemon design (Tests/IntegrationTests/Fixtures/
+daemons/) and each number of concurrent clients: a fresh daemon, clients-1
+unwatched noise clients looping requests, and exactly one watched client
+under `$MONITOR --format json --output FILE -- client ... --prefix watched`.
+Ground truth: the files <dir>/watched-<i> the daemon created. Attributed:
+the paths under <dir> in the summary of command 1, buckets files.created,
+files.modified and files.temporary. Precision = |attributed & truth| /
+|attributed| (1.0 when both are empty, 0 when only attributed is), recall =
+|attributed & truth| / |truth|. Also shown: the JSON events with
+"scope":"daemon", and the summary's `unattributed` count when it has one
+(daemon work seen but credited to no command; a recall below 1 with no
+such count is a silent miss).
+
+Throughput (issue 4, "Performance"). For each design, one daemon: NOISE
+clients send requests for SECONDS, and their replies per second are the
+daemon's throughput. A slow background client (100 requests/s at most) runs
+alongside in both variants: plain, or under the monitor (so the daemon is
+watched as that command's daemon). The variants alternate for ROUNDS rounds
+(the first variant rotates); the medians are compared, watched/unwatched.
+
+Environment: MONITOR (the ebpf-monitor binary; default
+.build/release/ebpf-monitor), DESIGNS (space-separated subset of
+threadpool forking prefork eventloop chain), CLIENTS (default "1 2 8"),
+REQUESTS (per watched client, default 50), CONNECTIONS (the watched client's
+sequential connections, default 2), SECONDS (throughput window, default 3),
+ROUNDS (throughput rounds, default 5; 0 skips throughput), NOISE (throughput
+noise clients, default 4), TRANSPORT (unix | tcp, default unix),
+MONITOR_ARGS (extra monitor flags), OUT_DIR (default bench-results).
+
+Needs root. Exits non-zero only when the harness could not measure (a
+fixture or the monitor failed), never for a missed target. Raw results go to
+OUT_DIR/attribution-<date>.json. Everything temporary lives on /dev/shm.
+"""
+
+import datetime
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "Tests", "IntegrationTests", "Fixtures", "daemons")
+ALL_DESIGNS = ["threadpool", "forking", "prefork", "eventloop", "chain"]
+PROGRAMS = ["threadpool", "forking", "prefork", "eventloop", "front", "back", "client"]
+BUCKETS = ("created", "modified", "temporary")
+
+# Targets from issue 4: (precision, recall) by client count; throughput ratio.
+TARGET_ONE = 0.99
+TARGET_MANY = 0.95
+TARGET_THROUGHPUT = 0.90
+
+
+class HarnessError(Exception):
+    """The bench could not measure: a fixture, the client or the monitor failed."""
+
+
+def log(message):
+    print("attribution-bench: " + message, file=sys.stderr, flush=True)
+
+
+def env_int(name, default, minimum=0):
+    text = os.environ.get(name, str(default))
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        sys.exit(f"attribution-bench: {name} must be an integer >= {minimum}, not {text!r}")
+    return value
+
+
+def wait_for(condition, timeout, interval=0.01):
+    """Polls `condition` until it is true or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+
+
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def compile_fixtures(bin_dir):
+    os.makedirs(bin_dir)
+    for name in PROGRAMS:
+        source = os.path.join(FIXTURES, name + ".c")
+        command = ["cc", "-std=c11", "-Wall", "-Werror", "-O2", "-pthread", "-o", os.path.join(bin_dir, name), source]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise HarnessError(f"cc {name}.c failed:\n{result.stderr}")
+
+
+class Spawned:
+    """A child with stdout and stderr in files of `directory`."""
+
+    def __init__(self, argv, directory, name):
+        self.name = name
+        self.argv = argv
+        self.stdout_path = os.path.join(directory, name + ".stdout")
+        self.stderr_path = os.path.join(directory, name + ".stderr")
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def stdout(self):
+        return read_text(self.stdout_path)
+
+    def stderr(self):
+        return read_text(self.stderr_path)
+
+    def stop(self, timeout=10):
+        """SIGTERM, then the exit status; SIGKILL after `timeout` seconds."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise HarnessError(f"{self.name} did not stop on SIGTERM within {timeout} s")
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def describe(self):
+        return f"{self.name} ({shlex.join(self.argv)}): status {self.process.poll()}, stderr: {self.stderr().strip()!r}"
+
+
+class Daemon:
+    """One design's daemon(s), listening; chain: back, then front."""
+
+    def __init__(self, design, bins, workdir, transport):
+        self.design = design
+        self.files = os.path.join(workdir, "files")
+        os.makedirs(self.files)
+        self.processes = []
+        try:
+            if design == "chain":
+                back = self._start(bins, "back", workdir, transport, ["--dir", self.files])
+                back_address = back[1]
+                back_flags = ["--back-unix", back_address] if transport == "unix" else ["--back-tcp", back_address]
+                self._start(bins, "front", workdir, transport, back_flags)
+            else:
+                self._start(bins, design, workdir, transport, ["--dir", self.files])
+        except BaseException:
+            self.kill()
+            raise
+        # Clients talk to the last one started (front for the chain).
+        self.address = self.processes[-1][1]
+        self.client_flags = ["--unix", self.address] if transport == "unix" else ["--tcp", self.address]
+
+    def _start(self, bins, program, workdir, transport, extra):
+        if transport == "unix":
+            listen = ["--unix", os.path.join(workdir, program + ".sock")]
+        else:
+            listen = ["--tcp", "0"]
+        spawned = Spawned([os.path.join(bins, program)] + listen + extra, workdir, program)
+        ready = []
+
+        def is_ready():
+            for line in spawned.stdout().splitlines():
+                if line == "ready" or line.startswith("ready "):
+                    ready.append(line)
+                    return True
+            return spawned.process.poll() is not None
+
+        if not wait_for(is_ready, 10) or not ready:
+            spawned.kill()
+            raise HarnessError(f"daemon did not get ready: {spawned.describe()}")
+        address = listen[1] if transport == "unix" else ready[0].split()[1]
+        self.processes.append((spawned, address))
+        return spawned, address
+
+    @property
+    def pids(self):
+        return [spawned.pid for spawned, _ in self.processes]
+
+    def stop(self):
+        """SIGTERM in reverse order of start; each must exit 0."""
+        failures = []
+        for spawned, _ in reversed(self.processes):
+            status = spawned.stop()
+            if status != 0:
+                failures.append(spawned.describe())
+        self.processes = []
+        if failures:
+            raise HarnessError("daemon exited badly: " + "; ".join(failures))
+
+    def kill(self):
+        for spawned, _ in reversed(self.processes):
+            spawned.kill()
+        self.processes = []
+
+
+class Clients:
+    """Unwatched clients repeating rounds of requests until stopped."""
+
+    def __init__(self, bins, daemon, workdir, count, tag, extra):
+        self.spawned = []
+        for j in range(1, count + 1):
+            argv = [os.path.join(bins, "client")] + daemon.client_flags + ["--prefix", f"{tag}{j}"] + extra
+            self.spawned.append(Spawned(argv, workdir, f"{tag}{j}"))
+
+    def finish(self, stop):
+        """Each client's replies; `stop` sends SIGTERM first, else they end by themselves."""
+        counts = []
+        for spawned in self.spawned:
+            status = spawned.stop(timeout=30) if stop else spawned.process.wait(60)
+            match = re.search(r"^requests (\d+)$", spawned.stdout(), re.M)
+            if status != 0 or match is None:
+                raise HarnessError(f"client failed: {spawned.describe()}")
+            counts.append(int(match.group(1)))
+        return counts
+
+    def kill(self):
+        for spawned in self.spawned:
+            spawned.kill()
+
+
+def read_trace(path):
+    """The JSON objects of a trace file, and how many lines were not JSON objects."""
+    objects, bad = [], 0
+    for line in read_text(path).splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(item, dict):
+            objects.append(item)
+        else:
+            bad += 1
+    return objects, bad
+
+
+def find_key(value, key):
+    """Every value of `key` anywhere inside a JSON value."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == key:
+                yield v
+            yield from find_key(v, key)
+    elif isinstance(value, list):
+        for v in value:
+            yield from find_key(v, key)
+
+
+def bucket_paths(summary, directory):
+    paths = set()
+    files = summary.get("files") or {}
+    for bucket in BUCKETS:
+        for entry in files.get(bucket) or []:
+            path = entry.get("path") if isinstance(entry, dict) else entry
+            if isinstance(path, str) and path.startswith(directory + "/"):
+                paths.add(path)
+    return paths
+
+
+def scores(attributed, truth):
+    hits = len(attributed & truth)
+    if not attributed:
+        precision = 1.0 if not truth else 0.0
+    else:
+        precision = hits / len(attributed)
+    recall = hits / len(truth) if truth else 1.0
+    return precision, recall
+
+
+def accuracy_run(bins, shm, monitor, monitor_args, design, clients, requests, connections, transport):
+    """One cell of the table: a fresh daemon, clients-1 noise clients, one watched client."""
+    workdir = os.path.join(shm, f"accuracy-{design}-{clients}")
+    os.makedirs(workdir)
+    daemon = Daemon(design, bins, workdir, transport)
+    noise = None
+    try:
+        noise = Clients(bins, daemon, workdir, clients - 1, "noise",
+                        ["--count", "10", "--connections", "2", "--forever"])
+        # The noise is running before the watched client starts.
+        started = wait_for(lambda: all(os.path.exists(os.path.join(daemon.files, f"noise{j}-1"))
+                                       for j in range(1, clients)), 10)
+        if not started:
+            raise HarnessError("noise clients made no request: " + "; ".join(s.describe() for s in noise.spawned))
+
+        trace = os.path.join(workdir, "trace.json")
+        argv = ([monitor] + monitor_args + ["--format", "json", "--output", trace, "--",
+                os.path.join(bins, "client")] + daemon.client_flags
+                + ["--prefix", "watched", "--count", str(requests), "--connections", str(connections)])
+        began = time.monotonic()
+        watched = Spawned(argv, workdir, "monitor")
+        try:
+            status = watched.process.wait(180)
+        except subprocess.TimeoutExpired:
+            watched.kill()
+            raise HarnessError(f"the watched run timed out: {watched.describe()}")
+        seconds = time.monotonic() - began
+        if status != 0:
+            raise HarnessError(f"the watched run failed: {watched.describe()}")
+        noise_requests = sum(noise.finish(stop=True))
+        noise = None
+        daemon_pids = daemon.pids
+        daemon.stop()
+    finally:
+        if noise is not None:
+            noise.kill()
+        daemon.kill()
+
+    truth = {os.path.join(daemon.files, name) for name in os.listdir(daemon.files)
+             if re.fullmatch(r"watched-\d+", name)}
+    if len(truth) != requests:
+        raise HarnessError(f"the watched client made {len(truth)} files, not {requests}")
+    objects, bad_lines = read_trace(trace)
+    summary = next((o for o in objects if o.get("type") == "summary" and o.get("command") == 1), None)
+    if summary is None:
+        raise HarnessError(f"no summary for command 1 in {trace}")
+    attributed = bucket_paths(summary, daemon.files)
+    precision, recall = scores(attributed, truth)
+    unattributed_values = list(find_key(summary, "unattributed"))
+    unattributed = None
+    if unattributed_values:
+        unattributed = sum(v if isinstance(v, int) else len(v) if isinstance(v, (list, dict)) else 0
+                           for v in unattributed_values)
+    events = [o for o in objects if o.get("type") == "event"]
+    lost = sum(o.get("count", 0) for o in objects if o.get("type") == "lost" and isinstance(o.get("count"), int))
+    return {
+        "design": design,
+        "clients": clients,
+        "requests": requests,
+        "precision": precision,
+        "recall": recall,
+        "truth": len(truth),
+        "attributed": len(attributed),
+        "false_positives": sorted(os.path.basename(p) for p in attributed - truth)[:20],
+        "missed": sorted(os.path.basename(p) for p in truth - attributed)[:20],
+        "daemon_events": sum(1 for o in events if o.get("scope") == "daemon"),
+        "daemon_events_command_1": sum(1 for o in events if o.get("scope") == "daemon" and o.get("command") == 1),
+        "ambiguous_events": sum(1 for o in events if o.get("confidence") == "ambiguous"),
+        "unattributed": unattributed,
+        "daemons": summary.get("daemons"),
+        "daemon_pids": daemon_pids,
+        "lost_events": lost,
+        "summary_lost_events": summary.get("lost_events"),
+        "bad_lines": bad_lines,
+        "noise_requests": noise_requests,
+        "watched_seconds": round(seconds, 3),
+    }
+
+
+def throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds, noise_count, transport):
+    """Noise replies per second with the daemon unwatched and watched, alternating."""
+    workdir = os.path.join(shm, f"throughput-{design}")
+    os.makedirs(workdir)
+    daemon = Daemon(design, bins, workdir, transport)
+    rates = {"unwatched": [], "watched": []}
+    watched_seen = []
+    background = ["--prefix", "watched", "--count", "10", "--delay-us", "10000", "--forever"]
+    noise_flags = ["--count", "10", "--connections", "2", "--repeat-ms", str(seconds * 1000)]
+    try:
+        for r in range(rounds):
+            order = ["unwatched", "watched"] if r % 2 == 0 else ["watched", "unwatched"]
+            for variant in order:
+                rundir = os.path.join(workdir, f"round{r}-{variant}")
+                os.makedirs(rundir)
+                client = [os.path.join(bins, "client")] + daemon.client_flags + background
+                trace = os.path.join(rundir, "trace.json")
+                if variant == "watched":
+                    argv = [monitor] + monitor_args + ["--format", "json", "--output", trace, "--"] + client
+                else:
+                    argv = client
+                slow = Spawned(argv, rundir, "background")
+                try:
+                    if variant == "watched":
+                        if not wait_for(lambda: "ebpf-monitor: ready " in slow.stderr()
+                                        or slow.process.poll() is not None, 30):
+                            raise HarnessError(f"the monitor never got ready: {slow.describe()}")
+                        if slow.process.poll() is not None:
+                            raise HarnessError(f"the monitor failed: {slow.describe()}")
+                        # Give the monitor time to find the daemon; proceed anyway after 5 s.
+                        seen = wait_for(lambda: daemon_is_watched(read_trace(trace)[0]), 5, 0.05)
+                    noise = Clients(bins, daemon, rundir, noise_count, "tput", noise_flags)
+                    try:
+                        served = sum(noise.finish(stop=False))
+                    finally:
+                        noise.kill()
+                    status = slow.stop(timeout=60)
+                    if status != 0:
+                        raise HarnessError(f"the background client failed: {slow.describe()}")
+                finally:
+                    slow.kill()
+                if variant == "watched":
+                    watched_seen.append(seen or daemon_is_watched(read_trace(trace)[0]))
+                rates[variant].append(served / seconds)
+                log(f"throughput {design} round {r + 1}/{rounds} {variant}: {served / seconds:.0f} requests/s")
+        daemon.stop()
+    finally:
+        daemon.kill()
+    unwatched = statistics.median(rates["unwatched"])
+    watched = statistics.median(rates["watched"])
+    return {
+        "design": design,
+        "seconds": seconds,
+        "noise_clients": noise_count,
+        "rounds": rounds,
+        "unwatched_rps": rates["unwatched"],
+        "watched_rps": rates["watched"],
+        "unwatched_median_rps": unwatched,
+        "watched_median_rps": watched,
+        "ratio": watched / unwatched if unwatched else None,
+        "daemon_watched_each_round": watched_seen,
+    }
+
+
+def daemon_is_watched(objects):
+    """The monitor follows the daemon: a peer event, or any daemon-side event."""
+    return any(o.get("type") == "event" and (o.get("action") == "peer" or o.get("scope") == "daemon") for o in objects)
+
+
+def fmt(value, digits=3):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_accuracy(results, errors):
+    print()
+    print("Attribution accuracy (issue 4): files the watched command's summary lists, against the files")
+    print(f"its requests made; targets precision and recall >= {TARGET_ONE} with 1 client, >= {TARGET_MANY} with more.")
+    print(f"  {'design':<11} {'clients':>7} {'precision':>9} {'recall':>7} {'target':>6} {'daemon_events':>13} "
+          f"{'unattributed':>12} {'lost':>5}  verdict")
+    for r in results:
+        if "error" in r:
+            print(f"  {r['design']:<11} {r['clients']:>7} {'ERROR':>9}   {r['error'].splitlines()[0][:90]}")
+            continue
+        target = TARGET_ONE if r["clients"] == 1 else TARGET_MANY
+        misses = []
+        if r["precision"] < target:
+            misses.append("precision")
+        if r["recall"] < target:
+            misses.append("recall")
+        verdict = "MISS " + "+".join(misses) if misses else "ok"
+        if r["recall"] < 1.0 and not r["unattributed"]:
+            verdict += " (silent miss: no unattributed count)"
+        print(f"  {r['design']:<11} {r['clients']:>7} {fmt(r['precision']):>9} {fmt(r['recall']):>7} {target:>6} "
+              f"{r['daemon_events']:>13} {('-' if r['unattributed'] is None else r['unattributed']):>12} "
+              f"{r['lost_events']:>5}  {verdict}")
+    if errors:
+        print(f"  {errors} cell(s) could not be measured: see the messages above")
+
+
+def print_throughput(results):
+    print()
+    print(f"Daemon throughput (issue 4, Performance): noise replies/s, median of the rounds; "
+          f"target watched/unwatched >= {TARGET_THROUGHPUT}.")
+    print(f"  {'design':<11} {'unwatched':>10} {'watched':>10} {'ratio':>6}  verdict")
+    for r in results:
+        if "error" in r:
+            print(f"  {r['design']:<11} {'ERROR':>10}   {r['error'].splitlines()[0][:90]}")
+            continue
+        verdict = "ok" if r["ratio"] is not None and r["ratio"] >= TARGET_THROUGHPUT else "MISS"
+        if not all(r["daemon_watched_each_round"]):
+            verdict += " (the monitor never followed the daemon: no peer or daemon event)"
+        print(f"  {r['design']:<11} {r['unwatched_median_rps']:>10.0f} {r['watched_median_rps']:>10.0f} "
+              f"{fmt(r['ratio'], 2):>6}  {verdict}")
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("attribution-bench: needs root (run: sudo make attribution-bench)")
+    monitor = os.path.abspath(os.environ.get("MONITOR", ".build/release/ebpf-monitor"))
+    if not os.access(monitor, os.X_OK):
+        sys.exit(f"attribution-bench: no {monitor}; run: make attribution-bench (it builds the release binary)")
+    if shutil.which("cc") is None:
+        sys.exit("attribution-bench: cc is missing; run: make setup")
+    designs = os.environ.get("DESIGNS", " ".join(ALL_DESIGNS)).split()
+    unknown = [d for d in designs if d not in ALL_DESIGNS]
+    if unknown:
+        sys.exit(f"attribution-bench: unknown design(s) {unknown}; known: {ALL_DESIGNS}")
+    try:
+        clients = [int(c) for c in os.environ.get("CLIENTS", "1 2 8").split()]
+    except ValueError:
+        sys.exit("attribution-bench: CLIENTS must be integers, e.g. '1 2 8'")
+    if any(c < 1 for c in clients):
+        sys.exit("attribution-bench: every CLIENTS value must be >= 1")
+    requests = env_int("REQUESTS", 50, 1)
+    connections = env_int("CONNECTIONS", 2, 1)
+    if connections > requests:
+        sys.exit("attribution-bench: CONNECTIONS must not exceed REQUESTS")
+    seconds = env_int("SECONDS", 3, 1)
+    rounds = env_int("ROUNDS", 5, 0)
+    noise_count = env_int("NOISE", 4, 1)
+    transport = os.environ.get("TRANSPORT", "unix")
+    if transport not in ("unix", "tcp"):
+        sys.exit("attribution-bench: TRANSPORT must be unix or tcp")
+    monitor_args = shlex.split(os.environ.get("MONITOR_ARGS", ""))
+    out_dir = os.path.join(ROOT, os.environ.get("OUT_DIR", "bench-results"))
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    shm = tempfile.mkdtemp(prefix="ebpf-monitor-attribution-bench.", dir="/dev/shm")
+    os.chmod(shm, 0o755)
+    accuracy, throughput, errors = [], [], 0
+    try:
+        bins = os.path.join(shm, "bin")
+        compile_fixtures(bins)
+        for design in designs:
+            for n in clients:
+                log(f"accuracy {design} with {n} client(s)")
+                try:
+                    accuracy.append(accuracy_run(bins, shm, monitor, monitor_args, design, n, requests,
+                                                 connections, transport))
+                except HarnessError as error:
+                    log(f"accuracy {design} with {n} client(s): {error}")
+                    accuracy.append({"design": design, "clients": n, "error": str(error)})
+                    errors += 1
+        if rounds > 0:
+            for design in designs:
+                try:
+                    throughput.append(throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds,
+                                                      noise_count, transport))
+                except HarnessError as error:
+                    log(f"throughput {design}: {error}")
+                    throughput.append({"design": design, "error": str(error)})
+                    errors += 1
+    except HarnessError as error:
+        log(str(error))
+        errors += 1
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)
+
+    print(f"ebpf-monitor attribution bench, {started:%Y-%m-%d %H:%M} UTC; machine: {os.uname().sysname} "
+          f"{os.uname().release}, {os.cpu_count()} cpus; transport {transport}; {requests} requests per watched client "
+          f"over {connections} connection(s)")
+    print_accuracy(accuracy, sum(1 for r in accuracy if "error" in r))
+    if throughput:
+        print_throughput(throughput)
+
+    os.makedirs(out_dir, exist_ok=True)
+    report = os.path.join(out_dir, f"attribution-{started:%Y%m%d-%H%M%S}.json")
+    with open(report, "w") as f:
+        json.dump({
+            "date": started.isoformat(),
+            "machine": {"kernel": os.uname().release, "cpus": os.cpu_count()},
+            "monitor": monitor,
+            "monitor_args": monitor_args,
+            "settings": {"designs": designs, "clients": clients, "requests": requests, "connections": connections,
+                         "seconds": seconds, "rounds": rounds, "noise": noise_count, "transport": transport},
+            "targets": {"one_client": TARGET_ONE, "many_clients": TARGET_MANY, "throughput": TARGET_THROUGHPUT},
+            "accuracy": accuracy,
+            "throughput": throughput,
+            "errors": errors,
+        }, f, indent=2)
+        f.write("\n")
+    shown = os.path.relpath(report, ROOT) if report.startswith(ROOT + os.sep) else report
+    print(f"\nraw results: {shown}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
