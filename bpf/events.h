@@ -183,6 +183,7 @@ struct channel {
 	__u32 writer_pid;
 	__u32 writer_tid;
 	__u64 writer_inode; /* the writer's socket or pipe inode */
+	__u64 writer_end;   /* what the reader checks its end is still joined to (see channel_of) */
 };
 
 /* The first read of a tagged channel by a process outside the tree. */

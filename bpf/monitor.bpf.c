@@ -408,8 +408,13 @@ static __always_inline struct syscall_spec *spec_for(long nr)
  * The channel that fd writes to (writing) or reads from, as the reader sees
  * it: a unix socket's reading end, a TCP/UDP (from, to) address pair, or a
  * pipe's inode. Returns 0 for anything else. *inode is the fd's inode number.
+ *
+ * Sockets and inodes are freed and their memory reused, so a key can outlive
+ * its channel. *end names the writing end as both ends see it: the writer's
+ * unix socket, or the pipe's inode number. A read counts only when its end
+ * still matches (TCP and UDP keys hold both ports: their reuse is rare).
  */
-static __always_inline int channel_of(s64 fd, int writing, struct channel_key *key, u64 *inode_number)
+static __always_inline int channel_of(s64 fd, int writing, struct channel_key *key, u64 *inode_number, u64 *end)
 {
 	const void *file = fd_file(fd);
 	if (!file)
@@ -420,9 +425,11 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
 	u16 imode = 0;
 	bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode);
 	*inode_number = read_kernel_u64(inode, OFF_inode__i_ino);
+	*end = 0;
 	if ((imode & S_IFMT_) == S_IFIFO_) {
 		key->a = (u64)inode;
 		key->b = 0;
+		*end = *inode_number;
 		return 1;
 	}
 	if ((imode & S_IFMT_) != S_IFSOCK_)
@@ -434,12 +441,12 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
 	u16 family = 0;
 	bpf_probe_read_kernel(&family, sizeof(family), (const char *)sk + OFF_sock_common__skc_family);
 	if (family == 1 /* AF_UNIX */) {
-		if (writing)
-			sk = (const void *)read_kernel_u64(sk, OFF_unix_sock__peer);
-		if (!sk)
+		const void *peer = (const void *)read_kernel_u64(sk, OFF_unix_sock__peer);
+		if (!peer)
 			return 0;
-		key->a = (u64)sk;
+		key->a = writing ? (u64)peer : (u64)sk;
 		key->b = 1;
+		*end = writing ? (u64)sk : (u64)peer;
 		return 1;
 	}
 	u16 peer_port = 0;
@@ -471,16 +478,21 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
 static __always_inline void tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attribution)
 {
 	struct channel_key key = {};
-	u64 inode = 0;
-	if (!channel_of(fd, 1, &key, &inode))
+	u64 inode = 0, end = 0;
+	if (!channel_of(fd, 1, &key, &inode, &end))
 		return;
 	u64 id = bpf_get_current_pid_tgid();
 	struct channel *channel = channels.lookup(&key);
+	if (channel && channel->writer_end != end) {
+		channels.delete(&key);  /* a reused key: the old channel is gone */
+		channel = NULL;
+	}
 	if (!channel) {
 		if (!tag)
 			return;
 		struct channel value = { .tag = tag, .also_tag = also_tag, .attribution = attribution & ATTRIBUTION_AMBIGUOUS,
-					 .unread = 1, .writer_pid = id >> 32, .writer_tid = (u32)id, .writer_inode = inode };
+					 .unread = 1, .writer_pid = id >> 32, .writer_tid = (u32)id, .writer_inode = inode,
+					 .writer_end = end };
 		channels.update(&key, &value);
 		u32 index = CONFIG_CHANNELS_USED, one = 1;
 		config.update(&index, &one);
@@ -516,10 +528,14 @@ static __always_inline void count_unattributed(void)
 static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon)
 {
 	struct channel_key key = {};
-	u64 inode = 0;
-	if (!channel_of(fd, 0, &key, &inode))
+	u64 inode = 0, end = 0;
+	if (!channel_of(fd, 0, &key, &inode, &end))
 		return;
 	struct channel *channel = channels.lookup(&key);
+	if (channel && channel->writer_end != end) {
+		channels.delete(&key);
+		channel = NULL;
+	}
 	if (!channel || !channel->tag) {
 		if (channel)
 			channel->unread = 0;
@@ -533,11 +549,15 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon)
 	channel->unread = 0;
 	channel->also_tag = 0;
 	channel->attribution = 0;
+	/* A peer record on the first read, and whenever a thread turns to another command. */
+	struct task_tag *old = task_tags.lookup(&tid);
+	int turned = !old || old->tag != tag.tag;
 	task_tags.update(&tid, &tag);
-	if (daemon)
+	if (daemon && !turned)
 		return;
 	u32 one = 1;
-	daemons.update(&pid, &one);
+	if (!daemon)
+		daemons.update(&pid, &one);
 	struct peer_event *event = events.ringbuf_reserve(sizeof(*event));
 	if (!event) {
 		count_lost(EVENT_PEER);

@@ -11,6 +11,10 @@ final class RingBuffer {
         var count = 0
     }
 
+    /// Records taken in one poll at most, so a producer faster than the
+    /// reader cannot keep the poll from returning.
+    static let batchLimit = 32_768
+
     private let ring: OpaquePointer
     private let context = Context()
 
@@ -19,7 +23,7 @@ final class RingBuffer {
             let context = Unmanaged<Context>.fromOpaque(ctx!).takeUnretainedValue()
             context.count += 1
             context.handler(UnsafeRawBufferPointer(start: data, count: size))
-            return 0
+            return context.count >= RingBuffer.batchLimit ? -1 : 0  // stops after this record
         }
         guard let ring = bpf_new_ringbuf(mapFD, callback, Unmanaged.passUnretained(context).toOpaque()) else {
             throw KernelError.systemCall("bpf_new_ringbuf", errno: errno)
@@ -34,7 +38,7 @@ final class RingBuffer {
         context.handler = handler
         context.count = 0
         _ = bpf_poll_ringbuf(ring, timeoutMs)
-        _ = bpf_consume_ringbuf(ring)
+        if context.count < Self.batchLimit { _ = bpf_consume_ringbuf(ring) }
         context.handler = { _ in }
         return context.count
     }

@@ -5,9 +5,9 @@
 extension Tracker {
     /// How long a command's summary waits for daemon work after its own
     /// processes end: the last daemon call must be this old...
-    static let daemonQuiet: UInt64 = 200_000_000
+    public static let daemonQuiet: UInt64 = 200_000_000
     /// ...and processes daemons forked for it get this long to exit.
-    static let daemonGrace: UInt64 = 2_000_000_000
+    public static let daemonGrace: UInt64 = 2_000_000_000
 
     /// Nothing left to wait for: no live process, no command waiting for daemons.
     public var idle: Bool { live.isEmpty && !commands.values.contains { $0.ownEnded != nil } }
@@ -51,8 +51,19 @@ extension Tracker {
                 state.command = command
                 state.daemon = scope
                 live[event.pid] = state
-                records += handleSyscall(event, call)
+                let endpoints = (commands[command]!.network, commands[command]!.endpoints)
+                let work = handleSyscall(event, call)
                 daemonProcesses[event.pid]!.files = live.removeValue(forKey: event.pid)!.files
+                // Of a daemon's network calls only onward requests matter: its accepts,
+                // replies and closes are the command's own connection seen from the other end.
+                let onward = work.filter { record in
+                    guard case .activity(let activity) = record, activity.category == .network else { return true }
+                    return activity.action == "connect"
+                }
+                if onward.count < work.count {
+                    (commands[command]!.network, commands[command]!.endpoints) = endpoints
+                }
+                records += onward
             default:
                 break
             }

@@ -1,0 +1,142 @@
+import Testing
+import Monitor
+
+/// Daemon-side work as the kernel tags it (see "Attribution" in
+/// bpf/events.h): peer records, work credited to the right command, forks
+/// followed in daemon scope, ambiguous work credited to both commands, and
+/// summaries that wait for the daemon work but not forever.
+@Suite struct DaemonAttributionTests {
+    /// `--pid` on a shell (10); its children 100 and 200 are commands 1 and 2, tagged 100 and 200.
+    private func twoCommands() -> (Tracker, [Record]) {
+        var tracker = Tracker(mode: .shell(root: 10), clock: testClock, system: Daemons())
+        tracker.seed(pid: 10, ppid: 1, comm: utf8("bash"), argv: [utf8("bash")], threads: [10], ktime: 1_000)
+        let records = tracker.feed([
+            Make.fork(2_000, pid: 10, comm: "bash", child: 100),
+            Make.fork(3_000, pid: 10, comm: "bash", child: 200),
+        ])
+        return (tracker, records)
+    }
+
+    @Test func daemonWorkIsCreditedToTheCommandThatAskedForIt() throws {
+        var (tracker, _) = twoCommands()
+        let peer = tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 77))
+        let line = try #require(peer.activities.first)
+        #expect(line.action == "peer" && line.command == 1 && line.pid == 100)
+        #expect(line.socket?.peer == SocketPeer(pid: 500, comm: utf8("dockerd")))
+        #expect(line.socket?.remote == "unix:/run/d.sock")
+
+        let work = tracker.handle(Make.create(11_000, daemon: 500, tid: 501, tag: 100, path: "/var/lib/d/volumes/a"))
+        let create = try #require(work.activities.first)
+        #expect(create.command == 1 && create.action == "mkdir" && create.pid == 500)
+        #expect(create.daemon == DaemonScope(pid: 500, comm: utf8("dockerd"), via: [100, 500]))
+        // Work tagged for command 2 stays out of command 1.
+        _ = tracker.handle(Make.create(12_000, daemon: 500, tid: 502, tag: 200, path: "/var/lib/d/volumes/b"))
+
+        // Command 1's process ends; its summary waits for the daemon to go quiet.
+        #expect(tracker.handle(Make.exit(20_000, pid: 100, parent: 10)).summaries.isEmpty)
+        #expect(!tracker.idle)
+        #expect(tracker.expire(ktime: 20_000 + Tracker.daemonQuiet - 1).isEmpty)
+        let summary = try #require(tracker.expire(ktime: 20_000 + Tracker.daemonQuiet).summaries.first)
+        #expect(summary.command == 1)
+        #expect(summary.files.directoriesCreated == [utf8("/var/lib/d/volumes/a")])
+        #expect(summary.daemons == [DaemonEntry(pid: 500, comm: utf8("dockerd"), address: "unix:/run/d.sock", via: [100, 500])])
+        #expect(tracker.takeKernelChores().forget == [100])
+
+        // Later work still tagged for the ended command is counted, not shown.
+        #expect(tracker.handle(Make.create(30_000, daemon: 500, tid: 501, tag: 100, path: "/late")).isEmpty)
+        #expect(tracker.lateDaemonWork == 1)
+    }
+
+    @Test func ambiguousWorkIsCreditedToBothCommands() throws {
+        var (tracker, _) = twoCommands()
+        _ = tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 77))
+        _ = tracker.handle(Make.peer(10_500, daemon: 500, tid: 501, tag: 200, writer: 200, inode: 78))
+        var mixed = Make.create(11_000, daemon: 500, tid: 501, tag: 100, path: "/srv/mixed")
+        mixed.attribution.alsoTag = 200
+        mixed.attribution.ambiguous = true
+        let records = tracker.handle(mixed).activities
+        #expect(records.map(\.command) == [1, 2])
+        #expect(records.allSatisfy { $0.daemon?.ambiguous == true && $0.path == utf8("/srv/mixed") })
+        _ = tracker.feed([Make.exit(20_000, pid: 100, parent: 10), Make.exit(20_001, pid: 200, parent: 10)])
+        let summaries = tracker.expire(ktime: 20_001 + Tracker.daemonQuiet).summaries
+        #expect(summaries.map(\.command) == [1, 2])
+        #expect(summaries.allSatisfy { $0.files.directoriesCreated == [utf8("/srv/mixed")] })
+    }
+
+    @Test func processesADaemonForksForTheCommandAreItsOwnInDaemonScope() throws {
+        var (tracker, _) = twoCommands()
+        _ = tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 77))
+        var fork = Make.fork(11_000, pid: 500, tid: 501, comm: "containerd", child: 600)
+        fork.attribution = Event.Attribution(tag: 100, daemon: true)
+        let forked = try #require(tracker.handle(fork).processes.first)
+        #expect(forked.action == .fork && forked.command == 1 && forked.child == 600)
+
+        // The child is watched whole: its own events carry the command's tag in daemon scope.
+        var exec = Make.exec(12_000, pid: 600, comm: "runc", path: "/usr/bin/runc", argv: ["runc", "create"])
+        exec.attribution = Event.Attribution(tag: 100, daemon: true)
+        let ran = try #require(tracker.handle(exec).processes.first)
+        #expect(ran.command == 1 && ran.daemon?.via == [100, 500, 600])
+
+        _ = tracker.handle(Make.exit(20_000, pid: 100, parent: 10))
+        // The daemon is quiet, but runc still runs: the summary waits for it.
+        #expect(tracker.expire(ktime: 20_000 + Tracker.daemonQuiet).isEmpty)
+        var exit = Make.exit(30_000, pid: 600, comm: "runc", parent: 500)
+        exit.attribution = Event.Attribution(tag: 100, daemon: true)
+        _ = tracker.handle(exit)
+        let summary = try #require(tracker.expire(ktime: 30_000 + Tracker.daemonQuiet).summaries.first)
+        let runc = try #require(summary.entry(600))
+        #expect(runc.daemon?.pid == 500 && runc.argv == [utf8("runc"), utf8("create")] && runc.termination == .exited(0))
+        #expect(summary.entry(100)?.daemon == nil)
+    }
+
+    @Test func aDaemonForkedProcessThatOutlivesTheGraceIsLetGo() throws {
+        var (tracker, _) = twoCommands()
+        _ = tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 77))
+        var fork = Make.fork(11_000, pid: 500, tid: 501, comm: "containerd", child: 600)
+        fork.attribution = Event.Attribution(tag: 100, daemon: true)
+        _ = tracker.handle(fork)
+        _ = tracker.handle(Make.exit(20_000, pid: 100, parent: 10))
+        #expect(tracker.expire(ktime: 20_000 + Tracker.daemonGrace - 1).isEmpty)
+        let summary = try #require(tracker.expire(ktime: 20_000 + Tracker.daemonGrace).summaries.first)
+        #expect(summary.entry(600)?.ended == false)
+        #expect(tracker.takeKernelChores().unwatch == [600])
+    }
+}
+
+/// /proc and sock_diag for the daemon: pid 500 is dockerd; socket 77 and 78 lead to it.
+private final class Daemons: SystemQueries {
+    func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: Event.IOTotals] { [:] }
+
+    func socket(inode: UInt64) -> SocketState? {
+        SocketState(family: "unix", type: "stream", inode: inode, remote: "/run/d.sock",
+                    peer: SocketPeer(pid: 500, comm: utf8("dockerd")))
+    }
+
+    func process(_ pid: Int32) -> ProcessSnapshot? {
+        guard pid == 500 else { return nil }
+        return ProcessSnapshot(ppid: 1, comm: utf8("dockerd"), argv: [utf8("dockerd")], files: FileTable(cwd: utf8("/")))
+    }
+}
+
+extension Make {
+    static func peer(_ ktime: UInt64, daemon: Int32, tid: Int32, tag: Int32, writer: Int32, inode: UInt64) -> Event {
+        Event(ktime: ktime, pid: daemon, tid: tid, comm: utf8("dockerd"),
+              body: .peer(Event.Peer(writerPid: writer, writerTid: writer, writerInode: inode, readerInode: inode + 1,
+                                     readerFD: 9)),
+              attribution: Event.Attribution(tag: tag))
+    }
+
+    /// mkdir(path, 0755) = 0 by a tagged daemon thread.
+    static func create(_ ktime: UInt64, daemon: Int32, tid: Int32, tag: Int32, path: String) -> Event {
+        let nr = SyscallTable.all.first { $0.name == "mkdir" }!.nr
+        return Event(ktime: ktime, pid: daemon, tid: tid, comm: utf8("dockerd"),
+                     body: .syscall(Event.Syscall(nr: nr, ret: 0, args: [0, 0o755], paths: [utf8(path)])),
+                     attribution: Event.Attribution(tag: tag, daemon: true))
+    }
+}
+
+extension Array where Element == Record {
+    fileprivate var activities: [ActivityRecord] {
+        compactMap { if case .activity(let record) = $0 { record } else { nil } }
+    }
+}
