@@ -44,9 +44,12 @@ build: setup
 # one at a time (--no-parallel; Swift Testing is parallel by default): the
 # unit tests take milliseconds anyway, and integration tests that load probes
 # and run bursts of processes on 2 cores would disturb each other.
+# The Docker tests need dockerd: scripts/with-docker.sh installs and starts it
+# (scripts/docker.sh start; a fresh install takes about 15 s, then nothing),
+# and afterwards stops what it started, even when the tests fail.
 test: setup
 	$(SWIFT) build $(SWIFT_FLAGS)
-	$(SWIFT) test --no-parallel $(SWIFT_FLAGS) $(TEST_FLAGS)
+	bash scripts/with-docker.sh $(SWIFT) test --no-parallel $(SWIFT_FLAGS) $(TEST_FLAGS)
 
 run: build
 	$(SUDO) $(BIN) $(if $(strip $(ARGS)),$(ARGS),-- $(DEMO))

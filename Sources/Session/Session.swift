@@ -130,8 +130,10 @@ public final class Session {
             if sink.failed { break }
         }
 
-        // Drain what the kernel still holds, then close every open command.
-        while poll(tracer, timeout: 0) > 0 {}
+        // Drain what the kernel still holds, then close every open command. Busy
+        // daemons may never leave the buffer empty: what they add later is not waited for.
+        var drains = 0
+        while drains < 16, poll(tracer, timeout: 0) > 0 { drains += 1 }
         process(&tracker, tracer: tracer, flushAll: true)
         let end = Self.now(CLOCK_MONOTONIC)
         for record in tracker.finish(ktime: end) { sink.emit(record) }
