@@ -155,7 +155,14 @@ struct task_watch {
 	__u32 _pad;
 };
 
-/* The value of the task_tags map: a daemon thread working for a command. */
+/* A goroutine of a Go daemon: its g's address in that process. */
+struct go_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 g;
+};
+
+/* The value of the task_tags and go_tags maps: a daemon thread or goroutine working for a command (tag 0: for someone else). */
 struct task_tag {
 	__u32 tag;
 	__u32 also_tag;

@@ -30,6 +30,8 @@ BPF_HASH(daemons, u32, u32, DAEMON_MAX);                 /* pid -> 1 */
 BPF_HASH(task_tags, u32, struct task_tag, WATCH_MAX);    /* daemon tid -> the command it works for */
 BPF_HASH(channels, struct channel_key, struct channel, CHANNEL_MAX);
 BPF_ARRAY(config, u32, CONFIG_MAX);
+BPF_HASH(go_tags, struct go_key, struct task_tag, GO_MAX);  /* goroutines of Go daemons */
+BPF_HASH(running_g, u32, u64, WATCH_MAX);                  /* tid -> the goroutine it runs, in Go processes followed */
 BPF_PERCPU_ARRAY(unattributed_counts, u64, 1);           /* daemon calls done for no watched command */
 BPF_PERCPU_ARRAY(lost_counts, u64, LOST_REASON_MAX);  /* index: enum event_kind or enum lost_reason */
 BPF_PERCPU_ARRAY(wakeup_counts, u64, 1);
@@ -287,6 +289,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 	struct task_watch *watch = watched.lookup(&tid);
 	if (!watch) {
 		task_tags.delete(&tid);
+		running_g.delete(&tid);
 		return 0;
 	}
 	u32 tag = watch->tag, attribution = watch->attribution;
@@ -536,14 +539,23 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon)
 		channels.delete(&key);
 		channel = NULL;
 	}
+	u64 *g = running_g.lookup(&tid);
+	struct go_key goroutine = { .pid = pid, .g = g ? *g : 0 };
 	if (!channel || !channel->tag) {
 		if (channel)
 			channel->unread = 0;
-		if (daemon)
+		if (daemon) {
 			task_tags.delete(&tid);
+			if (g) {
+				struct task_tag other = {};  /* known to work for someone else */
+				go_tags.update(&goroutine, &other);
+			}
+		}
 		return;
 	}
 	struct task_tag tag = { .tag = channel->tag, .also_tag = channel->also_tag, .attribution = channel->attribution };
+	if (g)
+		go_tags.update(&goroutine, &tag);
 	struct peer_event peer = { .writer_pid = channel->writer_pid, .writer_tid = channel->writer_tid,
 				   .writer_inode = channel->writer_inode, .reader_inode = inode, .reader_fd = fd };
 	channel->unread = 0;
@@ -786,6 +798,63 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 	struct task_watch *watch = watched.lookup(&tid);
 	if (watch)
 		emit_syscall(spec, &call, ret, watch->tag, 0, watch->attribution, 0);
+	return 0;
+}
+
+/*
+ * Go daemons run requests on goroutines, which move between threads. A
+ * uprobe on runtime.casgstatus (Go's register ABI: gp in AX, old status in
+ * BX, new in CX; the running g in R14) sees three things:
+ *   - a goroutine starting to run on a thread: the thread takes its tag;
+ *   - a goroutine made runnable by another: created (newproc1, from dead) or
+ *     woken (a channel send, an unlock; from waiting). It takes the maker's
+ *     tag, or its "someone else"; from a goroutine with no tag, or from the
+ *     scheduler's g0 (the network poller), it keeps its own.
+ */
+#define G_RUNNABLE 1
+#define G_RUNNING 2
+#define G_WAITING 4
+#define G_DEAD 6
+#define GO_G_M 48  /* offsetof(g, m) since Go 1.5; offsetof(m, g0) is 0 */
+
+int uprobe__go_casgstatus(struct pt_regs *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 pid = id >> 32, tid = (u32)id;
+	u64 gp = ctx->ax;
+	u32 from = (u32)ctx->bx & 0xfff, to = (u32)ctx->cx & 0xfff;  /* without the _Gscan bit */
+	if (to == G_RUNNING) {
+		running_g.update(&tid, &gp);
+		if (!daemons.lookup(&pid))
+			return 0;
+		struct go_key key = { .pid = pid, .g = gp };
+		struct task_tag *tag = go_tags.lookup(&key);
+		if (tag && tag->tag) {
+			struct task_tag copy = *tag;
+			task_tags.update(&tid, &copy);
+		} else {
+			task_tags.delete(&tid);
+		}
+		return 0;
+	}
+	if (to != G_RUNNABLE || (from != G_DEAD && from != G_WAITING) || !daemons.lookup(&pid))
+		return 0;
+	u64 maker = ctx->r14;
+	u64 m = 0, g0 = 0;
+	bpf_probe_read_user(&m, sizeof(m), (const void *)(maker + GO_G_M));
+	if (m)
+		bpf_probe_read_user(&g0, sizeof(g0), (const void *)m);
+	if (!maker || maker == g0)
+		return 0;
+	struct go_key key = { .pid = pid, .g = gp };
+	struct go_key parent = { .pid = pid, .g = maker };
+	struct task_tag *tag = go_tags.lookup(&parent);
+	if (tag) {
+		struct task_tag copy = *tag;
+		go_tags.update(&key, &copy);
+	} else if (from == G_DEAD) {
+		go_tags.delete(&key);  /* a new goroutine in a reused g */
+	}
 	return 0;
 }
 

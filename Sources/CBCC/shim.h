@@ -1,3 +1,4 @@
 #include <bcc/bcc_common.h>
 #include <bcc/libbpf.h>
 #include <malloc.h>
+#include <bcc/bcc_syms.h>

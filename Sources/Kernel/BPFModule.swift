@@ -85,7 +85,7 @@ final class BPFModule {
     func release(tables: [String]) throws -> ProbeHandles {
         var maps: [String: Int32] = [:]
         for name in tables { maps[name] = try check("dup", dup(try tableFD(name))) }
-        let handles = ProbeHandles(links: attachFDs + Array(programFDs.values), maps: maps)
+        let handles = ProbeHandles(links: attachFDs + Array(programFDs.values), maps: maps, programs: programFDs)
         attachFDs = []
         programFDs = [:]
         return handles
@@ -100,13 +100,19 @@ final class BPFModule {
 
 /// What keeps probes attached and maps reachable: closing them detaches.
 final class ProbeHandles {
-    private let links: [Int32]
+    private var links: [Int32]
     let maps: [String: Int32]
+    /// Loaded programs by name (owned through `links`), for probes attached later.
+    let programs: [String: Int32]
 
-    init(links: [Int32], maps: [String: Int32]) {
+    init(links: [Int32], maps: [String: Int32], programs: [String: Int32]) {
         self.links = links
         self.maps = maps
+        self.programs = programs
     }
+
+    /// Keeps a probe attached after start-up until the handles go.
+    func adopt(_ link: Int32) { links.append(link) }
 
     deinit {
         for fd in links { close(fd) }

@@ -18,6 +18,7 @@ public struct ProgramText: Sendable {
     public var ioMax = 65_536
     public var daemonMax = 1024
     public var channelMax = 16_384
+    public var goMax = 65_536
     /// A record for every read and write, instead of totals at close.
     public var ioEveryCall = false
 
@@ -36,6 +37,7 @@ public struct ProgramText: Sendable {
             "#define IO_EVERY_CALL \(ioEveryCall ? 1 : 0)",
             "#define DAEMON_MAX \(daemonMax)",
             "#define CHANNEL_MAX \(channelMax)",
+            "#define GO_MAX \(goMax)",
             "#define NR_FUTEX \(__NR_futex)",
         ]
         for path in BTFOffsets.required {

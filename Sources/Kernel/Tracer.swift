@@ -54,6 +54,8 @@ public final class Tracer {
                     try module.attachRawTracepoint(name)
                 } else if name.hasPrefix("kretprobe__") {
                     try module.attachKretprobe(name)
+                } else if name.hasPrefix("uprobe__") {
+                    _ = try module.load(name, type: BPF_PROG_TYPE_KPROBE)  // attached per daemon binary
                 }
             }
             return try module.release(tables: ["watched", "lost_counts", "events", "syscall_specs", "io_totals",
@@ -90,7 +92,7 @@ public final class Tracer {
         let module = try BPFModule(text: ProgramText(forkProbe: forkProbe, offsets: try BTFOffsets.fromKernel()).source)
         let names = module.functionNames
         for name in names {
-            let type = name.hasPrefix("kretprobe__") ? BPF_PROG_TYPE_KPROBE
+            let type = name.hasPrefix("kretprobe__") || name.hasPrefix("uprobe__") ? BPF_PROG_TYPE_KPROBE
                 : name.hasPrefix("raw_tracepoint__") ? BPF_PROG_TYPE_RAW_TRACEPOINT : BPF_PROG_TYPE_TRACEPOINT
             _ = try module.load(name, type: type)
         }
@@ -145,6 +147,42 @@ public final class Tracer {
         }
         for key in stale { _ = bpf_delete_elem(fd, key) }
     }
+
+    /// Follows goroutines in `pid`'s executable when it is a Go program: a
+    /// uprobe on runtime.casgstatus (see bpf/monitor.bpf.c). Each binary is
+    /// probed once; it acts only in processes that are daemons. False when
+    /// the program is not Go or has no symbols.
+    @discardableResult
+    public func followGoroutines(pid: Int32) -> Bool {
+        let path = "/proc/\(pid)/exe"
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        let file = FileID(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        if let known = goBinaries[file] { return known }
+        var symbol = bcc_symbol()
+        var options = bcc_symbol_option(use_debug_file: 0, check_debug_file_crc: 0, lazy_symbolize: 1,
+                                        use_symbol_type: UInt32(1 << 2))  // STT_FUNC
+        var attached = false
+        if bcc_resolve_symname(path, "runtime.casgstatus", 0, 0, &options, &symbol) == 0,
+           let program = handles.programs["uprobe__go_casgstatus"] {
+            let event = "p_ebpf_monitor_\(getpid())_\(goBinaries.count)"
+            let link = bpf_attach_uprobe(program, BPF_PROBE_ENTRY, event, path, symbol.offset, -1, 0)
+            if link >= 0 {
+                handles.adopt(link)
+                attached = true
+            }
+        }
+        if symbol.module != nil { free(UnsafeMutableRawPointer(mutating: symbol.module)) }
+        goBinaries[file] = attached
+        return attached
+    }
+
+    private struct FileID: Hashable {
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    private var goBinaries: [FileID: Bool] = [:]
 
     /// Calls by daemon threads working for no watched command, summed over CPUs.
     public func unattributedCount() -> UInt64 {

@@ -77,6 +77,9 @@ extension Tracker {
                                      ktime: UInt64) -> [Record] {
         if daemonProcesses[pid] == nil {
             let snapshot = system.process(pid)
+            // It and the processes it talks to may be Go programs: probe their goroutines.
+            let peers = snapshot?.files.sockets.compactMap(\.peer?.pid) ?? []
+            newDaemons += [pid] + peers.filter { $0 != pid && live[$0] == nil }
             daemonProcesses[pid] = LiveProcess(
                 command: command, entry: -1, ppid: snapshot?.ppid ?? 0, comm: snapshot?.comm ?? comm,
                 argv: snapshot?.argv ?? [], threads: [], files: snapshot?.files ?? FileTable(),
@@ -153,12 +156,14 @@ extension Tracker {
         return records
     }
 
-    /// Kernel state the session must drop, taken once.
-    public mutating func takeKernelChores() -> (forget: [Int32], unwatch: [Int32]) {
+    /// Kernel work for the session, taken once: tags of ended commands to
+    /// forget, tasks to stop following, processes whose goroutines to probe.
+    public mutating func takeKernelChores() -> (forget: [Int32], unwatch: [Int32], probe: [Int32]) {
         defer {
             endedTags = []
             releasedTids = []
+            newDaemons = []
         }
-        return (endedTags, releasedTids)
+        return (endedTags, releasedTids, Array(Set(newDaemons)).sorted())
     }
 }

@@ -121,4 +121,7 @@ public struct FileTable: Equatable, Sendable {
     }
 
     public var openDescriptors: [Int32] { files.keys.sorted() }
+
+    /// The sockets open in the table.
+    public var sockets: [SocketState] { files.values.compactMap(\.socket) }
 }

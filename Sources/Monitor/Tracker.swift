@@ -67,6 +67,7 @@ public struct Tracker {
     /// Kernel state to drop: tags of ended commands, tasks no longer followed.
     public internal(set) var endedTags: [Int32] = []
     public internal(set) var releasedTids: [Int32] = []
+    var newDaemons: [Int32] = []
 
     public init(mode: Mode, clock: WallClock, system: SystemQueries = NoSystemQueries()) {
         self.mode = mode

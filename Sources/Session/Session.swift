@@ -207,6 +207,7 @@ public final class Session {
         let chores = tracker.takeKernelChores()
         for tag in chores.forget { tracer.forget(tag: tag) }
         for tid in chores.unwatch { tracer.unwatch(tid: tid) }
+        for pid in chores.probe { tracer.followGoroutines(pid: pid) }
         sink.flush()
     }
 
