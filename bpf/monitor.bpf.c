@@ -477,12 +477,16 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
 	return 1;
 }
 
-/* A write by a task working for `tag` (0: for no watched command) tags the channel it goes to. */
-static __always_inline void tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attribution)
+/*
+ * A write by a task working for `tag` (0: for no watched command) tags the
+ * channel it goes to. Commands reach daemons through sockets only: their
+ * pipes lead to their own processes, and untagged they cost no reads elsewhere.
+ */
+static __always_inline void tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attribution, int sockets_only)
 {
 	struct channel_key key = {};
 	u64 inode = 0, end = 0;
-	if (!channel_of(fd, 1, &key, &inode, &end))
+	if (!channel_of(fd, 1, &key, &inode, &end) || (sockets_only && key.b == 0))
 		return;
 	u64 id = bpf_get_current_pid_tgid();
 	struct channel *channel = channels.lookup(&key);
@@ -609,13 +613,13 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 			return 0;
 		struct task_tag *tag = task_tags.lookup(&tid);
 		if (tag)
-			tag_channel(args->args[0], tag->tag, tag->also_tag, tag->attribution);
+			tag_channel(args->args[0], tag->tag, tag->also_tag, tag->attribution, 0);
 		else
-			tag_channel(args->args[0], 0, 0, 0);
+			tag_channel(args->args[0], 0, 0, 0, 0);
 		return 0;
 	}
 	if (spec->action == SYSCALL_IO_WRITE)
-		tag_channel(args->args[0], watch->tag, 0, watch->attribution);
+		tag_channel(args->args[0], watch->tag, 0, watch->attribution, !(watch->attribution & ATTRIBUTION_DAEMON));
 	struct pending_syscall call = {};
 	call.nr = args->id;
 	call.generation = watch->generation;
