@@ -45,7 +45,8 @@ build: setup
 # unit tests take milliseconds anyway, and integration tests that load probes
 # and run bursts of processes on 2 cores would disturb each other.
 # The Docker tests need dockerd: scripts/with-docker.sh installs and starts it
-# (scripts/docker.sh start; a fresh install takes about 15 s, then nothing),
+# (scripts/docker.sh start: 13-40 s on a fresh machine, ~1 s to start the
+# installed daemons, nothing when they run),
 # and afterwards stops what it started, even when the tests fail.
 test: setup
 	$(SWIFT) build $(SWIFT_FLAGS)
