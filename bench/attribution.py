@@ -312,7 +312,7 @@ def accuracy_run(bins, shm, monitor, monitor_args, design, clients, requests, co
         began = time.monotonic()
         watched = Spawned(argv, workdir, "monitor")
         try:
-            status = watched.process.wait(180)
+            status = watched.process.wait(120)
         except subprocess.TimeoutExpired:
             watched.kill()
             raise HarnessError(f"the watched run timed out: {watched.describe()}")

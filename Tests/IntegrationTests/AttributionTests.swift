@@ -157,20 +157,24 @@ extension IntegrationTests {
             }
         }
 
-        /// Processes a daemon forks for the command (the chain's helpers, the
-        /// forking design's connection children) are in the summary's
-        /// `processes` with `scope: daemon`; the client itself is there with
-        /// `scope: command`.
+        /// Processes a daemon forks for the command are in the summary with
+        /// `scope: daemon`: the chain's helpers among the `processes`; the
+        /// forking design's connection children among the `processes` or, as
+        /// the peers of the client's connections, among the `daemons`. The
+        /// client itself is in `processes` with `scope: command`.
         private func expectDaemonProcesses(_ watched: AttributionRun, daemon: FixtureDaemon, workspace: DaemonWorkspace,
                                            sourceLocation: SourceLocation = #_sourceLocation) {
             let processes = watched.processes
             let client = processes.first { $0.int("pid") == watched.summary.int("pid") }
             #expect(client?.string("scope") == "command", "the client in processes: \(processes)", sourceLocation: sourceLocation)
             guard daemon.design == .chain || daemon.design == .forking else { return }
+            let daemonPids = Set(watched.daemons.compactMap { $0.int("pid") })
             let missing = workers(watched, workspace: workspace).sorted().filter { pid in
-                processes.first { $0.int("pid") == pid }?.string("scope") != "daemon"
+                if daemon.design == .forking && daemonPids.contains(pid) { return false }
+                return processes.first { $0.int("pid") == pid }?.string("scope") != "daemon"
             }
-            #expect(missing.isEmpty, "processes forked for the command, not in processes with scope daemon: \(missing); processes: \(processes)",
+            #expect(missing.isEmpty,
+                    "forked for the command, not in the summary with scope daemon: \(missing); processes: \(processes); daemons: \(watched.daemons)",
                     sourceLocation: sourceLocation)
         }
     }
