@@ -124,6 +124,13 @@ _Static_assert(sizeof(struct io_totals) == 32, "io_totals layout");
 enum attribution_flags {
 	ATTRIBUTION_DAEMON = 1 << 0,     /* daemon-side work done for the tagged command */
 	ATTRIBUTION_AMBIGUOUS = 1 << 1,  /* for tag or also_tag: their requests were mixed */
+	/*
+	 * Kernel-side only: the tag came with a wake-up, which may be a hand-off
+	 * or only a lock released. Another wake-up may replace it; it never
+	 * replaces a tag a thread or goroutine got by reading a request, and it
+	 * is not handed on by wake-ups (only to goroutines it creates).
+	 */
+	ATTRIBUTION_WOKEN = 1 << 2,
 };
 
 struct event_header {

@@ -403,6 +403,7 @@ static __always_inline struct syscall_spec *spec_for(long nr)
 }
 
 
+#define ANY_END ((u64)-1)
 #define S_IFMT_ 0170000
 #define S_IFSOCK_ 0140000
 #define S_IFIFO_ 0010000
@@ -449,7 +450,14 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
 			return 0;
 		key->a = writing ? (u64)peer : (u64)sk;
 		key->b = 1;
-		*end = writing ? (u64)sk : (u64)peer;
+		/* The writer's socket inode number: never reused, unlike the memory of a socket pair. */
+		if (writing) {
+			*end = *inode_number;
+		} else {
+			const void *writer = (const void *)read_kernel_u64(peer, OFF_sock__sk_socket);
+			*end = writer ? read_kernel_u64((const char *)writer + OFF_socket_alloc__vfs_inode, OFF_inode__i_ino)
+				      : ANY_END;  /* the writer closed: its socket is gone, the memory not yet reused */
+		}
 		return 1;
 	}
 	u16 peer_port = 0;
@@ -539,7 +547,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon)
 	if (!channel_of(fd, 0, &key, &inode, &end))
 		return;
 	struct channel *channel = channels.lookup(&key);
-	if (channel && channel->writer_end != end) {
+	if (channel && channel->writer_end != end && end != ANY_END) {
 		channels.delete(&key);
 		channel = NULL;
 	}
@@ -809,11 +817,14 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
  * Go daemons run requests on goroutines, which move between threads. A
  * uprobe on runtime.casgstatus (Go's register ABI: gp in AX, old status in
  * BX, new in CX; the running g in R14) sees three things:
+ *   - which goroutine runs on a thread: the one going to or from running
+ *     (entersyscall, too), so a read can tag the goroutine that made it;
  *   - a goroutine starting to run on a thread: the thread takes its tag;
- *   - a goroutine made runnable by another: created (newproc1, from dead) or
- *     woken (a channel send, an unlock; from waiting). It takes the maker's
- *     tag, or its "someone else"; from a goroutine with no tag, or from the
- *     scheduler's g0 (the network poller), it keeps its own.
+ *   - a goroutine made runnable by another: created (newproc1, from dead),
+ *     it takes its creator's tag; woken (a channel send, an unlock; from
+ *     waiting), it takes the tag the waker read, unless it read a request
+ *     itself (see ATTRIBUTION_WOKEN). Wake-ups by a goroutine with no tag or
+ *     a woken one, or by the scheduler's g0 (the network poller), pass nothing.
  */
 #define G_RUNNABLE 1
 #define G_RUNNING 2
@@ -827,6 +838,11 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	u32 pid = id >> 32, tid = (u32)id;
 	u64 gp = ctx->ax;
 	u32 from = (u32)ctx->bx & 0xfff, to = (u32)ctx->cx & 0xfff;  /* without the _Gscan bit */
+	if (from == G_RUNNING) {
+		/* Leaving the thread, or entering a syscall (entersyscall): gp is the one on it. */
+		running_g.update(&tid, &gp);
+		return 0;
+	}
 	if (to == G_RUNNING) {
 		running_g.update(&tid, &gp);
 		if (!daemons.lookup(&pid))
@@ -853,11 +869,21 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	struct go_key key = { .pid = pid, .g = gp };
 	struct go_key parent = { .pid = pid, .g = maker };
 	struct task_tag *tag = go_tags.lookup(&parent);
-	if (tag) {
+	if (from == G_DEAD) {
+		/* A new goroutine (in a reused g) works for whom its creator works. */
+		if (tag) {
+			struct task_tag copy = *tag;
+			go_tags.update(&key, &copy);
+		} else {
+			go_tags.delete(&key);
+		}
+		return 0;
+	}
+	struct task_tag *own = go_tags.lookup(&key);
+	if (tag && !(tag->attribution & ATTRIBUTION_WOKEN) && (!own || (own->attribution & ATTRIBUTION_WOKEN))) {
 		struct task_tag copy = *tag;
+		copy.attribution |= ATTRIBUTION_WOKEN;
 		go_tags.update(&key, &copy);
-	} else if (from == G_DEAD) {
-		go_tags.delete(&key);  /* a new goroutine in a reused g */
 	}
 	return 0;
 }
@@ -865,7 +891,8 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 /*
  * Hand-offs inside a daemon: a thread that wakes another through a futex
  * (a queue's condition variable, a semaphore) passes on its tag, or its lack
- * of one. Wake-ups from interrupts or the scheduler carry nothing.
+ * of one, unless the woken thread read its own request (ATTRIBUTION_WOKEN).
+ * Wake-ups from interrupts or the scheduler carry nothing.
  */
 RAW_TRACEPOINT_PROBE(sched_wakeup)
 {
@@ -882,9 +909,15 @@ RAW_TRACEPOINT_PROBE(sched_wakeup)
 	if (nr != NR_FUTEX)
 		return 0;
 	u32 wakee_tid = read_kernel_u32(wakee, OFF_task_struct__pid);
+	struct task_tag *own = task_tags.lookup(&wakee_tid);
+	if (own && !(own->attribution & ATTRIBUTION_WOKEN))
+		return 0;  /* it read its own request: an unlock is not a hand-off */
 	struct task_tag *tag = task_tags.lookup(&tid);
+	if (tag && (tag->attribution & ATTRIBUTION_WOKEN))
+		return 0;  /* only work a thread read itself is handed on */
 	if (tag) {
 		struct task_tag copy = *tag;
+		copy.attribution |= ATTRIBUTION_WOKEN;
 		task_tags.update(&wakee_tid, &copy);
 	} else {
 		task_tags.delete(&wakee_tid);

@@ -12,7 +12,7 @@ public struct BTFOffsets: Sendable {
         "mm_struct.arg_start", "mm_struct.arg_end",
         "task_struct.files", "files_struct.fdt", "fdtable.max_fds", "fdtable.fd",
         "file.f_inode", "file.f_mode", "inode.i_ino", "inode.i_mode", "inode.i_sb", "super_block.s_dev",
-        "file.private_data", "socket.sk", "unix_sock.peer",
+        "file.private_data", "socket.sk", "unix_sock.peer", "sock.sk_socket", "socket_alloc.vfs_inode",
         "sock_common.skc_family", "sock_common.skc_num", "sock_common.skc_dport",
         "sock_common.skc_rcv_saddr", "sock_common.skc_daddr", "sock_common.skc_v6_rcv_saddr", "sock_common.skc_v6_daddr",
     ]
