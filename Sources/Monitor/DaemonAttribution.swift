@@ -56,9 +56,13 @@ extension Tracker {
                 daemonProcesses[event.pid]!.files = live.removeValue(forKey: event.pid)!.files
                 // Of a daemon's network calls only onward requests matter: its accepts,
                 // replies and closes are the command's own connection seen from the other end.
+                // Signals between its own threads (Go preempts with SIGURG) are its own business.
                 let onward = work.filter { record in
-                    guard case .activity(let activity) = record, activity.category == .network else { return true }
-                    return activity.action == "connect"
+                    guard case .activity(let activity) = record else { return true }
+                    if activity.category == .network { return activity.action == "connect" }
+                    let internalSignal = activity.signal != nil
+                        && (call.args[0] == UInt64(UInt32(bitPattern: event.pid)) || activity.target == event.tid)
+                    return !internalSignal
                 }
                 if onward.count < work.count {
                     (commands[command]!.network, commands[command]!.endpoints) = endpoints
