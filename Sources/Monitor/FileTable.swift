@@ -57,6 +57,9 @@ public struct SocketPeer: Equatable, Sendable {
 /// close-on-exec entries go at exec.
 public struct FileTable: Equatable, Sendable {
     public var cwd: [UInt8]?
+    /// After chroot or pivot_root (a container's processes): where "/" is, as
+    /// the host names it. Paths are kept as the host names them.
+    public var root: [UInt8]? = nil
     public private(set) var files: [Int32: OpenFile] = [:]
     private var closeOnExec: Set<Int32> = []
     /// The kernel's io generation for this process (see `struct io_key`): it

@@ -153,6 +153,11 @@ extension Tracker {
             if call.ret == 0, let path = resolved(out, dirfd: Self.atFDCWD, slot: 0, followLast: true) { live[pid]?.files.cwd = path }
         case .fchdir:
             if call.ret == 0, let path = out.state.files[call.int(0)]?.path { live[pid]?.files.cwd = path }
+        case .changeRoot:
+            // runc: chdir(rootfs); pivot_root(".", "."); chdir("/"). The new root as the host names it.
+            if call.ret == 0, let path = resolved(out, dirfd: Self.atFDCWD, slot: 0, followLast: true) {
+                live[pid]?.files.root = path == [Paths.slash] ? nil : path
+            }
         case .dup:
             guard call.ret >= 0 else { return }
             let new = Int32(truncatingIfNeeded: call.ret)
@@ -393,7 +398,9 @@ extension Tracker {
         guard slot < out.call.paths.count else { return nil }
         let path = out.call.paths[slot]
         var joined = path
-        if !Paths.isAbsolute(path) {
+        if Paths.isAbsolute(path), let root = out.state.files.root {
+            joined = root + path
+        } else if !Paths.isAbsolute(path) {
             let base = dirfd == Self.atFDCWD ? out.state.files.cwd : out.state.files[dirfd]?.path
             guard let base else { return path.isEmpty ? nil : path }  // relative to something unknown: shown as given
             if path.isEmpty { return base }

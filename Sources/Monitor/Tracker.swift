@@ -165,8 +165,11 @@ public struct Tracker {
             command = startCommand(leader: fork.childPid, ktime: event.ktime)
         }
         if !fork.unfollowed {
+            // A child of a process a daemon forked for the command is daemon work too.
+            let daemon = parent.daemon.map { scope in DaemonScope(pid: scope.pid, comm: scope.comm,
+                                                                 via: scope.via + [fork.childPid], ambiguous: scope.ambiguous) }
             addProcess(pid: fork.childPid, ppid: fork.parentPid, comm: event.comm, argv: parent.argv,
-                       command: command, ktime: event.ktime, files: parent.files)
+                       command: command, ktime: event.ktime, files: parent.files, daemon: daemon)
         }
         record.command = command
         return records + [.process(record)]
@@ -186,8 +189,11 @@ public struct Tracker {
         live[event.pid]?.argv = exec.argv
         var record = baseRecord(event, parent: live[event.pid]!)
         record.action = .exec
-        record.path = Paths.isAbsolute(exec.filename) || state.files.cwd == nil
-            ? exec.filename : Paths.resolve(exec.filename, against: state.files.cwd!)
+        if Paths.isAbsolute(exec.filename) || state.files.cwd == nil {
+            record.path = Paths.isAbsolute(exec.filename) ? (state.files.root ?? []) + exec.filename : exec.filename
+        } else {
+            record.path = Paths.resolve(exec.filename, against: state.files.cwd!)
+        }
         record.argv = exec.argv
         record.truncated = exec.filenameTruncated || exec.argvTruncated
         if let state = live[event.pid] {
