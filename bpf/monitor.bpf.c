@@ -824,13 +824,15 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
  *     it takes its creator's tag; woken (a channel send, an unlock; from
  *     waiting), it takes the tag the waker read, unless it read a request
  *     itself (see ATTRIBUTION_WOKEN). Wake-ups by a goroutine with no tag or
- *     a woken one, or by the scheduler's g0 (the network poller), pass nothing.
+ *     a woken one, or by the scheduler with no goroutine (the network
+ *     poller), pass nothing.
  */
 #define G_RUNNABLE 1
 #define G_RUNNING 2
 #define G_WAITING 4
 #define G_DEAD 6
-#define GO_G_M 48  /* offsetof(g, m) since Go 1.5; offsetof(m, g0) is 0 */
+#define GO_G_M 48      /* offsetof(g, m) since Go 1.5; offsetof(m, g0) is 0 */
+#define GO_M_CURG 192  /* offsetof(m, curg), Go 1.17 to 1.24 on amd64 */
 
 int uprobe__go_casgstatus(struct pt_regs *ctx)
 {
@@ -859,12 +861,17 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	}
 	if (to != G_RUNNABLE || (from != G_DEAD && from != G_WAITING) || !daemons.lookup(&pid))
 		return 0;
+	/* newproc1 and ready run on the system stack (g0): the goroutine behind them is m.curg. */
 	u64 maker = ctx->r14;
 	u64 m = 0, g0 = 0;
 	bpf_probe_read_user(&m, sizeof(m), (const void *)(maker + GO_G_M));
 	if (m)
 		bpf_probe_read_user(&g0, sizeof(g0), (const void *)m);
-	if (!maker || maker == g0)
+	if (m && maker == g0) {
+		maker = 0;
+		bpf_probe_read_user(&maker, sizeof(maker), (const void *)(m + GO_M_CURG));
+	}
+	if (!maker)
 		return 0;
 	struct go_key key = { .pid = pid, .g = gp };
 	struct go_key parent = { .pid = pid, .g = maker };

@@ -92,11 +92,14 @@ public final class Session {
             launcher = child
         }
 
+        let watchedPids = Set(tracker.livePids + [getpid()])
+        let goPrograms = GoPrograms.running(excluding: watchedPids).filter { tracer.followGoroutines(pid: $0) }.count
         let ready = Self.seconds(Self.now(CLOCK_MONOTONIC)) - options.startedAt
         status("ready", clock: clock, [
             "fork_probe": tracer.forkProbe.rawValue,
             "offsets": tracer.offsets == nil ? "headers" : "btf",
             "ready_seconds": String(format: "%.3f", ready),
+            "go_programs": String(goPrograms),
             "watching": String(tracker.liveProcesses),
         ])
         let cpuAtReady = Self.cpuSeconds()
