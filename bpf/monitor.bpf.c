@@ -490,12 +490,13 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
  * channel it goes to. Commands reach daemons through sockets only: their
  * pipes lead to their own processes, and untagged they cost no reads elsewhere.
  */
-static __always_inline void tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attribution, int sockets_only)
+static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attribution, int sockets_only)
 {
 	struct channel_key key = {};
 	u64 inode = 0, end = 0;
 	if (!channel_of(fd, 1, &key, &inode, &end) || (sockets_only && key.b == 0))
-		return;
+		return 0;
+	int socket = key.b != 0;
 	u64 id = bpf_get_current_pid_tgid();
 	struct channel *channel = channels.lookup(&key);
 	if (channel && channel->writer_end != end) {
@@ -504,14 +505,14 @@ static __always_inline void tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attri
 	}
 	if (!channel) {
 		if (!tag)
-			return;
+			return socket;
 		struct channel value = { .tag = tag, .also_tag = also_tag, .attribution = attribution & ATTRIBUTION_AMBIGUOUS,
 					 .unread = 1, .writer_pid = id >> 32, .writer_tid = (u32)id, .writer_inode = inode,
 					 .writer_end = end };
 		channels.update(&key, &value);
 		u32 index = CONFIG_CHANNELS_USED, one = 1;
 		config.update(&index, &one);
-		return;
+		return socket;
 	}
 	if (channel->unread && channel->tag != tag) {
 		/* Two commands' bytes wait in it together: whoever reads cannot tell them apart. */
@@ -525,6 +526,24 @@ static __always_inline void tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attri
 	channel->writer_pid = id >> 32;
 	channel->writer_tid = (u32)id;
 	channel->writer_inode = inode;
+	return socket;
+}
+
+/*
+ * A thread or goroutine that was handed work by a wake-up is done with it
+ * when it writes to a socket: the reply, or the request passed on. Its next
+ * work may come off a queue without a wake-up, and must not inherit the tag.
+ */
+static __always_inline void forget_handoff(u32 pid, u32 tid)
+{
+	task_tags.delete(&tid);
+	u64 *g = running_g.lookup(&tid);
+	if (!g)
+		return;
+	struct go_key goroutine = { .pid = pid, .g = *g };
+	struct task_tag *tag = go_tags.lookup(&goroutine);
+	if (tag && (tag->attribution & ATTRIBUTION_WOKEN))
+		go_tags.delete(&goroutine);
 }
 
 static __always_inline void count_unattributed(void)
@@ -620,10 +639,13 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 		if (spec->action != SYSCALL_IO_WRITE || !daemons.lookup(&pid))
 			return 0;
 		struct task_tag *tag = task_tags.lookup(&tid);
-		if (tag)
-			tag_channel(args->args[0], tag->tag, tag->also_tag, tag->attribution, 0);
-		else
+		if (!tag) {
 			tag_channel(args->args[0], 0, 0, 0, 0);
+			return 0;
+		}
+		if (tag_channel(args->args[0], tag->tag, tag->also_tag, tag->attribution, 0)
+		    && (tag->attribution & ATTRIBUTION_WOKEN))
+			forget_handoff(pid, tid);
 		return 0;
 	}
 	if (spec->action == SYSCALL_IO_WRITE)
