@@ -32,7 +32,8 @@ noise clients, default 4), TRANSPORT (unix | tcp, default unix),
 MONITOR_ARGS (extra monitor flags), OUT_DIR (default bench-results).
 
 Needs root. Exits non-zero only when the harness could not measure (a
-fixture or the monitor failed), never for a missed target. Raw results go to
+fixture or an unwatched client failed), never for a missed target; a
+monitor that fails, hangs or prints no summary is reported as a miss. Raw results go to
 OUT_DIR/attribution-<date>.json. Everything temporary lives on /dev/shm.
 """
 
@@ -60,9 +61,18 @@ TARGET_ONE = 0.99
 TARGET_MANY = 0.95
 TARGET_THROUGHPUT = 0.90
 
+# Seconds a watched client's run may take before the monitor counts as hung,
+# and seconds the monitor gets to end after SIGTERM in the throughput runs.
+WATCHED_TIMEOUT = 120
+STOP_TIMEOUT = 30
+
 
 class HarnessError(Exception):
-    """The bench could not measure: a fixture, the client or the monitor failed."""
+    """The bench could not measure: a fixture or a client failed."""
+
+
+class MonitorFailure(Exception):
+    """The monitor failed, hung or printed no summary: a result (a miss), not a harness error."""
 
 
 def log(message):
@@ -312,13 +322,13 @@ def accuracy_run(bins, shm, monitor, monitor_args, design, clients, requests, co
         began = time.monotonic()
         watched = Spawned(argv, workdir, "monitor")
         try:
-            status = watched.process.wait(120)
+            status = watched.process.wait(WATCHED_TIMEOUT)
         except subprocess.TimeoutExpired:
             watched.kill()
-            raise HarnessError(f"the watched run timed out: {watched.describe()}")
+            raise MonitorFailure(f"no end within {WATCHED_TIMEOUT} s (killed); {tail(watched.stderr())}")
         seconds = time.monotonic() - began
         if status != 0:
-            raise HarnessError(f"the watched run failed: {watched.describe()}")
+            raise MonitorFailure(f"exit status {status}; {tail(watched.stderr())}")
         noise_requests = sum(noise.finish(stop=True))
         noise = None
         daemon_pids = daemon.pids
@@ -335,7 +345,7 @@ def accuracy_run(bins, shm, monitor, monitor_args, design, clients, requests, co
     objects, bad_lines = read_trace(trace)
     summary = next((o for o in objects if o.get("type") == "summary" and o.get("command") == 1), None)
     if summary is None:
-        raise HarnessError(f"no summary for command 1 in {trace}")
+        raise MonitorFailure(f"no summary for command 1 in {trace}")
     attributed = bucket_paths(summary, daemon.files)
     precision, recall = scores(attributed, truth)
     unattributed_values = list(find_key(summary, "unattributed"))
@@ -375,7 +385,7 @@ def throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds, n
     os.makedirs(workdir)
     daemon = Daemon(design, bins, workdir, transport)
     rates = {"unwatched": [], "watched": []}
-    watched_seen = []
+    watched_seen, stop_seconds, hung = [], [], 0
     background = ["--prefix", "watched", "--count", "10", "--delay-us", "10000", "--forever"]
     noise_flags = ["--count", "10", "--connections", "2", "--repeat-ms", str(seconds * 1000)]
     try:
@@ -395,9 +405,9 @@ def throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds, n
                     if variant == "watched":
                         if not wait_for(lambda: "ebpf-monitor: ready " in slow.stderr()
                                         or slow.process.poll() is not None, 30):
-                            raise HarnessError(f"the monitor never got ready: {slow.describe()}")
+                            raise MonitorFailure(f"never ready; {tail(slow.stderr())}")
                         if slow.process.poll() is not None:
-                            raise HarnessError(f"the monitor failed: {slow.describe()}")
+                            raise MonitorFailure(f"exited at start; {tail(slow.stderr())}")
                         # Give the monitor time to find the daemon; proceed anyway after 5 s.
                         seen = wait_for(lambda: daemon_is_watched(read_trace(trace)[0]), 5, 0.05)
                     noise = Clients(bins, daemon, rundir, noise_count, "tput", noise_flags)
@@ -405,9 +415,24 @@ def throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds, n
                         served = sum(noise.finish(stop=False))
                     finally:
                         noise.kill()
-                    status = slow.stop(timeout=60)
+                    # SIGTERM: the client stops; under the monitor, the monitor passes it
+                    # on and ends with the client. A monitor that does not end is noted
+                    # and killed; the rate was measured before, and stands.
+                    stopping = time.monotonic()
+                    slow.process.send_signal(signal.SIGTERM)
+                    try:
+                        status = slow.process.wait(STOP_TIMEOUT)
+                    except subprocess.TimeoutExpired:
+                        if variant != "watched":
+                            raise HarnessError(f"the background client did not stop: {slow.describe()}")
+                        status = 0
+                        hung += 1
+                        log(f"throughput {design}: the monitor did not end within {STOP_TIMEOUT} s of SIGTERM; killed")
+                    if variant == "watched":
+                        stop_seconds.append(round(time.monotonic() - stopping, 3))
                     if status != 0:
-                        raise HarnessError(f"the background client failed: {slow.describe()}")
+                        failure = HarnessError if variant == "unwatched" else MonitorFailure
+                        raise failure(f"the background client's run ended with status {status}: {slow.describe()}")
                 finally:
                     slow.kill()
                 if variant == "watched":
@@ -430,7 +455,15 @@ def throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds, n
         "watched_median_rps": watched,
         "ratio": watched / unwatched if unwatched else None,
         "daemon_watched_each_round": watched_seen,
+        "monitor_stop_seconds": stop_seconds,
+        "monitor_hung_at_stop": hung,
     }
+
+
+def tail(text, lines=3):
+    """The last lines of a program's stderr, for a one-line message."""
+    kept = [line for line in text.strip().splitlines() if line][-lines:]
+    return "stderr: " + (" | ".join(kept) if kept else "(empty)")
 
 
 def daemon_is_watched(objects):
@@ -450,7 +483,11 @@ def print_accuracy(results, errors):
           f"{'unattributed':>12} {'lost':>5}  verdict")
     for r in results:
         if "error" in r:
-            print(f"  {r['design']:<11} {r['clients']:>7} {'ERROR':>9}   {r['error'].splitlines()[0][:90]}")
+            print(f"  {r['design']:<11} {r['clients']:>7} {'ERROR':>9}   {r['error'].splitlines()[0][:100]}")
+            continue
+        if "monitor_failure" in r:
+            print(f"  {r['design']:<11} {r['clients']:>7} {'FAIL':>9}   MISS: the monitor failed: "
+                  f"{r['monitor_failure'].splitlines()[0][:100]}")
             continue
         target = TARGET_ONE if r["clients"] == 1 else TARGET_MANY
         misses = []
@@ -475,11 +512,16 @@ def print_throughput(results):
     print(f"  {'design':<11} {'unwatched':>10} {'watched':>10} {'ratio':>6}  verdict")
     for r in results:
         if "error" in r:
-            print(f"  {r['design']:<11} {'ERROR':>10}   {r['error'].splitlines()[0][:90]}")
+            print(f"  {r['design']:<11} {'ERROR':>10}   {r['error'].splitlines()[0][:100]}")
+            continue
+        if "monitor_failure" in r:
+            print(f"  {r['design']:<11} {'FAIL':>10}   MISS: the monitor failed: {r['monitor_failure'].splitlines()[0][:100]}")
             continue
         verdict = "ok" if r["ratio"] is not None and r["ratio"] >= TARGET_THROUGHPUT else "MISS"
         if not all(r["daemon_watched_each_round"]):
-            verdict += " (the monitor never followed the daemon: no peer or daemon event)"
+            verdict += " (in some rounds the monitor never followed the daemon: no peer or daemon event)"
+        if r["monitor_hung_at_stop"]:
+            verdict += f" (the monitor did not end within {STOP_TIMEOUT} s of SIGTERM in {r['monitor_hung_at_stop']} round(s))"
         print(f"  {r['design']:<11} {r['unwatched_median_rps']:>10.0f} {r['watched_median_rps']:>10.0f} "
               f"{fmt(r['ratio'], 2):>6}  {verdict}")
 
@@ -528,6 +570,9 @@ def main():
                 try:
                     accuracy.append(accuracy_run(bins, shm, monitor, monitor_args, design, n, requests,
                                                  connections, transport))
+                except MonitorFailure as failure:
+                    log(f"accuracy {design} with {n} client(s): the monitor failed: {failure}")
+                    accuracy.append({"design": design, "clients": n, "monitor_failure": str(failure)})
                 except HarnessError as error:
                     log(f"accuracy {design} with {n} client(s): {error}")
                     accuracy.append({"design": design, "clients": n, "error": str(error)})
@@ -537,6 +582,9 @@ def main():
                 try:
                     throughput.append(throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds,
                                                       noise_count, transport))
+                except MonitorFailure as failure:
+                    log(f"throughput {design}: the monitor failed: {failure}")
+                    throughput.append({"design": design, "monitor_failure": str(failure)})
                 except HarnessError as error:
                     log(f"throughput {design}: {error}")
                     throughput.append({"design": design, "error": str(error)})
