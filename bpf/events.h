@@ -189,6 +189,13 @@ struct channel_key {
 	__u64 b;
 };
 
+/* A command's socket as a daemon replying to it sees it (command_ends map). */
+struct command_end {
+	__u32 tag;
+	__u32 _pad;
+	__u64 inode; /* the command's socket inode: a socket's memory is reused, its inode number is not */
+};
+
 struct channel {
 	__u32 tag;
 	__u32 also_tag;

@@ -32,6 +32,33 @@ BPF_HASH(channels, struct channel_key, struct channel, CHANNEL_MAX);
 BPF_ARRAY(config, u32, CONFIG_MAX);
 BPF_HASH(go_tags, struct go_key, struct task_tag, GO_MAX);  /* goroutines of Go daemons */
 BPF_HASH(running_g, u32, u64, WATCH_MAX);                  /* tid -> the goroutine it runs, in Go processes followed */
+BPF_HASH(command_ends, struct channel_key, struct command_end, CHANNEL_MAX);
+
+/*
+ * What an untagged daemon thread did since it last read a request: kept in
+ * the kernel, and sent tagged when its reply goes to a command's socket (a
+ * worker that took a queued request without a wake-up).
+ */
+#define EPISODE_CALLS 4
+#define EPISODE_PATH 256
+struct episode_call {
+	u32 nr;
+	u32 file_mode;
+	s64 ret;
+	u64 args[4];
+	u64 file_inode;
+	u32 file_dev;
+	u16 file_imode;
+	u16 path_len;
+	char path[EPISODE_PATH];
+};
+struct episode {
+	u32 count;
+	u32 _pad;
+	struct episode_call calls[EPISODE_CALLS];
+};
+BPF_HASH(episodes, u32, struct episode, EPISODE_MAX);  /* daemon tid -> its calls since its last request */
+BPF_PERCPU_ARRAY(episode_heap, struct episode, 1);
 BPF_PERCPU_ARRAY(unattributed_counts, u64, 1);           /* daemon calls done for no watched command */
 BPF_PERCPU_ARRAY(lost_counts, u64, LOST_REASON_MAX);  /* index: enum event_kind or enum lost_reason */
 BPF_PERCPU_ARRAY(wakeup_counts, u64, 1);
@@ -490,13 +517,27 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
  * channel it goes to. Commands reach daemons through sockets only: their
  * pipes lead to their own processes, and untagged they cost no reads elsewhere.
  */
-static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attribution, int sockets_only)
+static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attribution, int sockets_only,
+				       u32 *reaches)
 {
 	struct channel_key key = {};
 	u64 inode = 0, end = 0;
 	if (!channel_of(fd, 1, &key, &inode, &end) || (sockets_only && key.b == 0))
 		return 0;
-	int socket = key.b != 0;
+	int socket = key.b != 0 ? 2 : 1;
+	struct command_end *command = socket == 2 ? command_ends.lookup(&key) : NULL;
+	*reaches = 0;
+	if (command && key.b == 1) {
+		/* unix: the key is the command's socket; check it is still that socket. */
+		const void *client = (const void *)read_kernel_u64((const void *)key.a, OFF_sock__sk_socket);
+		u64 ino = client ? read_kernel_u64((const char *)client + OFF_socket_alloc__vfs_inode, OFF_inode__i_ino) : 0;
+		if (ino == command->inode)
+			*reaches = command->tag;
+		else
+			command_ends.delete(&key);
+	} else if (command) {
+		*reaches = command->tag;
+	}
 	u64 id = bpf_get_current_pid_tgid();
 	struct channel *channel = channels.lookup(&key);
 	if (channel && channel->writer_end != end) {
@@ -527,6 +568,107 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 	channel->writer_tid = (u32)id;
 	channel->writer_inode = inode;
 	return socket;
+}
+
+/* A command's socket, as a daemon writing back to it names it (see channel_of). */
+static __always_inline void remember_command_end(s64 fd, u32 tag)
+{
+	struct channel_key key = {};
+	u64 inode = 0, end = 0;
+	if (channel_of(fd, 0, &key, &inode, &end) && key.b != 0) {
+		struct command_end value = { .tag = tag, .inode = inode };
+		command_ends.update(&key, &value);
+	}
+}
+
+static __always_inline void file_facts(s64 fd, u64 *inode_number, u32 *mode, u32 *dev, u16 *imode)
+{
+	const void *file = fd_file(fd);
+	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
+	if (!inode)
+		return;
+	*inode_number = read_kernel_u64(inode, OFF_inode__i_ino);
+	*mode = read_kernel_u32(file, OFF_file__f_mode);
+	const void *sb = (const void *)read_kernel_u64(inode, OFF_inode__i_sb);
+	*dev = sb ? read_kernel_u32(sb, OFF_super_block__s_dev) : 0;
+	bpf_probe_read_kernel(imode, sizeof(*imode), (const char *)inode + OFF_inode__i_mode);
+}
+
+/* Keeps a call by an untagged daemon thread that names a path, for its reply. */
+static __always_inline void log_call(const struct syscall_spec *spec, long nr, s64 ret, const u64 *args)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u32 zero = 0;
+	struct episode *blank = episode_heap.lookup(&zero);
+	if (!blank)
+		return;
+	blank->count = 0;
+	struct episode *episode = episodes.lookup_or_try_init(&tid, blank);
+	if (!episode || episode->count >= EPISODE_CALLS)
+		return;
+	struct episode_call *call = &episode->calls[episode->count & (EPISODE_CALLS - 1)];
+	call->nr = nr;
+	call->ret = ret;
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		call->args[i] = args[i];
+	call->file_inode = 0;
+	call->file_mode = 0;
+	call->file_dev = 0;
+	call->file_imode = 0;
+	if (spec->fd_result && ret >= 0)
+		file_facts(ret, &call->file_inode, &call->file_mode, &call->file_dev, &call->file_imode);
+	long n = bpf_probe_read_user_str(call->path, EPISODE_PATH, (const void *)args[(spec->path_args[0] - 1) & 3]);
+	call->path_len = n > 0 ? n - 1 : 0;
+	episode->count += 1;
+}
+
+/* One kept call, sent as the command's. */
+static __always_inline void replay_call(struct syscall_event *event, const struct episode_call *call, u32 tag)
+{
+	__builtin_memset(&event->io, 0, sizeof(event->io));
+	event->ret = call->ret;
+#pragma unroll
+	for (int j = 0; j < 6; j++)
+		event->args[j] = j < 4 ? call->args[j] : 0;
+	event->nr = call->nr;
+	event->flags = call->file_inode ? EVENT_FLAG_HAS_FILE : 0;
+	event->file_inode = call->file_inode;
+	event->file_mode = call->file_mode;
+	event->file_dev = call->file_dev;
+	event->file_imode = call->file_imode;
+	u32 len = call->path_len & (EPISODE_PATH - 1);
+	if (len == EPISODE_PATH - 1)
+		event->flags |= EVENT_FLAG_PATH0_TRUNCATED;
+	bpf_probe_read_kernel(event->paths[0], EPISODE_PATH, call->path);
+	event->path_len[0] = len;
+	event->path_len[1] = 0;
+	event->sockaddr_len = 0;
+	u32 size = offsetof(struct syscall_event, paths[0]) + len + 1;
+	fill_header(&event->header, EVENT_SYSCALL, size, tag, 0, ATTRIBUTION_DAEMON);
+	if (events.ringbuf_output(event, size, wakeup_flag()) != 0)
+		count_lost(EVENT_SYSCALL);
+}
+
+/* The calls kept for a thread whose reply went to a command's socket, sent as that command's. */
+static __always_inline void replay_episode(u32 tid, u32 tag)
+{
+	struct episode *episode = episodes.lookup(&tid);
+	u32 zero = 0;
+	struct syscall_event *event = syscall_heap.lookup(&zero);
+	if (!episode || !event)
+		return;
+	u32 count = episode->count;
+	/* Constant indexes, one by one: the verifier must see each offset. */
+	if (count > 0)
+		replay_call(event, &episode->calls[0], tag);
+	if (count > 1)
+		replay_call(event, &episode->calls[1], tag);
+	if (count > 2)
+		replay_call(event, &episode->calls[2], tag);
+	if (count > 3)
+		replay_call(event, &episode->calls[3], tag);
+	episodes.delete(&tid);
 }
 
 /*
@@ -570,11 +712,23 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon)
 		channels.delete(&key);
 		channel = NULL;
 	}
+	episodes.delete(&tid);  /* a new request: what came before was for someone else */
 	u64 *g = running_g.lookup(&tid);
 	struct go_key goroutine = { .pid = pid, .g = g ? *g : 0 };
-	if (!channel || !channel->tag) {
-		if (channel)
+	/*
+	 * A command's bytes mixed with bytes for no watched command cannot be told
+	 * apart: rather than guess, neither is credited (two commands' bytes mixed
+	 * are credited to both, as ambiguous). The daemon's calls are then counted
+	 * as unattributed.
+	 */
+	int mixed_with_others = channel && (channel->attribution & ATTRIBUTION_AMBIGUOUS)
+				&& (!channel->tag || !channel->also_tag);
+	if (!channel || !channel->tag || mixed_with_others) {
+		if (channel) {
 			channel->unread = 0;
+			channel->also_tag = 0;
+			channel->attribution = 0;
+		}
 		if (daemon) {
 			task_tags.delete(&tid);
 			if (g) {
@@ -638,18 +792,33 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 		u32 pid = id >> 32;
 		if (spec->action != SYSCALL_IO_WRITE || !daemons.lookup(&pid))
 			return 0;
+		u32 reaches = 0;
 		struct task_tag *tag = task_tags.lookup(&tid);
 		if (!tag) {
-			tag_channel(args->args[0], 0, 0, 0, 0);
+			if (tag_channel(args->args[0], 0, 0, 0, 0, &reaches) == 2) {
+				if (reaches)
+					replay_episode(tid, reaches);
+				else
+					episodes.delete(&tid);
+			}
 			return 0;
 		}
-		if (tag_channel(args->args[0], tag->tag, tag->also_tag, tag->attribution, 0)
-		    && (tag->attribution & ATTRIBUTION_WOKEN))
+		if (tag_channel(args->args[0], tag->tag, tag->also_tag, tag->attribution, 0, &reaches) == 2
+		    && (tag->attribution & ATTRIBUTION_WOKEN)) {
+			if (reaches)
+				replay_episode(tid, reaches);
+			else
+				episodes.delete(&tid);
 			forget_handoff(pid, tid);
+		}
 		return 0;
 	}
-	if (spec->action == SYSCALL_IO_WRITE)
-		tag_channel(args->args[0], watch->tag, 0, watch->attribution, !(watch->attribution & ATTRIBUTION_DAEMON));
+	if (spec->action == SYSCALL_IO_WRITE) {
+		u32 reaches = 0;
+		int daemon_side = watch->attribution & ATTRIBUTION_DAEMON;
+		if (tag_channel(args->args[0], watch->tag, 0, watch->attribution, !daemon_side, &reaches) == 2 && !daemon_side)
+			remember_command_end(args->args[0], watch->tag);
+	}
 	struct pending_syscall call = {};
 	call.nr = args->id;
 	call.generation = watch->generation;
@@ -798,13 +967,25 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, long
 	if (!daemon)
 		return;
 	struct task_tag *tag = task_tags.lookup(&tid);
-	if (!tag) {
-		if (spec->action == SYSCALL_RECORD)
-			count_unattributed();
-		return;
-	}
 	struct pending_syscall call = {};
 	call.nr = nr;
+	/*
+	 * A thread woken through a futex may take a queued request other than the
+	 * one its waker read: its calls wait for its reply, which names whose it was.
+	 * (Goroutines are handed work through channels, a surer sign.)
+	 */
+	if (tag && (tag->attribution & ATTRIBUTION_WOKEN) && !running_g.lookup(&tid))
+		tag = NULL;
+	if (!tag) {
+		if (spec->action != SYSCALL_RECORD)
+			return;
+		count_unattributed();
+		if (spec->path_args[0] && ret >= 0) {
+			current_args(call.args);
+			log_call(spec, nr, ret, call.args);
+		}
+		return;
+	}
 	current_args(call.args);
 	emit_syscall(spec, &call, ret, tag->tag, tag->also_tag, ATTRIBUTION_DAEMON | tag->attribution, 1);
 }

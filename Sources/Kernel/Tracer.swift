@@ -17,6 +17,7 @@ public final class Tracer {
     private let configFD: Int32
     private let tagsFD: Int32
     private let channelsFD: Int32
+    private let commandEndsFD: Int32
     private let unattributedFD: Int32
     private let cpuCount: Int
 
@@ -59,7 +60,7 @@ public final class Tracer {
                 }
             }
             return try module.release(tables: ["watched", "lost_counts", "events", "syscall_specs", "io_totals",
-                                               "config", "task_tags", "channels", "unattributed_counts"])
+                                               "config", "task_tags", "channels", "command_ends", "unattributed_counts"])
         }()
         malloc_trim(0)
         watchedFD = handles.maps["watched"]!
@@ -69,6 +70,7 @@ public final class Tracer {
         configFD = handles.maps["config"]!
         tagsFD = handles.maps["task_tags"]!
         channelsFD = handles.maps["channels"]!
+        commandEndsFD = handles.maps["command_ends"]!
         unattributedFD = handles.maps["unattributed_counts"]!
         ring = try RingBuffer(mapFD: handles.maps["events"]!)
         cpuCount = possibleCPUCount()
@@ -121,6 +123,7 @@ public final class Tracer {
         let value = UInt32(bitPattern: tag)
         deleteEntries(tagsFD, key: UInt32.self, value: task_tag.self) { $0.tag == value || $0.also_tag == value }
         deleteEntries(channelsFD, key: channel_key.self, value: channel.self) { $0.tag == value || $0.also_tag == value }
+        deleteEntries(commandEndsFD, key: channel_key.self, value: command_end.self) { $0.tag == value }
     }
 
     private func deleteEntries<Key, Value>(_ fd: Int32, key: Key.Type, value: Value.Type, where matches: (Value) -> Bool) {

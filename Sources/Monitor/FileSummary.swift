@@ -31,6 +31,9 @@ public struct FileSummary: Equatable, Sendable {
     /// Existed before and at the end, and only mode, owner, times or xattrs changed.
     /// Directories too, for the same reason as `renamed`.
     public var metadata: [[UInt8]] = []
+    /// Touched by daemon work that may have been another client's (confidence
+    /// "ambiguous"): kept out of the buckets above, whatever it did.
+    public var ambiguous: [[UInt8]] = []
     /// Created and gone again, by the name it was created under. A name that exists at the end,
     /// or is listed as deleted, is not repeated here: its net effect is already said.
     public var temporary: [[UInt8]] = []

@@ -102,7 +102,8 @@ public final class JSONSink: Sink {
             }
             fileBuckets.addRaw("renamed", "[" + renames.joined(separator: ",") + "]")
             for (key, paths) in [("read", files.read), ("loaded", files.loaded), ("metadata", files.metadata),
-                                 ("temporary", files.temporary), ("uncertain", files.uncertain)] {
+                                 ("temporary", files.temporary), ("uncertain", files.uncertain),
+                                 ("ambiguous", files.ambiguous)] {
                 fileBuckets.addBytesArray(key, paths)
             }
             object.addRaw("files", fileBuckets.text)

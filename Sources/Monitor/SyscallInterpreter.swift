@@ -11,7 +11,11 @@ extension Tracker {
         guard let info = SyscallTable.byNumber[call.nr] else { return [] }
         let state = process(for: event)
         var out = Output(clock: clock, event: event, state: state, call: call, info: info)
+        // Work that may have been another client's goes to a ledger of its own.
+        let ambiguous = state.daemon?.ambiguous == true && commands[state.command] != nil
+        if ambiguous { commands[state.command]!.swapLedgers() }
         interpret(&out)
+        if ambiguous { commands[state.command]!.swapLedgers() }
         return out.records
     }
 

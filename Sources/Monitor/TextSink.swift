@@ -131,7 +131,8 @@ public final class TextSink: Sink {
         for (bucket, paths) in [("created", files.created), ("modified", files.modified), ("deleted", files.deleted),
                                 ("metadata", files.metadata), ("temporary", files.temporary), ("read", files.read),
                                 ("loaded", files.loaded), ("dir created", files.directoriesCreated),
-                                ("dir deleted", files.directoriesDeleted), ("dir temporary", files.directoriesTemporary)] {
+                                ("dir deleted", files.directoriesDeleted), ("dir temporary", files.directoriesTemporary),
+                                ("ambiguous", files.ambiguous)] {
             for path in paths {
                 let guess = files.uncertain.contains(path) ? " (prior existence unknown)" : ""
                 lines.append(Self.pad(bucket, 14) + Escaping.text(path) + guess)

@@ -31,6 +31,10 @@ public struct Tracker {
         var live = 0
         var threads = 0
         var ledger = FileLedger()
+        /// What daemon work of ambiguous confidence did: listed apart.
+        var ambiguousLedger = FileLedger()
+
+        mutating func swapLedgers() { swap(&ledger, &ambiguousLedger) }
         var network: [NetworkEndpoint] = []
         /// Socket inode -> index in `network`.
         var endpoints: [UInt64: Int] = [:]
@@ -317,6 +321,10 @@ public struct Tracker {
             processes: command.processes, threads: command.threads,
             lostEvents: lostTotal - command.lostAtStart)
         summary.files = command.ledger.summary()
+        let ambiguous = command.ambiguousLedger.summary()
+        summary.files.ambiguous = Array(Set(ambiguous.created + ambiguous.modified + ambiguous.deleted + ambiguous.temporary
+            + ambiguous.metadata + ambiguous.directoriesCreated + ambiguous.directoriesDeleted
+            + ambiguous.directoriesTemporary + ambiguous.renamed.map(\.to))).sorted { $0.lexicographicallyPrecedes($1) }
         summary.network = command.network
         summary.daemons = command.daemons
         summary.unattributed = unattributed - min(unattributed, command.unattributedAtStart)
