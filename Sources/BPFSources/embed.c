@@ -8,10 +8,16 @@ static const char monitor_text[] = {
 	, 0
 };
 
+static const char daemons_text[] = {
+#embed "../../bpf/daemons.bpf.c"
+	, 0
+};
+
 static const char events_header_text[] = {
 #embed "../../bpf/events.h"
 	, 0
 };
 
 const char *bpf_monitor_source(void) { return monitor_text; }
+const char *bpf_daemons_source(void) { return daemons_text; }
 const char *bpf_events_header_source(void) { return events_header_text; }

@@ -53,6 +53,7 @@ public struct ProgramText: Sendable {
         let header = String(cString: bpf_events_header_source())
         let program = String(cString: bpf_monitor_source())
             .replacingOccurrences(of: "#include \"events.h\"", with: header)
+            .replacingOccurrences(of: "#include \"daemons.bpf.c\"", with: String(cString: bpf_daemons_source()))
         return lines.joined(separator: "\n") + "\n" + program
     }
 }
