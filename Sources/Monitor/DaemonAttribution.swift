@@ -22,38 +22,41 @@ extension Tracker {
     /// An event of a tagged daemon thread: a call it made, or a process it forked.
     mutating func handleDaemonWork(_ event: Event) -> [Record] {
         let tags = [event.attribution.tag] + (event.attribution.ambiguous ? [event.attribution.alsoTag] : [])
-        let targets = tags.compactMap { commandByTag[$0] }.filter { commands[$0] != nil }
+        let targets = Array(Set(tags.compactMap { commandByTag[$0] }.filter { commands[$0] != nil })).sorted()
         guard let first = targets.first else {
             lateDaemonWork += 1
             return []
         }
         var records = noteDaemon(event.pid, comm: event.comm, for: first, writer: nil, writerInode: 0, ktime: event.ktime)
-        let before = daemonProcesses[event.pid]!
-        for command in Set(targets).sorted() {
+        // The daemon's state before the call, once per command the call is credited to.
+        // One command (the usual case) takes it by moving, not copying: a daemon's fd
+        // table can be large, and a shared copy would be duplicated by the first change.
+        let before: LiveProcess? = targets.count == 1 ? nil : daemonProcesses[event.pid]
+        for command in targets {
             commands[command]!.lastDaemonWork = event.ktime
-            var scope = before.daemon!
+            var state = before ?? daemonProcesses.removeValue(forKey: event.pid)!
+            let identity = state.daemon!
+            var scope = identity
             scope.via = commands[command]!.daemons.first { $0.pid == event.pid }?.via ?? [event.pid]
             scope.ambiguous = event.attribution.ambiguous
             switch event.body {
             case .fork(let fork) where !fork.isThread:
                 var child = scope
                 child.via.append(fork.childPid)
-                addProcess(pid: fork.childPid, ppid: fork.parentPid, comm: event.comm, argv: before.argv, command: command,
-                           ktime: event.ktime, files: before.files, daemon: child)
+                addProcess(pid: fork.childPid, ppid: fork.parentPid, comm: event.comm, argv: state.argv, command: command,
+                           ktime: event.ktime, files: state.files, daemon: child)
                 var record = ProcessRecord(time: clock.wall(event.ktime), command: command, pid: event.pid, tid: event.tid,
-                                           ppid: before.ppid, comm: event.comm, action: .fork)
+                                           ppid: state.ppid, comm: event.comm, action: .fork)
                 record.child = fork.childPid
                 record.daemon = scope
                 records.append(.process(record))
             case .syscall(let call):
-                // Each command sees the call against the daemon's state from before it.
-                var state = before
                 state.command = command
                 state.daemon = scope
                 live[event.pid] = state
                 let endpoints = (commands[command]!.network, commands[command]!.endpoints)
                 let work = handleSyscall(event, call)
-                daemonProcesses[event.pid]!.files = live.removeValue(forKey: event.pid)!.files
+                state = live.removeValue(forKey: event.pid)!
                 // Of a daemon's network calls only onward requests matter: its accepts,
                 // replies and closes are the command's own connection seen from the other end.
                 // Signals between its own threads (Go preempts with SIGURG) are its own business.
@@ -70,6 +73,12 @@ extension Tracker {
                 records += onward
             default:
                 break
+            }
+            state.daemon = identity
+            if before == nil {
+                daemonProcesses[event.pid] = state
+            } else {
+                daemonProcesses[event.pid]!.files = state.files
             }
         }
         return records

@@ -82,7 +82,7 @@ extension Tracker {
 
     /// Fills in addresses and the peer from the system while the socket is still open.
     func learnEndpoint(_ socket: inout SocketState) {
-        guard let inode = socket.inode, let known = system.socket(inode: inode) else { return }
+        guard let inode = socket.inode, let known = system.socket(inode: inode, family: socket.family) else { return }
         // The kernel's answer wins: a bind to port 0 or a wildcard says little.
         socket.local = known.local ?? socket.local
         socket.remote = known.remote ?? socket.remote

@@ -341,7 +341,7 @@ extension Tracker {
         if closing, var socket = file.socket {
             var record = out.record(.network, "close")
             record.fd = fd
-            if socket.peer == nil, let inode = socket.inode { socket.peer = system.socket(inode: inode)?.peer }
+            if socket.peer == nil, let inode = socket.inode { socket.peer = system.socket(inode: inode, family: socket.family)?.peer }
             record.socket = socket
             out.records.append(.activity(record))
         }

@@ -7,6 +7,9 @@ public protocol SystemQueries {
     func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: Event.IOTotals]
     /// The addresses of the socket with this inode and the process at its other end.
     func socket(inode: UInt64) -> SocketState?
+    /// The same, when the socket's family ("unix", "inet", "inet6") is known:
+    /// a unix socket that is gone then costs no dump of every TCP socket.
+    func socket(inode: UInt64, family: String) -> SocketState?
     /// The process listening at a `struct sockaddr`: the server of a
     /// connection that closed before the trace was read.
     func listener(sockaddr: [UInt8]) -> SocketPeer?
@@ -35,6 +38,7 @@ public struct ProcessSnapshot: Sendable {
 }
 
 extension SystemQueries {
+    public func socket(inode: UInt64, family: String) -> SocketState? { socket(inode: inode) }
     public func listener(sockaddr: [UInt8]) -> SocketPeer? { nil }
     public func canonical(_ path: [UInt8], followLast: Bool) -> [UInt8]? { nil }
     public func pathsChanged() {}

@@ -106,12 +106,13 @@ public final class PeerResolver {
     /// of a socketpair). Nil when there is no local peer: a remote host, a
     /// listener, an unconnected socket, a peer that closed, or a socket that
     /// is gone; and when no process holds the other end any more.
-    public func peer(ofSocketInode socketInode: UInt64, excluding: Set<Int32> = []) -> Peer? {
+    public func peer(ofSocketInode socketInode: UInt64, excluding: Set<Int32> = [], unixOnly: Bool = false) -> Peer? {
         guard let inode = UInt32(exactly: socketInode), inode != 0 else { return nil }
         var unix = sockdiag_unix()
         if sockdiag_unix_query(inode, &unix) == 0 {
             return unixPeer(unix, excluding: excluding)
         }
+        if unixOnly { return nil }  // an inet lookup by inode dumps every TCP and UDP socket
         var inet = sockdiag_inet()
         if sockdiag_inet_query(inode, 0, &inet) == 0 {
             return inetPeer(inet, excluding: excluding)
@@ -150,7 +151,7 @@ public final class PeerResolver {
     /// The socket's own family, type and addresses. For a unix socket,
     /// `remote` is the name of the socket at the other end (the server's path
     /// for a client), as far as the kernel still knows it.
-    public func endpoint(ofSocketInode socketInode: UInt64) -> Endpoint? {
+    public func endpoint(ofSocketInode socketInode: UInt64, unixOnly: Bool = false) -> Endpoint? {
         guard let inode = UInt32(exactly: socketInode), inode != 0 else { return nil }
         var unix = sockdiag_unix()
         if sockdiag_unix_query(inode, &unix) == 0 {
@@ -163,6 +164,7 @@ public final class PeerResolver {
             }
             return Endpoint(family: "unix", sockType: Self.typeName(unix.type), local: Self.unixName(unix), remote: remote)
         }
+        if unixOnly { return nil }
         var inet = sockdiag_inet()
         if sockdiag_inet_query(inode, 0, &inet) == 0 {
             return Endpoint(family: Self.familyName(inet), sockType: inet.protocol == UInt8(IPPROTO_TCP) ? "stream" : "dgram",

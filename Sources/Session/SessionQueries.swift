@@ -10,6 +10,7 @@ final class SessionQueries: SystemQueries {
     private let peers = PeerResolver()
     /// Directory -> its real path, until a rename, unlink or symlink.
     private var realDirectories: [[UInt8]: [UInt8]] = [:]
+    private var goneSockets = Set<UInt64>()
 
     init(tracer: Tracer) { self.tracer = tracer }
 
@@ -17,9 +18,18 @@ final class SessionQueries: SystemQueries {
         tracer.takeIOTotals(pid: pid, fds: fds, generations: generations).mapValues(Event.IOTotals.init)
     }
 
-    func socket(inode: UInt64) -> SocketState? {
-        guard let endpoint = peers.endpoint(ofSocketInode: inode) else { return nil }
-        let peer = peers.peer(ofSocketInode: inode).map { SocketPeer(pid: $0.pid, comm: $0.comm) }
+    func socket(inode: UInt64) -> SocketState? { socket(inode: inode, family: "unknown") }
+
+    func socket(inode: UInt64, family: String) -> SocketState? {
+        // Socket inode numbers are not reused soon: a socket found gone stays gone.
+        guard !goneSockets.contains(inode) else { return nil }
+        let unixOnly = family == "unix"
+        guard let endpoint = peers.endpoint(ofSocketInode: inode, unixOnly: unixOnly) else {
+            if goneSockets.count > 65_536 { goneSockets.removeAll() }
+            goneSockets.insert(inode)
+            return nil
+        }
+        let peer = peers.peer(ofSocketInode: inode, unixOnly: endpoint.family == "unix").map { SocketPeer(pid: $0.pid, comm: $0.comm) }
         return SocketState(family: endpoint.family, type: endpoint.sockType, inode: inode,
                            local: endpoint.local.isEmpty ? nil : endpoint.local,
                            remote: endpoint.remote.isEmpty ? nil : endpoint.remote, peer: peer)
