@@ -54,7 +54,7 @@ extension Tracker {
                 state.command = command
                 state.daemon = scope
                 live[event.pid] = state
-                let endpoints = (commands[command]!.network, commands[command]!.endpoints)
+                let endpointCount = commands[command]!.network.count
                 let work = handleSyscall(event, call)
                 state = live.removeValue(forKey: event.pid)!
                 // Of a daemon's network calls only onward requests matter: its accepts,
@@ -67,9 +67,7 @@ extension Tracker {
                         && (call.args[0] == UInt64(UInt32(bitPattern: event.pid)) || activity.target == event.tid)
                     return !internalSignal
                 }
-                if onward.count < work.count {
-                    (commands[command]!.network, commands[command]!.endpoints) = endpoints
-                }
+                if onward.count < work.count { commands[command]!.dropEndpoints(from: endpointCount) }
                 records += onward
             default:
                 break

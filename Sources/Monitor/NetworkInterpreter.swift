@@ -98,6 +98,7 @@ extension Tracker {
         let entry = NetworkEndpoint(family: socket.family, type: socket.type, local: socket.local, remote: socket.remote,
                                     peer: socket.peer)
         commands[command]!.network.append(entry)
+        commands[command]!.endpointInodes.append(socket.inode ?? 0)
         let index = commands[command]!.network.count - 1
         if let inode = socket.inode { commands[command]!.endpoints[inode] = index }
         return index

@@ -38,6 +38,15 @@ public struct Tracker {
         var network: [NetworkEndpoint] = []
         /// Socket inode -> index in `network`.
         var endpoints: [UInt64: Int] = [:]
+        /// The socket inode of each entry of `network` (0: unknown).
+        var endpointInodes: [UInt64] = []
+
+        /// Drops the endpoints added since there were `count`.
+        mutating func dropEndpoints(from count: Int) {
+            for inode in endpointInodes[count...] where inode != 0 { endpoints[inode] = nil }
+            network.removeSubrange(count...)
+            endpointInodes.removeSubrange(count...)
+        }
         var hardLinks = HardLinks()
         var daemons: [DaemonEntry] = []
         /// Live processes of the command's own, not forked by daemons.
