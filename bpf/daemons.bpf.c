@@ -154,7 +154,8 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 	if (!channel) {
 		if (!tag)
 			return socket;
-		struct channel value = { .tag = tag, .also_tag = also_tag, .attribution = attribution & ATTRIBUTION_AMBIGUOUS,
+		struct channel value = { .tag = tag, .also_tag = also_tag,
+					 .attribution = attribution & (ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON),
 					 .unread = 1, .writer_pid = id >> 32, .writer_tid = (u32)id, .writer_inode = inode,
 					 .writer_end = end };
 		channels.update(&key, &value);
@@ -169,7 +170,7 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 	}
 	channel->tag = tag;
 	channel->also_tag = also_tag;
-	channel->attribution = attribution & ATTRIBUTION_AMBIGUOUS;
+	channel->attribution = attribution & (ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON);
 	channel->unread = 1;
 	channel->writer_pid = id >> 32;
 	channel->writer_tid = (u32)id;
@@ -345,7 +346,16 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon)
 		}
 		return;
 	}
-	struct task_tag tag = { .tag = channel->tag, .also_tag = channel->also_tag, .attribution = channel->attribution };
+	struct task_tag tag = { .tag = channel->tag, .also_tag = channel->also_tag,
+				.attribution = channel->attribution & ATTRIBUTION_AMBIGUOUS };
+	/*
+	 * Work a daemon thread passed on (a dispatcher to a worker process) is a
+	 * hand-off like a futex wake-up: the dispatcher may have read several
+	 * requests first, so the worker's reply decides (see episodes). Goroutines
+	 * are exempt: their reads are tracked one by one.
+	 */
+	if ((channel->attribution & ATTRIBUTION_DAEMON) && !g)
+		tag.attribution |= ATTRIBUTION_WOKEN;
 	if (g)
 		go_tags.update(&goroutine, &tag);
 	struct peer_event peer = { .writer_pid = channel->writer_pid, .writer_tid = channel->writer_tid,

@@ -199,7 +199,7 @@ struct command_end {
 struct channel {
 	__u32 tag;
 	__u32 also_tag;
-	__u32 attribution;
+	__u32 attribution;  /* AMBIGUOUS; DAEMON when a daemon thread wrote it (a hand-off) */
 	__u32 unread;       /* written since the last read */
 	__u32 writer_pid;
 	__u32 writer_tid;

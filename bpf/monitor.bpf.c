@@ -430,7 +430,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 			}
 			return 0;
 		}
-		if (tag_channel(args->args[0], tag->tag, tag->also_tag, tag->attribution, 0, &reaches) == 2
+		if (tag_channel(args->args[0], tag->tag, tag->also_tag, tag->attribution | ATTRIBUTION_DAEMON, 0, &reaches) == 2
 		    && (tag->attribution & ATTRIBUTION_WOKEN)) {
 			if (reaches)
 				replay_episode(tid, reaches);
