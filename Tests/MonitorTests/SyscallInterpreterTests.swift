@@ -8,6 +8,27 @@ import Monitor
 @Suite struct SyscallInterpreterTests {
     // MARK: - Paths
 
+    /// runc's way into a container: chdir to the root file system, pivot_root
+    /// there, chdir("/"). Paths are named as the host sees them from then on,
+    /// in the process and its children.
+    @Test func pivotRootNamesContainerPathsAsTheHostSeesThem() throws {
+        var run = Run()
+        run.call("chdir", ret: 0, paths: ["/var/lib/docker/overlay2/abc/merged"])
+        run.call("pivot_root", ret: 0, paths: [".", "."])
+        run.call("chdir", ret: 0, paths: ["/"])
+        let create = try #require(run.call("openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat | O.trunc], paths: ["/marker"],
+                                           file: .regular(writable: true, created: true)).activities.first)
+        #expect(create.path == p("/var/lib/docker/overlay2/abc/merged/marker"))
+        #expect(run.call("mkdir", ret: 0, paths: ["tmp/x"]).activities.first?.path
+            == p("/var/lib/docker/overlay2/abc/merged/tmp/x"))
+        run.handle(Make.fork(run.tick(), pid: 100, comm: "sh", child: 101))
+        #expect(run.call("unlink", ret: 0, paths: ["/etc/hosts"], pid: 101).activities.first?.path
+            == p("/var/lib/docker/overlay2/abc/merged/etc/hosts"))
+        // A failed chroot changes nothing.
+        run.call("chroot", ret: -1, paths: ["/elsewhere"])
+        #expect(run.call("unlink", ret: 0, paths: ["/a"]).activities.first?.path == p("/var/lib/docker/overlay2/abc/merged/a"))
+    }
+
     @Test func openatRelativeToTheWorkingDirectoryAfterChdir() throws {
         var run = Run()
         run.call("chdir", ret: 0, paths: ["sub"])
