@@ -11,6 +11,7 @@ final class SessionQueries: SystemQueries {
     /// Directory -> its real path, until a rename, unlink or symlink.
     private var realDirectories: [[UInt8]: [UInt8]] = [:]
     private var goneSockets = Set<UInt64>()
+    private var listeners: [[UInt8]: (peer: SocketPeer?, at: UInt64)] = [:]
 
     init(tracer: Tracer) { self.tracer = tracer }
 
@@ -40,8 +41,14 @@ final class SessionQueries: SystemQueries {
         return ProcessSnapshot(ppid: process.ppid, comm: process.comm, argv: process.argv, files: files(of: pid))
     }
 
+    /// Cached for a second: a client that connects again and again asks the same.
     func listener(sockaddr: [UInt8]) -> SocketPeer? {
-        peers.listener(atSockaddr: sockaddr).map { SocketPeer(pid: $0.pid, comm: $0.comm) }
+        let now = Session.now(CLOCK_MONOTONIC)
+        if let known = listeners[sockaddr], now - known.at < 1_000_000_000 { return known.peer }
+        let peer = peers.listener(atSockaddr: sockaddr).map { SocketPeer(pid: $0.pid, comm: $0.comm) }
+        if listeners.count > 1024 { listeners.removeAll() }
+        listeners[sockaddr] = (peer, now)
+        return peer
     }
 
     func canonical(_ path: [UInt8], followLast: Bool) -> [UInt8]? {
