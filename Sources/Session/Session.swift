@@ -145,6 +145,8 @@ public final class Session {
             "lost": String(tracker.lostTotal),
             "adopted": String(tracker.adopted),
             "io_unattributed": String(unattributedIO),
+            "daemon_unattributed": String(tracer.unattributedCount()),
+            "daemon_late": String(tracker.lateDaemonWork),
             "trace_cpu_seconds": String(format: "%.3f", Self.cpuSeconds() - cpuAtReady),
             "rss_kib": ProcScan.memory("VmRSS"),
             "peak_rss_kib": ProcScan.memory("VmHWM"),

@@ -46,6 +46,8 @@ extension IntegrationTests {
         try #require(ready && monitor.stderr.contains("ebpf-monitor: ready "), "no ready line: \(monitor.stderr)")
         let readyLine = monitor.stderr.split(separator: "\n").first { $0.hasPrefix("ebpf-monitor: ready ") } ?? ""
         #expect(readyLine.contains("fork_probe=tracepoint") && readyLine.contains("watching=2"), "\(readyLine)")
+        // stderr's ready line can be read before stdout's JSON copy of it.
+        _ = Harness.waitUntil(timeout: 5) { !monitor.jsonSoFar().isEmpty }
         let status = try #require(monitor.jsonSoFar().first, "no JSON status on stdout at ready")
         #expect(status.type == "status" && status.string("message") == "ready", "\(status)")
         #expect(status.int("watching") == 2, "bash and its sleep are watched: \(status)")
