@@ -1,20 +1,22 @@
 /*
  * Daemon attribution, the kernel half (included into monitor.bpf.c before
  * the syscall programs; the rules are in events.h, "Attribution"):
- *   channels    which command the bytes waiting in a socket or pipe are for
- *   read_channel a daemon thread takes the tag of the request it reads
- *   episodes    an untagged or futex-woken thread's calls, kept until its reply
- *   go_tags     goroutines of Go daemons, through a uprobe on runtime.casgstatus
- *   sched_wakeup futex hand-offs between a daemon's threads
+ *   tag_channel   a tagged write says which command the waiting bytes are for
+ *   read_channel  a thread outside the tree takes the tag of the request it reads
+ *   command_ends  a command's sockets, to know when a reply goes to one
+ *   episodes      an untagged or handed-off thread's calls, kept until its reply
+ *   go_tags       goroutines of Go daemons, through a uprobe on runtime.casgstatus
+ *   sched_wakeup  futex hand-offs between a daemon's threads
  */
 
 BPF_HASH(go_tags, struct go_key, struct task_tag, GO_MAX);  /* goroutines of Go daemons */
 BPF_HASH(command_ends, struct channel_key, struct command_end, CHANNEL_MAX);
 
 /*
- * What an untagged daemon thread did since it last read a request: kept in
- * the kernel, and sent tagged when its reply goes to a command's socket (a
- * worker that took a queued request without a wake-up).
+ * What an untagged or handed-off daemon thread did since it last read a
+ * request: kept in the kernel, and sent tagged when its reply goes to a
+ * command's socket (a worker may take a queued request other than the one
+ * its waker read, or one without any wake-up).
  */
 #define EPISODE_CALLS 4
 #define EPISODE_PATH 256
@@ -49,7 +51,7 @@ BPF_PERCPU_ARRAY(episode_heap, struct episode, 1);
  *
  * Sockets and inodes are freed and their memory reused, so a key can outlive
  * its channel. *end names the writing end as both ends see it: the writer's
- * unix socket, or the pipe's inode number. A read counts only when its end
+ * unix socket inode number, or the pipe's. A read counts only when its end
  * still matches (TCP and UDP keys hold both ports: their reuse is rare).
  */
 static __always_inline int channel_of(s64 fd, int writing, struct channel_key *key, u64 *inode_number, u64 *end)
