@@ -419,30 +419,6 @@ static __always_inline void current_args(u64 args[6])
 #define GO_G_M 48      /* offsetof(g, m) since Go 1.5; offsetof(m, g0) is 0 */
 #define GO_M_CURG 192  /* offsetof(m, curg), Go 1.17 to 1.24 on amd64 */
 
-/*
- * Whether a goroutine being woken waited for work (a channel receive, a
- * select, a sync.Cond) rather than for a lock: releasing a lock hands
- * nothing on. g.waitreason is at 176 and its values are those of Go 1.19
- * to 1.21; g.atomicstatus, at 144, must hold the status casgstatus is
- * changing from, or the layout is another and every wake-up counts.
- */
-#define GO_G_ATOMICSTATUS 144
-#define GO_G_WAITREASON 176
-#define GO_WAIT_SELECT 9
-#define GO_WAIT_CHAN_RECEIVE 14
-#define GO_WAIT_SYNC_COND 20
-
-static __always_inline int waiting_for_work(u64 gp, u32 from)
-{
-	u32 status = 0;
-	u8 reason = 0;
-	bpf_probe_read_user(&status, sizeof(status), (const void *)(gp + GO_G_ATOMICSTATUS));
-	if ((status & 0xfff) != from)
-		return 1;
-	bpf_probe_read_user(&reason, sizeof(reason), (const void *)(gp + GO_G_WAITREASON));
-	return reason == GO_WAIT_SELECT || reason == GO_WAIT_CHAN_RECEIVE || reason == GO_WAIT_SYNC_COND;
-}
-
 int uprobe__go_casgstatus(struct pt_regs *ctx)
 {
 	u64 id = bpf_get_current_pid_tgid();
@@ -495,8 +471,6 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 		}
 		return 0;
 	}
-	if (!waiting_for_work(gp, from))
-		return 0;
 	struct task_tag *own = go_tags.lookup(&key);
 	if (tag && !(tag->attribution & ATTRIBUTION_WOKEN) && (!own || (own->attribution & ATTRIBUTION_WOKEN))) {
 		struct task_tag copy = *tag;
