@@ -282,20 +282,20 @@ static __always_inline void replay_episode(u32 tid, u32 tag)
 }
 
 /*
- * A thread or goroutine that was handed work by a wake-up is done with it
- * when it writes to a socket: the reply, or the request passed on. Its next
- * work may come off a queue without a wake-up, and must not inherit the tag.
+ * A thread that was handed work by a wake-up is done with it when it writes
+ * to a socket: the reply, or the request passed on. Its next work may come
+ * off a queue without a wake-up, and must not inherit the tag.
  */
-static __always_inline void forget_handoff(u32 pid, u32 tid)
+static __always_inline void forget_handoff(u32 tid)
 {
-	task_tags.delete(&tid);
-	u64 *g = running_g.lookup(&tid);
-	if (!g)
+	/*
+	 * Not in Go: a goroutine that writes for others (grpc's writer) gets its
+	 * next tag from the goroutine that wakes it, and often writes a request
+	 * over several writes.
+	 */
+	if (running_g.lookup(&tid))
 		return;
-	struct go_key goroutine = { .pid = pid, .g = *g };
-	struct task_tag *tag = go_tags.lookup(&goroutine);
-	if (tag && (tag->attribution & ATTRIBUTION_WOKEN))
-		go_tags.delete(&goroutine);
+	task_tags.delete(&tid);
 }
 
 static __always_inline void count_unattributed(void)

@@ -436,7 +436,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 				replay_episode(tid, reaches);
 			else
 				episodes.delete(&tid);
-			forget_handoff(pid, tid);
+			forget_handoff(tid);
 		}
 		return 0;
 	}
