@@ -191,19 +191,6 @@ static __always_inline void remember_command_end(s64 fd, u32 tag)
 	}
 }
 
-static __always_inline void file_facts(s64 fd, u64 *inode_number, u32 *mode, u32 *dev, u16 *imode)
-{
-	const void *file = fd_file(fd);
-	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
-	if (!inode)
-		return;
-	*inode_number = read_kernel_u64(inode, OFF_inode__i_ino);
-	*mode = read_kernel_u32(file, OFF_file__f_mode);
-	const void *sb = (const void *)read_kernel_u64(inode, OFF_inode__i_sb);
-	*dev = sb ? read_kernel_u32(sb, OFF_super_block__s_dev) : 0;
-	bpf_probe_read_kernel(imode, sizeof(*imode), (const char *)inode + OFF_inode__i_mode);
-}
-
 /* Keeps a call by an untagged daemon thread that names a path, for its reply. */
 static __always_inline void log_call(const struct syscall_spec *spec, long nr, s64 ret, const u64 *args)
 {

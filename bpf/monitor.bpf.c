@@ -333,22 +333,25 @@ static __always_inline const void *fd_file(s64 fd)
 	return fds ? (const void *)read_kernel_u64(fds, fd * sizeof(u64)) : NULL;
 }
 
-static __always_inline void describe_file(struct syscall_event *event, s64 fd)
+/* The inode, f_mode, device and i_mode of the file behind fd; false when there is none. */
+static __always_inline int file_facts(s64 fd, u64 *inode_number, u32 *mode, u32 *dev, u16 *imode)
 {
 	const void *file = fd_file(fd);
-	if (!file)
-		return;
-	const void *inode = (const void *)read_kernel_u64(file, OFF_file__f_inode);
+	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
 	if (!inode)
-		return;
-	event->flags |= EVENT_FLAG_HAS_FILE;
-	event->file_inode = read_kernel_u64(inode, OFF_inode__i_ino);
-	event->file_mode = read_kernel_u32(file, OFF_file__f_mode);
+		return 0;
+	*inode_number = read_kernel_u64(inode, OFF_inode__i_ino);
+	*mode = read_kernel_u32(file, OFF_file__f_mode);
 	const void *sb = (const void *)read_kernel_u64(inode, OFF_inode__i_sb);
-	event->file_dev = sb ? read_kernel_u32(sb, OFF_super_block__s_dev) : 0;
-	u16 imode = 0;
-	bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode);
-	event->file_imode = imode;
+	*dev = sb ? read_kernel_u32(sb, OFF_super_block__s_dev) : 0;
+	bpf_probe_read_kernel(imode, sizeof(*imode), (const char *)inode + OFF_inode__i_mode);
+	return 1;
+}
+
+static __always_inline void describe_file(struct syscall_event *event, s64 fd)
+{
+	if (file_facts(fd, &event->file_inode, &event->file_mode, &event->file_dev, &event->file_imode))
+		event->flags |= EVENT_FLAG_HAS_FILE;
 }
 
 static __always_inline u32 copy_path(struct syscall_event *event, int slot, u64 pointer)

@@ -83,7 +83,7 @@ public final class JSONSink: Sink {
                 entry.add("scope", process.daemon == nil ? "command" : "daemon")
                 if let daemon = process.daemon {
                     entry.addRaw("daemon", Self.peer(SocketPeer(pid: daemon.pid, comm: daemon.comm)))
-                    entry.addRaw("via", "[" + daemon.via.map(String.init).joined(separator: ",") + "]")
+                    entry.addRaw("via", Self.pids(daemon.via))
                 }
                 return entry.text
             }
@@ -129,7 +129,7 @@ public final class JSONSink: Sink {
                 entry.add("pid", Int(daemon.pid))
                 entry.addBytes("comm", daemon.comm)
                 entry.add("via", daemon.address)
-                entry.addRaw("chain", "[" + daemon.via.map(String.init).joined(separator: ",") + "]")
+                entry.addRaw("chain", Self.pids(daemon.via))
                 return entry.text
             }
             object.addRaw("daemons", "[" + daemons.joined(separator: ",") + "]")
@@ -157,7 +157,7 @@ public final class JSONSink: Sink {
     private func addDaemonScope(_ object: inout JSONObject, _ daemon: DaemonScope) {
         object.add("scope", "daemon")
         object.addRaw("daemon", Self.peer(SocketPeer(pid: daemon.pid, comm: daemon.comm)))
-        object.addRaw("via", "[" + daemon.via.map(String.init).joined(separator: ",") + "]")
+        object.addRaw("via", Self.pids(daemon.via))
         object.add("confidence", daemon.ambiguous ? "ambiguous" : "certain")
     }
 
@@ -167,6 +167,10 @@ public final class JSONSink: Sink {
         if let local = socket.local, !local.isEmpty { object.add("local", local) }
         if let remote = socket.remote, !remote.isEmpty { object.add("remote", remote) }
         if let peer = socket.peer { object.addRaw("peer", Self.peer(peer)) }
+    }
+
+    private static func pids(_ pids: [Int32]) -> String {
+        "[" + pids.map(String.init).joined(separator: ",") + "]"
     }
 
     private static func peer(_ peer: SocketPeer) -> String {
