@@ -371,10 +371,17 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon)
 	events.ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
 }
 
-/* The syscall arguments of the current task, from its saved user registers (x86_64). */
-static __always_inline void current_args(u64 args[6])
+/* A syscall's first argument, from the user registers the syscall hooks get (x86_64). */
+static __always_inline u64 regs_arg0(const struct pt_regs *regs)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
+	u64 value = 0;
+	bpf_probe_read_kernel(&value, sizeof(value), &regs->di);
+	return value;
+}
+
+/* All six syscall arguments, in one read of the saved registers. */
+static __always_inline void regs_args(const struct pt_regs *regs, u64 args[6])
+{
 	struct pt_regs saved = {};
 	bpf_probe_read_kernel(&saved, sizeof(saved), regs);
 	args[0] = saved.di;

@@ -409,11 +409,18 @@ static __always_inline struct syscall_spec *spec_for(long nr)
 
 #include "daemons.bpf.c"
 
-TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+/*
+ * The syscall hooks are raw tracepoints: they get the saved user registers
+ * and the number (or return value) as they are, where the raw_syscalls
+ * tracepoints would first copy every call's arguments into a trace record.
+ */
+RAW_TRACEPOINT_PROBE(sys_enter)
 {
-	struct syscall_spec *spec = spec_for(args->id);
+	long nr = ctx->args[1];
+	struct syscall_spec *spec = spec_for(nr);
 	if (!spec)
 		return 0;
+	const struct pt_regs *regs = (const struct pt_regs *)ctx->args[0];
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
 	struct task_watch *watch = watched.lookup(&tid);
@@ -425,7 +432,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 		u32 reaches = 0;
 		struct task_tag *tag = task_tags.lookup(&tid);
 		if (!tag) {
-			if (tag_channel(args->args[0], 0, 0, 0, 0, &reaches) == 2) {
+			if (tag_channel(regs_arg0(regs), 0, 0, 0, 0, &reaches) == 2) {
 				if (reaches)
 					replay_episode(tid, reaches);
 				else
@@ -433,7 +440,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 			}
 			return 0;
 		}
-		if (tag_channel(args->args[0], tag->tag, tag->also_tag, tag->attribution | ATTRIBUTION_DAEMON, 0, &reaches) == 2
+		if (tag_channel(regs_arg0(regs), tag->tag, tag->also_tag, tag->attribution | ATTRIBUTION_DAEMON, 0, &reaches) == 2
 		    && (tag->attribution & ATTRIBUTION_WOKEN)) {
 			if (reaches)
 				replay_episode(tid, reaches);
@@ -443,18 +450,16 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 		}
 		return 0;
 	}
+	struct pending_syscall call = {};
+	call.nr = nr;
+	call.generation = watch->generation;
+	regs_args(regs, call.args);
 	if (spec->action == SYSCALL_IO_WRITE) {
 		u32 reaches = 0;
 		int daemon_side = watch->attribution & ATTRIBUTION_DAEMON;
-		if (tag_channel(args->args[0], watch->tag, 0, watch->attribution, !daemon_side, &reaches) == 2 && !daemon_side)
-			remember_command_end(args->args[0], watch->tag);
+		if (tag_channel(call.args[0], watch->tag, 0, watch->attribution, !daemon_side, &reaches) == 2 && !daemon_side)
+			remember_command_end(call.args[0], watch->tag);
 	}
-	struct pending_syscall call = {};
-	call.nr = args->id;
-	call.generation = watch->generation;
-#pragma unroll
-	for (int i = 0; i < 6; i++)
-		call.args[i] = args->args[i];
 	if (pending_syscalls.update(&tid, &call) != 0)
 		count_lost(LOST_PENDING_FULL);
 	return 0;
@@ -582,16 +587,13 @@ static __always_inline void emit_syscall(const struct syscall_spec *spec, const 
 }
 
 /* A call by a task outside the tree: a read may tag it; a tagged daemon thread's call is recorded. */
-static __always_inline void daemon_syscall(const struct syscall_spec *spec, long nr, s64 ret)
+static __always_inline void daemon_syscall(const struct syscall_spec *spec, const struct pt_regs *regs, long nr, s64 ret)
 {
 	u64 id = bpf_get_current_pid_tgid();
 	u32 pid = id >> 32, tid = (u32)id;
 	u32 *daemon = daemons.lookup(&pid);
 	if (spec->action == SYSCALL_IO_READ && ret > 0 && (daemon || config_value(CONFIG_CHANNELS_USED))) {
-		u64 fd = 0;
-		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
-		bpf_probe_read_kernel(&fd, sizeof(fd), &regs->di);
-		read_channel((s64)(int)fd, pid, tid, daemon);
+		read_channel((s64)(int)regs_arg0(regs), pid, tid, daemon);
 		daemon = daemons.lookup(&pid);
 	}
 	if (!daemon)
@@ -611,31 +613,34 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, long
 			return;
 		count_unattributed();
 		if (spec->path_args[0] && ret >= 0) {
-			current_args(call.args);
+			regs_args(regs, call.args);
 			log_call(spec, nr, ret, call.args);
 		}
 		return;
 	}
-	current_args(call.args);
+	regs_args(regs, call.args);
 	emit_syscall(spec, &call, ret, tag->tag, tag->also_tag, ATTRIBUTION_DAEMON | tag->attribution, 1);
 }
 
-TRACEPOINT_PROBE(raw_syscalls, sys_exit)
+RAW_TRACEPOINT_PROBE(sys_exit)
 {
-	struct syscall_spec *spec = spec_for(args->id);
+	const struct pt_regs *regs = (const struct pt_regs *)ctx->args[0];
+	long nr = -1;
+	bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
+	struct syscall_spec *spec = spec_for(nr);
 	if (!spec)
 		return 0;
+	s64 ret = ctx->args[1];
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct pending_syscall *pending = pending_syscalls.lookup(&tid);
 	if (!pending) {
-		daemon_syscall(spec, args->id, args->ret);
+		daemon_syscall(spec, regs, nr, ret);
 		return 0;
 	}
 	struct pending_syscall call = *pending;
 	pending_syscalls.delete(&tid);
-	if (call.nr != args->id)
+	if (call.nr != nr)
 		return 0;
-	s64 ret = args->ret;
 	if ((spec->action == SYSCALL_IO_READ || spec->action == SYSCALL_IO_WRITE) && add_io(&call, spec->action, ret))
 		return 0;
 	if (spec->fd_metadata && add_fd_metadata(&call, spec, ret))
