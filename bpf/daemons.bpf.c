@@ -1,8 +1,9 @@
 /*
  * Daemon attribution, the kernel half (included into monitor.bpf.c before
  * the syscall programs; the rules are in events.h, "Attribution"):
- *   tag_channel   a tagged write says which command the waiting bytes are for
+ *   tag_channel   a write queues a segment: its bytes, and which command they are for
  *   read_channel  a thread outside the tree takes the tag of the request it reads
+ *   request_queues  requests read together, worked on in order (next_request)
  *   command_ends  a command's sockets, to know when a reply goes to one
  *   episodes      an untagged or handed-off thread's calls, kept until its reply
  *   go_tags       goroutines of Go daemons, through a uprobe on runtime.casgstatus
@@ -39,6 +40,35 @@ struct episode {
 BPF_HASH(episodes, u32, struct episode, EPISODE_MAX);  /* daemon tid -> its calls since its last request */
 BPF_PERCPU_ARRAY(episode_heap, struct episode, 1);
 
+/* A write by a tagged or daemon thread, between its entry and exit. */
+struct write_in_flight {
+	struct channel_key key;
+	u32 bytes;
+	u32 _pad;
+};
+BPF_HASH(writes_in_flight, u32, struct write_in_flight, WATCH_MAX);  /* tid -> its write */
+
+/*
+ * Requests a daemon thread read in one go from one connection, after the one
+ * it works on (see next_request).
+ */
+#define REQUEST_QUEUE 8
+struct request_queue {
+	u64 file;       /* the connection they came on */
+	u64 answer;     /* the socket or pipe the current one's answer goes to */
+	u32 count;
+	u32 answering;  /* the thread has written the answer to the one it works on */
+	struct task_tag next[REQUEST_QUEUE];
+};
+BPF_HASH(request_queues, u32, struct request_queue, 4096);  /* daemon tid -> requests it read ahead */
+
+/* read_channel's scratch space, too big for the BPF stack. */
+struct reading {
+	struct task_tag taken[CHANNEL_SEGMENTS];
+	struct request_queue queue;
+};
+BPF_PERCPU_ARRAY(reading_heap, struct reading, 1);
+
 #define ANY_END ((u64)-1)
 #define S_IFMT_ 0170000
 #define S_IFSOCK_ 0140000
@@ -47,18 +77,22 @@ BPF_PERCPU_ARRAY(episode_heap, struct episode, 1);
 /*
  * The channel that fd writes to (writing) or reads from, as the reader sees
  * it: a unix socket's reading end, a TCP/UDP (from, to) address pair, or a
- * pipe's inode. Returns 0 for anything else. *inode is the fd's inode number.
+ * pipe's inode. Returns 0 for anything else. *inode is the fd's inode number,
+ * *file_address its open file (a connection's identity for its reader),
+ * *sock_address its socket's struct sock (0 for a pipe).
  *
  * Sockets and inodes are freed and their memory reused, so a key can outlive
  * its channel. *end names the writing end as both ends see it: the writer's
  * unix socket inode number, or the pipe's. A read counts only when its end
  * still matches (TCP and UDP keys hold both ports: their reuse is rare).
  */
-static __always_inline int channel_of(s64 fd, int writing, struct channel_key *key, u64 *inode_number, u64 *end)
+static __always_inline int channel_of(s64 fd, int writing, struct channel_key *key, u64 *inode_number, u64 *end,
+				      u64 *file_address, u64 *sock_address)
 {
 	const void *file = fd_file(fd);
 	if (!file)
 		return 0;
+	*file_address = (u64)file;
 	const void *inode = (const void *)read_kernel_u64(file, OFF_file__f_inode);
 	if (!inode)
 		return 0;
@@ -78,6 +112,7 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
 	const void *sk = socket ? (const void *)read_kernel_u64(socket, OFF_socket__sk) : NULL;
 	if (!sk)
 		return 0;
+	*sock_address = (u64)sk;
 	u16 family = 0;
 	bpf_probe_read_kernel(&family, sizeof(family), (const char *)sk + OFF_sock_common__skc_family);
 	if (family == 1 /* AF_UNIX */) {
@@ -122,16 +157,35 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
 }
 
 /*
- * A write by a task working for `tag` (0: for no watched command) tags the
- * channel it goes to. Commands reach daemons through sockets only: their
- * pipes lead to their own processes, and untagged they cost no reads elsewhere.
+ * Bytes of two segments taken as one: by a reader that cannot tell them
+ * apart, or by the last segment of a full queue. Two commands' bytes make
+ * it ambiguous between them; a command's bytes with bytes for none leave
+ * tag or also_tag 0, which a reader takes as for none (see reader_tag).
+ */
+static __always_inline void mix_tags(struct task_tag *into, u32 tag, u32 also_tag, u32 attribution)
+{
+	if (tag != into->tag || also_tag != into->also_tag) {
+		into->also_tag = into->tag;
+		into->tag = tag;
+		into->attribution |= ATTRIBUTION_AMBIGUOUS;
+	}
+	into->attribution |= attribution & (ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON);
+}
+
+/*
+ * A write of `bytes` by a task working for `tag` (0: for no watched command)
+ * queues a segment on the channel it goes to. Commands reach daemons
+ * through sockets only: their pipes lead to their own processes, and
+ * untagged they cost no reads elsewhere. A channel is made by a tagged
+ * write; after that, untagged writes queue segments too, so that a reader
+ * knows which bytes are for no one.
  */
 static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attribution, int sockets_only,
-				       u32 *reaches)
+				       u32 bytes, u32 *reaches)
 {
 	struct channel_key key = {};
-	u64 inode = 0, end = 0;
-	if (!channel_of(fd, 1, &key, &inode, &end) || (sockets_only && key.b == 0))
+	u64 inode = 0, end = 0, file = 0, sock = 0;
+	if (!channel_of(fd, 1, &key, &inode, &end, &file, &sock) || (sockets_only && key.b == 0))
 		return 0;
 	int socket = key.b != 0 ? 2 : 1;
 	struct command_end *command = socket == 2 ? command_ends.lookup(&key) : NULL;
@@ -148,6 +202,7 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 		*reaches = command->tag;
 	}
 	u64 id = bpf_get_current_pid_tgid();
+	attribution &= ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON;
 	struct channel *channel = channels.lookup(&key);
 	if (channel && channel->writer_end != end) {
 		channels.delete(&key);  /* a reused key: the old channel is gone */
@@ -156,36 +211,118 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 	if (!channel) {
 		if (!tag)
 			return socket;
-		struct channel value = { .tag = tag, .also_tag = also_tag,
-					 .attribution = attribution & (ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON),
-					 .unread = 1, .writer_pid = id >> 32, .writer_tid = (u32)id, .writer_inode = inode,
-					 .writer_end = end };
+		/*
+		 * Bytes written before the channel was made may be waiting ahead of
+		 * this write, in an order we cannot know: it is unsynced until a read
+		 * empties the socket. A unix socket shows whether it holds any; a TCP
+		 * or UDP reader's socket is out of reach, so there only a daemon's
+		 * write (onto a connection others' requests share) starts unsynced.
+		 * A command's own first write, or a pipe's, is in sync.
+		 */
+		u32 unsynced = key.b == 1 ? read_kernel_u32((const char *)key.a + OFF_sock__sk_receive_queue,
+							    OFF_sk_buff_head__qlen) != 0
+					  : key.b != 0 && (attribution & ATTRIBUTION_DAEMON);
+		struct channel value = { .count = 1, .unsynced = unsynced, .writer_end = end };
+		value.segments[0].tag = tag;
+		value.segments[0].also_tag = also_tag;
+		value.segments[0].attribution = attribution;
+		value.segments[0].bytes = bytes;
 		channels.update(&key, &value);
 		u32 index = CONFIG_CHANNELS_USED, one = 1;
 		config.update(&index, &one);
-		return socket;
+		channel = channels.lookup(&key);
+		if (!channel)
+			return socket;
+	} else {
+		u32 count = channel->count;
+		struct channel_segment *last = &channel->segments[(channel->first + count - 1) & (CHANNEL_SEGMENTS - 1)];
+		/*
+		 * A write is a request (or the answer to one): never merged with the
+		 * last, even of the same command, since its reader counts answers.
+		 */
+		if (count < CHANNEL_SEGMENTS) {
+			struct channel_segment *next = &channel->segments[(channel->first + count) & (CHANNEL_SEGMENTS - 1)];
+			next->tag = tag;
+			next->also_tag = also_tag;
+			next->attribution = attribution;
+			next->bytes = bytes;
+			channel->count = count + 1;
+			if (!count)
+				channel->started = 0;
+		} else {
+			struct task_tag mixed = { .tag = last->tag, .also_tag = last->also_tag, .attribution = last->attribution };
+			mix_tags(&mixed, tag, also_tag, attribution);
+			last->tag = mixed.tag;
+			last->also_tag = mixed.also_tag;
+			last->attribution = mixed.attribution;
+			last->bytes += bytes;
+		}
 	}
-	if (channel->unread && channel->tag != tag) {
-		/* Two commands' bytes wait in it together: whoever reads cannot tell them apart. */
-		also_tag = channel->tag;
-		attribution |= ATTRIBUTION_AMBIGUOUS;
-	}
-	channel->tag = tag;
-	channel->also_tag = also_tag;
-	channel->attribution = attribution & (ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON);
-	channel->unread = 1;
 	channel->writer_pid = id >> 32;
 	channel->writer_tid = (u32)id;
 	channel->writer_inode = inode;
+	/* What the write really sent is settled at its exit (settle_write). */
+	struct write_in_flight flight = { .key = key, .bytes = bytes };
+	writes_in_flight.update((u32 *)&id, &flight);
 	return socket;
+}
+
+/*
+ * A write that sent less than it asked (a full socket, an error) takes the
+ * difference back off its segment, the last one, unless a reader has taken
+ * the bytes already.
+ */
+static __always_inline void settle_write(u32 tid, s64 ret)
+{
+	struct write_in_flight *flight = writes_in_flight.lookup(&tid);
+	if (!flight)
+		return;
+	u64 sent = ret > 0 ? ret : 0;
+	struct channel *channel = sent < flight->bytes ? channels.lookup(&flight->key) : NULL;
+	if (channel && channel->count) {
+		u32 unsent = flight->bytes - sent;
+		struct channel_segment *last = &channel->segments[(channel->first + channel->count - 1) & (CHANNEL_SEGMENTS - 1)];
+		if (last->bytes > unsent) {
+			last->bytes -= unsent;
+		} else {
+			last->bytes = 0;
+			if (channel->count > 1 || !channel->started)
+				channel->count -= 1;
+		}
+	}
+	writes_in_flight.delete(&tid);
+}
+
+/* How many bytes a write asks to send: at most 8 iovecs are counted, as one must be. */
+static __always_inline u32 write_length(const struct syscall_spec *spec, const u64 *args)
+{
+	u64 iov = 0, count = 0, total = 0;
+	if (spec->io_length == IO_LENGTH_COUNT)
+		return args[2] > 0x7fffffff ? 0x7fffffff : (u32)args[2];
+	if (spec->io_length == IO_LENGTH_IOVEC) {
+		iov = args[1];
+		count = args[2];
+	} else if (spec->io_length == IO_LENGTH_MSGHDR) {
+		bpf_probe_read_user(&iov, sizeof(iov), (const char *)args[1] + 16);   /* msg_iov */
+		bpf_probe_read_user(&count, sizeof(count), (const char *)args[1] + 24); /* msg_iovlen */
+	}
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		if (i >= count)
+			break;
+		u64 length = 0;
+		bpf_probe_read_user(&length, sizeof(length), (const char *)iov + 16 * i + 8);
+		total += length;
+	}
+	return total > 0x7fffffff ? 0x7fffffff : (u32)total;
 }
 
 /* A command's socket, as a daemon writing back to it names it (see channel_of). */
 static __always_inline void remember_command_end(s64 fd, u32 tag)
 {
 	struct channel_key key = {};
-	u64 inode = 0, end = 0;
-	if (channel_of(fd, 0, &key, &inode, &end) && key.b != 0) {
+	u64 inode = 0, end = 0, file = 0, sock = 0;
+	if (channel_of(fd, 0, &key, &inode, &end, &file, &sock) && key.b != 0) {
 		struct command_end value = { .tag = tag, .inode = inode };
 		command_ends.update(&key, &value);
 	}
@@ -293,16 +430,131 @@ static __always_inline void count_unattributed(void)
 		*count += 1;
 }
 
+/* A thread's tag: 0 is none. */
+static __always_inline void set_thread_tag(u32 tid, struct task_tag *tag)
+{
+	if (tag->tag)
+		task_tags.update(&tid, tag);
+	else
+		task_tags.delete(&tid);
+}
+
 /*
- * A read by a task outside the tree. Reading a tagged channel tags the
- * thread, and makes its process a daemon the first time; reading any other
- * socket or pipe means working for someone else, so a daemon thread loses its tag.
+ * Requests read together from one connection are answered in order (HTTP/1.1,
+ * Redis and PostgreSQL pipelines, replies a proxy relays): a thread works on
+ * the first, and its answer is its next run of writes to one socket or pipe.
+ * It turns to the next request at its first call after that run. Called
+ * before every call that does work.
  */
-static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon)
+static __always_inline void next_request(u32 tid)
+{
+	struct request_queue *queue = request_queues.lookup(&tid);
+	if (!queue || !queue->answering)
+		return;
+	if (!queue->count) {
+		request_queues.delete(&tid);
+		return;
+	}
+	struct task_tag tag = queue->next[0];
+#pragma unroll
+	for (int i = 0; i < REQUEST_QUEUE - 1; i++)
+		queue->next[i] = queue->next[i + 1];
+	queue->count -= 1;
+	queue->answering = 0;
+	set_thread_tag(tid, &tag);
+}
+
+/* A write by a daemon thread, before its channel is tagged: it may begin the next request's answer. */
+static __always_inline void daemon_write(u32 tid, s64 fd)
+{
+	if (!request_queues.lookup(&tid))
+		return;
+	const void *file = fd_file(fd);
+	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
+	u16 imode = 0;
+	if (inode)
+		bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode);
+	int channel = (imode & S_IFMT_) == S_IFSOCK_ || (imode & S_IFMT_) == S_IFIFO_;
+	struct request_queue *queue = request_queues.lookup(&tid);
+	if (queue && (!channel || (queue->answering && queue->answer != (u64)file)))
+		next_request(tid);
+	queue = channel ? request_queues.lookup(&tid) : NULL;
+	if (queue) {
+		queue->answering = 1;
+		queue->answer = (u64)file;
+	}
+}
+
+/*
+ * Takes `bytes` off the front of the channel: the tags of the segments they
+ * belong to, oldest first, at most CHANNEL_SEGMENTS. Returns how many; *left
+ * is what the read took beyond the queued bytes (bytes written before the
+ * channel was made, or by a task we do not follow).
+ */
+static __always_inline int take_segments(struct channel *channel, u32 bytes, struct task_tag *taken, u32 *left)
+{
+	int count = 0;
+	*left = bytes;
+#pragma unroll
+	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
+		if (*left && channel->count) {
+			struct channel_segment *segment = &channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)];
+			taken[i].tag = segment->tag;
+			taken[i].also_tag = segment->also_tag;
+			taken[i].attribution = segment->attribution;
+			count = i + 1;
+			if (segment->bytes > *left) {
+				segment->bytes -= *left;
+				*left = 0;
+				channel->started = 1;
+			} else {
+				*left -= segment->bytes;
+				channel->first += 1;
+				channel->count -= 1;
+				channel->started = 0;
+			}
+		}
+	}
+	return count;
+}
+
+/*
+ * A segment's tag as its reader takes it. Two commands' bytes mixed are
+ * credited to both, as ambiguous; a command's bytes mixed with bytes for no
+ * watched command cannot be told apart, and rather than guess, neither is
+ * credited: the daemon's calls are then counted as unattributed.
+ */
+static __always_inline void reader_tag(struct task_tag *tag, int goroutine)
+{
+	if (!tag->tag || ((tag->attribution & ATTRIBUTION_AMBIGUOUS) && !tag->also_tag)) {
+		tag->tag = 0;
+		tag->also_tag = 0;
+		tag->attribution = 0;
+		return;
+	}
+	/*
+	 * Work a daemon thread passed on (a dispatcher to a worker process) is a
+	 * hand-off like a futex wake-up: the dispatcher may have read several
+	 * requests first, so the worker's reply decides (see episodes). Goroutines
+	 * are exempt: their reads are tracked one by one.
+	 */
+	u32 woken = (tag->attribution & ATTRIBUTION_DAEMON) && !goroutine ? ATTRIBUTION_WOKEN : 0;
+	tag->attribution = (tag->attribution & ATTRIBUTION_AMBIGUOUS) | woken;
+}
+
+/*
+ * A read of `bytes` by a task outside the tree. The thread takes the tag of
+ * the first request it read, and queues the others (next_request); a
+ * goroutine takes them all as one, since Go hands requests to other
+ * goroutines rather than answering in order. Reading bytes for no watched
+ * command means working for someone else, so a daemon thread loses its tag.
+ * The first tagged read makes the reader's process a daemon.
+ */
+static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, u32 bytes)
 {
 	struct channel_key key = {};
-	u64 inode = 0, end = 0;
-	if (!channel_of(fd, 0, &key, &inode, &end))
+	u64 inode = 0, end = 0, file = 0, sock = 0;
+	if (!channel_of(fd, 0, &key, &inode, &end, &file, &sock))
 		return;
 	struct channel *channel = channels.lookup(&key);
 	if (channel && channel->writer_end != end && end != ANY_END) {
@@ -312,50 +564,96 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon)
 	episodes.delete(&tid);  /* a new request: what came before was for someone else */
 	u64 *g = running_g.lookup(&tid);
 	struct go_key goroutine = { .pid = pid, .g = g ? *g : 0 };
-	/*
-	 * A command's bytes mixed with bytes for no watched command cannot be told
-	 * apart: rather than guess, neither is credited (two commands' bytes mixed
-	 * are credited to both, as ambiguous). The daemon's calls are then counted
-	 * as unattributed.
-	 */
-	int mixed_with_others = channel && (channel->attribution & ATTRIBUTION_AMBIGUOUS)
-				&& (!channel->tag || !channel->also_tag);
-	if (!channel || !channel->tag || mixed_with_others) {
-		if (channel) {
-			channel->unread = 0;
-			channel->also_tag = 0;
-			channel->attribution = 0;
+	u32 zero = 0;
+	struct reading *reading = reading_heap.lookup(&zero);
+	if (!reading)
+		return;
+	struct task_tag *taken = reading->taken;
+	int count = 0;
+	int continues = 0;
+	if (channel) {
+		continues = channel->started;
+		u32 left = 0;
+		count = take_segments(channel, bytes, taken, &left);
+		if (left || channel->unsynced)
+			count = -1;
+		if (channel->unsynced && read_kernel_u32((const char *)sock + OFF_sock__sk_receive_queue,
+							 OFF_sk_buff_head__qlen) == 0) {
+			/* The read emptied the socket: what was written so far has all been read. */
+			channel->unsynced = 0;
+			channel->count = 0;
+			channel->started = 0;
 		}
-		if (daemon) {
-			task_tags.delete(&tid);
-			if (g) {
-				struct task_tag other = {};  /* known to work for someone else */
-				go_tags.update(&goroutine, &other);
+	}
+	struct request_queue *queue = daemon && !g ? request_queues.lookup(&tid) : NULL;
+	if (queue && queue->file == file && count > 0) {
+		/* Read ahead while it still works on a request from the same connection. */
+#pragma unroll
+		for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
+			u32 slot = queue->count;
+			if (i < count && !(i == 0 && continues) && slot < REQUEST_QUEUE) {
+				reader_tag(&taken[i], 0);
+				asm volatile("" : "+r"(slot));  /* the mask below must stay, for the verifier */
+				slot &= REQUEST_QUEUE - 1;
+				queue->next[slot] = taken[i];
+				queue->count += 1;
 			}
 		}
 		return;
 	}
-	struct task_tag tag = { .tag = channel->tag, .also_tag = channel->also_tag,
-				.attribution = channel->attribution & ATTRIBUTION_AMBIGUOUS };
-	/*
-	 * Work a daemon thread passed on (a dispatcher to a worker process) is a
-	 * hand-off like a futex wake-up: the dispatcher may have read several
-	 * requests first, so the worker's reply decides (see episodes). Goroutines
-	 * are exempt: their reads are tracked one by one.
-	 */
-	if ((channel->attribution & ATTRIBUTION_DAEMON) && !g)
-		tag.attribution |= ATTRIBUTION_WOKEN;
-	if (g)
-		go_tags.update(&goroutine, &tag);
-	struct peer_event peer = { .writer_pid = channel->writer_pid, .writer_tid = channel->writer_tid,
-				   .writer_inode = channel->writer_inode, .reader_inode = inode, .reader_fd = fd };
-	channel->unread = 0;
-	channel->also_tag = 0;
-	channel->attribution = 0;
-	/* A peer record on the first read, and whenever a thread turns to another command. */
-	struct task_tag *old = task_tags.lookup(&tid);
-	int turned = !old || old->tag != tag.tag;
-	task_tags.update(&tid, &tag);
+	if (queue)
+		request_queues.delete(&tid);
+	/* The first command among the requests read: a reader outside the tree becomes its daemon. */
+	struct task_tag first = {};
+#pragma unroll
+	for (int i = CHANNEL_SEGMENTS - 1; i >= 0; i--)
+		if (i < count && taken[i].tag)
+			first = taken[i];
+	reader_tag(&first, g != NULL);
+	struct task_tag tag = {};  /* with bytes of unknown order (count < 0): for none */
+	if (count > 0)
+		tag = taken[0];
+	if (g) {
+#pragma unroll
+		for (int i = 1; i < CHANNEL_SEGMENTS; i++)
+			if (i < count)
+				mix_tags(&tag, taken[i].tag, taken[i].also_tag, taken[i].attribution);
+	} else if (count > 1 && (daemon || first.tag)) {
+		struct request_queue *next = &reading->queue;
+		next->file = file;
+		next->answer = 0;
+		next->answering = 0;
+#pragma unroll
+		for (int i = 1; i < CHANNEL_SEGMENTS; i++) {
+			if (i < count) {
+				reader_tag(&taken[i], 0);
+				next->next[(i - 1) & (REQUEST_QUEUE - 1)] = taken[i];
+				next->count = i;
+			}
+		}
+		request_queues.update(&tid, next);
+	}
+	reader_tag(&tag, g != NULL);
+	if (!tag.tag && (daemon || first.tag)) {
+		task_tags.delete(&tid);
+		if (g) {
+			struct task_tag other = {};  /* known to work for someone else */
+			go_tags.update(&goroutine, &other);
+		}
+	}
+	if (!channel || (!tag.tag && (daemon || !first.tag)))
+		return;
+	int turned = 0;
+	if (tag.tag) {
+		if (g)
+			go_tags.update(&goroutine, &tag);
+		/* A peer record on the first read, and whenever a thread turns to another command. */
+		struct task_tag *old = task_tags.lookup(&tid);
+		turned = !old || old->tag != tag.tag;
+		task_tags.update(&tid, &tag);
+	} else {
+		tag = first;  /* a command's request waits behind others' */
+	}
 	if (daemon && !turned)
 		return;
 	u32 one = 1;
@@ -366,7 +664,12 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon)
 		count_lost(EVENT_PEER);
 		return;
 	}
-	*event = peer;
+	event->writer_pid = channel->writer_pid;
+	event->writer_tid = channel->writer_tid;
+	event->writer_inode = channel->writer_inode;
+	event->reader_inode = inode;
+	event->reader_fd = fd;
+	event->_pad = 0;
 	fill_header(&event->header, EVENT_PEER, sizeof(*event), tag.tag, tag.also_tag, tag.attribution);
 	events.ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
 }

@@ -58,6 +58,14 @@ enum syscall_action {
 	SYSCALL_IO_WRITE = 3,
 };
 
+/* Where a write says its length, for daemon attribution (struct channel). */
+enum io_length {
+	IO_LENGTH_NONE = 0,
+	IO_LENGTH_COUNT = 1,   /* the third argument (write, pwrite64, sendto) */
+	IO_LENGTH_IOVEC = 2,   /* the iovec array and count in the second and third (writev) */
+	IO_LENGTH_MSGHDR = 3,  /* the msghdr in the second (sendmsg) */
+};
+
 enum sockaddr_length {
 	SOCKADDR_LEN_VALUE = 0,   /* sockaddr_len_arg holds the length */
 	SOCKADDR_LEN_POINTER = 1, /* sockaddr_len_arg points to the length (accept, recvfrom) */
@@ -75,7 +83,9 @@ struct syscall_spec {
 	__u8 io_fd_arg;       /* on success this fd was closed or replaced (close, dup2): its totals ride on the record */
 	__u8 new_generation;  /* 1: on success, start a new io generation (close_range) */
 	__u8 fd_metadata;     /* enum fd_metadata: fchmod, fchown, futimens: kept with the fd's totals */
-	__u8 _pad[5];
+	__u8 io_length;       /* enum io_length: how many bytes a write asks to send */
+	__u8 io_flags_arg;    /* recv flags (MSG_PEEK reads leave the bytes for the next read) */
+	__u8 _pad[3];
 };
 _Static_assert(sizeof(struct syscall_spec) == 16, "syscall_spec layout");
 
@@ -180,9 +190,9 @@ struct task_tag {
 /*
  * A channel is one direction of a unix or TCP connection, or a pipe, named
  * by what the reader can see: the reading unix socket, the (from, to)
- * address pair, the pipe's inode. A tagged task that writes to it tags it;
- * a task outside the tree that reads it takes its tag. Two tags written with
- * nothing read in between make it ambiguous.
+ * address pair, the pipe's inode. Writes by tagged tasks and daemons queue
+ * segments of bytes in it, each with the tag it was written for; a read by a
+ * task outside the tree takes bytes off the front, and the tags with them.
  */
 struct channel_key {
 	__u64 a;
@@ -196,16 +206,31 @@ struct command_end {
 	__u64 inode; /* the command's socket inode: a socket's memory is reused, its inode number is not */
 };
 
-struct channel {
+/*
+ * Bytes written for one command (tag 0: for none) and not yet read. When the
+ * queue is full, the last segment takes the new bytes too: two commands'
+ * bytes in one segment make it ambiguous (tag and also_tag).
+ */
+struct channel_segment {
 	__u32 tag;
 	__u32 also_tag;
 	__u32 attribution;  /* AMBIGUOUS; DAEMON when a daemon thread wrote it (a hand-off) */
-	__u32 unread;       /* written since the last read */
+	__u32 bytes;
+};
+
+#define CHANNEL_SEGMENTS 8
+struct channel {
+	struct channel_segment segments[CHANNEL_SEGMENTS];  /* a ring, oldest at first */
+	__u32 first;
+	__u32 count;
+	__u32 started;      /* the first segment was partly read already: its request continues */
 	__u32 writer_pid;
 	__u32 writer_tid;
+	__u32 unsynced;     /* bytes written before it was made may wait ahead of its segments */
 	__u64 writer_inode; /* the writer's socket or pipe inode */
 	__u64 writer_end;   /* what the reader checks its end is still joined to (see channel_of) */
 };
+_Static_assert(sizeof(struct channel) == CHANNEL_SEGMENTS * 16 + 40, "channel layout");
 
 /* The first read of a tagged channel by a process outside the tree. */
 struct peer_event {

@@ -20,7 +20,7 @@
  * reads what a watched task sent joins `daemons`. Its threads emit events
  * only while tagged for a command, so its own work and other clients' stay
  * in the kernel, counted in unattributed_counts. How threads get and lose
- * tags is in daemons.bpf.c, included before the syscall programs.
+ * tags is in daemons.bpf.c, included before the programs.
  */
 #include <linux/errno.h>
 #include <linux/sched.h>
@@ -166,6 +166,98 @@ static __always_inline void emit_fork(u32 child_pid, u32 child_tid, u32 parent_p
 	events.ringbuf_submit(event, wakeup_flag());
 }
 
+/* The struct file behind fd in the current task's table, or NULL. */
+static __always_inline const void *fd_file(s64 fd)
+{
+	if (fd < 0)
+		return NULL;
+	const void *task = (const void *)bpf_get_current_task();
+	const void *files = (const void *)read_kernel_u64(task, OFF_task_struct__files);
+	if (!files)
+		return NULL;
+	const void *fdt = (const void *)read_kernel_u64(files, OFF_files_struct__fdt);
+	if (!fdt || fd >= read_kernel_u32(fdt, OFF_fdtable__max_fds))
+		return NULL;
+	const void *fds = (const void *)read_kernel_u64(fdt, OFF_fdtable__fd);
+	return fds ? (const void *)read_kernel_u64(fds, fd * sizeof(u64)) : NULL;
+}
+
+/* The inode, f_mode, device and i_mode of the file behind fd; false when there is none. */
+static __always_inline int file_facts(s64 fd, u64 *inode_number, u32 *mode, u32 *dev, u16 *imode)
+{
+	const void *file = fd_file(fd);
+	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
+	if (!inode)
+		return 0;
+	*inode_number = read_kernel_u64(inode, OFF_inode__i_ino);
+	*mode = read_kernel_u32(file, OFF_file__f_mode);
+	const void *sb = (const void *)read_kernel_u64(inode, OFF_inode__i_sb);
+	*dev = sb ? read_kernel_u32(sb, OFF_super_block__s_dev) : 0;
+	bpf_probe_read_kernel(imode, sizeof(*imode), (const char *)inode + OFF_inode__i_mode);
+	return 1;
+}
+
+static __always_inline void describe_file(struct syscall_event *event, s64 fd)
+{
+	if (file_facts(fd, &event->file_inode, &event->file_mode, &event->file_dev, &event->file_imode))
+		event->flags |= EVENT_FLAG_HAS_FILE;
+}
+
+static __always_inline u32 copy_path(struct syscall_event *event, int slot, u64 pointer)
+{
+	long n = 0;
+	if (slot == 0)
+		n = bpf_probe_read_user_str(event->paths[0], SYSCALL_PATH_CAP, (const void *)pointer);
+	else
+		n = bpf_probe_read_user_str(event->paths[1], SYSCALL_PATH_CAP, (const void *)pointer);
+	if (n <= 0)
+		n = 1;
+	if (n >= SYSCALL_PATH_CAP)
+		event->flags |= slot == 0 ? EVENT_FLAG_PATH0_TRUNCATED : EVENT_FLAG_PATH1_TRUNCATED;
+	event->path_len[slot & 1] = n - 1;
+	return n;
+}
+
+static __always_inline void copy_sockaddr(struct syscall_event *event, const struct syscall_spec *spec,
+					  const struct pending_syscall *call)
+{
+	u64 pointer = call->args[(spec->sockaddr_arg - 1) & 7];
+	u64 length = 0;
+	if (spec->sockaddr_len_kind == SOCKADDR_LEN_FD_PAIR) {
+		length = 2 * sizeof(int);
+	} else if (spec->sockaddr_len_arg) {
+		u64 len_arg = call->args[(spec->sockaddr_len_arg - 1) & 7];
+		if (spec->sockaddr_len_kind == SOCKADDR_LEN_POINTER) {
+			u32 value = 0;
+			if (len_arg)
+				bpf_probe_read_user(&value, sizeof(value), (const void *)len_arg);
+			length = value;
+		} else {
+			length = len_arg;
+		}
+	}
+	if (!pointer || !length)
+		return;
+	if (length > SOCKADDR_CAP)
+		length = SOCKADDR_CAP;
+	length &= SOCKADDR_CAP * 2 - 1;
+	if (length && length <= SOCKADDR_CAP && bpf_probe_read_user(event->paths[0], length, (const void *)pointer) == 0)
+		event->sockaddr_len = length;
+}
+
+/* What to do with syscall nr; NULL for the untraced ones: an array lookup, before any hash lookup. */
+static __always_inline struct syscall_spec *spec_for(long nr)
+{
+	if (nr < 0 || nr >= SYSCALL_NR_MAX)
+		return NULL;
+	u32 index = nr;
+	struct syscall_spec *spec = syscall_specs.lookup(&index);
+	return spec && spec->action != SYSCALL_IGNORE ? spec : NULL;
+}
+
+
+#include "daemons.bpf.c"
+
 #if FORK_PROBE_KPROBE
 /* Where the kernel has kprobes: the new task is copy_process's return value. */
 int kretprobe__copy_process(struct pt_regs *ctx)
@@ -203,6 +295,7 @@ TRACEPOINT_PROBE(task, task_newtask)
 		watch = child_watch(parent, pid, child_tid, clone_flags & CLONE_THREAD ? EVENT_FLAG_THREAD : 0);
 	} else {
 		/* A tagged daemon thread: a new thread keeps working for the command; a new process is the command's. */
+		next_request(tid);
 		struct task_tag *tag = task_tags.lookup(&tid);
 		if (!tag)
 			return 0;
@@ -317,97 +410,6 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 	return 0;
 }
 
-/* The struct file behind fd in the current task's table, or NULL. */
-static __always_inline const void *fd_file(s64 fd)
-{
-	if (fd < 0)
-		return NULL;
-	const void *task = (const void *)bpf_get_current_task();
-	const void *files = (const void *)read_kernel_u64(task, OFF_task_struct__files);
-	if (!files)
-		return NULL;
-	const void *fdt = (const void *)read_kernel_u64(files, OFF_files_struct__fdt);
-	if (!fdt || fd >= read_kernel_u32(fdt, OFF_fdtable__max_fds))
-		return NULL;
-	const void *fds = (const void *)read_kernel_u64(fdt, OFF_fdtable__fd);
-	return fds ? (const void *)read_kernel_u64(fds, fd * sizeof(u64)) : NULL;
-}
-
-/* The inode, f_mode, device and i_mode of the file behind fd; false when there is none. */
-static __always_inline int file_facts(s64 fd, u64 *inode_number, u32 *mode, u32 *dev, u16 *imode)
-{
-	const void *file = fd_file(fd);
-	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
-	if (!inode)
-		return 0;
-	*inode_number = read_kernel_u64(inode, OFF_inode__i_ino);
-	*mode = read_kernel_u32(file, OFF_file__f_mode);
-	const void *sb = (const void *)read_kernel_u64(inode, OFF_inode__i_sb);
-	*dev = sb ? read_kernel_u32(sb, OFF_super_block__s_dev) : 0;
-	bpf_probe_read_kernel(imode, sizeof(*imode), (const char *)inode + OFF_inode__i_mode);
-	return 1;
-}
-
-static __always_inline void describe_file(struct syscall_event *event, s64 fd)
-{
-	if (file_facts(fd, &event->file_inode, &event->file_mode, &event->file_dev, &event->file_imode))
-		event->flags |= EVENT_FLAG_HAS_FILE;
-}
-
-static __always_inline u32 copy_path(struct syscall_event *event, int slot, u64 pointer)
-{
-	long n = 0;
-	if (slot == 0)
-		n = bpf_probe_read_user_str(event->paths[0], SYSCALL_PATH_CAP, (const void *)pointer);
-	else
-		n = bpf_probe_read_user_str(event->paths[1], SYSCALL_PATH_CAP, (const void *)pointer);
-	if (n <= 0)
-		n = 1;
-	if (n >= SYSCALL_PATH_CAP)
-		event->flags |= slot == 0 ? EVENT_FLAG_PATH0_TRUNCATED : EVENT_FLAG_PATH1_TRUNCATED;
-	event->path_len[slot & 1] = n - 1;
-	return n;
-}
-
-static __always_inline void copy_sockaddr(struct syscall_event *event, const struct syscall_spec *spec,
-					  const struct pending_syscall *call)
-{
-	u64 pointer = call->args[(spec->sockaddr_arg - 1) & 7];
-	u64 length = 0;
-	if (spec->sockaddr_len_kind == SOCKADDR_LEN_FD_PAIR) {
-		length = 2 * sizeof(int);
-	} else if (spec->sockaddr_len_arg) {
-		u64 len_arg = call->args[(spec->sockaddr_len_arg - 1) & 7];
-		if (spec->sockaddr_len_kind == SOCKADDR_LEN_POINTER) {
-			u32 value = 0;
-			if (len_arg)
-				bpf_probe_read_user(&value, sizeof(value), (const void *)len_arg);
-			length = value;
-		} else {
-			length = len_arg;
-		}
-	}
-	if (!pointer || !length)
-		return;
-	if (length > SOCKADDR_CAP)
-		length = SOCKADDR_CAP;
-	length &= SOCKADDR_CAP * 2 - 1;
-	if (length && length <= SOCKADDR_CAP && bpf_probe_read_user(event->paths[0], length, (const void *)pointer) == 0)
-		event->sockaddr_len = length;
-}
-
-/* What to do with syscall nr; NULL for the untraced ones: an array lookup, before any hash lookup. */
-static __always_inline struct syscall_spec *spec_for(long nr)
-{
-	if (nr < 0 || nr >= SYSCALL_NR_MAX)
-		return NULL;
-	u32 index = nr;
-	struct syscall_spec *spec = syscall_specs.lookup(&index);
-	return spec && spec->action != SYSCALL_IGNORE ? spec : NULL;
-}
-
-
-#include "daemons.bpf.c"
 
 /*
  * The syscall hooks are raw tracepoints: they get the saved user registers
@@ -429,24 +431,25 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		u32 pid = id >> 32;
 		if (spec->action != SYSCALL_IO_WRITE || !daemons.lookup(&pid))
 			return 0;
+		u64 args[6];
+		regs_args(regs, args);
+		daemon_write(tid, args[0]);
 		u32 reaches = 0;
 		struct task_tag *tag = task_tags.lookup(&tid);
-		if (!tag) {
-			if (tag_channel(regs_arg0(regs), 0, 0, 0, 0, &reaches) == 2) {
-				if (reaches)
-					replay_episode(tid, reaches);
-				else
-					episodes.delete(&tid);
-			}
-			return 0;
+		struct task_tag writer = {};
+		if (tag) {
+			writer = *tag;
+			writer.attribution |= ATTRIBUTION_DAEMON;
 		}
-		if (tag_channel(regs_arg0(regs), tag->tag, tag->also_tag, tag->attribution | ATTRIBUTION_DAEMON, 0, &reaches) == 2
-		    && (tag->attribution & ATTRIBUTION_WOKEN)) {
+		if (tag_channel(args[0], writer.tag, writer.also_tag, writer.attribution, 0, write_length(spec, args),
+				&reaches) == 2
+		    && (!writer.tag || (writer.attribution & ATTRIBUTION_WOKEN))) {
 			if (reaches)
 				replay_episode(tid, reaches);
 			else
 				episodes.delete(&tid);
-			forget_handoff(tid);
+			if (writer.tag)
+				forget_handoff(tid);
 		}
 		return 0;
 	}
@@ -457,7 +460,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	if (spec->action == SYSCALL_IO_WRITE) {
 		u32 reaches = 0;
 		int daemon_side = watch->attribution & ATTRIBUTION_DAEMON;
-		if (tag_channel(call.args[0], watch->tag, 0, watch->attribution, !daemon_side, &reaches) == 2 && !daemon_side)
+		if (tag_channel(call.args[0], watch->tag, 0, watch->attribution, !daemon_side, write_length(spec, call.args),
+				&reaches) == 2 && !daemon_side)
 			remember_command_end(call.args[0], watch->tag);
 	}
 	if (pending_syscalls.update(&tid, &call) != 0)
@@ -592,8 +596,14 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 	u64 id = bpf_get_current_pid_tgid();
 	u32 pid = id >> 32, tid = (u32)id;
 	u32 *daemon = daemons.lookup(&pid);
+	if (daemon && spec->action != SYSCALL_IO_WRITE)
+		next_request(tid);  /* (a write's answer ends at the first call that is not one) */
 	if (spec->action == SYSCALL_IO_READ && ret > 0 && (daemon || config_value(CONFIG_CHANNELS_USED))) {
-		read_channel((s64)(int)regs_arg0(regs), pid, tid, daemon);
+		u64 args[6];
+		regs_args(regs, args);
+		int peek = spec->io_flags_arg && (args[(spec->io_flags_arg - 1) & 7] & 2 /* MSG_PEEK */);
+		if (!peek)
+			read_channel((s64)(int)args[0], pid, tid, daemon, ret > 0x7fffffff ? 0x7fffffff : (u32)ret);
 		daemon = daemons.lookup(&pid);
 	}
 	if (!daemon)
@@ -632,6 +642,8 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 		return 0;
 	s64 ret = ctx->args[1];
 	u32 tid = (u32)bpf_get_current_pid_tgid();
+	if (spec->action == SYSCALL_IO_WRITE)
+		settle_write(tid, ret);
 	struct pending_syscall *pending = pending_syscalls.lookup(&tid);
 	if (!pending) {
 		daemon_syscall(spec, regs, nr, ret);

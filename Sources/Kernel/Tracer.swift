@@ -122,7 +122,10 @@ public final class Tracer {
     public func forget(tag: Int32) {
         let value = UInt32(bitPattern: tag)
         deleteEntries(tagsFD, key: UInt32.self, value: task_tag.self) { $0.tag == value || $0.also_tag == value }
-        deleteEntries(channelsFD, key: channel_key.self, value: channel.self) { $0.tag == value || $0.also_tag == value }
+        deleteEntries(channelsFD, key: channel_key.self, value: channel.self) { channel in
+            withUnsafeBytes(of: channel.segments) { Array($0.bindMemory(to: channel_segment.self)) }
+                .contains { $0.tag == value || $0.also_tag == value }
+        }
         deleteEntries(commandEndsFD, key: channel_key.self, value: command_end.self) { $0.tag == value }
     }
 

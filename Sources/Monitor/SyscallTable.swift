@@ -41,12 +41,14 @@ public enum SyscallTable {
                               fd: UInt8 = 0, fdResult: Bool = false,
                               sockaddr: UInt8 = 0, length: UInt8 = 0,
                               lengthKind: sockaddr_length = SOCKADDR_LEN_VALUE, ioFD: UInt8 = 0,
-                              newGeneration: Bool = false, fdMetadata: fd_metadata? = nil) -> SyscallInfo {
+                              newGeneration: Bool = false, fdMetadata: fd_metadata? = nil,
+                              ioLength: io_length = IO_LENGTH_NONE, ioFlags: UInt8 = 0) -> SyscallInfo {
         let spec = syscall_spec(
             action: UInt8(action.rawValue), path_args: paths, fd_arg: fd, fd_result: fdResult ? 1 : 0,
             sockaddr_arg: sockaddr, sockaddr_len_arg: length, sockaddr_len_kind: UInt8(lengthKind.rawValue),
             io_fd_arg: ioFD, new_generation: newGeneration ? 1 : 0,
-            fd_metadata: UInt8(fdMetadata?.rawValue ?? 0), _pad: (0, 0, 0, 0, 0))
+            fd_metadata: UInt8(fdMetadata?.rawValue ?? 0), io_length: UInt8(ioLength.rawValue), io_flags_arg: ioFlags,
+            _pad: (0, 0, 0))
         return SyscallInfo(nr: Int(nr), name: name, meaning: meaning, spec: spec)
     }
 
@@ -58,9 +60,9 @@ public enum SyscallTable {
         entry(__NR_read, "read", .read, SYSCALL_IO_READ, fd: 1),
         entry(__NR_pread64, "pread64", .read, SYSCALL_IO_READ, fd: 1),
         entry(__NR_readv, "readv", .read, SYSCALL_IO_READ, fd: 1),
-        entry(__NR_write, "write", .write, SYSCALL_IO_WRITE, fd: 1),
-        entry(__NR_pwrite64, "pwrite64", .write, SYSCALL_IO_WRITE, fd: 1),
-        entry(__NR_writev, "writev", .write, SYSCALL_IO_WRITE, fd: 1),
+        entry(__NR_write, "write", .write, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_COUNT),
+        entry(__NR_pwrite64, "pwrite64", .write, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_COUNT),
+        entry(__NR_writev, "writev", .write, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_IOVEC),
         entry(__NR_sendfile, "sendfile", .transfer, fd: 1),
         entry(__NR_copy_file_range, "copy_file_range", .transfer, fd: 3),
         entry(__NR_splice, "splice", .transfer, fd: 3),
@@ -123,10 +125,10 @@ public enum SyscallTable {
         entry(__NR_listen, "listen", .listen, fd: 1),
         entry(__NR_accept, "accept", .accept, fdResult: true, sockaddr: 2, length: 3, lengthKind: SOCKADDR_LEN_POINTER),
         entry(__NR_accept4, "accept4", .accept, fdResult: true, sockaddr: 2, length: 3, lengthKind: SOCKADDR_LEN_POINTER),
-        entry(__NR_sendto, "sendto", .send, SYSCALL_IO_WRITE, fd: 1),
-        entry(__NR_sendmsg, "sendmsg", .send, SYSCALL_IO_WRITE, fd: 1),
-        entry(__NR_recvfrom, "recvfrom", .recv, SYSCALL_IO_READ, fd: 1),
-        entry(__NR_recvmsg, "recvmsg", .recv, SYSCALL_IO_READ, fd: 1),
+        entry(__NR_sendto, "sendto", .send, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_COUNT),
+        entry(__NR_sendmsg, "sendmsg", .send, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_MSGHDR),
+        entry(__NR_recvfrom, "recvfrom", .recv, SYSCALL_IO_READ, fd: 1, ioFlags: 4),
+        entry(__NR_recvmsg, "recvmsg", .recv, SYSCALL_IO_READ, fd: 1, ioFlags: 3),
         // These return message counts, not bytes: recorded one by one.
         entry(__NR_sendmmsg, "sendmmsg", .send, fd: 1),
         entry(__NR_recvmmsg, "recvmmsg", .recv, fd: 1),
