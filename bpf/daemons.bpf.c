@@ -83,8 +83,9 @@ BPF_PERCPU_ARRAY(reading_heap, struct reading, 1);
  *
  * Sockets and inodes are freed and their memory reused, so a key can outlive
  * its channel. *end names the writing end as both ends see it: the writer's
- * unix socket inode number, or the pipe's. A read counts only when its end
- * still matches (TCP and UDP keys hold both ports: their reuse is rare).
+ * unix socket inode number (for a reader, its peer socket: writer_end gives
+ * the number), or the pipe's. A read counts only when its end still matches
+ * (TCP and UDP keys hold both ports: their reuse is rare).
  */
 static __always_inline int channel_of(s64 fd, int writing, struct channel_key *key, u64 *inode_number, u64 *end,
 				      u64 *file_address, u64 *sock_address)
@@ -122,13 +123,10 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
 		key->a = writing ? (u64)peer : (u64)sk;
 		key->b = 1;
 		/* The writer's socket inode number: never reused, unlike the memory of a socket pair. */
-		if (writing) {
+		if (writing)
 			*end = *inode_number;
-		} else {
-			const void *writer = (const void *)read_kernel_u64(peer, OFF_sock__sk_socket);
-			*end = writer ? read_kernel_u64((const char *)writer + OFF_socket_alloc__vfs_inode, OFF_inode__i_ino)
-				      : ANY_END;  /* the writer closed: its socket is gone, the memory not yet reused */
-		}
+		else
+			*end = (u64)peer;  /* its inode number only matters for a known channel: see writer_end */
 		return 1;
 	}
 	u16 peer_port = 0;
@@ -170,6 +168,14 @@ static __always_inline void mix_tags(struct task_tag *into, u32 tag, u32 also_ta
 		into->attribution |= ATTRIBUTION_AMBIGUOUS;
 	}
 	into->attribution |= attribution & (ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON);
+}
+
+/* The inode number of the unix socket peer (a reader's writing end), or ANY_END once it closed. */
+static __always_inline u64 writer_end(const void *peer)
+{
+	const void *writer = (const void *)read_kernel_u64(peer, OFF_sock__sk_socket);
+	/* The writer closed: its socket is gone, the memory not yet reused. */
+	return writer ? read_kernel_u64((const char *)writer + OFF_socket_alloc__vfs_inode, OFF_inode__i_ino) : ANY_END;
 }
 
 /*
@@ -557,10 +563,14 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 	if (!channel_of(fd, 0, &key, &inode, &end, &file, &sock))
 		return;
 	struct channel *channel = channels.lookup(&key);
+	if (channel && key.b == 1)
+		end = writer_end((const void *)end);
 	if (channel && channel->writer_end != end && end != ANY_END) {
 		channels.delete(&key);
 		channel = NULL;
 	}
+	if (!channel && !daemon)
+		return;  /* nothing for a watched command, read by a task that works for none */
 	episodes.delete(&tid);  /* a new request: what came before was for someone else */
 	u64 *g = running_g.lookup(&tid);
 	struct go_key goroutine = { .pid = pid, .g = g ? *g : 0 };
