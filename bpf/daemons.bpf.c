@@ -208,7 +208,7 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 		*reaches = command->tag;
 	}
 	u64 id = bpf_get_current_pid_tgid();
-	attribution &= ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON;
+	attribution &= ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON | ATTRIBUTION_WOKEN;
 	struct channel *channel = channels.lookup(&key);
 	if (channel && channel->writer_end != end) {
 		channels.delete(&key);  /* a reused key: the old channel is gone */
@@ -530,9 +530,15 @@ static __always_inline int take_segments(struct channel *channel, u32 bytes, str
  * watched command cannot be told apart, and rather than guess, neither is
  * credited: the daemon's calls are then counted as unattributed.
  */
-static __always_inline void reader_tag(struct task_tag *tag, int goroutine)
+static __always_inline void reader_tag(struct task_tag *tag, int goroutine, int daemon)
 {
-	if (!tag->tag || ((tag->attribution & ATTRIBUTION_AMBIGUOUS) && !tag->also_tag)) {
+	/*
+	 * A thread only handed the work (WOKEN) may be doing other work: it
+	 * passes the tag on to its own daemon's threads, but makes no process a
+	 * daemon (else a worker's replies to other clients would make them ones).
+	 */
+	int handed = (tag->attribution & ATTRIBUTION_WOKEN) && !daemon;
+	if (!tag->tag || handed || ((tag->attribution & ATTRIBUTION_AMBIGUOUS) && !tag->also_tag)) {
 		tag->tag = 0;
 		tag->also_tag = 0;
 		tag->attribution = 0;
@@ -602,7 +608,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 		for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
 			u32 slot = queue->count;
 			if (i < count && !(i == 0 && continues) && slot < REQUEST_QUEUE) {
-				reader_tag(&taken[i], 0);
+				reader_tag(&taken[i], 0, 1);
 				asm volatile("" : "+r"(slot));  /* the mask below must stay, for the verifier */
 				slot &= REQUEST_QUEUE - 1;
 				queue->next[slot] = taken[i];
@@ -619,7 +625,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 	for (int i = CHANNEL_SEGMENTS - 1; i >= 0; i--)
 		if (i < count && taken[i].tag)
 			first = taken[i];
-	reader_tag(&first, g != NULL);
+	reader_tag(&first, g != NULL, daemon != NULL);
 	struct task_tag tag = {};  /* with bytes of unknown order (count < 0): for none */
 	if (count > 0)
 		tag = taken[0];
@@ -636,14 +642,14 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 #pragma unroll
 		for (int i = 1; i < CHANNEL_SEGMENTS; i++) {
 			if (i < count) {
-				reader_tag(&taken[i], 0);
+				reader_tag(&taken[i], 0, daemon != NULL);
 				next->next[(i - 1) & (REQUEST_QUEUE - 1)] = taken[i];
 				next->count = i;
 			}
 		}
 		request_queues.update(&tid, next);
 	}
-	reader_tag(&tag, g != NULL);
+	reader_tag(&tag, g != NULL, daemon != NULL);
 	if (!tag.tag && (daemon || first.tag)) {
 		task_tags.delete(&tid);
 		if (g) {
@@ -681,7 +687,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 	event->reader_fd = fd;
 	event->_pad = 0;
 	fill_header(&event->header, EVENT_PEER, sizeof(*event), tag.tag, tag.also_tag, tag.attribution);
-	events.ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
+	events.ringbuf_submit(event, wakeup_flag());
 }
 
 /* A syscall's first argument, from the user registers the syscall hooks get (x86_64). */
@@ -692,17 +698,18 @@ static __always_inline u64 regs_arg0(const struct pt_regs *regs)
 	return value;
 }
 
-/* All six syscall arguments, in one read of the saved registers. */
+/* All six syscall arguments, in one read of the saved registers from r10 to di. */
 static __always_inline void regs_args(const struct pt_regs *regs, u64 args[6])
 {
-	struct pt_regs saved = {};
-	bpf_probe_read_kernel(&saved, sizeof(saved), regs);
-	args[0] = saved.di;
-	args[1] = saved.si;
-	args[2] = saved.dx;
-	args[3] = saved.r10;
-	args[4] = saved.r8;
-	args[5] = saved.r9;
+	u64 saved[8] = {};  /* r10, r9, r8, ax, cx, dx, si, di */
+	_Static_assert(offsetof(struct pt_regs, di) - offsetof(struct pt_regs, r10) == 7 * 8, "pt_regs layout");
+	bpf_probe_read_kernel(saved, sizeof(saved), &regs->r10);
+	args[0] = saved[7];
+	args[1] = saved[6];
+	args[2] = saved[5];
+	args[3] = saved[0];
+	args[4] = saved[2];
+	args[5] = saved[1];
 }
 
 /*

@@ -214,7 +214,7 @@ struct command_end {
 struct channel_segment {
 	__u32 tag;
 	__u32 also_tag;
-	__u32 attribution;  /* AMBIGUOUS; DAEMON when a daemon thread wrote it (a hand-off) */
+	__u32 attribution;  /* AMBIGUOUS; DAEMON when a daemon thread wrote it (a hand-off), WOKEN if it was handed the work */
 	__u32 bytes;
 };
 

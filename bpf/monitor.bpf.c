@@ -440,6 +440,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		if (tag) {
 			writer = *tag;
 			writer.attribution |= ATTRIBUTION_DAEMON;
+			if (running_g.lookup(&tid))
+				writer.attribution &= ~ATTRIBUTION_WOKEN;  /* a goroutine's hand-off is a sure one */
 		}
 		if (tag_channel(args[0], writer.tag, writer.also_tag, writer.attribution, 0, write_length(spec, args),
 				&reaches) == 2
@@ -598,19 +600,18 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 	u32 *daemon = daemons.lookup(&pid);
 	if (daemon && spec->action != SYSCALL_IO_WRITE)
 		next_request(tid);  /* (a write's answer ends at the first call that is not one) */
+	struct pending_syscall call = {};
+	call.nr = nr;
 	if (spec->action == SYSCALL_IO_READ && ret > 0 && (daemon || config_value(CONFIG_CHANNELS_USED))) {
-		u64 args[6];
-		regs_args(regs, args);
-		int peek = spec->io_flags_arg && (args[(spec->io_flags_arg - 1) & 7] & 2 /* MSG_PEEK */);
+		regs_args(regs, call.args);
+		int peek = spec->io_flags_arg && (call.args[(spec->io_flags_arg - 1) & 7] & 2 /* MSG_PEEK */);
 		if (!peek)
-			read_channel((s64)(int)args[0], pid, tid, daemon, ret > 0x7fffffff ? 0x7fffffff : (u32)ret);
+			read_channel((s64)(int)call.args[0], pid, tid, daemon, ret > 0x7fffffff ? 0x7fffffff : (u32)ret);
 		daemon = daemons.lookup(&pid);
 	}
 	if (!daemon)
 		return;
 	struct task_tag *tag = task_tags.lookup(&tid);
-	struct pending_syscall call = {};
-	call.nr = nr;
 	/*
 	 * A thread woken through a futex may take a queued request other than the
 	 * one its waker read: its calls wait for its reply, which names whose it was.
