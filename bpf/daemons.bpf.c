@@ -62,6 +62,12 @@ struct request_queue {
 };
 BPF_HASH(request_queues, u32, struct request_queue, 4096);  /* daemon tid -> requests it read ahead */
 
+/*
+ * Daemon threads that read their current request themselves, and it was for
+ * no watched command: their calls need not be kept for a reply (episodes).
+ */
+BPF_HASH(serving_none, u32, u32, WATCH_MAX);
+
 /* read_channel's scratch space, too big for the BPF stack. */
 struct reading {
 	struct task_tag taken[CHANNEL_SEGMENTS];
@@ -577,7 +583,8 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 	}
 	if (!channel && !daemon)
 		return;  /* nothing for a watched command, read by a task that works for none */
-	episodes.delete(&tid);  /* a new request: what came before was for someone else */
+	if (episodes.lookup(&tid))
+		episodes.delete(&tid);  /* a new request: what came before was for someone else */
 	u64 *g = running_g.lookup(&tid);
 	struct go_key goroutine = { .pid = pid, .g = g ? *g : 0 };
 	u32 zero = 0;
@@ -650,8 +657,15 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 		request_queues.update(&tid, next);
 	}
 	reader_tag(&tag, g != NULL, daemon != NULL);
+	if (daemon && !g && !tag.tag && !serving_none.lookup(&tid)) {
+		u32 one = 1;
+		serving_none.update(&tid, &one);
+	} else if (tag.tag) {
+		serving_none.delete(&tid);
+	}
 	if (!tag.tag && (daemon || first.tag)) {
-		task_tags.delete(&tid);
+		if (task_tags.lookup(&tid))
+			task_tags.delete(&tid);  /* (a lookup first: it takes no lock) */
 		if (g) {
 			struct task_tag other = {};  /* known to work for someone else */
 			go_tags.update(&goroutine, &other);
@@ -821,6 +835,7 @@ RAW_TRACEPOINT_PROBE(sched_wakeup)
 	struct task_tag *tag = task_tags.lookup(&tid);
 	if (tag && (tag->attribution & ATTRIBUTION_WOKEN))
 		return 0;  /* only work a thread read itself is handed on */
+	serving_none.delete(&wakee_tid);  /* handed work: its reply decides whose */
 	if (tag) {
 		struct task_tag copy = *tag;
 		copy.attribution |= ATTRIBUTION_WOKEN;

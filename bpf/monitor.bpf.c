@@ -381,9 +381,12 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct task_watch *watch = watched.lookup(&tid);
+	writes_in_flight.delete(&tid);
 	if (!watch) {
 		task_tags.delete(&tid);
 		running_g.delete(&tid);
+		serving_none.delete(&tid);
+		request_queues.delete(&tid);
 		return 0;
 	}
 	u32 tag = watch->tag, attribution = watch->attribution;
@@ -617,13 +620,14 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 	 * one its waker read: its calls wait for its reply, which names whose it was.
 	 * (Goroutines are handed work through channels, a surer sign.)
 	 */
-	if (tag && (tag->attribution & ATTRIBUTION_WOKEN) && !running_g.lookup(&tid))
+	int handed = tag && (tag->attribution & ATTRIBUTION_WOKEN) && !running_g.lookup(&tid);
+	if (handed)
 		tag = NULL;
 	if (!tag) {
 		if (spec->action != SYSCALL_RECORD)
 			return;
 		count_unattributed();
-		if (spec->path_args[0] && ret >= 0) {
+		if (spec->path_args[0] && ret >= 0 && (handed || !serving_none.lookup(&tid))) {
 			regs_args(regs, call.args);
 			log_call(spec, nr, ret, call.args);
 		}
