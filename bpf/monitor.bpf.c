@@ -42,9 +42,12 @@ struct pending_syscall {
 	u64 args[6];
 	u32 nr;
 	u32 generation;
+	u32 active;  /* between the call's entry and its exit */
+	u32 _pad;
 };
 BPF_ARRAY(syscall_specs, struct syscall_spec, SYSCALL_NR_MAX);
-BPF_HASH(pending_syscalls, u32, struct pending_syscall, WATCH_MAX);  /* tid -> arguments at entry */
+/* A watched task's call, from entry to exit: task storage, cheaper than a hash by tid, and freed with the task. */
+BPF_TASK_STORAGE(pending_syscalls, struct pending_syscall);
 BPF_HASH(io_totals, struct io_key, struct io_totals, IO_MAX);
 BPF_HASH(io_counts, u32, s32, WATCH_MAX);  /* pid -> its io_totals entries: user space skips empty processes */
 
@@ -391,7 +394,6 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 	}
 	u32 tag = watch->tag, attribution = watch->attribution;
 	watched.delete(&tid);
-	pending_syscalls.delete(&tid);
 
 	struct exit_event *event = events.ringbuf_reserve(sizeof(*event));
 	if (!event) {
@@ -458,19 +460,23 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		}
 		return 0;
 	}
-	struct pending_syscall call = {};
-	call.nr = nr;
-	call.generation = watch->generation;
-	regs_args(regs, call.args);
+	struct pending_syscall *call = pending_syscalls.task_storage_get(bpf_get_current_task_btf(), 0,
+									   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!call) {
+		count_lost(LOST_PENDING_FULL);
+		return 0;
+	}
+	call->nr = nr;
+	call->generation = watch->generation;
+	call->active = 1;
+	regs_args(regs, call->args);
 	if (spec->action == SYSCALL_IO_WRITE) {
 		u32 reaches = 0;
 		int daemon_side = watch->attribution & ATTRIBUTION_DAEMON;
-		if (tag_channel(call.args[0], watch->tag, 0, watch->attribution, !daemon_side, write_length(spec, call.args),
+		if (tag_channel(call->args[0], watch->tag, 0, watch->attribution, !daemon_side, write_length(spec, call->args),
 				&reaches) == 2 && !daemon_side)
-			remember_command_end(call.args[0], watch->tag);
+			remember_command_end(call->args[0], watch->tag);
 	}
-	if (pending_syscalls.update(&tid, &call) != 0)
-		count_lost(LOST_PENDING_FULL);
 	return 0;
 }
 
@@ -649,13 +655,13 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	if (spec->action == SYSCALL_IO_WRITE)
 		settle_write(tid, ret);
-	struct pending_syscall *pending = pending_syscalls.lookup(&tid);
-	if (!pending) {
+	struct pending_syscall *pending = pending_syscalls.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+	if (!pending || !pending->active) {
 		daemon_syscall(spec, regs, nr, ret);
 		return 0;
 	}
 	struct pending_syscall call = *pending;
-	pending_syscalls.delete(&tid);
+	pending->active = 0;
 	if (call.nr != nr)
 		return 0;
 	if ((spec->action == SYSCALL_IO_READ || spec->action == SYSCALL_IO_WRITE) && add_io(&call, spec->action, ret))

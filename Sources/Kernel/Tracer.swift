@@ -40,7 +40,11 @@ public final class Tracer {
         try Preflight.requireTracefs()
         forkProbe = try Preflight.resolve(requested)
         try Preflight.requireKernelHeaders()
-        offsets = try BTFOffsets.fromKernel()
+        // BTF gives the struct layouts, and the programs use BTF task pointers (task storage, pt_regs).
+        guard let btf = try BTFOffsets.fromKernel() else {
+            throw KernelError.noBPF("this kernel has no BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)")
+        }
+        offsets = btf
         var text = ProgramText(forkProbe: forkProbe, offsets: offsets)
         text.ringBufferPages = limits.ringBufferPages
         text.watchMax = limits.watchedTasks
