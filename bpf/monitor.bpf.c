@@ -23,7 +23,9 @@
  * tags is in daemons.bpf.c, included before the programs.
  */
 #include <linux/errno.h>
-#include <linux/sched.h>
+#include <uapi/linux/sched.h>  /* CLONE_*: the kernel-internal sched.h costs clang most of its time */
+#include <asm/ptrace.h>
+struct task_struct;
 #include "events.h"
 
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
