@@ -90,7 +90,7 @@ extension Tracker {
                 commands[out.state.command]?.ledger.removed(path, directory: directory)
                 commands[out.state.command]?.hardLinks.remove(path)
                 detachOpenFiles(at: path)
-                system.pathsChanged()
+                system.pathChanged(path)
             }
             if call.errno == 2, let path { commands[out.state.command]?.ledger.observed(path, exists: false) }
             simple(&out, .file, directory ? "rmdir" : "unlink", path: path)
@@ -99,6 +99,7 @@ extension Tracker {
             let path = resolved(out, dirfd: atCall ? call.int(0) : Self.atFDCWD, slot: 0)
             if call.ret == 0, let path {
                 commands[out.state.command]?.ledger.created(path, directory: out.info.meaning == .mkdir)
+                system.pathCreated(path)
             }
             if call.errno == Self.eexist, let path { commands[out.state.command]?.ledger.observed(path, exists: true) }
             simple(&out, .file, out.info.meaning == .mkdir ? "mkdir" : "mknod", path: path)
@@ -119,10 +120,13 @@ extension Tracker {
                     if !exchange { detachOpenFiles(at: to) }
                     commands[out.state.command]?.hardLinks.rename(from, to)
                     renameOpenFiles(from: from, to: to)
-                    system.pathsChanged()
+                    system.pathChanged(from)
+                    system.pathChanged(to)
+                    system.pathCreated(to)
                 } else {
                     commands[out.state.command]?.ledger.created(to, directory: false)
                     commands[out.state.command]?.hardLinks.link(from, to)
+                    system.pathCreated(to)
                 }
             }
             // EEXIST (RENAME_NOREPLACE, link): the target is there; mv tries this first.
@@ -132,7 +136,8 @@ extension Tracker {
             let link = resolved(out, dirfd: out.info.name == "symlinkat" ? call.int(1) : Self.atFDCWD, slot: 1)
             if call.ret == 0, let link {
                 commands[out.state.command]?.ledger.created(link, directory: false)
-                system.pathsChanged()
+                system.pathChanged(link)
+                system.pathCreated(link)
             }
             if call.errno == Self.eexist, let link { commands[out.state.command]?.ledger.observed(link, exists: true) }
             var record = out.record(.file, "symlink")

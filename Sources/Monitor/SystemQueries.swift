@@ -17,8 +17,12 @@ public protocol SystemQueries {
     /// file system as it is now (the last component only when `followLast`);
     /// nil when that cannot be done (a directory on the way is gone).
     func canonical(_ path: [UInt8], followLast: Bool) -> [UInt8]?
-    /// Names were removed, renamed or linked: forget cached resolutions.
-    func pathsChanged()
+    /// The name `path` was removed, renamed, replaced or made a symlink:
+    /// forget cached resolutions that pass through it.
+    func pathChanged(_ path: [UInt8])
+    /// A name was made (mkdir, rename, link, symlink): paths that could not
+    /// be resolved may resolve now.
+    func pathCreated(_ path: [UInt8])
     /// A process outside the tree that became a daemon, read from /proc.
     func process(_ pid: Int32) -> ProcessSnapshot?
 }
@@ -41,7 +45,8 @@ extension SystemQueries {
     public func socket(inode: UInt64, family: String) -> SocketState? { socket(inode: inode) }
     public func listener(sockaddr: [UInt8]) -> SocketPeer? { nil }
     public func canonical(_ path: [UInt8], followLast: Bool) -> [UInt8]? { nil }
-    public func pathsChanged() {}
+    public func pathChanged(_ path: [UInt8]) {}
+    public func pathCreated(_ path: [UInt8]) {}
     public func process(_ pid: Int32) -> ProcessSnapshot? { nil }
 }
 
