@@ -213,7 +213,10 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 	} else if (command) {
 		*reaches = command->tag;
 	}
+	if (!bytes)
+		return socket;  /* nothing a reader could take (or an iovec we could not read) */
 	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
 	attribution &= ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON | ATTRIBUTION_WOKEN;
 	struct channel *channel = channels.lookup(&key);
 	if (channel && channel->writer_end != end) {
@@ -271,11 +274,11 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 		}
 	}
 	channel->writer_pid = id >> 32;
-	channel->writer_tid = (u32)id;
+	channel->writer_tid = tid;
 	channel->writer_inode = inode;
 	/* What the write really sent is settled at its exit (settle_write). */
 	struct write_in_flight flight = { .key = key, .bytes = bytes };
-	writes_in_flight.update((u32 *)&id, &flight);
+	writes_in_flight.update(&tid, &flight);
 	return socket;
 }
 
