@@ -563,6 +563,23 @@ static __always_inline void reader_tag(struct task_tag *tag, int goroutine, int 
 	tag->attribution = (tag->attribution & ATTRIBUTION_AMBIGUOUS) | woken;
 }
 
+/* Queues the requests taken[from..count) behind those the queue holds, as their reader takes them. */
+static __always_inline void queue_requests(struct request_queue *queue, struct task_tag *taken, int count, int from,
+					   int daemon)
+{
+#pragma unroll
+	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
+		u32 slot = queue->count;
+		if (i >= from && i < count && slot < REQUEST_QUEUE) {
+			reader_tag(&taken[i], 0, daemon);
+			asm volatile("" : "+r"(slot));  /* the mask below must stay, for the verifier */
+			slot &= REQUEST_QUEUE - 1;
+			queue->next[slot] = taken[i];
+			queue->count += 1;
+		}
+	}
+}
+
 /*
  * A read of `bytes` by a task outside the tree. The thread takes the tag of
  * the first request it read, and queues the others (next_request); a
@@ -614,17 +631,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 	struct request_queue *queue = daemon && !g ? request_queues.lookup(&tid) : NULL;
 	if (queue && queue->file == file && count > 0) {
 		/* Read ahead while it still works on a request from the same connection. */
-#pragma unroll
-		for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
-			u32 slot = queue->count;
-			if (i < count && !(i == 0 && continues) && slot < REQUEST_QUEUE) {
-				reader_tag(&taken[i], 0, 1);
-				asm volatile("" : "+r"(slot));  /* the mask below must stay, for the verifier */
-				slot &= REQUEST_QUEUE - 1;
-				queue->next[slot] = taken[i];
-				queue->count += 1;
-			}
-		}
+		queue_requests(queue, taken, count, continues ? 1 : 0, 1);
 		return;
 	}
 	if (queue)
@@ -649,14 +656,8 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 		next->file = file;
 		next->answer = 0;
 		next->answering = 0;
-#pragma unroll
-		for (int i = 1; i < CHANNEL_SEGMENTS; i++) {
-			if (i < count) {
-				reader_tag(&taken[i], 0, daemon != NULL);
-				next->next[(i - 1) & (REQUEST_QUEUE - 1)] = taken[i];
-				next->count = i;
-			}
-		}
+		next->count = 0;
+		queue_requests(next, taken, count, 1, daemon != NULL);
 		request_queues.update(&tid, next);
 	}
 	reader_tag(&tag, g != NULL, daemon != NULL);

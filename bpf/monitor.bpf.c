@@ -609,7 +609,9 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 	u64 id = bpf_get_current_pid_tgid();
 	u32 pid = id >> 32, tid = (u32)id;
 	u32 *daemon = daemons.lookup(&pid);
-	if (daemon && spec->action != SYSCALL_IO_WRITE)
+	if (daemon && spec->action == SYSCALL_IO_WRITE)
+		settle_write(tid, ret);  /* (only watched tasks and daemons put writes in flight) */
+	else if (daemon)
 		next_request(tid);  /* (a write's answer ends at the first call that is not one) */
 	struct pending_syscall call = {};
 	call.nr = nr;
@@ -655,8 +657,6 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 		return 0;
 	s64 ret = ctx->args[1];
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	if (spec->action == SYSCALL_IO_WRITE)
-		settle_write(tid, ret);
 	struct pending_syscall *pending = pending_syscalls.task_storage_get(bpf_get_current_task_btf(), 0, 0);
 	if (!pending || !pending->active) {
 		daemon_syscall(spec, regs, nr, ret);
@@ -664,6 +664,8 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	}
 	struct pending_syscall call = *pending;
 	pending->active = 0;
+	if (spec->action == SYSCALL_IO_WRITE)
+		settle_write(tid, ret);
 	if (call.nr != nr)
 		return 0;
 	if ((spec->action == SYSCALL_IO_READ || spec->action == SYSCALL_IO_WRITE) && add_io(&call, spec->action, ret))
