@@ -151,24 +151,20 @@ extension IntegrationTests {
             defer { try? FileManager.default.removeItem(atPath: directory) }
 
             // The shell waits on a pipe the test holds until the monitor is attached.
-            var fds: [Int32] = [0, 0]
-            try #require(pipe(&fds) == 0)
-            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-            var input: Int32 = fds[1]
+            let fds = try Harness.holdingPipe()
+            var input: Int32 = fds.write
             defer { if input >= 0 { close(input) } }
             let script = #"read -r go; "$1" volume create "$2"; "$1" volume create "$3"; sleep 1"#
             let shell = try Started(["/bin/sh", "-c", script, "sh", DockerFixture.client, first, second].map { Array($0.utf8) },
-                                    directory: directory, stdin: fds[0], name: "shell")
-            close(fds[0])
+                                    directory: directory, stdin: fds.read, name: "shell")
+            close(fds.read)
             defer { shell.kill() }
 
             let trace = directory + "/trace.json"
             let monitor = try Harness.startMonitor(["--pid=\(shell.pid)", "--format", "json", "--output", trace],
                                                    directory: directory)
             defer { monitor.kill() }
-            let ready = Harness.waitUntil(timeout: 30) {
-                monitor.stderr.contains("ebpf-monitor: ready ") || kill(monitor.pid, 0) != 0
-            }
+            let ready = Harness.waitForReady(monitor, timeout: 30)
             try #require(ready && monitor.stderr.contains("ebpf-monitor: ready "), "no ready line: \(monitor.stderr)")
 
             let go = Array("go\n".utf8)

@@ -69,6 +69,24 @@ enum Harness {
         try Started([Array(try monitorBinary().utf8)] + arguments.map { Array($0.utf8) }, directory: directory)
     }
 
+    /// Waits for the monitor's `ready` line; stops early when it reports an
+    /// error or exits. True when something happened in time.
+    static func waitForReady(_ monitor: Started, timeout: Double) -> Bool {
+        waitUntil(timeout: timeout) {
+            monitor.stderr.contains("ebpf-monitor: ready ") || monitor.stderr.contains("error") || kill(monitor.pid, 0) != 0
+        }
+    }
+
+    /// A pipe the test holds the writing end of, to release a process it
+    /// started with the reading end as stdin. Neither end leaks into other
+    /// processes the test starts.
+    static func holdingPipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw HarnessError("pipe: errno \(errno)") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (fds[0], fds[1])
+    }
+
     /// Polls `condition` until it holds or `timeout` seconds pass. Used to wait
     /// for a line the monitor prints, never as a fixed delay.
     static func waitUntil(timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {

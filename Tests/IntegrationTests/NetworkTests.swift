@@ -124,22 +124,18 @@ extension IntegrationTests {
             let server = try net.server("unix", path, reply: 2_468)
             defer { server.stop() }
 
-            var fds: [Int32] = [0, 0]
-            try #require(pipe(&fds) == 0)
-            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-            var input: Int32 = fds[1]
+            let fds = try Harness.holdingPipe()
+            var input: Int32 = fds.write
             defer { if input >= 0 { close(input) } }
             let client = try Started(["/usr/bin/python3", "-c", earlyClientScript, path, "13579"].map { Array($0.utf8) },
-                                     directory: net.directory, stdin: fds[0], name: "early-client")
-            close(fds[0])
+                                     directory: net.directory, stdin: fds.read, name: "early-client")
+            close(fds.read)
             defer { client.kill() }
             try waitForLine(client, "connected")
 
             let monitor = try Harness.startMonitor(["--pid=\(client.pid)", "--format", "json"], directory: net.directory)
             defer { monitor.kill() }
-            let ready = Harness.waitUntil(timeout: 15) {
-                monitor.stderr.contains("ebpf-monitor: ready ") || monitor.stderr.contains("error")
-            }
+            let ready = Harness.waitForReady(monitor, timeout: 15)
             try #require(ready && monitor.stderr.contains("ebpf-monitor: ready "), "no ready line: \(monitor.stderr)")
 
             let go = Array("go\n".utf8)
@@ -195,14 +191,12 @@ extension IntegrationTests {
             }
             try #require(listening, "the watched server did not start: \(monitor.stderr)")
 
-            var fds: [Int32] = [0, 0]
-            try #require(pipe(&fds) == 0)
-            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-            var input: Int32 = fds[1]
+            let fds = try Harness.holdingPipe()
+            var input: Int32 = fds.write
             defer { if input >= 0 { close(input) } }
             let client = try Started([net.python, "-c", acceptClientScript, path, String(port), "9753"].map { Array($0.utf8) },
-                                     directory: net.directory, stdin: fds[0], name: "accept-client")
-            close(fds[0])
+                                     directory: net.directory, stdin: fds.read, name: "accept-client")
+            close(fds.read)
             defer { client.kill() }
             try waitForLine(client, "connected")
             // Both accepts are in the trace while the client still holds its sockets.

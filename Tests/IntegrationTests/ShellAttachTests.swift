@@ -12,13 +12,11 @@ extension IntegrationTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
         // bash reads its commands from a pipe that the test holds.
-        var fds: [Int32] = [0, 0]
-        try #require(pipe(&fds) == 0)
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        var shellInput: Int32 = fds[1]
+        let fds = try Harness.holdingPipe()
+        var shellInput: Int32 = fds.write
         defer { if shellInput >= 0 { close(shellInput) } }
-        let bash = try Started([Array("/bin/bash".utf8)], directory: directory, stdin: fds[0], name: "bash")
-        close(fds[0])
+        let bash = try Started([Array("/bin/bash".utf8)], directory: directory, stdin: fds.read, name: "bash")
+        close(fds.read)
         defer { bash.kill() }
         func feed(_ line: String) throws {
             let bytes = Array((line + "\n").utf8)
@@ -40,9 +38,7 @@ extension IntegrationTests {
 
         let monitor = try Harness.startMonitor(["--pid=\(bash.pid)", "--format", "json"], directory: directory)
         defer { monitor.kill() }
-        let ready = Harness.waitUntil(timeout: 15) {
-            monitor.stderr.contains("ebpf-monitor: ready ") || monitor.stderr.contains("error")
-        }
+        let ready = Harness.waitForReady(monitor, timeout: 15)
         try #require(ready && monitor.stderr.contains("ebpf-monitor: ready "), "no ready line: \(monitor.stderr)")
         let readyLine = monitor.stderr.split(separator: "\n").first { $0.hasPrefix("ebpf-monitor: ready ") } ?? ""
         #expect(readyLine.contains("fork_probe=tracepoint") && readyLine.contains("watching=2"), "\(readyLine)")
