@@ -7,6 +7,7 @@
  *   command_ends  a command's sockets, to know when a reply goes to one
  *   episodes      an untagged or handed-off thread's calls, kept until its reply
  *   go_tags       goroutines of Go daemons, through a uprobe on runtime.casgstatus
+ *   grpc_streams  gRPC streams batched on one connection, split by caller (grpc.bpf.c)
  *   sched_wakeup  futex hand-offs between a daemon's threads
  */
 
@@ -185,15 +186,44 @@ static __always_inline u64 writer_end(const void *peer)
 }
 
 /*
+ * Queues a segment of `bytes` behind the channel's others. A write is a
+ * request (or the answer to one): never merged with the last, even of the
+ * same command, since its reader counts answers. A full queue mixes it into
+ * its last segment.
+ */
+static __always_inline void queue_segment(struct channel *channel, u32 tag, u32 also_tag, u32 attribution, u32 bytes)
+{
+	u32 count = channel->count;
+	if (count < CHANNEL_SEGMENTS) {
+		struct channel_segment *next = &channel->segments[(channel->first + count) & (CHANNEL_SEGMENTS - 1)];
+		next->tag = tag;
+		next->also_tag = also_tag;
+		next->attribution = attribution;
+		next->bytes = bytes;
+		channel->count = count + 1;
+		if (!count)
+			channel->started = 0;
+		return;
+	}
+	struct channel_segment *last = &channel->segments[(channel->first + count - 1) & (CHANNEL_SEGMENTS - 1)];
+	struct task_tag mixed = { .tag = last->tag, .also_tag = last->also_tag, .attribution = last->attribution };
+	mix_tags(&mixed, tag, also_tag, attribution);
+	last->tag = mixed.tag;
+	last->also_tag = mixed.also_tag;
+	last->attribution = mixed.attribution;
+	last->bytes += bytes;
+}
+
+/*
  * A write of `bytes` by a task working for `tag` (0: for no watched command)
- * queues a segment on the channel it goes to. Commands reach daemons
+ * queues a segment on the channel it goes to (made for it if `make`). Commands reach daemons
  * through sockets only: their pipes lead to their own processes, and
  * untagged they cost no reads elsewhere. A channel is made by a tagged
  * write; after that, untagged writes queue segments too, so that a reader
  * knows which bytes are for no one.
  */
 static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attribution, int sockets_only,
-				       u32 bytes, u32 *reaches)
+				       u32 bytes, u32 *reaches, int make)
 {
 	struct channel_key key = {};
 	u64 inode = 0, end = 0, file = 0, sock = 0;
@@ -224,7 +254,7 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 		channel = NULL;
 	}
 	if (!channel) {
-		if (!tag)
+		if (!tag && !make)
 			return socket;
 		/*
 		 * Bytes written before the channel was made may be waiting ahead of
@@ -249,29 +279,7 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 		if (!channel)
 			return socket;
 	} else {
-		u32 count = channel->count;
-		struct channel_segment *last = &channel->segments[(channel->first + count - 1) & (CHANNEL_SEGMENTS - 1)];
-		/*
-		 * A write is a request (or the answer to one): never merged with the
-		 * last, even of the same command, since its reader counts answers.
-		 */
-		if (count < CHANNEL_SEGMENTS) {
-			struct channel_segment *next = &channel->segments[(channel->first + count) & (CHANNEL_SEGMENTS - 1)];
-			next->tag = tag;
-			next->also_tag = also_tag;
-			next->attribution = attribution;
-			next->bytes = bytes;
-			channel->count = count + 1;
-			if (!count)
-				channel->started = 0;
-		} else {
-			struct task_tag mixed = { .tag = last->tag, .also_tag = last->also_tag, .attribution = last->attribution };
-			mix_tags(&mixed, tag, also_tag, attribution);
-			last->tag = mixed.tag;
-			last->also_tag = mixed.also_tag;
-			last->attribution = mixed.attribution;
-			last->bytes += bytes;
-		}
+		queue_segment(channel, tag, also_tag, attribution, bytes);
 	}
 	channel->writer_pid = id >> 32;
 	channel->writer_tid = tid;
@@ -563,6 +571,8 @@ static __always_inline void reader_tag(struct task_tag *tag, int goroutine, int 
 	tag->attribution = (tag->attribution & ATTRIBUTION_AMBIGUOUS) | woken;
 }
 
+#include "grpc.bpf.c"
+
 /* Queues the requests taken[from..count) behind those the queue holds, as their reader takes them. */
 static __always_inline void queue_requests(struct request_queue *queue, struct task_tag *taken, int count, int from,
 					   int daemon)
@@ -615,6 +625,8 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 	int count = 0;
 	int continues = 0;
 	if (channel) {
+		if (g)
+			grpc_read(&goroutine, &key);
 		continues = channel->started;
 		u32 left = 0;
 		count = take_segments(channel, bytes, taken, &left);

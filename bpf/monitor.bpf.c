@@ -450,8 +450,13 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 			if (running_g.lookup(&tid))
 				writer.attribution &= ~ATTRIBUTION_WOKEN;  /* a goroutine's hand-off is a sure one */
 		}
-		if (tag_channel(args[0], writer.tag, writer.also_tag, writer.attribution, 0, write_length(spec, args),
-				&reaches) == 2
+		u32 length = write_length(spec, args);
+		int socket = spec->io_length == IO_LENGTH_COUNT ? grpc_write(pid, tid, args, length, &reaches) : 0;
+		if (socket)
+			writer.tag = 0;  /* by stream: no one write's tag */
+		else
+			socket = tag_channel(args[0], writer.tag, writer.also_tag, writer.attribution, 0, length, &reaches, 0);
+		if (socket == 2
 		    && (!writer.tag || (writer.attribution & ATTRIBUTION_WOKEN))) {
 			if (reaches)
 				replay_episode(tid, reaches);
@@ -476,7 +481,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		u32 reaches = 0;
 		int daemon_side = watch->attribution & ATTRIBUTION_DAEMON;
 		if (tag_channel(call->args[0], watch->tag, 0, watch->attribution, !daemon_side, write_length(spec, call->args),
-				&reaches) == 2 && !daemon_side)
+				&reaches, 0) == 2 && !daemon_side)
 			remember_command_end(call->args[0], watch->tag);
 	}
 	return 0;

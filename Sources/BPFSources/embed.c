@@ -13,6 +13,11 @@ static const char daemons_text[] = {
 	, 0
 };
 
+static const char grpc_text[] = {
+#embed "../../bpf/grpc.bpf.c"
+	, 0
+};
+
 static const char events_header_text[] = {
 #embed "../../bpf/events.h"
 	, 0
@@ -20,4 +25,5 @@ static const char events_header_text[] = {
 
 const char *bpf_monitor_source(void) { return monitor_text; }
 const char *bpf_daemons_source(void) { return daemons_text; }
+const char *bpf_grpc_source(void) { return grpc_text; }
 const char *bpf_events_header_source(void) { return events_header_text; }

@@ -54,6 +54,7 @@ public struct ProgramText: Sendable {
         let program = String(cString: bpf_monitor_source())
             .replacingOccurrences(of: "#include \"events.h\"", with: header)
             .replacingOccurrences(of: "#include \"daemons.bpf.c\"", with: String(cString: bpf_daemons_source()))
+            .replacingOccurrences(of: "#include \"grpc.bpf.c\"", with: String(cString: bpf_grpc_source()))
         return lines.joined(separator: "\n") + "\n" + program
     }
 }

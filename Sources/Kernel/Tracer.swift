@@ -159,9 +159,10 @@ public final class Tracer {
     }
 
     /// Follows goroutines in `pid`'s executable when it is a Go program: a
-    /// uprobe on runtime.casgstatus (see bpf/monitor.bpf.c). Each binary is
-    /// probed once; it acts only in processes that are daemons. False when
-    /// the program is not Go or has no symbols.
+    /// uprobe on runtime.casgstatus, and where grpc-go is linked in, uprobes
+    /// on its stream hand-offs (see bpf/daemons.bpf.c and bpf/grpc.bpf.c).
+    /// Each binary is probed once; the probes act only in processes that are
+    /// daemons. False when the program is not Go or has no symbols.
     @discardableResult
     public func followGoroutines(pid: Int32) -> Bool {
         let path = "/proc/\(pid)/exe"
@@ -169,22 +170,34 @@ public final class Tracer {
         guard stat(path, &info) == 0 else { return false }
         let file = FileID(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
         if let known = goBinaries[file] { return known }
-        var symbol = bcc_symbol()
-        var options = bcc_symbol_option(use_debug_file: 0, check_debug_file_crc: 0, lazy_symbolize: 1,
-                                        use_symbol_type: UInt32(1 << 2))  // STT_FUNC
-        var attached = false
-        if bcc_resolve_symname(path, "runtime.casgstatus", 0, 0, &options, &symbol) == 0,
-           let program = handles.programs["uprobe__go_casgstatus"] {
-            let event = "p_ebpf_monitor_\(getpid())_\(goBinaries.count)"
-            let link = bpf_attach_uprobe(program, BPF_PROBE_ENTRY, event, path, symbol.offset, -1, 0)
-            if link >= 0 {
-                handles.adopt(link)
-                attached = true
+        let attached = attachUprobe(path, "runtime.casgstatus", program: "uprobe__go_casgstatus")
+        if attached {
+            let transport = "google.golang.org/grpc/internal/transport."
+            for (symbol, program) in [("(*controlBuffer).executeAndPut", "uprobe__grpc_execute_and_put"),
+                                      ("(*loopyWriter).headerHandler", "uprobe__grpc_header_handler"),
+                                      ("(*http2Server).operateHeaders", "uprobe__grpc_operate_headers")] {
+                attachUprobe(path, transport + symbol, program: program)
             }
         }
-        if symbol.module != nil { free(UnsafeMutableRawPointer(mutating: symbol.module)) }
         goBinaries[file] = attached
         return attached
+    }
+
+    /// A uprobe on the entry of `symbol` in the executable at `path`; false when it has no such symbol.
+    @discardableResult
+    private func attachUprobe(_ path: String, _ symbol: String, program: String) -> Bool {
+        var resolved = bcc_symbol()
+        var options = bcc_symbol_option(use_debug_file: 0, check_debug_file_crc: 0, lazy_symbolize: 1,
+                                        use_symbol_type: UInt32(1 << 2))  // STT_FUNC
+        defer { if resolved.module != nil { free(UnsafeMutableRawPointer(mutating: resolved.module)) } }
+        guard bcc_resolve_symname(path, symbol, 0, 0, &options, &resolved) == 0,
+              let fd = handles.programs[program] else { return false }
+        uprobeCount += 1
+        let link = bpf_attach_uprobe(fd, BPF_PROBE_ENTRY, "p_ebpf_monitor_\(getpid())_\(uprobeCount)", path,
+                                     resolved.offset, -1, 0)
+        guard link >= 0 else { return false }
+        handles.adopt(link)
+        return true
     }
 
     private struct FileID: Hashable {
@@ -193,6 +206,7 @@ public final class Tracer {
     }
 
     private var goBinaries: [FileID: Bool] = [:]
+    private var uprobeCount = 0
 
     /// Calls by daemon threads working for no watched command, summed over CPUs.
     public func unattributedCount() -> UInt64 {

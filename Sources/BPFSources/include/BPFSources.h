@@ -8,8 +8,9 @@
 #define __NR_fchmodat2 452 /* Linux 6.6; the same number on every architecture */
 #endif
 
-/* bpf/monitor.bpf.c, bpf/daemons.bpf.c and bpf/events.h, NUL-terminated. */
+/* bpf/monitor.bpf.c, bpf/daemons.bpf.c, bpf/grpc.bpf.c and bpf/events.h, NUL-terminated. */
 const char *bpf_monitor_source(void);
 const char *bpf_daemons_source(void);
+const char *bpf_grpc_source(void);
 const char *bpf_events_header_source(void);
 #endif

@@ -1,0 +1,242 @@
+/*
+ * gRPC streams (included into daemons.bpf.c). grpc-go sends the requests of
+ * all its callers on one connection through one writer goroutine (the
+ * "loopy writer"), which batches the frames of several streams into one
+ * write: dockerd's calls for two docker clients reach containerd together.
+ * The bytes of a write are split by stream, and the server hands each stream
+ * to a new goroutine with the tag of the caller that opened it:
+ *
+ *   client  a caller goroutine queues its stream's headers (controlBuffer.executeAndPut):
+ *           the header frame is noted with the caller's tag (grpc_headers)
+ *           the writer goroutine takes them (loopyWriter.headerHandler): the
+ *           stream id is known now (grpc_streams: writer goroutine, stream -> tag)
+ *           the writer's write: parsed into HTTP/2 frames, queued as segments
+ *           by stream tag; each new stream's tag is noted for the connection
+ *           (grpc_streams: channel, stream -> tag)
+ *   server  a reader goroutine reads frames (grpc_readers: its connection),
+ *           and takes each new stream (http2Server.operateHeaders): it works
+ *           for the stream's caller while it starts the stream's handler
+ *           goroutine, which takes the tag as its creator's.
+ *
+ * Go's register ABI: arguments in AX, BX, CX, DI, ...; the running g in R14.
+ * Layouts used, unchanged in grpc-go 1.2x to 1.6x and golang.org/x/net/http2:
+ * headerFrame.streamID at 0; MetaHeadersFrame's *HeadersFrame at 0, whose
+ * FrameHeader.StreamID is at 8. Uprobes on these functions are attached only
+ * where the binary has their symbols (Tracer.followGoroutines).
+ */
+
+#define GRPC_FRAMES 8    /* frames parsed per write; the rest go with the last run */
+#define GRPC_RUNS 4      /* runs of frames for one tag, queued as segments */
+#define HTTP2_HEADERS 1
+
+/* A stream: on the client, by writer goroutine (a = g); on the server side, by channel (a, b). */
+struct grpc_stream {
+	u64 a;
+	u64 b;
+	u32 pid;
+	u32 stream;
+};
+BPF_TABLE("lru_hash", struct grpc_stream, struct task_tag, grpc_streams, 8192);
+BPF_TABLE("lru_hash", struct go_key, struct task_tag, grpc_headers, 1024);  /* header frame -> its caller's tag */
+BPF_TABLE("lru_hash", struct go_key, struct channel_key, grpc_readers, 4096); /* reader goroutine -> its connection */
+
+/* A writer goroutine: how much of its last frame is still to come in its next write, and for whom. */
+struct grpc_writer {
+	u32 carry;
+	u32 _pad;
+	struct task_tag tag;
+};
+BPF_TABLE("lru_hash", struct go_key, struct grpc_writer, grpc_writers, 1024);
+
+struct grpc_run {
+	struct task_tag tag;
+	u32 bytes;
+	u32 _pad;
+};
+struct grpc_runs {
+	struct grpc_run runs[GRPC_RUNS];
+};
+BPF_PERCPU_ARRAY(grpc_heap, struct grpc_runs, 1);
+
+/* executeAndPut(c, f, it cbItem): a tagged caller's item, perhaps a new stream's headers. */
+int uprobe__grpc_execute_and_put(struct pt_regs *ctx)
+{
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	if (!daemons.lookup(&pid))
+		return 0;
+	struct go_key caller = { .pid = pid, .g = ctx->r14 };
+	struct task_tag *tag = go_tags.lookup(&caller);
+	if (!tag || !tag->tag)
+		return 0;
+	struct go_key item = { .pid = pid, .g = ctx->di };  /* the interface's data word */
+	struct task_tag copy = *tag;
+	grpc_headers.update(&item, &copy);
+	return 0;
+}
+
+/* loopyWriter.headerHandler(l, h): the writer goroutine takes a stream's headers, with its id. */
+int uprobe__grpc_header_handler(struct pt_regs *ctx)
+{
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	if (!daemons.lookup(&pid))
+		return 0;
+	struct go_key writer = { .pid = pid, .g = ctx->r14 };
+	if (!grpc_writers.lookup(&writer)) {
+		struct grpc_writer fresh = {};
+		grpc_writers.update(&writer, &fresh);
+	}
+	struct go_key item = { .pid = pid, .g = ctx->bx };
+	struct task_tag *tag = grpc_headers.lookup(&item);
+	if (!tag)
+		return 0;
+	struct grpc_stream stream = { .a = writer.g, .pid = pid };
+	bpf_probe_read_user(&stream.stream, sizeof(stream.stream), (const void *)ctx->bx);
+	struct task_tag copy = *tag;
+	grpc_streams.update(&stream, &copy);
+	grpc_headers.delete(&item);
+	return 0;
+}
+
+/* Adds `bytes` for `tag` to the runs: to the last if the tag is the same, else to a new one, or mixed into the last. */
+static __always_inline void add_run(struct grpc_runs *runs, u32 *count, const struct task_tag *tag, u32 bytes)
+{
+	u32 n = *count;
+	if (!bytes)
+		return;
+	if (n && runs->runs[(n - 1) & (GRPC_RUNS - 1)].tag.tag == tag->tag
+	    && runs->runs[(n - 1) & (GRPC_RUNS - 1)].tag.also_tag == tag->also_tag) {
+		runs->runs[(n - 1) & (GRPC_RUNS - 1)].bytes += bytes;
+		return;
+	}
+	if (n < GRPC_RUNS) {
+		runs->runs[n & (GRPC_RUNS - 1)].tag = *tag;
+		runs->runs[n & (GRPC_RUNS - 1)].bytes = bytes;
+		*count = n + 1;
+		return;
+	}
+	struct grpc_run *last = &runs->runs[GRPC_RUNS - 1];
+	mix_tags(&last->tag, tag->tag, tag->also_tag, tag->attribution);
+	last->bytes += bytes;
+}
+
+/*
+ * A write by a gRPC writer goroutine: its frames, queued on the channel as
+ * runs of one tag each. Returns what tag_channel returns, or 0 when the
+ * writer is no gRPC writer (the caller then tags the write whole).
+ */
+static __always_inline int grpc_write(u32 pid, u32 tid, const u64 *args, u32 length, u32 *reaches)
+{
+	u64 *g = running_g.lookup(&tid);
+	if (!g || !length)
+		return 0;
+	struct go_key key = { .pid = pid, .g = *g };
+	struct grpc_writer *writer = grpc_writers.lookup(&key);
+	if (!writer)
+		return 0;
+	struct channel_key channel = {};
+	u64 inode = 0, end = 0, file = 0, sock = 0;
+	if (!channel_of((s64)(int)args[0], 1, &channel, &inode, &end, &file, &sock))
+		return 0;
+	u32 zero = 0;
+	struct grpc_runs *runs = grpc_heap.lookup(&zero);
+	if (!runs)
+		return 0;
+	u32 count = 0;
+	const char *buffer = (const char *)args[1];
+	/* The end of the last frame, begun in an earlier write. */
+	u32 offset = writer->carry < length ? writer->carry : length;
+	add_run(runs, &count, &writer->tag, offset);
+	writer->carry -= offset;
+	for (int i = 0; i < GRPC_FRAMES; i++) {
+		if (offset + 9 > length)
+			break;
+		u8 header[9] = {};
+		if (bpf_probe_read_user(header, sizeof(header), buffer + offset) != 0)
+			break;
+		u32 frame = 9 + ((u32)header[0] << 16 | (u32)header[1] << 8 | header[2]);
+		struct grpc_stream stream = { .a = key.g, .pid = pid,
+					      .stream = ((u32)header[5] << 24 | (u32)header[6] << 16 | (u32)header[7] << 8
+							 | header[8]) & 0x7fffffff };
+		struct task_tag tag = {};
+		struct task_tag *known = stream.stream ? grpc_streams.lookup(&stream) : NULL;
+		if (known) {
+			tag = *known;
+			tag.attribution = (tag.attribution | ATTRIBUTION_DAEMON) & ~ATTRIBUTION_WOKEN;
+		}
+		if (header[3] == HTTP2_HEADERS && stream.stream) {
+			/* A new stream (or trailers): its server learns whose it is by the connection. */
+			struct grpc_stream served = { .a = channel.a, .b = channel.b, .stream = stream.stream };
+			grpc_streams.update(&served, &tag);
+		}
+		u32 bytes = frame < length - offset ? frame : length - offset;
+		add_run(runs, &count, &tag, bytes);
+		offset += bytes;
+		if (bytes < frame) {
+			writer->carry = frame - bytes;
+			writer->tag = tag;
+		}
+	}
+	if (offset < length) {
+		/* More frames than we parse: they go with the last run, and the next write starts a frame. */
+		struct task_tag none = {};
+		add_run(runs, &count, count ? &runs->runs[(count - 1) & (GRPC_RUNS - 1)].tag : &none, length - offset);
+		writer->carry = 0;
+	}
+	int tagged = 0;
+	for (int i = 0; i < GRPC_RUNS; i++)
+		if (i < count && runs->runs[i].tag.tag)
+			tagged = 1;
+	/* The first run makes or checks the channel, as any write does; the others queue behind it. */
+	struct grpc_run *run = &runs->runs[0];
+	int result = tag_channel((s64)(int)args[0], run->tag.tag, run->tag.also_tag, run->tag.attribution, 0, run->bytes,
+				 reaches, tagged);
+	struct channel *queue = count > 1 ? channels.lookup(&channel) : NULL;
+	if (!queue)
+		return result;
+	for (int i = 1; i < GRPC_RUNS; i++) {
+		if (i < count) {
+			run = &runs->runs[i];
+			queue_segment(queue, run->tag.tag, run->tag.also_tag, run->tag.attribution, run->bytes);
+		}
+	}
+	/* A short write gives back bytes off the end: the last run's (settle_write). */
+	struct write_in_flight flight = { .key = channel, .bytes = runs->runs[(count - 1) & (GRPC_RUNS - 1)].bytes };
+	writes_in_flight.update(&tid, &flight);
+	return result;
+}
+
+/* A Go reader's connection, for the streams it takes next. */
+static __always_inline void grpc_read(const struct go_key *reader, const struct channel_key *channel)
+{
+	struct channel_key *known = grpc_readers.lookup(reader);
+	if (!known || known->a != channel->a || known->b != channel->b)
+		grpc_readers.update(reader, channel);
+}
+
+/* http2Server.operateHeaders(t, frame, ...): the reader goroutine takes a new stream. */
+int uprobe__grpc_operate_headers(struct pt_regs *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 pid = id >> 32, tid = (u32)id;
+	if (!daemons.lookup(&pid))
+		return 0;
+	struct go_key reader = { .pid = pid, .g = ctx->r14 };
+	struct channel_key *channel = grpc_readers.lookup(&reader);
+	if (!channel)
+		return 0;
+	u64 headers = 0;
+	struct grpc_stream stream = { .a = channel->a, .b = channel->b };
+	bpf_probe_read_user(&headers, sizeof(headers), (const void *)ctx->bx);
+	if (!headers || bpf_probe_read_user(&stream.stream, sizeof(stream.stream), (const void *)(headers + 8)) != 0)
+		return 0;
+	struct task_tag *known = grpc_streams.lookup(&stream);
+	if (!known)
+		return 0;  /* not a stream we saw written: the reader keeps what it read */
+	struct task_tag tag = *known;
+	grpc_streams.delete(&stream);
+	reader_tag(&tag, 1, 1);
+	/* Until its next stream, for whom the stream is (tag 0: someone else); its handler goroutine takes it. */
+	go_tags.update(&reader, &tag);
+	set_thread_tag(tid, &tag);
+	return 0;
+}
