@@ -102,24 +102,12 @@ extension IntegrationTests {
                 #expect(created.contains(directory), "directories.created lacks \(directory): \(created)")
             }
             expectDaemon("dockerd", in: volumeSummary, pids: docker.dockerd, via: "docker.sock")
-            withKnownIssue("containerd requests batched in one grpc write are credited to no one", isIntermittent: true) {
-                expectContainerRun(containerSummary, docker: docker)
-            }
+            // dockerd sends both clients' containerd calls on one gRPC connection,
+            // often in one write: they are told apart by stream (bpf/grpc.bpf.c).
+            expectContainerRun(containerSummary, docker: docker)
 
-            // And nothing of the other client's, in the summaries or the streams. This
-            // is not met yet: grpc-go writes the frames of concurrent requests to
-            // containerd in one write, which syscall-level attribution cannot split,
-            // and the goroutine that writes them takes the tag of whichever request
-            // goroutine woke it last (README, "Attribution"). The other client's
-            // volumes, made by dockerd alone, never leak.
-            withKnownIssue("containerd requests batched in one grpc write are credited together", isIntermittent: true) {
-                noLeaks(of: noise, in: [("volume create", volumeObjects), ("run", containerObjects)])
-            }
-            for (label, objects) in [("volume create", volumeObjects), ("run", containerObjects)] {
-                for object in objects where object.type == "event" || object.type == "summary" {
-                    #expect(!object.allStrings.contains { $0.contains(noise.prefix) }, "\(label): the other client's volume: \(object)")
-                }
-            }
+            // And nothing of the other client's, in the summaries or the streams.
+            noLeaks(of: noise, in: [("volume create", volumeObjects), ("run", containerObjects)])
         }
 
         private func noLeaks(of noise: DockerNoise, in runs: [(String, [[String: Any]])]) {
