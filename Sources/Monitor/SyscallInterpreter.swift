@@ -383,8 +383,8 @@ extension Tracker {
         }
         for pid in live.keys {
             if let cwd = live[pid]!.files.cwd, let new = moved(cwd) { live[pid]!.files.cwd = new }
-            for fd in live[pid]!.files.openDescriptors {
-                guard let path = live[pid]!.files[fd]?.path, let new = moved(path) else { continue }
+            for (fd, file) in live[pid]!.files.files {  // (a copy: the loop may update the table)
+                guard let path = file.path, let new = moved(path) else { continue }
                 live[pid]!.files.update(fd) { $0.path = new }
             }
         }
@@ -394,7 +394,7 @@ extension Tracker {
     /// longer have that name, so writes through them change nothing listed.
     private mutating func detachOpenFiles(at path: [UInt8]) {
         for pid in live.keys {
-            for fd in live[pid]!.files.openDescriptors where live[pid]!.files[fd]?.path == path {
+            for (fd, file) in live[pid]!.files.files where file.path == path {
                 live[pid]!.files.update(fd) { $0.unlinked = true }
             }
         }
