@@ -28,6 +28,7 @@
 #define GRPC_FRAMES 8    /* frames parsed per write; the rest go with the last run */
 #define GRPC_RUNS 4      /* runs of frames for one tag, queued as segments */
 #define HTTP2_HEADERS 1
+#define HTTP2_LAST_TYPE 9  /* CONTINUATION */
 
 /* A stream: on the client, by writer goroutine (a = g); on the server side, by channel (a, b). */
 struct grpc_stream {
@@ -151,8 +152,8 @@ static __always_inline int grpc_write(u32 pid, u32 tid, const u64 *args, u32 len
 		if (offset + 9 > length)
 			break;
 		u8 header[9] = {};
-		if (bpf_probe_read_user(header, sizeof(header), buffer + offset) != 0)
-			break;
+		if (bpf_probe_read_user(header, sizeof(header), buffer + offset) != 0 || header[3] > HTTP2_LAST_TYPE)
+			break;  /* not a frame: out of step (the rest goes with the last run) */
 		u32 frame = 9 + ((u32)header[0] << 16 | (u32)header[1] << 8 | header[2]);
 		struct grpc_stream stream = { .a = key.g, .pid = pid,
 					      .stream = ((u32)header[5] << 24 | (u32)header[6] << 16 | (u32)header[7] << 8
@@ -177,7 +178,7 @@ static __always_inline int grpc_write(u32 pid, u32 tid, const u64 *args, u32 len
 		}
 	}
 	if (offset < length) {
-		/* More frames than we parse: they go with the last run, and the next write starts a frame. */
+		/* More frames than we parse, or none: they go with the last run, and the next write starts a frame. */
 		struct task_tag none = {};
 		add_run(runs, &count, count ? &runs->runs[(count - 1) & (GRPC_RUNS - 1)].tag : &none, length - offset);
 		writer->carry = 0;
