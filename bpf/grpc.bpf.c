@@ -183,14 +183,15 @@ static __always_inline int grpc_write(u32 pid, u32 tid, const u64 *args, u32 len
 		add_run(runs, &count, count ? &runs->runs[(count - 1) & (GRPC_RUNS - 1)].tag : &none, length - offset);
 		writer->carry = 0;
 	}
-	int tagged = 0;
-	for (int i = 0; i < GRPC_RUNS; i++)
-		if (i < count && runs->runs[i].tag.tag)
-			tagged = 1;
-	/* The first run makes or checks the channel, as any write does; the others queue behind it. */
+	/*
+	 * The first run makes or checks the channel; the others queue behind it.
+	 * A gRPC connection's channel is made at its first write seen, tagged or
+	 * not: made later, bytes written before could wait ahead in the socket,
+	 * and its reads would count for no one until the socket empties.
+	 */
 	struct grpc_run *run = &runs->runs[0];
 	int result = tag_channel((s64)(int)args[0], run->tag.tag, run->tag.also_tag, run->tag.attribution, 0, run->bytes,
-				 reaches, tagged);
+				 reaches, 1);
 	struct channel *queue = count > 1 ? channels.lookup(&channel) : NULL;
 	if (!queue)
 		return result;
