@@ -216,11 +216,11 @@ static __always_inline void queue_segment(struct channel *channel, u32 tag, u32 
 
 /*
  * A write of `bytes` by a task working for `tag` (0: for no watched command)
- * queues a segment on the channel it goes to (made for it if `make`). Commands reach daemons
+ * queues a segment on the channel it goes to. Commands reach daemons
  * through sockets only: their pipes lead to their own processes, and
  * untagged they cost no reads elsewhere. A channel is made by a tagged
- * write; after that, untagged writes queue segments too, so that a reader
- * knows which bytes are for no one.
+ * write (or any, if `make`); after that, untagged writes queue segments
+ * too, so that a reader knows which bytes are for no one.
  */
 static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attribution, int sockets_only,
 				       u32 bytes, u32 *reaches, int make)
