@@ -12,7 +12,7 @@
  *           stream id is known now (grpc_streams: writer goroutine, stream -> tag)
  *           the writer's write: parsed into HTTP/2 frames, queued as segments
  *           by stream tag; each new stream's tag is noted for the connection
- *           (grpc_streams: channel, stream -> tag)
+ *           (grpc_served: channel, stream -> tag)
  *   server  a reader goroutine reads frames (grpc_readers: its connection),
  *           and takes each new stream (http2Server.operateHeaders): it works
  *           for the stream's caller while it starts the stream's handler
@@ -20,31 +20,45 @@
  *
  * Go's register ABI: arguments in AX, BX, CX, DI, ...; the running g in R14.
  * Layouts used, unchanged in grpc-go 1.2x to 1.6x and golang.org/x/net/http2:
- * headerFrame.streamID at 0; MetaHeadersFrame's *HeadersFrame at 0, whose
- * FrameHeader.StreamID is at 8. Uprobes on these functions are attached only
- * where the binary has their symbols (Tracer.followGoroutines).
+ * loopyWriter.side and headerFrame.streamID at 0; MetaHeadersFrame's
+ * *HeadersFrame at 0, whose FrameHeader.StreamID is at 8. Uprobes on these
+ * functions are attached only where the binary has their symbols
+ * (Tracer.followGoroutines).
  */
 
-#define GRPC_FRAMES 8    /* frames parsed per write; the rest go with the last run */
+#define GRPC_FRAMES 16   /* frames parsed per write; the rest go with the last run */
 #define GRPC_RUNS 4      /* runs of frames for one tag, queued as segments */
+#define HTTP2_DATA 0
 #define HTTP2_HEADERS 1
+#define HTTP2_END_STREAM 1
 #define HTTP2_LAST_TYPE 9  /* CONTINUATION */
 
-/* A stream: on the client, by writer goroutine (a = g); on the server side, by channel (a, b). */
+/*
+ * A stream: as its writer knows it (a = the writer goroutine, b = 0, pid),
+ * or as its server will (a, b = the channel, pid 0). Stream ids start again
+ * at 1 on every connection, and goroutines and sockets are reused: an entry
+ * goes when its stream ends (END_STREAM) or its server takes it, and a
+ * server's entry holds the writing end it was written from.
+ */
 struct grpc_stream {
 	u64 a;
 	u64 b;
 	u32 pid;
 	u32 stream;
 };
+struct grpc_served {
+	struct task_tag tag;
+	u64 writer_end;  /* see channel_of */
+};
 BPF_TABLE("lru_hash", struct grpc_stream, struct task_tag, grpc_streams, 8192);
+BPF_TABLE("lru_hash", struct grpc_stream, struct grpc_served, grpc_served, 8192);
 BPF_TABLE("lru_hash", struct go_key, struct task_tag, grpc_headers, 1024);  /* header frame -> its caller's tag */
 BPF_TABLE("lru_hash", struct go_key, struct channel_key, grpc_readers, 4096); /* reader goroutine -> its connection */
 
 /* A writer goroutine: how much of its last frame is still to come in its next write, and for whom. */
 struct grpc_writer {
 	u32 carry;
-	u32 _pad;
+	u32 server;  /* a server's writer: its HEADERS answer streams, they open none */
 	struct task_tag tag;
 };
 BPF_TABLE("lru_hash", struct go_key, struct grpc_writer, grpc_writers, 1024);
@@ -54,8 +68,15 @@ struct grpc_run {
 	u32 bytes;
 	u32 _pad;
 };
+/*
+ * A write's runs, and where its parse is. Kept in map memory, not on the
+ * stack: the verifier does not track their values, so the paths through one
+ * frame meet again at the next, and the loop costs it frames, not paths.
+ */
 struct grpc_runs {
 	struct grpc_run runs[GRPC_RUNS];
+	u32 count;
+	u32 offset;
 };
 BPF_PERCPU_ARRAY(grpc_heap, struct grpc_runs, 1);
 
@@ -83,7 +104,10 @@ int uprobe__grpc_header_handler(struct pt_regs *ctx)
 		return 0;
 	struct go_key writer = { .pid = pid, .g = ctx->r14 };
 	if (!grpc_writers.lookup(&writer)) {
-		struct grpc_writer fresh = {};
+		/* loopyWriter.side, at 0: clientSide is 0, serverSide 1. */
+		u64 side = 0;
+		bpf_probe_read_user(&side, sizeof(side), (const void *)ctx->ax);
+		struct grpc_writer fresh = { .server = side != 0 };
 		grpc_writers.update(&writer, &fresh);
 	}
 	struct go_key item = { .pid = pid, .g = ctx->bx };
@@ -99,23 +123,22 @@ int uprobe__grpc_header_handler(struct pt_regs *ctx)
 }
 
 /* Adds `bytes` for `tag` to the runs: to the last if the tag is the same, else to a new one, or mixed into the last. */
-static __always_inline void add_run(struct grpc_runs *runs, u32 *count, const struct task_tag *tag, u32 bytes)
+static __always_inline void add_run(struct grpc_runs *runs, const struct task_tag *tag, u32 bytes)
 {
-	u32 n = *count;
+	u32 n = runs->count;
 	if (!bytes)
 		return;
-	if (n && runs->runs[(n - 1) & (GRPC_RUNS - 1)].tag.tag == tag->tag
-	    && runs->runs[(n - 1) & (GRPC_RUNS - 1)].tag.also_tag == tag->also_tag) {
-		runs->runs[(n - 1) & (GRPC_RUNS - 1)].bytes += bytes;
+	struct grpc_run *last = &runs->runs[(n - 1) & (GRPC_RUNS - 1)];
+	if (n && last->tag.tag == tag->tag && last->tag.also_tag == tag->also_tag) {
+		last->bytes += bytes;
 		return;
 	}
 	if (n < GRPC_RUNS) {
 		runs->runs[n & (GRPC_RUNS - 1)].tag = *tag;
 		runs->runs[n & (GRPC_RUNS - 1)].bytes = bytes;
-		*count = n + 1;
+		runs->count = n + 1;
 		return;
 	}
-	struct grpc_run *last = &runs->runs[GRPC_RUNS - 1];
 	mix_tags(&last->tag, tag->tag, tag->also_tag, tag->attribution);
 	last->bytes += bytes;
 }
@@ -142,13 +165,15 @@ static __always_inline int grpc_write(u32 pid, u32 tid, const u64 *args, u32 len
 	struct grpc_runs *runs = grpc_heap.lookup(&zero);
 	if (!runs)
 		return 0;
-	u32 count = 0;
+	runs->count = 0;
 	const char *buffer = (const char *)args[1];
 	/* The end of the last frame, begun in an earlier write. */
-	u32 offset = writer->carry < length ? writer->carry : length;
-	add_run(runs, &count, &writer->tag, offset);
-	writer->carry -= offset;
+	u32 carried = writer->carry < length ? writer->carry : length;
+	add_run(runs, &writer->tag, carried);
+	writer->carry -= carried;
+	runs->offset = carried;
 	for (int i = 0; i < GRPC_FRAMES; i++) {
+		u32 offset = runs->offset;
 		if (offset + 9 > length)
 			break;
 		u8 header[9] = {};
@@ -164,25 +189,31 @@ static __always_inline int grpc_write(u32 pid, u32 tid, const u64 *args, u32 len
 			tag = *known;
 			tag.attribution = (tag.attribution | ATTRIBUTION_DAEMON) & ~ATTRIBUTION_WOKEN;
 		}
-		if (header[3] == HTTP2_HEADERS && stream.stream) {
-			/* A new stream (or trailers): its server learns whose it is by the connection. */
-			struct grpc_stream served = { .a = channel.a, .b = channel.b, .stream = stream.stream };
-			grpc_streams.update(&served, &tag);
+		if (header[3] == HTTP2_HEADERS && stream.stream && !writer->server) {
+			/* A new stream: its server learns whose it is by the connection. */
+			struct grpc_stream key = { .a = channel.a, .b = channel.b, .stream = stream.stream };
+			struct grpc_served served = { .tag = tag, .writer_end = end };
+			grpc_served.update(&key, &served);
 		}
+		if (known && header[3] <= HTTP2_HEADERS && (header[4] & HTTP2_END_STREAM))
+			grpc_streams.delete(&stream);  /* its last frame from this side */
 		u32 bytes = frame < length - offset ? frame : length - offset;
-		add_run(runs, &count, &tag, bytes);
-		offset += bytes;
+		add_run(runs, &tag, bytes);
+		runs->offset = offset + bytes;
 		if (bytes < frame) {
 			writer->carry = frame - bytes;
 			writer->tag = tag;
 		}
 	}
+	u32 offset = runs->offset;
 	if (offset < length) {
 		/* More frames than we parse, or none: they go with the last run, and the next write starts a frame. */
 		struct task_tag none = {};
-		add_run(runs, &count, count ? &runs->runs[(count - 1) & (GRPC_RUNS - 1)].tag : &none, length - offset);
+		u32 n = runs->count;
+		add_run(runs, n ? &runs->runs[(n - 1) & (GRPC_RUNS - 1)].tag : &none, length - offset);
 		writer->carry = 0;
 	}
+	u32 count = runs->count;
 	/*
 	 * The first run makes or checks the channel; the others queue behind it.
 	 * A gRPC connection's channel is made at its first write seen, tagged or
@@ -231,11 +262,15 @@ int uprobe__grpc_operate_headers(struct pt_regs *ctx)
 	bpf_probe_read_user(&headers, sizeof(headers), (const void *)ctx->bx);
 	if (!headers || bpf_probe_read_user(&stream.stream, sizeof(stream.stream), (const void *)(headers + 8)) != 0)
 		return 0;
-	struct task_tag *known = grpc_streams.lookup(&stream);
+	struct grpc_served *known = grpc_served.lookup(&stream);
 	if (!known)
 		return 0;  /* not a stream we saw written: the reader keeps what it read */
-	struct task_tag tag = *known;
-	grpc_streams.delete(&stream);
+	struct grpc_served served = *known;
+	grpc_served.delete(&stream);
+	struct channel *current = channels.lookup(channel);
+	if (!current || current->writer_end != served.writer_end)
+		return 0;  /* written on an earlier connection that had this socket's memory */
+	struct task_tag tag = served.tag;
 	reader_tag(&tag, 1, 1);
 	/* Until its next stream, for whom the stream is (tag 0: someone else); its handler goroutine takes it. */
 	go_tags.update(&reader, &tag);
