@@ -103,10 +103,13 @@ int uprobe__grpc_header_handler(struct pt_regs *ctx)
 	if (!daemons.lookup(&pid))
 		return 0;
 	struct go_key writer = { .pid = pid, .g = ctx->r14 };
-	if (!grpc_writers.lookup(&writer)) {
-		/* loopyWriter.side, at 0: clientSide is 0, serverSide 1. */
-		u64 side = 0;
-		bpf_probe_read_user(&side, sizeof(side), (const void *)ctx->ax);
+	/* loopyWriter.side, at 0: clientSide is 0, serverSide 1 (read each time: goroutines are reused). */
+	u64 side = 0;
+	bpf_probe_read_user(&side, sizeof(side), (const void *)ctx->ax);
+	struct grpc_writer *known = grpc_writers.lookup(&writer);
+	if (known) {
+		known->server = side != 0;
+	} else {
 		struct grpc_writer fresh = { .server = side != 0 };
 		grpc_writers.update(&writer, &fresh);
 	}
