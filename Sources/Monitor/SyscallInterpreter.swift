@@ -6,6 +6,15 @@ extension Tracker {
     private static let oAccmode: UInt64 = 3, oPath: UInt64 = 0o10000000, oTmpfile: UInt64 = 0o20000000
     private static let oNofollow: UInt64 = 0o400000, oExcl: UInt64 = 0o200
     private static let eexist: Int32 = 17
+    private static let cloneNewns: UInt64 = 0x20000
+
+    /// PID of a `/proc/PID/ns/mnt` path.
+    static func mountNamespaceOwner(_ path: [UInt8]) -> Int32? {
+        let parts = path.split(separator: Paths.slash)
+        guard parts.count == 4, parts[0].elementsEqual("proc".utf8), parts[2].elementsEqual("ns".utf8),
+              parts[3].elementsEqual("mnt".utf8), let pid = Int32(String(decoding: parts[1], as: UTF8.self)) else { return nil }
+        return pid
+    }
 
     mutating func handleSyscall(_ event: Event, _ call: Event.Syscall) -> [Record] {
         guard let info = SyscallTable.byNumber[call.nr] else { return [] }
@@ -167,6 +176,12 @@ extension Tracker {
             if call.ret == 0, let path = resolved(out, dirfd: Self.atFDCWD, slot: 0, followLast: true) {
                 live[pid]?.files.root = path == [Paths.slash] ? nil : path
             }
+        case .joinNamespace:
+            // runc exec, nsenter: setns on /proc/PID/ns/mnt takes PID's root, as the host names it.
+            guard call.ret == 0, call.arg(1) == 0 || call.arg(1) & Self.cloneNewns != 0,
+                  let path = out.state.files[call.int(0)]?.path, let target = Self.mountNamespaceOwner(path) else { return }
+            let root = system.mountedRoot(of: target)
+            live[pid]?.files.root = root
         case .dup:
             guard call.ret >= 0 else { return }
             let new = Int32(truncatingIfNeeded: call.ret)

@@ -8,7 +8,7 @@ public struct SyscallInfo: Sendable {
         case open, close, closeRange, read, write, transfer, truncate
         case unlink, rmdir, mkdir, mknod, rename, link, symlink
         case chmod, chown, utime, xattr, mount, umount
-        case chdir, fchdir, changeRoot, dup, fcntl, pipe
+        case chdir, fchdir, changeRoot, joinNamespace, dup, fcntl, pipe
         case socket, socketpair, connect, bind, listen, accept, send, recv, shutdown
         case kill
     }
@@ -109,6 +109,7 @@ public enum SyscallTable {
         entry(__NR_fchdir, "fchdir", .fchdir, fd: 1),
         entry(__NR_chroot, "chroot", .changeRoot, paths: (1, 0)),
         entry(__NR_pivot_root, "pivot_root", .changeRoot, paths: (1, 2)),
+        entry(__NR_setns, "setns", .joinNamespace, fd: 1),
         entry(__NR_dup, "dup", .dup, fdResult: true),
         entry(__NR_dup2, "dup2", .dup, fdResult: true, ioFD: 2),
         entry(__NR_dup3, "dup3", .dup, fdResult: true, ioFD: 2),

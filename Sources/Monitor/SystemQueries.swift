@@ -25,6 +25,10 @@ public protocol SystemQueries {
     func pathCreated(_ path: [UInt8])
     /// A process outside the tree that became a daemon, read from /proc.
     func process(_ pid: Int32) -> ProcessSnapshot?
+    /// Where `pid`'s root directory is mounted, as the monitor's own mount
+    /// namespace names it (a container's root file system); nil when it is
+    /// "/" or cannot be found.
+    func mountedRoot(of pid: Int32) -> [UInt8]?
 }
 
 public struct ProcessSnapshot: Sendable {
@@ -48,6 +52,7 @@ extension SystemQueries {
     public func pathChanged(_ path: [UInt8]) {}
     public func pathCreated(_ path: [UInt8]) {}
     public func process(_ pid: Int32) -> ProcessSnapshot? { nil }
+    public func mountedRoot(of pid: Int32) -> [UInt8]? { nil }
 }
 
 /// Knows nothing: for a tracker fed only process events.

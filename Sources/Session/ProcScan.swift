@@ -67,6 +67,49 @@ enum ProcScan {
         return line?.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
     }
 
+    /// Where `pid`'s root directory is mounted in the monitor's mount
+    /// namespace: the mount of the same file system whose root is that
+    /// directory (/proc/self/mountinfo), checked by device and inode. nil
+    /// for the host's own root, or when none matches.
+    static func mountedRoot(of pid: Int32) -> [UInt8]? {
+        var root = stat(), own = stat()
+        guard stat("/proc/\(pid)/root", &root) == 0, stat("/", &own) == 0 else { return nil }
+        if root.st_dev == own.st_dev && root.st_ino == own.st_ino { return nil }
+        let dev = UInt64(root.st_dev)  // glibc's major() and minor(), which Swift does not import
+        let device = "\((dev >> 8) & 0xfff | (dev >> 32) & ~0xfff):\(dev & 0xff | (dev >> 12) & ~0xff)"
+        let text = String(decoding: bytes("/proc/self/mountinfo") ?? [], as: UTF8.self)
+        for line in text.split(separator: "\n") {
+            // ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ...: spaces in paths are escaped as \040.
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, fields[2] == device, fields[3] == "/" else { continue }
+            let point = unescapeMountPath(fields[4])
+            var mounted = stat()
+            if stat(String(decoding: point, as: UTF8.self), &mounted) == 0, mounted.st_dev == root.st_dev,
+               mounted.st_ino == root.st_ino {
+                return point
+            }
+        }
+        return nil
+    }
+
+    /// mountinfo's octal escapes (\040 for a space) undone.
+    private static func unescapeMountPath(_ field: Substring) -> [UInt8] {
+        let raw = Array(field.utf8)
+        var out: [UInt8] = []
+        var i = 0
+        while i < raw.count {
+            if raw[i] == UInt8(ascii: "\\"), i + 3 < raw.count,
+               let value = UInt8(String(decoding: raw[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                out.append(value)
+                i += 4
+            } else {
+                out.append(raw[i])
+                i += 1
+            }
+        }
+        return out
+    }
+
     private static func bytes(_ path: String) -> [UInt8]? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         return [UInt8](data)

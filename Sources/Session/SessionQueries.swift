@@ -42,6 +42,8 @@ final class SessionQueries: SystemQueries {
                            remote: endpoint.remote.isEmpty ? nil : endpoint.remote, peer: peer)
     }
 
+    func mountedRoot(of pid: Int32) -> [UInt8]? { ProcScan.mountedRoot(of: pid) }
+
     func process(_ pid: Int32) -> ProcessSnapshot? {
         guard let process = ProcScan.read(pid) else { return nil }
         return ProcessSnapshot(ppid: process.ppid, comm: process.comm, argv: process.argv, files: files(of: pid))

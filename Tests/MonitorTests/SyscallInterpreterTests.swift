@@ -29,6 +29,24 @@ import Monitor
         #expect(run.call("unlink", ret: 0, paths: ["/a"]).activities.first?.path == p("/var/lib/docker/overlay2/abc/merged/a"))
     }
 
+    /// runc exec and nsenter: setns on another process's mount namespace
+    /// takes that process's root, named as the host sees it (from /proc).
+    /// Another kind of namespace, or a failed call, changes nothing.
+    @Test func setnsIntoAContainerNamesPathsAsTheHostSeesThem() throws {
+        var run = Run()
+        run.system.roots[77] = p("/var/lib/docker/overlay2/abc/merged")
+        run.call("openat", ret: 5, [atFDCWD, 0, O.rdonly], paths: ["/proc/77/ns/net"])
+        run.call("openat", ret: 6, [atFDCWD, 0, O.rdonly], paths: ["/proc/77/ns/mnt"])
+        run.call("setns", ret: 0, [5, 0x40000000])  // CLONE_NEWNET
+        run.call("setns", ret: -1, [6, 0x20000])
+        #expect(run.call("unlink", ret: 0, paths: ["/a"]).activities.first?.path == p("/a"))
+        run.call("setns", ret: 0, [6, 0x20000])  // CLONE_NEWNS
+        #expect(run.call("unlink", ret: 0, paths: ["/a"]).activities.first?.path == p("/var/lib/docker/overlay2/abc/merged/a"))
+        run.handle(Make.fork(run.tick(), pid: 100, comm: "sh", child: 101))
+        #expect(run.call("mkdir", ret: 0, paths: ["/x"], pid: 101).activities.first?.path
+            == p("/var/lib/docker/overlay2/abc/merged/x"))
+    }
+
     @Test func openatRelativeToTheWorkingDirectoryAfterChdir() throws {
         var run = Run()
         run.call("chdir", ret: 0, paths: ["sub"])
@@ -540,6 +558,7 @@ private final class FakeSystem: SystemQueries {
     var held: [Key: Event.IOTotals] = [:]
     var sockets: [UInt64: SocketState] = [:]
     var listeners: [[UInt8]: SocketPeer] = [:]
+    var roots: [Int32: [UInt8]] = [:]
     var ioQueries: [(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>)] = []
     var listenerQueries: [[UInt8]] = []
 
@@ -560,6 +579,8 @@ private final class FakeSystem: SystemQueries {
     }
 
     func socket(inode: UInt64) -> SocketState? { sockets[inode] }
+
+    func mountedRoot(of pid: Int32) -> [UInt8]? { roots[pid] }
 
     func listener(sockaddr: [UInt8]) -> SocketPeer? {
         listenerQueries.append(sockaddr)
