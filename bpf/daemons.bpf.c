@@ -6,7 +6,7 @@
  *   request_queues  requests read together, worked on in order (next_request)
  *   command_ends  a command's sockets, to know when a reply goes to one
  *   episodes      an untagged or handed-off thread's calls, kept until its reply
- *   go_tags       goroutines of Go daemons, through a uprobe on runtime.casgstatus
+ *   go_tags       goroutines of Go daemons, through uprobes on runtime.casgstatus and runtime.recv
  *   grpc_streams  gRPC streams batched on one connection, split by caller (grpc.bpf.c)
  *   sched_wakeup  futex hand-offs between a daemon's threads
  */
@@ -821,6 +821,35 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 		copy.attribution |= ATTRIBUTION_WOKEN;
 		go_tags.update(&key, &copy);
 	}
+	return 0;
+}
+
+/*
+ * runtime.recv(c, sg, ...) (Go's register ABI: sg in BX): the running
+ * goroutine takes a value from a goroutine parked sending it, sg->g (a
+ * sudog's first field), then wakes the sender. The work moves from sender to
+ * receiver, against that wake-up: the receiver takes the sender's tag as a
+ * woken one would (ttrpc's server loop takes requests from its reader so).
+ */
+int uprobe__go_recv(struct pt_regs *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 pid = id >> 32, tid = (u32)id;
+	if (!daemons.lookup(&pid))
+		return 0;
+	struct go_key sender = { .pid = pid };
+	bpf_probe_read_user(&sender.g, sizeof(sender.g), (const void *)ctx->bx);
+	struct task_tag *tag = sender.g ? go_tags.lookup(&sender) : NULL;
+	if (!tag || (tag->attribution & ATTRIBUTION_WOKEN))
+		return 0;  /* only work a goroutine read itself is handed on */
+	struct go_key receiver = { .pid = pid, .g = ctx->r14 };
+	struct task_tag *own = go_tags.lookup(&receiver);
+	if (own && !(own->attribution & ATTRIBUTION_WOKEN))
+		return 0;  /* it read its own request */
+	struct task_tag copy = *tag;
+	copy.attribution |= ATTRIBUTION_WOKEN;
+	go_tags.update(&receiver, &copy);
+	set_thread_tag(tid, &copy);
 	return 0;
 }
 

@@ -158,8 +158,8 @@ public final class Tracer {
         for key in stale { _ = bpf_delete_elem(fd, key) }
     }
 
-    /// Follows goroutines in `pid`'s executable when it is a Go program: a
-    /// uprobe on runtime.casgstatus, and where grpc-go is linked in, uprobes
+    /// Follows goroutines in `pid`'s executable when it is a Go program:
+    /// uprobes on runtime.casgstatus and runtime.recv, and where grpc-go is linked in, uprobes
     /// on its stream hand-offs (see bpf/daemons.bpf.c and bpf/grpc.bpf.c).
     /// Each binary is probed once; the probes act only in processes that are
     /// daemons. False when the program is not Go or has no symbols.
@@ -172,6 +172,7 @@ public final class Tracer {
         if let known = goBinaries[file] { return known }
         let attached = attachUprobe(path, "runtime.casgstatus", program: "uprobe__go_casgstatus")
         if attached {
+            attachUprobe(path, "runtime.recv", program: "uprobe__go_recv")
             let transport = "google.golang.org/grpc/internal/transport."
             for (symbol, program) in [("(*controlBuffer).executeAndPut", "uprobe__grpc_execute_and_put"),
                                       ("(*loopyWriter).headerHandler", "uprobe__grpc_header_handler"),
