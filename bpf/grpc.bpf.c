@@ -26,7 +26,7 @@
  * (Tracer.followGoroutines).
  */
 
-#define GRPC_FRAMES 16   /* frames parsed per write; the rest go with the last run */
+#define GRPC_FRAMES 8    /* frames parsed per write; the rest go with the last run */
 #define GRPC_RUNS 4      /* runs of frames for one tag, queued as segments */
 #define HTTP2_DATA 0
 #define HTTP2_HEADERS 1
