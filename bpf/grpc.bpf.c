@@ -77,6 +77,7 @@ struct grpc_runs {
 	struct grpc_run runs[GRPC_RUNS];
 	u32 count;
 	u32 offset;
+	struct grpc_served served;  /* the frame's tag */
 };
 BPF_PERCPU_ARRAY(grpc_heap, struct grpc_runs, 1);
 
@@ -175,6 +176,7 @@ static __always_inline int grpc_write(u32 pid, u32 tid, const u64 *args, u32 len
 	add_run(runs, &writer->tag, carried);
 	writer->carry -= carried;
 	runs->offset = carried;
+	runs->served.writer_end = end;
 	for (int i = 0; i < GRPC_FRAMES; i++) {
 		u32 offset = runs->offset;
 		if (offset + 9 > length)
@@ -186,26 +188,24 @@ static __always_inline int grpc_write(u32 pid, u32 tid, const u64 *args, u32 len
 		struct grpc_stream stream = { .a = key.g, .pid = pid,
 					      .stream = ((u32)header[5] << 24 | (u32)header[6] << 16 | (u32)header[7] << 8
 							 | header[8]) & 0x7fffffff };
-		struct task_tag tag = {};
 		struct task_tag *known = stream.stream ? grpc_streams.lookup(&stream) : NULL;
-		if (known) {
-			tag = *known;
-			tag.attribution = (tag.attribution | ATTRIBUTION_DAEMON) & ~ATTRIBUTION_WOKEN;
-		}
+		struct grpc_served *served = &runs->served;
+		served->tag.tag = known ? known->tag : 0;
+		served->tag.also_tag = known ? known->also_tag : 0;
+		served->tag.attribution = known ? (known->attribution | ATTRIBUTION_DAEMON) & ~ATTRIBUTION_WOKEN : 0;
 		if (header[3] == HTTP2_HEADERS && stream.stream && !writer->server) {
 			/* A new stream: its server learns whose it is by the connection. */
 			struct grpc_stream key = { .a = channel.a, .b = channel.b, .stream = stream.stream };
-			struct grpc_served served = { .tag = tag, .writer_end = end };
-			grpc_served.update(&key, &served);
+			grpc_served.update(&key, served);
 		}
 		if (known && header[3] <= HTTP2_HEADERS && (header[4] & HTTP2_END_STREAM))
 			grpc_streams.delete(&stream);  /* its last frame from this side */
 		u32 bytes = frame < length - offset ? frame : length - offset;
-		add_run(runs, &tag, bytes);
+		add_run(runs, &served->tag, bytes);
 		runs->offset = offset + bytes;
 		if (bytes < frame) {
 			writer->carry = frame - bytes;
-			writer->tag = tag;
+			writer->tag = served->tag;
 		}
 	}
 	u32 offset = runs->offset;
