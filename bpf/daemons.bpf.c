@@ -743,6 +743,24 @@ static __always_inline void regs_args(const struct pt_regs *regs, u64 args[6])
 }
 
 /*
+ * A hand-off to goroutine `to` of work whose tag is `tag`: only work a
+ * goroutine read itself is handed on, and never over work `to` read itself.
+ * The tag goes as a woken one (*handed); false when nothing was handed.
+ */
+static __always_inline int hand_to_goroutine(const struct go_key *to, const struct task_tag *tag, struct task_tag *handed)
+{
+	if (!tag || (tag->attribution & ATTRIBUTION_WOKEN))
+		return 0;
+	struct task_tag *own = go_tags.lookup(to);
+	if (own && !(own->attribution & ATTRIBUTION_WOKEN))
+		return 0;
+	*handed = *tag;
+	handed->attribution |= ATTRIBUTION_WOKEN;
+	go_tags.update(to, handed);
+	return 1;
+}
+
+/*
  * Go daemons run requests on goroutines, which move between threads. A
  * uprobe on runtime.casgstatus (Go's register ABI: gp in AX, old status in
  * BX, new in CX; the running g in R14) sees three things:
@@ -815,12 +833,8 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 		}
 		return 0;
 	}
-	struct task_tag *own = go_tags.lookup(&key);
-	if (tag && !(tag->attribution & ATTRIBUTION_WOKEN) && (!own || (own->attribution & ATTRIBUTION_WOKEN))) {
-		struct task_tag copy = *tag;
-		copy.attribution |= ATTRIBUTION_WOKEN;
-		go_tags.update(&key, &copy);
-	}
+	struct task_tag handed = {};
+	hand_to_goroutine(&key, tag, &handed);
 	return 0;
 }
 
@@ -840,16 +854,10 @@ int uprobe__go_recv(struct pt_regs *ctx)
 	struct go_key sender = { .pid = pid };
 	bpf_probe_read_user(&sender.g, sizeof(sender.g), (const void *)ctx->bx);
 	struct task_tag *tag = sender.g ? go_tags.lookup(&sender) : NULL;
-	if (!tag || (tag->attribution & ATTRIBUTION_WOKEN))
-		return 0;  /* only work a goroutine read itself is handed on */
 	struct go_key receiver = { .pid = pid, .g = ctx->r14 };
-	struct task_tag *own = go_tags.lookup(&receiver);
-	if (own && !(own->attribution & ATTRIBUTION_WOKEN))
-		return 0;  /* it read its own request */
-	struct task_tag copy = *tag;
-	copy.attribution |= ATTRIBUTION_WOKEN;
-	go_tags.update(&receiver, &copy);
-	set_thread_tag(tid, &copy);
+	struct task_tag handed = {};
+	if (hand_to_goroutine(&receiver, tag, &handed))
+		set_thread_tag(tid, &handed);  /* it runs here now */
 	return 0;
 }
 

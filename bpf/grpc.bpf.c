@@ -28,7 +28,6 @@
 
 #define GRPC_FRAMES 8    /* frames parsed per write; the rest go with the last run */
 #define GRPC_RUNS 4      /* runs of frames for one tag, queued as segments */
-#define HTTP2_DATA 0
 #define HTTP2_HEADERS 1
 #define HTTP2_END_STREAM 1
 #define HTTP2_LAST_TYPE 9  /* CONTINUATION */
@@ -199,7 +198,7 @@ static __always_inline int grpc_write(u32 pid, u32 tid, const u64 *args, u32 len
 			grpc_served.update(&key, served);
 		}
 		if (known && header[3] <= HTTP2_HEADERS && (header[4] & HTTP2_END_STREAM))
-			grpc_streams.delete(&stream);  /* its last frame from this side */
+			grpc_streams.delete(&stream);  /* DATA (0) or HEADERS ending the stream: its last frame from this side */
 		u32 bytes = frame < length - offset ? frame : length - offset;
 		add_run(runs, &served->tag, bytes);
 		runs->offset = offset + bytes;
