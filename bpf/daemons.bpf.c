@@ -1,9 +1,11 @@
 /*
  * Daemon attribution, the kernel half (included into monitor.bpf.c before
  * the syscall programs; the rules are in events.h, "Attribution"):
+ *   daemon_threads  a daemon thread's own state: its tag, its write in flight,
+ *                 requests it read ahead, calls it keeps for a reply
  *   tag_channel   a write queues a segment: its bytes, and which command they are for
  *   read_channel  a thread outside the tree takes the tag of the request it reads
- *   request_queues  requests read together, worked on in order (next_request)
+ *   next_request  requests read together, worked on in order
  *   command_ends  a command's sockets, to know when a reply goes to one
  *   episodes      an untagged or handed-off thread's calls, kept until its reply
  *   go_tags       goroutines of Go daemons, through uprobes on runtime.casgstatus and runtime.recv
@@ -13,6 +15,32 @@
 
 BPF_HASH(go_tags, struct go_key, struct task_tag, GO_MAX);  /* goroutines of Go daemons */
 BPF_HASH(command_ends, struct channel_key, struct command_end, CHANNEL_MAX);
+
+/*
+ * Channels that carried a command's bytes and that no daemon reads yet.
+ * Only through one can a read by a task outside the tree and the daemons
+ * find a new daemon, so while there are none, such reads cost one lookup.
+ * (A count too high costs time, never a daemon: a channel that goes
+ * otherwise than by a reused key, as Tracer.forget drops them, leaves it so.)
+ */
+BPF_ARRAY(fresh_channels, s64, 1);
+
+static __always_inline void count_fresh(struct channel *channel, u32 fresh)
+{
+	u32 zero = 0;
+	s64 *count = fresh_channels.lookup(&zero);
+	if (!count || channel->fresh == fresh)
+		return;
+	channel->fresh = fresh;
+	__sync_fetch_and_add(count, fresh ? 1 : -1);
+}
+
+static __always_inline int fresh_channels_exist(void)
+{
+	u32 zero = 0;
+	s64 *count = fresh_channels.lookup(&zero);
+	return count && *count > 0;
+}
 
 /*
  * What an untagged or handed-off daemon thread did since it last read a
@@ -38,16 +66,6 @@ struct episode {
 	u32 _pad;
 	struct episode_call calls[EPISODE_CALLS];
 };
-BPF_HASH(episodes, u32, struct episode, EPISODE_MAX);  /* daemon tid -> its calls since its last request */
-BPF_PERCPU_ARRAY(episode_heap, struct episode, 1);
-
-/* A write by a tagged or daemon thread, between its entry and exit. */
-struct write_in_flight {
-	struct channel_key key;
-	u32 bytes;
-	u32 _pad;
-};
-BPF_HASH(writes_in_flight, u32, struct write_in_flight, WATCH_MAX);  /* tid -> its write */
 
 /*
  * Requests a daemon thread read in one go from one connection, after the one
@@ -61,20 +79,94 @@ struct request_queue {
 	u32 answering;  /* the thread has written the answer to the one it works on */
 	struct task_tag next[REQUEST_QUEUE];
 };
-BPF_HASH(request_queues, u32, struct request_queue, 4096);  /* daemon tid -> requests it read ahead */
 
 /*
- * Daemon threads that read their current request themselves, and it was for
- * no watched command: their calls need not be kept for a reply (episodes).
+ * A daemon thread's own state, in task storage: one lookup where a hash by
+ * tid cost one per fact, and freed with the thread. Only the thread writes
+ * it. What another thread hands it (a futex wake-up, a new thread's tag)
+ * waits in `handoffs` until the thread takes it (take_handoff).
  */
-BPF_HASH(serving_none, u32, u32, WATCH_MAX);
+struct daemon_thread {
+	struct task_tag tag;  /* tag.tag 0: it works for no watched command */
+	u64 g;                /* the goroutine it runs, in a Go daemon; 0: none seen */
+	struct write_in_flight flight;
+	u32 serving_none;     /* it read its current request itself, for no watched command: its calls need not be kept */
+	u32 queued;           /* `queue` holds requests it read ahead */
+	u32 kept;             /* `episode` holds its calls since its last request */
+	u32 _pad;
+	struct request_queue queue;
+	struct episode episode;
+};
+BPF_TASK_STORAGE(daemon_threads, struct daemon_thread);
+
+enum handoff_kind {
+	HANDOFF_WAKE = 1,    /* a futex wake-up: the waker's tag, unless the wakee read its own request */
+	HANDOFF_THREAD = 2,  /* a new thread: its creator's tag */
+	HANDOFF_KEEP = 3,    /* a wake-up by a thread only handed its work: the wakee keeps what it has */
+};
+struct handoff {
+	struct task_tag tag;
+	u32 kind;
+	u32 _pad;
+};
+BPF_HASH(handoffs, u32, struct handoff, WATCH_MAX);  /* tid -> what was handed to it */
 
 /* read_channel's scratch space, too big for the BPF stack. */
 struct reading {
 	struct task_tag taken[CHANNEL_SEGMENTS];
-	struct request_queue queue;
 };
 BPF_PERCPU_ARRAY(reading_heap, struct reading, 1);
+
+/*
+ * What was handed to the current thread, taken into its state: when it is
+ * made, and when a futex wait returns woken (`woken`), by a tagged waker or
+ * by one with no tag to hand on.
+ */
+static __always_inline void take_handoff(struct daemon_thread *self, int woken)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct handoff *found = handoffs.lookup(&tid);
+	if (!found && !woken)
+		return;
+	struct handoff handed = { .kind = HANDOFF_WAKE };
+	if (found) {
+		handed = *found;
+		handoffs.delete(&tid);
+	}
+	if (handed.kind == HANDOFF_THREAD) {
+		self->tag = handed.tag;
+	} else if (handed.kind == HANDOFF_WAKE && (!self->tag.tag || (self->tag.attribution & ATTRIBUTION_WOKEN))) {
+		/* (A thread that read its own request: the unlock that woke it is no hand-off.) */
+		self->tag = handed.tag;
+		self->serving_none = 0;  /* handed work: its reply decides whose */
+	}
+}
+
+/* The current thread's state, made if `make` (a daemon's thread): made, it takes what was handed to it. */
+static __always_inline struct daemon_thread *this_thread(int make)
+{
+	struct daemon_thread *self = daemon_threads.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+	if (self || !make)
+		return self;
+	self = daemon_threads.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (self)
+		take_handoff(self, 0);
+	else
+		count_lost(LOST_PENDING_FULL);
+	return self;
+}
+
+/* The thread's tag, or NULL for none. A tag of an ended command goes (see Tracer.forget). */
+static __always_inline struct task_tag *thread_tag(struct daemon_thread *self)
+{
+	if (!self || !self->tag.tag)
+		return NULL;
+	if (retired_tags.lookup(&self->tag.tag) || (self->tag.also_tag && retired_tags.lookup(&self->tag.also_tag))) {
+		__builtin_memset(&self->tag, 0, sizeof(self->tag));
+		return NULL;
+	}
+	return &self->tag;
+}
 
 #define ANY_END ((u64)-1)
 #define S_IFMT_ 0170000
@@ -223,7 +315,7 @@ static __always_inline void queue_segment(struct channel *channel, u32 tag, u32 
  * too, so that a reader knows which bytes are for no one.
  */
 static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attribution, int sockets_only,
-				       u32 bytes, u32 *reaches, int make)
+				       u32 bytes, u32 *reaches, int make, struct write_in_flight *flight)
 {
 	struct channel_key key = {};
 	u64 inode = 0, end = 0, file = 0, sock = 0;
@@ -250,12 +342,15 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 	attribution &= ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON | ATTRIBUTION_WOKEN;
 	struct channel *channel = channels.lookup(&key);
 	if (channel && channel->writer_end != end) {
+		count_fresh(channel, 0);
 		channels.delete(&key);  /* a reused key: the old channel is gone */
 		channel = NULL;
 	}
+	/* Bytes that can make their reader a daemon (see reader_tag). */
+	int discovers = tag && !(attribution & ATTRIBUTION_WOKEN);
 	if (!channel) {
-		if (!tag && !make)
-			return socket;
+		if ((!tag && !make) || *reaches)
+			return socket;  /* (a command's socket: commands do not read channels) */
 		/*
 		 * Bytes written before the channel was made may be waiting ahead of
 		 * this write, in an order we cannot know: it is unsynced until a read
@@ -273,20 +368,27 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 		value.segments[0].attribution = attribution;
 		value.segments[0].bytes = bytes;
 		channels.update(&key, &value);
-		u32 index = CONFIG_CHANNELS_USED, one = 1;
-		config.update(&index, &one);
 		channel = channels.lookup(&key);
 		if (!channel)
 			return socket;
 	} else {
+		if (discovers && !channel->daemon_reads && !channel->fresh && channel->count) {
+			/* Until now, reads outside daemons may have passed it by: what it holds is unknown. */
+			if (key.b == 1 && !read_kernel_u32((const char *)key.a + OFF_sock__sk_receive_queue, OFF_sk_buff_head__qlen))
+				channel->count = 0;  /* its reader's socket is empty: all of it was read */
+			else
+				channel->unsynced = 1;
+		}
 		queue_segment(channel, tag, also_tag, attribution, bytes);
 	}
+	if (discovers && !channel->daemon_reads)
+		count_fresh(channel, 1);
 	channel->writer_pid = id >> 32;
 	channel->writer_tid = tid;
 	channel->writer_inode = inode;
 	/* What the write really sent is settled at its exit (settle_write). */
-	struct write_in_flight flight = { .key = key, .bytes = bytes };
-	writes_in_flight.update(&tid, &flight);
+	flight->key = key;
+	flight->bytes = bytes;
 	return socket;
 }
 
@@ -295,10 +397,9 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
  * difference back off its segment, the last one, unless a reader has taken
  * the bytes already.
  */
-static __always_inline void settle_write(u32 tid, s64 ret)
+static __always_inline void settle_write(struct write_in_flight *flight, s64 ret)
 {
-	struct write_in_flight *flight = writes_in_flight.lookup(&tid);
-	if (!flight)
+	if (!flight->bytes)
 		return;
 	u64 sent = ret > 0 ? ret : 0;
 	struct channel *channel = sent < flight->bytes ? channels.lookup(&flight->key) : NULL;
@@ -313,7 +414,7 @@ static __always_inline void settle_write(u32 tid, s64 ret)
 				channel->count -= 1;
 		}
 	}
-	writes_in_flight.delete(&tid);
+	flight->bytes = 0;
 }
 
 /* How many bytes a write asks to send: at most 8 iovecs are counted, as one must be. */
@@ -352,16 +453,15 @@ static __always_inline void remember_command_end(s64 fd, u32 tag)
 }
 
 /* Keeps a call by an untagged daemon thread that names a path, for its reply. */
-static __always_inline void log_call(const struct syscall_spec *spec, long nr, s64 ret, const u64 *args)
+static __always_inline void log_call(struct daemon_thread *self, const struct syscall_spec *spec, long nr, s64 ret,
+				     const u64 *args)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	u32 zero = 0;
-	struct episode *blank = episode_heap.lookup(&zero);
-	if (!blank)
-		return;
-	blank->count = 0;
-	struct episode *episode = episodes.lookup_or_try_init(&tid, blank);
-	if (!episode || episode->count >= EPISODE_CALLS)
+	struct episode *episode = &self->episode;
+	if (!self->kept) {
+		episode->count = 0;
+		self->kept = 1;
+	}
+	if (episode->count >= EPISODE_CALLS)
 		return;
 	struct episode_call *call = &episode->calls[episode->count & (EPISODE_CALLS - 1)];
 	call->nr = nr;
@@ -408,12 +508,12 @@ static __always_inline void replay_call(struct syscall_event *event, const struc
 }
 
 /* The calls kept for a thread whose reply went to a command's socket, sent as that command's. */
-static __always_inline void replay_episode(u32 tid, u32 tag)
+static __always_inline void replay_episode(struct daemon_thread *self, u32 tag)
 {
-	struct episode *episode = episodes.lookup(&tid);
+	struct episode *episode = &self->episode;
 	u32 zero = 0;
 	struct syscall_event *event = syscall_heap.lookup(&zero);
-	if (!episode || !event)
+	if (!self->kept || !event)
 		return;
 	u32 count = episode->count;
 	/* Constant indexes, one by one: the verifier must see each offset. */
@@ -425,7 +525,7 @@ static __always_inline void replay_episode(u32 tid, u32 tag)
 		replay_call(event, &episode->calls[2], tag);
 	if (count > 3)
 		replay_call(event, &episode->calls[3], tag);
-	episodes.delete(&tid);
+	self->kept = 0;
 }
 
 /*
@@ -433,16 +533,15 @@ static __always_inline void replay_episode(u32 tid, u32 tag)
  * to a socket: the reply, or the request passed on. Its next work may come
  * off a queue without a wake-up, and must not inherit the tag.
  */
-static __always_inline void forget_handoff(u32 tid)
+static __always_inline void forget_handoff(struct daemon_thread *self)
 {
 	/*
 	 * Not in Go: a goroutine that writes for others (grpc's writer) gets its
 	 * next tag from the goroutine that wakes it, and often writes a request
 	 * over several writes.
 	 */
-	if (running_g.lookup(&tid))
-		return;
-	task_tags.delete(&tid);
+	if (!self->g)
+		__builtin_memset(&self->tag, 0, sizeof(self->tag));
 }
 
 static __always_inline void count_unattributed(void)
@@ -454,12 +553,12 @@ static __always_inline void count_unattributed(void)
 }
 
 /* A thread's tag: 0 is none. */
-static __always_inline void set_thread_tag(u32 tid, struct task_tag *tag)
+static __always_inline void set_thread_tag(struct daemon_thread *self, const struct task_tag *tag)
 {
 	if (tag->tag)
-		task_tags.update(&tid, tag);
+		self->tag = *tag;
 	else
-		task_tags.delete(&tid);
+		__builtin_memset(&self->tag, 0, sizeof(self->tag));
 }
 
 /*
@@ -469,13 +568,13 @@ static __always_inline void set_thread_tag(u32 tid, struct task_tag *tag)
  * It turns to the next request at its first call after that run. Called
  * before every call that does work.
  */
-static __always_inline void next_request(u32 tid)
+static __always_inline void next_request(struct daemon_thread *self)
 {
-	struct request_queue *queue = request_queues.lookup(&tid);
-	if (!queue || !queue->answering)
+	struct request_queue *queue = &self->queue;
+	if (!self->queued || !queue->answering)
 		return;
 	if (!queue->count) {
-		request_queues.delete(&tid);
+		self->queued = 0;
 		return;
 	}
 	struct task_tag tag = queue->next[0];
@@ -484,13 +583,13 @@ static __always_inline void next_request(u32 tid)
 		queue->next[i] = queue->next[i + 1];
 	queue->count -= 1;
 	queue->answering = 0;
-	set_thread_tag(tid, &tag);
+	set_thread_tag(self, &tag);
 }
 
 /* A write by a daemon thread, before its channel is tagged: it may begin the next request's answer. */
-static __always_inline void daemon_write(u32 tid, s64 fd)
+static __always_inline void daemon_write(struct daemon_thread *self, s64 fd)
 {
-	if (!request_queues.lookup(&tid))
+	if (!self->queued)
 		return;
 	const void *file = fd_file(fd);
 	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
@@ -498,11 +597,10 @@ static __always_inline void daemon_write(u32 tid, s64 fd)
 	if (inode)
 		bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode);
 	int channel = (imode & S_IFMT_) == S_IFSOCK_ || (imode & S_IFMT_) == S_IFIFO_;
-	struct request_queue *queue = request_queues.lookup(&tid);
-	if (queue && (!channel || (queue->answering && queue->answer != (u64)file)))
-		next_request(tid);
-	queue = channel ? request_queues.lookup(&tid) : NULL;
-	if (queue) {
+	struct request_queue *queue = &self->queue;
+	if (!channel || (queue->answering && queue->answer != (u64)file))
+		next_request(self);
+	if (channel && self->queued) {
 		queue->answering = 1;
 		queue->answer = (u64)file;
 	}
@@ -596,9 +694,10 @@ static __always_inline void queue_requests(struct request_queue *queue, struct t
  * goroutine takes them all as one, since Go hands requests to other
  * goroutines rather than answering in order. Reading bytes for no watched
  * command means working for someone else, so a daemon thread loses its tag.
- * The first tagged read makes the reader's process a daemon.
+ * The first tagged read makes the reader's process a daemon. `self` is
+ * the reader's state, NULL outside daemons.
  */
-static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, u32 bytes)
+static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *self, u32 *daemon, u32 bytes)
 {
 	struct channel_key key = {};
 	u64 inode = 0, end = 0, file = 0, sock = 0;
@@ -608,15 +707,18 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 	if (channel && key.b == 1)
 		end = writer_end((const void *)end);
 	if (channel && channel->writer_end != end && end != ANY_END) {
+		count_fresh(channel, 0);
 		channels.delete(&key);
 		channel = NULL;
 	}
 	if (!channel && !daemon)
 		return;  /* nothing for a watched command, read by a task that works for none */
-	if (episodes.lookup(&tid))
-		episodes.delete(&tid);  /* a new request: what came before was for someone else */
-	u64 *g = running_g.lookup(&tid);
-	struct go_key goroutine = { .pid = pid, .g = g ? *g : 0 };
+	if (!self)
+		self = this_thread(0);  /* a Go program's thread has one before its process is a daemon */
+	if (self)
+		self->kept = 0;  /* a new request: what came before was for someone else */
+	u64 g = self ? self->g : 0;
+	struct go_key goroutine = { .pid = pid, .g = g };
 	u32 zero = 0;
 	struct reading *reading = reading_heap.lookup(&zero);
 	if (!reading)
@@ -639,22 +741,26 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 			channel->count = 0;
 			channel->started = 0;
 		}
+		if (daemon) {
+			channel->daemon_reads = 1;
+			count_fresh(channel, 0);
+		}
 	}
-	struct request_queue *queue = daemon && !g ? request_queues.lookup(&tid) : NULL;
+	struct request_queue *queue = daemon && !g && self && self->queued ? &self->queue : NULL;
 	if (queue && queue->file == file && count > 0) {
 		/* Read ahead while it still works on a request from the same connection. */
 		queue_requests(queue, taken, count, continues ? 1 : 0, 1);
 		return;
 	}
 	if (queue)
-		request_queues.delete(&tid);
+		self->queued = 0;
 	/* The first command among the requests read: a reader outside the tree becomes its daemon. */
 	struct task_tag first = {};
 #pragma unroll
 	for (int i = CHANNEL_SEGMENTS - 1; i >= 0; i--)
 		if (i < count && taken[i].tag)
 			first = taken[i];
-	reader_tag(&first, g != NULL, daemon != NULL);
+	reader_tag(&first, g != 0, daemon != NULL);
 	struct task_tag tag = {};  /* with bytes of unknown order (count < 0): for none */
 	if (count > 0)
 		tag = taken[0];
@@ -664,24 +770,26 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 			if (i < count)
 				mix_tags(&tag, taken[i].tag, taken[i].also_tag, taken[i].attribution);
 	} else if (count > 1 && (daemon || first.tag)) {
-		struct request_queue *next = &reading->queue;
-		next->file = file;
-		next->answer = 0;
-		next->answering = 0;
-		next->count = 0;
-		queue_requests(next, taken, count, 1, daemon != NULL);
-		request_queues.update(&tid, next);
+		if (!self)
+			self = this_thread(1);
+		if (self) {
+			struct request_queue *next = &self->queue;
+			next->file = file;
+			next->answer = 0;
+			next->answering = 0;
+			next->count = 0;
+			queue_requests(next, taken, count, 1, daemon != NULL);
+			self->queued = 1;
+		}
 	}
-	reader_tag(&tag, g != NULL, daemon != NULL);
-	if (daemon && !g && !tag.tag && !serving_none.lookup(&tid)) {
-		u32 one = 1;
-		serving_none.update(&tid, &one);
-	} else if (tag.tag) {
-		serving_none.delete(&tid);
-	}
+	reader_tag(&tag, g != 0, daemon != NULL);
+	if (self && daemon && !g && !tag.tag)
+		self->serving_none = 1;
+	else if (self && tag.tag)
+		self->serving_none = 0;
 	if (!tag.tag && (daemon || first.tag)) {
-		if (task_tags.lookup(&tid))
-			task_tags.delete(&tid);  /* (a lookup first: it takes no lock) */
+		if (self)
+			__builtin_memset(&self->tag, 0, sizeof(self->tag));
 		if (g) {
 			struct task_tag other = {};  /* known to work for someone else */
 			go_tags.update(&goroutine, &other);
@@ -693,18 +801,23 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 	if (tag.tag) {
 		if (g)
 			go_tags.update(&goroutine, &tag);
+		if (!self)
+			self = this_thread(1);
 		/* A peer record on the first read, and whenever a thread turns to another command. */
-		struct task_tag *old = task_tags.lookup(&tid);
-		turned = !old || old->tag != tag.tag;
-		task_tags.update(&tid, &tag);
+		turned = !self || self->tag.tag != tag.tag;
+		if (self)
+			self->tag = tag;
 	} else {
 		tag = first;  /* a command's request waits behind others' */
 	}
 	if (daemon && !turned)
 		return;
 	u32 one = 1;
-	if (!daemon)
+	if (!daemon) {
 		daemons.update(&pid, &one);
+		channel->daemon_reads = 1;
+		count_fresh(channel, 0);
+	}
 	struct peer_event *event = events.ringbuf_reserve(sizeof(*event));
 	if (!event) {
 		count_lost(EVENT_PEER);
@@ -720,12 +833,13 @@ static __always_inline void read_channel(s64 fd, u32 pid, u32 tid, u32 *daemon, 
 	events.ringbuf_submit(event, wakeup_flag());
 }
 
-/* A syscall's first argument, from the user registers the syscall hooks get (x86_64). */
-static __always_inline u64 regs_arg0(const struct pt_regs *regs)
+/* A futex call that sleeps until woken: FUTEX_WAIT, FUTEX_WAIT_BITSET or FUTEX_WAIT_REQUEUE_PI. */
+static __always_inline int futex_waited(const struct pt_regs *regs)
 {
-	u64 value = 0;
-	bpf_probe_read_kernel(&value, sizeof(value), &regs->di);
-	return value;
+	u64 op = 0;
+	bpf_probe_read_kernel(&op, sizeof(op), &regs->si);
+	op &= 127;  /* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
+	return op == 0 || op == 9 || op == 11;
 }
 
 /* All six syscall arguments, in one read of the saved registers from r10 to di. */
@@ -787,23 +901,20 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	u32 pid = id >> 32, tid = (u32)id;
 	u64 gp = ctx->ax;
 	u32 from = (u32)ctx->bx & 0xfff, to = (u32)ctx->cx & 0xfff;  /* without the _Gscan bit */
-	if (from == G_RUNNING) {
-		/* Leaving the thread, or entering a syscall (entersyscall): gp is the one on it. */
-		running_g.update(&tid, &gp);
-		return 0;
-	}
-	if (to == G_RUNNING) {
-		running_g.update(&tid, &gp);
-		if (!daemons.lookup(&pid))
+	if (from == G_RUNNING || to == G_RUNNING) {
+		/* Leaving the thread or entering a syscall (entersyscall), or starting on it: gp is the one on it. */
+		struct daemon_thread *self = this_thread(1);
+		if (!self)
+			return 0;
+		self->g = gp;
+		if (from == G_RUNNING || !daemons.lookup(&pid))
 			return 0;
 		struct go_key key = { .pid = pid, .g = gp };
 		struct task_tag *tag = go_tags.lookup(&key);
-		if (tag && tag->tag) {
-			struct task_tag copy = *tag;
-			task_tags.update(&tid, &copy);
-		} else {
-			task_tags.delete(&tid);
-		}
+		if (tag && tag->tag)
+			self->tag = *tag;
+		else
+			__builtin_memset(&self->tag, 0, sizeof(self->tag));
 		return 0;
 	}
 	if (to != G_RUNNABLE || (from != G_DEAD && from != G_WAITING) || !daemons.lookup(&pid))
@@ -856,8 +967,9 @@ int uprobe__go_recv(struct pt_regs *ctx)
 	struct task_tag *tag = sender.g ? go_tags.lookup(&sender) : NULL;
 	struct go_key receiver = { .pid = pid, .g = ctx->r14 };
 	struct task_tag handed = {};
-	if (hand_to_goroutine(&receiver, tag, &handed))
-		set_thread_tag(tid, &handed);  /* it runs here now */
+	struct daemon_thread *self = hand_to_goroutine(&receiver, tag, &handed) ? this_thread(1) : NULL;
+	if (self)
+		set_thread_tag(self, &handed);  /* it runs here now */
 	return 0;
 }
 
@@ -865,12 +977,13 @@ int uprobe__go_recv(struct pt_regs *ctx)
  * Hand-offs inside a daemon: a thread that wakes another through a futex
  * (a queue's condition variable, a semaphore) passes on its tag, or its lack
  * of one, unless the woken thread read its own request (ATTRIBUTION_WOKEN).
+ * A tagged waker leaves its tag in `handoffs`; a wait that returns woken
+ * with none there was woken for no watched command (take_handoff).
  * Wake-ups from interrupts or the scheduler carry nothing.
  */
 RAW_TRACEPOINT_PROBE(sched_wakeup)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 pid = id >> 32, tid = (u32)id;
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	if (!daemons.lookup(&pid))
 		return 0;
 	const void *wakee = (const void *)ctx->args[0];
@@ -881,20 +994,29 @@ RAW_TRACEPOINT_PROBE(sched_wakeup)
 	bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
 	if (nr != NR_FUTEX)
 		return 0;
+	struct task_tag *tag = thread_tag(this_thread(0));
+	if (!tag)
+		return 0;
+	/*
+	 * Only a thread waiting in a futex is handed work: it takes it as the wait
+	 * returns (sys_exit). Its syscall number is in its saved registers, at the
+	 * same place on its stack as the waker's on the waker's.
+	 */
+	u64 regs_address = 0;  /* as a number: the verifier allows no sums with the typed pointer */
+	bpf_probe_read_kernel(&regs_address, sizeof(regs_address), &regs);
+	u64 regs_offset = regs_address - read_kernel_u64((const void *)bpf_get_current_task(), OFF_task_struct__stack);
+	const void *wakee_stack = (const void *)read_kernel_u64(wakee, OFF_task_struct__stack);
+	u64 wakee_nr = 0;
+	bpf_probe_read_kernel(&wakee_nr, sizeof(wakee_nr), (const char *)wakee_stack + regs_offset + offsetof(struct pt_regs, orig_ax));
+	if (wakee_nr != NR_FUTEX)
+		return 0;
 	u32 wakee_tid = read_kernel_u32(wakee, OFF_task_struct__pid);
-	struct task_tag *own = task_tags.lookup(&wakee_tid);
-	if (own && !(own->attribution & ATTRIBUTION_WOKEN))
-		return 0;  /* it read its own request: an unlock is not a hand-off */
-	struct task_tag *tag = task_tags.lookup(&tid);
-	if (tag && (tag->attribution & ATTRIBUTION_WOKEN))
-		return 0;  /* only work a thread read itself is handed on */
-	serving_none.delete(&wakee_tid);  /* handed work: its reply decides whose */
-	if (tag) {
-		struct task_tag copy = *tag;
-		copy.attribution |= ATTRIBUTION_WOKEN;
-		task_tags.update(&wakee_tid, &copy);
-	} else {
-		task_tags.delete(&wakee_tid);
+	struct handoff handed = { .kind = HANDOFF_KEEP };  /* only work a thread read itself is handed on */
+	if (!(tag->attribution & ATTRIBUTION_WOKEN)) {
+		handed.kind = HANDOFF_WAKE;
+		handed.tag = *tag;
+		handed.tag.attribution |= ATTRIBUTION_WOKEN;
 	}
+	handoffs.update(&wakee_tid, &handed);
 	return 0;
 }

@@ -160,7 +160,7 @@ _Static_assert(sizeof(struct event_header) == 48, "event_header layout");
 /* Indexes of the config array, set by user space. */
 enum config_index {
 	CONFIG_SHELL_ROOT = 0,    /* --pid: the root, whose children each start a command; 0 otherwise */
-	CONFIG_CHANNELS_USED = 1, /* set by the kernel once a channel is tagged: reads check channels from then on */
+	/* 1: no longer used */
 	CONFIG_MAX = 2,
 };
 
@@ -179,7 +179,7 @@ struct go_key {
 	__u64 g;
 };
 
-/* The value of the task_tags and go_tags maps: a daemon thread or goroutine working for a command (tag 0: for someone else). */
+/* A daemon thread (daemon_threads) or goroutine (go_tags) working for a command (tag 0: for someone else). */
 struct task_tag {
 	__u32 tag;
 	__u32 also_tag;
@@ -229,8 +229,10 @@ struct channel {
 	__u32 unsynced;     /* bytes written before it was made may wait ahead of its segments */
 	__u64 writer_inode; /* the writer's socket or pipe inode */
 	__u64 writer_end;   /* what the reader checks its end is still joined to (see channel_of) */
+	__u32 fresh;        /* it carried a command's bytes and no daemon reads it yet (see fresh_channels) */
+	__u32 daemon_reads; /* a daemon reads it */
 };
-_Static_assert(sizeof(struct channel) == CHANNEL_SEGMENTS * 16 + 40, "channel layout");
+_Static_assert(sizeof(struct channel) == CHANNEL_SEGMENTS * 16 + 48, "channel layout");
 
 /* The first read of a tagged channel by a process outside the tree. */
 struct peer_event {

@@ -151,12 +151,11 @@ static __always_inline void add_run(struct grpc_runs *runs, const struct task_ta
  * runs of one tag each. Returns what tag_channel returns, or 0 when the
  * writer is no gRPC writer (the caller then tags the write whole).
  */
-static __always_inline int grpc_write(u32 pid, u32 tid, const u64 *args, u32 length, u32 *reaches)
+static __always_inline int grpc_write(u32 pid, struct daemon_thread *self, const u64 *args, u32 length, u32 *reaches)
 {
-	u64 *g = running_g.lookup(&tid);
-	if (!g || !length)
+	if (!self->g || !length)
 		return 0;
-	struct go_key key = { .pid = pid, .g = *g };
+	struct go_key key = { .pid = pid, .g = self->g };
 	struct grpc_writer *writer = grpc_writers.lookup(&key);
 	if (!writer)
 		return 0;
@@ -224,7 +223,7 @@ static __always_inline int grpc_write(u32 pid, u32 tid, const u64 *args, u32 len
 	 */
 	struct grpc_run *run = &runs->runs[0];
 	int result = tag_channel((s64)(int)args[0], run->tag.tag, run->tag.also_tag, run->tag.attribution, 0, run->bytes,
-				 reaches, 1);
+				 reaches, 1, &self->flight);
 	struct channel *queue = count > 1 ? channels.lookup(&channel) : NULL;
 	if (!queue)
 		return result;
@@ -232,11 +231,13 @@ static __always_inline int grpc_write(u32 pid, u32 tid, const u64 *args, u32 len
 		if (i < count) {
 			run = &runs->runs[i];
 			queue_segment(queue, run->tag.tag, run->tag.also_tag, run->tag.attribution, run->bytes);
+			if (run->tag.tag && !queue->daemon_reads)
+				count_fresh(queue, 1);
 		}
 	}
 	/* A short write gives back bytes off the end: the last run's (settle_write). */
-	struct write_in_flight flight = { .key = channel, .bytes = runs->runs[(count - 1) & (GRPC_RUNS - 1)].bytes };
-	writes_in_flight.update(&tid, &flight);
+	self->flight.key = channel;
+	self->flight.bytes = runs->runs[(count - 1) & (GRPC_RUNS - 1)].bytes;
 	return result;
 }
 
@@ -251,8 +252,7 @@ static __always_inline void grpc_read(const struct go_key *reader, const struct 
 /* http2Server.operateHeaders(t, frame, ...): the reader goroutine takes a new stream. */
 int uprobe__grpc_operate_headers(struct pt_regs *ctx)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 pid = id >> 32, tid = (u32)id;
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	if (!daemons.lookup(&pid))
 		return 0;
 	struct go_key reader = { .pid = pid, .g = ctx->r14 };
@@ -276,6 +276,8 @@ int uprobe__grpc_operate_headers(struct pt_regs *ctx)
 	reader_tag(&tag, 1, 1);
 	/* Until its next stream, for whom the stream is (tag 0: someone else); its handler goroutine takes it. */
 	go_tags.update(&reader, &tag);
-	set_thread_tag(tid, &tag);
+	struct daemon_thread *self = this_thread(1);
+	if (self)
+		set_thread_tag(self, &tag);
 	return 0;
 }

@@ -31,14 +31,20 @@ struct task_struct;
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 BPF_HASH(watched, u32, struct task_watch, WATCH_MAX);
 BPF_HASH(daemons, u32, u32, DAEMON_MAX);                 /* pid -> 1 */
-BPF_HASH(task_tags, u32, struct task_tag, WATCH_MAX);    /* daemon tid -> the command it works for */
 BPF_HASH(channels, struct channel_key, struct channel, CHANNEL_MAX);
+BPF_TABLE("lru_hash", u32, u32, retired_tags, 4096);    /* tags of ended commands (Tracer.forget) */
 BPF_ARRAY(config, u32, CONFIG_MAX);
-BPF_HASH(running_g, u32, u64, WATCH_MAX);                  /* tid -> the goroutine it runs, in Go processes followed */
 BPF_PERCPU_ARRAY(unattributed_counts, u64, 1);           /* daemon calls done for no watched command */
 BPF_PERCPU_ARRAY(lost_counts, u64, LOST_REASON_MAX);  /* index: enum event_kind or enum lost_reason */
 BPF_PERCPU_ARRAY(wakeup_counts, u64, 1);
 BPF_PERCPU_ARRAY(exec_heap, struct exec_event, 1);
+
+/* A write to a channel, between its entry and exit (settle_write). */
+struct write_in_flight {
+	struct channel_key key;
+	u32 bytes;  /* 0: none */
+	u32 _pad;
+};
 
 struct pending_syscall {
 	u64 args[6];
@@ -46,6 +52,7 @@ struct pending_syscall {
 	u32 generation;
 	u32 active;  /* between the call's entry and its exit */
 	u32 _pad;
+	struct write_in_flight flight;
 };
 BPF_ARRAY(syscall_specs, struct syscall_spec, SYSCALL_NR_MAX);
 /* A watched task's call, from entry to exit: task storage, cheaper than a hash by tid, and freed with the task. */
@@ -144,8 +151,10 @@ static __always_inline struct task_watch child_watch(const struct task_watch *pa
 	struct task_watch child = *parent;
 	if (!(flags & EVENT_FLAG_THREAD)) {
 		child.generation = 0;
-		if (parent_pid == config_value(CONFIG_SHELL_ROOT))
+		if (parent_pid == config_value(CONFIG_SHELL_ROOT)) {
 			child.tag = child_pid;
+			retired_tags.delete(&child_pid);  /* a reused pid: a new command */
+		}
 	}
 	return child;
 }
@@ -300,13 +309,15 @@ TRACEPOINT_PROBE(task, task_newtask)
 		watch = child_watch(parent, pid, child_tid, clone_flags & CLONE_THREAD ? EVENT_FLAG_THREAD : 0);
 	} else {
 		/* A tagged daemon thread: a new thread keeps working for the command; a new process is the command's. */
-		next_request(tid);
-		struct task_tag *tag = task_tags.lookup(&tid);
+		struct daemon_thread *self = this_thread(0);
+		if (self)
+			next_request(self);
+		struct task_tag *tag = thread_tag(self);
 		if (!tag)
 			return 0;
 		if (clone_flags & CLONE_THREAD) {
-			struct task_tag copy = *tag;
-			task_tags.update(&child_tid, &copy);
+			struct handoff handed = { .tag = *tag, .kind = HANDOFF_THREAD };
+			handoffs.update(&child_tid, &handed);
 			return 0;
 		}
 		header_tag = tag->tag;
@@ -386,12 +397,9 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct task_watch *watch = watched.lookup(&tid);
-	writes_in_flight.delete(&tid);
 	if (!watch) {
-		task_tags.delete(&tid);
-		running_g.delete(&tid);
-		serving_none.delete(&tid);
-		request_queues.delete(&tid);
+		if (handoffs.lookup(&tid))
+			handoffs.delete(&tid);  /* (a lookup first: it takes no lock) */
 		return 0;
 	}
 	u32 tag = watch->tag, attribution = watch->attribution;
@@ -438,32 +446,36 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		u32 pid = id >> 32;
 		if (spec->action != SYSCALL_IO_WRITE || !daemons.lookup(&pid))
 			return 0;
+		struct daemon_thread *self = this_thread(1);
+		if (!self)
+			return 0;
 		u64 args[6];
 		regs_args(regs, args);
-		daemon_write(tid, args[0]);
+		daemon_write(self, args[0]);
 		u32 reaches = 0;
-		struct task_tag *tag = task_tags.lookup(&tid);
+		struct task_tag *tag = thread_tag(self);
 		struct task_tag writer = {};
 		if (tag) {
 			writer = *tag;
 			writer.attribution |= ATTRIBUTION_DAEMON;
-			if (running_g.lookup(&tid))
+			if (self->g)
 				writer.attribution &= ~ATTRIBUTION_WOKEN;  /* a goroutine's hand-off is a sure one */
 		}
 		u32 length = write_length(spec, args);
-		int socket = spec->io_length == IO_LENGTH_COUNT ? grpc_write(pid, tid, args, length, &reaches) : 0;
+		int socket = spec->io_length == IO_LENGTH_COUNT ? grpc_write(pid, self, args, length, &reaches) : 0;
 		if (socket)
 			writer.tag = 0;  /* by stream: no one write's tag */
 		else
-			socket = tag_channel(args[0], writer.tag, writer.also_tag, writer.attribution, 0, length, &reaches, 0);
+			socket = tag_channel(args[0], writer.tag, writer.also_tag, writer.attribution, 0, length, &reaches, 0,
+					     &self->flight);
 		if (socket == 2
 		    && (!writer.tag || (writer.attribution & ATTRIBUTION_WOKEN))) {
 			if (reaches)
-				replay_episode(tid, reaches);
+				replay_episode(self, reaches);
 			else
-				episodes.delete(&tid);
+				self->kept = 0;
 			if (writer.tag)
-				forget_handoff(tid);
+				forget_handoff(self);
 		}
 		return 0;
 	}
@@ -481,7 +493,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		u32 reaches = 0;
 		int daemon_side = watch->attribution & ATTRIBUTION_DAEMON;
 		if (tag_channel(call->args[0], watch->tag, 0, watch->attribution, !daemon_side, write_length(spec, call->args),
-				&reaches, 0) == 2 && !daemon_side)
+				&reaches, 0, &call->flight) == 2 && !daemon_side)
 			remember_command_end(call->args[0], watch->tag);
 	}
 	return 0;
@@ -614,37 +626,41 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 	u64 id = bpf_get_current_pid_tgid();
 	u32 pid = id >> 32, tid = (u32)id;
 	u32 *daemon = daemons.lookup(&pid);
-	if (daemon && spec->action == SYSCALL_IO_WRITE)
-		settle_write(tid, ret);  /* (only watched tasks and daemons put writes in flight) */
-	else if (daemon)
-		next_request(tid);  /* (a write's answer ends at the first call that is not one) */
+	struct daemon_thread *self = daemon ? this_thread(1) : NULL;
+	if (self && spec->action == SYSCALL_IO_WRITE)
+		settle_write(&self->flight, ret);  /* (only watched tasks and daemons put writes in flight) */
+	else if (self)
+		next_request(self);  /* (a write's answer ends at the first call that is not one) */
 	struct pending_syscall call = {};
 	call.nr = nr;
-	if (spec->action == SYSCALL_IO_READ && ret > 0 && (daemon || config_value(CONFIG_CHANNELS_USED))) {
+	if (spec->action == SYSCALL_IO_READ && ret > 0 && (daemon || fresh_channels_exist())) {
 		regs_args(regs, call.args);
 		int peek = spec->io_flags_arg && (call.args[(spec->io_flags_arg - 1) & 7] & 2 /* MSG_PEEK */);
 		if (!peek)
-			read_channel((s64)(int)call.args[0], pid, tid, daemon, ret > 0x7fffffff ? 0x7fffffff : (u32)ret);
-		daemon = daemons.lookup(&pid);
+			read_channel((s64)(int)call.args[0], pid, self, daemon, ret > 0x7fffffff ? 0x7fffffff : (u32)ret);
+		if (!daemon) {
+			daemon = daemons.lookup(&pid);
+			self = daemon ? this_thread(1) : NULL;
+		}
 	}
 	if (!daemon)
 		return;
-	struct task_tag *tag = task_tags.lookup(&tid);
+	struct task_tag *tag = thread_tag(self);
 	/*
 	 * A thread woken through a futex may take a queued request other than the
 	 * one its waker read: its calls wait for its reply, which names whose it was.
 	 * (Goroutines are handed work through channels, a surer sign.)
 	 */
-	int handed = tag && (tag->attribution & ATTRIBUTION_WOKEN) && !running_g.lookup(&tid);
+	int handed = tag && (tag->attribution & ATTRIBUTION_WOKEN) && !self->g;
 	if (handed)
 		tag = NULL;
 	if (!tag) {
 		if (spec->action != SYSCALL_RECORD)
 			return;
 		count_unattributed();
-		if (spec->path_args[0] && ret >= 0 && (handed || !serving_none.lookup(&tid))) {
+		if (self && spec->path_args[0] && ret >= 0 && (handed || !self->serving_none)) {
 			regs_args(regs, call.args);
-			log_call(spec, nr, ret, call.args);
+			log_call(self, spec, nr, ret, call.args);
 		}
 		return;
 	}
@@ -658,8 +674,12 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	long nr = -1;
 	bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
 	struct syscall_spec *spec = spec_for(nr);
-	if (!spec)
+	if (!spec) {
+		struct daemon_thread *self = nr == NR_FUTEX && ctx->args[1] == 0 ? this_thread(0) : NULL;
+		if (self && futex_waited(regs))
+			take_handoff(self, 1);  /* a daemon thread woken: what its waker handed it (sched_wakeup) */
 		return 0;
+	}
 	s64 ret = ctx->args[1];
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct pending_syscall *pending = pending_syscalls.task_storage_get(bpf_get_current_task_btf(), 0, 0);
@@ -670,7 +690,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	struct pending_syscall call = *pending;
 	pending->active = 0;
 	if (spec->action == SYSCALL_IO_WRITE)
-		settle_write(tid, ret);
+		settle_write(&pending->flight, ret);
 	if (call.nr != nr)
 		return 0;
 	if ((spec->action == SYSCALL_IO_READ || spec->action == SYSCALL_IO_WRITE) && add_io(&call, spec->action, ret))

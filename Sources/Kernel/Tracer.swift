@@ -15,7 +15,7 @@ public final class Tracer {
     private let specsFD: Int32
     private let ioFD: Int32
     private let configFD: Int32
-    private let tagsFD: Int32
+    private let retiredFD: Int32
     private let channelsFD: Int32
     private let commandEndsFD: Int32
     private let unattributedFD: Int32
@@ -64,7 +64,7 @@ public final class Tracer {
                 }
             }
             return try module.release(tables: ["watched", "lost_counts", "events", "syscall_specs", "io_totals",
-                                               "config", "task_tags", "channels", "command_ends", "unattributed_counts"])
+                                               "config", "retired_tags", "channels", "command_ends", "unattributed_counts"])
         }()
         malloc_trim(0)
         watchedFD = handles.maps["watched"]!
@@ -72,7 +72,7 @@ public final class Tracer {
         specsFD = handles.maps["syscall_specs"]!
         ioFD = handles.maps["io_totals"]!
         configFD = handles.maps["config"]!
-        tagsFD = handles.maps["task_tags"]!
+        retiredFD = handles.maps["retired_tags"]!
         channelsFD = handles.maps["channels"]!
         commandEndsFD = handles.maps["command_ends"]!
         unattributedFD = handles.maps["unattributed_counts"]!
@@ -111,6 +111,8 @@ public final class Tracer {
     public func watch(tid: Int32, tag: Int32) -> Bool {
         var key = UInt32(bitPattern: tid)
         var value = task_watch(generation: 1, tag: UInt32(bitPattern: tag), attribution: 0, _pad: 0)
+        var retired = UInt32(bitPattern: tag)
+        _ = bpf_delete_elem(retiredFD, &retired)  // a reused pid: a new command
         return bpf_update_elem(watchedFD, &key, &value, 0) == 0
     }
 
@@ -121,11 +123,12 @@ public final class Tracer {
         try check("bpf_update_elem(config)", bpf_update_elem(configFD, &key, &value, 0))
     }
 
-    /// Removes every daemon thread's and channel's tag for an ended command,
-    /// so later work of those threads is not credited to it.
+    /// Retires an ended command's tag, so daemon threads that still hold it
+    /// drop it (each checks at its next use), and removes it from channels.
     public func forget(tag: Int32) {
-        let value = UInt32(bitPattern: tag)
-        deleteEntries(tagsFD, key: UInt32.self, value: task_tag.self) { $0.tag == value || $0.also_tag == value }
+        var value = UInt32(bitPattern: tag)
+        var one: UInt32 = 1
+        _ = bpf_update_elem(retiredFD, &value, &one, 0)
         deleteEntries(channelsFD, key: channel_key.self, value: channel.self) { channel in
             withUnsafeBytes(of: channel.segments) { Array($0.bindMemory(to: channel_segment.self)) }
                 .contains { $0.tag == value || $0.also_tag == value }
