@@ -93,7 +93,7 @@ struct daemon_thread {
 	u32 serving_none;     /* it read its current request itself, for no watched command: its calls need not be kept */
 	u32 queued;           /* `queue` holds requests it read ahead */
 	u32 kept;             /* `episode` holds its calls since its last request */
-	u32 _pad;
+	u32 in_daemon;        /* its process is a daemon (for good: none stops being one) */
 	struct request_queue queue;
 	struct episode episode;
 };
@@ -154,6 +154,23 @@ static __always_inline struct daemon_thread *this_thread(int make)
 	else
 		count_lost(LOST_PENDING_FULL);
 	return self;
+}
+
+/* Whether the thread's process is a daemon: the `daemons` lookup, once. */
+static __always_inline int in_daemon(struct daemon_thread *self, u32 pid)
+{
+	if (!self->in_daemon && daemons.lookup(&pid))
+		self->in_daemon = 1;
+	return self->in_daemon;
+}
+
+/* The current thread's state if its process is a daemon, made if new; NULL otherwise. */
+static __always_inline struct daemon_thread *daemon_thread(u32 pid)
+{
+	struct daemon_thread *self = this_thread(0);
+	if (self)
+		return in_daemon(self, pid) ? self : NULL;
+	return daemons.lookup(&pid) ? this_thread(1) : NULL;
 }
 
 /* The thread's tag, or NULL for none. A tag of an ended command goes (see Tracer.forget). */
@@ -695,10 +712,11 @@ static __always_inline void queue_requests(struct request_queue *queue, struct t
  * goroutines rather than answering in order. Reading bytes for no watched
  * command means working for someone else, so a daemon thread loses its tag.
  * The first tagged read makes the reader's process a daemon. `self` is
- * the reader's state, NULL outside daemons.
+ * the reader's state, NULL outside daemons (see daemon_thread).
  */
-static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *self, u32 *daemon, u32 bytes)
+static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *self, u32 bytes)
 {
+	int daemon = self != NULL;
 	struct channel_key key = {};
 	u64 inode = 0, end = 0, file = 0, sock = 0;
 	if (!channel_of(fd, 0, &key, &inode, &end, &file, &sock))
@@ -760,7 +778,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 	for (int i = CHANNEL_SEGMENTS - 1; i >= 0; i--)
 		if (i < count && taken[i].tag)
 			first = taken[i];
-	reader_tag(&first, g != 0, daemon != NULL);
+	reader_tag(&first, g != 0, daemon);
 	struct task_tag tag = {};  /* with bytes of unknown order (count < 0): for none */
 	if (count > 0)
 		tag = taken[0];
@@ -778,11 +796,11 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 			next->answer = 0;
 			next->answering = 0;
 			next->count = 0;
-			queue_requests(next, taken, count, 1, daemon != NULL);
+			queue_requests(next, taken, count, 1, daemon);
 			self->queued = 1;
 		}
 	}
-	reader_tag(&tag, g != 0, daemon != NULL);
+	reader_tag(&tag, g != 0, daemon);
 	if (self && daemon && !g && !tag.tag)
 		self->serving_none = 1;
 	else if (self && tag.tag)
@@ -907,7 +925,7 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 		if (!self)
 			return 0;
 		self->g = gp;
-		if (from == G_RUNNING || !daemons.lookup(&pid))
+		if (from == G_RUNNING || !in_daemon(self, pid))
 			return 0;
 		struct go_key key = { .pid = pid, .g = gp };
 		struct task_tag *tag = go_tags.lookup(&key);

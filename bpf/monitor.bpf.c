@@ -444,9 +444,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	if (!watch) {
 		/* A daemon thread's write tags the channel before the reader can wake. */
 		u32 pid = id >> 32;
-		if (spec->action != SYSCALL_IO_WRITE || !daemons.lookup(&pid))
-			return 0;
-		struct daemon_thread *self = this_thread(1);
+		struct daemon_thread *self = spec->action == SYSCALL_IO_WRITE ? daemon_thread(pid) : NULL;
 		if (!self)
 			return 0;
 		u64 args[6];
@@ -625,25 +623,22 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 {
 	u64 id = bpf_get_current_pid_tgid();
 	u32 pid = id >> 32, tid = (u32)id;
-	u32 *daemon = daemons.lookup(&pid);
-	struct daemon_thread *self = daemon ? this_thread(1) : NULL;
+	struct daemon_thread *self = daemon_thread(pid);
 	if (self && spec->action == SYSCALL_IO_WRITE)
 		settle_write(&self->flight, ret);  /* (only watched tasks and daemons put writes in flight) */
 	else if (self)
 		next_request(self);  /* (a write's answer ends at the first call that is not one) */
 	struct pending_syscall call = {};
 	call.nr = nr;
-	if (spec->action == SYSCALL_IO_READ && ret > 0 && (daemon || fresh_channels_exist())) {
+	if (spec->action == SYSCALL_IO_READ && ret > 0 && (self || fresh_channels_exist())) {
 		regs_args(regs, call.args);
 		int peek = spec->io_flags_arg && (call.args[(spec->io_flags_arg - 1) & 7] & 2 /* MSG_PEEK */);
 		if (!peek)
-			read_channel((s64)(int)call.args[0], pid, self, daemon, ret > 0x7fffffff ? 0x7fffffff : (u32)ret);
-		if (!daemon) {
-			daemon = daemons.lookup(&pid);
-			self = daemon ? this_thread(1) : NULL;
-		}
+			read_channel((s64)(int)call.args[0], pid, self, ret > 0x7fffffff ? 0x7fffffff : (u32)ret);
+		if (!self)
+			self = daemon_thread(pid);  /* the read may have made it one */
 	}
-	if (!daemon)
+	if (!self)
 		return;
 	struct task_tag *tag = thread_tag(self);
 	/*
