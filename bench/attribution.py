@@ -462,6 +462,58 @@ def throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds, n
     }
 
 
+def twin_runs(bins, shm, monitor, monitor_args, design, windows, window_ms, noise_count, transport):
+    """Two copies of one design under one monitor: the followed one (a watched
+    client talks to it) and its twin (no watched client does), noise load on
+    each in turn. The monitor's cost to every process is the same for both,
+    and short turns cancel the VM's drift: what is left is the cost of being
+    followed."""
+    workdir = os.path.join(shm, f"twins-{design}")
+    for name in ("followed", "twin"):
+        os.makedirs(os.path.join(workdir, name))
+    followed = Daemon(design, bins, os.path.join(workdir, "followed"), transport)
+    rates = {"followed": [], "twin": []}
+    background = ["--prefix", "watched", "--count", "10", "--delay-us", "10000", "--forever"]
+    noise_flags = ["--count", "10", "--connections", "2", "--repeat-ms", str(window_ms)]
+    trace = os.path.join(workdir, "trace.json")
+    client = [os.path.join(bins, "client")] + followed.client_flags + background
+    twin = slow = None
+    try:
+        twin = Daemon(design, bins, os.path.join(workdir, "twin"), transport)
+        slow = Spawned([monitor] + monitor_args + ["--format", "json", "--output", trace, "--"] + client, workdir,
+                       "background")
+        if not wait_for(lambda: "ebpf-monitor: ready " in slow.stderr() or slow.process.poll() is not None, 30):
+            raise MonitorFailure(f"never ready; {tail(slow.stderr())}")
+        if not wait_for(lambda: daemon_is_watched(read_trace(trace)[0]), 10, 0.05):
+            raise MonitorFailure(f"the daemon was never followed; {tail(slow.stderr())}")
+        for w in range(windows):
+            order = [("followed", followed), ("twin", twin)]
+            for name, daemon in order if w % 2 == 0 else reversed(order):
+                noise = Clients(bins, daemon, os.path.join(workdir, name), noise_count, f"w{w}-", noise_flags)
+                try:
+                    rates[name].append(sum(noise.finish(stop=False)) * 1000 / window_ms)
+                finally:
+                    noise.kill()
+        slow.process.send_signal(signal.SIGTERM)
+        slow.process.wait(STOP_TIMEOUT)
+        twin.stop()
+        followed.stop()
+    finally:
+        for process in (slow, twin, followed):
+            if process:
+                process.kill()
+    pairs = [f / t for f, t in zip(rates["followed"], rates["twin"]) if t]
+    return {
+        "design": design,
+        "windows": windows,
+        "window_ms": window_ms,
+        "followed_rps": rates["followed"],
+        "twin_rps": rates["twin"],
+        "ratio": statistics.median(pairs) if pairs else None,
+        "window_ratios": pairs,
+    }
+
+
 def tail(text, lines=3):
     """The last lines of a program's stderr, for a one-line message."""
     kept = [line for line in text.strip().splitlines() if line][-lines:]
@@ -505,6 +557,20 @@ def print_accuracy(results, errors):
               f"{r['lost_events']:>5}  {verdict}")
     if errors:
         print(f"  {errors} cell(s) could not be measured: see the messages above")
+
+
+def print_twins(results):
+    print()
+    print("Cost of being followed: two copies of each daemon under one monitor, noise load on each in "
+          "turn; followed / not followed, median of the turns' ratios (turns: lowest-highest).")
+    print(f"  {'design':<11} {'followed':>10} {'twin':>10} {'ratio':>6} {'turns':>11}")
+    for r in results:
+        if "error" in r or "monitor_failure" in r:
+            print(f"  {r['design']:<11} {'FAIL':>10}   {(r.get('error') or r['monitor_failure']).splitlines()[0][:100]}")
+            continue
+        spread = f"{min(r['window_ratios']):.2f}-{max(r['window_ratios']):.2f}" if r["window_ratios"] else "-"
+        print(f"  {r['design']:<11} {statistics.median(r['followed_rps']):>10.0f} {statistics.median(r['twin_rps']):>10.0f} "
+              f"{fmt(r['ratio'], 2):>6} {spread:>11}")
 
 
 def print_throughput(results):
@@ -554,6 +620,8 @@ def main():
         sys.exit("attribution-bench: CONNECTIONS must not exceed REQUESTS")
     seconds = env_int("SECONDS", 3, 1)
     rounds = env_int("ROUNDS", 5, 0)
+    turns = env_int("TURNS", 10, 0)
+    turn_ms = env_int("TURN_MS", 1000, 100)
     noise_count = env_int("NOISE", 4, 1)
     transport = os.environ.get("TRANSPORT", "unix")
     if transport not in ("unix", "tcp"):
@@ -564,7 +632,7 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     shm = tempfile.mkdtemp(prefix="ebpf-monitor-attribution-bench.", dir="/dev/shm")
     os.chmod(shm, 0o755)
-    accuracy, throughput, errors = [], [], 0
+    accuracy, throughput, twins, errors = [], [], [], 0
     try:
         bins = os.path.join(shm, "bin")
         compile_fixtures(bins)
@@ -593,6 +661,19 @@ def main():
                     log(f"throughput {design}: {error}")
                     throughput.append({"design": design, "error": str(error)})
                     errors += 1
+        if turns > 0:
+            for design in designs:
+                log(f"followed and not followed: {design}")
+                try:
+                    twins.append(twin_runs(bins, shm, monitor, monitor_args, design, turns, turn_ms, noise_count,
+                                           transport))
+                except MonitorFailure as failure:
+                    log(f"twins {design}: the monitor failed: {failure}")
+                    twins.append({"design": design, "monitor_failure": str(failure)})
+                except HarnessError as error:
+                    log(f"twins {design}: {error}")
+                    twins.append({"design": design, "error": str(error)})
+                    errors += 1
     except HarnessError as error:
         log(str(error))
         errors += 1
@@ -605,6 +686,8 @@ def main():
     print_accuracy(accuracy, sum(1 for r in accuracy if "error" in r))
     if throughput:
         print_throughput(throughput)
+    if twins:
+        print_twins(twins)
 
     os.makedirs(out_dir, exist_ok=True)
     report = os.path.join(out_dir, f"attribution-{started:%Y%m%d-%H%M%S}.json")
@@ -615,10 +698,12 @@ def main():
             "monitor": monitor,
             "monitor_args": monitor_args,
             "settings": {"designs": designs, "clients": clients, "requests": requests, "connections": connections,
-                         "seconds": seconds, "rounds": rounds, "noise": noise_count, "transport": transport},
+                         "seconds": seconds, "rounds": rounds, "turns": turns, "turn_ms": turn_ms,
+                         "noise": noise_count, "transport": transport},
             "targets": {"one_client": TARGET_ONE, "many_clients": TARGET_MANY, "throughput": TARGET_THROUGHPUT},
             "accuracy": accuracy,
             "throughput": throughput,
+            "twins": twins,
             "errors": errors,
         }, f, indent=2)
         f.write("\n")

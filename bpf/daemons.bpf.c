@@ -152,7 +152,7 @@ static __always_inline struct daemon_thread *this_thread(int make)
 	if (self)
 		take_handoff(self, 0);
 	else
-		count_lost(LOST_PENDING_FULL);
+		count_lost(LOST_THREAD_STATE);
 	return self;
 }
 
@@ -915,8 +915,7 @@ static __always_inline int hand_to_goroutine(const struct go_key *to, const stru
 
 int uprobe__go_casgstatus(struct pt_regs *ctx)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 pid = id >> 32, tid = (u32)id;
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	u64 gp = ctx->ax;
 	u32 from = (u32)ctx->bx & 0xfff, to = (u32)ctx->cx & 0xfff;  /* without the _Gscan bit */
 	if (from == G_RUNNING || to == G_RUNNING) {
@@ -976,8 +975,7 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
  */
 int uprobe__go_recv(struct pt_regs *ctx)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 pid = id >> 32, tid = (u32)id;
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	if (!daemons.lookup(&pid))
 		return 0;
 	struct go_key sender = { .pid = pid };

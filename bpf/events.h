@@ -33,7 +33,8 @@ enum lost_reason {
 	LOST_WATCH_MAP_FULL = EVENT_KIND_MAX, /* a child could not be followed */
 	LOST_PENDING_FULL = EVENT_KIND_MAX + 1, /* a syscall's arguments could not be kept */
 	LOST_IO_MAP_FULL = EVENT_KIND_MAX + 2,  /* a read or write could not be added to its fd's totals */
-	LOST_REASON_MAX = EVENT_KIND_MAX + 3,
+	LOST_THREAD_STATE = EVENT_KIND_MAX + 3, /* a daemon thread's state could not be made: its calls count for no one */
+	LOST_REASON_MAX = EVENT_KIND_MAX + 4,
 };
 
 enum event_flags {

@@ -5,7 +5,7 @@
  *   FORK_PROBE_KPROBE      1: kretprobe on copy_process; 0: task:task_newtask
  *   RINGBUF_PAGES, WATCH_MAX, WAKEUP_EVERY, IO_MAX
  *   IO_EVERY_CALL          1: a record for every read and write (--io)
- *   DAEMON_MAX, CHANNEL_MAX, GO_MAX, EPISODE_MAX
+ *   DAEMON_MAX, CHANNEL_MAX, GO_MAX
  *   NR_FUTEX               this architecture's futex syscall number
  *
  * Syscalls: user space fills syscall_specs with what to do for each number.
@@ -621,8 +621,7 @@ static __always_inline void emit_syscall(const struct syscall_spec *spec, const 
 /* A call by a task outside the tree: a read may tag it; a tagged daemon thread's call is recorded. */
 static __always_inline void daemon_syscall(const struct syscall_spec *spec, const struct pt_regs *regs, long nr, s64 ret)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 pid = id >> 32, tid = (u32)id;
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct daemon_thread *self = daemon_thread(pid);
 	if (self && spec->action == SYSCALL_IO_WRITE)
 		settle_write(&self->flight, ret);  /* (only watched tasks and daemons put writes in flight) */

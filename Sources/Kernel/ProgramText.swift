@@ -38,7 +38,6 @@ public struct ProgramText: Sendable {
             "#define DAEMON_MAX \(daemonMax)",
             "#define CHANNEL_MAX \(channelMax)",
             "#define GO_MAX \(goMax)",
-            "#define EPISODE_MAX 4096",
             "#define NR_FUTEX \(__NR_futex)",
         ]
         for path in BTFOffsets.required {

@@ -297,7 +297,7 @@ public final class Tracer {
         (EVENT_FORK.rawValue, "fork"), (EVENT_EXEC.rawValue, "exec"), (EVENT_EXIT.rawValue, "exit"),
         (EVENT_SYSCALL.rawValue, "syscall"), (LOST_WATCH_MAP_FULL.rawValue, "watch_map_full"),
         (LOST_PENDING_FULL.rawValue, "pending_map_full"), (LOST_IO_MAP_FULL.rawValue, "io_map_full"),
-        (EVENT_PEER.rawValue, "peer"),
+        (LOST_THREAD_STATE.rawValue, "daemon_thread_state"), (EVENT_PEER.rawValue, "peer"),
     ]
 }
 
