@@ -22,13 +22,23 @@ alongside in both variants: plain, or under the monitor (so the daemon is
 watched as that command's daemon). The variants alternate for ROUNDS rounds
 (the first variant rotates); the medians are compared, watched/unwatched.
 
+Cost of being followed. The rounds above start a monitor for each watched
+round, so they cannot alternate faster than every few seconds, and this VM's
+speed moves more than the cost between rounds. So, per design, two copies of
+the daemon run under one monitor: the background client keeps one followed,
+the other is its twin, never followed. Noise load goes to each in turn, for
+TURNS turns of TURN_MS each; the ratio is the median of the turns'
+followed/twin ratios. The cost every process pays for the syscall hooks is
+the same for both, so it is not in this figure.
+
 Environment: MONITOR (the ebpf-monitor binary; default
 .build/release/ebpf-monitor), DESIGNS (space-separated subset of
 threadpool forking prefork eventloop chain), CLIENTS (default "1 2 8"),
 REQUESTS (per watched client, default 50), CONNECTIONS (the watched client's
 sequential connections, default 2), SECONDS (throughput window, default 3),
-ROUNDS (throughput rounds, default 5; 0 skips throughput), NOISE (throughput
-noise clients, default 4), TRANSPORT (unix | tcp, default unix),
+ROUNDS (throughput rounds, default 5; 0 skips throughput), TURNS (turns of
+the followed/twin measure, default 10; 0 skips it), TURN_MS (default 1000),
+NOISE (throughput noise clients, default 4), TRANSPORT (unix | tcp, default unix),
 MONITOR_ARGS (extra monitor flags), OUT_DIR (default bench-results).
 
 Needs root. Exits non-zero only when the harness could not measure (a

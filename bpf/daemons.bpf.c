@@ -167,6 +167,8 @@ static __always_inline int in_daemon(struct daemon_thread *self, u32 pid)
 /* The current thread's state if its process is a daemon, made if new; NULL otherwise. */
 static __always_inline struct daemon_thread *daemon_thread(u32 pid)
 {
+	if (!may_be_daemon(pid))
+		return NULL;
 	struct daemon_thread *self = this_thread(0);
 	if (self)
 		return in_daemon(self, pid) ? self : NULL;
@@ -832,6 +834,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 		return;
 	u32 one = 1;
 	if (!daemon) {
+		mark_daemon(pid);
 		daemons.update(&pid, &one);
 		channel->daemon_reads = 1;
 		count_fresh(channel, 0);
@@ -1000,7 +1003,7 @@ int uprobe__go_recv(struct pt_regs *ctx)
 RAW_TRACEPOINT_PROBE(sched_wakeup)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
-	if (!daemons.lookup(&pid))
+	if (!may_be_daemon(pid) || !daemons.lookup(&pid))
 		return 0;
 	const void *wakee = (const void *)ctx->args[0];
 	if (read_kernel_u32(wakee, OFF_task_struct__tgid) != pid)

@@ -165,6 +165,9 @@ enum config_index {
 	CONFIG_MAX = 2,
 };
 
+/* Slots of the maybe_watched and maybe_daemons arrays: a tid or pid goes in its value modulo this. */
+#define MAYBE_SLOTS 65536
+
 /* The value of the watched map: one per task. */
 struct task_watch {
 	__u32 generation; /* io generation, see struct io_key */

@@ -31,6 +31,14 @@ struct task_struct;
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 BPF_HASH(watched, u32, struct task_watch, WATCH_MAX);
 BPF_HASH(daemons, u32, u32, DAEMON_MAX);                 /* pid -> 1 */
+/*
+ * Which tids may be in `watched` and which pids in `daemons`, by slot (the
+ * id modulo the slots): set before every entry is made and never cleared.
+ * A task whose slots are clear is neither, known by two array lookups
+ * where the hashes cost several times more, and most calls are others'.
+ */
+BPF_ARRAY(maybe_watched, u32, MAYBE_SLOTS);
+BPF_ARRAY(maybe_daemons, u32, MAYBE_SLOTS);
 BPF_HASH(channels, struct channel_key, struct channel, CHANNEL_MAX);
 BPF_TABLE("lru_hash", u32, u32, retired_tags, 4096);    /* tags of ended commands (Tracer.forget) */
 BPF_ARRAY(config, u32, CONFIG_MAX);
@@ -129,9 +137,47 @@ static __always_inline void fill_header(struct event_header *header, u16 kind, u
 	bpf_get_current_comm(header->comm, sizeof(header->comm));
 }
 
+#define MAYBE_SLOT(id) ((u32)(id) & (MAYBE_SLOTS - 1))
+
+static __always_inline int may_be_watched(u32 tid)
+{
+	u32 slot = MAYBE_SLOT(tid);
+	u32 *mark = maybe_watched.lookup(&slot);
+	return !mark || *mark;
+}
+
+static __always_inline int may_be_daemon(u32 pid)
+{
+	u32 slot = MAYBE_SLOT(pid);
+	u32 *mark = maybe_daemons.lookup(&slot);
+	return !mark || *mark;
+}
+
+static __always_inline void mark_watched(u32 tid)
+{
+	u32 slot = MAYBE_SLOT(tid);
+	u32 *mark = maybe_watched.lookup(&slot);
+	if (mark)
+		*mark = 1;
+}
+
+static __always_inline void mark_daemon(u32 pid)
+{
+	u32 slot = MAYBE_SLOT(pid);
+	u32 *mark = maybe_daemons.lookup(&slot);
+	if (mark)
+		*mark = 1;
+}
+
+/* The task's watch entry, or NULL. */
+static __always_inline struct task_watch *watch_of(u32 tid)
+{
+	return may_be_watched(tid) ? watched.lookup(&tid) : NULL;
+}
+
 static __always_inline int is_watched(u32 tid)
 {
-	return watched.lookup(&tid) != NULL;
+	return watch_of(tid) != NULL;
 }
 
 static __always_inline u32 config_value(u32 index)
@@ -162,6 +208,7 @@ static __always_inline struct task_watch child_watch(const struct task_watch *pa
 static __always_inline void emit_fork(u32 child_pid, u32 child_tid, u32 parent_pid, u64 clone_flags, u32 flags,
 				      struct task_watch *child, u32 header_tag)
 {
+	mark_watched(child_tid);
 	if (watched.update(&child_tid, child) != 0) {
 		flags |= EVENT_FLAG_UNFOLLOWED;
 		count_lost(LOST_WATCH_MAP_FULL);
@@ -278,7 +325,7 @@ int kretprobe__copy_process(struct pt_regs *ctx)
 {
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
-	struct task_watch *parent = watched.lookup(&tid);
+	struct task_watch *parent = watch_of(tid);
 	if (!parent)
 		return 0;
 	const void *child = (const void *)PT_REGS_RC(ctx);
@@ -303,13 +350,13 @@ TRACEPOINT_PROBE(task, task_newtask)
 	u32 child_tid = args->pid;
 	struct task_watch watch = {};
 	u32 header_tag = 0;
-	struct task_watch *parent = watched.lookup(&tid);
+	struct task_watch *parent = watch_of(tid);
 	if (parent) {
 		header_tag = parent->tag;
 		watch = child_watch(parent, pid, child_tid, clone_flags & CLONE_THREAD ? EVENT_FLAG_THREAD : 0);
 	} else {
 		/* A tagged daemon thread: a new thread keeps working for the command; a new process is the command's. */
-		struct daemon_thread *self = this_thread(0);
+		struct daemon_thread *self = may_be_daemon(pid) ? this_thread(0) : NULL;
 		if (self)
 			next_request(self);
 		struct task_tag *tag = thread_tag(self);
@@ -352,6 +399,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 	next.generation += 1;
 	if (old_tid != tid)  /* a thread exec'd and took over the leader's tid */
 		watched.delete(&old_tid);
+	mark_watched(tid);
 	watched.update(&tid, &next);
 
 	u32 zero = 0;
@@ -395,10 +443,11 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct task_watch *watch = watched.lookup(&tid);
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
+	struct task_watch *watch = watch_of(tid);
 	if (!watch) {
-		if (handoffs.lookup(&tid))
+		if (may_be_daemon(id >> 32) && handoffs.lookup(&tid))
 			handoffs.delete(&tid);  /* (a lookup first: it takes no lock) */
 		return 0;
 	}
@@ -440,7 +489,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	const struct pt_regs *regs = (const struct pt_regs *)ctx->args[0];
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
-	struct task_watch *watch = watched.lookup(&tid);
+	struct task_watch *watch = watch_of(tid);
 	if (!watch) {
 		/* A daemon thread's write tags the channel before the reader can wake. */
 		u32 pid = id >> 32;
@@ -676,7 +725,8 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	}
 	s64 ret = ctx->args[1];
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct pending_syscall *pending = pending_syscalls.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+	struct pending_syscall *pending = may_be_watched(tid) ? pending_syscalls.task_storage_get(bpf_get_current_task_btf(), 0, 0)
+							      : NULL;
 	if (!pending || !pending->active) {
 		daemon_syscall(spec, regs, nr, ret);
 		return 0;

@@ -11,6 +11,7 @@ public final class Tracer {
     private let handles: ProbeHandles
     private let ring: RingBuffer
     private let watchedFD: Int32
+    private let maybeWatchedFD: Int32
     private let lostFD: Int32
     private let specsFD: Int32
     private let ioFD: Int32
@@ -64,10 +65,12 @@ public final class Tracer {
                 }
             }
             return try module.release(tables: ["watched", "lost_counts", "events", "syscall_specs", "io_totals",
-                                               "config", "retired_tags", "channels", "command_ends", "unattributed_counts"])
+                                               "config", "retired_tags", "channels", "command_ends", "unattributed_counts",
+                                               "maybe_watched"])
         }()
         malloc_trim(0)
         watchedFD = handles.maps["watched"]!
+        maybeWatchedFD = handles.maps["maybe_watched"]!
         lostFD = handles.maps["lost_counts"]!
         specsFD = handles.maps["syscall_specs"]!
         ioFD = handles.maps["io_totals"]!
@@ -113,6 +116,8 @@ public final class Tracer {
         var value = task_watch(generation: 1, tag: UInt32(bitPattern: tag), attribution: 0, _pad: 0)
         var retired = UInt32(bitPattern: tag)
         _ = bpf_delete_elem(retiredFD, &retired)  // a reused pid: a new command
+        var slot = key & (UInt32(MAYBE_SLOTS) - 1), mark: UInt32 = 1  // before the entry: see maybe_watched
+        guard bpf_update_elem(maybeWatchedFD, &slot, &mark, 0) == 0 else { return false }
         return bpf_update_elem(watchedFD, &key, &value, 0) == 0
     }
 
