@@ -524,6 +524,20 @@ def twin_runs(bins, shm, monitor, monitor_args, design, windows, window_ms, nois
     }
 
 
+def measured(results, label, cell, run):
+    """Appends run()'s result, or the cell with what failed; 1 when the harness could not measure."""
+    try:
+        results.append(run())
+    except MonitorFailure as failure:
+        log(f"{label}: the monitor failed: {failure}")
+        results.append(dict(cell, monitor_failure=str(failure)))
+    except HarnessError as error:
+        log(f"{label}: {error}")
+        results.append(dict(cell, error=str(error)))
+        return 1
+    return 0
+
+
 def tail(text, lines=3):
     """The last lines of a program's stderr, for a one-line message."""
     kept = [line for line in text.strip().splitlines() if line][-lines:]
@@ -649,41 +663,18 @@ def main():
         for design in designs:
             for n in clients:
                 log(f"accuracy {design} with {n} client(s)")
-                try:
-                    accuracy.append(accuracy_run(bins, shm, monitor, monitor_args, design, n, requests,
-                                                 connections, transport))
-                except MonitorFailure as failure:
-                    log(f"accuracy {design} with {n} client(s): the monitor failed: {failure}")
-                    accuracy.append({"design": design, "clients": n, "monitor_failure": str(failure)})
-                except HarnessError as error:
-                    log(f"accuracy {design} with {n} client(s): {error}")
-                    accuracy.append({"design": design, "clients": n, "error": str(error)})
-                    errors += 1
-        if rounds > 0:
-            for design in designs:
-                try:
-                    throughput.append(throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds,
-                                                      noise_count, transport))
-                except MonitorFailure as failure:
-                    log(f"throughput {design}: the monitor failed: {failure}")
-                    throughput.append({"design": design, "monitor_failure": str(failure)})
-                except HarnessError as error:
-                    log(f"throughput {design}: {error}")
-                    throughput.append({"design": design, "error": str(error)})
-                    errors += 1
-        if turns > 0:
-            for design in designs:
-                log(f"followed and not followed: {design}")
-                try:
-                    twins.append(twin_runs(bins, shm, monitor, monitor_args, design, turns, turn_ms, noise_count,
-                                           transport))
-                except MonitorFailure as failure:
-                    log(f"twins {design}: the monitor failed: {failure}")
-                    twins.append({"design": design, "monitor_failure": str(failure)})
-                except HarnessError as error:
-                    log(f"twins {design}: {error}")
-                    twins.append({"design": design, "error": str(error)})
-                    errors += 1
+                errors += measured(accuracy, f"accuracy {design} with {n} client(s)", {"design": design, "clients": n},
+                                   lambda: accuracy_run(bins, shm, monitor, monitor_args, design, n, requests,
+                                                        connections, transport))
+        for design in designs if rounds > 0 else []:
+            errors += measured(throughput, f"throughput {design}", {"design": design},
+                               lambda: throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds,
+                                                       noise_count, transport))
+        for design in designs if turns > 0 else []:
+            log(f"followed and not followed: {design}")
+            errors += measured(twins, f"twins {design}", {"design": design},
+                               lambda: twin_runs(bins, shm, monitor, monitor_args, design, turns, turn_ms, noise_count,
+                                                 transport))
     except HarnessError as error:
         log(str(error))
         errors += 1
