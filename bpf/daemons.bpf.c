@@ -92,10 +92,10 @@ struct daemon_thread {
 	struct write_in_flight flight;
 	u32 serving_none;     /* it read its current request itself, for no watched command: its calls need not be kept */
 	u32 queued;           /* `queue` holds requests it read ahead */
-	u32 kept;             /* `episode` holds its calls since its last request */
 	u32 in_daemon;        /* its process is a daemon (for good: none stops being one) */
+	u32 _pad;
 	struct request_queue queue;
-	struct episode episode;
+	struct episode episode;  /* episode.count 0: no calls kept since its last request */
 };
 BPF_TASK_STORAGE(daemon_threads, struct daemon_thread);
 
@@ -476,10 +476,6 @@ static __always_inline void log_call(struct daemon_thread *self, const struct sy
 				     const u64 *args)
 {
 	struct episode *episode = &self->episode;
-	if (!self->kept) {
-		episode->count = 0;
-		self->kept = 1;
-	}
 	if (episode->count >= EPISODE_CALLS)
 		return;
 	struct episode_call *call = &episode->calls[episode->count & (EPISODE_CALLS - 1)];
@@ -532,7 +528,7 @@ static __always_inline void replay_episode(struct daemon_thread *self, u32 tag)
 	struct episode *episode = &self->episode;
 	u32 zero = 0;
 	struct syscall_event *event = syscall_heap.lookup(&zero);
-	if (!self->kept || !event)
+	if (!episode->count || !event)
 		return;
 	u32 count = episode->count;
 	/* Constant indexes, one by one: the verifier must see each offset. */
@@ -544,7 +540,7 @@ static __always_inline void replay_episode(struct daemon_thread *self, u32 tag)
 		replay_call(event, &episode->calls[2], tag);
 	if (count > 3)
 		replay_call(event, &episode->calls[3], tag);
-	self->kept = 0;
+	episode->count = 0;
 }
 
 /*
@@ -736,7 +732,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 	if (!self)
 		self = this_thread(0);  /* a Go program's thread has one before its process is a daemon */
 	if (self)
-		self->kept = 0;  /* a new request: what came before was for someone else */
+		self->episode.count = 0;  /* a new request: what came before was for someone else */
 	u64 g = self ? self->g : 0;
 	struct go_key goroutine = { .pid = pid, .g = g };
 	u32 zero = 0;
@@ -834,7 +830,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 		return;
 	u32 one = 1;
 	if (!daemon) {
-		mark_daemon(pid);
+		mark_maybe(pid, 1);
 		daemons.update(&pid, &one);
 		channel->daemon_reads = 1;
 		count_fresh(channel, 0);

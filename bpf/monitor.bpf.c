@@ -137,37 +137,29 @@ static __always_inline void fill_header(struct event_header *header, u16 kind, u
 	bpf_get_current_comm(header->comm, sizeof(header->comm));
 }
 
-#define MAYBE_SLOT(id) ((u32)(id) & (MAYBE_SLOTS - 1))
-
-static __always_inline int may_be_watched(u32 tid)
+/* The slot of a tid in maybe_watched (daemon 0) or of a pid in maybe_daemons (daemon 1). */
+static __always_inline u32 *maybe_slot(u32 id, int daemon)
 {
-	u32 slot = MAYBE_SLOT(tid);
-	u32 *mark = maybe_watched.lookup(&slot);
+	u32 slot = id & (MAYBE_SLOTS - 1);
+	return daemon ? maybe_daemons.lookup(&slot) : maybe_watched.lookup(&slot);
+}
+
+static __always_inline int may_be(u32 id, int daemon)
+{
+	u32 *mark = maybe_slot(id, daemon);
 	return !mark || *mark;
 }
 
-static __always_inline int may_be_daemon(u32 pid)
+/* Before the entry is made, so no reader can find the entry with its slot clear. */
+static __always_inline void mark_maybe(u32 id, int daemon)
 {
-	u32 slot = MAYBE_SLOT(pid);
-	u32 *mark = maybe_daemons.lookup(&slot);
-	return !mark || *mark;
-}
-
-static __always_inline void mark_watched(u32 tid)
-{
-	u32 slot = MAYBE_SLOT(tid);
-	u32 *mark = maybe_watched.lookup(&slot);
+	u32 *mark = maybe_slot(id, daemon);
 	if (mark)
 		*mark = 1;
 }
 
-static __always_inline void mark_daemon(u32 pid)
-{
-	u32 slot = MAYBE_SLOT(pid);
-	u32 *mark = maybe_daemons.lookup(&slot);
-	if (mark)
-		*mark = 1;
-}
+#define may_be_watched(tid) may_be(tid, 0)
+#define may_be_daemon(pid) may_be(pid, 1)
 
 /* The task's watch entry, or NULL. */
 static __always_inline struct task_watch *watch_of(u32 tid)
@@ -208,7 +200,7 @@ static __always_inline struct task_watch child_watch(const struct task_watch *pa
 static __always_inline void emit_fork(u32 child_pid, u32 child_tid, u32 parent_pid, u64 clone_flags, u32 flags,
 				      struct task_watch *child, u32 header_tag)
 {
-	mark_watched(child_tid);
+	mark_maybe(child_tid, 0);
 	if (watched.update(&child_tid, child) != 0) {
 		flags |= EVENT_FLAG_UNFOLLOWED;
 		count_lost(LOST_WATCH_MAP_FULL);
@@ -399,7 +391,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 	next.generation += 1;
 	if (old_tid != tid)  /* a thread exec'd and took over the leader's tid */
 		watched.delete(&old_tid);
-	mark_watched(tid);
+	mark_maybe(tid, 0);
 	watched.update(&tid, &next);
 
 	u32 zero = 0;
@@ -520,7 +512,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 			if (reaches)
 				replay_episode(self, reaches);
 			else
-				self->kept = 0;
+				self->episode.count = 0;
 			if (writer.tag)
 				forget_handoff(self);
 		}
@@ -718,15 +710,17 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
 	struct syscall_spec *spec = spec_for(nr);
 	if (!spec) {
-		struct daemon_thread *self = nr == NR_FUTEX && ctx->args[1] == 0 ? this_thread(0) : NULL;
+		int woken = nr == NR_FUTEX && ctx->args[1] == 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
+		struct daemon_thread *self = woken ? this_thread(0) : NULL;
 		if (self && futex_waited(regs))
 			take_handoff(self, 1);  /* a daemon thread woken: what its waker handed it (sched_wakeup) */
 		return 0;
 	}
 	s64 ret = ctx->args[1];
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct pending_syscall *pending = may_be_watched(tid) ? pending_syscalls.task_storage_get(bpf_get_current_task_btf(), 0, 0)
-							      : NULL;
+	struct pending_syscall *pending = NULL;
+	if (may_be_watched(tid))
+		pending = pending_syscalls.task_storage_get(bpf_get_current_task_btf(), 0, 0);
 	if (!pending || !pending->active) {
 		daemon_syscall(spec, regs, nr, ret);
 		return 0;
