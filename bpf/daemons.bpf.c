@@ -212,12 +212,13 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
 	if (!file)
 		return 0;
 	*file_address = (u64)file;
-	const void *inode = (const void *)read_kernel_u64(file, OFF_file__f_inode);
+	u64 inode_address = 0, private_data = 0, mode_word = 0;
+	read_kernel_two(file, OFF_file__f_inode, OFF_file__private_data, &inode_address, &private_data);
+	const void *inode = (const void *)inode_address;
 	if (!inode)
 		return 0;
-	u16 imode = 0;
-	bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode);
-	*inode_number = read_kernel_u64(inode, OFF_inode__i_ino);
+	read_kernel_two(inode, OFF_inode__i_mode, OFF_inode__i_ino, &mode_word, inode_number);
+	u16 imode = (u16)mode_word;
 	*end = 0;
 	if ((imode & S_IFMT_) == S_IFIFO_) {
 		key->a = (u64)inode;
@@ -227,7 +228,7 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
 	}
 	if ((imode & S_IFMT_) != S_IFSOCK_)
 		return 0;
-	const void *socket = (const void *)read_kernel_u64(file, OFF_file__private_data);
+	const void *socket = (const void *)private_data;
 	const void *sk = socket ? (const void *)read_kernel_u64(socket, OFF_socket__sk) : NULL;
 	if (!sk)
 		return 0;

@@ -98,6 +98,30 @@ static __always_inline u32 read_kernel_u32(const void *base, u64 offset)
 	return value;
 }
 
+#define READ_SPAN 80
+
+/*
+ * The 8 bytes at offsets a and b of one struct. Helper calls cost more than
+ * bytes do: fields within READ_SPAN bytes come in one read, others in two.
+ */
+static __always_inline void read_kernel_two(const void *base, u64 a, u64 b, u64 *at_a, u64 *at_b)
+{
+	u64 low = a < b ? a : b, high = a < b ? b : a;
+	if (high - low + 8 > READ_SPAN) {
+		*at_a = read_kernel_u64(base, a);
+		*at_b = read_kernel_u64(base, b);
+		return;
+	}
+	u8 span[READ_SPAN];
+	if (bpf_probe_read_kernel(span, high - low + 8, (const char *)base + low) != 0) {
+		*at_a = 0;
+		*at_b = 0;
+		return;
+	}
+	__builtin_memcpy(at_a, span + (a - low), 8);
+	__builtin_memcpy(at_b, span + (b - low), 8);
+}
+
 static __always_inline u32 parent_tgid(const void *task)
 {
 	const void *parent = (const void *)read_kernel_u64(task, OFF_task_struct__real_parent);
@@ -224,28 +248,30 @@ static __always_inline const void *fd_file(s64 fd)
 {
 	if (fd < 0)
 		return NULL;
-	const void *task = (const void *)bpf_get_current_task();
-	const void *files = (const void *)read_kernel_u64(task, OFF_task_struct__files);
+	/* Typed loads (BTF), checked by the verifier: no helper call each. */
+	const char *task = (const char *)bpf_get_current_task_btf();
+	const char *files = *(const char **)(task + OFF_task_struct__files);
 	if (!files)
 		return NULL;
-	const void *fdt = (const void *)read_kernel_u64(files, OFF_files_struct__fdt);
-	if (!fdt || fd >= read_kernel_u32(fdt, OFF_fdtable__max_fds))
+	const char *fdt = *(const char **)(files + OFF_files_struct__fdt);
+	if (!fdt || fd >= *(const u32 *)(fdt + OFF_fdtable__max_fds))
 		return NULL;
-	const void *fds = (const void *)read_kernel_u64(fdt, OFF_fdtable__fd);
-	return fds ? (const void *)read_kernel_u64(fds, fd * sizeof(u64)) : NULL;
+	u64 fds = *(const u64 *)(fdt + OFF_fdtable__fd);
+	return fds ? (const void *)read_kernel_u64((const void *)fds, fd * sizeof(u64)) : NULL;
 }
 
 /* The inode, f_mode, device and i_mode of the file behind fd; false when there is none. */
 static __always_inline int file_facts(s64 fd, u64 *inode_number, u32 *mode, u32 *dev, u16 *imode)
 {
 	const void *file = fd_file(fd);
-	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
+	u64 inode = 0, mode_word = 0, sb = 0;
+	if (file)
+		read_kernel_two(file, OFF_file__f_inode, OFF_file__f_mode, &inode, &mode_word);
 	if (!inode)
 		return 0;
-	*inode_number = read_kernel_u64(inode, OFF_inode__i_ino);
-	*mode = read_kernel_u32(file, OFF_file__f_mode);
-	const void *sb = (const void *)read_kernel_u64(inode, OFF_inode__i_sb);
-	*dev = sb ? read_kernel_u32(sb, OFF_super_block__s_dev) : 0;
+	*mode = (u32)mode_word;
+	read_kernel_two((const void *)inode, OFF_inode__i_ino, OFF_inode__i_sb, inode_number, &sb);
+	*dev = sb ? read_kernel_u32((const void *)sb, OFF_super_block__s_dev) : 0;
 	bpf_probe_read_kernel(imode, sizeof(*imode), (const char *)inode + OFF_inode__i_mode);
 	return 1;
 }
