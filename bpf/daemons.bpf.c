@@ -93,7 +93,7 @@ struct daemon_thread {
 	u32 serving_none;     /* it read its current request itself, for no watched command: its calls need not be kept */
 	u32 queued;           /* `queue` holds requests it read ahead */
 	u32 in_daemon;        /* its process is a daemon (for good: none stops being one) */
-	u32 _pad;
+	u32 releasing;        /* in Go's runtime.semrelease1: the wake-up it makes is a lock's */
 	struct request_queue queue;
 	struct episode episode;  /* episode.count 0: no calls kept since its last request */
 };
@@ -924,6 +924,7 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 		if (!self)
 			return 0;
 		self->g = gp;
+		self->releasing = 0;
 		if (from == G_RUNNING || !in_daemon(self, pid))
 			return 0;
 		struct go_key key = { .pid = pid, .g = gp };
@@ -936,6 +937,11 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	}
 	if (to != G_RUNNABLE || (from != G_DEAD && from != G_WAITING) || !daemons.lookup(&pid))
 		return 0;
+	struct daemon_thread *self = this_thread(0);
+	if (from == G_WAITING && self && self->releasing) {
+		self->releasing = 0;
+		return 0;  /* an unlock wakes the next in line for the lock: no work is handed over */
+	}
 	/* newproc1 and ready run on the system stack (g0): the goroutine behind them is m.curg. */
 	u64 maker = ctx->r14;
 	u64 m = 0, g0 = 0;
@@ -963,6 +969,22 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	}
 	struct task_tag handed = {};
 	hand_to_goroutine(&key, tag, &handed);
+	return 0;
+}
+
+/*
+ * runtime.semrelease1: a sync.Mutex or RWMutex unlock with waiters, a
+ * WaitGroup's last Done, a semaphore's release. The goroutine it wakes was
+ * waiting to do its own work, so the wake-up (its casgstatus, on this
+ * thread before the goroutine's next syscall or switch, which clear the
+ * mark) hands nothing on. sync.Cond and channels wake
+ * through other paths, and still hand work on.
+ */
+int uprobe__go_semrelease(struct pt_regs *ctx)
+{
+	struct daemon_thread *self = this_thread(0);
+	if (self)
+		self->releasing = 1;
 	return 0;
 }
 
