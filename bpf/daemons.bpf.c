@@ -908,6 +908,7 @@ static __always_inline int hand_to_goroutine(const struct go_key *to, const stru
  */
 #define G_RUNNABLE 1
 #define G_RUNNING 2
+#define G_SYSCALL 3
 #define G_WAITING 4
 #define G_DEAD 6
 #define GO_G_M 48      /* offsetof(g, m) since Go 1.5; offsetof(m, g0) is 0 */
@@ -918,13 +919,23 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	u64 gp = ctx->ax;
 	u32 from = (u32)ctx->bx & 0xfff, to = (u32)ctx->cx & 0xfff;  /* without the _Gscan bit */
-	if (from == G_RUNNING || to == G_RUNNING) {
-		/* Leaving the thread or entering a syscall (entersyscall), or starting on it: gp is the one on it. */
+	if (from == G_RUNNING || to == G_RUNNING || from == G_SYSCALL) {
 		struct daemon_thread *self = this_thread(1);
 		if (!self)
 			return 0;
-		self->g = gp;
 		self->releasing = 0;
+		if (to != G_RUNNING && to != G_SYSCALL) {
+			/*
+			 * gp leaves the thread, which runs the scheduler (g0) until the
+			 * next goroutine starts. What g0 reads (the netpoller's wake-up
+			 * pipe) is no goroutine's, and it works for no one.
+			 */
+			self->g = 0;
+			__builtin_memset(&self->tag, 0, sizeof(self->tag));
+			return 0;
+		}
+		/* Entering a syscall (entersyscall), or starting on the thread: gp is the one on it. */
+		self->g = gp;
 		if (from == G_RUNNING || !in_daemon(self, pid))
 			return 0;
 		struct go_key key = { .pid = pid, .g = gp };
