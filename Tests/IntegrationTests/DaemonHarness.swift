@@ -4,10 +4,10 @@ import Testing
 
 /// The fixture daemons of `Fixtures/daemons/` (protocol and options in
 /// `daemon.h`), for the attribution tests of issue 4. Each design is a small C
-/// server; a request `REQ <name>` makes it create `<files>/<name>`, whose
+/// server (golock: Go); a request `REQ <name>` makes it create `<files>/<name>`, whose
 /// content names the task that did the work ("<name> pid P tid T"), so the
 /// ground truth is known: which files a client caused, and which process
-/// wrote each. bench/attribution.py drives the same programs.
+/// wrote each. bench/attribution.py drives the five C designs.
 enum DaemonDesign: String, Sendable, CustomTestStringConvertible {
     case threadpool, forking, prefork, eventloop, chain
     /// A Go daemon (`golock.go`) for the goroutine rules; not one of the five designs.
