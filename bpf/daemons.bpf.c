@@ -93,7 +93,8 @@ struct daemon_thread {
 	u32 serving_none;     /* it read its current request itself, for no watched command: its calls need not be kept */
 	u32 queued;           /* `queue` holds requests it read ahead */
 	u32 in_daemon;        /* its process is a daemon (for good: none stops being one) */
-	u32 releasing;        /* in Go's runtime.semrelease1: the wake-up it makes is a lock's */
+	u32 _pad;
+	u64 releasing;        /* the goroutine in Go's runtime.semrelease1 here: the wake-up it makes is a lock's */
 	struct request_queue queue;
 	struct episode episode;  /* episode.count 0: no calls kept since its last request */
 };
@@ -923,7 +924,9 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 		struct daemon_thread *self = this_thread(1);
 		if (!self)
 			return 0;
-		self->releasing = 0;
+		/* A release preempted before its wake-up (from a function's prologue) still makes it after. */
+		if (self->releasing == gp && !(from == G_RUNNING && to == G_RUNNABLE))
+			self->releasing = 0;
 		if (to != G_RUNNING && to != G_SYSCALL) {
 			/*
 			 * gp leaves the thread, which runs the scheduler (g0) until the
@@ -948,11 +951,6 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	}
 	if (to != G_RUNNABLE || (from != G_DEAD && from != G_WAITING) || !daemons.lookup(&pid))
 		return 0;
-	struct daemon_thread *self = this_thread(0);
-	if (from == G_WAITING && self && self->releasing) {
-		self->releasing = 0;
-		return 0;  /* an unlock wakes the next in line for the lock: no work is handed over */
-	}
 	/* newproc1 and ready run on the system stack (g0): the goroutine behind them is m.curg. */
 	u64 maker = ctx->r14;
 	u64 m = 0, g0 = 0;
@@ -965,6 +963,11 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	}
 	if (!maker)
 		return 0;
+	struct daemon_thread *self = this_thread(0);
+	if (from == G_WAITING && self && self->releasing == maker) {
+		self->releasing = 0;
+		return 0;  /* an unlock wakes the next in line for the lock: no work is handed over */
+	}
 	struct go_key key = { .pid = pid, .g = gp };
 	struct go_key parent = { .pid = pid, .g = maker };
 	struct task_tag *tag = go_tags.lookup(&parent);
@@ -986,16 +989,17 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 /*
  * runtime.semrelease1: a sync.Mutex or RWMutex unlock with waiters, a
  * WaitGroup's last Done, a semaphore's release. The goroutine it wakes was
- * waiting to do its own work, so the wake-up (its casgstatus, on this
- * thread before the goroutine's next syscall or switch, which clear the
- * mark) hands nothing on. sync.Cond and channels wake
+ * waiting to do its own work, so the wake-up it makes (a casgstatus by
+ * the same goroutine on this thread) hands nothing on. The mark goes at
+ * the goroutine's next syscall or park here; a preemption keeps it, but a
+ * release preempted and resumed on another thread loses it. sync.Cond and channels wake
  * through other paths, and still hand work on.
  */
 int uprobe__go_semrelease(struct pt_regs *ctx)
 {
 	struct daemon_thread *self = this_thread(0);
 	if (self)
-		self->releasing = 1;
+		self->releasing = ctx->r14;  /* the running goroutine (Go's register ABI) */
 	return 0;
 }
 

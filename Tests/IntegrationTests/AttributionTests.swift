@@ -64,7 +64,7 @@ extension IntegrationTests {
         @Test func goroutineWokenByAnUnlockWorksForNoOne() throws {
             let workspace = try DaemonWorkspace(.golock)
             let daemon = try FixtureDaemon(.golock, in: workspace)
-            let watched = try AttributionRun(of: daemon, in: workspace, requests: 10)
+            let watched = try AttributionRun(of: daemon, in: workspace, requests: 6)
             #expect(!workspace.names(prefixed: "background-").isEmpty, "the background goroutine made files meanwhile")
             #expect(watched.objects.lostTotal == 0, "events lost: \(watched.objects.ofType("lost"))")
             #expect(watched.attributed == watched.truth, "exactly the client's files: \(watched.misattribution)")
