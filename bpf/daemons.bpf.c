@@ -992,8 +992,8 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
  * waiting to do its own work, so the wake-up it makes (a casgstatus by
  * the same goroutine on this thread) hands nothing on. The mark goes at
  * the goroutine's next syscall or park here; a preemption keeps it, but a
- * release preempted and resumed on another thread loses it. sync.Cond and channels wake
- * through other paths, and still hand work on.
+ * release preempted and resumed on another thread loses it. sync.Cond
+ * and channels wake through other paths, and still hand work on.
  */
 int uprobe__go_semrelease(struct pt_regs *ctx)
 {
