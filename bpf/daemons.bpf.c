@@ -213,13 +213,12 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
 	if (!file)
 		return 0;
 	*file_address = (u64)file;
-	u64 inode_address = 0, private_data = 0, mode_word = 0;
+	u64 inode_address = 0, private_data = 0;
 	read_kernel_two(file, OFF_file__f_inode, OFF_file__private_data, &inode_address, &private_data);
 	const void *inode = (const void *)inode_address;
 	if (!inode)
 		return 0;
-	read_kernel_two(inode, OFF_inode__i_mode, OFF_inode__i_ino, &mode_word, inode_number);
-	u16 imode = (u16)mode_word;
+	u16 imode = inode_mode_number(inode, inode_number);
 	*end = 0;
 	if ((imode & S_IFMT_) == S_IFIFO_) {
 		key->a = (u64)inode;
