@@ -94,7 +94,6 @@ struct daemon_thread {
 	u32 queued;           /* `queue` holds requests it read ahead */
 	u32 in_daemon;        /* its process is a daemon (for good: none stops being one) */
 	u32 _pad;
-	u64 releasing;        /* the goroutine in Go's runtime.semrelease1 here: the wake-up it makes is a lock's */
 	struct request_queue queue;
 	struct episode episode;  /* episode.count 0: no calls kept since its last request */
 };
@@ -213,12 +212,13 @@ static __always_inline int channel_of(s64 fd, int writing, struct channel_key *k
 	if (!file)
 		return 0;
 	*file_address = (u64)file;
-	u64 inode_address = 0, private_data = 0;
+	u64 inode_address = 0, private_data = 0, mode_word = 0;
 	read_kernel_two(file, OFF_file__f_inode, OFF_file__private_data, &inode_address, &private_data);
 	const void *inode = (const void *)inode_address;
 	if (!inode)
 		return 0;
-	u16 imode = inode_mode_number(inode, inode_number);
+	read_kernel_two(inode, OFF_inode__i_mode, OFF_inode__i_ino, &mode_word, inode_number);
+	u16 imode = (u16)mode_word;
 	*end = 0;
 	if ((imode & S_IFMT_) == S_IFIFO_) {
 		key->a = (u64)inode;
@@ -908,7 +908,6 @@ static __always_inline int hand_to_goroutine(const struct go_key *to, const stru
  */
 #define G_RUNNABLE 1
 #define G_RUNNING 2
-#define G_SYSCALL 3
 #define G_WAITING 4
 #define G_DEAD 6
 #define GO_G_M 48      /* offsetof(g, m) since Go 1.5; offsetof(m, g0) is 0 */
@@ -919,24 +918,11 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	u64 gp = ctx->ax;
 	u32 from = (u32)ctx->bx & 0xfff, to = (u32)ctx->cx & 0xfff;  /* without the _Gscan bit */
-	if (from == G_RUNNING || to == G_RUNNING || from == G_SYSCALL) {
+	if (from == G_RUNNING || to == G_RUNNING) {
+		/* Leaving the thread or entering a syscall (entersyscall), or starting on it: gp is the one on it. */
 		struct daemon_thread *self = this_thread(1);
 		if (!self)
 			return 0;
-		/* A release preempted before its wake-up (from a function's prologue) still makes it after. */
-		if (self->releasing == gp && !(from == G_RUNNING && to == G_RUNNABLE))
-			self->releasing = 0;
-		if (to != G_RUNNING && to != G_SYSCALL) {
-			/*
-			 * gp leaves the thread, which runs the scheduler (g0) until the
-			 * next goroutine starts. What g0 reads (the netpoller's wake-up
-			 * pipe) is no goroutine's, and it works for no one.
-			 */
-			self->g = 0;
-			__builtin_memset(&self->tag, 0, sizeof(self->tag));
-			return 0;
-		}
-		/* Entering a syscall (entersyscall), or starting on the thread: gp is the one on it. */
 		self->g = gp;
 		if (from == G_RUNNING || !in_daemon(self, pid))
 			return 0;
@@ -962,11 +948,6 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	}
 	if (!maker)
 		return 0;
-	struct daemon_thread *self = this_thread(0);
-	if (from == G_WAITING && self && self->releasing == maker) {
-		self->releasing = 0;
-		return 0;  /* an unlock wakes the next in line for the lock: no work is handed over */
-	}
 	struct go_key key = { .pid = pid, .g = gp };
 	struct go_key parent = { .pid = pid, .g = maker };
 	struct task_tag *tag = go_tags.lookup(&parent);
@@ -982,23 +963,6 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	}
 	struct task_tag handed = {};
 	hand_to_goroutine(&key, tag, &handed);
-	return 0;
-}
-
-/*
- * runtime.semrelease1: a sync.Mutex or RWMutex unlock with waiters, a
- * WaitGroup's last Done, a semaphore's release. The goroutine it wakes was
- * waiting to do its own work, so the wake-up it makes (a casgstatus by
- * the same goroutine on this thread) hands nothing on. The mark goes at
- * the goroutine's next syscall or park here; a preemption keeps it, but a
- * release preempted and resumed on another thread loses it. sync.Cond
- * and channels wake through other paths, and still hand work on.
- */
-int uprobe__go_semrelease(struct pt_regs *ctx)
-{
-	struct daemon_thread *self = this_thread(0);
-	if (self)
-		self->releasing = ctx->r14;  /* the running goroutine (Go's register ABI) */
 	return 0;
 }
 

@@ -122,14 +122,6 @@ static __always_inline void read_kernel_two(const void *base, u64 a, u64 b, u64 
 	__builtin_memcpy(at_b, span + (b - low), 8);
 }
 
-/* An inode's mode and number, in one read (see channel_of and file_facts). */
-static __always_inline u16 inode_mode_number(const void *inode, u64 *number)
-{
-	u64 mode_word = 0;
-	read_kernel_two(inode, OFF_inode__i_mode, OFF_inode__i_ino, &mode_word, number);
-	return (u16)mode_word;
-}
-
 static __always_inline u32 parent_tgid(const void *task)
 {
 	const void *parent = (const void *)read_kernel_u64(task, OFF_task_struct__real_parent);
@@ -278,9 +270,9 @@ static __always_inline int file_facts(s64 fd, u64 *inode_number, u32 *mode, u32 
 	if (!inode)
 		return 0;
 	*mode = (u32)mode_word;
-	*imode = inode_mode_number((const void *)inode, inode_number);
-	sb = read_kernel_u64((const void *)inode, OFF_inode__i_sb);
+	read_kernel_two((const void *)inode, OFF_inode__i_ino, OFF_inode__i_sb, inode_number, &sb);
 	*dev = sb ? read_kernel_u32((const void *)sb, OFF_super_block__s_dev) : 0;
+	bpf_probe_read_kernel(imode, sizeof(*imode), (const char *)inode + OFF_inode__i_mode);
 	return 1;
 }
 
