@@ -48,7 +48,8 @@ build: setup
 # (scripts/docker.sh start: 13-40 s on a fresh machine, ~1 s to start the
 # installed daemons, nothing when they run),
 # and afterwards stops what it started, even when the tests fail.
-test: setup
+test:
+	@$(SUDO) sh scripts/setup.sh --tests
 	$(SWIFT) build $(SWIFT_FLAGS)
 	bash scripts/with-docker.sh $(SWIFT) test --no-parallel $(SWIFT_FLAGS) $(TEST_FLAGS)
 

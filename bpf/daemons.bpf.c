@@ -9,11 +9,13 @@
  *   command_ends  a command's sockets, to know when a reply goes to one
  *   episodes      an untagged or handed-off thread's calls, kept until its reply
  *   go_tags       goroutines of Go daemons, through uprobes on runtime.casgstatus and runtime.recv
+ *   go_lock_wakes goroutines a lock's release wakes, through a uprobe on runtime.readyWithTime
  *   grpc_streams  gRPC streams batched on one connection, split by caller (grpc.bpf.c)
  *   sched_wakeup  futex hand-offs between a daemon's threads
  */
 
 BPF_HASH(go_tags, struct go_key, struct task_tag, GO_MAX);  /* goroutines of Go daemons */
+BPF_TABLE("lru_hash", struct go_key, u32, go_lock_wakes, 1024);  /* from the release to the wake-up: microseconds */
 BPF_HASH(command_ends, struct channel_key, struct command_end, CHANNEL_MAX);
 
 /*
@@ -93,7 +95,7 @@ struct daemon_thread {
 	u32 serving_none;     /* it read its current request itself, for no watched command: its calls need not be kept */
 	u32 queued;           /* `queue` holds requests it read ahead */
 	u32 in_daemon;        /* its process is a daemon (for good: none stops being one) */
-	u32 _pad;
+	u32 scheduling;       /* a Go thread between goroutines, running the scheduler (g0): it works for no one */
 	struct request_queue queue;
 	struct episode episode;  /* episode.count 0: no calls kept since its last request */
 };
@@ -763,6 +765,8 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 			count_fresh(channel, 0);
 		}
 	}
+	if (self && self->scheduling)
+		return;  /* Go's scheduler between goroutines reads the netpoller's wake-up pipe: no one's request */
 	struct request_queue *queue = daemon && !g && self && self->queued ? &self->queue : NULL;
 	if (queue && queue->file == file && count > 0) {
 		/* Read ahead while it still works on a request from the same connection. */
@@ -900,14 +904,16 @@ static __always_inline int hand_to_goroutine(const struct go_key *to, const stru
  *     (entersyscall, too), so a read can tag the goroutine that made it;
  *   - a goroutine starting to run on a thread: the thread takes its tag;
  *   - a goroutine made runnable by another: created (newproc1, from dead),
- *     it takes its creator's tag; woken (a channel send, an unlock; from
- *     waiting), it takes the tag the waker read, unless it read a request
- *     itself (see ATTRIBUTION_WOKEN). Wake-ups by a goroutine with no tag or
- *     a woken one, or by the scheduler with no goroutine (the network
- *     poller), pass nothing.
+ *     it takes its creator's tag; woken (a channel send; from waiting),
+ *     it takes the tag the waker read, unless it read a request itself
+ *     (see ATTRIBUTION_WOKEN) or waited for a lock (go_lock_wakes).
+ *     Wake-ups by a goroutine with no tag or a woken one, or by the
+ *     scheduler with no goroutine (the network poller), pass nothing.
+ * A thread between goroutines runs the scheduler (g0) for no one.
  */
 #define G_RUNNABLE 1
 #define G_RUNNING 2
+#define G_SYSCALL 3
 #define G_WAITING 4
 #define G_DEAD 6
 #define GO_G_M 48      /* offsetof(g, m) since Go 1.5; offsetof(m, g0) is 0 */
@@ -918,12 +924,25 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	u64 gp = ctx->ax;
 	u32 from = (u32)ctx->bx & 0xfff, to = (u32)ctx->cx & 0xfff;  /* without the _Gscan bit */
-	if (from == G_RUNNING || to == G_RUNNING) {
-		/* Leaving the thread or entering a syscall (entersyscall), or starting on it: gp is the one on it. */
+	if (from == G_RUNNING || to == G_RUNNING || from == G_SYSCALL) {
 		struct daemon_thread *self = this_thread(1);
 		if (!self)
 			return 0;
+		if (to != G_RUNNING && to != G_SYSCALL) {
+			/*
+			 * gp leaves the thread (it parks, yields or ends, or its syscall
+			 * lost the thread's P), which runs the scheduler (g0) until the
+			 * next goroutine starts. What g0 reads, the netpoller's wake-up
+			 * pipe, is no goroutine's request.
+			 */
+			self->g = 0;
+			self->scheduling = 1;
+			__builtin_memset(&self->tag, 0, sizeof(self->tag));
+			return 0;
+		}
+		/* Entering a syscall (entersyscall), or starting on the thread: gp is the one on it. */
 		self->g = gp;
+		self->scheduling = 0;
 		if (from == G_RUNNING || !in_daemon(self, pid))
 			return 0;
 		struct go_key key = { .pid = pid, .g = gp };
@@ -936,6 +955,11 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	}
 	if (to != G_RUNNABLE || (from != G_DEAD && from != G_WAITING) || !daemons.lookup(&pid))
 		return 0;
+	struct go_key key = { .pid = pid, .g = gp };
+	if (from == G_WAITING && go_lock_wakes.lookup(&key)) {
+		go_lock_wakes.delete(&key);
+		return 0;  /* woken to take a lock it waited for: its own work goes on */
+	}
 	/* newproc1 and ready run on the system stack (g0): the goroutine behind them is m.curg. */
 	u64 maker = ctx->r14;
 	u64 m = 0, g0 = 0;
@@ -948,7 +972,6 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	}
 	if (!maker)
 		return 0;
-	struct go_key key = { .pid = pid, .g = gp };
 	struct go_key parent = { .pid = pid, .g = maker };
 	struct task_tag *tag = go_tags.lookup(&parent);
 	if (from == G_DEAD) {
@@ -963,6 +986,27 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	}
 	struct task_tag handed = {};
 	hand_to_goroutine(&key, tag, &handed);
+	return 0;
+}
+
+/*
+ * runtime.readyWithTime(s, traceskip) (AX, BX) wakes s->g (a sudog's first
+ * field) for a semaphore. From semrelease1 (traceskip 5 and up; sync.Cond's
+ * notifyList passes 4, Go 1.19 to 1.24) it is a sync.Mutex or RWMutex
+ * unlock, a WaitGroup's last Done or a semaphore's release: the goroutine
+ * woken waited to go on with its own work, and its wake-up (casgstatus,
+ * right after) hands it nothing. Cond and channel wake-ups still do.
+ */
+int uprobe__go_ready_with_time(struct pt_regs *ctx)
+{
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	if (ctx->bx < 5 || !daemons.lookup(&pid))
+		return 0;
+	struct go_key woken = { .pid = pid };
+	bpf_probe_read_user(&woken.g, sizeof(woken.g), (const void *)ctx->ax);
+	u32 one = 1;
+	if (woken.g)
+		go_lock_wakes.update(&woken, &one);
 	return 0;
 }
 

@@ -3,12 +3,14 @@
 # libbpf, bpftool, kernel headers, tracefs; python3 for the demo and the
 # test fixtures; strace and GNU time for `make bench`. Idempotent: when
 # everything is present it runs no apt at all and takes well under a second.
-# Must run as root (Debian/Ubuntu).
+# With --tests (make test), also Go, for the Go fixture daemon of the
+# attribution tests. Must run as root (Debian/Ubuntu).
 set -eu
 
 release=$(uname -r)
 arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 packages="libbpfcc-dev libbpf-dev bpftool pkg-config python3 strace time"
+[ "${1:-}" = "--tests" ] && packages="$packages golang-go"
 headers_dir=/lib/modules/$release/build
 
 installed() {

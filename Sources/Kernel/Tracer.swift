@@ -167,8 +167,9 @@ public final class Tracer {
     }
 
     /// Follows goroutines in `pid`'s executable when it is a Go program:
-    /// uprobes on runtime.casgstatus and runtime.recv, and where grpc-go is linked in, uprobes
-    /// on its stream hand-offs (see bpf/daemons.bpf.c and bpf/grpc.bpf.c).
+    /// uprobes on runtime.casgstatus, runtime.recv and runtime.readyWithTime,
+    /// and where grpc-go is linked in, uprobes on its stream hand-offs (see
+    /// bpf/daemons.bpf.c and bpf/grpc.bpf.c).
     /// Each binary is probed once; the probes act only in processes that are
     /// daemons. False when the program is not Go or has no symbols.
     @discardableResult
@@ -181,6 +182,7 @@ public final class Tracer {
         let attached = attachUprobe(path, "runtime.casgstatus", program: "uprobe__go_casgstatus")
         if attached {
             attachUprobe(path, "runtime.recv", program: "uprobe__go_recv")
+            attachUprobe(path, "runtime.readyWithTime", program: "uprobe__go_ready_with_time")
             let transport = "google.golang.org/grpc/internal/transport."
             for (symbol, program) in [("(*controlBuffer).executeAndPut", "uprobe__grpc_execute_and_put"),
                                       ("(*loopyWriter).headerHandler", "uprobe__grpc_header_handler"),

@@ -30,7 +30,7 @@ extension IntegrationTests {
 
         /// Every design over a unix socket, and the event loop (as Redis is
         /// mostly used) over TCP on 127.0.0.1.
-        static let oneClient = DaemonDesign.allCases.map { Scenario(design: $0, transport: .unix) }
+        static let oneClient = DaemonDesign.designs.map { Scenario(design: $0, transport: .unix) }
             + [Scenario(design: .eventloop, transport: .tcp)]
 
         /// Requests of the watched client, over two connections one after the other.
@@ -52,6 +52,23 @@ extension IntegrationTests {
             expectDaemons(watched, daemon: daemon, workspace: workspace)
             expectDaemonEvents(watched, daemon: daemon, workspace: workspace, confidence: ["certain"])
             expectDaemonProcesses(watched, daemon: daemon, workspace: workspace)
+        }
+
+        /// A Go daemon whose request handlers share a mutex with a background
+        /// goroutine (Fixtures/daemons/golock.go). Every unlock by a watched
+        /// request's handler wakes the background goroutine, and the thread
+        /// the handler leaves reads the netpoller's wake-up pipe: neither is
+        /// work for the command. Exactly the client's files are its, none of
+        /// the background ones (before the lock and g0 rules of 2026-11-27,
+        /// every background file made during the run was).
+        @Test func goroutineWokenByAnUnlockWorksForNoOne() throws {
+            let workspace = try DaemonWorkspace(.golock)
+            let daemon = try FixtureDaemon(.golock, in: workspace)
+            let watched = try AttributionRun(of: daemon, in: workspace, requests: 6)
+            #expect(!workspace.names(prefixed: "background-").isEmpty, "the background goroutine made files meanwhile")
+            #expect(watched.objects.lostTotal == 0, "events lost: \(watched.objects.ofType("lost"))")
+            #expect(watched.attributed == watched.truth, "exactly the client's files: \(watched.misattribution)")
+            #expect(watched.daemons.contains { $0.int("pid") == daemon.entry.pid }, "golock is a daemon: \(watched.daemons)")
         }
 
         /// One watched client while three unwatched clients of the same daemon

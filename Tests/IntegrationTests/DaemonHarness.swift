@@ -4,12 +4,17 @@ import Testing
 
 /// The fixture daemons of `Fixtures/daemons/` (protocol and options in
 /// `daemon.h`), for the attribution tests of issue 4. Each design is a small C
-/// server; a request `REQ <name>` makes it create `<files>/<name>`, whose
+/// server (golock: Go); a request `REQ <name>` makes it create `<files>/<name>`, whose
 /// content names the task that did the work ("<name> pid P tid T"), so the
 /// ground truth is known: which files a client caused, and which process
-/// wrote each. bench/attribution.py drives the same programs.
-enum DaemonDesign: String, CaseIterable, Sendable, CustomTestStringConvertible {
+/// wrote each. bench/attribution.py drives the five C designs.
+enum DaemonDesign: String, Sendable, CustomTestStringConvertible {
     case threadpool, forking, prefork, eventloop, chain
+    /// A Go daemon (`golock.go`) for the goroutine rules; not one of the five designs.
+    case golock
+
+    /// The five server designs of the scenario suite.
+    static let designs: [DaemonDesign] = [.threadpool, .forking, .prefork, .eventloop, .chain]
 
     /// The programs to compile; the last one is the one clients connect to.
     var programs: [String] { self == .chain ? ["back", "front"] : [rawValue] }
@@ -39,11 +44,15 @@ final class DaemonWorkspace {
             for directory in [bin, files] {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
             }
+            let sources = Harness.packageRoot.appendingPathComponent("Tests/IntegrationTests/Fixtures/daemons").path
             for program in design.programs + ["client"] {
-                let source = Harness.packageRoot.appendingPathComponent("Tests/IntegrationTests/Fixtures/daemons/\(program).c").path
-                let cc = try Harness.runTool(["/usr/bin/cc", "-std=c11", "-Wall", "-Werror", "-O2", "-pthread",
-                                              "-o", bin + "/" + program, source])
-                guard cc.status == 0 else { throw HarnessError("cc \(program).c failed: \(cc)") }
+                let compile = program == "golock"
+                    ? ["/usr/bin/env", "GOCACHE=\(root)/gocache", "GO111MODULE=off", "/usr/bin/go", "build",
+                       "-o", bin + "/" + program, sources + "/golock.go"]
+                    : ["/usr/bin/cc", "-std=c11", "-Wall", "-Werror", "-O2", "-pthread",
+                       "-o", bin + "/" + program, sources + "/\(program).c"]
+                let built = try Harness.runTool(compile, timeout: 120)
+                guard built.status == 0 else { throw HarnessError("building \(program) failed: \(built)") }
             }
         } catch {
             try? FileManager.default.removeItem(atPath: root)
