@@ -31,7 +31,7 @@ enum event_kind {
 /* Indexes of the lost_counts map: one per kind, then the causes that are not kinds. */
 enum lost_reason {
 	LOST_WATCH_MAP_FULL = EVENT_KIND_MAX, /* a child could not be followed */
-	LOST_PENDING_FULL = EVENT_KIND_MAX + 1, /* a syscall's arguments could not be kept */
+	LOST_PENDING_FULL = EVENT_KIND_MAX + 1, /* a write in flight on a channel could not be kept */
 	LOST_IO_MAP_FULL = EVENT_KIND_MAX + 2,  /* a read or write could not be added to its fd's totals */
 	LOST_THREAD_STATE = EVENT_KIND_MAX + 3, /* a daemon thread's state could not be made: its calls count for no one */
 	LOST_REASON_MAX = EVENT_KIND_MAX + 4,

@@ -6,11 +6,12 @@
  *   RINGBUF_PAGES, WATCH_MAX, WAKEUP_EVERY, IO_MAX
  *   IO_EVERY_CALL          1: a record for every read and write (--io)
  *   DAEMON_MAX, CHANNEL_MAX, GO_MAX
- *   NR_FUTEX               this architecture's futex syscall number
+ *   NR_FUTEX, NR_FCNTL     this architecture's futex and fcntl syscall numbers
  *
  * Syscalls: user space fills syscall_specs with what to do for each number.
- * The arguments are kept at entry in pending_syscalls and the record is sent
- * at exit with the result. Reads and writes are summed per (process, fd) in
+ * The record is made at exit, with the result and the arguments, which are
+ * still in the saved registers then; only a write does work at entry (it
+ * tags its channel before the reader can wake, see pending_writes). Reads and writes are summed per (process, fd) in
  * io_totals and reported once, with the close (see struct io_key).
  *
  * Only tasks in `watched` emit events. Children join it here, in the fork
@@ -54,17 +55,15 @@ struct write_in_flight {
 	u32 _pad;
 };
 
-struct pending_syscall {
+/* A finished call: its arguments, from the saved registers at exit. */
+struct syscall_call {
 	u64 args[6];
 	u32 nr;
-	u32 generation;
-	u32 active;  /* between the call's entry and its exit */
-	u32 _pad;
-	struct write_in_flight flight;
+	u32 generation;  /* the caller's fd table generation */
 };
 BPF_ARRAY(syscall_specs, struct syscall_spec, SYSCALL_NR_MAX);
-/* A watched task's call, from entry to exit: task storage, cheaper than a hash by tid, and freed with the task. */
-BPF_TASK_STORAGE(pending_syscalls, struct pending_syscall);
+/* A watched task's write to a channel, from entry to exit: task storage, cheaper than a hash by tid, and freed with the task. */
+BPF_TASK_STORAGE(pending_writes, struct write_in_flight);
 BPF_HASH(io_totals, struct io_key, struct io_totals, IO_MAX);
 BPF_HASH(io_counts, u32, s32, WATCH_MAX);  /* pid -> its io_totals entries: user space skips empty processes */
 
@@ -298,7 +297,7 @@ static __always_inline u32 copy_path(struct syscall_event *event, int slot, u64 
 }
 
 static __always_inline void copy_sockaddr(struct syscall_event *event, const struct syscall_spec *spec,
-					  const struct pending_syscall *call)
+					  const struct syscall_call *call)
 {
 	u64 pointer = call->args[(spec->sockaddr_arg - 1) & 7];
 	u64 length = 0;
@@ -322,6 +321,12 @@ static __always_inline void copy_sockaddr(struct syscall_event *event, const str
 	length &= SOCKADDR_CAP * 2 - 1;
 	if (length && length <= SOCKADDR_CAP && bpf_probe_read_user(event->paths[0], length, (const void *)pointer) == 0)
 		event->sockaddr_len = length;
+}
+
+/* An fcntl that makes a descriptor or sets close-on-exec (F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD), or failed. */
+static __always_inline int changes_descriptors(u64 command, s64 ret)
+{
+	return command == 0 || command == 1030 || command == 2 || ret < 0;
 }
 
 /* What to do with syscall nr; NULL for the untraced ones: an array lookup, before any hash lookup. */
@@ -502,7 +507,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 {
 	long nr = ctx->args[1];
 	struct syscall_spec *spec = spec_for(nr);
-	if (!spec)
+	if (!spec || spec->action != SYSCALL_IO_WRITE)
 		return 0;
 	const struct pt_regs *regs = (const struct pt_regs *)ctx->args[0];
 	u64 id = bpf_get_current_pid_tgid();
@@ -544,28 +549,27 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		}
 		return 0;
 	}
-	struct pending_syscall *call = pending_syscalls.task_storage_get(bpf_get_current_task_btf(), 0,
+	u64 args[6];
+	regs_args(regs, args);
+	u32 reaches = 0;
+	int daemon_side = watch->attribution & ATTRIBUTION_DAEMON;
+	struct write_in_flight flight = {};
+	if (tag_channel(args[0], watch->tag, 0, watch->attribution, !daemon_side, write_length(spec, args), &reaches, 0,
+			&flight) == 2 && !daemon_side)
+		remember_command_end(args[0], watch->tag);
+	if (!flight.bytes)
+		return 0;  /* not to a channel: nothing to settle at exit */
+	struct write_in_flight *pending = pending_writes.task_storage_get(bpf_get_current_task_btf(), 0,
 									   BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!call) {
+	if (pending)
+		*pending = flight;
+	else
 		count_lost(LOST_PENDING_FULL);
-		return 0;
-	}
-	call->nr = nr;
-	call->generation = watch->generation;
-	call->active = 1;
-	regs_args(regs, call->args);
-	if (spec->action == SYSCALL_IO_WRITE) {
-		u32 reaches = 0;
-		int daemon_side = watch->attribution & ATTRIBUTION_DAEMON;
-		if (tag_channel(call->args[0], watch->tag, 0, watch->attribution, !daemon_side, write_length(spec, call->args),
-				&reaches, 0, &call->flight) == 2 && !daemon_side)
-			remember_command_end(call->args[0], watch->tag);
-	}
 	return 0;
 }
 
 /* The totals of the call's fd (its first argument) in its generation, made if new. */
-static __always_inline struct io_totals *io_entry(const struct pending_syscall *call)
+static __always_inline struct io_totals *io_entry(const struct syscall_call *call)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct io_key key = { .pid = pid, .fd = (u32)call->args[0], .generation = call->generation };
@@ -582,7 +586,7 @@ static __always_inline struct io_totals *io_entry(const struct pending_syscall *
 }
 
 /* fchmod, fchown, futimens, fsetxattr: noted on the fd's totals for its close. False when a record is needed. */
-static __always_inline int add_fd_metadata(const struct pending_syscall *call, const struct syscall_spec *spec, s64 ret)
+static __always_inline int add_fd_metadata(const struct syscall_call *call, const struct syscall_spec *spec, s64 ret)
 {
 	if (IO_EVERY_CALL || ret != 0)
 		return 0;
@@ -598,7 +602,7 @@ static __always_inline int add_fd_metadata(const struct pending_syscall *call, c
 }
 
 /* Adds a successful read or write to its fd's totals. False when the call must be recorded anyway. */
-static __always_inline int add_io(const struct pending_syscall *call, u8 action, s64 ret)
+static __always_inline int add_io(const struct syscall_call *call, u8 action, s64 ret)
 {
 	if (ret < 0)
 		return ret == -EAGAIN;  /* failures are recorded, except "try again" */
@@ -620,7 +624,7 @@ static __always_inline int add_io(const struct pending_syscall *call, u8 action,
 }
 
 /* Sends the record of a finished call. */
-static __always_inline void emit_syscall(const struct syscall_spec *spec, const struct pending_syscall *call, s64 ret,
+static __always_inline void emit_syscall(const struct syscall_spec *spec, const struct syscall_call *call, s64 ret,
 					 u32 tag, u32 also_tag, u32 attribution, int daemon_thread)
 {
 	u32 zero = 0;
@@ -694,7 +698,7 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 		settle_write(&self->flight, ret);  /* (only watched tasks and daemons put writes in flight) */
 	else if (self)
 		next_request(self);  /* (a write's answer ends at the first call that is not one) */
-	struct pending_syscall call = {};
+	struct syscall_call call = {};
 	call.nr = nr;
 	if (spec->action == SYSCALL_IO_READ && ret > 0 && (self || fresh_channels_exist())) {
 		regs_args(regs, call.args);
@@ -744,25 +748,24 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	}
 	s64 ret = ctx->args[1];
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct pending_syscall *pending = NULL;
-	if (may_be_watched(tid))
-		pending = pending_syscalls.task_storage_get(bpf_get_current_task_btf(), 0, 0);
-	if (!pending || !pending->active) {
+	struct task_watch *watch = watch_of(tid);
+	if (!watch) {
 		daemon_syscall(spec, regs, nr, ret);
 		return 0;
 	}
-	struct pending_syscall call = *pending;
-	pending->active = 0;
-	if (spec->action == SYSCALL_IO_WRITE)
-		settle_write(&pending->flight, ret);
-	if (call.nr != nr)
-		return 0;
+	if (spec->action == SYSCALL_IO_WRITE) {
+		struct write_in_flight *pending = pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+		if (pending)
+			settle_write(pending, ret);
+	}
+	struct syscall_call call = { .nr = nr, .generation = watch->generation };
+	regs_args(regs, call.args);
 	if ((spec->action == SYSCALL_IO_READ || spec->action == SYSCALL_IO_WRITE) && add_io(&call, spec->action, ret))
 		return 0;
 	if (spec->fd_metadata && add_fd_metadata(&call, spec, ret))
 		return 0;
-	struct task_watch *watch = watched.lookup(&tid);
-	if (watch)
-		emit_syscall(spec, &call, ret, watch->tag, 0, watch->attribution, 0);
+	if (nr == NR_FCNTL && !changes_descriptors(call.args[1], ret))
+		return 0;
+	emit_syscall(spec, &call, ret, watch->tag, 0, watch->attribution, 0);
 	return 0;
 }
