@@ -858,24 +858,19 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 /* A futex call that sleeps until woken: FUTEX_WAIT, FUTEX_WAIT_BITSET or FUTEX_WAIT_REQUEUE_PI. */
 static __always_inline int futex_waited(const struct pt_regs *regs)
 {
-	u64 op = 0;
-	bpf_probe_read_kernel(&op, sizeof(op), &regs->si);
-	op &= 127;  /* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
+	u64 op = regs->si & 127;  /* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
 	return op == 0 || op == 9 || op == 11;
 }
 
-/* All six syscall arguments, in one read of the saved registers from r10 to di. */
+/* All six syscall arguments, from the saved registers. */
 static __always_inline void regs_args(const struct pt_regs *regs, u64 args[6])
 {
-	u64 saved[8] = {};  /* r10, r9, r8, ax, cx, dx, si, di */
-	_Static_assert(offsetof(struct pt_regs, di) - offsetof(struct pt_regs, r10) == 7 * 8, "pt_regs layout");
-	bpf_probe_read_kernel(saved, sizeof(saved), &regs->r10);
-	args[0] = saved[7];
-	args[1] = saved[6];
-	args[2] = saved[5];
-	args[3] = saved[0];
-	args[4] = saved[2];
-	args[5] = saved[1];
+	args[0] = regs->di;
+	args[1] = regs->si;
+	args[2] = regs->dx;
+	args[3] = regs->r10;
+	args[4] = regs->r8;
+	args[5] = regs->r9;
 }
 
 /*

@@ -242,6 +242,12 @@ static __always_inline void emit_fork(u32 child_pid, u32 child_tid, u32 parent_p
 	events.ringbuf_submit(event, wakeup_flag());
 }
 
+/* The current task's saved user registers, typed (BTF): a field loads without a helper call. */
+static __always_inline const struct pt_regs *user_regs(void)
+{
+	return (const struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
+}
+
 /* The struct file behind fd in the current task's table, or NULL. */
 static __always_inline const void *fd_file(s64 fd)
 {
@@ -509,7 +515,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	struct syscall_spec *spec = spec_for(nr);
 	if (!spec || spec->action != SYSCALL_IO_WRITE)
 		return 0;
-	const struct pt_regs *regs = (const struct pt_regs *)ctx->args[0];
+	const struct pt_regs *regs = user_regs();
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
 	struct task_watch *watch = watch_of(tid);
@@ -735,9 +741,8 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
-	const struct pt_regs *regs = (const struct pt_regs *)ctx->args[0];
-	long nr = -1;
-	bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
+	const struct pt_regs *regs = user_regs();
+	long nr = regs->orig_ax;
 	struct syscall_spec *spec = spec_for(nr);
 	if (!spec) {
 		int woken = nr == NR_FUTEX && ctx->args[1] == 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
