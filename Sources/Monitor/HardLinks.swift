@@ -12,10 +12,12 @@ struct HardLinks {
     }
 
     mutating func remove(_ path: [UInt8]) {
+        guard !others.isEmpty else { return }  // most runs make no hard link: no path to hash
         for name in others.removeValue(forKey: path) ?? [] { others[name]?.remove(path) }
     }
 
     mutating func rename(_ from: [UInt8], _ to: [UInt8]) {
+        guard !others.isEmpty else { return }
         remove(to)
         guard let group = others.removeValue(forKey: from) else { return }
         for name in group {

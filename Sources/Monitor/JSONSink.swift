@@ -238,11 +238,13 @@ struct JSONObject {
         if !lossless { addRaw(key + "_hex", "[" + items.map { Self.quote(Escaping.hex($0)) }.joined(separator: ",") + "]") }
     }
 
+    /// Keys are the contract's own names, plain ASCII: they go in unchecked.
     private mutating func key(_ key: String) {
         if !empty { bytes.append(UInt8(ascii: ",")) }
         empty = false
-        Self.appendQuoted(key, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: key.utf8)
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
     }
 
     /// Printable ASCII that needs no escape in a JSON string.

@@ -9,13 +9,13 @@ final class SessionQueries: SystemQueries {
     private let tracer: Tracer
     private let peers = PeerResolver()
     /// Directory -> its real path, until a name on the way changes.
-    private var realDirectories: [[UInt8]: [UInt8]] = [:]
+    private var realDirectories: [PathKey: [UInt8]] = [:]
     /// Every path those resolutions pass through (keys, values and their
     /// ancestors): a name changed anywhere else leaves them all valid.
-    private var resolvedThrough = Set<[UInt8]>()
+    private var resolvedThrough = Set<PathKey>()
     /// Directories that could not be resolved (gone by the time their events
     /// are read), until a name is made: one failed realpath each, not one per file.
-    private var unresolvable = Set<[UInt8]>()
+    private var unresolvable = Set<PathKey>()
     private var goneSockets = Set<UInt64>()
     private var listeners: [[UInt8]: (peer: SocketPeer?, at: UInt64)] = [:]
 
@@ -64,13 +64,15 @@ final class SessionQueries: SystemQueries {
         let directory = slash == 0 ? [UInt8(ascii: "/")] : Array(path[..<slash])
         let name = Array(path[(slash + 1)...])
         if name.isEmpty || name == Array(".".utf8) || name == Array("..".utf8) { return Self.realPath(path) }
-        guard !unresolvable.contains(directory) else { return nil }
-        guard let real = realDirectories[directory] ?? Self.realPath(directory) else {
+        let key = PathKey(directory)
+        guard !unresolvable.contains(key) else { return nil }
+        let known = realDirectories[key]
+        guard let real = known ?? Self.realPath(directory) else {
             if unresolvable.count > 4096 { unresolvable.removeAll() }
-            unresolvable.insert(directory)
+            unresolvable.insert(key)
             return nil
         }
-        if realDirectories[directory] == nil { remember(directory, real) }
+        if known == nil { remember(directory, real) }
         let full = (real == [UInt8(ascii: "/")] ? [] : real) + [UInt8(ascii: "/")] + name
         guard followLast else { return full }
         var info = stat()
@@ -79,17 +81,19 @@ final class SessionQueries: SystemQueries {
     }
 
     func pathChanged(_ path: [UInt8]) {
-        if resolvedThrough.contains(path) { forgetResolutions() }
+        if resolvedThrough.contains(PathKey(path)) { forgetResolutions() }
     }
 
-    func pathCreated(_ path: [UInt8]) { unresolvable.removeAll() }
+    func pathCreated(_ path: [UInt8]) {
+        if !unresolvable.isEmpty { unresolvable.removeAll() }
+    }
 
     private func remember(_ directory: [UInt8], _ real: [UInt8]) {
         if realDirectories.count > 4096 { forgetResolutions() }
-        realDirectories[directory] = real
+        realDirectories[PathKey(directory)] = real
         for path in [directory, real] {
             var ancestor = path[...]
-            while !ancestor.isEmpty, resolvedThrough.insert(Array(ancestor)).inserted {
+            while !ancestor.isEmpty, resolvedThrough.insert(PathKey(Array(ancestor))).inserted {
                 ancestor = ancestor[..<(ancestor.lastIndex(of: UInt8(ascii: "/")) ?? ancestor.startIndex)]
             }
         }
