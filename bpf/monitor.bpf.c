@@ -11,8 +11,9 @@
  * Syscalls: user space fills syscall_specs with what to do for each number.
  * The record is made at exit, with the result and the arguments, which are
  * still in the saved registers then; only a write does work at entry (it
- * tags its channel before the reader can wake, see pending_writes). Reads and writes are summed per (process, fd) in
- * io_totals and reported once, with the close (see struct io_key).
+ * tags its channel before the reader can wake, see pending_writes). Reads
+ * and writes are summed per (process, fd) in io_totals and reported once,
+ * with the close (see struct io_key).
  *
  * Only tasks in `watched` emit events. Children join it here, in the fork
  * probe, before they first run, so no child syscall can be missed.
