@@ -338,6 +338,7 @@ struct FileScenario: Sendable, CustomTestStringConvertible {
             printf 'b\n' > inherited
             printf 'c\n' > subshell
             printf '0123456789' > truncated_through_dup
+            printf '0123456789' > truncated_through_fcntl
             """#, script: #"""
             exec 4>> dup_target
             exec 5>&4
@@ -351,6 +352,7 @@ struct FileScenario: Sendable, CustomTestStringConvertible {
             (printf 'z\n' >&6)
             exec 6>&-
             "$F" dupftruncate truncated_through_dup 3
+            "$F" fcntldup truncated_through_fcntl 2
             """#),
         FileScenario(name: "write through a hard link to a file that existed", setup: #"""
             printf 'a\n' > original
