@@ -86,7 +86,8 @@ struct syscall_spec {
 	__u8 fd_metadata;     /* enum fd_metadata: fchmod, fchown, futimens: kept with the fd's totals */
 	__u8 io_length;       /* enum io_length: how many bytes a write asks to send */
 	__u8 io_flags_arg;    /* recv flags (MSG_PEEK reads leave the bytes for the next read) */
-	__u8 _pad[3];
+	__u8 fd_command_arg;  /* fcntl's command: recorded only when it makes a descriptor or sets close-on-exec */
+	__u8 _pad[2];
 };
 _Static_assert(sizeof(struct syscall_spec) == 16, "syscall_spec layout");
 

@@ -6,7 +6,7 @@
  *   RINGBUF_PAGES, WATCH_MAX, WAKEUP_EVERY, IO_MAX
  *   IO_EVERY_CALL          1: a record for every read and write (--io)
  *   DAEMON_MAX, CHANNEL_MAX, GO_MAX
- *   NR_FUTEX, NR_FCNTL     this architecture's futex and fcntl syscall numbers
+ *   NR_FUTEX               this architecture's futex syscall number
  *
  * Syscalls: user space fills syscall_specs with what to do for each number.
  * The record is made at exit, with the result and the arguments, which are
@@ -770,7 +770,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 		return 0;
 	if (spec->fd_metadata && add_fd_metadata(&call, spec, ret))
 		return 0;
-	if (nr == NR_FCNTL && !changes_descriptors(call.args[1], ret))
+	if (spec->fd_command_arg && !changes_descriptors(call.args[(spec->fd_command_arg - 1) & 7], ret))
 		return 0;
 	emit_syscall(spec, &call, ret, watch->tag, 0, watch->attribution, 0);
 	return 0;

@@ -39,7 +39,6 @@ public struct ProgramText: Sendable {
             "#define CHANNEL_MAX \(channelMax)",
             "#define GO_MAX \(goMax)",
             "#define NR_FUTEX \(__NR_futex)",
-            "#define NR_FCNTL \(__NR_fcntl)",
         ]
         for path in BTFOffsets.required {
             let name = BTFOffsets.macroName(path)

@@ -42,13 +42,14 @@ public enum SyscallTable {
                               sockaddr: UInt8 = 0, length: UInt8 = 0,
                               lengthKind: sockaddr_length = SOCKADDR_LEN_VALUE, ioFD: UInt8 = 0,
                               newGeneration: Bool = false, fdMetadata: fd_metadata? = nil,
-                              ioLength: io_length = IO_LENGTH_NONE, ioFlags: UInt8 = 0) -> SyscallInfo {
+                              ioLength: io_length = IO_LENGTH_NONE, ioFlags: UInt8 = 0,
+                              fdCommand: UInt8 = 0) -> SyscallInfo {
         let spec = syscall_spec(
             action: UInt8(action.rawValue), path_args: paths, fd_arg: fd, fd_result: fdResult ? 1 : 0,
             sockaddr_arg: sockaddr, sockaddr_len_arg: length, sockaddr_len_kind: UInt8(lengthKind.rawValue),
             io_fd_arg: ioFD, new_generation: newGeneration ? 1 : 0,
             fd_metadata: UInt8(fdMetadata?.rawValue ?? 0), io_length: UInt8(ioLength.rawValue), io_flags_arg: ioFlags,
-            _pad: (0, 0, 0))
+            fd_command_arg: fdCommand, _pad: (0, 0))
         return SyscallInfo(nr: Int(nr), name: name, meaning: meaning, spec: spec)
     }
 
@@ -113,7 +114,7 @@ public enum SyscallTable {
         entry(__NR_dup, "dup", .dup, fdResult: true),
         entry(__NR_dup2, "dup2", .dup, fdResult: true, ioFD: 2),
         entry(__NR_dup3, "dup3", .dup, fdResult: true, ioFD: 2),
-        entry(__NR_fcntl, "fcntl", .fcntl),
+        entry(__NR_fcntl, "fcntl", .fcntl, fdCommand: 2),
         entry(__NR_pipe, "pipe", .pipe, sockaddr: 1, lengthKind: SOCKADDR_LEN_FD_PAIR),
         entry(__NR_pipe2, "pipe2", .pipe, sockaddr: 1, lengthKind: SOCKADDR_LEN_FD_PAIR),
     ]

@@ -72,7 +72,7 @@ final class SessionQueries: SystemQueries {
             unresolvable.insert(key)
             return nil
         }
-        if known == nil { remember(directory, real) }
+        if known == nil { remember(key, real) }
         let full = (real == [UInt8(ascii: "/")] ? [] : real) + [UInt8(ascii: "/")] + name
         guard followLast else { return full }
         var info = stat()
@@ -88,10 +88,10 @@ final class SessionQueries: SystemQueries {
         if !unresolvable.isEmpty { unresolvable.removeAll() }
     }
 
-    private func remember(_ directory: [UInt8], _ real: [UInt8]) {
+    private func remember(_ directory: PathKey, _ real: [UInt8]) {
         if realDirectories.count > 4096 { forgetResolutions() }
-        realDirectories[PathKey(directory)] = real
-        for path in [directory, real] {
+        realDirectories[directory] = real
+        for path in [directory.bytes, real] {
             var ancestor = path[...]
             while !ancestor.isEmpty, resolvedThrough.insert(PathKey(Array(ancestor))).inserted {
                 ancestor = ancestor[..<(ancestor.lastIndex(of: UInt8(ascii: "/")) ?? ancestor.startIndex)]
