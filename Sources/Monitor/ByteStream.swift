@@ -4,8 +4,14 @@ import Glibc
 /// `| grep` sees lines live without a syscall per line.
 public protocol ByteStream: AnyObject {
     func write(_ text: String)
+    /// UTF-8 bytes, as the JSON sink builds its lines.
+    func write(bytes: [UInt8])
     func flush()
     var failed: Bool { get }
+}
+
+extension ByteStream {
+    public func write(bytes: [UInt8]) { write(String(decoding: bytes, as: UTF8.self)) }
 }
 
 /// A file descriptor (stdout or --output FILE), written on flush.
@@ -29,6 +35,11 @@ public final class FileStream: ByteStream {
 
     public func write(_ text: String) {
         buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 20 { flush() }
+    }
+
+    public func write(bytes: [UInt8]) {
+        buffer.append(contentsOf: bytes)
         if buffer.count >= 1 << 20 { flush() }
     }
 

@@ -136,14 +136,14 @@ public final class JSONSink: Sink {
             object.add("unattributed", Int(clamping: summary.unattributed))
             object.add("lost_events", Int(summary.lostEvents))
         }
-        stream.write(object.text + "\n")
+        stream.write(bytes: object.line)
     }
 
     /// The fields every `event` object starts with, in the contract's order.
     private func addEvent(_ object: inout JSONObject, time: UInt64, command: Int, pid: Int32, tid: Int32, ppid: Int32,
                           comm: [UInt8], category: String, action: String) {
         object.add("type", "event")
-        object.add("time", TimeFormat.rfc3339(time))
+        object.addTime("time", time)
         object.add("command", command)
         object.add("pid", Int(pid))
         object.add("tid", Int(tid))
@@ -200,12 +200,46 @@ struct JSONObject {
 
     var text: String { String(decoding: bytes + [UInt8(ascii: "}")], as: UTF8.self) }
 
+    /// The object closed, as one line of output.
+    var line: [UInt8] {
+        var line = bytes
+        line.append(UInt8(ascii: "}"))
+        line.append(UInt8(ascii: "\n"))
+        return line
+    }
+
     mutating func add(_ key: String, _ value: String) {
         self.key(key)
         Self.appendQuoted(value, to: &bytes)
     }
 
-    mutating func add(_ key: String, _ value: Int) { addRaw(key, String(value)) }
+    mutating func add(_ key: String, _ value: Int) {
+        self.key(key)
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        Self.appendDecimal(value.magnitude, to: &bytes)
+    }
+
+    /// The digits of `value`, without a String in between.
+    static func appendDecimal(_ value: UInt, to bytes: inout [UInt8], width: Int = 1) {
+        var scale: UInt = 1
+        var digits = 1
+        while scale <= value / 10 || digits < width {
+            scale *= 10
+            digits += 1
+        }
+        while scale > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(value / scale % 10))
+            scale /= 10
+        }
+    }
+
+    /// RFC 3339 with microseconds (TimeFormat.rfc3339), written in place.
+    mutating func addTime(_ key: String, _ nanoseconds: UInt64) {
+        self.key(key)
+        bytes.append(UInt8(ascii: "\""))
+        TimeFormat.appendRFC3339(nanoseconds, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
     mutating func add(_ key: String, _ value: Bool) { addRaw(key, value ? "true" : "false") }
 
     mutating func addRaw(_ key: String, _ json: String) {
@@ -229,12 +263,21 @@ struct JSONObject {
 
     mutating func addBytesArray(_ key: String, _ items: [[UInt8]]) {
         var lossless = true
-        let strings = items.map { item -> String in
+        self.key(key)
+        bytes.append(UInt8(ascii: "["))
+        for (index, item) in items.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            if item.allSatisfy(Self.isPlain) {
+                bytes.append(UInt8(ascii: "\""))
+                bytes.append(contentsOf: item)
+                bytes.append(UInt8(ascii: "\""))
+                continue
+            }
             let (string, exact) = Escaping.json(item)
             lossless = lossless && exact
-            return Self.quote(string)
+            bytes.append(contentsOf: Self.quote(string).utf8)
         }
-        addRaw(key, "[" + strings.joined(separator: ",") + "]")
+        bytes.append(UInt8(ascii: "]"))
         if !lossless { addRaw(key + "_hex", "[" + items.map { Self.quote(Escaping.hex($0)) }.joined(separator: ",") + "]") }
     }
 
@@ -253,14 +296,14 @@ struct JSONObject {
     }
 
     private static func appendQuoted(_ string: String, to bytes: inout [UInt8]) {
-        let utf8 = string.utf8
-        if utf8.allSatisfy(isPlain) {
+        let appended = string.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
+            guard utf8.allSatisfy(isPlain) else { return false }
             bytes.append(UInt8(ascii: "\""))
             bytes.append(contentsOf: utf8)
             bytes.append(UInt8(ascii: "\""))
-        } else {
-            bytes.append(contentsOf: quote(string).utf8)
+            return true
         }
+        if appended != true { bytes.append(contentsOf: quote(string).utf8) }
     }
 
     /// A JSON number as RFC 8259 spells it (no NaN, no leading zeros, no hex).

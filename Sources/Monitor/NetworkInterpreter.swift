@@ -33,7 +33,7 @@ extension Tracker {
             out.records.append(.activity(record))
         case .connect, .bind, .listen:
             let fd = call.int(0)
-            var socket = out.state.files[fd]?.socket ?? SocketState(family: "unknown", type: "unknown")
+            var socket = files(out)[fd]?.socket ?? SocketState(family: "unknown", type: "unknown")
             if socket.inode == nil { socket.inode = call.file?.inode }
             let address = SocketAddress.format(call.sockaddr)
             if let address { socket.family = address.family }
@@ -53,7 +53,7 @@ extension Tracker {
             record.socket = socket
             out.records.append(.activity(record))
         case .accept:
-            let listener = out.state.files[call.int(0)]?.socket
+            let listener = files(out)[call.int(0)]?.socket
             var socket = SocketState(family: listener?.family ?? "unknown", type: listener?.type ?? "unknown",
                                      inode: call.file?.inode, local: listener?.local)
             if let address = SocketAddress.format(call.sockaddr), !address.address.isEmpty { socket.remote = address.address }
@@ -72,7 +72,7 @@ extension Tracker {
         case .send, .recv:
             var record = out.record(.network, out.info.meaning == .send ? "send" : "recv")
             record.fd = call.int(0)
-            record.socket = out.state.files[call.int(0)]?.socket
+            record.socket = files(out)[call.int(0)]?.socket
             if ret >= 0 { record.calls = UInt32(truncatingIfNeeded: ret) }
             out.records.append(.activity(record))
         default:

@@ -18,7 +18,8 @@ extension Tracker {
 
     mutating func handleSyscall(_ event: Event, _ call: Event.Syscall) -> [Record] {
         guard let info = SyscallTable.byNumber[call.nr] else { return [] }
-        let state = process(for: event)
+        var state = process(for: event)
+        state.files = FileTable()  // read through files(_:): a copy kept here would make each change copy the table whole
         var out = Output(clock: clock, event: event, state: state, call: call, info: info)
         // Work that may have been another client's goes to a ledger of its own.
         let ambiguous = state.daemon?.ambiguous == true && commands[state.command] != nil
@@ -28,7 +29,11 @@ extension Tracker {
         return out.records
     }
 
-    /// The record under construction and where it goes.
+    /// The descriptor table and directories of the process making the call, as they are now.
+    func files(_ out: Output) -> FileTable { live[out.event.pid]?.files ?? FileTable() }
+
+    /// The record under construction and where it goes. `state.files` is
+    /// empty for syscalls: see files(_:).
     struct Output {
         let clock: WallClock
         let event: Event
@@ -78,18 +83,18 @@ extension Tracker {
             guard call.ret > 0 else { return failure(&out, .file, "write", path: nil) }
             let (input, output) = out.info.name == "sendfile" ? (call.int(1), call.int(0)) : (call.int(0), call.int(2))
             let bytes = UInt64(call.ret)
-            account(&out, file: out.state.files[input],
+            account(&out, file: files(out)[input],
                                 totals: Event.IOTotals(bytesRead: bytes, bytesWritten: 0, reads: 1, writes: 0))
-            account(&out, file: out.state.files[output],
+            account(&out, file: files(out)[output],
                                 totals: Event.IOTotals(bytesRead: 0, bytesWritten: bytes, reads: 0, writes: 1))
             var record = out.record(.file, "write")
             record.fd = output
-            record.path = out.state.files[output]?.path
+            record.path = files(out)[output]?.path
             record.bytes = bytes
             out.records.append(.activity(record))
         case .truncate:
             let path = out.info.name == "truncate" ? resolved(out, dirfd: Self.atFDCWD, slot: 0, followLast: true)
-                : out.state.files[call.int(0)]?.path
+                : files(out)[call.int(0)]?.path
             if call.ret == 0, let path { changed(path, command: out.state.command, content: true) }
             simple(&out, .file, "truncate", path: path)
         case .unlink, .rmdir:
@@ -170,7 +175,7 @@ extension Tracker {
         case .chdir:
             if call.ret == 0, let path = resolved(out, dirfd: Self.atFDCWD, slot: 0, followLast: true) { live[pid]?.files.cwd = path }
         case .fchdir:
-            if call.ret == 0, let path = out.state.files[call.int(0)]?.path { live[pid]?.files.cwd = path }
+            if call.ret == 0, let path = files(out)[call.int(0)]?.path { live[pid]?.files.cwd = path }
         case .changeRoot:
             // runc: chdir(rootfs); pivot_root(".", "."); chdir("/"). The new root as the host names it.
             if call.ret == 0, let path = resolved(out, dirfd: Self.atFDCWD, slot: 0, followLast: true) {
@@ -179,7 +184,7 @@ extension Tracker {
         case .joinNamespace:
             // runc exec, nsenter: setns on /proc/PID/ns/mnt takes PID's root, as the host names it.
             guard call.ret == 0, call.arg(1) == 0 || call.arg(1) & Self.cloneNewns != 0,
-                  let path = out.state.files[call.int(0)]?.path, let target = Self.mountNamespaceOwner(path) else { return }
+                  let path = files(out)[call.int(0)]?.path, let target = Self.mountNamespaceOwner(path) else { return }
             let root = system.mountedRoot(of: target)
             live[pid]?.files.root = root
         case .dup:
@@ -227,7 +232,7 @@ extension Tracker {
         let reading = out.info.meaning == .read || out.info.meaning == .recv
         var record = out.record(.file, reading ? "read" : "write")
         record.fd = fd
-        let file = out.state.files[fd]
+        let file = files(out)[fd]
         if let socket = file?.socket {
             record.category = .network
             record.action = reading ? "recv" : "send"
@@ -422,10 +427,10 @@ extension Tracker {
         guard slot < out.call.paths.count else { return nil }
         let path = out.call.paths[slot]
         var joined = path
-        if Paths.isAbsolute(path), let root = out.state.files.root {
+        if Paths.isAbsolute(path), let root = files(out).root {
             joined = root + path
         } else if !Paths.isAbsolute(path) {
-            let base = dirfd == Self.atFDCWD ? out.state.files.cwd : out.state.files[dirfd]?.path
+            let base = dirfd == Self.atFDCWD ? files(out).cwd : files(out)[dirfd]?.path
             guard let base else { return path.isEmpty ? nil : path }  // relative to something unknown: shown as given
             if path.isEmpty { return base }
             joined = base + [Paths.slash] + path
@@ -437,10 +442,10 @@ extension Tracker {
     private func metadataTarget(_ out: Output) -> [UInt8]? {
         let name = out.info.name
         if name.hasPrefix("f") && !name.hasSuffix("at") && !name.hasSuffix("at2") {
-            return out.state.files[out.call.int(0)]?.path
+            return files(out)[out.call.int(0)]?.path
         }
         let dirfd = name.hasSuffix("at") || name.hasSuffix("at2") || name == "utimensat" ? out.call.int(0) : Self.atFDCWD
-        if name == "utimensat" && (out.call.paths.first ?? []).isEmpty { return out.state.files[dirfd]?.path }
+        if name == "utimensat" && (out.call.paths.first ?? []).isEmpty { return files(out)[dirfd]?.path }
         let noFollow = name.hasPrefix("l") || (name == "fchownat" && out.call.arg(4) & 0x100 != 0)
             || (name == "utimensat" && out.call.arg(3) & 0x100 != 0)  // AT_SYMLINK_NOFOLLOW
         return resolved(out, dirfd: dirfd, slot: 0, followLast: !noFollow)

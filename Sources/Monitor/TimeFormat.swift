@@ -5,23 +5,33 @@ import Synchronization
 public enum TimeFormat {
     /// RFC 3339, UTC, microseconds: 2026-11-26T15:20:01.123456Z.
     public static func rfc3339(_ nanoseconds: UInt64) -> String {
-        rfc3339Second(nanoseconds / 1_000_000_000) + "." + pad(Int(nanoseconds % 1_000_000_000 / 1000), 6) + "Z"
+        var bytes: [UInt8] = []
+        appendRFC3339(nanoseconds, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// rfc3339's bytes, appended: the JSON sink writes one for every event.
+    public static func appendRFC3339(_ nanoseconds: UInt64, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: rfc3339Second(nanoseconds / 1_000_000_000))
+        bytes.append(UInt8(ascii: "."))
+        JSONObject.appendDecimal(UInt(nanoseconds % 1_000_000_000 / 1000), to: &bytes, width: 6)
+        bytes.append(UInt8(ascii: "Z"))
     }
 
     /// "2026-11-26T15:20:01" for a second since the epoch; events come in
     /// bursts within one second, so the last one is kept.
-    private static func rfc3339Second(_ second: UInt64) -> String {
+    private static func rfc3339Second(_ second: UInt64) -> [UInt8] {
         if let cached = lastSecond.withLock({ $0 }), cached.second == second { return cached.text }
         var parts = tm()
         var seconds = time_t(second)
         gmtime_r(&seconds, &parts)
         let text = "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
             + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))"
-        lastSecond.withLock { $0 = (second, text) }
-        return text
+        lastSecond.withLock { $0 = (second, Array(text.utf8)) }
+        return Array(text.utf8)
     }
 
-    private static let lastSecond = Mutex<(second: UInt64, text: String)?>(nil)
+    private static let lastSecond = Mutex<(second: UInt64, text: [UInt8])?>(nil)
 
     /// Local time of day with microseconds, for the text columns.
     public static func timeOfDay(_ nanoseconds: UInt64, utc: Bool = false) -> String {
