@@ -11,6 +11,7 @@ public enum Paths {
     }
 
     public static func normalize(_ path: [UInt8]) -> [UInt8] {
+        if isNormal(path) { return path }
         var parts: [ArraySlice<UInt8>] = []
         for part in path.split(separator: slash) {
             if part.elementsEqual([UInt8(ascii: ".")]) { continue }
@@ -23,6 +24,21 @@ public enum Paths {
         var result: [UInt8] = []
         for part in parts { result.append(slash); result.append(contentsOf: part) }
         return result.isEmpty ? [slash] : result
+    }
+
+    /// Absolute, with no empty, `.` or `..` component and no trailing slash:
+    /// what normalize would return unchanged. Most paths are.
+    public static func isNormal(_ path: [UInt8]) -> Bool {
+        guard path.first == slash else { return false }
+        let dot = UInt8(ascii: ".")
+        var start = 1  // of the current component
+        for index in 1...path.count where index == path.count || path[index] == slash {
+            let length = index - start
+            if length == 0 && path.count > 1 { return false }
+            if length == 1 && path[start] == dot || length == 2 && path[start] == dot && path[start + 1] == dot { return false }
+            start = index + 1
+        }
+        return true
     }
 
     /// Shared libraries, the loader's cache and locale data: what the

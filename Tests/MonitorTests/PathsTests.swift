@@ -41,6 +41,9 @@ import Monitor
         ("/a/b/../..", "/"),
         ("/a/./b/.", "/a/b"),
         ("/a/b/c/../../d", "/a/d"),
+        ("/a/", "/a"),
+        ("/a/.../b", "/a/.../b"),
+        ("/a/..b/.", "/a/..b"),
     ])
     func normalize(path: String, expected: String) {
         #expect(text(Paths.normalize(bytes(path))) == expected)
@@ -50,6 +53,13 @@ import Monitor
         for path in ["/", "/a/b", "/a/../b/./c//d/", "/../x"] {
             let once = Paths.normalize(bytes(path))
             #expect(Paths.normalize(once) == once, "\(path)")
+        }
+    }
+
+    /// The shortcut for paths already normal takes exactly those.
+    @Test func normalPathsAreKnownAsSuch() {
+        for path in ["/", "//", "/a", "/a/", "/a//b", "/a/./b", "/a/.", "/a/..", "/..", "/.x", "/..x", "/x.", "/...", "a/b", ""] {
+            #expect(Paths.isNormal(bytes(path)) == (Paths.normalize(bytes(path)) == bytes(path)), "\(path)")
         }
     }
 
