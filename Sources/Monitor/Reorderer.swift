@@ -28,12 +28,12 @@ public struct Reorderer: Sendable {
     public mutating func flush() -> [Event] { take { _ in true } }
 
     private mutating func take(_ ready: (Event) -> Bool) -> [Event] {
-        // Stable: equal timestamps keep arrival order.
-        let sorted = pending.enumerated().sorted { a, b in
-            a.element.ktime != b.element.ktime ? a.element.ktime < b.element.ktime : a.offset < b.offset
-        }.map(\.element)
-        let cut = sorted.firstIndex { !ready($0) } ?? sorted.count
-        pending = Array(sorted[cut...])
-        return Array(sorted[..<cut])
+        // Mostly in order already. sort is stable: equal timestamps keep arrival order.
+        if !pending.indices.dropFirst().allSatisfy({ pending[$0 - 1].ktime <= pending[$0].ktime }) {
+            pending.sort { $0.ktime < $1.ktime }
+        }
+        let cut = pending.firstIndex { !ready($0) } ?? pending.count
+        defer { pending.removeFirst(cut) }
+        return Array(pending[..<cut])
     }
 }
