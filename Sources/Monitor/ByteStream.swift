@@ -66,3 +66,19 @@ public final class MemoryStream: ByteStream {
     public func write(_ text: String) { self.text += text }
     public func flush() {}
 }
+
+extension [UInt8] {
+    /// The digits of `value`, at least `width` of them, without a String in between.
+    mutating func appendDecimal(_ value: UInt, width: Int = 1) {
+        var scale: UInt = 1
+        var digits = 1
+        while scale <= value / 10 || digits < width {
+            scale *= 10
+            digits += 1
+        }
+        while scale > 0 {
+            append(UInt8(ascii: "0") + UInt8(value / scale % 10))
+            scale /= 10
+        }
+    }
+}

@@ -6,6 +6,7 @@ public enum Escaping {
     /// characters (C0, DEL, C1), Unicode line separators, bidi overrides and invalid bytes become
     /// backslash escapes, so every name stays on one line and reads back unambiguously.
     public static func text(_ bytes: [UInt8]) -> String {
+        if bytes.allSatisfy(isPlainASCII) { return String(decoding: bytes, as: UTF8.self) }  // most names
         var out = ""
         out.reserveCapacity(bytes.count)
         forEachScalar(bytes) { piece in
@@ -40,9 +41,13 @@ public enum Escaping {
         }.joined(separator: " ")
     }
 
+    /// Printable ASCII other than backslash: kept as it is by `text` and `json`.
+    static func isPlainASCII(_ byte: UInt8) -> Bool { byte >= 0x20 && byte < 0x7F && byte != 0x5C }
+
     /// For JSON: the exact text when the bytes are valid UTF-8. Invalid bytes
     /// become U+FFFD and `lossless` is false; the caller then adds the bytes in hex.
     public static func json(_ bytes: [UInt8]) -> (string: String, lossless: Bool) {
+        if bytes.allSatisfy(isPlainASCII) { return (String(decoding: bytes, as: UTF8.self), true) }
         var out = ""
         var lossless = true
         forEachScalar(bytes) { piece in

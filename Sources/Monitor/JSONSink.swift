@@ -216,21 +216,7 @@ struct JSONObject {
     mutating func add(_ key: String, _ value: Int) {
         self.key(key)
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        Self.appendDecimal(value.magnitude, to: &bytes)
-    }
-
-    /// The digits of `value`, without a String in between.
-    static func appendDecimal(_ value: UInt, to bytes: inout [UInt8], width: Int = 1) {
-        var scale: UInt = 1
-        var digits = 1
-        while scale <= value / 10 || digits < width {
-            scale *= 10
-            digits += 1
-        }
-        while scale > 0 {
-            bytes.append(UInt8(ascii: "0") + UInt8(value / scale % 10))
-            scale /= 10
-        }
+        bytes.appendDecimal(value.magnitude)
     }
 
     /// RFC 3339 with microseconds (TimeFormat.rfc3339), written in place.

@@ -14,7 +14,7 @@ public enum TimeFormat {
     public static func appendRFC3339(_ nanoseconds: UInt64, to bytes: inout [UInt8]) {
         bytes.append(contentsOf: rfc3339Second(nanoseconds / 1_000_000_000))
         bytes.append(UInt8(ascii: "."))
-        JSONObject.appendDecimal(UInt(nanoseconds % 1_000_000_000 / 1000), to: &bytes, width: 6)
+        bytes.appendDecimal(UInt(nanoseconds % 1_000_000_000 / 1000), width: 6)
         bytes.append(UInt8(ascii: "Z"))
     }
 
@@ -42,8 +42,15 @@ public enum TimeFormat {
     }
 
     private static func clock(_ parts: tm, _ nanoseconds: UInt64) -> String {
-        "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))."
-            + pad(Int(nanoseconds % 1_000_000_000 / 1000), 6)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(15)
+        for (index, value) in [parts.tm_hour, parts.tm_min, parts.tm_sec].enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ":")) }
+            bytes.appendDecimal(UInt(max(0, value)), width: 2)
+        }
+        bytes.append(UInt8(ascii: "."))
+        bytes.appendDecimal(UInt(nanoseconds % 1_000_000_000 / 1000), width: 6)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     private static func pad(_ value: Int, _ width: Int) -> String {
