@@ -136,7 +136,7 @@ public final class JSONSink: Sink {
             object.add("unattributed", Int(clamping: summary.unattributed))
             object.add("lost_events", Int(summary.lostEvents))
         }
-        stream.write(bytes: object.line)
+        stream.write(bytes: object.finishLine())
     }
 
     /// The fields every `event` object starts with, in the contract's order.
@@ -200,12 +200,11 @@ struct JSONObject {
 
     var text: String { String(decoding: bytes + [UInt8(ascii: "}")], as: UTF8.self) }
 
-    /// The object closed, as one line of output.
-    var line: [UInt8] {
-        var line = bytes
-        line.append(UInt8(ascii: "}"))
-        line.append(UInt8(ascii: "\n"))
-        return line
+    /// The object closed, as one line of output; nothing may be added after.
+    mutating func finishLine() -> [UInt8] {
+        bytes.append(UInt8(ascii: "}"))
+        bytes.append(UInt8(ascii: "\n"))
+        return bytes
     }
 
     mutating func add(_ key: String, _ value: String) {
@@ -237,9 +236,7 @@ struct JSONObject {
     mutating func addBytes(_ key: String, _ raw: [UInt8]) {
         if raw.allSatisfy(Self.isPlain) {
             self.key(key)
-            bytes.append(UInt8(ascii: "\""))
-            bytes.append(contentsOf: raw)
-            bytes.append(UInt8(ascii: "\""))
+            Self.appendPlain(raw, to: &bytes)
             return
         }
         let (string, lossless) = Escaping.json(raw)
@@ -254,9 +251,7 @@ struct JSONObject {
         for (index, item) in items.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
             if item.allSatisfy(Self.isPlain) {
-                bytes.append(UInt8(ascii: "\""))
-                bytes.append(contentsOf: item)
-                bytes.append(UInt8(ascii: "\""))
+                Self.appendPlain(item, to: &bytes)
                 continue
             }
             let (string, exact) = Escaping.json(item)
@@ -287,12 +282,17 @@ struct JSONObject {
     private static func appendQuoted(_ string: String, to bytes: inout [UInt8]) {
         let appended = string.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
             guard utf8.allSatisfy(isPlain) else { return false }
-            bytes.append(UInt8(ascii: "\""))
-            bytes.append(contentsOf: utf8)
-            bytes.append(UInt8(ascii: "\""))
+            appendPlain(utf8, to: &bytes)
             return true
         }
         if appended != true { bytes.append(contentsOf: quote(string).utf8) }
+    }
+
+    /// Bytes that are all `isPlain`, as a JSON string.
+    private static func appendPlain(_ plain: some Sequence<UInt8>, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: plain)
+        bytes.append(UInt8(ascii: "\""))
     }
 
     /// A JSON number as RFC 8259 spells it (no NaN, no leading zeros, no hex).

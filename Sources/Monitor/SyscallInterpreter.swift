@@ -427,10 +427,11 @@ extension Tracker {
         guard slot < out.call.paths.count else { return nil }
         let path = out.call.paths[slot]
         var joined = path
-        if Paths.isAbsolute(path), let root = files(out).root {
+        let table = files(out)
+        if Paths.isAbsolute(path), let root = table.root {
             joined = root + path
         } else if !Paths.isAbsolute(path) {
-            let base = dirfd == Self.atFDCWD ? files(out).cwd : files(out)[dirfd]?.path
+            let base = dirfd == Self.atFDCWD ? table.cwd : table[dirfd]?.path
             guard let base else { return path.isEmpty ? nil : path }  // relative to something unknown: shown as given
             if path.isEmpty { return base }
             joined = base + [Paths.slash] + path

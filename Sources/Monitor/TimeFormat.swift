@@ -25,10 +25,15 @@ public enum TimeFormat {
         var parts = tm()
         var seconds = time_t(second)
         gmtime_r(&seconds, &parts)
-        let text = "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
-            + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))"
-        lastSecond.withLock { $0 = (second, Array(text.utf8)) }
-        return Array(text.utf8)
+        var text: [UInt8] = []
+        let fields = [(parts.tm_year + 1900, 4, "-"), (parts.tm_mon + 1, 2, "-"), (parts.tm_mday, 2, "T"),
+                      (parts.tm_hour, 2, ":"), (parts.tm_min, 2, ":"), (parts.tm_sec, 2, "")]
+        for (value, width, separator) in fields {
+            text.appendDecimal(UInt(max(0, value)), width: width)
+            text.append(contentsOf: separator.utf8)
+        }
+        lastSecond.withLock { $0 = (second, text) }
+        return text
     }
 
     private static let lastSecond = Mutex<(second: UInt64, text: [UInt8])?>(nil)
@@ -51,10 +56,5 @@ public enum TimeFormat {
         bytes.append(UInt8(ascii: "."))
         bytes.appendDecimal(UInt(nanoseconds % 1_000_000_000 / 1000), width: 6)
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func pad(_ value: Int, _ width: Int) -> String {
-        let digits = String(value)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 }
