@@ -19,8 +19,12 @@ Throughput (issue 4, "Performance"). For each design, one daemon: NOISE
 clients send requests for SECONDS, and their replies per second are the
 daemon's throughput. A slow background client (100 requests/s at most) runs
 alongside in both variants: plain, or under the monitor (so the daemon is
-watched as that command's daemon). The variants alternate for ROUNDS rounds
-(the first variant rotates); the medians are compared, watched/unwatched.
+watched as that command's daemon). ROUNDS watched rounds alternate with
+ROUNDS+1 unwatched ones (U W U ... W U). The ratio is the median, over the
+watched rounds, of each one's rate over the mean of the unwatched rounds on
+either side: this VM's speed drifts over seconds, and neighbours share it.
+The null ratio does the same for each inner unwatched round against its
+unwatched neighbours: what the measure reads where there is no difference.
 
 Cost of being followed. The rounds above start a monitor for each watched
 round, so they cannot alternate faster than every few seconds, and this VM's
@@ -36,7 +40,7 @@ Environment: MONITOR (the ebpf-monitor binary; default
 threadpool forking prefork eventloop chain), CLIENTS (default "1 2 8"),
 REQUESTS (per watched client, default 50), CONNECTIONS (the watched client's
 sequential connections, default 2), SECONDS (throughput window, default 3),
-ROUNDS (throughput rounds, default 5; 0 skips throughput), TURNS (turns of
+ROUNDS (watched throughput rounds, default 5; 0 skips throughput), TURNS (turns of
 the followed/twin measure, default 10; 0 skips it), TURN_MS (default 1000),
 NOISE (throughput noise clients, default 4), TRANSPORT (unix | tcp, default unix),
 MONITOR_ARGS (extra monitor flags), OUT_DIR (default bench-results).
@@ -390,7 +394,9 @@ def accuracy_run(bins, shm, monitor, monitor_args, design, clients, requests, co
 
 
 def throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds, noise_count, transport):
-    """Noise replies per second with the daemon unwatched and watched, alternating."""
+    """Noise replies per second with the daemon unwatched and watched: unwatched rounds with a watched
+    round between each two (U W U W ... U), so each watched round is compared with the rounds on both
+    sides of it."""
     workdir = os.path.join(shm, f"throughput-{design}")
     os.makedirs(workdir)
     daemon = Daemon(design, bins, workdir, transport)
@@ -399,73 +405,77 @@ def throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds, n
     background = ["--prefix", "watched", "--count", "10", "--delay-us", "10000", "--forever"]
     noise_flags = ["--count", "10", "--connections", "2", "--repeat-ms", str(seconds * 1000)]
     try:
-        for r in range(rounds):
-            order = ["unwatched", "watched"] if r % 2 == 0 else ["watched", "unwatched"]
-            for variant in order:
-                rundir = os.path.join(workdir, f"round{r}-{variant}")
-                os.makedirs(rundir)
-                client = [os.path.join(bins, "client")] + daemon.client_flags + background
-                trace = os.path.join(rundir, "trace.json")
+        for r, variant in enumerate(["unwatched"] + ["watched", "unwatched"] * rounds):
+            rundir = os.path.join(workdir, f"round{r}-{variant}")
+            os.makedirs(rundir)
+            client = [os.path.join(bins, "client")] + daemon.client_flags + background
+            trace = os.path.join(rundir, "trace.json")
+            if variant == "watched":
+                argv = [monitor] + monitor_args + ["--format", "json", "--output", trace, "--"] + client
+            else:
+                argv = client
+            slow = Spawned(argv, rundir, "background")
+            try:
                 if variant == "watched":
-                    argv = [monitor] + monitor_args + ["--format", "json", "--output", trace, "--"] + client
-                else:
-                    argv = client
-                slow = Spawned(argv, rundir, "background")
+                    if not wait_for(lambda: "ebpf-monitor: ready " in slow.stderr()
+                                    or slow.process.poll() is not None, 30):
+                        raise MonitorFailure(f"never ready; {tail(slow.stderr())}")
+                    if slow.process.poll() is not None:
+                        raise MonitorFailure(f"exited at start; {tail(slow.stderr())}")
+                    # Give the monitor time to find the daemon; proceed anyway after 5 s.
+                    seen = wait_for(lambda: daemon_is_watched(read_trace(trace)[0]), 5, 0.05)
+                noise = Clients(bins, daemon, rundir, noise_count, "tput", noise_flags)
                 try:
-                    if variant == "watched":
-                        if not wait_for(lambda: "ebpf-monitor: ready " in slow.stderr()
-                                        or slow.process.poll() is not None, 30):
-                            raise MonitorFailure(f"never ready; {tail(slow.stderr())}")
-                        if slow.process.poll() is not None:
-                            raise MonitorFailure(f"exited at start; {tail(slow.stderr())}")
-                        # Give the monitor time to find the daemon; proceed anyway after 5 s.
-                        seen = wait_for(lambda: daemon_is_watched(read_trace(trace)[0]), 5, 0.05)
-                    noise = Clients(bins, daemon, rundir, noise_count, "tput", noise_flags)
-                    try:
-                        served = sum(noise.finish(stop=False))
-                    finally:
-                        noise.kill()
-                    # SIGTERM: the client stops; under the monitor, the monitor passes it
-                    # on and ends with the client. A monitor that does not end is noted
-                    # and killed; the rate was measured before, and stands.
-                    stopping = time.monotonic()
-                    slow.process.send_signal(signal.SIGTERM)
-                    try:
-                        status = slow.process.wait(STOP_TIMEOUT)
-                    except subprocess.TimeoutExpired:
-                        if variant != "watched":
-                            raise HarnessError(f"the background client did not stop: {slow.describe()}")
-                        status = 0
-                        hung += 1
-                        log(f"throughput {design}: the monitor did not end within {STOP_TIMEOUT} s of SIGTERM; killed")
-                    if variant == "watched":
-                        stop_seconds.append(round(time.monotonic() - stopping, 3))
-                    if status != 0:
-                        failure = HarnessError if variant == "unwatched" else MonitorFailure
-                        raise failure(f"the background client's run ended with status {status}: {slow.describe()}")
+                    served = sum(noise.finish(stop=False))
                 finally:
-                    slow.kill()
+                    noise.kill()
+                # SIGTERM: the client stops; under the monitor, the monitor passes it
+                # on and ends with the client. A monitor that does not end is noted
+                # and killed; the rate was measured before, and stands.
+                stopping = time.monotonic()
+                slow.process.send_signal(signal.SIGTERM)
+                try:
+                    status = slow.process.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    if variant != "watched":
+                        raise HarnessError(f"the background client did not stop: {slow.describe()}")
+                    status = 0
+                    hung += 1
+                    log(f"throughput {design}: the monitor did not end within {STOP_TIMEOUT} s of SIGTERM; killed")
                 if variant == "watched":
-                    watched_seen.append(seen or daemon_is_watched(read_trace(trace)[0]))
-                rates[variant].append(served / seconds)
-                log(f"throughput {design} round {r + 1}/{rounds} {variant}: {served / seconds:.0f} requests/s")
+                    stop_seconds.append(round(time.monotonic() - stopping, 3))
+                if status != 0:
+                    failure = HarnessError if variant == "unwatched" else MonitorFailure
+                    raise failure(f"the background client's run ended with status {status}: {slow.describe()}")
+            finally:
+                slow.kill()
+            if variant == "watched":
+                watched_seen.append(seen or daemon_is_watched(read_trace(trace)[0]))
+            rates[variant].append(served / seconds)
+            log(f"throughput {design} round {r + 1}/{2 * rounds + 1} {variant}: {served / seconds:.0f} requests/s")
         daemon.stop()
     finally:
         daemon.kill()
-    unwatched = statistics.median(rates["unwatched"])
-    watched = statistics.median(rates["watched"])
+    unwatched, watched = rates["unwatched"], rates["watched"]
+    # Each watched round against the mean of the unwatched rounds on either side of it: the VM's speed
+    # drifts over seconds, and the rounds next to a watched one have the closest speed.
+    sandwiched = [w / ((before + after) / 2) for w, before, after in zip(watched, unwatched, unwatched[1:])]
+    # The same for each inner unwatched round against the unwatched rounds beside it (two rounds away,
+    # so a wider span than the watched rounds'): what the measure reads with no difference at all.
+    null = [u / ((before + after) / 2) for before, u, after in zip(unwatched, unwatched[1:], unwatched[2:])]
     return {
         "design": design,
         "seconds": seconds,
         "noise_clients": noise_count,
         "rounds": rounds,
-        "unwatched_rps": rates["unwatched"],
-        "watched_rps": rates["watched"],
-        "unwatched_median_rps": unwatched,
-        "watched_median_rps": watched,
-        "ratio": watched / unwatched if unwatched else None,
-        # Each round's watched rate over the unwatched one beside it: the spread is the noise.
-        "round_ratios": [w / u for w, u in zip(rates["watched"], rates["unwatched"]) if u],
+        "unwatched_rps": unwatched,
+        "watched_rps": watched,
+        "unwatched_median_rps": statistics.median(unwatched),
+        "watched_median_rps": statistics.median(watched),
+        "ratio": statistics.median(sandwiched),
+        "round_ratios": sandwiched,
+        "ratio_of_medians": statistics.median(watched) / statistics.median(unwatched),
+        "null_ratios": null,
         "daemon_watched_each_round": watched_seen,
         "monitor_stop_seconds": stop_seconds,
         "monitor_hung_at_stop": hung,
@@ -599,10 +609,12 @@ def print_twins(results):
 
 def print_throughput(results):
     print()
-    print(f"Daemon throughput (issue 4, Performance): noise replies/s, median of the rounds "
-          f"(rounds: each round's watched / unwatched, lowest-highest); "
+    print(f"Daemon throughput (issue 4, Performance): noise replies/s, median of the rounds; ratio: median of "
+          f"each watched round over the mean of the unwatched rounds on either side (lowest-highest); null: "
+          f"the same for each inner unwatched round (lowest-highest): the noise floor; "
           f"target watched/unwatched >= {TARGET_THROUGHPUT}.")
-    print(f"  {'design':<11} {'unwatched':>10} {'watched':>10} {'ratio':>6} {'rounds':>11}  verdict")
+    print(f"  {'design':<11} {'unwatched':>10} {'watched':>10} {'ratio':>6} {'rounds':>11} {'null':>6} "
+          f"{'null rounds':>11}  verdict")
     for r in results:
         if "error" in r:
             print(f"  {r['design']:<11} {'ERROR':>10}   {r['error'].splitlines()[0][:100]}")
@@ -615,9 +627,14 @@ def print_throughput(results):
             verdict += " (in some rounds the monitor never followed the daemon: no peer or daemon event)"
         if r["monitor_hung_at_stop"]:
             verdict += f" (the monitor did not end within {STOP_TIMEOUT} s of SIGTERM in {r['monitor_hung_at_stop']} round(s))"
-        spread = f"{min(r['round_ratios']):.2f}-{max(r['round_ratios']):.2f}" if r["round_ratios"] else "-"
+
+        def spread(ratios):
+            return f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
+
+        null = fmt(statistics.median(r["null_ratios"]), 2) if r["null_ratios"] else "-"
         print(f"  {r['design']:<11} {r['unwatched_median_rps']:>10.0f} {r['watched_median_rps']:>10.0f} "
-              f"{fmt(r['ratio'], 2):>6} {spread:>11}  {verdict}")
+              f"{fmt(r['ratio'], 2):>6} {spread(r['round_ratios']):>11} {null:>6} {spread(r['null_ratios']):>11}"
+              f"  {verdict}")
 
 
 def main():
