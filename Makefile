@@ -61,8 +61,9 @@ bench: build
 
 # Attribution of daemon work (issue 4): precision and recall of the files
 # credited to a watched client of each fixture daemon, with 1, 2 and 8
-# clients, and the daemon's throughput watched against unwatched. Options in
-# bench/attribution.py (DESIGNS, CLIENTS, REQUESTS, SECONDS, ...).
+# clients, and what being followed costs a daemon's throughput (against an
+# unfollowed twin, and against no monitor). Options in bench/attribution.py
+# (DESIGNS, CLIENTS, REQUESTS, SECONDS, ...).
 .PHONY: attribution-bench
 attribution-bench: build
 	$(SUDO) env MONITOR=$(BIN) python3 bench/attribution.py
