@@ -99,7 +99,7 @@ extension Tracker {
         guard !commands[command]!.daemons.contains(where: { $0.pid == pid }) else { return [] }
         let daemonComm = daemonProcesses[pid]!.comm
         var via = [pid]
-        var address = "unknown"
+        var channel: SocketState?  // the writer's end; nil for a pipe
         var writerComm: [UInt8] = []
         var writerScope: DaemonScope?
         if let writer {
@@ -109,29 +109,31 @@ extension Tracker {
                 writerScope = state.daemon
                 if let index = commands[command]!.endpoints[writerInode] {
                     let endpoint = commands[command]!.network[index]
-                    address = Self.address(SocketState(family: endpoint.family, type: endpoint.type, remote: endpoint.remote))
-                        ?? address
+                    channel = SocketState(family: endpoint.family, type: endpoint.type, remote: endpoint.remote)
                 }
             } else if let entry = commands[command]!.daemons.first(where: { $0.pid == writer }) {
                 via = entry.via + [pid]
                 writerComm = entry.comm
                 writerScope = DaemonScope(pid: writer, comm: entry.comm, via: entry.via)
             }
-            if address == "unknown" { address = Self.address(system.socket(inode: writerInode)) ?? "pipe" }
+            if channel?.remote == nil { channel = system.socket(inode: writerInode) ?? channel }
         }
+        let address = writer == nil ? "unknown" : Self.address(channel)
         commands[command]!.daemons.append(DaemonEntry(pid: pid, comm: daemonComm, address: address, via: via))
         guard let writer else { return [] }
         var record = ActivityRecord(time: clock.wall(ktime), command: command, pid: writer, tid: writer,
                                     ppid: live[writer]?.ppid ?? 0, comm: writerComm, category: .network, action: "peer")
-        record.socket = SocketState(family: address.hasPrefix("unix:") ? "unix" : "inet", type: "stream",
-                                    inode: writerInode, remote: address, peer: SocketPeer(pid: pid, comm: daemonComm))
+        record.socket = SocketState(family: channel?.family ?? "", type: channel?.type ?? "", inode: writerInode,
+                                    remote: address, peer: SocketPeer(pid: pid, comm: daemonComm))
         record.daemon = writerScope
         return [.activity(record)]
     }
 
-    /// "unix:/var/run/docker.sock", "tcp:127.0.0.1:80".
-    private static func address(_ socket: SocketState?) -> String? {
-        guard let socket, let remote = socket.remote else { return nil }
+    /// "unix:/var/run/docker.sock", "tcp:127.0.0.1:80", "socketpair" (a unix
+    /// socket with no name at either end), "pipe" (no socket).
+    private static func address(_ socket: SocketState?) -> String {
+        guard let socket else { return "pipe" }
+        guard let remote = socket.remote, !remote.isEmpty else { return socket.family == "unix" ? "socketpair" : "unknown" }
         switch socket.family {
         case "unix": return "unix:" + remote
         default: return (socket.type == "dgram" ? "udp:" : "tcp:") + remote

@@ -162,8 +162,10 @@ public final class JSONSink: Sink {
     }
 
     private func addSocket(_ object: inout JSONObject, _ socket: SocketState) {
-        object.add("family", socket.family)
-        object.add("sock_type", socket.type)
+        if !socket.family.isEmpty {  // empty: a pipe
+            object.add("family", socket.family)
+            object.add("sock_type", socket.type)
+        }
         if let local = socket.local, !local.isEmpty { object.add("local", local) }
         if let remote = socket.remote, !remote.isEmpty { object.add("remote", remote) }
         if let peer = socket.peer { object.addRaw("peer", Self.peer(peer)) }

@@ -116,7 +116,7 @@ public struct DaemonScope: Equatable, Sendable {
 public struct DaemonEntry: Equatable, Sendable {
     public var pid: Int32
     public var comm: [UInt8]
-    /// How the request reached it: "unix:/var/run/docker.sock", "tcp:127.0.0.1:80", "pipe".
+    /// How the request reached it: "unix:/var/run/docker.sock", "tcp:127.0.0.1:80", "socketpair", "pipe".
     public var address: String
     public var via: [Int32]
 

@@ -90,7 +90,7 @@ public final class TextSink: Sink {
     }
 
     static func describe(_ socket: SocketState) -> String {
-        var parts = [socket.family + "/" + socket.type]
+        var parts = socket.family.isEmpty ? [] : [socket.family + "/" + socket.type]  // empty: a pipe
         if let local = socket.local, !local.isEmpty { parts.append("local=" + local) }
         if let remote = socket.remote, !remote.isEmpty { parts.append("remote=" + remote) }
         if let peer = socket.peer { parts.append("peer=\(Escaping.text(peer.comm))(\(peer.pid))") }

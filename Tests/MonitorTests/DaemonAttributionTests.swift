@@ -47,6 +47,19 @@ import Monitor
         #expect(tracker.lateDaemonWork == 1)
     }
 
+    @Test func aDaemonReachedThroughASocketpairOrAPipeIsNamedSo() throws {
+        var (tracker, _) = twoCommands()
+        let pair = try #require(tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 1000))
+            .activities.first)
+        #expect(pair.socket?.family == "unix" && pair.socket?.type == "seqpacket" && pair.socket?.remote == "socketpair")
+        let pipe = try #require(tracker.handle(Make.peer(10_500, daemon: 500, tid: 502, tag: 200, writer: 200, inode: 2000))
+            .activities.first)
+        #expect(pipe.socket?.family == "" && pipe.socket?.type == "" && pipe.socket?.remote == "pipe")
+        _ = tracker.feed([Make.exit(20_000, pid: 100, parent: 10), Make.exit(20_001, pid: 200, parent: 10)])
+        let summaries = tracker.expire(ktime: 20_001 + Tracker.daemonQuiet).summaries
+        #expect(summaries.map { $0.daemons.map(\.address) } == [["socketpair"], ["pipe"]])
+    }
+
     @Test func ambiguousWorkIsCreditedToBothCommands() throws {
         var (tracker, _) = twoCommands()
         _ = tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 77))
@@ -107,9 +120,14 @@ import Monitor
 private final class Daemons: SystemQueries {
     func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: Event.IOTotals] { [:] }
 
+    /// Inode 1000 is one end of a socketpair, 2000 a pipe's (no socket); others lead to /run/d.sock.
     func socket(inode: UInt64) -> SocketState? {
-        SocketState(family: "unix", type: "stream", inode: inode, remote: "/run/d.sock",
-                    peer: SocketPeer(pid: 500, comm: utf8("dockerd")))
+        switch inode {
+        case 1000: SocketState(family: "unix", type: "seqpacket", inode: inode)
+        case 2000: nil
+        default: SocketState(family: "unix", type: "stream", inode: inode, remote: "/run/d.sock",
+                             peer: SocketPeer(pid: 500, comm: utf8("dockerd")))
+        }
     }
 
     func process(_ pid: Int32) -> ProcessSnapshot? {
