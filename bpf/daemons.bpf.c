@@ -320,6 +320,7 @@ static __always_inline void queue_segment(struct channel *channel, u32 tag, u32 
 		return;
 	}
 	struct channel_segment *last = &channel->segments[(channel->first + count - 1) & (CHANNEL_SEGMENTS - 1)];
+	channel->messages = 0;  /* a segment of two messages: counted in bytes from now on */
 	struct task_tag mixed = { .tag = last->tag, .also_tag = last->also_tag, .attribution = last->attribution };
 	mix_tags(&mixed, tag, also_tag, attribution);
 	last->tag = mixed.tag;
@@ -385,6 +386,11 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 							    OFF_sk_buff_head__qlen) != 0
 					  : key.b != 0 && (attribution & ATTRIBUTION_DAEMON);
 		struct channel value = { .count = 1, .unsynced = unsynced, .writer_end = end };
+		if (key.b == 1) {
+			u16 type = 0;
+			bpf_probe_read_kernel(&type, sizeof(type), (const char *)sock + OFF_sock__sk_type);
+			value.messages = type == 2 /* SOCK_DGRAM */ || type == 5 /* SOCK_SEQPACKET */;
+		}
 		value.segments[0].tag = tag;
 		value.segments[0].also_tag = also_tag;
 		value.segments[0].attribution = attribution;
@@ -411,6 +417,9 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 	/* What the write really sent is settled at its exit (settle_write). */
 	flight->key = key;
 	flight->bytes = bytes;
+	flight->counted = channel->unsynced && channel->messages;
+	if (flight->counted)
+		__sync_fetch_and_add(&channel->in_flight, 1);
 	return socket;
 }
 
@@ -424,8 +433,11 @@ static __always_inline void settle_write(struct write_in_flight *flight, s64 ret
 	if (!flight->bytes)
 		return;
 	u64 sent = ret > 0 ? ret : 0;
-	struct channel *channel = sent < flight->bytes ? channels.lookup(&flight->key) : NULL;
-	if (channel && channel->count) {
+	struct channel *channel = sent < flight->bytes || flight->counted ? channels.lookup(&flight->key) : NULL;
+	if (channel && flight->counted && channel->in_flight)
+		__sync_fetch_and_add(&channel->in_flight, -1);
+	flight->counted = 0;
+	if (channel && sent < flight->bytes && channel->count) {
 		u32 unsent = flight->bytes - sent;
 		struct channel_segment *last = &channel->segments[(channel->first + channel->count - 1) & (CHANNEL_SEGMENTS - 1)];
 		if (last->bytes > unsent) {
@@ -658,6 +670,35 @@ static __always_inline int take_segments(struct channel *channel, u32 bytes, str
 }
 
 /*
+ * A datagram or seqpacket channel made while its socket held messages
+ * already: those wait ahead of its segments, one message a read. Its
+ * segments are the newest messages, so a read that leaves fewer messages in
+ * the socket than there are segments took the first segment's; one that
+ * leaves as many or more took an older one, for no one. Counted only while
+ * no write is on its way into the socket (`in_flight`, the segment counted
+ * but perhaps not its message) and one thread reads. Once the first segment
+ * is taken the socket holds ours only: the channel is in step.
+ */
+static __always_inline int resync_messages(struct channel *channel, u64 sock, struct task_tag *taken)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	if (!channel->reader_tid)
+		channel->reader_tid = tid;
+	u32 count = channel->count;
+	if (channel->reader_tid != tid || channel->in_flight)
+		return -1;
+	u32 queued = read_kernel_u32((const char *)sock + OFF_sock__sk_receive_queue, OFF_sk_buff_head__qlen);
+	/* (A write that came and went meanwhile changed the count.) */
+	if (queued >= count || queued + 1 < count || channel->in_flight || channel->count != count)
+		return -1;
+	u32 left = 0;
+	int taken_count = take_segments(channel, channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes, taken,
+					&left);
+	channel->unsynced = 0;
+	return taken_count;
+}
+
+/*
  * A segment's tag as its reader takes it. Two commands' bytes mixed are
  * credited to both, as ambiguous; a command's bytes mixed with bytes for no
  * watched command cannot be told apart, and rather than guess, neither is
@@ -750,9 +791,15 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 			grpc_read(&goroutine, &key);
 		continues = channel->started;
 		u32 left = 0;
-		count = take_segments(channel, bytes, taken, &left);
-		if (left || channel->unsynced)
-			count = -1;
+		if (channel->messages && channel->unsynced) {
+			count = resync_messages(channel, sock, taken);
+		} else {
+			if (channel->messages && channel->count)  /* one read, one message, whatever its length */
+				bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
+			count = take_segments(channel, bytes, taken, &left);
+			if (left || channel->unsynced)
+				count = -1;
+		}
 		if (channel->unsynced && read_kernel_u32((const char *)sock + OFF_sock__sk_receive_queue,
 							 OFF_sk_buff_head__qlen) == 0) {
 			/* The read emptied the socket: what was written so far has all been read. */

@@ -236,8 +236,11 @@ struct channel {
 	__u64 writer_end;   /* what the reader checks its end is still joined to (see channel_of) */
 	__u32 fresh;        /* it carried a command's bytes and no daemon reads it yet (see fresh_channels) */
 	__u32 daemon_reads; /* a daemon reads it */
+	__u32 messages;     /* a unix datagram or seqpacket socket: a read takes one write's message, a segment */
+	__u32 reader_tid;   /* the one thread seen reading it while unsynced (see resync_messages) */
+	__u64 in_flight;    /* writes queued while unsynced whose message may not be in the socket yet */
 };
-_Static_assert(sizeof(struct channel) == CHANNEL_SEGMENTS * 16 + 48, "channel layout");
+_Static_assert(sizeof(struct channel) == CHANNEL_SEGMENTS * 16 + 64, "channel layout");
 
 /* The first read of a tagged channel by a process outside the tree. */
 struct peer_event {

@@ -52,8 +52,8 @@ BPF_PERCPU_ARRAY(exec_heap, struct exec_event, 1);
 /* A write to a channel, between its entry and exit (settle_write). */
 struct write_in_flight {
 	struct channel_key key;
-	u32 bytes;  /* 0: none */
-	u32 _pad;
+	u32 bytes;    /* 0: none */
+	u32 counted;  /* it is one of its channel's in_flight */
 };
 
 /* A finished call: its arguments, from the saved registers at exit. */

@@ -15,7 +15,7 @@ public struct BTFOffsets: Sendable {
         "file.private_data", "socket.sk", "unix_sock.peer", "sock.sk_socket", "socket_alloc.vfs_inode",
         "sock_common.skc_family", "sock_common.skc_num", "sock_common.skc_dport",
         "sock_common.skc_rcv_saddr", "sock_common.skc_daddr", "sock_common.skc_v6_rcv_saddr", "sock_common.skc_v6_daddr",
-        "sock.sk_receive_queue", "sk_buff_head.qlen",
+        "sock.sk_receive_queue", "sk_buff_head.qlen", "sock.sk_type",
     ]
 
     /// Byte offsets keyed by `struct.field`.

@@ -99,6 +99,27 @@ extension IntegrationTests {
             expectDaemonEvents(watched, daemon: daemon, workspace: workspace, confidence: ["certain", "ambiguous"])
         }
 
+        /// A prefork pool of one slow worker behind its dispatcher, with three
+        /// unwatched clients: when the watched client's first request is
+        /// dispatched, the worker's seqpacket socket already holds others'
+        /// requests, written before the monitor knew the dispatcher. They are
+        /// counted off one message a read, so the first request is the
+        /// command's like the rest (before 2026-11-27 the socket's reads were
+        /// credited to no one until it emptied: with the worker always behind,
+        /// most of the command's requests).
+        @Test func firstRequestBehindOthersInASeqpacketSocket() throws {
+            let workspace = try DaemonWorkspace(.prefork)
+            let daemon = try FixtureDaemon(.prefork, in: workspace, options: ["--workers", "1", "--work-us", "3000"])
+            let noise = try NoiseClients(3, of: daemon, in: workspace)
+            let watched = try AttributionRun(of: daemon, in: workspace, requests: 6)
+            for (index, finished) in noise.stop().enumerated() {
+                #expect(finished.status == 0 && !finished.timedOut, "noise client \(index + 1): \(finished)")
+            }
+            expectStopsCleanly(daemon)
+            #expect(watched.objects.lostTotal == 0, "events lost: \(watched.objects.ofType("lost"))")
+            #expect(watched.attributed == watched.truth, "exactly the client's files: \(watched.misattribution)")
+        }
+
         // MARK: - Expectations
 
         private func expectStopsCleanly(_ daemon: FixtureDaemon, sourceLocation: SourceLocation = #_sourceLocation) {

@@ -93,13 +93,15 @@ final class FixtureDaemon {
     let transport: DaemonTransport
     private(set) var processes: [Server] = []
 
-    init(_ design: DaemonDesign, in workspace: DaemonWorkspace, transport: DaemonTransport = .unix) throws {
+    /// `options` go to every program of the design, after the common ones.
+    init(_ design: DaemonDesign, in workspace: DaemonWorkspace, transport: DaemonTransport = .unix,
+         options extra: [String] = []) throws {
         self.design = design
         self.transport = transport
         for program in design.programs {
-            var options = ["--dir", workspace.files]
+            var options = ["--dir", workspace.files] + extra
             if program == "front", let back = processes.last {
-                options = transport == .unix ? ["--back-unix", back.address] : ["--back-tcp", back.address]
+                options = (transport == .unix ? ["--back-unix", back.address] : ["--back-tcp", back.address]) + extra
             }
             try start(program, options: options, workspace: workspace)
         }

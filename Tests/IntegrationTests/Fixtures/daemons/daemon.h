@@ -18,9 +18,10 @@
  * and closed. <dir> is --dir, made absolute at start-up.
  *
  * Common options: --unix PATH | --tcp PORT (0: any free port), --dir DIR,
- * --workers N (threadpool, prefork). Once listening a daemon prints "ready"
- * (unix) or "ready <port>" (tcp) on stdout. On SIGTERM or SIGINT it stops,
- * removes its unix socket and exits 0; processes it forked go with it.
+ * --workers N (threadpool, prefork), --work-us N (each request takes N us
+ * more). Once listening a daemon prints "ready" (unix) or "ready <port>"
+ * (tcp) on stdout. On SIGTERM or SIGINT it stops, removes its unix socket
+ * and exits 0; processes it forked go with it.
  */
 #ifndef FIXTURE_DAEMON_H
 #define FIXTURE_DAEMON_H
@@ -70,6 +71,7 @@ struct options {
     int workers;           /* --workers N, default 4 */
     const char *back_unix; /* front only: --back-unix PATH */
     int back_tcp;          /* front only: --back-tcp PORT; -1 when not given */
+    int work_us;           /* --work-us N: each request takes N us more (a slow worker), default 0 */
 };
 
 static struct options opt = {.tcp_port = -1, .workers = 4, .back_tcp = -1};
@@ -92,6 +94,7 @@ static inline void parse_options(int argc, char **argv, const char *usage) {
         else if (strcmp(flag, "--workers") == 0) opt.workers = atoi(value);
         else if (strcmp(flag, "--back-unix") == 0) opt.back_unix = value;
         else if (strcmp(flag, "--back-tcp") == 0) opt.back_tcp = parse_port(value);
+        else if (strcmp(flag, "--work-us") == 0) opt.work_us = atoi(value);
         else die("unknown option %s\nusage: %s", flag, usage);
         i++;
     }
@@ -244,6 +247,7 @@ static inline int create_file(const char *name) {
     char path[PATH_MAX], content[NAME_CAP + 64];
     if (snprintf(path, sizeof path, "%s/%s", opt.dir, name) >= (int)sizeof path) return ENAMETOOLONG;
     int length = snprintf(content, sizeof content, "%s pid %d tid %ld\n", name, (int)getpid(), (long)syscall(SYS_gettid));
+    if (opt.work_us > 0) usleep((useconds_t)opt.work_us);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return errno;
     int error = write_all(fd, content, (size_t)length) == 0 ? 0 : errno;
