@@ -121,8 +121,9 @@ extension Tracker {
         let address = writer == nil ? "unknown" : Self.address(channel)
         commands[command]!.daemons.append(DaemonEntry(pid: pid, comm: daemonComm, address: address, via: via))
         guard let writer else { return [] }
+        let writerPPID = live[writer]?.ppid ?? daemonProcesses[writer]?.ppid ?? 0
         var record = ActivityRecord(time: clock.wall(ktime), command: command, pid: writer, tid: writer,
-                                    ppid: live[writer]?.ppid ?? 0, comm: writerComm, category: .network, action: "peer")
+                                    ppid: writerPPID, comm: writerComm, category: .network, action: "peer")
         record.socket = SocketState(family: channel?.family ?? "", type: channel?.type ?? "", inode: writerInode,
                                     remote: address, peer: SocketPeer(pid: pid, comm: daemonComm))
         record.daemon = writerScope
