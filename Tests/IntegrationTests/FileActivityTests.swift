@@ -192,6 +192,24 @@ extension IntegrationTests {
             #expect(buckets.created.map { render($0, root: root) } == ["<dir>/chunks.bin", "<dir>/zeros.bin"], "files.created")
         }
 
+        /// Bytes written through an fd still open when the command's own process
+        /// exits are reported at its exit. (Until 2026-11-27 the kernel counted
+        /// the processes the monitor started watching one fd-table generation
+        /// ahead of user space, so these were looked up where they were not:
+        /// `-- docker volume create` showed 0 bytes sent and received.)
+        @Test func writesThroughAnFdLeftOpenAtExit() throws {
+            let scenario = FileScenario(name: "left open", setup: "", script: """
+                exec >left-open.bin
+                printf hello
+                """)
+            let space = try Workspace(scenario: scenario)
+            defer { space.remove() }
+            let (_, objects) = try space.runJSON(scenario)
+            let root = space.rootBytes
+            let writes = FileStream(objects: objects, root: root).events("write", root + Array("/left-open.bin".utf8))
+            #expect(writes.map { $0.int("bytes") ?? -1 } == [5], "one total at exit: \(writes)")
+        }
+
         /// The summary's net effect against a before/after snapshot of the directory,
         /// objects followed by inode. The stream's creations name paths that really
         /// exist at the end, or that a later event removed.
