@@ -563,6 +563,11 @@ def daemon_is_watched(objects):
     return any(o.get("type") == "event" and (o.get("action") == "peer" or o.get("scope") == "daemon") for o in objects)
 
 
+def spread(ratios):
+    """Lowest-highest of single rounds or turns."""
+    return f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
+
+
 def fmt(value, digits=3):
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -607,10 +612,9 @@ def print_twins(results):
         if "error" in r or "monitor_failure" in r:
             print(f"  {r['design']:<11} {'FAIL':>10}   {(r.get('error') or r['monitor_failure']).splitlines()[0][:100]}")
             continue
-        spread = f"{min(r['window_ratios']):.2f}-{max(r['window_ratios']):.2f}" if r["window_ratios"] else "-"
         verdict = "ok" if r["ratio"] is not None and r["ratio"] >= TARGET_THROUGHPUT else "MISS"
         print(f"  {r['design']:<11} {statistics.median(r['followed_rps']):>10.0f} {statistics.median(r['twin_rps']):>10.0f} "
-              f"{fmt(r['ratio'], 2):>6} {spread:>11}  {verdict}")
+              f"{fmt(r['ratio'], 2):>6} {spread(r['window_ratios']):>11}  {verdict}")
 
 
 def print_throughput(results):
@@ -633,9 +637,6 @@ def print_throughput(results):
             verdict += " (in some rounds the monitor never followed the daemon: no peer or daemon event)"
         if r["monitor_hung_at_stop"]:
             verdict += f" (the monitor did not end within {STOP_TIMEOUT} s of SIGTERM in {r['monitor_hung_at_stop']} round(s))"
-
-        def spread(ratios):
-            return f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
 
         null = fmt(statistics.median(r["null_ratios"]), 2) if r["null_ratios"] else "-"
         print(f"  {r['design']:<11} {r['unwatched_median_rps']:>10.0f} {r['watched_median_rps']:>10.0f} "

@@ -329,6 +329,12 @@ static __always_inline void queue_segment(struct channel *channel, u32 tag, u32 
 	last->bytes += bytes;
 }
 
+/* The buffers waiting in a unix socket's receive queue: for a datagram or seqpacket socket, its messages. */
+static __always_inline u32 queued_buffers(u64 sock)
+{
+	return read_kernel_u32((const char *)sock + OFF_sock__sk_receive_queue, OFF_sk_buff_head__qlen);
+}
+
 /*
  * A write of `bytes` by a task working for `tag` (0: for no watched command)
  * queues a segment on the channel it goes to. Commands reach daemons
@@ -382,9 +388,7 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 		 * write (onto a connection others' requests share) starts unsynced.
 		 * A command's own first write, or a pipe's, is in sync.
 		 */
-		u32 unsynced = key.b == 1 ? read_kernel_u32((const char *)key.a + OFF_sock__sk_receive_queue,
-							    OFF_sk_buff_head__qlen) != 0
-					  : key.b != 0 && (attribution & ATTRIBUTION_DAEMON);
+		u32 unsynced = key.b == 1 ? queued_buffers(key.a) != 0 : key.b != 0 && (attribution & ATTRIBUTION_DAEMON);
 		struct channel value = { .count = 1, .unsynced = unsynced, .writer_end = end };
 		if (key.b == 1) {
 			u16 type = 0;
@@ -402,7 +406,7 @@ static __always_inline int tag_channel(s64 fd, u32 tag, u32 also_tag, u32 attrib
 	} else {
 		if (discovers && !channel->daemon_reads && !channel->fresh && channel->count) {
 			/* Until now, reads outside daemons may have passed it by: what it holds is unknown. */
-			if (key.b == 1 && !read_kernel_u32((const char *)key.a + OFF_sock__sk_receive_queue, OFF_sk_buff_head__qlen))
+			if (key.b == 1 && !queued_buffers(key.a))
 				channel->count = 0;  /* its reader's socket is empty: all of it was read */
 			else
 				channel->unsynced = 1;
@@ -672,30 +676,23 @@ static __always_inline int take_segments(struct channel *channel, u32 bytes, str
 /*
  * A datagram or seqpacket channel made while its socket held messages
  * already: those wait ahead of its segments, one message a read. Its
- * segments are the newest messages, so a read that leaves fewer messages in
- * the socket than there are segments took the first segment's; one that
+ * segments are the newest messages, so a read that leaves one message fewer
+ * in the socket than there are segments took the first segment's; one that
  * leaves as many or more took an older one, for no one. Counted only while
  * no write is on its way into the socket (`in_flight`, the segment counted
  * but perhaps not its message) and one thread reads. Once the first segment
  * is taken the socket holds ours only: the channel is in step.
  */
-static __always_inline int resync_messages(struct channel *channel, u64 sock, struct task_tag *taken)
+static __always_inline int took_first_message(struct channel *channel, u64 sock)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	if (!channel->reader_tid)
 		channel->reader_tid = tid;
 	u32 count = channel->count;
 	if (channel->reader_tid != tid || channel->in_flight)
-		return -1;
-	u32 queued = read_kernel_u32((const char *)sock + OFF_sock__sk_receive_queue, OFF_sk_buff_head__qlen);
+		return 0;
 	/* (A write that came and went meanwhile changed the count.) */
-	if (queued >= count || queued + 1 < count || channel->in_flight || channel->count != count)
-		return -1;
-	u32 left = 0;
-	int taken_count = take_segments(channel, channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes, taken,
-					&left);
-	channel->unsynced = 0;
-	return taken_count;
+	return queued_buffers(sock) + 1 == count && !channel->in_flight && channel->count == count;
 }
 
 /*
@@ -791,8 +788,10 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 			grpc_read(&goroutine, &key);
 		continues = channel->started;
 		u32 left = 0;
+		if (channel->messages && channel->unsynced && took_first_message(channel, sock))
+			channel->unsynced = 0;
 		if (channel->messages && channel->unsynced) {
-			count = resync_messages(channel, sock, taken);
+			count = -1;  /* an older message, for no one */
 		} else {
 			if (channel->messages && channel->count)  /* one read, one message, whatever its length */
 				bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
@@ -800,8 +799,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 			if (left || channel->unsynced)
 				count = -1;
 		}
-		if (channel->unsynced && read_kernel_u32((const char *)sock + OFF_sock__sk_receive_queue,
-							 OFF_sk_buff_head__qlen) == 0) {
+		if (channel->unsynced && queued_buffers(sock) == 0) {
 			/* The read emptied the socket: what was written so far has all been read. */
 			channel->unsynced = 0;
 			channel->count = 0;

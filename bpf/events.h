@@ -237,7 +237,7 @@ struct channel {
 	__u32 fresh;        /* it carried a command's bytes and no daemon reads it yet (see fresh_channels) */
 	__u32 daemon_reads; /* a daemon reads it */
 	__u32 messages;     /* a unix datagram or seqpacket socket: a read takes one write's message, a segment */
-	__u32 reader_tid;   /* the one thread seen reading it while unsynced (see resync_messages) */
+	__u32 reader_tid;   /* the one thread seen reading it while unsynced (see took_first_message) */
 	__u64 in_flight;    /* writes queued while unsynced whose message may not be in the socket yet */
 };
 _Static_assert(sizeof(struct channel) == CHANNEL_SEGMENTS * 16 + 64, "channel layout");
