@@ -3,6 +3,8 @@
 #   make run                  trace the built-in demo (scripts/demo.sh)
 #   make run ARGS='--pid=N'   pass arguments to ebpf-monitor instead
 #   make test                 unit and integration tests (root for the latter)
+#   make unit                 unit tests alone: no root, no setup, no Docker
+#   make lint | format        check | rewrite the Swift and bpf/ formatting
 #   make bench                overhead against untraced and strace -f
 #   make setup | build | clean
 #
@@ -25,12 +27,12 @@ DEMO := sh scripts/demo.sh
 BIN := $(BUILD_DIR)/release/ebpf-monitor
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all help setup build test run bench clean
+.PHONY: all help setup build test unit lint format run bench clean
 
 all: build
 
 help:
-	@sed -n '3,8s/^# \{0,1\}//p' Makefile
+	@sed -n '3,10s/^# \{0,1\}//p' Makefile
 
 setup:
 	@$(SUDO) sh scripts/setup.sh
@@ -53,13 +55,25 @@ test:
 	$(SWIFT) build $(SWIFT_FLAGS)
 	bash scripts/with-docker.sh $(SWIFT) test --no-parallel $(SWIFT_FLAGS) $(TEST_FLAGS)
 
+# The unit tests (MonitorTests) alone, in a build that leaves out every
+# target needing libbcc or libbpf (see Package.swift), so nothing needs root
+# or the machine set up.
+unit:
+	EBPF_MONITOR_UNIT_ONLY=1 $(SWIFT) test --no-parallel --scratch-path $(BUILD_DIR)-unit $(TEST_FLAGS)
+
+lint:
+	@sh scripts/lint.sh check
+
+format:
+	@sh scripts/lint.sh fix
+
 run: build
 	$(SUDO) $(BIN) $(if $(strip $(ARGS)),$(ARGS),-- $(DEMO))
 
 bench: build
 	$(SUDO) env MONITOR=$(BIN) bash bench/bench.sh
 
-# Attribution of daemon work (issue 4): precision and recall of the files
+# Attribution of daemon work: precision and recall of the files
 # credited to a watched client of each fixture daemon, with 1, 2 and 8
 # clients, and what being followed costs a daemon's throughput (against an
 # unfollowed twin, and against no monitor). Options in bench/attribution.py
@@ -70,4 +84,5 @@ attribution-bench: build
 
 clean:
 	$(SWIFT) package clean $(SWIFT_FLAGS)
+	rm -rf $(BUILD_DIR)-unit
 	rm -rf bench-results
