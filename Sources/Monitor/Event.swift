@@ -1,3 +1,5 @@
+import BPFSources
+
 /// One decoded kernel record. Names stay raw bytes: a filename or comm may
 /// hold any byte but NUL, and only the sinks decide how to show them.
 public struct Event: Equatable, Sendable {
@@ -143,7 +145,7 @@ public struct Event: Equatable, Sendable {
         public static func + (a: IOTotals, b: IOTotals) -> IOTotals {
             IOTotals(bytesRead: a.bytesRead + b.bytesRead, bytesWritten: a.bytesWritten + b.bytesWritten,
                      reads: a.reads + b.reads, writes: a.writes + b.writes, metadata: a.metadata | b.metadata,
-                     mode: b.metadata & 1 != 0 ? b.mode : a.mode)
+                     mode: b.metadata & UInt32(FD_METADATA_MODE.rawValue) != 0 ? b.mode : a.mode)
         }
     }
 

@@ -2,7 +2,7 @@ import Testing
 import Monitor
 
 /// The summary's file buckets are the command's net effect: what a before/after snapshot
-/// shows, with objects followed across renames (design.md section 4).
+/// shows, with objects followed across renames.
 @Suite struct FileLedgerTests {
     // MARK: - Files: one bucket each
 
