@@ -1,10 +1,3 @@
-/// How sure the tracker is that work was done for a command: daemon work
-/// that may have been another client's is ambiguous, and its file changes are
-/// kept apart.
-enum Confidence {
-    case certain, ambiguous
-}
-
 /// Everything one command has done so far, kept until its summary.
 struct CommandState {
     var leader: Int32
