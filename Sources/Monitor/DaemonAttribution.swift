@@ -35,45 +35,10 @@ extension Tracker {
         for command in targets {
             commands[command]?.lastDaemonWork = event.ktime
             guard var state = before ?? daemonProcesses.removeValue(forKey: event.pid) else { continue }
-            guard let identity = state.daemon else {
-                daemonProcesses[event.pid] = state
-                continue
+            if let identity = state.daemon {
+                records += daemonWork(event, by: &state, for: command)
+                state.daemon = identity
             }
-            var scope = identity
-            scope.via = commands[command]?.daemons.first { $0.pid == event.pid }?.via ?? [event.pid]
-            scope.ambiguous = event.attribution.ambiguous
-            switch event.body {
-            case .fork(let fork) where !fork.isThread:
-                var child = scope
-                child.via.append(fork.childPid)
-                addProcess(pid: fork.childPid, ppid: fork.parentPid, comm: event.comm, argv: state.argv, command: command,
-                           ktime: event.ktime, files: state.files, daemon: child)
-                var record = ProcessRecord(time: clock.wall(event.ktime), command: command, pid: event.pid, tid: event.tid,
-                                           ppid: state.ppid, comm: event.comm, action: .fork)
-                record.child = fork.childPid
-                record.daemon = scope
-                records.append(.process(record))
-            case .syscall(let call):
-                state.command = command
-                state.daemon = scope
-                let endpointCount = commands[command]?.network.count ?? 0
-                let work = interpretSyscall(event, call, by: &state)
-                // Of a daemon's network calls only onward requests matter: its accepts,
-                // replies and closes are the command's own connection seen from the other end.
-                // Signals between its own threads (Go preempts with SIGURG) are its own business.
-                let onward = work.filter { record in
-                    guard case .activity(let activity) = record else { return true }
-                    if activity.category == .network { return activity.action == .connect }
-                    let internalSignal = activity.signal != nil
-                        && (call.args[0] == UInt64(UInt32(bitPattern: event.pid)) || activity.target == event.tid)
-                    return !internalSignal
-                }
-                if onward.count < work.count { commands[command]?.dropEndpoints(from: endpointCount) }
-                records += onward
-            default:
-                break
-            }
-            state.daemon = identity
             if before == nil {
                 daemonProcesses[event.pid] = state
             } else {
@@ -81,6 +46,46 @@ extension Tracker {
             }
         }
         return records
+    }
+
+    /// What one daemon event did for `command`: a process forked for it, or
+    /// the onward requests of a call. `state` is the daemon's, whose `daemon`
+    /// scope is its identity; it comes back with the call's changes to its fd table.
+    private mutating func daemonWork(_ event: Event, by state: inout LiveProcess, for command: Int) -> [Record] {
+        guard var scope = state.daemon else { return [] }
+        scope.via = commands[command]?.daemons.first { $0.pid == event.pid }?.via ?? [event.pid]
+        scope.ambiguous = event.attribution.ambiguous
+        switch event.body {
+        case .fork(let fork) where !fork.isThread:
+            var child = scope
+            child.via.append(fork.childPid)
+            addProcess(pid: fork.childPid, ppid: fork.parentPid, comm: event.comm, argv: state.argv, command: command,
+                       ktime: event.ktime, files: state.files, daemon: child)
+            var record = ProcessRecord(time: clock.wall(event.ktime), command: command, pid: event.pid, tid: event.tid,
+                                       ppid: state.ppid, comm: event.comm, action: .fork)
+            record.child = fork.childPid
+            record.daemon = scope
+            return [.process(record)]
+        case .syscall(let call):
+            state.command = command
+            state.daemon = scope
+            let endpointCount = commands[command]?.network.count ?? 0
+            let work = interpretSyscall(event, call, by: &state)
+            // Of a daemon's network calls only onward requests matter: its accepts,
+            // replies and closes are the command's own connection seen from the other end.
+            // Signals between its own threads (Go preempts with SIGURG) are its own business.
+            let onward = work.filter { record in
+                guard case .activity(let activity) = record else { return true }
+                if activity.category == .network { return activity.action == .connect }
+                let internalSignal = activity.signal != nil
+                    && (call.args[0] == UInt64(UInt32(bitPattern: event.pid)) || activity.target == event.tid)
+                return !internalSignal
+            }
+            if onward.count < work.count { commands[command]?.dropEndpoints(from: endpointCount) }
+            return onward
+        default:
+            return []
+        }
     }
 
     /// Registers `pid` as a daemon of `command`, reached from `writer`; the
