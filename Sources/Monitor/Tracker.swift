@@ -5,6 +5,14 @@
 /// Commands: with `--pid`, the watched root is command 0 and every process it
 /// forks starts a new command, inherited by that process's whole subtree.
 /// With `-- CMD`, the launched process is command 1.
+///
+/// The tracker composes a `ProcessTree` (live processes and their descriptor
+/// tables), a `CommandState` per open command (its process list, file ledgers,
+/// endpoints and daemons) and the states of daemons serving commands. Syscalls
+/// are interpreted against the calling process's table, passed in
+/// (SyscallInterpreter.swift, FileSyscalls.swift, NetworkInterpreter.swift);
+/// read and write totals are reported in IOReport.swift; daemon work is
+/// attributed in DaemonAttribution.swift.
 public struct Tracker {
     public enum Mode: Equatable, Sendable {
         case shell(root: Int32)
