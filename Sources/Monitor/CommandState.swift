@@ -20,8 +20,8 @@ struct CommandState {
     var network: [NetworkEndpoint] = []
     /// Socket inode -> index in `network`.
     var endpoints: [UInt64: Int] = [:]
-    /// The socket inode of each entry of `network` (0: unknown).
-    var endpointInodes: [UInt64] = []
+    /// The socket inode of each entry of `network`, where known.
+    var endpointInodes: [UInt64?] = []
     var daemons: [DaemonEntry] = []
 
     init(leader: Int32, start: UInt64, lostAtStart: UInt64, unattributedAtStart: UInt64) {
@@ -78,7 +78,7 @@ struct CommandState {
     mutating func addEndpoint(_ socket: SocketState) -> Int {
         network.append(NetworkEndpoint(family: socket.family, type: socket.type, local: socket.local,
                                        remote: socket.remote, peer: socket.peer))
-        endpointInodes.append(socket.inode ?? 0)
+        endpointInodes.append(socket.inode)
         let index = network.count - 1
         if let inode = socket.inode { endpoints[inode] = index }
         return index
@@ -87,7 +87,7 @@ struct CommandState {
     /// Drops the endpoints added since there were `count`.
     mutating func dropEndpoints(from count: Int) {
         guard count < network.count else { return }
-        for inode in endpointInodes[count...] where inode != 0 { endpoints[inode] = nil }
+        for case let inode? in endpointInodes[count...] { endpoints[inode] = nil }
         network.removeSubrange(count...)
         endpointInodes.removeSubrange(count...)
     }
