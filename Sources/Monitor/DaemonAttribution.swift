@@ -10,11 +10,11 @@ extension Tracker {
     public static let daemonGrace: UInt64 = 2_000_000_000
 
     /// Nothing left to wait for: no live process, no command waiting for daemons.
-    public var idle: Bool { processes.isEmpty && !commands.values.contains { $0.ownEnded != nil } }
+    public var idle: Bool { processes.isEmpty && !commands.waitingForDaemons }
 
     /// A process outside the tree read what a watched task wrote.
     mutating func handlePeer(_ event: Event, _ peer: Event.Peer) -> [Record] {
-        guard let command = commandByTag[event.attribution.tag], commands[command] != nil else { return [] }
+        guard let command = commands.number(tag: event.attribution.tag) else { return [] }
         return noteDaemon(event.pid, comm: event.comm, for: command, writer: peer.writerPid,
                           writerInode: peer.writerInode, ktime: event.ktime)
     }
@@ -22,7 +22,7 @@ extension Tracker {
     /// An event of a tagged daemon thread: a call it made, or a process it forked.
     mutating func handleDaemonWork(_ event: Event) -> [Record] {
         let tags = [event.attribution.tag] + (event.attribution.ambiguous ? [event.attribution.alsoTag] : [])
-        let targets = Array(Set(tags.compactMap { commandByTag[$0] }.filter { commands[$0] != nil })).sorted()
+        let targets = Array(Set(tags.compactMap { commands.number(tag: $0) })).sorted()
         guard let first = targets.first else {
             lateDaemonWork += 1
             return []
@@ -165,8 +165,8 @@ extension Tracker {
     /// daemons forked for them that still run are no longer followed.
     public mutating func expire(ktime: UInt64) -> [Record] {
         var records: [Record] = []
-        for (number, command) in commands.sorted(by: { $0.key < $1.key }) {
-            guard let ended = command.ownEnded, ktime > ended else { continue }
+        for number in commands.numbers {
+            guard let command = commands[number], let ended = command.ownEnded, ktime > ended else { continue }
             let quiet = command.live == 0 && ktime - max(ended, command.lastDaemonWork) >= Self.daemonQuiet
             guard quiet || ktime - ended >= Self.daemonGrace else { continue }
             releasedTids += processes.removeAll(ofCommand: number)

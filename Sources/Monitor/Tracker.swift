@@ -7,8 +7,9 @@
 /// With `-- CMD`, the launched process is command 1.
 ///
 /// The tracker composes a `ProcessTree` (live processes and their descriptor
-/// tables), a `CommandState` per open command (its process list, file ledgers,
-/// endpoints and daemons) and the states of daemons serving commands. Syscalls
+/// tables), a `CommandRegistry` of open commands, each a `CommandState` (its
+/// process list, file ledgers, endpoints and daemons), and the states of
+/// daemons serving commands. Syscalls
 /// are interpreted against the calling process's table, passed in
 /// (SyscallInterpreter.swift, FileSyscalls.swift, NetworkInterpreter.swift);
 /// read and write totals are reported in IOReport.swift; daemon work is
@@ -24,16 +25,13 @@ public struct Tracker {
     /// What the tracker asks the kernel and /proc: fd totals, socket peers.
     let system: SystemQueries
     var processes = ProcessTree()
-    var commands: [Int: CommandState] = [:]
-    private var nextCommand: Int
+    var commands: CommandRegistry
     public private(set) var lostTotal: UInt64 = 0
     public private(set) var eventCount = 0
     /// Processes seen that had no fork event: their fork was lost or predates the watch.
     public private(set) var adopted = 0
     /// Daemons by pid: processes outside the tree that serve watched commands.
     var daemonProcesses: [Int32: LiveProcess] = [:]
-    /// The kernel's tags (a command's first pid) -> command numbers.
-    var commandByTag: [Int32: Int] = [:]
     /// Daemon calls done for no watched command, as the kernel counts them; set by the session.
     public var unattributed: UInt64 = 0
     /// Daemon work that arrived for a command already summarised.
@@ -48,8 +46,8 @@ public struct Tracker {
         self.clock = clock
         self.system = system
         switch mode {
-        case .shell: nextCommand = 1
-        case .command: nextCommand = 2
+        case .shell: commands = CommandRegistry(firstNumber: 1)
+        case .command: commands = CommandRegistry(firstNumber: 2)
         }
     }
 
@@ -63,7 +61,7 @@ public struct Tracker {
     public var liveProcesses: Int { processes.count }
 
     /// Commands started and not yet summarised.
-    public var openCommands: [Int] { commands.keys.sorted() }
+    public var openCommands: [Int] { commands.numbers }
 
     /// Registers a process that existed before the probes were attached.
     /// Direct children of the `--pid` root each start a command, in pid order.
@@ -115,7 +113,7 @@ public struct Tracker {
             records += flushIO(origin, files: &process.files)
             processes.add(pid, process)
         }
-        return records + commands.keys.sorted().compactMap { endCommand($0, ktime: ktime) }
+        return records + commands.numbers.compactMap { endCommand($0, ktime: ktime) }
     }
 
     // MARK: - Events
@@ -235,12 +233,7 @@ public struct Tracker {
     }
 
     private mutating func startCommand(leader: Int32, ktime: UInt64) -> Int {
-        let number = nextCommand
-        nextCommand += 1
-        commands[number] = CommandState(leader: leader, start: ktime, lostAtStart: lostTotal,
-                                        unattributedAtStart: unattributed)
-        commandByTag[leader] = number
-        return number
+        commands.start(leader: leader, ktime: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
     }
 
     mutating func addProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int, ktime: UInt64,
@@ -253,11 +246,7 @@ public struct Tracker {
     /// unknown), not yet in the tree.
     private mutating func newProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int,
                                      ktime: UInt64, files: FileTable, daemon: DaemonScope?) -> LiveProcess {
-        if commands[command] == nil {
-            commands[command] = CommandState(leader: pid, start: ktime, lostAtStart: lostTotal,
-                                             unattributedAtStart: unattributed)
-            commandByTag[pid] = command
-        }
+        commands.open(command, leader: pid, ktime: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
         var entry = CommandSummary.Process(pid: pid, ppid: ppid, comm: comm, argv: argv, termination: nil)
         entry.daemon = daemon
         return LiveProcess(command: command, entry: commands[command]?.add(entry), ppid: ppid, comm: comm, argv: argv,
@@ -300,8 +289,7 @@ public struct Tracker {
     }
 
     mutating func endCommand(_ number: Int, ktime: UInt64) -> Record? {
-        guard let command = commands.removeValue(forKey: number) else { return nil }
-        if commandByTag[command.leader] == number { commandByTag[command.leader] = nil }
+        guard let command = commands.remove(number) else { return nil }
         if !command.daemons.isEmpty { endedTags.append(command.leader) }
         return .summary(command.summary(
             number: number, start: clock.wall(command.start), end: clock.wall(ktime),
