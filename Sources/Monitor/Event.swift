@@ -1,3 +1,5 @@
+import BPFSources
+
 /// One decoded kernel record. Names stay raw bytes: a filename or comm may
 /// hold any byte but NUL, and only the sinks decide how to show them.
 public struct Event: Equatable, Sendable {
@@ -143,7 +145,7 @@ public struct Event: Equatable, Sendable {
         public static func + (a: IOTotals, b: IOTotals) -> IOTotals {
             IOTotals(bytesRead: a.bytesRead + b.bytesRead, bytesWritten: a.bytesWritten + b.bytesWritten,
                      reads: a.reads + b.reads, writes: a.writes + b.writes, metadata: a.metadata | b.metadata,
-                     mode: b.metadata & 1 != 0 ? b.mode : a.mode)
+                     mode: b.metadata & UInt32(FD_METADATA_MODE.rawValue) != 0 ? b.mode : a.mode)
         }
     }
 
@@ -176,11 +178,11 @@ public struct Event: Equatable, Sendable {
         public var oldTid: Int32
         public var filenameTruncated: Bool
         public var argvTruncated: Bool
-        /// Read and write totals the kernel holds for the process; -1 when unknown.
-        public var ioEntries: Int32
+        /// Read and write totals the kernel holds for the process; nil when unknown.
+        public var ioEntries: Int32?
 
         public init(filename: [UInt8], argv: [[UInt8]], oldTid: Int32,
-                    filenameTruncated: Bool = false, argvTruncated: Bool = false, ioEntries: Int32 = -1) {
+                    filenameTruncated: Bool = false, argvTruncated: Bool = false, ioEntries: Int32? = nil) {
             self.filename = filename
             self.argv = argv
             self.oldTid = oldTid
@@ -197,10 +199,10 @@ public struct Event: Equatable, Sendable {
         public var groupDead: Bool
         /// Real parent at exit: differs from the fork-time parent after reparenting.
         public var parentPid: Int32
-        /// Read and write totals the kernel holds for the process; -1 when unknown.
-        public var ioEntries: Int32
+        /// Read and write totals the kernel holds for the process; nil when unknown.
+        public var ioEntries: Int32?
 
-        public init(code: UInt32, groupDead: Bool, parentPid: Int32, ioEntries: Int32 = -1) {
+        public init(code: UInt32, groupDead: Bool, parentPid: Int32, ioEntries: Int32? = nil) {
             self.code = code
             self.groupDead = groupDead
             self.parentPid = parentPid

@@ -1,6 +1,6 @@
 /// One command's file-system operations, in the order they happened, turned
-/// into the command's net effect (design.md section 4): what a before/after
-/// snapshot would show, plus what was read, loaded and thrown away.
+/// into the command's net effect: what a before/after snapshot would show,
+/// plus what was read, loaded and thrown away.
 ///
 /// The ledger follows *objects*, not names: a file keeps its identity across
 /// renames, so `a -> b -> c` is one rename and a temp file renamed over its

@@ -1,6 +1,6 @@
 /// A command's net effect on the file system: the `files` and `directories`
-/// buckets of the summary (design.md section 4). Every list is sorted by path
-/// bytes and holds no duplicates, so two runs that did the same compare equal.
+/// buckets of the summary. Every list is sorted by path bytes and holds no
+/// duplicates, so two runs that did the same compare equal.
 public struct FileSummary: Equatable, Sendable {
     /// An object that existed before, by its name then and its name at the end.
     public struct Rename: Equatable, Sendable {

@@ -125,6 +125,28 @@ public struct FileTable: Equatable, Sendable {
 
     public var openDescriptors: [Int32] { files.keys.sorted() }
 
+    /// After a rename: the working directory and open files that named `from`,
+    /// or a path under it, name the same place under `to`.
+    mutating func renamePaths(from: [UInt8], to: [UInt8]) {
+        func moved(_ path: [UInt8]) -> [UInt8]? {
+            guard path.starts(with: from), path.count == from.count || path[from.count] == Paths.slash else { return nil }
+            return to + path[from.count...]
+        }
+        if let cwd, let new = moved(cwd) { self.cwd = new }
+        for (fd, file) in files {  // (a copy: the loop updates the table)
+            guard let path = file.path, let new = moved(path) else { continue }
+            update(fd) { $0.path = new }
+        }
+    }
+
+    /// The name was removed or renamed over: files still open under it no
+    /// longer have that name.
+    mutating func detach(at path: [UInt8]) {
+        for (fd, file) in files where file.path == path {
+            update(fd) { $0.unlinked = true }
+        }
+    }
+
     /// The sockets open in the table.
     public var sockets: [SocketState] { files.values.compactMap(\.socket) }
 }

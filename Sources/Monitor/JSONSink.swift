@@ -1,4 +1,4 @@
-/// JSON Lines per the output contract (design.md section 4): one object per
+/// JSON Lines per the output contract: one object per
 /// line, keys in a fixed order, every string valid UTF-8.
 public final class JSONSink: Sink {
     private let stream: ByteStream
@@ -24,7 +24,7 @@ public final class JSONSink: Sink {
             if let daemon = event.daemon { addDaemonScope(&object, daemon) }
         case .activity(let activity):
             addEvent(&object, time: activity.time, command: activity.command, pid: activity.pid, tid: activity.tid,
-                     ppid: activity.ppid, comm: activity.comm, category: activity.category.rawValue, action: activity.action)
+                     ppid: activity.ppid, comm: activity.comm, category: activity.category.rawValue, action: activity.action.rawValue)
             if let path = activity.path { object.addBytes("path", path) }
             if let from = activity.from { object.addBytes("from", from) }
             if let to = activity.to { object.addBytes("to", to) }

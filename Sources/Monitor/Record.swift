@@ -9,9 +9,19 @@ public enum Record: Equatable, Sendable {
     case status(StatusRecord)
 }
 
+/// The operation a `ProcessRecord` reports. Raw values are the output's `action` names.
 public enum ProcessAction: String, Sendable {
     case fork, thread, exec, exit
     case threadExit = "thread_exit"
+}
+
+/// The operation an `ActivityRecord` reports. Raw values are the output's `action` names.
+public enum ActivityAction: String, Sendable {
+    case open, create, read, write, truncate, unlink, rmdir, mkdir, mknod, rename, link, symlink
+    case chmod, chown, utime, xattr, mount, umount
+    case socket, connect, bind, listen, accept, send, recv, close, peer
+    /// kill, tkill, tgkill.
+    case signal
 }
 
 public struct ProcessRecord: Equatable, Sendable {
@@ -58,8 +68,7 @@ public struct ActivityRecord: Equatable, Sendable {
     public var ppid: Int32
     public var comm: [UInt8]
     public var category: Category
-    /// Contract names: open, create, read, write, unlink, rename, ..., socket, connect, send, ...
-    public var action: String
+    public var action: ActivityAction
     public var path: [UInt8]? = nil
     public var from: [UInt8]? = nil
     public var to: [UInt8]? = nil
@@ -81,7 +90,7 @@ public struct ActivityRecord: Equatable, Sendable {
     public var daemon: DaemonScope? = nil
 
     public init(time: UInt64, command: Int, pid: Int32, tid: Int32, ppid: Int32, comm: [UInt8],
-                category: Category, action: String) {
+                category: Category, action: ActivityAction) {
         self.time = time
         self.command = command
         self.pid = pid

@@ -1,22 +1,26 @@
-/// Socket families, types and addresses as the output contract spells them.
+import Glibc
+
+/// Socket families, types and addresses as the output contract spells them:
+/// the one mapping from the kernel's numbers to those names.
 public enum SocketAddress {
     public static func family(_ domain: Int32) -> String {
         switch domain {
-        case 1: return "unix"
-        case 2: return "inet"
-        case 10: return "inet6"
-        case 16: return "netlink"
-        case 17: return "packet"
+        case AF_UNIX: return "unix"
+        case AF_INET: return "inet"
+        case AF_INET6: return "inet6"
+        case AF_NETLINK: return "netlink"
+        case AF_PACKET: return "packet"
         default: return "af\(domain)"
         }
     }
 
+    /// The type bits of a socket(2) type argument; SOCK_CLOEXEC and SOCK_NONBLOCK are ignored.
     public static func type(_ type: Int32) -> String {
         switch type & 0xf {
-        case 1: return "stream"
-        case 2: return "dgram"
-        case 3: return "raw"
-        case 5: return "seqpacket"
+        case Int32(SOCK_STREAM.rawValue): return "stream"
+        case Int32(SOCK_DGRAM.rawValue): return "dgram"
+        case Int32(SOCK_RAW.rawValue): return "raw"
+        case Int32(SOCK_SEQPACKET.rawValue): return "seqpacket"
         default: return "type\(type & 0xf)"
         }
     }
@@ -27,14 +31,14 @@ public enum SocketAddress {
         let domain = Int32(bytes[0]) | Int32(bytes[1]) << 8
         let port = bytes.count >= 4 ? Int(bytes[2]) << 8 | Int(bytes[3]) : 0
         switch domain {
-        case 1:
+        case AF_UNIX:
             let path = Array(bytes.dropFirst(2))
-            if path.first == 0 { return ("unix", "@" + Escaping.text(Array(path.dropFirst()))) }
-            return ("unix", String(decoding: path.prefix { $0 != 0 }, as: UTF8.self))
-        case 2 where bytes.count >= 8:
-            return ("inet", bytes[4..<8].map(String.init).joined(separator: ".") + ":\(port)")
-        case 10 where bytes.count >= 24:
-            return ("inet6", "[" + ipv6(Array(bytes[8..<24])) + "]:\(port)")
+            if path.first == 0 { return (family(domain), "@" + Escaping.text(Array(path.dropFirst()))) }
+            return (family(domain), String(decoding: path.prefix { $0 != 0 }, as: UTF8.self))
+        case AF_INET where bytes.count >= 8:
+            return (family(domain), bytes[4..<8].map(String.init).joined(separator: ".") + ":\(port)")
+        case AF_INET6 where bytes.count >= 24:
+            return (family(domain), "[" + ipv6(Array(bytes[8..<24])) + "]:\(port)")
         default:
             return (family(domain), "")
         }

@@ -24,7 +24,7 @@ public final class TextSink: Sink {
         case .activity(let activity):
             stream.write(Self.line(
                 time(activity.time), String(activity.command), Escaping.text(activity.comm),
-                String(activity.pid), String(activity.tid), String(activity.ppid), activity.action,
+                String(activity.pid), String(activity.tid), String(activity.ppid), activity.action.rawValue,
                 details(activity) + Self.describe(activity.daemon)))
         case .lost(let lost):
             let places = lost.counts.sorted { $0.key < $1.key }.filter { $0.value > 0 }
@@ -64,7 +64,7 @@ public final class TextSink: Sink {
     }
 
     private func details(_ activity: ActivityRecord) -> String {
-        if activity.action == "peer", let socket = activity.socket, let peer = socket.peer {
+        if activity.action == .peer, let socket = activity.socket, let peer = socket.peer {
             // docker(58812) -> dockerd(1166) via unix:/var/run/docker.sock
             return "\(Escaping.text(activity.comm))(\(activity.pid)) -> \(Escaping.text(peer.comm))(\(peer.pid))"
                 + " via " + Escaping.text(Array((socket.remote ?? "").utf8))

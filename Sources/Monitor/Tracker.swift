@@ -5,74 +5,33 @@
 /// Commands: with `--pid`, the watched root is command 0 and every process it
 /// forks starts a new command, inherited by that process's whole subtree.
 /// With `-- CMD`, the launched process is command 1.
+///
+/// The tracker composes a `ProcessTree` (live processes and their descriptor
+/// tables), a `CommandRegistry` of open commands, each a `CommandState` (its
+/// process list, file ledgers, endpoints and daemons), and the states of
+/// daemons serving commands. Syscalls
+/// are interpreted against the calling process's table, passed in
+/// (SyscallInterpreter.swift, FileSyscalls.swift, NetworkInterpreter.swift);
+/// read and write totals are reported in IOReport.swift; daemon work is
+/// attributed in DaemonAttribution.swift.
 public struct Tracker {
     public enum Mode: Equatable, Sendable {
         case shell(root: Int32)
         case command(root: Int32)
     }
 
-    struct LiveProcess {
-        var command: Int
-        var entry: Int          // index in the command's process list
-        var ppid: Int32
-        var comm: [UInt8]
-        var argv: [[UInt8]]
-        var threads: Set<Int32>
-        var files: FileTable
-        /// Forked by a daemon for the command; for a daemon itself, whom it works for now.
-        var daemon: DaemonScope? = nil
-    }
-
-    struct Command {
-        var leader: Int32
-        var start: UInt64
-        var lostAtStart: UInt64
-        var processes: [CommandSummary.Process] = []
-        var live = 0
-        var threads = 0
-        var ledger = FileLedger()
-        /// What daemon work of ambiguous confidence did: listed apart.
-        var ambiguousLedger = FileLedger()
-
-        mutating func swapLedgers() { swap(&ledger, &ambiguousLedger) }
-        var network: [NetworkEndpoint] = []
-        /// Socket inode -> index in `network`.
-        var endpoints: [UInt64: Int] = [:]
-        /// The socket inode of each entry of `network` (0: unknown).
-        var endpointInodes: [UInt64] = []
-
-        /// Drops the endpoints added since there were `count`.
-        mutating func dropEndpoints(from count: Int) {
-            for inode in endpointInodes[count...] where inode != 0 { endpoints[inode] = nil }
-            network.removeSubrange(count...)
-            endpointInodes.removeSubrange(count...)
-        }
-        var hardLinks = HardLinks()
-        var daemons: [DaemonEntry] = []
-        /// Live processes of the command's own, not forked by daemons.
-        var ownLive = 0
-        /// When the command's own processes all ended while daemon work went on.
-        var ownEnded: UInt64? = nil
-        var lastDaemonWork: UInt64 = 0
-        var unattributedAtStart: UInt64 = 0
-    }
-
     public let mode: Mode
     let clock: WallClock
     /// What the tracker asks the kernel and /proc: fd totals, socket peers.
     let system: SystemQueries
-    var live: [Int32: LiveProcess] = [:]
-    private var threadOwner: [Int32: Int32] = [:]
-    var commands: [Int: Command] = [:]
-    private var nextCommand: Int
+    var processes = ProcessTree()
+    var commands: CommandRegistry
     public private(set) var lostTotal: UInt64 = 0
     public private(set) var eventCount = 0
     /// Processes seen that had no fork event: their fork was lost or predates the watch.
     public private(set) var adopted = 0
     /// Daemons by pid: processes outside the tree that serve watched commands.
     var daemonProcesses: [Int32: LiveProcess] = [:]
-    /// The kernel's tags (a command's first pid) -> command numbers.
-    var commandByTag: [Int32: Int] = [:]
     /// Daemon calls done for no watched command, as the kernel counts them; set by the session.
     public var unattributed: UInt64 = 0
     /// Daemon work that arrived for a command already summarised.
@@ -87,8 +46,8 @@ public struct Tracker {
         self.clock = clock
         self.system = system
         switch mode {
-        case .shell: nextCommand = 1
-        case .command: nextCommand = 2
+        case .shell: commands = CommandRegistry(firstNumber: 1)
+        case .command: commands = CommandRegistry(firstNumber: 2)
         }
     }
 
@@ -99,10 +58,10 @@ public struct Tracker {
     }
 
     /// Processes still alive.
-    public var liveProcesses: Int { live.count }
+    public var liveProcesses: Int { processes.count }
 
     /// Commands started and not yet summarised.
-    public var openCommands: [Int] { commands.keys.sorted() }
+    public var openCommands: [Int] { commands.numbers }
 
     /// Registers a process that existed before the probes were attached.
     /// Direct children of the `--pid` root each start a command, in pid order.
@@ -114,18 +73,18 @@ public struct Tracker {
         } else if ppid == root, case .shell = mode {
             command = startCommand(leader: pid, ktime: ktime)
         } else {
-            command = live[ppid]?.command ?? rootCommand
+            command = processes[ppid]?.command ?? rootCommand
         }
         addProcess(pid: pid, ppid: ppid, comm: comm, argv: argv, command: command, ktime: ktime, files: files)
         for tid in threads where tid != pid {
-            addThread(tid, to: pid)
+            processes.addThread(tid, to: pid)
         }
     }
 
     public mutating func handle(_ event: Event) -> [Record] {
         eventCount += 1
         if case .peer(let peer) = event.body { return handlePeer(event, peer) }
-        if event.attribution.daemon, live[event.pid] == nil { return handleDaemonWork(event) }
+        if event.attribution.daemon, processes[event.pid] == nil { return handleDaemonWork(event) }
         switch event.body {
         case .fork(let fork): return handleFork(event, fork)
         case .exec(let exec): return handleExec(event, exec)
@@ -148,10 +107,13 @@ public struct Tracker {
     public mutating func finish(ktime: UInt64) -> [Record] {
         var records: [Record] = []
         for pid in livePids {
-            guard let state = live[pid] else { continue }
-            records += flushIO(pid: pid, tid: pid, state: state, ktime: ktime)
+            guard var process = processes.remove(pid) else { continue }
+            let origin = RecordOrigin(clock: clock, ktime: ktime, pid: pid, tid: pid, comm: process.comm,
+                                      process: process, confidence: .certain)
+            records += flushIO(origin, files: &process.files)
+            processes.add(pid, process)
         }
-        return records + commands.keys.sorted().compactMap { endCommand($0, ktime: ktime) }
+        return records + commands.numbers.compactMap { endCommand($0, ktime: ktime) }
     }
 
     // MARK: - Events
@@ -163,13 +125,13 @@ public struct Tracker {
         record.unfollowed = fork.unfollowed
         if fork.isThread {
             record.action = .thread
-            addThread(fork.childTid, to: event.pid)
-            if let command = live[event.pid]?.command { commands[command]?.threads += 1 }
+            processes.addThread(fork.childTid, to: event.pid)
+            commands[parent.command]?.threads += 1
             return [.process(record)]
         }
         record.action = .fork
         var records: [Record] = []
-        if live[fork.childPid] != nil {
+        if processes[fork.childPid] != nil {
             // The pid was handed out again, so the old process ended and its exit was lost.
             records = vanished(fork.childPid, ktime: event.ktime)
         }
@@ -189,69 +151,77 @@ public struct Tracker {
     }
 
     private mutating func handleExec(_ event: Event, _ exec: Event.Exec) -> [Record] {
-        if exec.oldTid != event.tid {
-            threadOwner[exec.oldTid] = nil
-            live[event.pid]?.threads.remove(exec.oldTid)
-        }
-        var records: [Record] = []
-        let state = process(for: event)
-        if let closed = live[event.pid]?.files.exec() {
-            records += endGeneration(event, state: state, closed: closed, kernelHoldsIO: exec.ioEntries != 0)
-        }
-        live[event.pid]?.comm = event.comm
-        live[event.pid]?.argv = exec.argv
-        var record = baseRecord(event, parent: live[event.pid]!)
+        var process = takeProcess(for: event)
+        if exec.oldTid != event.tid { process.threads.remove(exec.oldTid) }
+        let origin = RecordOrigin(clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: event.comm,
+                                  process: process, confidence: .certain)
+        let closed = process.files.exec()
+        let records = endGeneration(origin, files: &process.files, closed: closed, kernelHoldsIO: exec.ioEntries != 0)
+        process.comm = event.comm
+        process.argv = exec.argv
+        var record = baseRecord(event, parent: process)
         record.action = .exec
-        if Paths.isAbsolute(exec.filename) || state.files.cwd == nil {
-            record.path = Paths.isAbsolute(exec.filename) ? (state.files.root ?? []) + exec.filename : exec.filename
+        if Paths.isAbsolute(exec.filename) {
+            record.path = (process.files.root ?? []) + exec.filename
+        } else if let cwd = process.files.cwd {
+            record.path = Paths.resolve(exec.filename, against: cwd)
         } else {
-            record.path = Paths.resolve(exec.filename, against: state.files.cwd!)
+            record.path = exec.filename
         }
         record.argv = exec.argv
         record.truncated = exec.filenameTruncated || exec.argvTruncated
-        if let state = live[event.pid] {
-            commands[state.command]?.processes[state.entry].argv = exec.argv
-            commands[state.command]?.processes[state.entry].comm = event.comm
+        if let entry = process.entry {
+            commands[process.command]?.processes[entry].argv = exec.argv
+            commands[process.command]?.processes[entry].comm = event.comm
         }
+        processes.add(event.pid, process)
         return records + [.process(record)]
     }
 
     private mutating func handleExit(_ event: Event, _ exit: Event.Exit) -> [Record] {
-        var state = process(for: event)
-        if exit.parentPid != 0 { state.ppid = exit.parentPid }  // reparented to a subreaper or init
-        var record = baseRecord(event, parent: state)
-        threadOwner[event.tid] = nil
-        live[event.pid]?.threads.remove(event.tid)
         guard exit.groupDead else {
+            var record = baseRecord(event, parent: reparented(process(for: event), exit))
             record.action = .threadExit
+            processes.removeThread(event.tid, of: event.pid)
             return [.process(record)]
         }
+        var process = reparented(takeProcess(for: event), exit)
+        var record = baseRecord(event, parent: process)
         record.action = .exit
         record.termination = exit.status
-        let io = flushIO(pid: event.pid, tid: event.tid, state: state, ktime: event.ktime, kernelHoldsIO: exit.ioEntries != 0)
-        return io + [.process(record)] + end(event.pid, state: state, termination: exit.status, ktime: event.ktime)
+        let origin = RecordOrigin(clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: process.comm,
+                                  process: process, confidence: .certain)
+        let io = flushIO(origin, files: &process.files, kernelHoldsIO: exit.ioEntries != 0)
+        return io + [.process(record)] + end(process, termination: exit.status, ktime: event.ktime)
+    }
+
+    /// The process with its parent at exit: a subreaper or init when it was reparented.
+    private func reparented(_ process: LiveProcess, _ exit: Event.Exit) -> LiveProcess {
+        var process = process
+        if exit.parentPid != 0 { process.ppid = exit.parentPid }
+        return process
     }
 
     /// Ends a process that is gone without an exit event (the event was lost):
     /// the session finds these by checking /proc when the kernel reported losses.
     /// `termination` is known only for the monitor's own child, from waitpid.
     public mutating func vanished(_ pid: Int32, ktime: UInt64, termination: Termination? = nil) -> [Record] {
-        guard let state = live[pid] else { return [] }
-        var record = ProcessRecord(time: clock.wall(ktime), command: state.command, pid: pid, tid: pid,
-                                   ppid: state.ppid, comm: state.comm, action: .exit)
+        guard let process = processes.remove(pid) else { return [] }
+        var record = ProcessRecord(time: clock.wall(ktime), command: process.command, pid: pid, tid: pid,
+                                   ppid: process.ppid, comm: process.comm, action: .exit)
         record.termination = termination
         record.statusUnknown = termination == nil
-        return [.process(record)] + end(pid, state: state, termination: termination, ktime: ktime)
+        return [.process(record)] + end(process, termination: termination, ktime: ktime)
     }
 
     /// The kernel's tag for the process's work: its command's first process.
     public func tag(of pid: Int32) -> Int32 {
-        guard let command = live[pid]?.command, let leader = commands[command]?.leader else { return root }
+        guard let command = processes[pid]?.command, let leader = commands[command]?.leader else { return root }
         return leader
     }
 
     /// Pids of the processes still alive in the model.
-    public var livePids: [Int32] { live.keys.sorted() }
+    public var livePids: [Int32] { processes.pids }
 
     // MARK: - Model
 
@@ -263,81 +233,68 @@ public struct Tracker {
     }
 
     private mutating func startCommand(leader: Int32, ktime: UInt64) -> Int {
-        let number = nextCommand
-        nextCommand += 1
-        commands[number] = Command(leader: leader, start: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
-        commandByTag[leader] = number
-        return number
+        commands.start(leader: leader, ktime: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
     }
 
     mutating func addProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int, ktime: UInt64,
                              files: FileTable = FileTable(), daemon: DaemonScope? = nil) {
-        if commands[command] == nil {
-            commands[command] = Command(leader: pid, start: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
-            commandByTag[pid] = command
-        }
-        let entry = commands[command]!.processes.count
-        var process = CommandSummary.Process(pid: pid, ppid: ppid, comm: comm, argv: argv, termination: nil)
-        process.daemon = daemon
-        commands[command]!.processes.append(process)
-        commands[command]!.live += 1
-        if daemon == nil { commands[command]!.ownLive += 1 }
-        live[pid] = LiveProcess(command: command, entry: entry, ppid: ppid, comm: comm, argv: argv, threads: [pid],
-                                files: files, daemon: daemon)
-        threadOwner[pid] = pid
+        processes.add(pid, newProcess(pid: pid, ppid: ppid, comm: comm, argv: argv, command: command, ktime: ktime,
+                                      files: files, daemon: daemon))
     }
 
-    private mutating func addThread(_ tid: Int32, to pid: Int32) {
-        threadOwner[tid] = pid
-        live[pid]?.threads.insert(tid)
+    /// A process added to `command`'s list (the command starts here if it is
+    /// unknown), not yet in the tree.
+    private mutating func newProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int,
+                                     ktime: UInt64, files: FileTable, daemon: DaemonScope?) -> LiveProcess {
+        commands.open(command, leader: pid, ktime: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
+        var entry = CommandSummary.Process(pid: pid, ppid: ppid, comm: comm, argv: argv, termination: nil)
+        entry.daemon = daemon
+        return LiveProcess(command: command, entry: commands[command]?.add(entry), ppid: ppid, comm: comm, argv: argv,
+                           threads: [pid], files: files, daemon: daemon)
     }
 
-    /// The live process an event belongs to. One never seen before (its fork
-    /// was lost, or it was missed at attach) is adopted into the root's command.
+    /// The live process an event belongs to (a copy; the tree keeps it).
     mutating func process(for event: Event) -> LiveProcess {
-        if let state = live[event.pid] { return state }
+        if let process = processes[event.pid] { return process }
+        let process = adopt(event)
+        processes.add(event.pid, process)
+        return process
+    }
+
+    /// The live process an event belongs to, taken out of the tree so that
+    /// changes to it are made in place; the caller puts it back or ends it.
+    mutating func takeProcess(for event: Event) -> LiveProcess {
+        processes.remove(event.pid) ?? adopt(event)
+    }
+
+    /// A process never seen before (its fork was lost, or it was missed at
+    /// attach), adopted into its parent's command or the root's.
+    private mutating func adopt(_ event: Event) -> LiveProcess {
         adopted += 1
         var ppid: Int32 = 0
         if case .exit(let exit) = event.body { ppid = exit.parentPid }
-        let command = live[ppid]?.command ?? rootCommand
-        addProcess(pid: event.pid, ppid: ppid, comm: event.comm, argv: [], command: command, ktime: event.ktime)
-        if event.tid != event.pid { addThread(event.tid, to: event.pid) }
-        return live[event.pid]!
+        let command = processes[ppid]?.command ?? rootCommand
+        var process = newProcess(pid: event.pid, ppid: ppid, comm: event.comm, argv: [], command: command,
+                                 ktime: event.ktime, files: FileTable(), daemon: nil)
+        if event.tid != event.pid { process.threads.insert(event.tid) }
+        return process
     }
 
-    /// Removes an ended process and closes its command when it was the last one.
-    private mutating func end(_ pid: Int32, state: LiveProcess, termination: Termination?, ktime: UInt64) -> [Record] {
-        for tid in state.threads { threadOwner[tid] = nil }
-        live[pid] = nil
-        // Mutated in place: copying a command out would copy its whole process list on every exit.
-        guard commands[state.command] != nil else { return [] }
-        commands[state.command]!.processes[state.entry].termination = termination
-        commands[state.command]!.processes[state.entry].ended = true
-        commands[state.command]!.processes[state.entry].ppid = state.ppid
-        commands[state.command]!.live -= 1
-        if state.daemon == nil { commands[state.command]!.ownLive -= 1 }
-        return settle(state.command, ktime: ktime)
+    /// Records the end of a process already out of the tree, and closes its
+    /// command when it was the last one.
+    private mutating func end(_ process: LiveProcess, termination: Termination?, ktime: UInt64) -> [Record] {
+        guard let entry = process.entry, commands[process.command] != nil else { return [] }
+        commands[process.command]?.ended(entry: entry, termination: termination, ppid: process.ppid)
+        return settle(process.command, ktime: ktime)
     }
 
     mutating func endCommand(_ number: Int, ktime: UInt64) -> Record? {
-        guard let command = commands.removeValue(forKey: number) else { return nil }
-        if commandByTag[command.leader] == number { commandByTag[command.leader] = nil }
+        guard let command = commands.remove(number) else { return nil }
         if !command.daemons.isEmpty { endedTags.append(command.leader) }
-        let leader = command.processes.first { $0.pid == command.leader } ?? command.processes.first
-        var summary = CommandSummary(
-            command: number, pid: command.leader, argv: leader?.argv ?? [],
-            termination: leader?.termination, start: clock.wall(command.start), end: clock.wall(ktime),
-            processes: command.processes, threads: command.threads,
-            lostEvents: lostTotal - command.lostAtStart)
-        summary.files = command.ledger.summary()
-        let ambiguous = command.ambiguousLedger.summary()
-        summary.files.ambiguous = Array(Set(ambiguous.created + ambiguous.modified + ambiguous.deleted + ambiguous.temporary
-            + ambiguous.metadata + ambiguous.directoriesCreated + ambiguous.directoriesDeleted
-            + ambiguous.directoriesTemporary + ambiguous.renamed.map(\.to))).sorted { $0.lexicographicallyPrecedes($1) }
-        summary.network = command.network
-        summary.daemons = command.daemons
-        summary.unattributed = unattributed - min(unattributed, command.unattributedAtStart)
-        return .summary(summary)
+        return .summary(command.summary(
+            number: number, start: clock.wall(command.start), end: clock.wall(ktime),
+            lostEvents: lostTotal - command.lostAtStart,
+            unattributed: unattributed - min(unattributed, command.unattributedAtStart)))
     }
 
     func baseRecord(_ event: Event, parent: LiveProcess) -> ProcessRecord {
@@ -347,14 +304,4 @@ public struct Tracker {
         record.daemon = parent.daemon
         return record
     }
-}
-
-/// Converts kernel monotonic timestamps to wall-clock time.
-public struct WallClock: Sendable {
-    /// Wall clock minus monotonic clock, in nanoseconds.
-    public let offset: Int64
-
-    public init(offset: Int64) { self.offset = offset }
-
-    public func wall(_ ktime: UInt64) -> UInt64 { UInt64(Int64(ktime) + offset) }
 }

@@ -1,6 +1,7 @@
 import CSockDiag
 import Foundation
 import Glibc
+import Monitor
 
 /// Names the process at the other end of a socket, as `ss -p` does: the
 /// kernel's sock_diag interface gives the socket at the other end, and the
@@ -132,7 +133,7 @@ public final class PeerResolver {
             if name.first != 0 { name = Array(name.prefix { $0 != 0 }) }  // a path ends at its NUL
             var socket = sockdiag_unix()
             guard !name.isEmpty, sockdiag_unix_listener_named(name, name.count, &socket) == 0 else { return nil }
-            return named(inode: socket.inode, local: Self.unixName(socket), remote: "", family: "unix",
+            return named(inode: socket.inode, local: Self.unixName(socket), remote: "", family: Self.unixFamily,
                          pending: false, excluding: excluding)
         case AF_INET, AF_INET6:
             let v4 = family == AF_INET
@@ -162,12 +163,14 @@ public final class PeerResolver {
             } else if Self.awaitsAccept(unix), sockdiag_unix_listener_for(inode, &other) == 0 {
                 remote = Self.unixName(other)
             }
-            return Endpoint(family: "unix", sockType: Self.typeName(unix.type), local: Self.unixName(unix), remote: remote)
+            return Endpoint(family: Self.unixFamily, sockType: SocketAddress.type(Int32(unix.type)),
+                            local: Self.unixName(unix), remote: remote)
         }
         if unixOnly { return nil }
         var inet = sockdiag_inet()
         if sockdiag_inet_query(inode, 0, &inet) == 0 {
-            return Endpoint(family: Self.familyName(inet), sockType: inet.protocol == UInt8(IPPROTO_TCP) ? "stream" : "dgram",
+            let type = inet.protocol == UInt8(IPPROTO_TCP) ? SOCK_STREAM : SOCK_DGRAM
+            return Endpoint(family: Self.familyName(inet), sockType: SocketAddress.type(Int32(type.rawValue)),
                             local: Self.format(inet, remote: false), remote: Self.format(inet, remote: true))
         }
         return nil
@@ -294,7 +297,7 @@ public final class PeerResolver {
         }
         // The other end's remote is this socket (for a connected pair).
         let remote = pending ? "" : Self.unixName(mine)
-        return named(inode: other.inode, local: Self.unixName(other), remote: remote, family: "unix",
+        return named(inode: other.inode, local: Self.unixName(other), remote: remote, family: Self.unixFamily,
                      pending: pending, excluding: excluding)
     }
 
@@ -315,14 +318,7 @@ public final class PeerResolver {
         return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    private static func typeName(_ type: UInt8) -> String {
-        switch Int32(type) {
-        case Int32(SOCK_STREAM.rawValue): return "stream"
-        case Int32(SOCK_DGRAM.rawValue): return "dgram"
-        case Int32(SOCK_SEQPACKET.rawValue): return "seqpacket"
-        default: return "type\(type)"
-        }
-    }
+    private static let unixFamily = SocketAddress.family(AF_UNIX)
 
     // MARK: - Inet
 
@@ -337,7 +333,7 @@ public final class PeerResolver {
     }
 
     private static func familyName(_ socket: sockdiag_inet) -> String {
-        socket.family == UInt8(AF_INET6) ? "inet6" : "inet"
+        SocketAddress.family(Int32(socket.family))
     }
 
     /// "1.2.3.4:80" or "[::1]:80"; "" for a side that is not set (port 0).

@@ -21,13 +21,13 @@ import Monitor
         var (tracker, _) = twoCommands()
         let peer = tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 77))
         let line = try #require(peer.activities.first)
-        #expect(line.action == "peer" && line.command == 1 && line.pid == 100)
+        #expect(line.action == .peer && line.command == 1 && line.pid == 100)
         #expect(line.socket?.peer == SocketPeer(pid: 500, comm: utf8("dockerd")))
         #expect(line.socket?.remote == "unix:/run/d.sock")
 
         let work = tracker.handle(Make.create(11_000, daemon: 500, tid: 501, tag: 100, path: "/var/lib/d/volumes/a"))
         let create = try #require(work.activities.first)
-        #expect(create.command == 1 && create.action == "mkdir" && create.pid == 500)
+        #expect(create.command == 1 && create.action == .mkdir && create.pid == 500)
         #expect(create.daemon == DaemonScope(pid: 500, comm: utf8("dockerd"), via: [100, 500]))
         // Work tagged for command 2 stays out of command 1.
         _ = tracker.handle(Make.create(12_000, daemon: 500, tid: 502, tag: 200, path: "/var/lib/d/volumes/b"))

@@ -91,7 +91,7 @@ import BPFSources
         let event = try decode(record)
         #expect(event == Event(ktime: 123_456_789, cpu: 1, pid: 300, tid: 302, comm: utf8("cc1"),
                                body: .exit(Event.Exit(code: 0x8b, groupDead: true, parentPid: 150, ioEntries: 0))))
-        guard case .exit(let exit) = event.body else { return }
+        guard case .exit(let exit) = event.body else { Issue.record("not an exit"); return }
         #expect(exit.status == .signaled(11, coreDumped: true))
     }
 

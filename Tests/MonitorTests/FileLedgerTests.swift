@@ -2,7 +2,7 @@ import Testing
 import Monitor
 
 /// The summary's file buckets are the command's net effect: what a before/after snapshot
-/// shows, with objects followed across renames (design.md section 4).
+/// shows, with objects followed across renames.
 @Suite struct FileLedgerTests {
     // MARK: - Files: one bucket each
 
@@ -513,11 +513,11 @@ import Monitor
         ])
     }
 
-    // MARK: - The issue's script, end to end
+    // MARK: - A mixed script, end to end
 
     /// Create, write, append, rename, chmod and unlink in a temp dir; mkdir -p and rmdir;
     /// a symlink and a hard link; a temporary file.
-    @Test func theIssueScript() {
+    @Test func mixedScriptOfFileOperations() {
         var ledger = FileLedger()
         let d = "/tmp/em.1"
         ledger.observed(p(d), exists: true)

@@ -75,7 +75,7 @@ extension Record {
     var tag: String {
         switch self {
         case .process(let record): record.action.rawValue
-        case .activity(let record): record.action
+        case .activity(let record): record.action.rawValue
         case .summary: "summary"
         case .lost: "lost"
         case .status: "status"

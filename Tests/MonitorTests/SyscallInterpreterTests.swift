@@ -52,7 +52,7 @@ import Monitor
         run.call("chdir", ret: 0, paths: ["sub"])
         let create = try #require(run.call("openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat | O.trunc | O.cloexec],
                                            paths: ["f.txt"], file: .regular(writable: true, created: true)).activities.first)
-        #expect(create.action == "create" && create.category == .file)
+        #expect(create.action == .create && create.category == .file)
         #expect(create.path == p("/home/u/sub/f.txt"))
         #expect(create.fd == 3)
         #expect(create.flags == "O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC")
@@ -61,7 +61,7 @@ import Monitor
         // A failed chdir leaves the working directory alone.
         run.call("chdir", ret: -2, paths: ["../nope"])
         let missing = try #require(run.call("openat", ret: -2, [atFDCWD, 0, O.rdonly], paths: ["g"]).activities.first)
-        #expect(missing.action == "open" && missing.error == "ENOENT")
+        #expect(missing.action == .open && missing.error == "ENOENT")
         #expect(missing.path == p("/home/u/sub/g"))
 
         run.call("chdir", ret: 0, paths: ["/var/../srv//"])
@@ -75,7 +75,7 @@ import Monitor
             == p("/etc/passwd"))
 
         let write = try #require(run.call("close", ret: 0, [3], io: io(written: 12, writes: 1)).activities.first)
-        #expect(write.action == "write" && write.path == p("/home/u/sub/f.txt") && write.bytes == 12 && write.calls == 1)
+        #expect(write.action == .write && write.path == p("/home/u/sub/f.txt") && write.bytes == 12 && write.calls == 1)
 
         let summary = try #require(run.exit().summaries.first)
         #expect(texts(summary.files.created) == ["/home/u/sub/f.txt"])
@@ -95,13 +95,13 @@ import Monitor
         #expect(run.call("mkdirat", ret: 0, [3, 0o755], paths: ["new"]).activities.first?.path == p("/data/new"))
         #expect(run.call("unlinkat", ret: 0, [3, 0, 0], paths: ["old.txt"]).activities.first?.path == p("/data/old.txt"))
         let chmod = try #require(run.call("fchmodat", ret: 0, [3, 0, 0o600, 0], paths: ["conf"]).activities.first)
-        #expect(chmod.action == "chmod" && chmod.path == p("/data/conf") && chmod.mode == 0o600)
+        #expect(chmod.action == .chmod && chmod.path == p("/data/conf") && chmod.mode == 0o600)
         let rename = try #require(run.call("renameat", ret: 0, [3, 0, atFDCWD, 0], paths: ["a", "b"]).activities.first)
         #expect(rename.from == p("/data/a") && rename.to == p("/home/u/b"))
         let link = try #require(run.call("linkat", ret: 0, [atFDCWD, 0, 3, 0, 0], paths: ["/etc/hosts", "hosts"]).activities.first)
-        #expect(link.action == "link" && link.from == p("/etc/hosts") && link.to == p("/data/hosts"))
+        #expect(link.action == .link && link.from == p("/etc/hosts") && link.to == p("/data/hosts"))
         let symlink = try #require(run.call("symlinkat", ret: 0, [0, 3, 0], paths: ["../target", "sl"]).activities.first)
-        #expect(symlink.action == "symlink" && symlink.path == p("/data/sl") && symlink.to == p("../target"),
+        #expect(symlink.action == .symlink && symlink.path == p("/data/sl") && symlink.to == p("../target"),
                 "the link is resolved; its target is kept as written")
 
         let summary = try #require(run.exit().summaries.first)
@@ -129,7 +129,7 @@ import Monitor
         run.call("openat", ret: 3, [atFDCWD, 0, O.wronly | O.append], paths: ["/t/log"], file: .regular(writable: true))
         let replaced = run.call("dup2", ret: 1, [3, 1], io: io(written: 7, writes: 1)).activities
         #expect(replaced.count == 1)
-        #expect(replaced.first?.action == "write" && replaced.first?.fd == 1)
+        #expect(replaced.first?.action == .write && replaced.first?.fd == 1)
         #expect(replaced.first?.path == p("/dev/pts/0") && replaced.first?.bytes == 7, "the terminal's bytes, not the log's")
 
         #expect(run.call("close", ret: 0, [3]).activities.isEmpty, "nothing went through fd 3")
@@ -137,7 +137,7 @@ import Monitor
         #expect(run.probe(3)?.path == nil)
 
         let write = try #require(run.call("close", ret: 0, [1], io: io(written: 42, writes: 3)).activities.first)
-        #expect(write.action == "write" && write.fd == 1 && write.path == p("/t/log") && write.bytes == 42 && write.calls == 3)
+        #expect(write.action == .write && write.fd == 1 && write.path == p("/t/log") && write.bytes == 42 && write.calls == 3)
 
         let summary = try #require(run.exit().summaries.first)
         #expect(texts(summary.files.modified) == ["/t/log"])
@@ -153,7 +153,7 @@ import Monitor
         run.call("close", ret: 0, [3])
         run.system.hold(pid: 100, fd: 1, generation: 0, io(written: 99, writes: 2))
         let records = run.exit()
-        let write = try #require(records.activities.first { $0.action == "write" })
+        let write = try #require(records.activities.first { $0.action == .write })
         #expect(write.fd == 1 && write.path == p("/t/out") && write.bytes == 99 && write.calls == 2)
         #expect(run.system.ioQueries.last?.fds == [1])
         #expect(run.system.ioQueries.last?.generations == 0...0)
@@ -167,7 +167,7 @@ import Monitor
         run.call("dup", ret: 4, [3])
         run.call("fcntl", ret: 9, [3, 0, 9])  // F_DUPFD
         let truncate = try #require(run.call("ftruncate", ret: 0, [4, 0]).activities.first)
-        #expect(truncate.action == "truncate" && truncate.path == p("/t/f"))
+        #expect(truncate.action == .truncate && truncate.path == p("/t/f"))
         #expect(run.probe(9)?.path == p("/t/f"))
         let summary = try #require(run.exit().summaries.first)
         #expect(texts(summary.files.modified) == ["/t/f"])
@@ -184,7 +184,7 @@ import Monitor
 
         let closed = run.call("close_range", ret: 0, [4, 5, 0]).activities
         #expect(closed.map(\.fd) == [4, 5])
-        #expect(closed.map(\.action) == ["write", "read"])
+        #expect(closed.map(\.action) == [.write, .read])
         #expect(closed.map(\.path) == [p("/t/b"), p("/t/c")])
         #expect(closed.map(\.bytes) == [9, 2])
         #expect(run.system.ioQueries.last?.generations == 0...0)
@@ -279,7 +279,7 @@ import Monitor
         run.call("rename", ret: 0, paths: ["/t/a", "/t/b"])
         run.call("chdir", ret: 0, paths: ["/t"])
         let second = try #require(run.call("renameat", ret: 0, [atFDCWD, 0, atFDCWD, 0], paths: ["b", "c"]).activities.first)
-        #expect(second.action == "rename" && second.from == p("/t/b") && second.to == p("/t/c"))
+        #expect(second.action == .rename && second.from == p("/t/b") && second.to == p("/t/c"))
         let write = try #require(run.call("close", ret: 0, [3], io: io(written: 4, writes: 1)).activities.first)
         #expect(write.path == p("/t/c"), "the open file follows its renames")
 
@@ -299,16 +299,16 @@ import Monitor
 
     @Test func unlinkatRemoveDirIsRmdir() throws {
         var run = Run()
-        #expect(run.call("mkdir", ret: 0, [0, 0o755], paths: ["/t/d"]).activities.first?.action == "mkdir")
+        #expect(run.call("mkdir", ret: 0, [0, 0o755], paths: ["/t/d"]).activities.first?.action == .mkdir)
         let rmdir = try #require(run.call("unlinkat", ret: 0, [atFDCWD, 0, 0x200], paths: ["/t/d"]).activities.first)
-        #expect(rmdir.action == "rmdir" && rmdir.path == p("/t/d"))
+        #expect(rmdir.action == .rmdir && rmdir.path == p("/t/d"))
         run.call("openat", ret: 3, [atFDCWD, 0, O.rdonly | O.directory], paths: ["/t"], file: .directory)
-        #expect(run.call("unlinkat", ret: 0, [3, 0, 0x200], paths: ["old"]).activities.first?.action == "rmdir")
+        #expect(run.call("unlinkat", ret: 0, [3, 0, 0x200], paths: ["old"]).activities.first?.action == .rmdir)
         let unlink = try #require(run.call("unlinkat", ret: 0, [3, 0, 0], paths: ["file"]).activities.first)
-        #expect(unlink.action == "unlink" && unlink.path == p("/t/file"))
+        #expect(unlink.action == .unlink && unlink.path == p("/t/file"))
         let missing = try #require(run.call("unlinkat", ret: -2, [3, 0, 0], paths: ["missing"]).activities.first)
         #expect(missing.error == "ENOENT" && missing.path == p("/t/missing"))
-        #expect(run.call("rmdir", ret: 0, paths: ["/t/e"]).activities.first?.action == "rmdir")
+        #expect(run.call("rmdir", ret: 0, paths: ["/t/e"]).activities.first?.action == .rmdir)
 
         let summary = try #require(run.exit().summaries.first)
         #expect(texts(summary.files.directoriesTemporary) == ["/t/d"])
@@ -323,14 +323,14 @@ import Monitor
     @Test func fmodeCreatedMeansCreate() throws {
         var run = Run()
         #expect(run.call("openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat], paths: ["/t/new"],
-                         file: .regular(writable: true, created: true)).activities.first?.action == "create")
+                         file: .regular(writable: true, created: true)).activities.first?.action == .create)
         let existing = try #require(run.call("openat", ret: 4, [atFDCWD, 0, O.wronly | O.creat | O.trunc], paths: ["/t/existing"],
                                              file: .regular(writable: true)).activities.first)
-        #expect(existing.action == "open", "O_CREAT on a file that was there creates nothing")
+        #expect(existing.action == .open, "O_CREAT on a file that was there creates nothing")
         run.call("openat", ret: 5, [atFDCWD, 0, O.wronly | O.creat | O.append], paths: ["/t/appended"], file: .regular(writable: true))
         run.call("close", ret: 0, [5], io: io(written: 3, writes: 1))
         #expect(run.call("creat", ret: 6, [0, 0o644], paths: ["/t/c2"],
-                         file: .regular(writable: true, created: true)).activities.first?.action == "create")
+                         file: .regular(writable: true, created: true)).activities.first?.action == .create)
         run.call("openat", ret: 7, [atFDCWD, 0, O.wronly | O.creat], paths: ["/t/tmp"], file: .regular(writable: true, created: true))
         run.call("close", ret: 0, [7], io: io(written: 1, writes: 1))
         run.call("unlink", ret: 0, paths: ["/t/tmp"])
@@ -349,18 +349,18 @@ import Monitor
         run.system.sockets[777] = SocketState(family: "unix", type: "stream", inode: 777, remote: "/run/x.sock",
                                               peer: SocketPeer(pid: 900, comm: p("server")))
         let socket = try #require(run.call("socket", ret: 3, [1, 1 | O.cloexec, 0], file: .socket(777)).activities.first)
-        #expect(socket.category == .network && socket.action == "socket" && socket.fd == 3)
+        #expect(socket.category == .network && socket.action == .socket && socket.fd == 3)
         #expect(socket.socket?.family == "unix" && socket.socket?.type == "stream")
 
         let connect = try #require(run.call("connect", ret: 0, [3, 0, 20], sockaddr: sockaddrUnix("/run/x.sock"),
                                             file: .socket(777)).activities.first)
-        #expect(connect.action == "connect" && connect.error == nil && connect.fd == 3)
+        #expect(connect.action == .connect && connect.error == nil && connect.fd == 3)
         #expect(connect.socket?.family == "unix")
         #expect(connect.socket?.remote == "/run/x.sock")
         #expect(connect.socket?.peer == SocketPeer(pid: 900, comm: p("server")))
 
         let closing = run.call("close", ret: 0, [3], io: io(read: 20, written: 10, reads: 2, writes: 1)).activities
-        #expect(closing.map(\.action) == ["recv", "send", "close"])
+        #expect(closing.map(\.action) == [.recv, .send, .close])
         #expect(closing.allSatisfy { $0.category == .network && $0.socket?.peer?.pid == 900 && $0.socket?.remote == "/run/x.sock" })
         #expect(closing.map(\.bytes) == [20, 10, nil])
 
@@ -385,10 +385,10 @@ import Monitor
 
         // With --io, read and write on a socket arrive one by one as recv and send.
         let send = try #require(run.call("write", ret: 50, [4, 0, 50]).activities.first)
-        #expect(send.category == .network && send.action == "send" && send.bytes == 50)
+        #expect(send.category == .network && send.action == .send && send.bytes == 50)
         let recv = try #require(run.call("read", ret: 30, [4, 0, 4096]).activities.first)
-        #expect(recv.category == .network && recv.action == "recv" && recv.bytes == 30)
-        #expect(run.call("close", ret: 0, [4]).activities.map(\.action) == ["close"])
+        #expect(recv.category == .network && recv.action == .recv && recv.bytes == 30)
+        #expect(run.call("close", ret: 0, [4]).activities.map(\.action) == [.close])
 
         let summary = try #require(run.exit().summaries.first)
         #expect(summary.network == [NetworkEndpoint(family: "inet", type: "stream", local: nil, remote: "127.0.0.1:8080",
@@ -415,12 +415,12 @@ import Monitor
         run.call("socket", ret: 3, [1, 1, 0], file: .socket(600))
         run.call("connect", ret: 0, [3, 0, 14], sockaddr: sockaddrUnix("/run/y.sock"), file: .socket(600))
         let send = try #require(run.call("sendto", ret: 1004, [3, 0, 1004, 0, 0, 0]).activities.first)
-        #expect(send.action == "send" && send.category == .network)
+        #expect(send.action == .send && send.category == .network)
         #expect(send.bytes == 1004, "sendto returned 1004 bytes: \(send)")
         let sendmsg = try #require(run.call("sendmsg", ret: 6, [3, 0, 0]).activities.first)
         #expect(sendmsg.bytes == 6, "\(sendmsg)")
         let recv = try #require(run.call("recvfrom", ret: 300, [3, 0, 65536, 0, 0, 0]).activities.first)
-        #expect(recv.action == "recv" && recv.bytes == 300, "recvfrom returned 300 bytes: \(recv)")
+        #expect(recv.action == .recv && recv.bytes == 300, "recvfrom returned 300 bytes: \(recv)")
         let recvmsg = try #require(run.call("recvmsg", ret: 8, [3, 0, 0]).activities.first)
         #expect(recvmsg.bytes == 8, "\(recvmsg)")
         run.call("close", ret: 0, [3])
@@ -436,12 +436,12 @@ import Monitor
         run.call("socket", ret: 3, [1, 1, 0], file: .socket(1))
         let bind = try #require(run.call("bind", ret: 0, [3, 0, 16], sockaddr: sockaddrUnix("/run/srv.sock"),
                                          file: .socket(1)).activities.first)
-        #expect(bind.action == "bind" && bind.socket?.local == "/run/srv.sock")
-        #expect(run.call("listen", ret: 0, [3, 5], file: .socket(1)).activities.first?.action == "listen")
+        #expect(bind.action == .bind && bind.socket?.local == "/run/srv.sock")
+        #expect(run.call("listen", ret: 0, [3, 5], file: .socket(1)).activities.first?.action == .listen)
 
         let accept = try #require(run.call("accept4", ret: 4, [3, 0, 0, O.cloexec], sockaddr: [1, 0],
                                            file: .socket(2)).activities.first)
-        #expect(accept.action == "accept" && accept.fd == 4 && accept.error == nil)
+        #expect(accept.action == .accept && accept.fd == 4 && accept.error == nil)
         #expect(accept.socket?.family == "unix" && accept.socket?.type == "stream")
         #expect(accept.socket?.local == "/run/srv.sock")
         #expect(accept.socket?.remote == nil, "an unbound client has no address")
@@ -473,7 +473,7 @@ import Monitor
     @Test func socketpairAndPipeDescriptors() throws {
         var run = Run()
         let pairRecord = try #require(run.call("socketpair", ret: 0, [1, 1, 0, 0], sockaddr: pair(3, 4)).activities.first)
-        #expect(pairRecord.action == "socket" && pairRecord.fd == 3 && pairRecord.socket?.family == "unix")
+        #expect(pairRecord.action == .socket && pairRecord.fd == 3 && pairRecord.socket?.family == "unix")
         #expect(run.probe(3)?.category == .network && run.probe(4)?.category == .network)
         run.call("pipe", ret: 0, [0], sockaddr: pair(5, 6))
         #expect(run.probe(5)?.category == .file && run.probe(5)?.path == nil)
@@ -497,7 +497,7 @@ import Monitor
     @Test func killNamesTargetAndSignal() throws {
         var run = Run()
         let kill = try #require(run.call("kill", ret: 0, [300, 15]).activities.first)
-        #expect(kill.category == .process && kill.action == "signal" && kill.target == 300 && kill.signal == 15)
+        #expect(kill.category == .process && kill.action == .signal && kill.target == 300 && kill.signal == 15)
         #expect(run.call("kill", ret: 0, [300, 0]).activities.isEmpty, "signal 0 only checks existence")
         let tgkill = try #require(run.call("tgkill", ret: 0, [300, 301, 9]).activities.first)
         #expect(tgkill.target == 301 && tgkill.signal == 9)

@@ -3,7 +3,8 @@ import Monitor
 
 /// fork, exec and exit of processes and threads, one command at a time.
 @Suite struct TrackerLifecycleTests {
-    @Test func forkExecExit() {
+    /// `sh -c "ls -l"` under `-- CMD`: sh execs, forks ls, ls exits 0, sh exits 2.
+    private func forkExecExitRun() -> (tracker: Tracker, records: [Record]) {
         var tracker = Tracker.seeded(.command(root: 100), comm: "ebpf-monitor", argv: ["sh", "-c", "ls -l"], ppid: 50)
         let records = tracker.feed([
             Make.exec(2_000, pid: 100, comm: "sh", path: "/bin/sh", argv: ["sh", "-c", "ls -l"]),
@@ -12,6 +13,11 @@ import Monitor
             Make.exit(5_000, pid: 101, comm: "ls", code: Code.exited(0), parent: 100),
             Make.exit(6_000, pid: 100, comm: "sh", code: Code.exited(2), parent: 50),
         ])
+        return (tracker, records)
+    }
+
+    @Test func forkExecExitRecords() {
+        let records = forkExecExitRun().records
         #expect(records.tags == ["exec", "fork", "exec", "exit", "exit", "summary"])
         let events = records.processes
         #expect(events.allSatisfy { $0.command == 1 })
@@ -29,8 +35,10 @@ import Monitor
 
         #expect(events[3].termination == .exited(0))
         #expect(events[4].termination == .exited(2))
+    }
 
-        let summary = try! #require(records.last?.summary)
+    @Test func forkExecExitSummary() throws {
+        let summary = try #require(forkExecExitRun().records.last?.summary)
         #expect(summary.command == 1)
         #expect(summary.pid == 100)
         #expect(summary.argv == [utf8("sh"), utf8("-c"), utf8("ls -l")])
@@ -43,6 +51,10 @@ import Monitor
         #expect(summary.entry(101)?.ppid == 100)
         #expect(summary.entry(101)?.termination == .exited(0))
         #expect(summary.lostEvents == 0)
+    }
+
+    @Test func forkExecExitLeavesNothingOpen() {
+        let tracker = forkExecExitRun().tracker
         #expect(tracker.liveProcesses == 0)
         #expect(tracker.openCommands.isEmpty)
         #expect(tracker.eventCount == 5)

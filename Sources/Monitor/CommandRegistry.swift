@@ -1,0 +1,54 @@
+/// The commands not yet summarised, by number, and the kernel's tags for them.
+///
+/// A command's tag is the pid of its first process: the kernel tags the work
+/// daemons do for a command with it.
+struct CommandRegistry {
+    private var states: [Int: CommandState] = [:]
+    private var byTag: [Int32: Int] = [:]
+    /// The number the next command started with `start` gets.
+    private var next: Int
+
+    init(firstNumber: Int) { next = firstNumber }
+
+    /// An open command. Changed in place through this subscript: a copy of a
+    /// command would copy its ledgers on the next change.
+    subscript(number: Int) -> CommandState? {
+        get { states[number] }
+        _modify { yield &states[number] }
+    }
+
+    /// The open command a kernel tag names.
+    func number(tag: Int32) -> Int? {
+        guard let number = byTag[tag], states[number] != nil else { return nil }
+        return number
+    }
+
+    /// Open command numbers, in ascending order.
+    var numbers: [Int] { states.keys.sorted() }
+
+    /// Some command's own processes have ended while daemon work for it goes on.
+    var waitingForDaemons: Bool { states.values.contains { $0.ownEnded != nil } }
+
+    /// Starts the next command, led by `leader`, and returns its number.
+    mutating func start(leader: Int32, ktime: UInt64, lostAtStart: UInt64, unattributedAtStart: UInt64) -> Int {
+        let number = next
+        next += 1
+        open(number, leader: leader, ktime: ktime, lostAtStart: lostAtStart, unattributedAtStart: unattributedAtStart)
+        return number
+    }
+
+    /// Opens command `number`, led by `leader`, unless it is open.
+    mutating func open(_ number: Int, leader: Int32, ktime: UInt64, lostAtStart: UInt64, unattributedAtStart: UInt64) {
+        guard states[number] == nil else { return }
+        states[number] = CommandState(leader: leader, start: ktime, lostAtStart: lostAtStart,
+                                      unattributedAtStart: unattributedAtStart)
+        byTag[leader] = number
+    }
+
+    /// Closes command `number` and returns its state.
+    mutating func remove(_ number: Int) -> CommandState? {
+        guard let state = states.removeValue(forKey: number) else { return nil }
+        if byTag[state.leader] == number { byTag[state.leader] = nil }
+        return state
+    }
+}

@@ -1,0 +1,101 @@
+import BPFSources
+
+/// Read and write totals the kernel summed per fd: reported when the fd
+/// closes, when exec or close_range ends the process's io generation, and
+/// when the process or the trace ends; fed to the command's ledger and
+/// network endpoints.
+extension Tracker {
+    /// exec or close_range ended the process's io generation: its totals are
+    /// final. Those of `closed` fds are reported; the rest are carried to their close.
+    /// `kernelHoldsIO` false: the kernel said it holds no totals for the process, so none are looked up.
+    mutating func endGeneration(_ origin: RecordOrigin, files: inout FileTable, closed: [Int32: OpenFile],
+                                kernelHoldsIO: Bool = true) -> [Record] {
+        let pid = origin.pid
+        let generation = files.ioGeneration
+        let open = files.openDescriptors
+        let taken = kernelHoldsIO ? system.takeIOTotals(pid: pid, fds: open + closed.keys, generations: generation...generation) : [:]
+        files.ioGeneration = generation + 1
+        var records: [Record] = []
+        for (fd, totals) in taken where closed[fd] == nil { files.carry(fd, totals) }
+        for (fd, file) in closed.sorted(by: { $0.key < $1.key }) {
+            let totals = files.takeCarried(fd, adding: taken[fd])
+            records += reportIO(origin, fd: fd, file: file, totals: totals, closing: true)
+        }
+        return records
+    }
+
+    /// At the end of a process, or of the trace: everything left, for every fd still open.
+    mutating func flushIO(_ origin: RecordOrigin, files: inout FileTable, kernelHoldsIO: Bool = true) -> [Record] {
+        let open = files.openDescriptors
+        let taken = !kernelHoldsIO ? [:] : system.takeIOTotals(pid: origin.pid, fds: open,
+                                                                generations: 0...files.ioGeneration)
+        var records: [Record] = []
+        for fd in open {
+            guard let file = files[fd] else { continue }
+            let totals = files.takeCarried(fd, adding: taken[fd])
+            records += reportIO(origin, fd: fd, file: file, totals: totals, closing: false)
+        }
+        return records
+    }
+
+    /// The records of what went through `file` (fd `fd`), and of the fd's
+    /// close when `closing`.
+    mutating func reportIO(_ origin: RecordOrigin, fd: Int32, file: OpenFile, totals: Event.IOTotals?,
+                           closing: Bool) -> [Record] {
+        if let totals { account(origin, file: file, totals: totals) }
+        // Pipes and nameless descriptors carry no data object of their own.
+        guard file.kind != .pipe, file.path != nil || file.socket != nil else { return [] }
+        var records: [Record] = []
+        for (bytes, calls, reading) in [(totals?.bytesRead ?? 0, totals?.reads ?? 0, true),
+                                        (totals?.bytesWritten ?? 0, totals?.writes ?? 0, false)] where calls > 0 {
+            var record = origin.activity(file.socket == nil ? .file : .network,
+                                         file.socket == nil ? (reading ? .read : .write) : (reading ? .recv : .send))
+            record.fd = fd
+            record.path = file.path
+            record.bytes = bytes
+            record.calls = calls
+            record.socket = file.socket
+            record.loader = file.loader
+            records.append(.activity(record))
+        }
+        // Attribute changes made through the fd, kept by the kernel until now.
+        let metadata = totals?.metadata ?? 0
+        for (bit, action) in Self.metadataActions where metadata & bit != 0 {
+            var record = origin.activity(.file, action)
+            record.fd = fd
+            record.path = file.path
+            if bit == UInt32(FD_METADATA_MODE.rawValue) { record.mode = totals?.mode }
+            records.append(.activity(record))
+        }
+        if metadata != 0, let path = file.path, !file.unlinked, file.kind == .file || file.kind == .directory {
+            changed(path, origin, content: false)
+        }
+        if closing, var socket = file.socket {
+            var record = origin.activity(.network, .close)
+            record.fd = fd
+            if socket.peer == nil, let inode = socket.inode { socket.peer = system.socket(inode: inode, family: socket.family)?.peer }
+            record.socket = socket
+            records.append(.activity(record))
+        }
+        return records
+    }
+
+    /// The `enum fd_metadata` bits, and the action each reports.
+    private static let metadataActions: [(UInt32, ActivityAction)] = [
+        (UInt32(FD_METADATA_MODE.rawValue), .chmod), (UInt32(FD_METADATA_OWNER.rawValue), .chown),
+        (UInt32(FD_METADATA_TIMES.rawValue), .utime), (UInt32(FD_METADATA_XATTR.rawValue), .xattr),
+    ]
+
+    /// Feeds bytes moved through `file` to the ledger or the command's endpoints.
+    mutating func account(_ origin: RecordOrigin, file: OpenFile?, totals: Event.IOTotals) {
+        guard let file, commands[origin.command] != nil else { return }
+        if let socket = file.socket {
+            guard let index = endpoint(for: socket, command: origin.command) else { return }
+            commands[origin.command]?.network[index].bytesSent += totals.bytesWritten
+            commands[origin.command]?.network[index].bytesReceived += totals.bytesRead
+        } else if let path = file.path, file.kind == .file, !file.unlinked {
+            if totals.bytesWritten > 0 { changed(path, origin, content: true) }
+            if totals.bytesRead > 0 { updateLedger(origin) { $0.read(path) } }
+        }
+    }
+}
