@@ -22,8 +22,8 @@
 # nanoseconds of its timed part to it; per-run preparation and clean-up go
 # outside the timed part. Then append NAME to ALL_WORKLOADS. A workload may
 # define wl_NAME_target to print its own ebpf-monitor/untraced target
-# (default TARGET_RATIO), and wl_NAME_anchor to print the figures measured
-# earlier for other tracers (design.md, section 3).
+# (default TARGET_RATIO), and wl_NAME_anchor to print reference figures of
+# other tracers measured on this kind of machine.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -35,7 +35,7 @@ ALL_WORKLOADS="true_loop tar"
 WORKLOADS=${WORKLOADS:-$ALL_WORKLOADS}
 VARIANTS=(untraced ebpf-monitor strace)
 
-# Targets from the issues: the default ratio target (each workload may have
+# Targets: the default ratio target (each workload may have
 # its own, see wl_NAME_target), the monitor's time to ready, and no event
 # lost by the monitor on any workload.
 TARGET_RATIO=1.10
@@ -68,7 +68,7 @@ echo $((end - start)) >"$out"
 EOF
 }
 
-# tar: the benchmark of issue 3. The tarball is made once per bench run (a
+# tar: a metadata-heavy file workload. The tarball is made once per bench run (a
 # tar of Debian's linux-headers-*-common tree, installed by make setup; about
 # 9,400 files, 530 directories) and reused. Each run extracts it into a
 # fresh directory and deletes the result with rm -rf; both are timed.
@@ -236,7 +236,7 @@ for wl in $WORKLOADS; do
 	else
 		echo "  target lost events = $TARGET_LOST: UNKNOWN (an end line in only $ends of $RUNS runs)"
 	fi
-	declare -F "wl_${wl}_anchor" >/dev/null && echo "  measured earlier here (design.md 3): $("wl_${wl}_anchor")"
+	declare -F "wl_${wl}_anchor" >/dev/null && echo "  other tracers, measured on this kind of machine: $("wl_${wl}_anchor")"
 	echo "  target time to ready < $TARGET_READY s: $(verdict "$ready" "$TARGET_READY" '<') ($(printf %.3f "$ready") s)"
 	echo
 done

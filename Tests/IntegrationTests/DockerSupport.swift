@@ -30,7 +30,7 @@ enum DockerFixture {
 
     /// The daemon as the tests need it: up, with the image, and its pids and
     /// root directory. Fails (never skips) when Docker is not there: the
-    /// Docker tests are part of the suite (issue 4).
+    /// Docker tests are part of the suite.
     static func require() throws -> DockerDaemons {
         guard access(client, X_OK) == 0 else {
             throw HarnessError("no \(client): run `sh scripts/docker.sh start` (make test does)")
@@ -145,7 +145,7 @@ final class DockerNoise {
     }
 }
 
-/// The summary fields the Docker tests read (design.md section 4).
+/// The summary fields the Docker tests read (the `summary` object of the JSON output).
 extension Dictionary where Key == String, Value == Any {
     /// `files.<bucket>` of a summary.
     func summaryFiles(_ bucket: String) -> [String] {

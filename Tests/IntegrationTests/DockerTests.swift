@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import Testing
 
-/// The real daemon (issue 4, "Real daemon: Docker"): the monitor follows the
+/// A real daemon, Docker: the monitor follows the
 /// docker client into dockerd, containerd, containerd-shim and runc, credits
 /// the command with the daemon work done for it and with nothing else.
 ///
@@ -74,9 +74,8 @@ extension IntegrationTests {
         /// shim already runs, so the exec'd process is found only through
         /// hand-offs in dockerd, containerd and the shim's ttrpc server. The
         /// marker is at the container's overlay path (runc exec joins the
-        /// container with setns). 9 runs of 10 credited the exec; the one that
-        /// missed lost the tag inside dockerd (README, "Limits"). 28 of 28
-        /// since the Go scheduler rule of 2026-11-27.
+        /// container with setns). The exec is credited only if the request's
+        /// tag survives the goroutine hand-offs inside dockerd.
         @Test func execInRunningContainer() throws {
             let docker = try DockerFixture.require()
             let name = DockerFixture.uniqueName("exec")

@@ -41,7 +41,7 @@ extension IntegrationTests {
 
     @Test func errorKprobeForkProbeWithoutKprobes() throws {
         try #require(!FileManager.default.fileExists(atPath: "/sys/kernel/tracing/kprobe_events"),
-                     "this test expects a kernel without kprobes (design.md section 3)")
+                     "this test expects a kernel without kprobes (CONFIG_KPROBES off, as on the machines these tests run on)")
         try expectFailure(["--fork-probe", "kprobe", "--", "/bin/true"], status: ExitStatus.kprobesUnavailable,
                           mentioning: ["kprobe", "no kprobes"])
         try expectFailure(["--fork-probe=kprobe", "--pid=1"], status: ExitStatus.kprobesUnavailable,

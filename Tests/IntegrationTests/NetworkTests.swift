@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import Testing
 
-/// Network endpoints (issue 3): servers and clients in Python, the ones
+/// Network endpoints: servers and clients in Python, the ones
 /// outside the watched tree run through a symlink named `netfixture`, so the
 /// comm the monitor must report as the peer is known. Every byte count is
 /// chosen by the test and differs per endpoint and direction.

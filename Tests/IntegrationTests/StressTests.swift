@@ -79,7 +79,7 @@ extension IntegrationTests {
         }
         if bufferPages == "1" {
             #expect(objects.lostTotal > 0 && !objects.ofType("lost").isEmpty,
-                    "a 4 KiB ring buffer kept up with the burst, so this case no longer exercises loss reporting")
+                    "a 4 KiB ring buffer kept up with the burst, so this case does not exercise loss reporting")
         }
         if bufferPages == nil {
             // 2,000 execs of ~1 KiB fit the default 8 MiB buffer many times over.

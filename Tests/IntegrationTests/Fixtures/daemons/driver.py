@@ -9,8 +9,10 @@ This is the one copy of that logic. bench/attribution.py imports it, and the
 integration tests (DaemonHarness.swift) run its command line as a subprocess
 and read the JSON it prints. It is Python because the bench is: the other way
 round, the bench would have to build and run the Swift test bundle. The
-driver judges nothing; every assertion stays in the tests, which receive the
-same facts they used to gather themselves, so they are as strict as before.
+driver judges nothing: it reports every fact the tests check (each child's
+exit status, timeout and leftovers, the listing of the daemons' files when the
+watched client ended and at the end, each file's writer), and every
+assertion stays in the tests.
 Like the Swift harness, it starts every child in a process group of its own,
 kills the group on a timeout, and ends whatever outlives a child's exit.
 
