@@ -30,7 +30,8 @@ extension IntegrationTests {
 
         /// Every design over a unix socket, and the event loop (as Redis is
         /// mostly used) over TCP on 127.0.0.1.
-        static let oneClient = DaemonDesign.designs.map { Scenario(design: $0, transport: .unix) }
+        static let oneClient =
+            DaemonDesign.designs.map { Scenario(design: $0, transport: .unix) }
             + [Scenario(design: .eventloop, transport: .tcp)]
 
         /// Requests of the watched client, over two connections one after the other.
@@ -66,10 +67,14 @@ extension IntegrationTests {
         @Test func goroutineWokenByAnUnlockWorksForNoOne() throws {
             let daemon = try DaemonScenario(.golock, requests: 6)
             let watched = try AttributionRun(daemon)
-            #expect(!daemon.namesWhenWatchedEnded(prefixed: "background-").isEmpty, "the background goroutine made files meanwhile")
+            #expect(
+                !daemon.namesWhenWatchedEnded(prefixed: "background-").isEmpty,
+                "the background goroutine made files meanwhile")
             #expect(watched.objects.lostTotal == 0, "events lost: \(watched.objects.ofType("lost"))")
             #expect(watched.attributed == watched.truth, "exactly the client's files: \(watched.misattribution)")
-            #expect(watched.daemons.contains { $0.int("pid") == daemon.entry.pid }, "golock is a daemon: \(watched.daemons)")
+            #expect(
+                watched.daemons.contains { $0.int("pid") == daemon.entry.pid }, "golock is a daemon: \(watched.daemons)"
+            )
         }
 
         /// One watched client while three unwatched clients of the same daemon
@@ -88,8 +93,9 @@ extension IntegrationTests {
 
             #expect(watched.objects.lostTotal == 0, "events lost: \(watched.objects.ofType("lost"))")
             // Never a silent miss.
-            #expect(watched.recall == 1 || (watched.summary["unattributed"] as? Int ?? 0) > 0,
-                    "a missed file is counted as unattributed daemon work: \(watched.misattribution)")
+            #expect(
+                watched.recall == 1 || (watched.summary["unattributed"] as? Int ?? 0) > 0,
+                "a missed file is counted as unattributed daemon work: \(watched.misattribution)")
             // Never another client's file. In the chain, back reads several forwarded
             // requests at once and works on them in order.
             #expect(watched.attributed.isSubset(of: watched.truth), "another client's files: \(watched.misattribution)")
@@ -105,7 +111,8 @@ extension IntegrationTests {
         /// counted off one message a read, so the first request is the
         /// command's like the rest.
         @Test func firstRequestBehindOthersInASeqpacketSocket() throws {
-            let daemon = try DaemonScenario(.prefork, options: ["--workers", "1", "--work-us", "3000"], noise: 3, requests: 6)
+            let daemon = try DaemonScenario(
+                .prefork, options: ["--workers", "1", "--work-us", "3000"], noise: 3, requests: 6)
             let watched = try AttributionRun(daemon)
             for (index, finished) in daemon.noise.enumerated() {
                 #expect(finished.status == 0 && !finished.timedOut, "noise client \(index + 1): \(finished)")
@@ -119,8 +126,9 @@ extension IntegrationTests {
 
         private func expectStopsCleanly(_ daemon: DaemonScenario, sourceLocation: SourceLocation = #_sourceLocation) {
             for (program, finished) in daemon.stops {
-                #expect(finished.status == 0 && !finished.timedOut, "\(program) must exit 0 on SIGTERM: \(finished)",
-                        sourceLocation: sourceLocation)
+                #expect(
+                    finished.status == 0 && !finished.timedOut, "\(program) must exit 0 on SIGTERM: \(finished)",
+                    sourceLocation: sourceLocation)
             }
         }
 
@@ -134,25 +142,31 @@ extension IntegrationTests {
         /// and comm, with the socket it was reached through. For the process-per-
         /// connection design the peer of the connection is the child serving it,
         /// so the master or one of its children will do.
-        private func expectDaemons(_ watched: AttributionRun, daemon: DaemonScenario,
-                                   sourceLocation: SourceLocation = #_sourceLocation) {
+        private func expectDaemons(
+            _ watched: AttributionRun, daemon: DaemonScenario,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) {
             let listed = watched.daemons
             for server in daemon.servers {
                 var acceptable: Set<Int> = [server.pid]
                 if daemon.design == .forking { acceptable.formUnion(workers(watched, daemon: daemon)) }
                 let entry = listed.first { acceptable.contains($0.int("pid") ?? -1) }
-                #expect(entry != nil, "\(server.program) (\(server.pid)) among the command's daemons: \(listed)",
-                        sourceLocation: sourceLocation)
+                #expect(
+                    entry != nil, "\(server.program) (\(server.pid)) among the command's daemons: \(listed)",
+                    sourceLocation: sourceLocation)
                 guard let entry else { continue }
                 #expect(entry.string("comm") == server.program, "\(entry)", sourceLocation: sourceLocation)
                 let via = entry.string("via") ?? ""
                 switch daemon.transport {
                 case .unix:
-                    #expect(via == "unix:" + server.address, "reached through \(server.address): \(entry)",
-                            sourceLocation: sourceLocation)
+                    #expect(
+                        via == "unix:" + server.address, "reached through \(server.address): \(entry)",
+                        sourceLocation: sourceLocation)
                 case .tcp:
-                    #expect(via.hasSuffix("127.0.0.1:\(server.address)"), "reached through port \(server.address): \(entry)",
-                            sourceLocation: sourceLocation)
+                    #expect(
+                        via.hasSuffix("127.0.0.1:\(server.address)"),
+                        "reached through port \(server.address): \(entry)",
+                        sourceLocation: sourceLocation)
                 }
             }
         }
@@ -162,8 +176,10 @@ extension IntegrationTests {
         /// daemon named, a `via` chain, the given confidence, and the pid and
         /// tid of the task that wrote the file (which the file itself records).
         /// One expectation per rule, naming the first few events that break it.
-        private func expectDaemonEvents(_ watched: AttributionRun, daemon: DaemonScenario,
-                                        confidence: Set<String>, sourceLocation: SourceLocation = #_sourceLocation) {
+        private func expectDaemonEvents(
+            _ watched: AttributionRun, daemon: DaemonScenario,
+            confidence: Set<String>, sourceLocation: SourceLocation = #_sourceLocation
+        ) {
             var daemonPids = daemon.pids
             if daemon.design == .forking || daemon.design == .prefork {
                 daemonPids.formUnion(workers(watched, daemon: daemon))
@@ -178,28 +194,41 @@ extension IntegrationTests {
                 for event in events {
                     var rules: [String] = []
                     if event.string("scope") != "daemon" { rules.append("scope is daemon") }
-                    if !daemonPids.contains(event.nestedPid("daemon") ?? -1) { rules.append("daemon.pid is one of \(daemonPids.sorted())") }
-                    if (event.integers("via") ?? []).isEmpty { rules.append("via lists the pids from the command to here") }
-                    if !confidence.contains(event.string("confidence") ?? "") { rules.append("confidence is one of \(confidence.sorted())") }
+                    if !daemonPids.contains(event.nestedPid("daemon") ?? -1) {
+                        rules.append("daemon.pid is one of \(daemonPids.sorted())")
+                    }
+                    if (event.integers("via") ?? []).isEmpty {
+                        rules.append("via lists the pids from the command to here")
+                    }
+                    if !confidence.contains(event.string("confidence") ?? "") {
+                        rules.append("confidence is one of \(confidence.sorted())")
+                    }
                     if writer == nil || event.int("pid") != writer?.pid || event.int("tid") != writer?.tid {
                         rules.append("pid and tid are the writer's, as the file records")
                     }
                     for rule in rules { broken[rule, default: []].append(event) }
                 }
             }
-            #expect(notOneCreate.isEmpty, "one create event of command 1 per file; not so for \(notOneCreate.count): \(notOneCreate.prefix(10))",
-                    sourceLocation: sourceLocation)
+            #expect(
+                notOneCreate.isEmpty,
+                "one create event of command 1 per file; not so for \(notOneCreate.count): \(notOneCreate.prefix(10))",
+                sourceLocation: sourceLocation)
             for (rule, events) in broken.sorted(by: { $0.key < $1.key }) {
-                Issue.record("daemon-side file events: \(rule); \(events.count) are not, e.g. \(events.prefix(3))",
-                             sourceLocation: sourceLocation)
+                Issue.record(
+                    "daemon-side file events: \(rule); \(events.count) are not, e.g. \(events.prefix(3))",
+                    sourceLocation: sourceLocation)
             }
         }
 
         /// The client itself is in the summary's `processes` with `scope: command`.
-        private func expectClientInProcesses(_ watched: AttributionRun, sourceLocation: SourceLocation = #_sourceLocation) {
+        private func expectClientInProcesses(
+            _ watched: AttributionRun, sourceLocation: SourceLocation = #_sourceLocation
+        ) {
             let processes = watched.processes
             let client = processes.first { $0.int("pid") == watched.summary.int("pid") }
-            #expect(client?.string("scope") == "command", "the client in processes: \(processes)", sourceLocation: sourceLocation)
+            #expect(
+                client?.string("scope") == "command", "the client in processes: \(processes)",
+                sourceLocation: sourceLocation)
         }
 
         /// For a design that forks for a request (chain, forking): the processes
@@ -207,17 +236,20 @@ extension IntegrationTests {
         /// chain's helpers among the `processes`; the forking design's
         /// connection children among the `processes` or, as the peers of the
         /// client's connections, among the `daemons`.
-        private func expectForkedProcessesInSummary(_ watched: AttributionRun, daemon: DaemonScenario,
-                                                    sourceLocation: SourceLocation = #_sourceLocation) {
+        private func expectForkedProcessesInSummary(
+            _ watched: AttributionRun, daemon: DaemonScenario,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) {
             let processes = watched.processes
             let daemonPids = Set(watched.daemons.compactMap { $0.int("pid") })
             let missing = workers(watched, daemon: daemon).sorted().filter { pid in
                 if daemon.design == .forking && daemonPids.contains(pid) { return false }
                 return processes.first { $0.int("pid") == pid }?.string("scope") != "daemon"
             }
-            #expect(missing.isEmpty,
-                    "forked for the command, not in the summary with scope daemon: \(missing); processes: \(processes); daemons: \(watched.daemons)",
-                    sourceLocation: sourceLocation)
+            #expect(
+                missing.isEmpty,
+                "forked for the command, not in the summary with scope daemon: \(missing); processes: \(processes); daemons: \(watched.daemons)",
+                sourceLocation: sourceLocation)
         }
     }
 }

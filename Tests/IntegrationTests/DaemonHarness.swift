@@ -55,8 +55,10 @@ final class DaemonScenario {
     private let writers: [String: (pid: Int, tid: Int)]
 
     /// `options` go to every program of the design, after the common ones.
-    init(_ design: DaemonDesign, transport: DaemonTransport = .unix, options: [String] = [], noise noiseClients: Int = 0,
-         requests: Int, connections: Int = 2) throws {
+    init(
+        _ design: DaemonDesign, transport: DaemonTransport = .unix, options: [String] = [], noise noiseClients: Int = 0,
+        requests: Int, connections: Int = 2
+    ) throws {
         self.design = design
         self.transport = transport
         self.requests = requests
@@ -73,8 +75,9 @@ final class DaemonScenario {
             let report = try Self.drive(spec, in: root)
             files = try Self.field(report, "files")
             servers = try (Self.field(report, "daemons") as [[String: Any]]).map {
-                Server(program: try Self.field($0, "program"), pid: try Self.number($0, "pid").intValue,
-                       address: try Self.field($0, "address"))
+                Server(
+                    program: try Self.field($0, "program"), pid: try Self.number($0, "pid").intValue,
+                    address: try Self.field($0, "address"))
             }
             watched = try Self.finished(try Self.field(report, "watched"))
             noise = try (Self.field(report, "noise") as [[String: Any]]).map(Self.finished)
@@ -101,7 +104,9 @@ final class DaemonScenario {
     var pids: Set<Int> { Set(servers.map(\.pid)) }
 
     /// The names in `files/` that start with `prefix`, as they were when the watched client had ended.
-    func namesWhenWatchedEnded(prefixed prefix: String) -> Set<String> { namesWhenWatchedEnded.filter { $0.hasPrefix(prefix) } }
+    func namesWhenWatchedEnded(prefixed prefix: String) -> Set<String> {
+        namesWhenWatchedEnded.filter { $0.hasPrefix(prefix) }
+    }
 
     /// The names in `files/` that start with `prefix`, once every daemon had stopped.
     func namesAtEnd(prefixed prefix: String) -> Set<String> { Set(writers.keys.filter { $0.hasPrefix(prefix) }) }
@@ -111,7 +116,9 @@ final class DaemonScenario {
 
     // MARK: - The driver
 
-    private static let driver = Harness.packageRoot.appendingPathComponent("Tests/IntegrationTests/Fixtures/daemons/driver.py").path
+    private static let driver = Harness.packageRoot.appendingPathComponent(
+        "Tests/IntegrationTests/Fixtures/daemons/driver.py"
+    ).path
 
     /// Runs `driver.py scenario SPEC` and returns the JSON object it prints.
     private static func drive(_ spec: [String: Any], in directory: String) throws -> [String: Any] {
@@ -126,7 +133,9 @@ final class DaemonScenario {
     }
 
     private static func field<T>(_ object: [String: Any], _ key: String) throws -> T {
-        guard let value = object[key] as? T else { throw HarnessError("the fixture driver's report has no \(key) (\(T.self)): \(object)") }
+        guard let value = object[key] as? T else {
+            throw HarnessError("the fixture driver's report has no \(key) (\(T.self)): \(object)")
+        }
         return value
     }
 
@@ -134,11 +143,12 @@ final class DaemonScenario {
 
     /// A child's end as the driver reports it, with its output read from the files it names.
     private static func finished(_ ended: [String: Any]) throws -> Finished {
-        Finished(pid: try number(ended, "pid").int32Value, status: try number(ended, "status").int32Value,
-                 stdout: Harness.read(try field(ended, "stdout")),
-                 stderr: String(decoding: Harness.read(try field(ended, "stderr")), as: UTF8.self),
-                 timedOut: try number(ended, "timed_out").boolValue, leftovers: try number(ended, "leftovers").boolValue,
-                 seconds: try number(ended, "seconds").doubleValue)
+        Finished(
+            pid: try number(ended, "pid").int32Value, status: try number(ended, "status").int32Value,
+            stdout: Harness.read(try field(ended, "stdout")),
+            stderr: String(decoding: Harness.read(try field(ended, "stderr")), as: UTF8.self),
+            timedOut: try number(ended, "timed_out").boolValue, leftovers: try number(ended, "leftovers").boolValue,
+            seconds: try number(ended, "seconds").doubleValue)
     }
 }
 
@@ -161,20 +171,25 @@ struct AttributionRun {
     /// there; the attribution itself is left to the caller to judge.
     init(_ scenario: DaemonScenario, sourceLocation: SourceLocation = #_sourceLocation) throws {
         run = scenario.watched
-        try #require(!run.timedOut && run.status == 0, "the watched client must succeed: \(run)", sourceLocation: sourceLocation)
+        try #require(
+            !run.timedOut && run.status == 0, "the watched client must succeed: \(run)", sourceLocation: sourceLocation)
         let expected = Set((1...scenario.requests).map { "watched-\($0)" })
-        try #require(scenario.namesWhenWatchedEnded(prefixed: "watched-") == expected, "the daemon made the client's files",
-                     sourceLocation: sourceLocation)
+        try #require(
+            scenario.namesWhenWatchedEnded(prefixed: "watched-") == expected, "the daemon made the client's files",
+            sourceLocation: sourceLocation)
         truth = Set(expected.map { scenario.files + "/" + $0 })
         objects = try run.json()
-        summary = try #require(objects.ofType("summary").first { $0.int("command") == 1 }, "a summary of command 1: \(run)",
-                               sourceLocation: sourceLocation)
+        summary = try #require(
+            objects.ofType("summary").first { $0.int("command") == 1 }, "a summary of command 1: \(run)",
+            sourceLocation: sourceLocation)
         let files = summary["files"] as? [String: Any] ?? [:]
-        attributed = Set(Self.buckets.flatMap { files[$0] as? [String] ?? [] }.filter { $0.hasPrefix(scenario.files + "/") })
+        attributed = Set(
+            Self.buckets.flatMap { files[$0] as? [String] ?? [] }.filter { $0.hasPrefix(scenario.files + "/") })
     }
 
     var precision: Double {
-        attributed.isEmpty ? (truth.isEmpty ? 1 : 0) : Double(attributed.intersection(truth).count) / Double(attributed.count)
+        attributed.isEmpty
+            ? (truth.isEmpty ? 1 : 0) : Double(attributed.intersection(truth).count) / Double(attributed.count)
     }
 
     var recall: Double { truth.isEmpty ? 1 : Double(attributed.intersection(truth).count) / Double(truth.count) }
@@ -183,7 +198,8 @@ struct AttributionRun {
     var misattribution: String {
         let extra = attributed.subtracting(truth).map { ($0 as NSString).lastPathComponent }.sorted()
         let missed = truth.subtracting(attributed).map { ($0 as NSString).lastPathComponent }.sorted()
-        return "precision \(precision), recall \(recall); not the command's: \(extra.prefix(20)); missed: \(missed.prefix(20))"
+        return
+            "precision \(precision), recall \(recall); not the command's: \(extra.prefix(20)); missed: \(missed.prefix(20))"
     }
 
     /// The summary's `daemons` entries.
@@ -194,7 +210,9 @@ struct AttributionRun {
 
     /// The file events of command 1 on `path`.
     func fileEvents(_ path: String) -> [[String: Any]] {
-        objects.filter { $0.isEvent && $0.string("category") == "file" && $0.string("path") == path && $0.int("command") == 1 }
+        objects.filter {
+            $0.isEvent && $0.string("category") == "file" && $0.string("path") == path && $0.int("command") == 1
+        }
     }
 }
 

@@ -54,7 +54,9 @@ enum DockerFixture {
 
     /// Removes the volumes whose names start with `namePrefix`; clean-up, errors ignored.
     static func removeVolumes(prefixed namePrefix: String) {
-        guard let listed = try? run(["volume", "ls", "-q", "--filter", "name=" + namePrefix], timeout: 30) else { return }
+        guard let listed = try? run(["volume", "ls", "-q", "--filter", "name=" + namePrefix], timeout: 30) else {
+            return
+        }
         let names = listed.stdoutText.split(separator: "\n").map(String.init).filter { $0.hasPrefix(namePrefix) }
         if !names.isEmpty { _ = try? run(["volume", "rm", "-f"] + names, timeout: 30) }
     }
@@ -110,8 +112,9 @@ final class DockerNoise {
             done
             echo stopped
             """
-        started = try Started(["/bin/sh", "-c", script, "noise", stopFile, DockerFixture.client, prefix, DockerFixture.image]
-                                .map { Array($0.utf8) }, directory: directory, name: "noise")
+        started = try Started(
+            ["/bin/sh", "-c", script, "noise", stopFile, DockerFixture.client, prefix, DockerFixture.image]
+                .map { Array($0.utf8) }, directory: directory, name: "noise")
     }
 
     deinit {

@@ -46,10 +46,13 @@ struct FileWorkspace {
     }
 
     /// Runs the scenario under `--format json`; the command and the monitor must succeed.
-    func runJSON(_ scenario: FileScenario, options: [String] = [],
-                 sourceLocation: SourceLocation = #_sourceLocation) throws -> (Finished, [[String: Any]]) {
+    func runJSON(
+        _ scenario: FileScenario, options: [String] = [],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> (Finished, [[String: Any]]) {
         let run = try Harness.monitor(["--format", "json"] + options + ["--"] + command(scenario))
-        try #require(!run.timedOut && run.status == 0, "the script must succeed: \(run)", sourceLocation: sourceLocation)
+        try #require(
+            !run.timedOut && run.status == 0, "the script must succeed: \(run)", sourceLocation: sourceLocation)
         #expect(!run.leftovers, "processes outlived the monitor", sourceLocation: sourceLocation)
         let objects = try run.json()
         #expect(objects.lostTotal == 0, "events lost: \(objects.ofType("lost"))", sourceLocation: sourceLocation)
@@ -74,7 +77,9 @@ func unhex(_ text: String) -> FilePath? {
     var bytes: FilePath = []
     var index = 0
     while index < digits.count {
-        guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
+        guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else {
+            return nil
+        }
         bytes.append(byte)
         index += 2
     }
@@ -100,8 +105,10 @@ func isAt(_ path: FilePath, orBelow root: FilePath) -> Bool {
 /// For messages: relative to the directory, with every byte that is not printable ASCII as `\xNN`.
 func render(_ path: FilePath, root: FilePath) -> String {
     let shown = isAt(path, orBelow: root) ? Array(path.dropFirst(root.count)) : path
-    let text = shown.map { (0x20..<0x7F).contains($0) && $0 != 0x5C ? String(UnicodeScalar($0)) : String(format: "\\x%02x", $0) }
-        .joined()
+    let text = shown.map {
+        (0x20..<0x7F).contains($0) && $0 != 0x5C ? String(UnicodeScalar($0)) : String(format: "\\x%02x", $0)
+    }
+    .joined()
     return isAt(path, orBelow: root) ? "<dir>" + text : text
 }
 
@@ -125,20 +132,23 @@ struct FileBuckets: Equatable {
     var uncertain: [FilePath] = []
     var directoriesCreated: [FilePath] = [], directoriesDeleted: [FilePath] = [], directoriesTemporary: [FilePath] = []
 
-    static var lists: [(String, WritableKeyPath<FileBuckets, [FilePath]>)] { [
-        ("files.created", \.created), ("files.modified", \.modified), ("files.deleted", \.deleted),
-        ("files.read", \.read), ("files.loaded", \.loaded), ("files.metadata", \.metadata),
-        ("files.temporary", \.temporary), ("files.uncertain", \.uncertain),
-        ("directories.created", \.directoriesCreated), ("directories.deleted", \.directoriesDeleted),
-        ("directories.temporary", \.directoriesTemporary),
-    ] }
+    static var lists: [(String, WritableKeyPath<FileBuckets, [FilePath]>)] {
+        [
+            ("files.created", \.created), ("files.modified", \.modified), ("files.deleted", \.deleted),
+            ("files.read", \.read), ("files.loaded", \.loaded), ("files.metadata", \.metadata),
+            ("files.temporary", \.temporary), ("files.uncertain", \.uncertain),
+            ("directories.created", \.directoriesCreated), ("directories.deleted", \.directoriesDeleted),
+            ("directories.temporary", \.directoriesTemporary),
+        ]
+    }
 
     init() {}
 
     /// From a summary object: the entries at or below `root` (a rename when either name is).
     init(summary: [String: Any], under root: FilePath) throws {
         let files = try #require(summary["files"] as? [String: Any], "summary without files: \(summary)")
-        let directories = try #require(summary["directories"] as? [String: Any], "summary without directories: \(summary)")
+        let directories = try #require(
+            summary["directories"] as? [String: Any], "summary without directories: \(summary)")
         for (key, list) in FileBuckets.lists {
             let parts = key.split(separator: ".")
             let object = parts[0] == "files" ? files : directories
@@ -157,7 +167,9 @@ struct FileBuckets: Equatable {
     func sorted() -> FileBuckets {
         var copy = self
         for (_, list) in FileBuckets.lists { copy[keyPath: list].sort { $0.lexicographicallyPrecedes($1) } }
-        copy.renamed.sort { $0.from == $1.from ? $0.to.lexicographicallyPrecedes($1.to) : $0.from.lexicographicallyPrecedes($1.from) }
+        copy.renamed.sort {
+            $0.from == $1.from ? $0.to.lexicographicallyPrecedes($1.to) : $0.from.lexicographicallyPrecedes($1.from)
+        }
         return copy
     }
 
@@ -174,25 +186,32 @@ struct FileBuckets: Equatable {
 }
 
 /// Bucket by bucket, so a failure names the bucket and shows both lists (rendered relative to the directory).
-func expectBuckets(_ actual: FileBuckets, equal expected: FileBuckets, root: FilePath, _ what: String,
-                           sourceLocation: SourceLocation = #_sourceLocation) {
+func expectBuckets(
+    _ actual: FileBuckets, equal expected: FileBuckets, root: FilePath, _ what: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     for (name, list) in FileBuckets.lists {
         let got = actual[keyPath: list].map { render($0, root: root) }
         let want = expected[keyPath: list].map { render($0, root: root) }
         #expect(got == want, "\(what): \(name)", sourceLocation: sourceLocation)
     }
-    let show = { (renames: [FileRename]) in renames.map { render($0.from, root: root) + " -> " + render($0.to, root: root) } }
+    let show = { (renames: [FileRename]) in
+        renames.map { render($0.from, root: root) + " -> " + render($0.to, root: root) }
+    }
     let got = show(actual.renamed), want = show(expected.renamed)
     #expect(got == want, "\(what): files.renamed", sourceLocation: sourceLocation)
 }
 
 /// The summary's buckets a snapshot can see against what it saw.
-func expectAgreement(_ actual: FileBuckets, before: Snapshot, after: Snapshot, root: FilePath, _ what: String,
-                             sourceLocation: SourceLocation = #_sourceLocation) {
+func expectAgreement(
+    _ actual: FileBuckets, before: Snapshot, after: Snapshot, root: FilePath, _ what: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     let uncertain = actual.uncertain.map { render($0, root: root) }
-    expectBuckets(actual.netEffect, equal: before.netEffect(to: after), root: root,
-                  "\(what) (summary vs snapshot\(uncertain.isEmpty ? "" : "; the summary says uncertain: \(uncertain)"))",
-                  sourceLocation: sourceLocation)
+    expectBuckets(
+        actual.netEffect, equal: before.netEffect(to: after), root: root,
+        "\(what) (summary vs snapshot\(uncertain.isEmpty ? "" : "; the summary says uncertain: \(uncertain)"))",
+        sourceLocation: sourceLocation)
 }
 
 // MARK: - Stream
@@ -209,7 +228,9 @@ struct FileStream {
 
     /// Events that name a path in the directory.
     var inRoot: [[String: Any]] {
-        events.filter { event in ["path", "from", "to"].contains { key in pathField(event, key).map { isAt($0, orBelow: root) } ?? false } }
+        events.filter { event in
+            ["path", "from", "to"].contains { key in pathField(event, key).map { isAt($0, orBelow: root) } ?? false }
+        }
     }
 
     func all(_ action: String) -> [[String: Any]] { events.filter { $0.action == action } }
@@ -236,8 +257,12 @@ struct FileStream {
                 #expect(path.first == slashByte, "a relative \(key): \(event)", sourceLocation: sourceLocation)
                 guard isAt(path, orBelow: root) else { continue }
                 let parts = path.split(separator: slashByte, omittingEmptySubsequences: false).dropFirst()
-                let clean = parts.allSatisfy { !$0.isEmpty && !$0.elementsEqual([0x2E]) && !$0.elementsEqual([0x2E, 0x2E]) }
-                #expect(clean, "\(key) not normalized: \(render(path, root: root)) in \(event)", sourceLocation: sourceLocation)
+                let clean = parts.allSatisfy {
+                    !$0.isEmpty && !$0.elementsEqual([0x2E]) && !$0.elementsEqual([0x2E, 0x2E])
+                }
+                #expect(
+                    clean, "\(key) not normalized: \(render(path, root: root)) in \(event)",
+                    sourceLocation: sourceLocation)
             }
         }
     }
@@ -263,8 +288,10 @@ struct FileStream {
                 default: return false
                 }
             }
-            #expect(later, "\(event.action ?? "") names \(render(path, root: root)), which does not exist at the end and was not removed: \(event)",
-                    sourceLocation: sourceLocation)
+            #expect(
+                later,
+                "\(event.action ?? "") names \(render(path, root: root)), which does not exist at the end and was not removed: \(event)",
+                sourceLocation: sourceLocation)
         }
     }
 }

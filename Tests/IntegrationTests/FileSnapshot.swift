@@ -41,11 +41,14 @@ struct Snapshot {
                 throw HarnessError("lstat \(String(decoding: path, as: UTF8.self)): \(errno)")
             }
             let type = info.st_mode & S_IFMT
-            let kind: Node.Kind = type == S_IFREG ? .file : type == S_IFDIR ? .directory : type == S_IFLNK ? .symlink : .other
-            let content = kind == .file ? try Snapshot.contents(path) : kind == .symlink ? try Snapshot.target(path) : []
-            nodes[path] = Node(kind: kind, inode: UInt64(info.st_ino), mode: UInt32(info.st_mode & 0o7777), uid: info.st_uid,
-                               gid: info.st_gid, mtime: info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec,
-                               content: content)
+            let kind: Node.Kind =
+                type == S_IFREG ? .file : type == S_IFDIR ? .directory : type == S_IFLNK ? .symlink : .other
+            let content =
+                kind == .file ? try Snapshot.contents(path) : kind == .symlink ? try Snapshot.target(path) : []
+            nodes[path] = Node(
+                kind: kind, inode: UInt64(info.st_ino), mode: UInt32(info.st_mode & 0o7777), uid: info.st_uid,
+                gid: info.st_gid, mtime: info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec,
+                content: content)
             if kind == .directory { try walk(path) }
         }
     }
@@ -113,7 +116,9 @@ struct Snapshot {
 
         var claimed = Set<FilePath>()
         let depth = { (path: FilePath) in path.filter { $0 == slashByte }.count }
-        let originals = nodes.keys.sorted { depth($0) != depth($1) ? depth($0) < depth($1) : $0.lexicographicallyPrecedes($1) }
+        let originals = nodes.keys.sorted {
+            depth($0) != depth($1) ? depth($0) < depth($1) : $0.lexicographicallyPrecedes($1)
+        }
         for path in originals {
             let old = nodes[path]!
             let place = image(path)
@@ -122,10 +127,12 @@ struct Snapshot {
                 now = place
             } else {
                 // Its other names that kept it (hard links) are not where it went.
-                let stayed = Set(nodes.filter { $0.value.inode == old.inode && after.nodes[image($0.key)]?.inode == old.inode }
-                    .map { image($0.key) })
+                let stayed = Set(
+                    nodes.filter { $0.value.inode == old.inode && after.nodes[image($0.key)]?.inode == old.inode }
+                        .map { image($0.key) })
                 let candidates = after.nodes.filter {
-                    $0.value.inode == old.inode && $0.value.kind == old.kind && !stayed.contains($0.key) && !claimed.contains($0.key)
+                    $0.value.inode == old.inode && $0.value.kind == old.kind && !stayed.contains($0.key)
+                        && !claimed.contains($0.key)
                 }.map(\.key)
                 if candidates.count == 1 {
                     now = candidates[0]

@@ -37,7 +37,9 @@ extension IntegrationTests {
                 let report = Fixture.report(reportPath)
                 let ids = { (role: String) in report.filter { $0.role == role }.map { (id: $0.id, parent: $0.parent) } }
                 let first = { (role: String) throws -> (id: Int, parent: Int) in
-                    guard let found = ids(role).first else { throw HarnessError("no \(role) in the fixture's report: \(report)") }
+                    guard let found = ids(role).first else {
+                        throw HarnessError("no \(role) in the fixture's report: \(report)")
+                    }
                     return found
                 }
                 main = try first("main")
@@ -53,11 +55,13 @@ extension IntegrationTests {
 
             /// pid, ppid, exit code, signal.
             var expectedExits: [(Int, Int, Int?, Int?)] {
-                [(main.id, monitor, 5, nil),
-                 (child.id, main.id, 11, nil),
-                 (grandchild.id, child.id, 12, nil),
-                 (quick.id, main.id, 3, nil),
-                 (victim.id, main.id, nil, Int(SIGTERM))]
+                [
+                    (main.id, monitor, 5, nil),
+                    (child.id, main.id, 11, nil),
+                    (grandchild.id, child.id, 12, nil),
+                    (quick.id, main.id, 3, nil),
+                    (victim.id, main.id, nil, Int(SIGTERM)),
+                ]
             }
         }
 
@@ -73,7 +77,9 @@ extension IntegrationTests {
             #expect(tree.run.status == 5, "the monitor exits with the command's status: \(tree.run)")
             #expect(tree.threads.count == 8)
             let (main, child, grandchild, victim) = (tree.main, tree.child, tree.grandchild, tree.victim)
-            #expect(main.parent == tree.monitor && child.parent == main.id && grandchild.parent == child.id && victim.parent == main.id)
+            #expect(
+                main.parent == tree.monitor && child.parent == main.id && grandchild.parent == child.id
+                    && victim.parent == main.id)
         }
 
         /// Every event belongs to command 1 and to one of the fixture's processes.
@@ -93,10 +99,15 @@ extension IntegrationTests {
             let forks = tree.objects.events("fork")
             func forkOf(_ pid: Int) -> [String: Any]? { forks.first { $0.int("child") == pid } }
             let (main, child) = (tree.main, tree.child)
-            for (process, parent) in [(child.id, main.id), (tree.quick.id, main.id), (tree.victim.id, main.id), (tree.grandchild.id, child.id)] {
+            for (process, parent) in [
+                (child.id, main.id), (tree.quick.id, main.id), (tree.victim.id, main.id),
+                (tree.grandchild.id, child.id),
+            ] {
                 let fork = forkOf(process)
                 #expect(fork != nil, "no fork event for child \(process)")
-                #expect(fork?.int("pid") == parent, "fork of \(process) not reported by its parent \(parent): \(fork ?? [:])")
+                #expect(
+                    fork?.int("pid") == parent,
+                    "fork of \(process) not reported by its parent \(parent): \(fork ?? [:])")
             }
             #expect(forks.count == 4, "forks: \(forks)")
         }
@@ -161,7 +172,8 @@ extension IntegrationTests {
             let times = events.compactMap { $0.string("time") }
             #expect(times == times.sorted(), "events out of time order")
             for pid in tree.pids {
-                #expect(events.last { $0.int("pid") == pid }?.action == "exit", "the last event of \(pid) is not its exit")
+                #expect(
+                    events.last { $0.int("pid") == pid }?.action == "exit", "the last event of \(pid) is not its exit")
             }
         }
 

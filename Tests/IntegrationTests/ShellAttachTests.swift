@@ -41,7 +41,9 @@ extension IntegrationTests {
                 defer { bash.kill() }
                 func feed(_ line: String) throws {
                     let bytes = Array((line + "\n").utf8)
-                    guard write(shellInput, bytes, bytes.count) == bytes.count else { throw HarnessError("write to bash: errno \(errno)") }
+                    guard write(shellInput, bytes, bytes.count) == bytes.count else {
+                        throw HarnessError("write to bash: errno \(errno)")
+                    }
                 }
 
                 // A long-running child, started (and exec'd) before the monitor attaches.
@@ -51,7 +53,8 @@ extension IntegrationTests {
                 let started = Harness.waitUntil(timeout: 10) {
                     let out = String(decoding: bash.stdout, as: UTF8.self)
                     guard let line = out.split(separator: "\n").first(where: { $0.hasPrefix("background ") }),
-                          let pid = Int32(line.dropFirst("background ".count)) else { return false }
+                        let pid = Int32(line.dropFirst("background ".count))
+                    else { return false }
                     sleepPid = pid
                     return Harness.read("/proc/\(pid)/cmdline").starts(with: Array("sleep\0".utf8))
                 }
@@ -60,8 +63,11 @@ extension IntegrationTests {
                 let monitor = try Harness.startMonitor(["--pid=\(bash.pid)", "--format", "json"], directory: directory)
                 defer { monitor.kill() }
                 let ready = Harness.waitForReady(monitor, timeout: 15)
-                guard ready && monitor.stderr.contains("ebpf-monitor: ready ") else { throw HarnessError("no ready line: \(monitor.stderr)") }
-                readyLine = String(monitor.stderr.split(separator: "\n").first { $0.hasPrefix("ebpf-monitor: ready ") } ?? "")
+                guard ready && monitor.stderr.contains("ebpf-monitor: ready ") else {
+                    throw HarnessError("no ready line: \(monitor.stderr)")
+                }
+                readyLine = String(
+                    monitor.stderr.split(separator: "\n").first { $0.hasPrefix("ebpf-monitor: ready ") } ?? "")
                 // stderr's ready line can be read before stdout's JSON copy of it.
                 _ = Harness.waitUntil(timeout: 5) { !monitor.jsonSoFar().isEmpty }
                 firstObject = monitor.jsonSoFar().first
@@ -70,7 +76,8 @@ extension IntegrationTests {
                 func waitForExit(of argv: [String]) -> Bool {
                     Harness.waitUntil(timeout: 10) {
                         let objects = monitor.jsonSoFar()
-                        guard let pid = objects.events("exec").first(where: { $0.strings("argv") == argv })?.int("pid") else { return false }
+                        guard let pid = objects.events("exec").first(where: { $0.strings("argv") == argv })?.int("pid")
+                        else { return false }
                         return objects.events("exit").contains { $0.int("pid") == pid }
                     }
                 }
@@ -95,7 +102,9 @@ extension IntegrationTests {
                 self.sleepPid = Int(sleepPid)
             }
 
-            func exec(_ argv: [String]) -> [String: Any]? { objects.events("exec").first { $0.strings("argv") == argv } }
+            func exec(_ argv: [String]) -> [String: Any]? {
+                objects.events("exec").first { $0.strings("argv") == argv }
+            }
         }
 
         /// Made by the first test that needs it; a failed session fails each of them.
@@ -126,7 +135,9 @@ extension IntegrationTests {
             #expect(!run.timedOut, "the monitor did not stop after the shell exited: \(run)")
             #expect(run.status == 0, "\(run)")
             #expect(!shell.timedOut)
-            #expect(String(decoding: shell.stdout, as: UTF8.self).hasSuffix("one\ntwo\n"), "bash output: \(shell.stdoutText)")
+            #expect(
+                String(decoding: shell.stdout, as: UTF8.self).hasSuffix("one\ntwo\n"),
+                "bash output: \(shell.stdoutText)")
         }
 
         /// Pre-existing children of the root take command numbers first, in pid

@@ -27,14 +27,17 @@ extension IntegrationTests {
 
             /// The shell's pid, from its exec.
             func shellPid() throws -> Int {
-                let shell = try #require(objects.events("exec").first { $0.strings("argv") == ["/bin/sh", "-c", script] },
-                                         "the shell's exec is missing: \(run)")
+                let shell = try #require(
+                    objects.events("exec").first { $0.strings("argv") == ["/bin/sh", "-c", script] },
+                    "the shell's exec is missing: \(run)")
                 return try #require(shell.int("pid"))
             }
 
             var trueExecs: [[String: Any]] { objects.events("exec").filter { $0.strings("argv") == ["/bin/true"] } }
 
-            func forks(of shellPid: Int) -> [[String: Any]] { objects.events("fork").filter { $0.int("pid") == shellPid } }
+            func forks(of shellPid: Int) -> [[String: Any]] {
+                objects.events("fork").filter { $0.int("pid") == shellPid }
+            }
         }
 
         /// Made by the first test that needs them; a failed run fails each test that reads it.
@@ -58,13 +61,17 @@ extension IntegrationTests {
         func everyExecReportedOrLost(bufferPages: String?) throws {
             let burst = try Self.burst(bufferPages)
             let objects = burst.objects
-            let (lostExec, lostUnfollowed, lostDecode) = (objects.lost(at: "exec"), objects.lost(at: "watch_map_full"), objects.lost(at: "decode"))
+            let (lostExec, lostUnfollowed, lostDecode) = (
+                objects.lost(at: "exec"), objects.lost(at: "watch_map_full"), objects.lost(at: "decode")
+            )
             _ = try burst.shellPid()
             let trueExecs = burst.trueExecs
             #expect(Set(trueExecs.compactMap { $0.int("pid") }).count == trueExecs.count, "an exec reported twice")
             #expect(trueExecs.count <= IntegrationTests.burst)
-            #expect(trueExecs.count + lostExec + lostUnfollowed + lostDecode >= IntegrationTests.burst,
-                    "\(IntegrationTests.burst - trueExecs.count) /bin/true execs missing, but only \(lostExec) exec, \(lostUnfollowed) unfollowed, \(lostDecode) undecodable reported lost")
+            #expect(
+                trueExecs.count + lostExec + lostUnfollowed + lostDecode >= IntegrationTests.burst,
+                "\(IntegrationTests.burst - trueExecs.count) /bin/true execs missing, but only \(lostExec) exec, \(lostUnfollowed) unfollowed, \(lostDecode) undecodable reported lost"
+            )
         }
 
         /// fork: the shell forks the 2,000 children and one for $(seq ...).
@@ -73,8 +80,9 @@ extension IntegrationTests {
             let burst = try Self.burst(bufferPages)
             let lostFork = burst.objects.lost(at: "fork")
             let forks = burst.forks(of: try burst.shellPid())
-            #expect(forks.count + lostFork >= IntegrationTests.burst + 1,
-                    "\(IntegrationTests.burst + 1 - forks.count) forks of the shell missing, \(lostFork) reported lost")
+            #expect(
+                forks.count + lostFork >= IntegrationTests.burst + 1,
+                "\(IntegrationTests.burst + 1 - forks.count) forks of the shell missing, \(lostFork) reported lost")
             #expect(forks.count <= IntegrationTests.burst + 1)
         }
 
@@ -87,8 +95,12 @@ extension IntegrationTests {
             let children = Set(burst.forks(of: try burst.shellPid()).compactMap { $0.int("child") })
             let exits = objects.events("exit").filter { children.contains($0.int("pid") ?? -1) }
             let unknown = exits.filter { $0["status_unknown"] as? Bool == true }
-            #expect(exits.count == children.count, "\(children.count - exits.count) forked children never reported as ended")
-            #expect(unknown.count <= lostExit + lostDecode, "\(unknown.count) exits without status but \(lostExit) exits reported lost")
+            #expect(
+                exits.count == children.count, "\(children.count - exits.count) forked children never reported as ended"
+            )
+            #expect(
+                unknown.count <= lostExit + lostDecode,
+                "\(unknown.count) exits without status but \(lostExit) exits reported lost")
             for exit in exits where exit["status_unknown"] as? Bool != true {
                 #expect(exit.int("exit_code") == 0, "\(exit)")
             }
@@ -109,15 +121,18 @@ extension IntegrationTests {
                 // Only when the shell's own exit record was lost: then its exit is
                 // reported with status_unknown and the summary admits the loss.
                 let shellExit = objects.events("exit").first { $0.int("pid") == shellPid }
-                #expect(shellExit?["status_unknown"] as? Bool == true && objects.lost(at: "exit") > 0,
-                        "summary without exit_code, but the shell's exit was not lost: \(shellExit ?? [:])")
+                #expect(
+                    shellExit?["status_unknown"] as? Bool == true && objects.lost(at: "exit") > 0,
+                    "summary without exit_code, but the shell's exit was not lost: \(shellExit ?? [:])")
                 #expect(summary.int("lost_events") ?? 0 > 0)
             } else {
                 #expect(summary.int("exit_code") == 0, "\(summary)")
             }
             #expect(summary.int("lost_events") == objects.lostTotal, "summary lost_events vs lost objects")
             let processes = (summary["processes"] as? [[String: Any]]) ?? []
-            #expect(processes.count >= 1 + children.count, "summary lists \(processes.count) processes for \(children.count) children")
+            #expect(
+                processes.count >= 1 + children.count,
+                "summary lists \(processes.count) processes for \(children.count) children")
         }
 
         /// The end status and the end line on stderr agree with the lost objects,
@@ -128,20 +143,25 @@ extension IntegrationTests {
             let (objects, run) = (burst.objects, burst.run)
             let end = try #require(objects.last)
             #expect(end.type == "status" && end.string("message") == "end")
-            #expect(end.int("lost") == objects.lostTotal, "end status lost=\(end.int("lost") ?? -1), lost objects sum \(objects.lostTotal)")
+            #expect(
+                end.int("lost") == objects.lostTotal,
+                "end status lost=\(end.int("lost") ?? -1), lost objects sum \(objects.lostTotal)")
             #expect(run.stderrLines.last?.contains("lost=\(objects.lostTotal)") == true, "\(run.stderr)")
             for lost in objects.ofType("lost") {
                 #expect(lost.int("count") ?? 0 > 0, "\(lost)")
                 let places = (lost["where"] as? [String: Any]) ?? [:]
-                #expect(places.values.compactMap { ($0 as? NSNumber)?.intValue }.reduce(0, +) == lost.int("count"), "\(lost)")
+                #expect(
+                    places.values.compactMap { ($0 as? NSNumber)?.intValue }.reduce(0, +) == lost.int("count"),
+                    "\(lost)")
             }
         }
 
         /// A one-page (4 KiB) ring buffer cannot keep up with the burst: the loss is reported.
         @Test func onePageBufferReportsLoss() throws {
             let objects = try Self.burst("1").objects
-            #expect(objects.lostTotal > 0 && !objects.ofType("lost").isEmpty,
-                    "a 4 KiB ring buffer kept up with the burst, so this case does not exercise loss reporting")
+            #expect(
+                objects.lostTotal > 0 && !objects.ofType("lost").isEmpty,
+                "a 4 KiB ring buffer kept up with the burst, so this case does not exercise loss reporting")
         }
 
         /// 2,000 execs of ~1 KiB fit the default 8 MiB buffer many times over: nothing is lost.
@@ -160,8 +180,9 @@ extension IntegrationTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let fixture = try Fixture.compile(into: directory)
         let options = maxTasks.map { ["--max-tasks", $0] } ?? []
-        let run = try Harness.monitor(options + ["--format", "json", "--", fixture, directory + "/report", "burst", "\(Self.burst)"],
-                                      timeout: 90)
+        let run = try Harness.monitor(
+            options + ["--format", "json", "--", fixture, directory + "/report", "burst", "\(Self.burst)"],
+            timeout: 90)
         #expect(!run.timedOut, "\(run)")
         #expect(!run.leftovers)
         #expect(run.status == 0, "\(run)")
@@ -173,12 +194,14 @@ extension IntegrationTests {
         #expect(forks.count + lostFork == Self.burst, "\(forks.count) fork events, \(lostFork) reported lost")
         let unfollowed = forks.filter { $0["followed"] as? Bool == false }
         let lostUnfollowed = objects.lost(at: "watch_map_full")
-        #expect(unfollowed.count <= lostUnfollowed && lostUnfollowed <= unfollowed.count + lostFork,
-                "\(unfollowed.count) fork events say not followed, \(lostUnfollowed) counted as watch_map_full")
+        #expect(
+            unfollowed.count <= lostUnfollowed && lostUnfollowed <= unfollowed.count + lostFork,
+            "\(unfollowed.count) fork events say not followed, \(lostUnfollowed) counted as watch_map_full")
 
         let followed = Set(forks.filter { $0["followed"] as? Bool != false }.compactMap { $0.int("child") })
         let exits = objects.events("exit").filter { followed.contains($0.int("pid") ?? -1) }
-        #expect(exits.count == followed.count, "\(followed.count - exits.count) followed children never reported as ended")
+        #expect(
+            exits.count == followed.count, "\(followed.count - exits.count) followed children never reported as ended")
         let unknown = exits.filter { $0["status_unknown"] as? Bool == true }
         #expect(unknown.count <= objects.lost(at: "exit") + objects.lost(at: "decode"))
         if maxTasks == nil {
