@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """make attribution-bench: how well ebpf-monitor credits daemon work to the
-command that asked for it (issue 4), and what watching a daemon costs it.
+command that asked for it, and what watching a daemon costs it.
+
+The fixture daemons are started and driven by the driver of
+Tests/IntegrationTests/Fixtures/daemons/ (driver.py), which the integration
+tests use too; this file measures and reports.
 
 Accuracy. For each fixture daemon design (Tests/IntegrationTests/Fixtures/
 daemons/) and each number of concurrent clients: a fresh daemon, clients-1
@@ -29,8 +33,8 @@ The watched ratio holds two costs: the syscall hooks', which every process on th
 machine pays whether or not anything it does is watched, and the cost of
 being followed.
 
-Cost of being followed (issue 4, "Performance": watching a daemon must not
-slow it down; target 0.90). The rounds above start a monitor for each watched
+Cost of being followed (watching a daemon must not slow it down; target
+0.90). The rounds above start a monitor for each watched
 round, so they cannot alternate faster than every few seconds, and this VM's
 speed moves more than the cost between rounds. So, per design, two copies of
 the daemon run under one monitor: the background client keeps one followed,
@@ -69,12 +73,16 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(ROOT, "Tests", "IntegrationTests", "Fixtures", "daemons")
-ALL_DESIGNS = ["threadpool", "forking", "prefork", "eventloop", "chain"]
-PROGRAMS = ["threadpool", "forking", "prefork", "eventloop", "front", "back", "client"]
+sys.path.insert(0, os.path.join(ROOT, "Tests", "IntegrationTests", "Fixtures", "daemons"))
+sys.dont_write_bytecode = True
+import driver  # noqa: E402  (the fixture daemons' driver, shared with the integration tests)
+from driver import Clients, Daemon, HarnessError, Spawned, read_text, wait_for  # noqa: E402
+
+ALL_DESIGNS = driver.DESIGNS
+PROGRAMS = [program for design in ALL_DESIGNS for program in driver.programs(design)] + ["client"]
 BUCKETS = ("created", "modified", "temporary")
 
-# Targets from issue 4: (precision, recall) by client count; throughput ratio.
+# Targets: (precision, recall) by client count; throughput ratio.
 TARGET_ONE = 0.99
 TARGET_MANY = 0.95
 TARGET_THROUGHPUT = 0.90
@@ -83,10 +91,6 @@ TARGET_THROUGHPUT = 0.90
 # and seconds the monitor gets to end after SIGTERM in the throughput runs.
 WATCHED_TIMEOUT = 120
 STOP_TIMEOUT = 30
-
-
-class HarnessError(Exception):
-    """The bench could not measure: a fixture or a client failed."""
 
 
 class MonitorFailure(Exception):
@@ -108,165 +112,33 @@ def env_int(name, default, minimum=0):
     return value
 
 
-def wait_for(condition, timeout, interval=0.01):
-    """Polls `condition` until it is true or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
+def failed(ended):
+    return ended["status"] != 0 or ended["timed_out"]
 
 
-def read_text(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
+def describe(ended):
+    """An ended child of the driver, for a message."""
+    return (f"{ended['name']}: status {ended['status']}{' (timed out)' if ended['timed_out'] else ''}, "
+            f"stderr: {read_text(ended['stderr']).strip()!r}")
 
 
-def compile_fixtures(bin_dir):
-    os.makedirs(bin_dir)
-    for name in PROGRAMS:
-        source = os.path.join(FIXTURES, name + ".c")
-        command = ["cc", "-std=c11", "-Wall", "-Werror", "-O2", "-pthread", "-o", os.path.join(bin_dir, name), source]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise HarnessError(f"cc {name}.c failed:\n{result.stderr}")
+def stop_daemon(daemon):
+    """SIGTERM in reverse order of start; each must exit 0."""
+    check_daemon_stops(daemon.stop())
 
 
-class Spawned:
-    """A child with stdout and stderr in files of `directory`."""
-
-    def __init__(self, argv, directory, name):
-        self.name = name
-        self.argv = argv
-        self.stdout_path = os.path.join(directory, name + ".stdout")
-        self.stderr_path = os.path.join(directory, name + ".stderr")
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-
-    @property
-    def pid(self):
-        return self.process.pid
-
-    def stdout(self):
-        return read_text(self.stdout_path)
-
-    def stderr(self):
-        return read_text(self.stderr_path)
-
-    def stop(self, timeout=10):
-        """SIGTERM, then the exit status; SIGKILL after `timeout` seconds."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise HarnessError(f"{self.name} did not stop on SIGTERM within {timeout} s")
-
-    def kill(self):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def describe(self):
-        return f"{self.name} ({shlex.join(self.argv)}): status {self.process.poll()}, stderr: {self.stderr().strip()!r}"
+def check_daemon_stops(ends):
+    bad = [describe(ended) for ended in ends if failed(ended)]
+    if bad:
+        raise HarnessError("daemon exited badly: " + "; ".join(bad))
 
 
-class Daemon:
-    """One design's daemon(s), listening; chain: back, then front."""
-
-    def __init__(self, design, bins, workdir, transport):
-        self.design = design
-        self.files = os.path.join(workdir, "files")
-        os.makedirs(self.files)
-        self.processes = []
-        try:
-            if design == "chain":
-                back = self._start(bins, "back", workdir, transport, ["--dir", self.files])
-                back_address = back[1]
-                back_flags = ["--back-unix", back_address] if transport == "unix" else ["--back-tcp", back_address]
-                self._start(bins, "front", workdir, transport, back_flags)
-            else:
-                self._start(bins, design, workdir, transport, ["--dir", self.files])
-        except BaseException:
-            self.kill()
-            raise
-        # Clients talk to the last one started (front for the chain).
-        self.address = self.processes[-1][1]
-        self.client_flags = ["--unix", self.address] if transport == "unix" else ["--tcp", self.address]
-
-    def _start(self, bins, program, workdir, transport, extra):
-        if transport == "unix":
-            listen = ["--unix", os.path.join(workdir, program + ".sock")]
-        else:
-            listen = ["--tcp", "0"]
-        spawned = Spawned([os.path.join(bins, program)] + listen + extra, workdir, program)
-        ready = []
-
-        def is_ready():
-            for line in spawned.stdout().splitlines():
-                if line == "ready" or line.startswith("ready "):
-                    ready.append(line)
-                    return True
-            return spawned.process.poll() is not None
-
-        if not wait_for(is_ready, 10) or not ready:
-            spawned.kill()
-            raise HarnessError(f"daemon did not get ready: {spawned.describe()}")
-        address = listen[1] if transport == "unix" else ready[0].split()[1]
-        self.processes.append((spawned, address))
-        return spawned, address
-
-    @property
-    def pids(self):
-        return [spawned.pid for spawned, _ in self.processes]
-
-    def stop(self):
-        """SIGTERM in reverse order of start; each must exit 0."""
-        failures = []
-        for spawned, _ in reversed(self.processes):
-            status = spawned.stop()
-            if status != 0:
-                failures.append(spawned.describe())
-        self.processes = []
-        if failures:
-            raise HarnessError("daemon exited badly: " + "; ".join(failures))
-
-    def kill(self):
-        for spawned, _ in reversed(self.processes):
-            spawned.kill()
-        self.processes = []
-
-
-class Clients:
-    """Unwatched clients repeating rounds of requests until stopped."""
-
-    def __init__(self, bins, daemon, workdir, count, tag, extra):
-        self.spawned = []
-        for j in range(1, count + 1):
-            argv = [os.path.join(bins, "client")] + daemon.client_flags + ["--prefix", f"{tag}{j}"] + extra
-            self.spawned.append(Spawned(argv, workdir, f"{tag}{j}"))
-
-    def finish(self, stop):
-        """Each client's replies; `stop` sends SIGTERM first, else they end by themselves."""
-        counts = []
-        for spawned in self.spawned:
-            status = spawned.stop(timeout=30) if stop else spawned.process.wait(60)
-            match = re.search(r"^requests (\d+)$", spawned.stdout(), re.M)
-            if status != 0 or match is None:
-                raise HarnessError(f"client failed: {spawned.describe()}")
-            counts.append(int(match.group(1)))
-        return counts
-
-    def kill(self):
-        for spawned in self.spawned:
-            spawned.kill()
+def replies(ends):
+    """The replies each client counted; each must have exited 0 and said how many."""
+    for ended in ends:
+        if failed(ended) or ended["requests"] is None:
+            raise HarnessError(f"client failed: {describe(ended)}")
+    return [ended["requests"] for ended in ends]
 
 
 def read_trace(path):
@@ -322,49 +194,32 @@ def accuracy_run(bins, shm, monitor, monitor_args, design, clients, requests, co
     """One cell of the table: a fresh daemon, clients-1 noise clients, one watched client."""
     workdir = os.path.join(shm, f"accuracy-{design}-{clients}")
     os.makedirs(workdir)
-    daemon = Daemon(design, bins, workdir, transport)
-    noise = None
-    try:
-        noise = Clients(bins, daemon, workdir, clients - 1, "noise",
-                        ["--count", "10", "--connections", "2", "--forever"])
-        # The noise is running before the watched client starts.
-        started = wait_for(lambda: all(os.path.exists(os.path.join(daemon.files, f"noise{j}-1"))
-                                       for j in range(1, clients)), 10)
-        if not started:
-            raise HarnessError("noise clients made no request: " + "; ".join(s.describe() for s in noise.spawned))
+    trace = os.path.join(workdir, "trace.json")
+    report = driver.run_scenario({
+        "workdir": workdir, "bin": bins, "design": design, "transport": transport, "noise": clients - 1,
+        "monitor": monitor, "monitor_args": monitor_args + ["--format", "json", "--output", trace],
+        "requests": requests, "connections": connections,
+        "watched_timeout": WATCHED_TIMEOUT, "noise_stop_timeout": 30,
+    })
+    watched = report["watched"]
+    if watched["timed_out"]:
+        raise MonitorFailure(f"no end within {WATCHED_TIMEOUT} s (killed); {tail(read_text(watched['stderr']))}")
+    if watched["status"] != 0:
+        raise MonitorFailure(f"exit status {watched['status']}; {tail(read_text(watched['stderr']))}")
+    noise_requests = sum(replies(report["noise"]))
+    check_daemon_stops(report["daemon_stops"])
+    daemon_pids = [d["pid"] for d in report["daemons"]]
+    seconds = watched["seconds"]
+    files = report["files"]
 
-        trace = os.path.join(workdir, "trace.json")
-        argv = ([monitor] + monitor_args + ["--format", "json", "--output", trace, "--",
-                os.path.join(bins, "client")] + daemon.client_flags
-                + ["--prefix", "watched", "--count", str(requests), "--connections", str(connections)])
-        began = time.monotonic()
-        watched = Spawned(argv, workdir, "monitor")
-        try:
-            status = watched.process.wait(WATCHED_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            watched.kill()
-            raise MonitorFailure(f"no end within {WATCHED_TIMEOUT} s (killed); {tail(watched.stderr())}")
-        seconds = time.monotonic() - began
-        if status != 0:
-            raise MonitorFailure(f"exit status {status}; {tail(watched.stderr())}")
-        noise_requests = sum(noise.finish(stop=True))
-        noise = None
-        daemon_pids = daemon.pids
-        daemon.stop()
-    finally:
-        if noise is not None:
-            noise.kill()
-        daemon.kill()
-
-    truth = {os.path.join(daemon.files, name) for name in os.listdir(daemon.files)
-             if re.fullmatch(r"watched-\d+", name)}
+    truth = {os.path.join(files, name) for name in report["writers"] if re.fullmatch(r"watched-\d+", name)}
     if len(truth) != requests:
         raise HarnessError(f"the watched client made {len(truth)} files, not {requests}")
     objects, bad_lines = read_trace(trace)
     summary = next((o for o in objects if o.get("type") == "summary" and o.get("command") == 1), None)
     if summary is None:
         raise MonitorFailure(f"no summary for command 1 in {trace}")
-    attributed = bucket_paths(summary, daemon.files)
+    attributed = bucket_paths(summary, files)
     precision, recall = scores(attributed, truth)
     unattributed_values = list(find_key(summary, "unattributed"))
     unattributed = None
@@ -430,7 +285,7 @@ def throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds, n
                     seen = wait_for(lambda: daemon_is_watched(read_trace(trace)[0]), 5, 0.05)
                 noise = Clients(bins, daemon, rundir, noise_count, "tput", noise_flags)
                 try:
-                    served = sum(noise.finish(stop=False))
+                    served = sum(replies(noise.wait()))
                 finally:
                     noise.kill()
                 # SIGTERM: the client stops; under the monitor, the monitor passes it
@@ -457,7 +312,7 @@ def throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds, n
                 watched_seen.append(seen or daemon_is_watched(read_trace(trace)[0]))
             rates[variant].append(served / seconds)
             log(f"throughput {design} round {r + 1}/{2 * rounds + 1} {variant}: {served / seconds:.0f} requests/s")
-        daemon.stop()
+        stop_daemon(daemon)
     finally:
         daemon.kill()
     unwatched, watched = rates["unwatched"], rates["watched"]
@@ -515,7 +370,7 @@ def twin_runs(bins, shm, monitor, monitor_args, design, windows, window_ms, nois
             for name, daemon in order if w % 2 == 0 else reversed(order):
                 noise = Clients(bins, daemon, os.path.join(workdir, name), noise_count, f"w{w}-", noise_flags)
                 try:
-                    rates[name].append(sum(noise.finish(stop=False)) * 1000 / window_ms)
+                    rates[name].append(sum(replies(noise.wait())) * 1000 / window_ms)
                 finally:
                     noise.kill()
         slow.process.send_signal(signal.SIGTERM)
@@ -574,7 +429,7 @@ def fmt(value, digits=3):
 
 def print_accuracy(results, errors):
     print()
-    print("Attribution accuracy (issue 4): files the watched command's summary lists, against the files")
+    print("Attribution accuracy: files the watched command's summary lists, against the files")
     print(f"its requests made; targets precision and recall >= {TARGET_ONE} with 1 client, >= {TARGET_MANY} with more.")
     print(f"  {'design':<11} {'clients':>7} {'precision':>9} {'recall':>7} {'target':>6} {'daemon_events':>13} "
           f"{'unattributed':>12} {'lost':>5}  verdict")
@@ -604,7 +459,7 @@ def print_accuracy(results, errors):
 
 def print_twins(results):
     print()
-    print("Cost of being followed (issue 4, Performance): two copies of each daemon under one monitor, noise "
+    print("Cost of being followed: two copies of each daemon under one monitor, noise "
           "load on each in turn; followed / not followed, median of the turns' ratios (turns: lowest-highest); "
           f"target >= {TARGET_THROUGHPUT}.")
     print(f"  {'design':<11} {'followed':>10} {'twin':>10} {'ratio':>6} {'turns':>11}  verdict")
@@ -683,7 +538,7 @@ def main():
     accuracy, throughput, twins, errors = [], [], [], 0
     try:
         bins = os.path.join(shm, "bin")
-        compile_fixtures(bins)
+        driver.build(bins, PROGRAMS)
         for design in designs:
             for n in clients:
                 log(f"accuracy {design} with {n} client(s)")

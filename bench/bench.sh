@@ -10,6 +10,10 @@
 #   (GNU time's %M) are reported separately.
 # - Everything temporary lives on /dev/shm (the root disk is slow and noisy).
 #
+# At the end it prints the table that docs/benchmarks.md keeps (one row per
+# workload, with the date and the command that reproduces it), and keeps it
+# with the full report under OUT_DIR: bench-<date>.txt and bench-<date>.md.
+#
 # Environment: RUNS (default 9, at least 5 for the figures we publish),
 # MONITOR (the ebpf-monitor binary, default .build/release/ebpf-monitor),
 # MONITOR_ARGS (extra monitor flags, e.g. '--buffer-pages 8192'; default none),
@@ -22,8 +26,8 @@
 # nanoseconds of its timed part to it; per-run preparation and clean-up go
 # outside the timed part. Then append NAME to ALL_WORKLOADS. A workload may
 # define wl_NAME_target to print its own ebpf-monitor/untraced target
-# (default TARGET_RATIO), and wl_NAME_anchor to print the figures measured
-# earlier for other tracers (design.md, section 3).
+# (default TARGET_RATIO), and wl_NAME_anchor to print reference figures of
+# other tracers measured on this kind of machine.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -35,7 +39,7 @@ ALL_WORKLOADS="true_loop tar"
 WORKLOADS=${WORKLOADS:-$ALL_WORKLOADS}
 VARIANTS=(untraced ebpf-monitor strace)
 
-# Targets from the issues: the default ratio target (each workload may have
+# Targets: the default ratio target (each workload may have
 # its own, see wl_NAME_target), the monitor's time to ready, and no event
 # lost by the monitor on any workload.
 TARGET_RATIO=1.10
@@ -68,7 +72,7 @@ echo $((end - start)) >"$out"
 EOF
 }
 
-# tar: the benchmark of issue 3. The tarball is made once per bench run (a
+# tar: a metadata-heavy file workload. The tarball is made once per bench run (a
 # tar of Debian's linux-headers-*-common tree, installed by make setup; about
 # 9,400 files, 530 directories) and reused. Each run extracts it into a
 # fresh directory and deletes the result with rm -rf; both are timed.
@@ -154,7 +158,10 @@ field() { # field NAME < stderr: the value of NAME= in the monitor's status line
 stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 mkdir -p "$OUT_DIR"
 report="$OUT_DIR/bench-$(date -u +%Y%m%d-%H%M%S).txt"
+table=${report%.txt}.md
 exec > >(tee "$report")
+# Rows of the table for docs/benchmarks.md, one per workload.
+rows=()
 
 echo "ebpf-monitor benchmark, $stamp"
 echo "machine: $(uname -sr), $(nproc) cpus, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
@@ -194,6 +201,7 @@ for wl in $WORKLOADS; do
 		spread=$(collect "$wl" "$v" elapsed | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f-%.3f", lo / 1e9, hi / 1e9 }')
 		printf '  %-14s %10.3f %7.2fx %14s   %s\n' "$label" "$(awk -v m="$med" 'BEGIN { print m / 1e9 }')" \
 			"$(awk -v m="$med" -v b="$base" 'BEGIN { print m / b }')" "$spread" "$runs"
+		printf -v "ratio_${v//-/_}" '%.2fx' "$(awk -v m="$med" -v b="$base" 'BEGIN { print m / b }')"
 	done
 
 	ready=$(for f in "$wdir"/runs/*/ebpf-monitor/stderr; do field ready_seconds <"$f" | head -n 1; done | median)
@@ -236,12 +244,28 @@ for wl in $WORKLOADS; do
 	else
 		echo "  target lost events = $TARGET_LOST: UNKNOWN (an end line in only $ends of $RUNS runs)"
 	fi
-	declare -F "wl_${wl}_anchor" >/dev/null && echo "  measured earlier here (design.md 3): $("wl_${wl}_anchor")"
+	declare -F "wl_${wl}_anchor" >/dev/null && echo "  other tracers, measured on this kind of machine: $("wl_${wl}_anchor")"
 	echo "  target time to ready < $TARGET_READY s: $(verdict "$ready" "$TARGET_READY" '<') ($(printf %.3f "$ready") s)"
 	echo
+	rows+=("$(printf '| %s | %.3f | %s | %s | %.2f | %.0f | %s |' "$("wl_${wl}_describe")" \
+		"$(awk -v b="$base" 'BEGIN { print b / 1e9 }')" "$ratio_ebpf_monitor" "$ratio_strace" "$ready" \
+		"$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$lost")")
 done
 
+# The table for docs/benchmarks.md: medians of RUNS runs, ratios against untraced.
+{
+	echo "Measured $stamp on $(uname -sr), $(nproc) cpus, with \`make bench\` (RUNS=$RUNS${MONITOR_ARGS:+, MONITOR_ARGS='$MONITOR_ARGS'}):"
+	echo
+	echo "| workload | untraced, s | ebpf-monitor | strace -f | time to ready, s | peak RSS, MiB | lost events |"
+	echo "|---|---|---|---|---|---|---|"
+	printf '%s\n' "${rows[@]}"
+} >"$table"
+echo "table for docs/benchmarks.md:"
+echo
+cat "$table"
+echo
+
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "kept in $report"
+echo "kept in $report and $table"
 # A missed target is reported, not a failure: benchmarks are not timed tests.
 exit 0

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Docker for the integration tests (issue 4, "Real daemon: Docker").
+# Docker for the integration tests that follow a real daemon (DockerTests).
 #
 #   sh scripts/docker.sh start   install, start and prepare Docker
 #   sh scripts/docker.sh stop    stop what `start` started; remove test leftovers

@@ -3,11 +3,10 @@ import Glibc
 import Testing
 
 /// The fixture daemons of `Fixtures/daemons/` (protocol and options in
-/// `daemon.h`), for the attribution tests of issue 4. Each design is a small C
-/// server (golock: Go); a request `REQ <name>` makes it create `<files>/<name>`, whose
-/// content names the task that did the work ("<name> pid P tid T"), so the
-/// ground truth is known: which files a client caused, and which process
-/// wrote each. bench/attribution.py drives the five C designs.
+/// `daemon.h`). Each design is a small C server (golock: Go); a request
+/// `REQ <name>` makes it create `<files>/<name>`, whose content names the task
+/// that did the work ("<name> pid P tid T"), so the ground truth is known:
+/// which files a client caused, and which process wrote each.
 enum DaemonDesign: String, Sendable, CustomTestStringConvertible {
     case threadpool, forking, prefork, eventloop, chain
     /// A Go daemon (`golock.go`) for the goroutine rules; not one of the five designs.
@@ -16,9 +15,6 @@ enum DaemonDesign: String, Sendable, CustomTestStringConvertible {
     /// The five server designs of the scenario suite.
     static let designs: [DaemonDesign] = [.threadpool, .forking, .prefork, .eventloop, .chain]
 
-    /// The programs to compile; the last one is the one clients connect to.
-    var programs: [String] { self == .chain ? ["back", "front"] : [rawValue] }
-
     var testDescription: String { rawValue }
 }
 
@@ -26,33 +22,72 @@ enum DaemonTransport: String, Sendable {
     case unix, tcp
 }
 
-/// A fresh directory on /dev/shm: the compiled fixtures in `bin/`, the files the
-/// daemon creates in `files/`, sockets and logs at the top. Removed on deinit.
-final class DaemonWorkspace {
-    let root: String
-    let bin: String
-    let files: String
+/// One scenario, run by the fixture driver (`Fixtures/daemons/driver.py`, which
+/// bench/attribution.py runs too): it builds the design, starts its daemons and
+/// `noise` unwatched noise clients, runs one watched client (`client --prefix
+/// watched`) under `ebpf-monitor --format json`, then stops the noise clients
+/// and the daemons with SIGTERM, and reports what each did. The checks are the
+/// tests'. Everything lives in a fresh directory on /dev/shm, removed on deinit.
+final class DaemonScenario {
+    struct Server {
+        let program: String
+        let pid: Int
+        /// The unix socket path, or the TCP port.
+        let address: String
+    }
 
-    init(_ design: DaemonDesign) throws {
+    let design: DaemonDesign
+    let transport: DaemonTransport
+    let requests: Int
+    /// The workspace: sockets and logs at the top, the compiled fixtures in `bin/`.
+    let root: String
+    /// Where the daemons create their files.
+    let files: String
+    /// The daemon processes started, in order of start (chain: back, then front).
+    let servers: [Server]
+    /// The monitor's run of the watched client.
+    let watched: Finished
+    /// Each noise client's end after SIGTERM.
+    let noise: [Finished]
+    /// Each daemon's end after SIGTERM, in reverse order of start.
+    let stops: [(program: String, finished: Finished)]
+    private let namesWhenWatchedEnded: Set<String>
+    private let writers: [String: (pid: Int, tid: Int)]
+
+    /// `options` go to every program of the design, after the common ones.
+    init(
+        _ design: DaemonDesign, transport: DaemonTransport = .unix, options: [String] = [], noise noiseClients: Int = 0,
+        requests: Int, connections: Int = 2
+    ) throws {
+        self.design = design
+        self.transport = transport
+        self.requests = requests
         var template = Array("/dev/shm/ebpf-monitor-daemons-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw HarnessError("mkdtemp on /dev/shm: \(errno)") }
         root = String(cString: made)
         chmod(root, 0o755)
-        bin = root + "/bin"
-        files = root + "/files"
         do {
-            for directory in [bin, files] {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+            let spec: [String: Any] = [
+                "workdir": root, "design": design.rawValue, "transport": transport.rawValue, "daemon_options": options,
+                "noise": noiseClients, "requests": requests, "connections": connections,
+                "monitor": try Harness.monitorBinary(), "monitor_args": ["--format", "json"],
+            ]
+            let report = try Self.drive(spec, in: root)
+            files = try Self.field(report, "files")
+            servers = try (Self.field(report, "daemons") as [[String: Any]]).map {
+                Server(
+                    program: try Self.field($0, "program"), pid: try Self.number($0, "pid").intValue,
+                    address: try Self.field($0, "address"))
             }
-            let sources = Harness.packageRoot.appendingPathComponent("Tests/IntegrationTests/Fixtures/daemons").path
-            for program in design.programs + ["client"] {
-                let compile = program == "golock"
-                    ? ["/usr/bin/env", "GOCACHE=\(root)/gocache", "GO111MODULE=off", "/usr/bin/go", "build",
-                       "-o", bin + "/" + program, sources + "/golock.go"]
-                    : ["/usr/bin/cc", "-std=c11", "-Wall", "-Werror", "-O2", "-pthread",
-                       "-o", bin + "/" + program, sources + "/\(program).c"]
-                let built = try Harness.runTool(compile, timeout: 120)
-                guard built.status == 0 else { throw HarnessError("building \(program) failed: \(built)") }
+            watched = try Self.finished(try Self.field(report, "watched"))
+            noise = try (Self.field(report, "noise") as [[String: Any]]).map(Self.finished)
+            stops = try (Self.field(report, "daemon_stops") as [[String: Any]]).map {
+                (try Self.field($0, "name"), try Self.finished($0))
+            }
+            namesWhenWatchedEnded = Set(try Self.field(report, "names_after_watched") as [String])
+            let written: [String: Any] = try Self.field(report, "writers")
+            writers = written.compactMapValues { value in
+                (value as? [NSNumber]).flatMap { $0.count == 2 ? ($0[0].intValue, $0[1].intValue) : nil }
             }
         } catch {
             try? FileManager.default.removeItem(atPath: root)
@@ -62,123 +97,58 @@ final class DaemonWorkspace {
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
-    /// The names in `files/` that start with `prefix`.
-    func names(prefixed prefix: String) -> Set<String> {
-        let all = (try? FileManager.default.contentsOfDirectory(atPath: files)) ?? []
-        return Set(all.filter { $0.hasPrefix(prefix) })
-    }
-
-    /// The task that created `files/<name>`, from the line the daemon wrote into it.
-    func writer(of name: String) -> (pid: Int, tid: Int)? {
-        let words = String(decoding: Harness.read(files + "/" + name), as: UTF8.self)
-            .split(whereSeparator: { $0 == " " || $0 == "\n" })
-        guard words.count == 5, words[1] == "pid", words[3] == "tid", let pid = Int(words[2]), let tid = Int(words[4])
-        else { return nil }
-        return (pid, tid)
-    }
-}
-
-/// One design's daemons, listening (chain: back, then front, which connects to
-/// back once, now, before any monitor runs).
-final class FixtureDaemon {
-    struct Server {
-        let program: String
-        let started: Started
-        /// The unix socket path, or the TCP port.
-        let address: String
-        var pid: Int { Int(started.pid) }
-    }
-
-    let design: DaemonDesign
-    let transport: DaemonTransport
-    private(set) var processes: [Server] = []
-
-    /// `options` go to every program of the design, after the common ones.
-    init(_ design: DaemonDesign, in workspace: DaemonWorkspace, transport: DaemonTransport = .unix,
-         options extra: [String] = []) throws {
-        self.design = design
-        self.transport = transport
-        for program in design.programs {
-            var options = ["--dir", workspace.files] + extra
-            if program == "front", let back = processes.last {
-                options = (transport == .unix ? ["--back-unix", back.address] : ["--back-tcp", back.address]) + extra
-            }
-            try start(program, options: options, workspace: workspace)
-        }
-    }
-
-    deinit {
-        for process in processes.reversed() { process.started.kill() }
-    }
-
-    private func start(_ program: String, options: [String], workspace: DaemonWorkspace) throws {
-        let listen = transport == .unix ? ["--unix", workspace.root + "/\(program).sock"] : ["--tcp", "0"]
-        let started = try Started(([workspace.bin + "/" + program] + listen + options).map { Array($0.utf8) },
-                                  directory: workspace.root, name: program)
-        var readyLine: Substring?
-        let ready = Harness.waitUntil(timeout: 10) {
-            readyLine = String(decoding: started.stdout, as: UTF8.self).split(separator: "\n")
-                .first { $0 == "ready" || $0.hasPrefix("ready ") }
-            return readyLine != nil || Glibc.kill(started.pid, 0) != 0
-        }
-        guard ready, let readyLine else {
-            let finished = started.kill()
-            throw HarnessError("\(program) did not get ready: \(finished)")
-        }
-        let address = transport == .unix ? listen[1] : String(readyLine.dropFirst("ready ".count))
-        processes.append(Server(program: program, started: started, address: address))
-    }
-
     /// The daemon the clients talk to (front for the chain).
-    var entry: Server { processes[processes.count - 1] }
+    var entry: Server { servers[servers.count - 1] }
 
     /// The pids of the daemon processes started (not their forked children).
-    var pids: Set<Int> { Set(processes.map(\.pid)) }
+    var pids: Set<Int> { Set(servers.map(\.pid)) }
 
-    /// `--unix PATH` or `--tcp PORT`, for the client.
-    var clientFlags: [String] { transport == .unix ? ["--unix", entry.address] : ["--tcp", entry.address] }
-
-    /// SIGTERM, in reverse order of start: each must exit 0 by itself. The
-    /// processes stay listed, for the checks that follow.
-    func stop() -> [(program: String, finished: Finished)] {
-        processes.reversed().map { process in
-            Glibc.kill(process.started.pid, SIGTERM)
-            return (process.program, process.started.wait(timeout: 10))
-        }
-    }
-}
-
-/// Unwatched clients of a daemon, repeating rounds of requests (prefix
-/// `noise<j>`) until stopped, started before the watched command.
-final class NoiseClients {
-    let started: [Started]
-
-    init(_ count: Int, of daemon: FixtureDaemon, in workspace: DaemonWorkspace) throws {
-        var started: [Started] = []
-        for index in 1...count {
-            let argv = [workspace.bin + "/client"] + daemon.clientFlags
-                + ["--prefix", "noise\(index)", "--count", "10", "--connections", "2", "--forever"]
-            started.append(try Started(argv.map { Array($0.utf8) }, directory: workspace.root, name: "noise\(index)"))
-        }
-        self.started = started
-        // Each has been served at least once before the watched command starts.
-        let running = Harness.waitUntil(timeout: 10) {
-            (1...count).allSatisfy { FileManager.default.fileExists(atPath: workspace.files + "/noise\($0)-1") }
-        }
-        if !running {
-            let states = started.map { $0.kill().description }
-            throw HarnessError("noise clients made no request: \(states)")
-        }
+    /// The names in `files/` that start with `prefix`, as they were when the watched client had ended.
+    func namesWhenWatchedEnded(prefixed prefix: String) -> Set<String> {
+        namesWhenWatchedEnded.filter { $0.hasPrefix(prefix) }
     }
 
-    deinit { started.forEach { $0.kill() } }
+    /// The names in `files/` that start with `prefix`, once every daemon had stopped.
+    func namesAtEnd(prefixed prefix: String) -> Set<String> { Set(writers.keys.filter { $0.hasPrefix(prefix) }) }
 
-    /// SIGTERM: each stops after the request in flight and exits 0.
-    func stop() -> [Finished] {
-        started.map { client in
-            Glibc.kill(client.pid, SIGTERM)
-            return client.wait(timeout: 10)
+    /// The task that created `files/<name>`, from the line the daemon wrote into it.
+    func writer(of name: String) -> (pid: Int, tid: Int)? { writers[name] ?? nil }
+
+    // MARK: - The driver
+
+    private static let driver = Harness.packageRoot.appendingPathComponent(
+        "Tests/IntegrationTests/Fixtures/daemons/driver.py"
+    ).path
+
+    /// Runs `driver.py scenario SPEC` and returns the JSON object it prints.
+    private static func drive(_ spec: [String: Any], in directory: String) throws -> [String: Any] {
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: spec), as: UTF8.self)
+        let argv = ["/usr/bin/python3", "-B", driver, "scenario", text]
+        let run = try Started(argv.map { Array($0.utf8) }, directory: directory, name: "driver").wait(timeout: 600)
+        guard !run.timedOut, run.status == 0 else { throw HarnessError("the fixture driver failed: \(run)") }
+        guard let report = try? JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any] else {
+            throw HarnessError("the fixture driver printed no JSON object: \(run)")
         }
+        return report
+    }
+
+    private static func field<T>(_ object: [String: Any], _ key: String) throws -> T {
+        guard let value = object[key] as? T else {
+            throw HarnessError("the fixture driver's report has no \(key) (\(T.self)): \(object)")
+        }
+        return value
+    }
+
+    private static func number(_ object: [String: Any], _ key: String) throws -> NSNumber { try field(object, key) }
+
+    /// A child's end as the driver reports it, with its output read from the files it names.
+    private static func finished(_ ended: [String: Any]) throws -> Finished {
+        Finished(
+            pid: try number(ended, "pid").int32Value, status: try number(ended, "status").int32Value,
+            stdout: Harness.read(try field(ended, "stdout")),
+            stderr: String(decoding: Harness.read(try field(ended, "stderr")), as: UTF8.self),
+            timedOut: try number(ended, "timed_out").boolValue, leftovers: try number(ended, "leftovers").boolValue,
+            seconds: try number(ended, "seconds").doubleValue)
     }
 }
 
@@ -196,29 +166,30 @@ struct AttributionRun {
 
     static let buckets = ["created", "modified", "temporary"]
 
-    /// Runs `client --prefix watched --count requests --connections connections`
-    /// under `ebpf-monitor --format json`. The client, and so the monitor, must
-    /// exit 0 and the client's files must all be there; the attribution itself
-    /// is left to the caller to judge.
-    init(of daemon: FixtureDaemon, in workspace: DaemonWorkspace, requests: Int, connections: Int = 2,
-         sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let client = [workspace.bin + "/client"] + daemon.clientFlags
-            + ["--prefix", "watched", "--count", String(requests), "--connections", String(connections)]
-        run = try Harness.monitor(["--format", "json", "--"] + client, timeout: 60)
-        try #require(!run.timedOut && run.status == 0, "the watched client must succeed: \(run)", sourceLocation: sourceLocation)
-        let expected = Set((1...requests).map { "watched-\($0)" })
-        try #require(workspace.names(prefixed: "watched-") == expected, "the daemon made the client's files",
-                     sourceLocation: sourceLocation)
-        truth = Set(expected.map { workspace.files + "/" + $0 })
+    /// The watched client (`client --prefix watched --count requests`), and so
+    /// the monitor, must have exited 0 and the client's files must all be
+    /// there; the attribution itself is left to the caller to judge.
+    init(_ scenario: DaemonScenario, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        run = scenario.watched
+        try #require(
+            !run.timedOut && run.status == 0, "the watched client must succeed: \(run)", sourceLocation: sourceLocation)
+        let expected = Set((1...scenario.requests).map { "watched-\($0)" })
+        try #require(
+            scenario.namesWhenWatchedEnded(prefixed: "watched-") == expected, "the daemon made the client's files",
+            sourceLocation: sourceLocation)
+        truth = Set(expected.map { scenario.files + "/" + $0 })
         objects = try run.json()
-        summary = try #require(objects.ofType("summary").first { $0.int("command") == 1 }, "a summary of command 1: \(run)",
-                               sourceLocation: sourceLocation)
+        summary = try #require(
+            objects.ofType("summary").first { $0.int("command") == 1 }, "a summary of command 1: \(run)",
+            sourceLocation: sourceLocation)
         let files = summary["files"] as? [String: Any] ?? [:]
-        attributed = Set(Self.buckets.flatMap { files[$0] as? [String] ?? [] }.filter { $0.hasPrefix(workspace.files + "/") })
+        attributed = Set(
+            Self.buckets.flatMap { files[$0] as? [String] ?? [] }.filter { $0.hasPrefix(scenario.files + "/") })
     }
 
     var precision: Double {
-        attributed.isEmpty ? (truth.isEmpty ? 1 : 0) : Double(attributed.intersection(truth).count) / Double(attributed.count)
+        attributed.isEmpty
+            ? (truth.isEmpty ? 1 : 0) : Double(attributed.intersection(truth).count) / Double(attributed.count)
     }
 
     var recall: Double { truth.isEmpty ? 1 : Double(attributed.intersection(truth).count) / Double(truth.count) }
@@ -227,7 +198,8 @@ struct AttributionRun {
     var misattribution: String {
         let extra = attributed.subtracting(truth).map { ($0 as NSString).lastPathComponent }.sorted()
         let missed = truth.subtracting(attributed).map { ($0 as NSString).lastPathComponent }.sorted()
-        return "precision \(precision), recall \(recall); not the command's: \(extra.prefix(20)); missed: \(missed.prefix(20))"
+        return
+            "precision \(precision), recall \(recall); not the command's: \(extra.prefix(20)); missed: \(missed.prefix(20))"
     }
 
     /// The summary's `daemons` entries.
@@ -238,7 +210,9 @@ struct AttributionRun {
 
     /// The file events of command 1 on `path`.
     func fileEvents(_ path: String) -> [[String: Any]] {
-        objects.filter { $0.isEvent && $0.string("category") == "file" && $0.string("path") == path && $0.int("command") == 1 }
+        objects.filter {
+            $0.isEvent && $0.string("category") == "file" && $0.string("path") == path && $0.int("command") == 1
+        }
     }
 }
 

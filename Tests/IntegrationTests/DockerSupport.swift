@@ -30,7 +30,7 @@ enum DockerFixture {
 
     /// The daemon as the tests need it: up, with the image, and its pids and
     /// root directory. Fails (never skips) when Docker is not there: the
-    /// Docker tests are part of the suite (issue 4).
+    /// Docker tests are part of the suite.
     static func require() throws -> DockerDaemons {
         guard access(client, X_OK) == 0 else {
             throw HarnessError("no \(client): run `sh scripts/docker.sh start` (make test does)")
@@ -54,7 +54,9 @@ enum DockerFixture {
 
     /// Removes the volumes whose names start with `namePrefix`; clean-up, errors ignored.
     static func removeVolumes(prefixed namePrefix: String) {
-        guard let listed = try? run(["volume", "ls", "-q", "--filter", "name=" + namePrefix], timeout: 30) else { return }
+        guard let listed = try? run(["volume", "ls", "-q", "--filter", "name=" + namePrefix], timeout: 30) else {
+            return
+        }
         let names = listed.stdoutText.split(separator: "\n").map(String.init).filter { $0.hasPrefix(namePrefix) }
         if !names.isEmpty { _ = try? run(["volume", "rm", "-f"] + names, timeout: 30) }
     }
@@ -110,8 +112,9 @@ final class DockerNoise {
             done
             echo stopped
             """
-        started = try Started(["/bin/sh", "-c", script, "noise", stopFile, DockerFixture.client, prefix, DockerFixture.image]
-                                .map { Array($0.utf8) }, directory: directory, name: "noise")
+        started = try Started(
+            ["/bin/sh", "-c", script, "noise", stopFile, DockerFixture.client, prefix, DockerFixture.image]
+                .map { Array($0.utf8) }, directory: directory, name: "noise")
     }
 
     deinit {
@@ -145,7 +148,7 @@ final class DockerNoise {
     }
 }
 
-/// The summary fields the Docker tests read (design.md section 4).
+/// The summary fields the Docker tests read (the `summary` object of the JSON output).
 extension Dictionary where Key == String, Value == Any {
     /// `files.<bucket>` of a summary.
     func summaryFiles(_ bucket: String) -> [String] {

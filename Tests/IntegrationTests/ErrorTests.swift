@@ -6,19 +6,21 @@ import Testing
 /// The exit statuses the monitor promises (Sources/Kernel/KernelError.swift,
 /// Sources/Session/SessionError.swift, and ArgumentParser's EX_USAGE).
 enum ExitStatus {
-    static let usage: Int32 = 64            // EX_USAGE
-    static let noSuchProcess: Int32 = 66    // EX_NOINPUT
+    static let usage: Int32 = 64  // EX_USAGE
+    static let noSuchProcess: Int32 = 66  // EX_NOINPUT
     static let noKernelHeaders: Int32 = 72  // EX_OSFILE
     static let kprobesUnavailable: Int32 = 76
-    static let notRoot: Int32 = 77          // EX_NOPERM
+    static let notRoot: Int32 = 77  // EX_NOPERM
     static let commandNotFound: Int32 = 127
 }
 
 extension IntegrationTests {
     /// Runs a monitor that must fail: one stderr line `ebpf-monitor: error: ...`,
     /// nothing on stdout, the given status, and no probes left behind.
-    private func expectFailure(_ arguments: [String], status: Int32, mentioning words: [String],
-                               prefix: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    private func expectFailure(
+        _ arguments: [String], status: Int32, mentioning words: [String],
+        prefix: [String] = [], sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let run = try Harness.monitor(arguments, timeout: 20, prefix: prefix)
         #expect(!run.timedOut, "\(run)", sourceLocation: sourceLocation)
         #expect(run.status == status, "expected exit status \(status): \(run)", sourceLocation: sourceLocation)
@@ -26,7 +28,8 @@ extension IntegrationTests {
         let line = run.stderrLines.first ?? ""
         #expect(line.hasPrefix("ebpf-monitor: error: "), "\(line)", sourceLocation: sourceLocation)
         for word in words {
-            #expect(line.contains(word), "the message should mention \"\(word)\": \(line)", sourceLocation: sourceLocation)
+            #expect(
+                line.contains(word), "the message should mention \"\(word)\": \(line)", sourceLocation: sourceLocation)
         }
         #expect(run.stdout.isEmpty, "nothing on stdout: \(run.stdoutText)", sourceLocation: sourceLocation)
     }
@@ -36,34 +39,43 @@ extension IntegrationTests {
         let pidMax = String(decoding: Harness.read("/proc/sys/kernel/pid_max"), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         try #require(Int(pidMax) != nil)
-        try expectFailure(["--pid=\(pidMax)"], status: ExitStatus.noSuchProcess, mentioning: ["no such process", pidMax])
+        try expectFailure(
+            ["--pid=\(pidMax)"], status: ExitStatus.noSuchProcess, mentioning: ["no such process", pidMax])
     }
 
     @Test func errorKprobeForkProbeWithoutKprobes() throws {
-        try #require(!FileManager.default.fileExists(atPath: "/sys/kernel/tracing/kprobe_events"),
-                     "this test expects a kernel without kprobes (design.md section 3)")
-        try expectFailure(["--fork-probe", "kprobe", "--", "/bin/true"], status: ExitStatus.kprobesUnavailable,
-                          mentioning: ["kprobe", "no kprobes"])
-        try expectFailure(["--fork-probe=kprobe", "--pid=1"], status: ExitStatus.kprobesUnavailable,
-                          mentioning: ["no kprobes"])
+        try #require(
+            !FileManager.default.fileExists(atPath: "/sys/kernel/tracing/kprobe_events"),
+            "this test expects a kernel without kprobes (CONFIG_KPROBES off, as on the machines these tests run on)")
+        try expectFailure(
+            ["--fork-probe", "kprobe", "--", "/bin/true"], status: ExitStatus.kprobesUnavailable,
+            mentioning: ["kprobe", "no kprobes"])
+        try expectFailure(
+            ["--fork-probe=kprobe", "--pid=1"], status: ExitStatus.kprobesUnavailable,
+            mentioning: ["no kprobes"])
     }
 
     @Test func errorCommandNotFound() throws {
-        try expectFailure(["--", "ebpf-monitor-no-such-command"], status: ExitStatus.commandNotFound,
-                          mentioning: ["command not found", "ebpf-monitor-no-such-command"])
-        try expectFailure(["--", "/nonexistent/ebpf-monitor-test"], status: ExitStatus.commandNotFound,
-                          mentioning: ["/nonexistent/ebpf-monitor-test"])
+        try expectFailure(
+            ["--", "ebpf-monitor-no-such-command"], status: ExitStatus.commandNotFound,
+            mentioning: ["command not found", "ebpf-monitor-no-such-command"])
+        try expectFailure(
+            ["--", "/nonexistent/ebpf-monitor-test"], status: ExitStatus.commandNotFound,
+            mentioning: ["/nonexistent/ebpf-monitor-test"])
     }
 
     @Test func errorNotRoot() throws {
         // The binary lives under the build directory; nobody must be able to run it for this to test anything.
         let binary = try Harness.monitorBinary()
-        let probe = try Harness.runTool(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                         "/usr/bin/test", "-x", binary])
+        let probe = try Harness.runTool([
+            "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            "/usr/bin/test", "-x", binary,
+        ])
         try #require(probe.status == 0, "nobody cannot execute \(binary)")
         let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
         try expectFailure(["--", "/bin/true"], status: ExitStatus.notRoot, mentioning: ["root"], prefix: nobody)
-        try expectFailure(["--pid=1", "--format", "json"], status: ExitStatus.notRoot, mentioning: ["root"], prefix: nobody)
+        try expectFailure(
+            ["--pid=1", "--format", "json"], status: ExitStatus.notRoot, mentioning: ["root"], prefix: nobody)
     }
 
     /// No headers at /lib/modules/$(uname -r): shown in a private mount
@@ -73,10 +85,13 @@ extension IntegrationTests {
         let release = Preflight.kernelRelease
         let build = "/lib/modules/\(release)/build/include"
         try #require(FileManager.default.fileExists(atPath: build))
-        let hide = ["/usr/bin/unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-                    "mount -t tmpfs -o size=1m,mode=0755 ebpf-monitor-test \"/lib/modules/$(uname -r)\" && exec \"$@\"", "sh"]
-        try expectFailure(["--", "/bin/true"], status: ExitStatus.noKernelHeaders,
-                          mentioning: ["kernel headers", "/lib/modules/\(release)/build", "make setup"], prefix: hide)
+        let hide = [
+            "/usr/bin/unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+            "mount -t tmpfs -o size=1m,mode=0755 ebpf-monitor-test \"/lib/modules/$(uname -r)\" && exec \"$@\"", "sh",
+        ]
+        try expectFailure(
+            ["--", "/bin/true"], status: ExitStatus.noKernelHeaders,
+            mentioning: ["kernel headers", "/lib/modules/\(release)/build", "make setup"], prefix: hide)
         #expect(FileManager.default.fileExists(atPath: build), "the host's headers must still be there")
         let mounts = String(decoding: Harness.read("/proc/self/mountinfo"), as: UTF8.self)
         #expect(!mounts.contains("ebpf-monitor-test"), "the tmpfs must not leak out of its namespace")
@@ -100,7 +115,9 @@ extension IntegrationTests {
         #expect(run.status == ExitStatus.usage, "\(arguments): \(run)")
         #expect(run.stderrLines.count == 1, "\(arguments): one line: \(run.stderr)")
         let line = run.stderrLines.first ?? ""
-        #expect(line.hasPrefix("ebpf-monitor: error: ") && line.contains(word), "\(arguments): the line names the problem: \(run.stderr)")
+        #expect(
+            line.hasPrefix("ebpf-monitor: error: ") && line.contains(word),
+            "\(arguments): the line names the problem: \(run.stderr)")
         #expect(run.stdout.isEmpty)
     }
 
@@ -110,10 +127,12 @@ extension IntegrationTests {
         #expect(KernelError.notRoot.exitCode == ExitStatus.notRoot)
         #expect(KernelError.noKernelHeaders(release: "x").exitCode == ExitStatus.noKernelHeaders)
         #expect(KernelError.kprobesUnavailable.exitCode == ExitStatus.kprobesUnavailable)
-        let statuses = [ExitStatus.usage, ExitStatus.noSuchProcess, ExitStatus.noKernelHeaders,
-                        ExitStatus.kprobesUnavailable, ExitStatus.notRoot, ExitStatus.commandNotFound,
-                        KernelError.noTracefs.exitCode, KernelError.compileFailed(diagnostics: "").exitCode,
-                        KernelError.noBPF("").exitCode]
+        let statuses = [
+            ExitStatus.usage, ExitStatus.noSuchProcess, ExitStatus.noKernelHeaders,
+            ExitStatus.kprobesUnavailable, ExitStatus.notRoot, ExitStatus.commandNotFound,
+            KernelError.noTracefs.exitCode, KernelError.compileFailed(diagnostics: "").exitCode,
+            KernelError.noBPF("").exitCode,
+        ]
         #expect(Set(statuses).count == statuses.count, "\(statuses)")
         #expect(!statuses.contains(0) && !statuses.contains(1))
     }

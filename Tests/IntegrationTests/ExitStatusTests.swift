@@ -5,11 +5,12 @@ import Testing
 extension IntegrationTests {
     /// A target that dies at once: the monitor still reports its exec and end,
     /// writes a summary, and exits with the shell-style status (128+signal).
-    @Test(arguments: [
-        (["/bin/false"], 1, nil),
-        (["/bin/sh", "-c", "kill -9 $$"], 137, Int(SIGKILL)),
-        (["/bin/sh", "-c", "exit 42"], 42, nil),
-    ] as [([String], Int32, Int?)])
+    @Test(
+        arguments: [
+            (["/bin/false"], 1, nil),
+            (["/bin/sh", "-c", "kill -9 $$"], 137, Int(SIGKILL)),
+            (["/bin/sh", "-c", "exit 42"], 42, nil),
+        ] as [([String], Int32, Int?)])
     func targetThatDiesAtOnce(command: [String], status: Int32, signal: Int?) throws {
         let run = try Harness.monitor(["--format", "json", "--"] + command)
         try checkDeath(run, argv: command, status: status, signal: signal)
@@ -25,8 +26,10 @@ extension IntegrationTests {
         try checkDeath(run, argv: argv, status: 128 + SIGUSR1, signal: Int(SIGUSR1))
     }
 
-    private func checkDeath(_ run: Finished, argv: [String], status: Int32, signal: Int?,
-                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+    private func checkDeath(
+        _ run: Finished, argv: [String], status: Int32, signal: Int?,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         #expect(!run.timedOut, "\(run)", sourceLocation: sourceLocation)
         #expect(!run.leftovers, sourceLocation: sourceLocation)
         #expect(run.status == status, "the monitor's status: \(run)", sourceLocation: sourceLocation)
@@ -43,12 +46,18 @@ extension IntegrationTests {
         #expect(summary?.strings("argv") == argv, sourceLocation: sourceLocation)
         for object in [exit, summary] {
             if let signal {
-                #expect(object?.int("signal") == signal && object?["exit_code"] == nil, "\(object ?? [:])", sourceLocation: sourceLocation)
+                #expect(
+                    object?.int("signal") == signal && object?["exit_code"] == nil, "\(object ?? [:])",
+                    sourceLocation: sourceLocation)
             } else {
-                #expect(object?.int("exit_code") == Int(status) && object?["signal"] == nil, "\(object ?? [:])", sourceLocation: sourceLocation)
+                #expect(
+                    object?.int("exit_code") == Int(status) && object?["signal"] == nil, "\(object ?? [:])",
+                    sourceLocation: sourceLocation)
             }
         }
         #expect(objects.last?.string("message") == "end", sourceLocation: sourceLocation)
-        #expect(run.stderrLines.allSatisfy { $0.hasPrefix("ebpf-monitor: ") }, "\(run.stderr)", sourceLocation: sourceLocation)
+        #expect(
+            run.stderrLines.allSatisfy { $0.hasPrefix("ebpf-monitor: ") }, "\(run.stderr)",
+            sourceLocation: sourceLocation)
     }
 }

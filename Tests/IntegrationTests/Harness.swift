@@ -73,7 +73,8 @@ enum Harness {
     /// error or exits. True when something happened in time.
     static func waitForReady(_ monitor: Started, timeout: Double) -> Bool {
         waitUntil(timeout: timeout) {
-            monitor.stderr.contains("ebpf-monitor: ready ") || monitor.stderr.contains("error") || kill(monitor.pid, 0) != 0
+            monitor.stderr.contains("ebpf-monitor: ready ") || monitor.stderr.contains("error")
+                || kill(monitor.pid, 0) != 0
         }
     }
 
@@ -140,27 +141,32 @@ final class Started {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         posix_spawnattr_setpgroup(&attributes, 0)
         var noSignals = sigset_t()
         sigemptyset(&noSignals)
         posix_spawnattr_setsigmask(&attributes, &noSignals)
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for number in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2] { sigaddset(&defaults, number) }
+        for number in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2] {
+            sigaddset(&defaults, number)
+        }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
 
-        let cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { bytes in
-            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
-            for (index, byte) in bytes.enumerated() { buffer[index] = CChar(bitPattern: byte) }
-            buffer[bytes.count] = 0
-            return buffer
-        } + [nil]
+        let cArguments: [UnsafeMutablePointer<CChar>?] =
+            argv.map { bytes in
+                let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+                for (index, byte) in bytes.enumerated() { buffer[index] = CChar(bitPattern: byte) }
+                buffer[bytes.count] = 0
+                return buffer
+            } + [nil]
         defer { cArguments.forEach { $0?.deallocate() } }
         var child: pid_t = 0
         let result = posix_spawn(&child, cArguments[0]!, &actions, &attributes, cArguments, environ)
         guard result == 0 else {
-            throw HarnessError("posix_spawn \(String(decoding: argv[0], as: UTF8.self)): \(String(cString: strerror(result)))")
+            throw HarnessError(
+                "posix_spawn \(String(decoding: argv[0], as: UTF8.self)): \(String(cString: strerror(result)))")
         }
         pid = child
     }
@@ -193,8 +199,9 @@ final class Started {
         if leftovers { Glibc.kill(-pid, SIGKILL) }
         let signal = raw & 0x7f
         let status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
-        let finished = Finished(pid: pid, status: status, stdout: stdout, stderr: stderr, timedOut: timedOut,
-                                leftovers: leftovers, seconds: Harness.monotonic() - started)
+        let finished = Finished(
+            pid: pid, status: status, stdout: stdout, stderr: stderr, timedOut: timedOut,
+            leftovers: leftovers, seconds: Harness.monotonic() - started)
         reaped = finished
         return finished
     }

@@ -20,7 +20,8 @@ private struct HostileRun {
         fixture = try Fixture.compile(into: directory)
         report = directory + "/report"
         // The arguments are made by printf inside the command, so they reach exec byte for byte.
-        let script = #""$1" "$(printf 'a\nb')" "$(printf '\033[2J')" "$(printf 'x\377y')"; "$2" "$3" comm "$(printf 'c\033\n\377')""#
+        let script =
+            #""$1" "$(printf 'a\nb')" "$(printf '\033[2J')" "$(printf 'x\377y')"; "$2" "$3" comm "$(printf 'c\033\n\377')""#
         command = ["/bin/sh", "-c", script, "sh", link, fixture, report]
     }
 
@@ -35,11 +36,17 @@ extension IntegrationTests {
         #expect(!run.timedOut && run.status == 0, "\(run)")
 
         #expect(!run.stdout.contains(HostileRun.esc), "a raw ESC reached the text output")
-        #expect(String(decoding: run.stdout, as: UTF8.self).utf8.elementsEqual(run.stdout), "the text output is not valid UTF-8")
-        let lines = run.stdout.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+        #expect(
+            String(decoding: run.stdout, as: UTF8.self).utf8.elementsEqual(run.stdout),
+            "the text output is not valid UTF-8")
+        let lines = run.stdout.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast().map {
+            String(decoding: $0, as: UTF8.self)
+        }
         #expect(lines.first?.hasPrefix("TIME ") == true, "the header comes first: \(lines.first ?? "")")
         for line in lines.dropFirst() {
-            #expect(startsWithTime(line), "a line that does not start with a time (a name split it?): \(line.debugDescription)")
+            #expect(
+                startsWithTime(line),
+                "a line that does not start with a time (a name split it?): \(line.debugDescription)")
         }
         let text = lines.joined(separator: "\n")
         let escapedLink = hostile.directory + #"/tr\nu\e[1me"#
@@ -50,7 +57,9 @@ extension IntegrationTests {
             #expect(execLine.contains(#"\e[2J"#), "\(execLine)")
             #expect(execLine.contains(#"x\xffy"#), "\(execLine)")
         }
-        #expect(lines.contains { $0.contains(#"c\e\n\xff"#) && $0.contains(" exit ") }, "the comm with hostile bytes, escaped: \(text)")
+        #expect(
+            lines.contains { $0.contains(#"c\e\n\xff"#) && $0.contains(" exit ") },
+            "the comm with hostile bytes, escaped: \(text)")
     }
 
     @Test func hostileNamesInJSON() throws {
@@ -59,7 +68,9 @@ extension IntegrationTests {
         let run = try Harness.monitor(["--format", "json", "--"] + hostile.command)
         #expect(!run.timedOut && run.status == 0, "\(run)")
         #expect(!run.stdout.contains(HostileRun.esc), "a raw ESC in JSON output")
-        #expect(String(decoding: run.stdout, as: UTF8.self).utf8.elementsEqual(run.stdout), "the JSON output is not valid UTF-8")
+        #expect(
+            String(decoding: run.stdout, as: UTF8.self).utf8.elementsEqual(run.stdout),
+            "the JSON output is not valid UTF-8")
         let objects = try run.json()  // throws on any line that is not a JSON object
 
         let exec = try #require(objects.events("exec").first { $0.string("path") == hostile.link }, "\(run)")
@@ -72,7 +83,8 @@ extension IntegrationTests {
         let hex = exec.strings("argv_hex")
         #expect(hex == [hexString(hostile.link), "610a62", "1b5b324a", "78ff79"], "argv_hex: \(exec)")
 
-        let exit = try #require(objects.events("exit").first { $0.string("comm_hex") != nil }, "no exit with comm_hex: \(run)")
+        let exit = try #require(
+            objects.events("exit").first { $0.string("comm_hex") != nil }, "no exit with comm_hex: \(run)")
         #expect(exit.string("comm_hex") == "631b0aff", "\(exit)")
         #expect(exit.string("comm") == "c\u{1B}\n\u{FFFD}", "\(exit)")
     }
@@ -81,13 +93,15 @@ extension IntegrationTests {
     /// command must receive them unchanged, and the trace must show them.
     @Test func hostileArgumentsPassedThrough() throws {
         let arguments: [[UInt8]] = [Array("a\nb".utf8), [0x1B] + Array("[31m".utf8), Array("bad".utf8) + [0xFF, 0xFE]]
-        let run = try Harness.monitor(bytes: [Array("--format".utf8), Array("json".utf8), Array("--".utf8), Array("/bin/true".utf8)] + arguments)
+        let run = try Harness.monitor(
+            bytes: [Array("--format".utf8), Array("json".utf8), Array("--".utf8), Array("/bin/true".utf8)] + arguments)
         #expect(!run.timedOut && run.status == 0, "\(run)")
         let objects = try run.json()
         let exec = try #require(objects.events("exec").first, "\(run)")
         #expect(exec.strings("argv") == ["/bin/true", "a\nb", "\u{1B}[31m", "bad\u{FFFD}\u{FFFD}"], "\(exec)")
-        #expect(exec.strings("argv_hex") == ["2f62696e2f74727565", "610a62", "1b5b33316d", "626164fffe"],
-                "the command must get the argument bytes unchanged (0xff 0xfe, not U+FFFD): \(exec)")
+        #expect(
+            exec.strings("argv_hex") == ["2f62696e2f74727565", "610a62", "1b5b33316d", "626164fffe"],
+            "the command must get the argument bytes unchanged (0xff 0xfe, not U+FFFD): \(exec)")
     }
 }
 

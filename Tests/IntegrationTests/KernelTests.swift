@@ -9,7 +9,9 @@ extension IntegrationTests {
     @Test func kprobeVariantPassesVerifier() throws {
         let names = try Tracer.verify(forkProbe: .kprobe)
         #expect(names.contains("kretprobe__copy_process"), "\(names)")
-        #expect(!names.contains("tracepoint__task__task_newtask"), "the kprobe variant replaces the fork tracepoint: \(names)")
+        #expect(
+            !names.contains("tracepoint__task__task_newtask"),
+            "the kprobe variant replaces the fork tracepoint: \(names)")
         #expect(names.contains("tracepoint__sched__sched_process_exec"), "\(names)")
         #expect(names.contains("tracepoint__sched__sched_process_exit"), "\(names)")
     }
@@ -26,8 +28,10 @@ extension IntegrationTests {
     /// walked independently here, for every field the BPF text reads.
     @Test func btfOffsetsMatchBpftool() throws {
         let resolved = try #require(try BTFOffsets.fromKernel(), "this kernel has BTF (/sys/kernel/btf/vmlinux)")
-        let bpftool = try #require(["/usr/sbin/bpftool", "/usr/bin/bpftool", "/sbin/bpftool"]
-            .first { FileManager.default.isExecutableFile(atPath: $0) }, "bpftool is not installed: apt-get install -y bpftool")
+        let bpftool = try #require(
+            ["/usr/sbin/bpftool", "/usr/bin/bpftool", "/sbin/bpftool"]
+                .first { FileManager.default.isExecutableFile(atPath: $0) },
+            "bpftool is not installed: apt-get install -y bpftool")
         let dump = try Harness.runTool([bpftool, "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "raw"])
         try #require(dump.status == 0, "bpftool failed: \(dump.stderr)")
         let btf = RawBTF(dump.stdout)
@@ -40,7 +44,9 @@ extension IntegrationTests {
             #expect(bits != nil, "bpftool's dump has no \(path)")
             guard let bits else { continue }
             #expect(bits % 8 == 0, "\(path) is a bitfield")
-            #expect(resolved.offsets[path] == bits / 8, "\(path): BTFOffsets \(resolved.offsets[path] ?? -1), bpftool \(bits / 8)")
+            #expect(
+                resolved.offsets[path] == bits / 8,
+                "\(path): BTFOffsets \(resolved.offsets[path] ?? -1), bpftool \(bits / 8)")
         }
         // The 6.1 headers put task_struct.mm elsewhere; the macros must carry the BTF values.
         for (name, value) in resolved.macros {
@@ -67,7 +73,7 @@ struct RawBTF {
     struct TypeInfo {
         var kind: String
         var name: String
-        var type: Int?          // modifiers and typedefs: the type they refer to
+        var type: Int?  // modifiers and typedefs: the type they refer to
         var members: [Member] = []
     }
 
@@ -82,7 +88,7 @@ struct RawBTF {
             if line.first == UInt8(ascii: "[") {
                 current = nil
                 guard let close = line.firstIndex(of: UInt8(ascii: "]")),
-                      let id = Int(String(decoding: line[line.index(after: line.startIndex)..<close], as: UTF8.self))
+                    let id = Int(String(decoding: line[line.index(after: line.startIndex)..<close], as: UTF8.self))
                 else { continue }
                 let text = String(decoding: line[line.index(after: close)...], as: UTF8.self)
                 let fields = text.split(separator: " ", maxSplits: 2).map(String.init)
@@ -101,7 +107,8 @@ struct RawBTF {
             } else if let id = current, line.first == 0x09 || line.first == 0x20 {
                 let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
                 guard text.hasPrefix("'"), let type = Self.value("type_id", in: text),
-                      let bits = Self.value("bits_offset", in: text) else { continue }
+                    let bits = Self.value("bits_offset", in: text)
+                else { continue }
                 let name = Self.quoted(String(text.split(separator: " ", maxSplits: 1)[0]))
                 types[id]?.members.append(Member(name: name, type: type, bits: bits))
             }

@@ -261,7 +261,9 @@ import Testing
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         try #require(Glibc.listen(listener, 1) == 0)
         #expect(resolver.peer(ofSocketInode: try inode(listener)) == nil)
@@ -303,7 +305,9 @@ import Testing
         let scanStart = Harness.monotonic()
         resolver.rescan()
         let scan = Harness.monotonic() - scanStart
-        print("PeerResolver: \(String(format: "%.2f", perLookup * 1000)) ms per TCP lookup, /proc scan \(String(format: "%.2f", scan * 1000)) ms, \(resolver.scans) scans")
+        print(
+            "PeerResolver: \(String(format: "%.2f", perLookup * 1000)) ms per TCP lookup, /proc scan \(String(format: "%.2f", scan * 1000)) ms, \(resolver.scans) scans"
+        )
         #expect(perLookup < 0.05)
     }
 }
@@ -315,51 +319,55 @@ import Testing
 /// it) | many (accept and keep all) | noaccept | hold (just stay). It prints
 /// `ready PORT`, then `accepted` (`accepted N` for many) or `closed`.
 private let serverScript = #"""
-import socket, sys, time
-kind, address, behavior = sys.argv[1:4]
-families = {"unix": socket.AF_UNIX, "tcp4": socket.AF_INET, "tcp6": socket.AF_INET6, "dual": socket.AF_INET6,
-            "udp4": socket.AF_INET, "udp6": socket.AF_INET6}
-port = 0
-if kind != "none":
-    stream = not kind.startswith("udp")
-    s = socket.socket(families[kind], socket.SOCK_STREAM if stream else socket.SOCK_DGRAM)
-    if kind == "unix":
-        s.bind("\0" + address[1:] if address.startswith("@") else address)
-    else:
-        if kind == "dual":
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        s.bind(({"tcp4": "127.0.0.1", "udp4": "127.0.0.1", "tcp6": "::1", "udp6": "::1", "dual": "::"}[kind], 0))
-        port = s.getsockname()[1]
-    if stream:
-        s.listen(8)
-print("ready", port, flush=True)
-held = []
-while behavior == "many":
-    held.append(s.accept()[0])
-    print("accepted", len(held), flush=True)
-if behavior in ("accept", "close"):
-    c, _ = s.accept()
-    if behavior == "close":
-        c.close()
-        print("closed", flush=True)
-    else:
-        print("accepted", flush=True)
-time.sleep(600)
-"""#
+    import socket, sys, time
+    kind, address, behavior = sys.argv[1:4]
+    families = {"unix": socket.AF_UNIX, "tcp4": socket.AF_INET, "tcp6": socket.AF_INET6, "dual": socket.AF_INET6,
+                "udp4": socket.AF_INET, "udp6": socket.AF_INET6}
+    port = 0
+    if kind != "none":
+        stream = not kind.startswith("udp")
+        s = socket.socket(families[kind], socket.SOCK_STREAM if stream else socket.SOCK_DGRAM)
+        if kind == "unix":
+            s.bind("\0" + address[1:] if address.startswith("@") else address)
+        else:
+            if kind == "dual":
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            s.bind(({"tcp4": "127.0.0.1", "udp4": "127.0.0.1", "tcp6": "::1", "udp6": "::1", "dual": "::"}[kind], 0))
+            port = s.getsockname()[1]
+        if stream:
+            s.listen(8)
+    print("ready", port, flush=True)
+    held = []
+    while behavior == "many":
+        held.append(s.accept()[0])
+        print("accepted", len(held), flush=True)
+    if behavior in ("accept", "close"):
+        c, _ = s.accept()
+        if behavior == "close":
+            c.close()
+            print("closed", flush=True)
+        else:
+            print("accepted", flush=True)
+    time.sleep(600)
+    """#
 
 private final class Server {
     let started: Started
     let port: UInt16
     var pid: Int32 { started.pid }
 
-    init(_ suite: PeerResolverTests, _ kind: String, _ address: String, _ behavior: String, stdin: Int32? = nil) throws {
+    init(_ suite: PeerResolverTests, _ kind: String, _ address: String, _ behavior: String, stdin: Int32? = nil) throws
+    {
         let name = "server-\(kind)-\(behavior)-\(UInt32.random(in: 0...UInt32.max))"
-        let started = try Started([suite.python, "-c", serverScript, kind, address, behavior].map { Array($0.utf8) },
-                                  directory: suite.directory, stdin: stdin, name: name)
+        let started = try Started(
+            [suite.python, "-c", serverScript, kind, address, behavior].map { Array($0.utf8) },
+            directory: suite.directory, stdin: stdin, name: name)
         self.started = started
         var port: UInt16?
         let ready = Harness.waitUntil(timeout: 10) {
-            let line = String(decoding: started.stdout, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("ready ") }
+            let line = String(decoding: started.stdout, as: UTF8.self).split(separator: "\n").first {
+                $0.hasPrefix("ready ")
+            }
             port = line.flatMap { UInt16($0.dropFirst(6)) }
             return port != nil
         }
@@ -418,7 +426,9 @@ private func connectInet(family: Int32, type: __socket_type, address: String, po
         sin.sin_port = port.bigEndian
         inet_pton(AF_INET, address, &sin.sin_addr)
         result = withUnsafePointer(to: &sin) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
     } else {
         var sin6 = sockaddr_in6()
@@ -426,7 +436,9 @@ private func connectInet(family: Int32, type: __socket_type, address: String, po
         sin6.sin6_port = port.bigEndian
         inet_pton(AF_INET6, address, &sin6.sin6_addr)
         result = withUnsafePointer(to: &sin6) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+            }
         }
     }
     guard result == 0 else {

@@ -10,12 +10,15 @@ extension IntegrationTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let sleeper = try Started([Array("/bin/sleep".utf8), Array("30".utf8)], directory: directory, name: "sleep")
         defer { sleeper.kill() }
-        let exec = Harness.waitUntil(timeout: 5) { Harness.read("/proc/\(sleeper.pid)/cmdline").starts(with: Array("/bin/sleep\0".utf8)) }
+        let exec = Harness.waitUntil(timeout: 5) {
+            Harness.read("/proc/\(sleeper.pid)/cmdline").starts(with: Array("/bin/sleep\0".utf8))
+        }
         try #require(exec)
 
         let monitor = try Harness.startMonitor(["--pid=\(sleeper.pid)", "--format", "json"], directory: directory)
         defer { monitor.kill() }
-        try #require(Harness.waitUntil(timeout: 15) { monitor.stderr.contains("ebpf-monitor: ready ") }, "\(monitor.stderr)")
+        try #require(
+            Harness.waitUntil(timeout: 15) { monitor.stderr.contains("ebpf-monitor: ready ") }, "\(monitor.stderr)")
         kill(monitor.pid, SIGINT)
         let run = monitor.wait(timeout: 10)
         #expect(!run.timedOut, "SIGINT did not stop the monitor: \(run)")
@@ -34,10 +37,12 @@ extension IntegrationTests {
     @Test func terminateIsPassedToCommand() throws {
         let directory = try Harness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let monitor = try Harness.startMonitor(["--format", "json", "--output", directory + "/trace.json", "--", "/bin/sleep", "30"],
-                                               directory: directory)
+        let monitor = try Harness.startMonitor(
+            ["--format", "json", "--output", directory + "/trace.json", "--", "/bin/sleep", "30"],
+            directory: directory)
         defer { monitor.kill() }
-        try #require(Harness.waitUntil(timeout: 15) { monitor.stderr.contains("ebpf-monitor: ready ") }, "\(monitor.stderr)")
+        try #require(
+            Harness.waitUntil(timeout: 15) { monitor.stderr.contains("ebpf-monitor: ready ") }, "\(monitor.stderr)")
         // Wait for the exec to be traced, so the signal meets sleep and not the gate.
         let traced = Harness.waitUntil(timeout: 10) {
             (try? JSONLines.parse(Harness.read(directory + "/trace.json")))?.events("exec").isEmpty == false

@@ -8,83 +8,167 @@ extension IntegrationTests {
     /// 2,000 short-lived `/bin/true` in a burst, with the default ring buffer
     /// and with a one-page one that cannot keep up: every one is reported, or
     /// the shortfall is reported as lost. Nothing is silently lost.
-    @Test(arguments: [nil, "1"] as [String?])
-    func stressExecBurst(bufferPages: String?) throws {
-        let script = "for i in $(seq \(Self.burst)); do /bin/true & done; wait"
-        let options = bufferPages.map { ["--buffer-pages", $0] } ?? []
-        let run = try Harness.monitor(options + ["--format", "json", "--", "/bin/sh", "-c", script], timeout: 90)
-        #expect(!run.timedOut, "\(run)")
-        #expect(!run.leftovers)
-        #expect(run.status == 0, "\(run)")
-        let objects = try run.json()
-        let lostExec = objects.lost(at: "exec")
-        let lostExit = objects.lost(at: "exit")
-        let lostFork = objects.lost(at: "fork")
-        let lostUnfollowed = objects.lost(at: "watch_map_full")
-        let lostDecode = objects.lost(at: "decode")
+    ///
+    /// A suite of its own (for `--filter ExecBurstTests`) nested in the
+    /// serialized `IntegrationTests`, so it never runs alongside the other probe tests.
+    @Suite struct ExecBurstTests {
+        /// One burst under `--format json`, with `--buffer-pages` when given; the
+        /// tests below each check one part of it.
+        struct ExecBurst: @unchecked Sendable {  // immutable once made
+            let script = "for i in $(seq \(IntegrationTests.burst)); do /bin/true & done; wait"
+            let run: Finished
+            let objects: [[String: Any]]
 
-        let shell = try #require(objects.events("exec").first { $0.strings("argv") == ["/bin/sh", "-c", script] },
-                                 "the shell's exec is missing: \(run)")
-        let shellPid = try #require(shell.int("pid"))
+            init(bufferPages: String?) throws {
+                let options = bufferPages.map { ["--buffer-pages", $0] } ?? []
+                run = try Harness.monitor(options + ["--format", "json", "--", "/bin/sh", "-c", script], timeout: 90)
+                do { objects = try run.json() } catch { throw HarnessError("\(error); \(run)") }
+            }
 
-        // exec: each /bin/true exec'd once, or its record is counted as lost.
-        let trueExecs = objects.events("exec").filter { $0.strings("argv") == ["/bin/true"] }
-        #expect(Set(trueExecs.compactMap { $0.int("pid") }).count == trueExecs.count, "an exec reported twice")
-        #expect(trueExecs.count <= Self.burst)
-        #expect(trueExecs.count + lostExec + lostUnfollowed + lostDecode >= Self.burst,
-                "\(Self.burst - trueExecs.count) /bin/true execs missing, but only \(lostExec) exec, \(lostUnfollowed) unfollowed, \(lostDecode) undecodable reported lost")
+            /// The shell's pid, from its exec.
+            func shellPid() throws -> Int {
+                let shell = try #require(
+                    objects.events("exec").first { $0.strings("argv") == ["/bin/sh", "-c", script] },
+                    "the shell's exec is missing: \(run)")
+                return try #require(shell.int("pid"))
+            }
 
-        // fork: the shell forks the 2,000 children and one for $(seq ...).
-        let forks = objects.events("fork").filter { $0.int("pid") == shellPid }
-        #expect(forks.count + lostFork >= Self.burst + 1,
-                "\(Self.burst + 1 - forks.count) forks of the shell missing, \(lostFork) reported lost")
-        #expect(forks.count <= Self.burst + 1)
+            var trueExecs: [[String: Any]] { objects.events("exec").filter { $0.strings("argv") == ["/bin/true"] } }
 
-        // exit: every child of the shell ends, with a status or as vanished after a loss.
-        let children = Set(forks.compactMap { $0.int("child") })
-        let exits = objects.events("exit").filter { children.contains($0.int("pid") ?? -1) }
-        let unknown = exits.filter { $0["status_unknown"] as? Bool == true }
-        #expect(exits.count == children.count, "\(children.count - exits.count) forked children never reported as ended")
-        #expect(unknown.count <= lostExit + lostDecode, "\(unknown.count) exits without status but \(lostExit) exits reported lost")
-        for exit in exits where exit["status_unknown"] as? Bool != true {
-            #expect(exit.int("exit_code") == 0, "\(exit)")
+            func forks(of shellPid: Int) -> [[String: Any]] {
+                objects.events("fork").filter { $0.int("pid") == shellPid }
+            }
         }
 
-        // One summary, for command 1, that says how much was lost; the end status agrees.
-        let summaries = objects.ofType("summary")
-        #expect(summaries.count == 1, "summaries: \(summaries.count)")
-        let summary = try #require(summaries.first)
-        #expect(summary.int("command") == 1 && summary.int("pid") == shellPid)
-        if summary["exit_code"] == nil {
-            // Only when the shell's own exit record was lost: then its exit is
-            // reported with status_unknown and the summary admits the loss.
-            let shellExit = objects.events("exit").first { $0.int("pid") == shellPid }
-            #expect(shellExit?["status_unknown"] as? Bool == true && objects.lost(at: "exit") > 0,
+        /// Made by the first test that needs them; a failed run fails each test that reads it.
+        static let defaultBuffer = Result { try ExecBurst(bufferPages: nil) }
+        static let onePageBuffer = Result { try ExecBurst(bufferPages: "1") }
+        static func burst(_ bufferPages: String?) throws -> ExecBurst {
+            try (bufferPages == nil ? defaultBuffer : onePageBuffer).get()
+        }
+        static let bufferPages: [String?] = [nil, "1"]
+
+        @Test(arguments: bufferPages)
+        func monitorEndsWithTheShellsStatus(bufferPages: String?) throws {
+            let run = try Self.burst(bufferPages).run
+            #expect(!run.timedOut, "\(run)")
+            #expect(!run.leftovers)
+            #expect(run.status == 0, "\(run)")
+        }
+
+        /// exec: each /bin/true exec'd once, or its record is counted as lost.
+        @Test(arguments: bufferPages)
+        func everyExecReportedOrLost(bufferPages: String?) throws {
+            let burst = try Self.burst(bufferPages)
+            let objects = burst.objects
+            let (lostExec, lostUnfollowed, lostDecode) = (
+                objects.lost(at: "exec"), objects.lost(at: "watch_map_full"), objects.lost(at: "decode")
+            )
+            _ = try burst.shellPid()
+            let trueExecs = burst.trueExecs
+            #expect(Set(trueExecs.compactMap { $0.int("pid") }).count == trueExecs.count, "an exec reported twice")
+            #expect(trueExecs.count <= IntegrationTests.burst)
+            #expect(
+                trueExecs.count + lostExec + lostUnfollowed + lostDecode >= IntegrationTests.burst,
+                "\(IntegrationTests.burst - trueExecs.count) /bin/true execs missing, but only \(lostExec) exec, \(lostUnfollowed) unfollowed, \(lostDecode) undecodable reported lost"
+            )
+        }
+
+        /// fork: the shell forks the 2,000 children and one for $(seq ...).
+        @Test(arguments: bufferPages)
+        func everyForkReportedOrLost(bufferPages: String?) throws {
+            let burst = try Self.burst(bufferPages)
+            let lostFork = burst.objects.lost(at: "fork")
+            let forks = burst.forks(of: try burst.shellPid())
+            #expect(
+                forks.count + lostFork >= IntegrationTests.burst + 1,
+                "\(IntegrationTests.burst + 1 - forks.count) forks of the shell missing, \(lostFork) reported lost")
+            #expect(forks.count <= IntegrationTests.burst + 1)
+        }
+
+        /// exit: every child of the shell ends, with a status or as vanished after a loss.
+        @Test(arguments: bufferPages)
+        func everyChildEnds(bufferPages: String?) throws {
+            let burst = try Self.burst(bufferPages)
+            let objects = burst.objects
+            let (lostExit, lostDecode) = (objects.lost(at: "exit"), objects.lost(at: "decode"))
+            let children = Set(burst.forks(of: try burst.shellPid()).compactMap { $0.int("child") })
+            let exits = objects.events("exit").filter { children.contains($0.int("pid") ?? -1) }
+            let unknown = exits.filter { $0["status_unknown"] as? Bool == true }
+            #expect(
+                exits.count == children.count, "\(children.count - exits.count) forked children never reported as ended"
+            )
+            #expect(
+                unknown.count <= lostExit + lostDecode,
+                "\(unknown.count) exits without status but \(lostExit) exits reported lost")
+            for exit in exits where exit["status_unknown"] as? Bool != true {
+                #expect(exit.int("exit_code") == 0, "\(exit)")
+            }
+        }
+
+        /// One summary, for command 1, that says how much was lost.
+        @Test(arguments: bufferPages)
+        func summarySaysWhatWasLost(bufferPages: String?) throws {
+            let burst = try Self.burst(bufferPages)
+            let objects = burst.objects
+            let shellPid = try burst.shellPid()
+            let children = Set(burst.forks(of: shellPid).compactMap { $0.int("child") })
+            let summaries = objects.ofType("summary")
+            #expect(summaries.count == 1, "summaries: \(summaries.count)")
+            let summary = try #require(summaries.first)
+            #expect(summary.int("command") == 1 && summary.int("pid") == shellPid)
+            if summary["exit_code"] == nil {
+                // Only when the shell's own exit record was lost: then its exit is
+                // reported with status_unknown and the summary admits the loss.
+                let shellExit = objects.events("exit").first { $0.int("pid") == shellPid }
+                #expect(
+                    shellExit?["status_unknown"] as? Bool == true && objects.lost(at: "exit") > 0,
                     "summary without exit_code, but the shell's exit was not lost: \(shellExit ?? [:])")
-            #expect(summary.int("lost_events") ?? 0 > 0)
-        } else {
-            #expect(summary.int("exit_code") == 0, "\(summary)")
+                #expect(summary.int("lost_events") ?? 0 > 0)
+            } else {
+                #expect(summary.int("exit_code") == 0, "\(summary)")
+            }
+            #expect(summary.int("lost_events") == objects.lostTotal, "summary lost_events vs lost objects")
+            let processes = (summary["processes"] as? [[String: Any]]) ?? []
+            #expect(
+                processes.count >= 1 + children.count,
+                "summary lists \(processes.count) processes for \(children.count) children")
         }
-        #expect(summary.int("lost_events") == objects.lostTotal, "summary lost_events vs lost objects")
-        let processes = (summary["processes"] as? [[String: Any]]) ?? []
-        #expect(processes.count >= 1 + children.count, "summary lists \(processes.count) processes for \(children.count) children")
-        let end = try #require(objects.last)
-        #expect(end.type == "status" && end.string("message") == "end")
-        #expect(end.int("lost") == objects.lostTotal, "end status lost=\(end.int("lost") ?? -1), lost objects sum \(objects.lostTotal)")
-        #expect(run.stderrLines.last?.contains("lost=\(objects.lostTotal)") == true, "\(run.stderr)")
-        for lost in objects.ofType("lost") {
-            #expect(lost.int("count") ?? 0 > 0, "\(lost)")
-            let places = (lost["where"] as? [String: Any]) ?? [:]
-            #expect(places.values.compactMap { ($0 as? NSNumber)?.intValue }.reduce(0, +) == lost.int("count"), "\(lost)")
+
+        /// The end status and the end line on stderr agree with the lost objects,
+        /// and each lost object's places add up to its count.
+        @Test(arguments: bufferPages)
+        func lostCountsAgree(bufferPages: String?) throws {
+            let burst = try Self.burst(bufferPages)
+            let (objects, run) = (burst.objects, burst.run)
+            let end = try #require(objects.last)
+            #expect(end.type == "status" && end.string("message") == "end")
+            #expect(
+                end.int("lost") == objects.lostTotal,
+                "end status lost=\(end.int("lost") ?? -1), lost objects sum \(objects.lostTotal)")
+            #expect(run.stderrLines.last?.contains("lost=\(objects.lostTotal)") == true, "\(run.stderr)")
+            for lost in objects.ofType("lost") {
+                #expect(lost.int("count") ?? 0 > 0, "\(lost)")
+                let places = (lost["where"] as? [String: Any]) ?? [:]
+                #expect(
+                    places.values.compactMap { ($0 as? NSNumber)?.intValue }.reduce(0, +) == lost.int("count"),
+                    "\(lost)")
+            }
         }
-        if bufferPages == "1" {
-            #expect(objects.lostTotal > 0 && !objects.ofType("lost").isEmpty,
-                    "a 4 KiB ring buffer kept up with the burst, so this case no longer exercises loss reporting")
+
+        /// A one-page (4 KiB) ring buffer cannot keep up with the burst: the loss is reported.
+        @Test func onePageBufferReportsLoss() throws {
+            let objects = try Self.burst("1").objects
+            #expect(
+                objects.lostTotal > 0 && !objects.ofType("lost").isEmpty,
+                "a 4 KiB ring buffer kept up with the burst, so this case does not exercise loss reporting")
         }
-        if bufferPages == nil {
-            // 2,000 execs of ~1 KiB fit the default 8 MiB buffer many times over.
-            #expect(objects.lostTotal == 0, "losses with the default buffer: \(objects.ofType("lost"))")
-            #expect(trueExecs.count == Self.burst)
+
+        /// 2,000 execs of ~1 KiB fit the default 8 MiB buffer many times over: nothing is lost.
+        @Test func defaultBufferLosesNothing() throws {
+            let burst = try Self.burst(nil)
+            #expect(burst.objects.lostTotal == 0, "losses with the default buffer: \(burst.objects.ofType("lost"))")
+            #expect(burst.trueExecs.count == IntegrationTests.burst)
         }
     }
 
@@ -96,8 +180,9 @@ extension IntegrationTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let fixture = try Fixture.compile(into: directory)
         let options = maxTasks.map { ["--max-tasks", $0] } ?? []
-        let run = try Harness.monitor(options + ["--format", "json", "--", fixture, directory + "/report", "burst", "\(Self.burst)"],
-                                      timeout: 90)
+        let run = try Harness.monitor(
+            options + ["--format", "json", "--", fixture, directory + "/report", "burst", "\(Self.burst)"],
+            timeout: 90)
         #expect(!run.timedOut, "\(run)")
         #expect(!run.leftovers)
         #expect(run.status == 0, "\(run)")
@@ -109,12 +194,14 @@ extension IntegrationTests {
         #expect(forks.count + lostFork == Self.burst, "\(forks.count) fork events, \(lostFork) reported lost")
         let unfollowed = forks.filter { $0["followed"] as? Bool == false }
         let lostUnfollowed = objects.lost(at: "watch_map_full")
-        #expect(unfollowed.count <= lostUnfollowed && lostUnfollowed <= unfollowed.count + lostFork,
-                "\(unfollowed.count) fork events say not followed, \(lostUnfollowed) counted as watch_map_full")
+        #expect(
+            unfollowed.count <= lostUnfollowed && lostUnfollowed <= unfollowed.count + lostFork,
+            "\(unfollowed.count) fork events say not followed, \(lostUnfollowed) counted as watch_map_full")
 
         let followed = Set(forks.filter { $0["followed"] as? Bool != false }.compactMap { $0.int("child") })
         let exits = objects.events("exit").filter { followed.contains($0.int("pid") ?? -1) }
-        #expect(exits.count == followed.count, "\(followed.count - exits.count) followed children never reported as ended")
+        #expect(
+            exits.count == followed.count, "\(followed.count - exits.count) followed children never reported as ended")
         let unknown = exits.filter { $0["status_unknown"] as? Bool == true }
         #expect(unknown.count <= objects.lost(at: "exit") + objects.lost(at: "decode"))
         if maxTasks == nil {
