@@ -71,7 +71,7 @@ run: build
 	$(SUDO) $(BIN) $(if $(strip $(ARGS)),$(ARGS),-- $(DEMO))
 
 bench: build
-	$(SUDO) env MONITOR=$(BIN) bash bench/bench.sh
+	$(SUDO) env MONITOR=$(BIN) $(if $(BASELINE),BASELINE=$(BASELINE)) bash bench/bench.sh
 
 # Attribution of daemon work: precision and recall of the files
 # credited to a watched client of each fixture daemon, with 1, 2 and 8

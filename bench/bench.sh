@@ -18,7 +18,9 @@
 # MONITOR (the ebpf-monitor binary, default .build/release/ebpf-monitor),
 # MONITOR_ARGS (extra monitor flags, e.g. '--buffer-pages 8192'; default none),
 # WORKLOADS (space-separated subset of the workloads below), OUT_DIR (where
-# the result table is kept; default bench-results/).
+# the result table is kept; default bench-results/), BASELINE (another
+# ebpf-monitor binary, e.g. a build of the previous commit: it runs as one
+# more variant, "baseline", so a change is measured against it in one run).
 #
 # To add a workload NAME, define wl_NAME_describe (one line) and
 # wl_NAME_prepare, which writes "$wdir/run.sh" (and any fixtures into
@@ -37,7 +39,9 @@ MONITOR_ARGS=${MONITOR_ARGS:-}
 OUT_DIR=${OUT_DIR:-bench-results}
 ALL_WORKLOADS="true_loop tar"
 WORKLOADS=${WORKLOADS:-$ALL_WORKLOADS}
+BASELINE=${BASELINE:-}
 VARIANTS=(untraced ebpf-monitor strace)
+[ -n "$BASELINE" ] && VARIANTS+=(baseline)
 
 # Targets: the default ratio target (each workload may have
 # its own, see wl_NAME_target), the monitor's time to ready, and no event
@@ -54,6 +58,10 @@ command -v strace >/dev/null || die "strace is missing; run: make setup"
 [ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is missing; run: make setup"
 [ "$RUNS" -ge 1 ] 2>/dev/null || die "RUNS must be a positive number"
 MONITOR=$(readlink -f "$MONITOR")
+if [ -n "$BASELINE" ]; then
+	[ -x "$BASELINE" ] || die "no $BASELINE (BASELINE must be an ebpf-monitor binary)"
+	BASELINE=$(readlink -f "$BASELINE")
+fi
 
 shm=$(mktemp -d /dev/shm/ebpf-monitor-bench.XXXXXX)
 trap 'rm -rf "$shm"' EXIT
@@ -114,10 +122,11 @@ run_variant() {
 	untraced)
 		sh "$wdir/run.sh" "$dir/elapsed"
 		;;
-	ebpf-monitor)
-		local rc=0
+	ebpf-monitor | baseline)
+		local rc=0 binary=$MONITOR
+		[ "$variant" = baseline ] && binary=$BASELINE
 		/usr/bin/time -f %M -o "$dir/rss_kib" \
-			"$MONITOR" --format json --output /dev/null $MONITOR_ARGS -- sh "$wdir/run.sh" "$dir/elapsed" \
+			"$binary" --format json --output /dev/null $MONITOR_ARGS -- sh "$wdir/run.sh" "$dir/elapsed" \
 			2>"$dir/stderr" || rc=$?
 		if [ "$rc" != 0 ]; then
 			cat "$dir/stderr" >&2
@@ -166,6 +175,7 @@ rows=()
 echo "ebpf-monitor benchmark, $stamp"
 echo "machine: $(uname -sr), $(nproc) cpus, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
 	"$(. /etc/os-release && echo "$PRETTY_NAME")"
+[ -n "$BASELINE" ] && echo "baseline: $BASELINE"
 echo "monitor: $MONITOR ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- Sources bpf 2>/dev/null || echo ', with local changes'))"
 [ -n "$MONITOR_ARGS" ] && echo "monitor flags added: $MONITOR_ARGS"
 echo "method: each workload timed from inside; median of $RUNS runs; variants alternated round-robin after 1 warm-up round"
