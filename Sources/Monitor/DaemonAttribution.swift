@@ -70,7 +70,7 @@ extension Tracker {
             state.command = command
             state.daemon = scope
             let endpointCount = commands[command]?.network.count ?? 0
-            let work = interpretSyscall(event, call, by: &state)
+            let work = interpreter.interpret(event, call, by: &state, command: &commands[command], others: &processes)
             // Of a daemon's network calls only onward requests matter: its accepts,
             // replies and closes are the command's own connection seen from the other end.
             // Signals between its own threads (Go preempts with SIGURG) are its own business.

@@ -9,11 +9,9 @@
 /// The tracker composes a `ProcessTree` (live processes and their descriptor
 /// tables), a `CommandRegistry` of open commands, each a `CommandState` (its
 /// process list, file ledgers, endpoints and daemons), and the states of
-/// daemons serving commands. Syscalls
-/// are interpreted against the calling process's table, passed in
-/// (SyscallInterpreter.swift, FileSyscalls.swift, NetworkInterpreter.swift);
-/// read and write totals are reported in IOReport.swift; daemon work is
-/// attributed in DaemonAttribution.swift.
+/// daemons serving commands. A `SyscallInterpreter` interprets each syscall
+/// against the state passed to it: the calling process, its command and the
+/// rest of the tree. Daemon work is attributed in DaemonAttribution.swift.
 public struct Tracker {
     public enum Mode: Equatable, Sendable {
         case shell(root: Int32)
@@ -24,6 +22,8 @@ public struct Tracker {
     let clock: WallClock
     /// What the tracker asks the kernel and /proc: fd totals, socket peers.
     let system: SystemQueries
+    /// Interprets syscalls, and reports read and write totals.
+    let interpreter: SyscallInterpreter
     var processes = ProcessTree()
     var commands: CommandRegistry
     public private(set) var lostTotal: UInt64 = 0
@@ -45,6 +45,7 @@ public struct Tracker {
         self.mode = mode
         self.clock = clock
         self.system = system
+        interpreter = SyscallInterpreter(clock: clock, system: system)
         switch mode {
         case .shell: commands = CommandRegistry(firstNumber: 1)
         case .command: commands = CommandRegistry(firstNumber: 2)
@@ -110,7 +111,7 @@ public struct Tracker {
             guard var process = processes.remove(pid) else { continue }
             let origin = RecordOrigin(clock: clock, ktime: ktime, pid: pid, tid: pid, comm: process.comm,
                                       process: process, confidence: .certain)
-            records += flushIO(origin, files: &process.files)
+            records += interpreter.io.flushIO(origin, files: &process.files, command: &commands[process.command])
             processes.add(pid, process)
         }
         return records + commands.numbers.compactMap { endCommand($0, ktime: ktime) }
@@ -156,7 +157,8 @@ public struct Tracker {
         let origin = RecordOrigin(clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: event.comm,
                                   process: process, confidence: .certain)
         let closed = process.files.exec()
-        let records = endGeneration(origin, files: &process.files, closed: closed, kernelHoldsIO: exec.ioEntries != 0)
+        let records = interpreter.io.endGeneration(origin, files: &process.files, command: &commands[process.command],
+                                                   closed: closed, kernelHoldsIO: exec.ioEntries != 0)
         process.comm = event.comm
         process.argv = exec.argv
         var record = baseRecord(event, parent: process)
@@ -191,8 +193,19 @@ public struct Tracker {
         record.termination = exit.status
         let origin = RecordOrigin(clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: process.comm,
                                   process: process, confidence: .certain)
-        let io = flushIO(origin, files: &process.files, kernelHoldsIO: exit.ioEntries != 0)
+        let io = interpreter.io.flushIO(origin, files: &process.files, command: &commands[process.command],
+                                        kernelHoldsIO: exit.ioEntries != 0)
         return io + [.process(record)] + end(process, termination: exit.status, ktime: event.ktime)
+    }
+
+    /// A syscall of a process in the tree (adopted if it was unknown).
+    private mutating func handleSyscall(_ event: Event, _ call: Event.Syscall) -> [Record] {
+        guard SyscallTable.byNumber[call.nr] != nil else { return [] }
+        var process = takeProcess(for: event)
+        let records = interpreter.interpret(event, call, by: &process, command: &commands[process.command],
+                                            others: &processes)
+        processes.add(event.pid, process)
+        return records
     }
 
     /// The process with its parent at exit: a subreaper or init when it was reparented.
