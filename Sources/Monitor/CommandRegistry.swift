@@ -51,4 +51,25 @@ struct CommandRegistry {
         if byTag[state.leader] == number { byTag[state.leader] = nil }
         return state
     }
+
+    /// Whether command `number` is over at `ktime`: no process of it is alive
+    /// and no daemon worked for it. When only its own processes have ended,
+    /// notes when, and it waits for the daemon work.
+    mutating func isOver(_ number: Int, at ktime: UInt64) -> Bool {
+        guard let command = states[number] else { return false }
+        if command.live == 0 && command.daemons.isEmpty { return true }
+        if command.ownLive == 0 && command.ownEnded == nil { states[number]?.ownEnded = ktime }
+        return false
+    }
+
+    /// Commands, in ascending order, whose wait for daemon work is over at
+    /// `ktime`: the processes daemons forked for them exited and the daemons
+    /// have been quiet for `quiet`, or their own processes ended `grace` ago.
+    func doneWaiting(at ktime: UInt64, quiet: UInt64, grace: UInt64) -> [Int] {
+        numbers.filter { number in
+            guard let command = states[number], let ended = command.ownEnded, ktime > ended else { return false }
+            let silent = command.live == 0 && ktime - max(ended, command.lastDaemonWork) >= quiet
+            return silent || ktime - ended >= grace
+        }
+    }
 }

@@ -1,10 +1,14 @@
 /// File syscalls: absolute paths from the working directory and dirfds, the
 /// descriptor table entries opens make, and the changes the command's ledger
-/// records.
-extension Tracker {
+/// records. Each call takes the caller's descriptor table and its command;
+/// calls that rename or remove names take the other processes' tables too.
+struct FileSyscalls {
+    let system: SystemQueries
+    let io: IOReport
+
     /// A read or write summed in the kernel: it arrives alone only when it
     /// failed, or with --io.
-    mutating func readWrite(_ ctx: inout SyscallContext, files: FileTable) {
+    func readWrite(_ ctx: inout SyscallContext, files: FileTable, command: inout CommandState?) {
         let call = ctx.call
         let fd = call.int(0)
         let reading = ctx.meaning == .read || ctx.meaning == .recv
@@ -22,19 +26,19 @@ extension Tracker {
             let totals = reading
                 ? Event.IOTotals(bytesRead: UInt64(call.ret), bytesWritten: 0, reads: 1, writes: 0)
                 : Event.IOTotals(bytesRead: 0, bytesWritten: UInt64(call.ret), reads: 0, writes: 1)
-            account(ctx.origin, file: file, totals: totals)
+            io.account(ctx.origin, file: file, totals: totals, command: &command)
         }
         ctx.records.append(.activity(record))
     }
 
-    mutating func open(_ ctx: inout SyscallContext, files: inout FileTable) {
+    func open(_ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?) {
         let call = ctx.call
         let flags: UInt64? = ctx.arg(ctx.arguments.flags) ?? ctx.arguments.impliedFlags
         let path = resolved(ctx, files, dirfd: ctx.dirfd(ctx.arguments.dirfd), slot: 0,
-                            followLast: (flags ?? 0) & Self.oNofollow == 0)
+                            followLast: (flags ?? 0) & Linux.oNofollow == 0)
         guard call.ret >= 0 else {
             // ENOENT says nothing certain (a dangling symlink gives it too); EEXIST of O_CREAT|O_EXCL does.
-            if call.errno == Self.eexist, let path { updateLedger(ctx.origin) { $0.observed(path, exists: true) } }
+            if call.errno == Linux.eexist, let path { changeLedger(&command, ctx) { $0.observed(path, exists: true) } }
             var record = ctx.record(.file, .open)
             record.path = path
             record.flags = flags.map(Self.openFlags)
@@ -45,18 +49,18 @@ extension Tracker {
         let fd = Int32(truncatingIfNeeded: call.ret)
         let info = call.file
         let created = info?.created ?? false
-        let writable = info?.writable ?? ((flags ?? 0) & Self.oAccmode != 0)
+        let writable = info?.writable ?? ((flags ?? 0) & Linux.oAccmode != 0)
         let kind: OpenFile.Kind = info.map {
             $0.isDirectory ? .directory : $0.isRegular ? .file : $0.isSocket ? .socket : $0.isPipe ? .pipe : .other
         } ?? .file
         let loader = path.map(Paths.isLoaderFile) == true && !writable
         files.close(fd)  // a number reused while still open (dup2 onto it): the old file is closed
         files.open(fd, OpenFile(kind: kind, path: path, writable: writable, loader: loader),
-                   closeOnExec: (flags ?? 0) & Self.oCloexec != 0)
-        let special = (flags ?? 0) & (Self.oPath | Self.oTmpfile) != 0
+                   closeOnExec: (flags ?? 0) & Linux.oCloexec != 0)
+        let special = (flags ?? 0) & (Linux.oPath | Linux.oTmpfile) != 0
         if let path, !special, kind == .file || kind == .directory {
-            let truncated = (flags ?? 0) & Self.oTrunc != 0 && writable && !created
-            updateLedger(ctx.origin) {
+            let truncated = (flags ?? 0) & Linux.oTrunc != 0 && writable && !created
+            changeLedger(&command, ctx) {
                 $0.opened(path, created: created, writable: writable, truncated: truncated, loader: loader,
                           directory: kind == .directory)
             }
@@ -71,13 +75,15 @@ extension Tracker {
     }
 
     /// sendfile, copy_file_range, splice: bytes read from one fd and written to another.
-    mutating func transfer(_ ctx: inout SyscallContext, files: FileTable) {
+    func transfer(_ ctx: inout SyscallContext, files: FileTable, command: inout CommandState?) {
         let call = ctx.call
         guard call.ret > 0 else { return failure(&ctx, .file, .write, path: nil) }
         guard let output = ctx.info.fd.map(call.int), let input = ctx.arguments.input.map(call.int) else { return }
         let bytes = UInt64(call.ret)
-        account(ctx.origin, file: files[input], totals: Event.IOTotals(bytesRead: bytes, bytesWritten: 0, reads: 1, writes: 0))
-        account(ctx.origin, file: files[output], totals: Event.IOTotals(bytesRead: 0, bytesWritten: bytes, reads: 0, writes: 1))
+        io.account(ctx.origin, file: files[input], totals: Event.IOTotals(bytesRead: bytes, bytesWritten: 0, reads: 1, writes: 0),
+                   command: &command)
+        io.account(ctx.origin, file: files[output], totals: Event.IOTotals(bytesRead: 0, bytesWritten: bytes, reads: 0, writes: 1),
+                   command: &command)
         var record = ctx.record(.file, .write)
         record.fd = output
         record.path = files[output]?.path
@@ -86,47 +92,49 @@ extension Tracker {
     }
 
     /// truncate by path; ftruncate and fallocate through an fd.
-    mutating func truncate(_ ctx: inout SyscallContext, files: FileTable) {
+    func truncate(_ ctx: inout SyscallContext, files: FileTable, command: inout CommandState?) {
         let path: [UInt8]?
         if let fd = ctx.info.fd {
             path = files[ctx.call.int(fd)]?.path
         } else {
-            path = resolved(ctx, files, dirfd: Self.atFDCWD, slot: 0, followLast: true)
+            path = resolved(ctx, files, dirfd: Linux.atFDCWD, slot: 0, followLast: true)
         }
-        if ctx.call.ret == 0, let path { changed(path, ctx.origin, content: true) }
+        if ctx.call.ret == 0, let path { command?.changed(path, content: true, ctx.origin.confidence) }
         simple(&ctx, .file, .truncate, path: path)
     }
 
     /// unlink, unlinkat, rmdir.
-    mutating func remove(_ ctx: inout SyscallContext, files: inout FileTable) {
+    func remove(_ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?,
+                others: inout ProcessTree) {
         let call = ctx.call
-        let removeDir = ctx.arg(ctx.arguments.flags).map { $0 & Self.atRemovedir != 0 } ?? false
+        let removeDir = ctx.arg(ctx.arguments.flags).map { $0 & Linux.atRemovedir != 0 } ?? false
         let directory = ctx.meaning == .rmdir || removeDir
         let path = resolved(ctx, files, dirfd: ctx.dirfd(ctx.arguments.dirfd), slot: 0)
         if call.ret == 0, let path {
-            updateLedger(ctx.origin) { $0.removed(path, directory: directory) }
-            commands[ctx.command]?.hardLinks.remove(path)
-            detachOpenFiles(at: path, caller: &files)
+            changeLedger(&command, ctx) { $0.removed(path, directory: directory) }
+            command?.hardLinks.remove(path)
+            detachOpenFiles(at: path, caller: &files, others: &others)
             system.pathChanged(path)
         }
-        if call.errno == Self.enoent, let path { updateLedger(ctx.origin) { $0.observed(path, exists: false) } }
+        if call.errno == Linux.enoent, let path { changeLedger(&command, ctx) { $0.observed(path, exists: false) } }
         simple(&ctx, .file, directory ? .rmdir : .unlink, path: path)
     }
 
     /// mkdir, mkdirat, mknod, mknodat.
-    mutating func make(_ ctx: inout SyscallContext, files: FileTable) {
+    func make(_ ctx: inout SyscallContext, files: FileTable, command: inout CommandState?) {
         let call = ctx.call
         let directory = ctx.meaning == .mkdir
         let path = resolved(ctx, files, dirfd: ctx.dirfd(ctx.arguments.dirfd), slot: 0)
         if call.ret == 0, let path {
-            updateLedger(ctx.origin) { $0.created(path, directory: directory) }
+            changeLedger(&command, ctx) { $0.created(path, directory: directory) }
             system.pathCreated(path)
         }
-        if call.errno == Self.eexist, let path { updateLedger(ctx.origin) { $0.observed(path, exists: true) } }
+        if call.errno == Linux.eexist, let path { changeLedger(&command, ctx) { $0.observed(path, exists: true) } }
         simple(&ctx, .file, directory ? .mkdir : .mknod, path: path)
     }
 
-    mutating func renameOrLink(_ ctx: inout SyscallContext, files: inout FileTable) {
+    func renameOrLink(_ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?,
+                      others: inout ProcessTree) {
         let call = ctx.call
         let from = resolved(ctx, files, dirfd: ctx.dirfd(ctx.arguments.dirfd), slot: 0)
         let to = resolved(ctx, files, dirfd: ctx.dirfd(ctx.arguments.secondDirfd), slot: 1)
@@ -138,35 +146,35 @@ extension Tracker {
         if call.ret == 0, let from, let to {
             if rename {
                 let flags = ctx.arg(ctx.arguments.flags) ?? 0
-                let exchange = flags & Self.renameExchange != 0
-                let replaced: Bool? = exchange ? true : (flags & Self.renameNoreplace != 0 ? false : nil)
-                updateLedger(ctx.origin) { $0.renamed(from: from, to: to, replaced: replaced, exchange: exchange) }
-                if !exchange { detachOpenFiles(at: to, caller: &files) }
-                commands[ctx.command]?.hardLinks.rename(from, to)
-                renameOpenFiles(from: from, to: to, caller: &files)
+                let exchange = flags & Linux.renameExchange != 0
+                let replaced: Bool? = exchange ? true : (flags & Linux.renameNoreplace != 0 ? false : nil)
+                changeLedger(&command, ctx) { $0.renamed(from: from, to: to, replaced: replaced, exchange: exchange) }
+                if !exchange { detachOpenFiles(at: to, caller: &files, others: &others) }
+                command?.hardLinks.rename(from, to)
+                renameOpenFiles(from: from, to: to, caller: &files, others: &others)
                 system.pathChanged(from)
                 system.pathChanged(to)
                 system.pathCreated(to)
             } else {
-                updateLedger(ctx.origin) { $0.created(to, directory: false) }
-                commands[ctx.command]?.hardLinks.link(from, to)
+                changeLedger(&command, ctx) { $0.created(to, directory: false) }
+                command?.hardLinks.link(from, to)
                 system.pathCreated(to)
             }
         }
         // EEXIST (RENAME_NOREPLACE, link): the target is there; mv tries this first.
-        if call.errno == Self.eexist, let to { updateLedger(ctx.origin) { $0.observed(to, exists: true) } }
+        if call.errno == Linux.eexist, let to { changeLedger(&command, ctx) { $0.observed(to, exists: true) } }
         ctx.records.append(.activity(record))
     }
 
-    mutating func symlink(_ ctx: inout SyscallContext, files: FileTable) {
+    func symlink(_ ctx: inout SyscallContext, files: FileTable, command: inout CommandState?) {
         let call = ctx.call
         let link = resolved(ctx, files, dirfd: ctx.dirfd(ctx.arguments.secondDirfd), slot: 1)
         if call.ret == 0, let link {
-            updateLedger(ctx.origin) { $0.created(link, directory: false) }
+            changeLedger(&command, ctx) { $0.created(link, directory: false) }
             system.pathChanged(link)
             system.pathCreated(link)
         }
-        if call.errno == Self.eexist, let link { updateLedger(ctx.origin) { $0.observed(link, exists: true) } }
+        if call.errno == Linux.eexist, let link { changeLedger(&command, ctx) { $0.observed(link, exists: true) } }
         var record = ctx.record(.file, .symlink)
         record.path = link
         record.to = call.paths.first
@@ -174,7 +182,7 @@ extension Tracker {
     }
 
     /// chmod, chown, utime and xattr calls, by path or through an fd.
-    mutating func changeMetadata(_ ctx: inout SyscallContext, files: FileTable) {
+    func changeMetadata(_ ctx: inout SyscallContext, files: FileTable, command: inout CommandState?) {
         let action: ActivityAction
         switch ctx.meaning {
         case .chmod: action = .chmod
@@ -183,11 +191,31 @@ extension Tracker {
         default: action = .xattr
         }
         let path = metadataTarget(ctx, files)
-        if ctx.call.ret == 0, let path { changed(path, ctx.origin, content: false) }
+        if ctx.call.ret == 0, let path { command?.changed(path, content: false, ctx.origin.confidence) }
         var record = ctx.record(.file, action)
         record.path = path
         if let mode = ctx.arguments.mode { record.mode = UInt32(truncatingIfNeeded: ctx.call.arg(mode)) }
         ctx.records.append(.activity(record))
+    }
+
+    /// After a rename, open fds and working directories that named the old
+    /// path (or a path under it) name the new one: in every other process in
+    /// the tree, and in the caller's `files`.
+    private func renameOpenFiles(from: [UInt8], to: [UInt8], caller files: inout FileTable, others: inout ProcessTree) {
+        others.updateFiles { $0.renamePaths(from: from, to: to) }
+        files.renamePaths(from: from, to: to)
+    }
+
+    /// The name was removed or renamed over: files still open under it no
+    /// longer have that name, so writes through them change nothing listed.
+    private func detachOpenFiles(at path: [UInt8], caller files: inout FileTable, others: inout ProcessTree) {
+        others.updateFiles { $0.detach(at: path) }
+        files.detach(at: path)
+    }
+
+    /// Applies `change` to the ledger the call's origin names, of `command`.
+    private func changeLedger(_ command: inout CommandState?, _ ctx: SyscallContext, _ change: (inout FileLedger) -> Void) {
+        command?.updateLedger(ctx.origin.confidence, change)
     }
 
     /// The absolute path a syscall argument names. Symlinks in the directory
@@ -200,7 +228,7 @@ extension Tracker {
         if Paths.isAbsolute(path), let root = files.root {
             joined = root + path
         } else if !Paths.isAbsolute(path) {
-            let base = dirfd == Self.atFDCWD ? files.cwd : files[dirfd]?.path
+            let base = dirfd == Linux.atFDCWD ? files.cwd : files[dirfd]?.path
             guard let base else { return path.isEmpty ? nil : path }  // relative to something unknown: shown as given
             if path.isEmpty { return base }
             joined = base + [Paths.slash] + path
@@ -214,7 +242,7 @@ extension Tracker {
         let dirfd = ctx.dirfd(ctx.arguments.dirfd)
         if ctx.arguments.emptyPathMeansDirfd && (ctx.call.paths.first ?? []).isEmpty { return files[dirfd]?.path }
         let noFollow = ctx.arguments.noFollow
-            || ctx.arg(ctx.arguments.flags).map { $0 & Self.atSymlinkNofollow != 0 } ?? false
+            || ctx.arg(ctx.arguments.flags).map { $0 & Linux.atSymlinkNofollow != 0 } ?? false
         return resolved(ctx, files, dirfd: dirfd, slot: 0, followLast: !noFollow)
     }
 

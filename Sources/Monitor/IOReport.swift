@@ -3,13 +3,22 @@ import BPFSources
 /// Read and write totals the kernel summed per fd: reported when the fd
 /// closes, when exec or close_range ends the process's io generation, and
 /// when the process or the trace ends; fed to the command's ledger and
-/// network endpoints.
-extension Tracker {
+/// network endpoints. Each call takes the descriptor table and the command
+/// it acts on.
+struct IOReport {
+    let system: SystemQueries
+    let endpoints: EndpointLookup
+
+    init(system: SystemQueries) {
+        self.system = system
+        endpoints = EndpointLookup(system: system)
+    }
+
     /// exec or close_range ended the process's io generation: its totals are
     /// final. Those of `closed` fds are reported; the rest are carried to their close.
     /// `kernelHoldsIO` false: the kernel said it holds no totals for the process, so none are looked up.
-    mutating func endGeneration(_ origin: RecordOrigin, files: inout FileTable, closed: [Int32: OpenFile],
-                                kernelHoldsIO: Bool = true) -> [Record] {
+    func endGeneration(_ origin: RecordOrigin, files: inout FileTable, command: inout CommandState?,
+                       closed: [Int32: OpenFile], kernelHoldsIO: Bool = true) -> [Record] {
         let pid = origin.pid
         let generation = files.ioGeneration
         let open = files.openDescriptors
@@ -19,13 +28,14 @@ extension Tracker {
         for (fd, totals) in taken where closed[fd] == nil { files.carry(fd, totals) }
         for (fd, file) in closed.sorted(by: { $0.key < $1.key }) {
             let totals = files.takeCarried(fd, adding: taken[fd])
-            records += reportIO(origin, fd: fd, file: file, totals: totals, closing: true)
+            records += reportIO(origin, fd: fd, file: file, totals: totals, closing: true, command: &command)
         }
         return records
     }
 
     /// At the end of a process, or of the trace: everything left, for every fd still open.
-    mutating func flushIO(_ origin: RecordOrigin, files: inout FileTable, kernelHoldsIO: Bool = true) -> [Record] {
+    func flushIO(_ origin: RecordOrigin, files: inout FileTable, command: inout CommandState?,
+                 kernelHoldsIO: Bool = true) -> [Record] {
         let open = files.openDescriptors
         let taken = !kernelHoldsIO ? [:] : system.takeIOTotals(pid: origin.pid, fds: open,
                                                                 generations: 0...files.ioGeneration)
@@ -33,16 +43,16 @@ extension Tracker {
         for fd in open {
             guard let file = files[fd] else { continue }
             let totals = files.takeCarried(fd, adding: taken[fd])
-            records += reportIO(origin, fd: fd, file: file, totals: totals, closing: false)
+            records += reportIO(origin, fd: fd, file: file, totals: totals, closing: false, command: &command)
         }
         return records
     }
 
     /// The records of what went through `file` (fd `fd`), and of the fd's
     /// close when `closing`.
-    mutating func reportIO(_ origin: RecordOrigin, fd: Int32, file: OpenFile, totals: Event.IOTotals?,
-                           closing: Bool) -> [Record] {
-        if let totals { account(origin, file: file, totals: totals) }
+    func reportIO(_ origin: RecordOrigin, fd: Int32, file: OpenFile, totals: Event.IOTotals?, closing: Bool,
+                  command: inout CommandState?) -> [Record] {
+        if let totals { account(origin, file: file, totals: totals, command: &command) }
         // Pipes and nameless descriptors carry no data object of their own.
         guard file.kind != .pipe, file.path != nil || file.socket != nil else { return [] }
         var records: [Record] = []
@@ -68,7 +78,7 @@ extension Tracker {
             records.append(.activity(record))
         }
         if metadata != 0, let path = file.path, !file.unlinked, file.kind == .file || file.kind == .directory {
-            changed(path, origin, content: false)
+            command?.changed(path, content: false, origin.confidence)
         }
         if closing, var socket = file.socket {
             var record = origin.activity(.network, .close)
@@ -86,16 +96,16 @@ extension Tracker {
         (UInt32(FD_METADATA_TIMES.rawValue), .utime), (UInt32(FD_METADATA_XATTR.rawValue), .xattr),
     ]
 
-    /// Feeds bytes moved through `file` to the ledger or the command's endpoints.
-    mutating func account(_ origin: RecordOrigin, file: OpenFile?, totals: Event.IOTotals) {
-        guard let file, commands[origin.command] != nil else { return }
+    /// Feeds bytes moved through `file` to `command`'s ledger or endpoints.
+    func account(_ origin: RecordOrigin, file: OpenFile?, totals: Event.IOTotals, command: inout CommandState?) {
+        guard let file, command != nil else { return }
         if let socket = file.socket {
-            guard let index = endpoint(for: socket, command: origin.command) else { return }
-            commands[origin.command]?.network[index].bytesSent += totals.bytesWritten
-            commands[origin.command]?.network[index].bytesReceived += totals.bytesRead
+            guard let index = endpoints.index(for: socket, in: &command) else { return }
+            command?.network[index].bytesSent += totals.bytesWritten
+            command?.network[index].bytesReceived += totals.bytesRead
         } else if let path = file.path, file.kind == .file, !file.unlinked {
-            if totals.bytesWritten > 0 { changed(path, origin, content: true) }
-            if totals.bytesRead > 0 { updateLedger(origin) { $0.read(path) } }
+            if totals.bytesWritten > 0 { command?.changed(path, content: true, origin.confidence) }
+            if totals.bytesRead > 0 { command?.updateLedger(origin.confidence) { $0.read(path) } }
         }
     }
 }

@@ -1,7 +1,16 @@
 /// Socket syscalls: descriptor table entries for sockets, their addresses,
-/// the process at the other end, and the command's endpoints.
-extension Tracker {
-    mutating func network(_ ctx: inout SyscallContext, files: inout FileTable) {
+/// the process at the other end, and the command's endpoints. Each call
+/// takes the caller's descriptor table and its command.
+struct NetworkInterpreter {
+    let system: SystemQueries
+    let endpoints: EndpointLookup
+
+    init(system: SystemQueries) {
+        self.system = system
+        endpoints = EndpointLookup(system: system)
+    }
+
+    func interpret(_ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?) {
         let call = ctx.call
         let ret = call.ret
         switch ctx.meaning {
@@ -15,7 +24,7 @@ extension Tracker {
                 record.fd = fd
                 files.close(fd)  // a number reused while still open: the old file is closed
                 files.open(fd, OpenFile(kind: .socket, writable: true, socket: socket),
-                           closeOnExec: call.arg(1) & Self.oCloexec != 0)
+                           closeOnExec: call.arg(1) & Linux.oCloexec != 0)
             }
             ctx.records.append(.activity(record))
         case .socketpair:
@@ -26,7 +35,7 @@ extension Tracker {
                 record.fd = first
                 for fd in [first, second] {
                     files.open(fd, OpenFile(kind: .socket, writable: true, socket: socket),
-                               closeOnExec: call.arg(1) & Self.oCloexec != 0)
+                               closeOnExec: call.arg(1) & Linux.oCloexec != 0)
                 }
             }
             ctx.records.append(.activity(record))
@@ -36,18 +45,18 @@ extension Tracker {
             if socket.inode == nil { socket.inode = call.file?.inode }
             let address = SocketAddress.format(call.sockaddr)
             if let address { socket.family = address.family }
-            let succeeded = ret == 0 || call.errno == Self.einprogress  // a non-blocking connect under way
+            let succeeded = ret == 0 || call.errno == Linux.einprogress  // a non-blocking connect under way
             if ctx.meaning == .connect {
                 socket.remote = address?.address
-                if succeeded { learnEndpoint(&socket) }
+                if succeeded { endpoints.learn(&socket) }
                 if succeeded, socket.peer == nil { socket.peer = system.listener(sockaddr: call.sockaddr) }
             } else if ctx.meaning == .bind {
                 socket.local = address?.address
             }
             files.update(fd) { $0.socket = socket }
-            if succeeded, ctx.meaning == .connect { _ = endpoint(for: socket, command: ctx.command) }
+            if succeeded, ctx.meaning == .connect { _ = endpoints.index(for: socket, in: &command) }
             var record = ctx.record(.network, ctx.meaning == .connect ? .connect : ctx.meaning == .bind ? .bind : .listen)
-            if call.errno == Self.einprogress { record.error = nil }
+            if call.errno == Linux.einprogress { record.error = nil }
             record.fd = fd
             record.socket = socket
             ctx.records.append(.activity(record))
@@ -59,11 +68,11 @@ extension Tracker {
             var record = ctx.record(.network, .accept)
             if ret >= 0 {
                 let fd = Int32(truncatingIfNeeded: ret)
-                learnEndpoint(&socket)
+                endpoints.learn(&socket)
                 files.close(fd)
                 files.open(fd, OpenFile(kind: .socket, writable: true, socket: socket),
-                           closeOnExec: (ctx.arg(ctx.arguments.flags) ?? 0) & Self.oCloexec != 0)
-                _ = endpoint(for: socket, command: ctx.command)
+                           closeOnExec: (ctx.arg(ctx.arguments.flags) ?? 0) & Linux.oCloexec != 0)
+                _ = endpoints.index(for: socket, in: &command)
                 record.fd = fd
             }
             record.socket = socket
@@ -77,25 +86,5 @@ extension Tracker {
         default:
             break
         }
-    }
-
-    /// Fills in addresses and the peer from the system while the socket is still open.
-    func learnEndpoint(_ socket: inout SocketState) {
-        guard let inode = socket.inode, let known = system.socket(inode: inode, family: socket.family) else { return }
-        // The kernel's answer wins: a bind to port 0 or a wildcard says little.
-        socket.local = known.local ?? socket.local
-        socket.remote = known.remote ?? socket.remote
-        if known.family != "unknown" { socket.family = known.family }
-        socket.peer = known.peer ?? socket.peer
-    }
-
-    /// The index of the command's summary entry for a socket, made on first
-    /// use; nil when the command is over.
-    mutating func endpoint(for socket: SocketState, command: Int) -> Int? {
-        guard commands[command] != nil else { return nil }
-        if let inode = socket.inode, let index = commands[command]?.endpoints[inode] { return index }
-        var socket = socket
-        if socket.peer == nil { learnEndpoint(&socket) }
-        return commands[command]?.addEndpoint(socket)
     }
 }

@@ -21,5 +21,5 @@ struct SyscallContext {
     func arg(_ index: Int?) -> UInt64? { index.map(call.arg) }
 
     /// The fd at an optional argument position; AT_FDCWD where there is none.
-    func dirfd(_ index: Int?) -> Int32 { index.map(call.int) ?? Tracker.atFDCWD }
+    func dirfd(_ index: Int?) -> Int32 { index.map(call.int) ?? Linux.atFDCWD }
 }

@@ -1,17 +1,23 @@
 /// Turns syscall events into records and keeps the calling process's
-/// descriptor table and directories. File changes go to the ledger the
-/// call's origin names; file syscalls are in FileSyscalls.swift, socket
-/// syscalls in NetworkInterpreter.swift.
-extension Tracker {
-    static let atFDCWD: Int32 = -100
-    static let oCreat: UInt64 = 0o100, oTrunc: UInt64 = 0o1000, oCloexec: UInt64 = 0o2000000
-    static let oAccmode: UInt64 = 3, oPath: UInt64 = 0o10000000, oTmpfile: UInt64 = 0o20000000
-    static let oNofollow: UInt64 = 0o400000, oExcl: UInt64 = 0o200
-    static let atRemovedir: UInt64 = 0x200, atSymlinkNofollow: UInt64 = 0x100
-    static let renameNoreplace: UInt64 = 1, renameExchange: UInt64 = 2
-    static let closeRangeCloexec: UInt64 = 4
-    static let enoent: Int32 = 2, eexist: Int32 = 17, einprogress: Int32 = 115
-    private static let cloneNewns: UInt64 = 0x20000
+/// descriptor table and directories. It acts only on what it is given: the
+/// caller, its command (whose ledger for the call's confidence takes file
+/// changes) and the other processes of the tree. File syscalls are
+/// interpreted by `FileSyscalls`, socket syscalls by `NetworkInterpreter`,
+/// read and write totals reported by `IOReport`.
+struct SyscallInterpreter {
+    let clock: WallClock
+    let system: SystemQueries
+    let io: IOReport
+    private let fileCalls: FileSyscalls
+    private let networkCalls: NetworkInterpreter
+
+    init(clock: WallClock, system: SystemQueries) {
+        self.clock = clock
+        self.system = system
+        io = IOReport(system: system)
+        fileCalls = FileSyscalls(system: system, io: io)
+        networkCalls = NetworkInterpreter(system: system)
+    }
 
     /// PID of a `/proc/PID/ns/mnt` path.
     static func mountNamespaceOwner(_ path: [UInt8]) -> Int32? {
@@ -21,81 +27,76 @@ extension Tracker {
         return pid
     }
 
-    /// A syscall of a process in the tree (adopted if it was unknown).
-    mutating func handleSyscall(_ event: Event, _ call: Event.Syscall) -> [Record] {
-        guard SyscallTable.byNumber[call.nr] != nil else { return [] }
-        var process = takeProcess(for: event)
-        let records = interpretSyscall(event, call, by: &process)
-        processes.add(event.pid, process)
-        return records
-    }
-
     /// The records of a syscall `process` made, whose descriptor table it
-    /// changes. Work of ambiguous confidence goes to the command's ambiguous ledger.
-    mutating func interpretSyscall(_ event: Event, _ call: Event.Syscall, by process: inout LiveProcess) -> [Record] {
+    /// changes. `command` is the process's command; work of ambiguous
+    /// confidence goes to its ambiguous ledger. `others` are the processes of
+    /// the tree, without `process`: renames and removals reach their tables.
+    func interpret(_ event: Event, _ call: Event.Syscall, by process: inout LiveProcess, command: inout CommandState?,
+                   others: inout ProcessTree) -> [Record] {
         guard let info = SyscallTable.byNumber[call.nr] else { return [] }
         let origin = RecordOrigin(clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: event.comm,
                                   process: process, confidence: process.confidence)
         var context = SyscallContext(call: call, info: info, origin: origin)
-        interpret(&context, files: &process.files)
+        interpret(&context, files: &process.files, command: &command, others: &others)
         return context.records
     }
 
-    private mutating func interpret(_ ctx: inout SyscallContext, files: inout FileTable) {
+    private func interpret(_ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?,
+                           others: inout ProcessTree) {
         let call = ctx.call
-        if ctx.info.summed { return readWrite(&ctx, files: files) }
+        if ctx.info.summed { return fileCalls.readWrite(&ctx, files: files, command: &command) }
         switch ctx.meaning {
-        case .open: open(&ctx, files: &files)
+        case .open: fileCalls.open(&ctx, files: &files, command: &command)
         case .close:
             let fd = call.int(0)
             if call.ret == 0, let file = files[fd] {
                 let totals = files.takeCarried(fd, adding: call.io)
                 files.close(fd)
-                ctx.records += reportIO(ctx.origin, fd: fd, file: file, totals: totals, closing: true)
+                ctx.records += io.reportIO(ctx.origin, fd: fd, file: file, totals: totals, closing: true, command: &command)
             }
         case .closeRange:
             guard call.ret == 0 else { return }
             let first = call.arg(0), last = call.arg(1)
             let fds = files.openDescriptors.filter { UInt64($0) >= first && UInt64($0) <= last }
-            if call.arg(2) & Self.closeRangeCloexec != 0 {  // CLOSE_RANGE_CLOEXEC only marks them
+            if call.arg(2) & Linux.closeRangeCloexec != 0 {  // CLOSE_RANGE_CLOEXEC only marks them
                 for fd in fds { files.setCloseOnExec(fd, true) }
                 return
             }
             var closed: [Int32: OpenFile] = [:]
             for fd in fds { closed[fd] = files[fd] }
-            ctx.records += endGeneration(ctx.origin, files: &files, closed: closed)
+            ctx.records += io.endGeneration(ctx.origin, files: &files, command: &command, closed: closed)
             for fd in fds { files.close(fd) }
         case .read, .write:
-            readWrite(&ctx, files: files)
+            fileCalls.readWrite(&ctx, files: files, command: &command)
         case .transfer:
-            transfer(&ctx, files: files)
+            fileCalls.transfer(&ctx, files: files, command: &command)
         case .truncate:
-            truncate(&ctx, files: files)
+            fileCalls.truncate(&ctx, files: files, command: &command)
         case .unlink, .rmdir:
-            remove(&ctx, files: &files)
+            fileCalls.remove(&ctx, files: &files, command: &command, others: &others)
         case .mkdir, .mknod:
-            make(&ctx, files: files)
+            fileCalls.make(&ctx, files: files, command: &command)
         case .rename, .link:
-            renameOrLink(&ctx, files: &files)
+            fileCalls.renameOrLink(&ctx, files: &files, command: &command, others: &others)
         case .symlink:
-            symlink(&ctx, files: files)
+            fileCalls.symlink(&ctx, files: files, command: &command)
         case .chmod, .chown, .utime, .xattr:
-            changeMetadata(&ctx, files: files)
+            fileCalls.changeMetadata(&ctx, files: files, command: &command)
         case .mount, .umount:
-            let path = resolved(ctx, files, dirfd: Self.atFDCWD, slot: ctx.meaning == .mount ? 1 : 0)
-            simple(&ctx, .file, ctx.meaning == .mount ? .mount : .umount, path: path)
+            let path = fileCalls.resolved(ctx, files, dirfd: Linux.atFDCWD, slot: ctx.meaning == .mount ? 1 : 0)
+            fileCalls.simple(&ctx, .file, ctx.meaning == .mount ? .mount : .umount, path: path)
         case .chdir:
-            if call.ret == 0, let path = resolved(ctx, files, dirfd: Self.atFDCWD, slot: 0, followLast: true) { files.cwd = path }
+            if call.ret == 0, let path = fileCalls.resolved(ctx, files, dirfd: Linux.atFDCWD, slot: 0, followLast: true) { files.cwd = path }
         case .fchdir:
             if call.ret == 0, let path = files[call.int(0)]?.path { files.cwd = path }
         case .changeRoot:
             // runc: chdir(rootfs); pivot_root(".", "."); chdir("/"). The new root as the host names it.
-            if call.ret == 0, let path = resolved(ctx, files, dirfd: Self.atFDCWD, slot: 0, followLast: true) {
+            if call.ret == 0, let path = fileCalls.resolved(ctx, files, dirfd: Linux.atFDCWD, slot: 0, followLast: true) {
                 files.root = path == [Paths.slash] ? nil : path
             }
         case .joinNamespace:
             // runc exec, nsenter: setns on /proc/PID/ns/mnt takes PID's root, as the host names it.
-            guard call.ret == 0, call.arg(1) == 0 || call.arg(1) & Self.cloneNewns != 0,
+            guard call.ret == 0, call.arg(1) == 0 || call.arg(1) & Linux.cloneNewns != 0,
                   let path = files[call.int(0)]?.path, let target = Self.mountNamespaceOwner(path) else { return }
             files.root = system.mountedRoot(of: target)
         case .dup:
@@ -104,10 +105,11 @@ extension Tracker {
             if let replaced = files[new], call.int(0) != new {
                 // dup2 onto an open fd closes it; the kernel put its totals on this record.
                 let totals = files.takeCarried(new, adding: call.io)
-                ctx.records += reportIO(ctx.origin, fd: new, file: replaced, totals: totals, closing: true)
+                ctx.records += io.reportIO(ctx.origin, fd: new, file: replaced, totals: totals, closing: true,
+                                         command: &command)
             }
             files.close(new)
-            let cloexec = (ctx.arg(ctx.arguments.flags) ?? 0) & Self.oCloexec != 0
+            let cloexec = (ctx.arg(ctx.arguments.flags) ?? 0) & Linux.oCloexec != 0
             files.duplicate(call.int(0), to: new, closeOnExec: cloexec)
         case .fcntl:
             let command = call.arg(1)
@@ -118,11 +120,11 @@ extension Tracker {
             }
         case .pipe:
             guard call.ret == 0, let (read, write) = SocketAddress.fdPair(call.sockaddr) else { return }
-            let cloexec = (ctx.arg(ctx.arguments.flags) ?? 0) & Self.oCloexec != 0
+            let cloexec = (ctx.arg(ctx.arguments.flags) ?? 0) & Linux.oCloexec != 0
             files.open(read, OpenFile(kind: .pipe), closeOnExec: cloexec)
             files.open(write, OpenFile(kind: .pipe, writable: true), closeOnExec: cloexec)
         case .socket, .socketpair, .connect, .bind, .listen, .accept, .send, .recv, .shutdown:
-            network(&ctx, files: &files)
+            networkCalls.interpret(&ctx, files: &files, command: &command)
         case .kill:
             guard let target = ctx.arguments.target, let signalArgument = ctx.arguments.signal else { return }
             let signal = call.int(signalArgument)
@@ -132,30 +134,5 @@ extension Tracker {
             record.signal = signal
             ctx.records.append(.activity(record))
         }
-    }
-
-    /// Applies `change` to the ledger `origin` names, of `origin`'s command.
-    mutating func updateLedger(_ origin: RecordOrigin, _ change: (inout FileLedger) -> Void) {
-        commands[origin.command]?.updateLedger(origin.confidence, change)
-    }
-
-    /// Content or attributes of a file changed, and of its hard links.
-    mutating func changed(_ path: [UInt8], _ origin: RecordOrigin, content: Bool) {
-        commands[origin.command]?.changed(path, content: content, origin.confidence)
-    }
-
-    /// After a rename, open fds and working directories that named the old
-    /// path (or a path under it) name the new one: in every process in the
-    /// tree, and in the caller's `files`.
-    mutating func renameOpenFiles(from: [UInt8], to: [UInt8], caller files: inout FileTable) {
-        processes.updateFiles { $0.renamePaths(from: from, to: to) }
-        files.renamePaths(from: from, to: to)
-    }
-
-    /// The name was removed or renamed over: files still open under it no
-    /// longer have that name, so writes through them change nothing listed.
-    mutating func detachOpenFiles(at path: [UInt8], caller files: inout FileTable) {
-        processes.updateFiles { $0.detach(at: path) }
-        files.detach(at: path)
     }
 }

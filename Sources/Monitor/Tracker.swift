@@ -8,12 +8,11 @@
 ///
 /// The tracker composes a `ProcessTree` (live processes and their descriptor
 /// tables), a `CommandRegistry` of open commands, each a `CommandState` (its
-/// process list, file ledgers, endpoints and daemons), and the states of
-/// daemons serving commands. Syscalls
-/// are interpreted against the calling process's table, passed in
-/// (SyscallInterpreter.swift, FileSyscalls.swift, NetworkInterpreter.swift);
-/// read and write totals are reported in IOReport.swift; daemon work is
-/// attributed in DaemonAttribution.swift.
+/// process list, file ledgers, endpoints and daemons), a `SyscallInterpreter`
+/// and a `DaemonAttribution`. It routes each event and passes each of them the
+/// state the event acts on: the interpreter gets the calling process, its
+/// command and the rest of the tree; daemon attribution gets the commands and
+/// the tree, and keeps the daemons' own states.
 public struct Tracker {
     public enum Mode: Equatable, Sendable {
         case shell(root: Int32)
@@ -22,29 +21,35 @@ public struct Tracker {
 
     public let mode: Mode
     let clock: WallClock
-    /// What the tracker asks the kernel and /proc: fd totals, socket peers.
-    let system: SystemQueries
+    /// Interprets syscalls; asks the kernel and /proc for fd totals and socket peers.
+    let interpreter: SyscallInterpreter
     var processes = ProcessTree()
     var commands: CommandRegistry
+    /// Daemons serving commands, and the kernel chores their work leaves.
+    var attribution: DaemonAttribution
     public private(set) var lostTotal: UInt64 = 0
     public private(set) var eventCount = 0
     /// Processes seen that had no fork event: their fork was lost or predates the watch.
     public private(set) var adopted = 0
-    /// Daemons by pid: processes outside the tree that serve watched commands.
-    var daemonProcesses: [Int32: LiveProcess] = [:]
     /// Daemon calls done for no watched command, as the kernel counts them; set by the session.
     public var unattributed: UInt64 = 0
     /// Daemon work that arrived for a command already summarised.
-    public internal(set) var lateDaemonWork = 0
+    public var lateDaemonWork: Int { attribution.lateWork }
     /// Kernel state to drop: tags of ended commands, tasks no longer followed.
-    public internal(set) var endedTags: [Int32] = []
-    public internal(set) var releasedTids: [Int32] = []
-    var newDaemons: [Int32] = []
+    public var endedTags: [Int32] { attribution.endedTags }
+    public var releasedTids: [Int32] { attribution.releasedTids }
+
+    /// How long a command's summary waits for daemon work after its own
+    /// processes end: the last daemon call must be this old...
+    public static let daemonQuiet: UInt64 = DaemonAttribution.quiet
+    /// ...and processes daemons forked for it get this long to exit.
+    public static let daemonGrace: UInt64 = DaemonAttribution.grace
 
     public init(mode: Mode, clock: WallClock, system: SystemQueries = NoSystemQueries()) {
         self.mode = mode
         self.clock = clock
-        self.system = system
+        interpreter = SyscallInterpreter(clock: clock, system: system)
+        attribution = DaemonAttribution(clock: clock, system: system)
         switch mode {
         case .shell: commands = CommandRegistry(firstNumber: 1)
         case .command: commands = CommandRegistry(firstNumber: 2)
@@ -83,7 +88,9 @@ public struct Tracker {
 
     public mutating func handle(_ event: Event) -> [Record] {
         eventCount += 1
-        if case .peer(let peer) = event.body { return handlePeer(event, peer) }
+        if case .peer(let peer) = event.body {
+            return attribution.peer(event, peer, commands: &commands, tree: processes)
+        }
         if event.attribution.daemon, processes[event.pid] == nil { return handleDaemonWork(event) }
         switch event.body {
         case .fork(let fork): return handleFork(event, fork)
@@ -110,7 +117,7 @@ public struct Tracker {
             guard var process = processes.remove(pid) else { continue }
             let origin = RecordOrigin(clock: clock, ktime: ktime, pid: pid, tid: pid, comm: process.comm,
                                       process: process, confidence: .certain)
-            records += flushIO(origin, files: &process.files)
+            records += interpreter.io.flushIO(origin, files: &process.files, command: &commands[process.command])
             processes.add(pid, process)
         }
         return records + commands.numbers.compactMap { endCommand($0, ktime: ktime) }
@@ -156,7 +163,8 @@ public struct Tracker {
         let origin = RecordOrigin(clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: event.comm,
                                   process: process, confidence: .certain)
         let closed = process.files.exec()
-        let records = endGeneration(origin, files: &process.files, closed: closed, kernelHoldsIO: exec.ioEntries != 0)
+        let records = interpreter.io.endGeneration(origin, files: &process.files, command: &commands[process.command],
+                                                   closed: closed, kernelHoldsIO: exec.ioEntries != 0)
         process.comm = event.comm
         process.argv = exec.argv
         var record = baseRecord(event, parent: process)
@@ -191,8 +199,29 @@ public struct Tracker {
         record.termination = exit.status
         let origin = RecordOrigin(clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: process.comm,
                                   process: process, confidence: .certain)
-        let io = flushIO(origin, files: &process.files, kernelHoldsIO: exit.ioEntries != 0)
+        let io = interpreter.io.flushIO(origin, files: &process.files, command: &commands[process.command],
+                                        kernelHoldsIO: exit.ioEntries != 0)
         return io + [.process(record)] + end(process, termination: exit.status, ktime: event.ktime)
+    }
+
+    /// A syscall of a process in the tree (adopted if it was unknown).
+    private mutating func handleSyscall(_ event: Event, _ call: Event.Syscall) -> [Record] {
+        guard SyscallTable.byNumber[call.nr] != nil else { return [] }
+        var process = takeProcess(for: event)
+        let records = interpreter.interpret(event, call, by: &process, command: &commands[process.command],
+                                            others: &processes)
+        processes.add(event.pid, process)
+        return records
+    }
+
+    /// An event of a tagged daemon thread; processes forked for commands join the tree.
+    private mutating func handleDaemonWork(_ event: Event) -> [Record] {
+        let (records, forks) = attribution.work(event, commands: &commands, tree: &processes, interpreter: interpreter)
+        for fork in forks {
+            addProcess(pid: fork.pid, ppid: fork.ppid, comm: fork.comm, argv: fork.argv, command: fork.command,
+                       ktime: event.ktime, files: fork.files, daemon: fork.scope)
+        }
+        return records
     }
 
     /// The process with its parent at exit: a subreaper or init when it was reparented.
@@ -212,6 +241,27 @@ public struct Tracker {
         record.termination = termination
         record.statusUnknown = termination == nil
         return [.process(record)] + end(process, termination: termination, ktime: ktime)
+    }
+
+    /// Nothing left to wait for: no live process, no command waiting for daemons.
+    public var idle: Bool { processes.isEmpty && !commands.waitingForDaemons }
+
+    /// Ends commands whose daemon work is over: their daemon-forked processes
+    /// exited and the daemons have been quiet, or the grace period is up. Processes
+    /// daemons forked for them that still run are no longer followed.
+    public mutating func expire(ktime: UInt64) -> [Record] {
+        var records: [Record] = []
+        for number in commands.doneWaiting(at: ktime, quiet: Self.daemonQuiet, grace: Self.daemonGrace) {
+            attribution.releasedTids += processes.removeAll(ofCommand: number)
+            if let summary = endCommand(number, ktime: ktime) { records.append(summary) }
+        }
+        return records
+    }
+
+    /// Kernel work for the session, taken once: tags of ended commands to
+    /// forget, tasks to stop following, processes whose goroutines to probe.
+    public mutating func takeKernelChores() -> (forget: [Int32], unwatch: [Int32], probe: [Int32]) {
+        attribution.takeChores()
     }
 
     /// The kernel's tag for the process's work: its command's first process.
@@ -236,8 +286,8 @@ public struct Tracker {
         commands.start(leader: leader, ktime: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
     }
 
-    mutating func addProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int, ktime: UInt64,
-                             files: FileTable = FileTable(), daemon: DaemonScope? = nil) {
+    private mutating func addProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int, ktime: UInt64,
+                                     files: FileTable = FileTable(), daemon: DaemonScope? = nil) {
         processes.add(pid, newProcess(pid: pid, ppid: ppid, comm: comm, argv: argv, command: command, ktime: ktime,
                                       files: files, daemon: daemon))
     }
@@ -254,7 +304,7 @@ public struct Tracker {
     }
 
     /// The live process an event belongs to (a copy; the tree keeps it).
-    mutating func process(for event: Event) -> LiveProcess {
+    private mutating func process(for event: Event) -> LiveProcess {
         if let process = processes[event.pid] { return process }
         let process = adopt(event)
         processes.add(event.pid, process)
@@ -263,7 +313,7 @@ public struct Tracker {
 
     /// The live process an event belongs to, taken out of the tree so that
     /// changes to it are made in place; the caller puts it back or ends it.
-    mutating func takeProcess(for event: Event) -> LiveProcess {
+    private mutating func takeProcess(for event: Event) -> LiveProcess {
         processes.remove(event.pid) ?? adopt(event)
     }
 
@@ -288,16 +338,23 @@ public struct Tracker {
         return settle(process.command, ktime: ktime)
     }
 
-    mutating func endCommand(_ number: Int, ktime: UInt64) -> Record? {
+    private mutating func endCommand(_ number: Int, ktime: UInt64) -> Record? {
         guard let command = commands.remove(number) else { return nil }
-        if !command.daemons.isEmpty { endedTags.append(command.leader) }
+        if !command.daemons.isEmpty { attribution.endedTags.append(command.leader) }
         return .summary(command.summary(
             number: number, start: clock.wall(command.start), end: clock.wall(ktime),
             lostEvents: lostTotal - command.lostAtStart,
             unattributed: unattributed - min(unattributed, command.unattributedAtStart)))
     }
 
-    func baseRecord(_ event: Event, parent: LiveProcess) -> ProcessRecord {
+    /// Ends the command when nothing is left to wait for: its processes, and
+    /// the daemon work done for it.
+    private mutating func settle(_ number: Int, ktime: UInt64) -> [Record] {
+        guard commands.isOver(number, at: ktime) else { return [] }
+        return endCommand(number, ktime: ktime).map { [$0] } ?? []
+    }
+
+    private func baseRecord(_ event: Event, parent: LiveProcess) -> ProcessRecord {
         var record = ProcessRecord(
             time: clock.wall(event.ktime), command: parent.command, pid: event.pid, tid: event.tid,
             ppid: parent.ppid, comm: event.comm, action: .exec)
