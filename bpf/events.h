@@ -162,9 +162,25 @@ _Static_assert(sizeof(struct event_header) == 48, "event_header layout");
 /* Indexes of the config array, set by user space. */
 enum config_index {
 	CONFIG_SHELL_ROOT = 0,    /* --pid: the root, whose children each start a command; 0 otherwise */
-	/* 1: no longer used */
-	CONFIG_MAX = 2,
+	CONFIG_MAX = 1,
 };
+
+/* The fcntl commands that make a descriptor or set close-on-exec (F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC). */
+enum fcntl_command {
+	FCNTL_DUPFD = 0,
+	FCNTL_SETFD = 2,
+	FCNTL_DUPFD_CLOEXEC = 1030,
+};
+
+/*
+ * Whether an fcntl call is recorded: one that makes a descriptor or sets
+ * close-on-exec, or one that failed. The others (F_GETFL, F_SETLK, ...)
+ * change nothing the tracker follows.
+ */
+static inline __attribute__((always_inline)) int fcntl_changes_descriptors(__u64 command, __s64 ret)
+{
+	return command == FCNTL_DUPFD || command == FCNTL_DUPFD_CLOEXEC || command == FCNTL_SETFD || ret < 0;
+}
 
 /* Slots of the maybe_watched and maybe_daemons arrays: a tid or pid goes in its value modulo this. */
 #define MAYBE_SLOTS 65536
