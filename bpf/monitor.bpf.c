@@ -35,7 +35,10 @@
 #include "daemons/reading.h"
 #include "daemons/threads.h"
 
-/* A watched task's write to a channel, from entry to exit: task storage, cheaper than a hash by tid, and freed with the task. */
+/*
+ * A watched task's write to a channel, from entry to exit: task storage,
+ * cheaper than a hash by tid, and freed with the task.
+ */
 BPF_TASK_STORAGE(pending_writes, struct write_in_flight);
 
 /*
@@ -69,11 +72,12 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 			writer = *tag;
 			writer.attribution |= ATTRIBUTION_DAEMON;
 			if (self->g)
-				writer.attribution &= ~ATTRIBUTION_WOKEN;  /* a goroutine's hand-off is a sure one */
+				writer.attribution &= ~ATTRIBUTION_WOKEN; /* a goroutine's hand-off is a sure one */
 		}
 		u32 length = write_length(spec, args);
-		enum channel_kind kind =
-			spec->io_length == IO_LENGTH_COUNT ? grpc_write(pid, self, args, length, &reaches) : CHANNEL_NONE;
+		enum channel_kind kind = spec->io_length == IO_LENGTH_COUNT
+						 ? grpc_write(pid, self, args, length, &reaches)
+						 : CHANNEL_NONE;
 		if (kind != CHANNEL_NONE) {
 			writer.tag = 0; /* by stream: no one write's tag */
 		} else {
@@ -103,9 +107,9 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	if (tag_channel(args[0], &write, &reaches, &flight) == CHANNEL_SOCKET && !daemon_side)
 		remember_command_end(args[0], watch->tag);
 	if (!flight.bytes)
-		return 0;  /* not to a channel: nothing to settle at exit */
-	struct write_in_flight *pending = pending_writes.task_storage_get(bpf_get_current_task_btf(), 0,
-									   BPF_LOCAL_STORAGE_GET_F_CREATE);
+		return 0; /* not to a channel: nothing to settle at exit */
+	struct write_in_flight *pending =
+		pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (pending)
 		*pending = flight;
 	else
@@ -114,23 +118,24 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 }
 
 /* A call by a task outside the tree: a read may tag it; a tagged daemon thread's call is recorded. */
-static __always_inline void daemon_syscall(const struct syscall_spec *spec, const struct pt_regs *regs, long nr, s64 ret)
+static __always_inline void daemon_syscall(const struct syscall_spec *spec, const struct pt_regs *regs, long nr,
+					   s64 ret)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct daemon_thread *self = daemon_thread(pid);
 	if (self && spec->action == SYSCALL_IO_WRITE)
-		settle_write(&self->flight, ret);  /* (only watched tasks and daemons put writes in flight) */
+		settle_write(&self->flight, ret); /* (only watched tasks and daemons put writes in flight) */
 	else if (self)
-		next_request(self);  /* (a write's answer ends at the first call that is not one) */
+		next_request(self); /* (a write's answer ends at the first call that is not one) */
 	struct syscall_call call = {};
 	call.nr = nr;
 	if (spec->action == SYSCALL_IO_READ && ret > 0 && (self || fresh_channels_exist())) {
 		syscall_args(regs, call.args);
-		int peek = spec->io_flags_arg && (SPEC_ARG(call.args, spec->io_flags_arg) & MSG_PEEK);
+		int peek = spec->io_flags_arg && (spec_arg(call.args, spec->io_flags_arg) & MSG_PEEK);
 		if (!peek)
 			read_channel((s64)(int)call.args[0], pid, self, capped_bytes(ret));
 		if (!self)
-			self = daemon_thread(pid);  /* the read may have made it one */
+			self = daemon_thread(pid); /* the read may have made it one */
 	}
 	if (!self)
 		return;
@@ -168,7 +173,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 		int woken = nr == NR_FUTEX && ctx->args[1] == 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
 		struct daemon_thread *self = woken ? this_thread(0) : NULL;
 		if (self && futex_waited(regs))
-			take_handoff(self, 1);  /* a daemon thread woken: what its waker handed it (sched_wakeup) */
+			take_handoff(self, 1); /* a daemon thread woken: what its waker handed it (sched_wakeup) */
 		return 0;
 	}
 	s64 ret = ctx->args[1];
@@ -189,7 +194,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 		return 0;
 	if (spec->fd_metadata && add_fd_metadata(&call, spec, ret))
 		return 0;
-	if (spec->fd_command_arg && !fcntl_changes_descriptors(SPEC_ARG(call.args, spec->fd_command_arg), ret))
+	if (spec->fd_command_arg && !fcntl_changes_descriptors(spec_arg(call.args, spec->fd_command_arg), ret))
 		return 0;
 	emit_syscall(spec, &call, ret, owner_of(watch->tag, watch->attribution), CALLER_WATCHED);
 	return 0;

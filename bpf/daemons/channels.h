@@ -84,7 +84,7 @@ static __always_inline void queue_segment(struct channel *channel, const struct 
 		return;
 	}
 	struct channel_segment *last = &channel->segments[(channel->first + count - 1) & (CHANNEL_SEGMENTS - 1)];
-	channel->messages = 0;  /* a segment of two messages: counted in bytes from now on */
+	channel->messages = 0; /* a segment of two messages: counted in bytes from now on */
 	struct task_tag mixed = { .tag = last->tag, .also_tag = last->also_tag, .attribution = last->attribution };
 	mix_tags(&mixed, owner);
 	last->tag = mixed.tag;
@@ -98,7 +98,7 @@ struct channel_write {
 	struct task_tag owner; /* whom the bytes are for (owner.tag 0: no watched command) */
 	u32 bytes;
 	u32 sockets_only; /* a pipe takes no segment */
-	u32 make;         /* an untagged write makes the channel too */
+	u32 make;	  /* an untagged write makes the channel too */
 };
 
 /*
@@ -124,7 +124,8 @@ static __always_inline enum channel_kind tag_channel(s64 fd, const struct channe
 	if (command && key.b == CHANNEL_KEY_UNIX) {
 		/* unix: the key is the command's socket; check it is still that socket. */
 		const void *client = (const void *)read_kernel_u64((const void *)key.a, OFF_sock__sk_socket);
-		u64 ino = client ? read_kernel_u64((const char *)client + OFF_socket_alloc__vfs_inode, OFF_inode__i_ino) : 0;
+		u64 ino = client ? read_kernel_u64((const char *)client + OFF_socket_alloc__vfs_inode, OFF_inode__i_ino)
+				 : 0;
 		if (ino == command->inode)
 			*reaches = command->tag;
 		else
@@ -133,7 +134,7 @@ static __always_inline enum channel_kind tag_channel(s64 fd, const struct channe
 		*reaches = command->tag;
 	}
 	if (!bytes)
-		return kind;  /* nothing a reader could take (or an iovec we could not read) */
+		return kind; /* nothing a reader could take (or an iovec we could not read) */
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
 	u32 attribution = write->owner.attribution & (ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON | ATTRIBUTION_WOKEN);
@@ -141,14 +142,14 @@ static __always_inline enum channel_kind tag_channel(s64 fd, const struct channe
 	struct channel *channel = channels.lookup(&key);
 	if (channel && channel->writer_end != end) {
 		count_fresh(channel, 0);
-		channels.delete(&key);  /* a reused key: the old channel is gone */
+		channels.delete(&key); /* a reused key: the old channel is gone */
 		channel = NULL;
 	}
 	/* Bytes that can make their reader a daemon (see reader_tag). */
 	int discovers = tag && !(attribution & ATTRIBUTION_WOKEN);
 	if (!channel) {
 		if ((!tag && !write->make) || *reaches)
-			return kind;  /* (a command's socket: commands do not read channels) */
+			return kind; /* (a command's socket: commands do not read channels) */
 		/*
 		 * Bytes written before the channel was made may be waiting ahead of
 		 * this write, in an order we cannot know: it is unsynced until a read
@@ -158,7 +159,7 @@ static __always_inline enum channel_kind tag_channel(s64 fd, const struct channe
 		 * A command's own first write, or a pipe's, is in sync.
 		 */
 		u32 unsynced = key.b == CHANNEL_KEY_UNIX ? queued_buffers(key.a) != 0
-							: kind == CHANNEL_SOCKET && (attribution & ATTRIBUTION_DAEMON);
+							 : kind == CHANNEL_SOCKET && (attribution & ATTRIBUTION_DAEMON);
 		struct channel value = { .count = 1, .unsynced = unsynced, .writer_end = end };
 		if (key.b == CHANNEL_KEY_UNIX) {
 			u16 type = 0;
@@ -177,7 +178,7 @@ static __always_inline enum channel_kind tag_channel(s64 fd, const struct channe
 		if (discovers && !channel->daemon_reads && !channel->fresh && channel->count) {
 			/* Until now, reads outside daemons may have passed it by: what it holds is unknown. */
 			if (key.b == CHANNEL_KEY_UNIX && !queued_buffers(key.a))
-				channel->count = 0;  /* its reader's socket is empty: all of it was read */
+				channel->count = 0; /* its reader's socket is empty: all of it was read */
 			else
 				channel->unsynced = 1;
 		}
@@ -213,7 +214,8 @@ static __always_inline void settle_write(struct write_in_flight *flight, s64 ret
 	flight->counted = 0;
 	if (channel && sent < flight->bytes && channel->count) {
 		u32 unsent = flight->bytes - sent;
-		struct channel_segment *last = &channel->segments[(channel->first + channel->count - 1) & (CHANNEL_SEGMENTS - 1)];
+		struct channel_segment *last =
+			&channel->segments[(channel->first + channel->count - 1) & (CHANNEL_SEGMENTS - 1)];
 		if (last->bytes > unsent) {
 			last->bytes -= unsent;
 		} else {
@@ -240,6 +242,8 @@ struct user_msghdr64 {
 	u64 msg_controllen;
 	u32 msg_flags;
 };
+_Static_assert(offsetof(struct user_msghdr64, msg_iov) == 16 && offsetof(struct user_msghdr64, msg_iovlen) == 24,
+	       "struct msghdr layout");
 
 /* The iovecs of a write that are counted: the others' bytes count as none. */
 #define WRITE_IOVECS 8

@@ -51,16 +51,17 @@ RAW_TRACEPOINT_PROBE(sched_wakeup)
 	 * returns (sys_exit). Its syscall number is in its saved registers, at the
 	 * same place on its stack as the waker's on the waker's.
 	 */
-	u64 regs_address = 0;  /* as a number: the verifier allows no sums with the typed pointer */
+	u64 regs_address = 0; /* as a number: the verifier allows no sums with the typed pointer */
 	bpf_probe_read_kernel(&regs_address, sizeof(regs_address), &regs);
 	u64 regs_offset = regs_address - read_kernel_u64((const void *)bpf_get_current_task(), OFF_task_struct__stack);
 	const void *wakee_stack = (const void *)read_kernel_u64(wakee, OFF_task_struct__stack);
 	u64 wakee_nr = 0;
-	bpf_probe_read_kernel(&wakee_nr, sizeof(wakee_nr), (const char *)wakee_stack + regs_offset + offsetof(struct pt_regs, orig_ax));
+	bpf_probe_read_kernel(&wakee_nr, sizeof(wakee_nr),
+			      (const char *)wakee_stack + regs_offset + offsetof(struct pt_regs, orig_ax));
 	if (wakee_nr != NR_FUTEX)
 		return 0;
 	u32 wakee_tid = read_kernel_u32(wakee, OFF_task_struct__pid);
-	struct handoff handed = { .kind = HANDOFF_KEEP };  /* only work a thread read itself is handed on */
+	struct handoff handed = { .kind = HANDOFF_KEEP }; /* only work a thread read itself is handed on */
 	if (!(tag->attribution & ATTRIBUTION_WOKEN)) {
 		handed.kind = HANDOFF_WAKE;
 		handed.tag = *tag;

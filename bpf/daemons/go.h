@@ -17,7 +17,7 @@
 #define GO_ARG4(ctx) ((ctx)->di)
 #define GO_G(ctx) ((ctx)->r14)
 
-BPF_HASH(go_tags, struct go_key, struct task_tag, GO_MAX); /* goroutines of Go daemons */
+BPF_HASH(go_tags, struct go_key, struct task_tag, GO_MAX);	/* goroutines of Go daemons */
 BPF_TABLE("lru_hash", struct go_key, u32, go_lock_wakes, 1024); /* from the release to the wake-up: microseconds */
 
 /*
@@ -25,7 +25,8 @@ BPF_TABLE("lru_hash", struct go_key, u32, go_lock_wakes, 1024); /* from the rele
  * goroutine read itself is handed on, and never over work `to` read itself.
  * The tag goes as a woken one (*handed); false when nothing was handed.
  */
-static __always_inline int hand_to_goroutine(const struct go_key *to, const struct task_tag *tag, struct task_tag *handed)
+static __always_inline int hand_to_goroutine(const struct go_key *to, const struct task_tag *tag,
+					     struct task_tag *handed)
 {
 	if (!tag || (tag->attribution & ATTRIBUTION_WOKEN))
 		return 0;
@@ -59,8 +60,8 @@ static __always_inline int hand_to_goroutine(const struct go_key *to, const stru
 #define G_WAITING 4
 #define G_DEAD 6
 #define G_STATUS_MASK 0xfff /* the status without the _Gscan bit (0x1000) */
-#define GO_G_M 48      /* offsetof(g, m) since Go 1.5; offsetof(m, g0) is 0 */
-#define GO_M_CURG 192  /* offsetof(m, curg), Go 1.17 to 1.24 on amd64 */
+#define GO_G_M 48	    /* offsetof(g, m) since Go 1.5; offsetof(m, g0) is 0 */
+#define GO_M_CURG 192	    /* offsetof(m, curg), Go 1.17 to 1.24 on amd64 */
 
 int uprobe__go_casgstatus(struct pt_regs *ctx)
 {
@@ -101,7 +102,7 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	struct go_key key = { .pid = pid, .g = gp };
 	if (from == G_WAITING && go_lock_wakes.lookup(&key)) {
 		go_lock_wakes.delete(&key);
-		return 0;  /* woken to take a lock it waited for: its own work goes on */
+		return 0; /* woken to take a lock it waited for: its own work goes on */
 	}
 	/* newproc1 and ready run on the system stack (g0): the goroutine behind them is m.curg. */
 	u64 maker = GO_G(ctx);
@@ -174,7 +175,7 @@ int uprobe__go_recv(struct pt_regs *ctx)
 	struct task_tag handed = {};
 	struct daemon_thread *self = hand_to_goroutine(&receiver, tag, &handed) ? this_thread(1) : NULL;
 	if (self)
-		set_thread_tag(self, &handed);  /* it runs here now */
+		set_thread_tag(self, &handed); /* it runs here now */
 	return 0;
 }
 

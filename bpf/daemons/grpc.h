@@ -1,8 +1,8 @@
 /*
- * gRPC streams. grpc-go sends the requests of
- * all its callers on one connection through one writer goroutine (the
- * "loopy writer"), which batches the frames of several streams into one
- * write: dockerd's calls for two docker clients reach containerd together.
+ * gRPC streams. grpc-go sends the requests of all its callers on one
+ * connection through one writer goroutine (the "loopy writer"), which
+ * batches the frames of several streams into one write: dockerd's calls
+ * for two docker clients reach containerd together.
  * The bytes of a write are split by stream, and the server hands each stream
  * to a new goroutine with the tag of the caller that opened it:
  *
@@ -33,8 +33,8 @@
 #include "daemons/go.h"
 #include "daemons/threads.h"
 
-#define GRPC_FRAMES 8    /* frames parsed per write; the rest go with the last run */
-#define GRPC_RUNS 4      /* runs of frames for one tag, queued as segments */
+#define GRPC_FRAMES 8 /* frames parsed per write; the rest go with the last run */
+#define GRPC_RUNS 4   /* runs of frames for one tag, queued as segments */
 /* An HTTP/2 frame header: a 24-bit length, the type, the flags, and a reserved bit and the 31-bit stream id. */
 struct http2_frame_header {
 	u8 length[3]; /* of the payload, big-endian */
@@ -48,7 +48,7 @@ _Static_assert(sizeof(struct http2_frame_header) == HTTP2_FRAME_HEADER, "HTTP/2 
 #define HTTP2_DATA 0
 #define HTTP2_HEADERS 1
 #define HTTP2_END_STREAM 1
-#define HTTP2_LAST_TYPE 9 /* CONTINUATION */
+#define HTTP2_LAST_TYPE 9	       /* CONTINUATION */
 #define HTTP2_FRAME_HEADER_STREAM_ID 8 /* offsetof(http2.FrameHeader, StreamID) */
 
 /*
@@ -66,17 +66,17 @@ struct grpc_stream {
 };
 struct grpc_served {
 	struct task_tag tag;
-	u64 writer_end;  /* see channel_of */
+	u64 writer_end; /* see channel_of */
 };
 BPF_TABLE("lru_hash", struct grpc_stream, struct task_tag, grpc_streams, 8192);
 BPF_TABLE("lru_hash", struct grpc_stream, struct grpc_served, grpc_served, 8192);
-BPF_TABLE("lru_hash", struct go_key, struct task_tag, grpc_headers, 1024);  /* header frame -> its caller's tag */
+BPF_TABLE("lru_hash", struct go_key, struct task_tag, grpc_headers, 1024);    /* header frame -> its caller's tag */
 BPF_TABLE("lru_hash", struct go_key, struct channel_key, grpc_readers, 4096); /* reader goroutine -> its connection */
 
 /* A writer goroutine: how much of its last frame is still to come in its next write, and for whom. */
 struct grpc_writer {
 	u32 carry;
-	u32 server;  /* a server's writer: its HEADERS answer streams, they open none */
+	u32 server; /* a server's writer: its HEADERS answer streams, they open none */
 	struct task_tag tag;
 };
 BPF_TABLE("lru_hash", struct go_key, struct grpc_writer, grpc_writers, 1024);
@@ -95,7 +95,7 @@ struct grpc_runs {
 	struct grpc_run runs[GRPC_RUNS];
 	u32 count;
 	u32 offset;
-	struct grpc_served served;  /* the frame's tag */
+	struct grpc_served served; /* the frame's tag */
 };
 BPF_PERCPU_ARRAY(grpc_heap, struct grpc_runs, 1);
 
@@ -202,8 +202,10 @@ static __always_inline enum channel_kind grpc_write(u32 pid, struct daemon_threa
 		struct http2_frame_header header = {};
 		if (bpf_probe_read_user(&header, sizeof(header), buffer + offset) != 0 || header.type > HTTP2_LAST_TYPE)
 			break; /* not a frame: out of step (the rest goes with the last run) */
-		u32 frame = HTTP2_FRAME_HEADER + ((u32)header.length[0] << 16 | (u32)header.length[1] << 8 | header.length[2]);
-		u32 id = (u32)header.stream[0] << 24 | (u32)header.stream[1] << 16 | (u32)header.stream[2] << 8 | header.stream[3];
+		u32 frame = HTTP2_FRAME_HEADER +
+			    ((u32)header.length[0] << 16 | (u32)header.length[1] << 8 | header.length[2]);
+		u32 id = (u32)header.stream[0] << 24 | (u32)header.stream[1] << 16 | (u32)header.stream[2] << 8 |
+			 header.stream[3];
 		struct grpc_stream stream = { .a = key.g, .pid = pid, .stream = id & HTTP2_STREAM_ID_MASK };
 		struct task_tag *known = stream.stream ? grpc_streams.lookup(&stream) : NULL;
 		struct grpc_served *served = &runs->served;
@@ -215,8 +217,9 @@ static __always_inline enum channel_kind grpc_write(u32 pid, struct daemon_threa
 			struct grpc_stream key = { .a = channel.a, .b = channel.b, .stream = stream.stream };
 			grpc_served.update(&key, served);
 		}
-		if (known && (header.type == HTTP2_DATA || header.type == HTTP2_HEADERS) && (header.flags & HTTP2_END_STREAM))
-			grpc_streams.delete(&stream); /* DATA or HEADERS ending the stream: its last frame from this side */
+		if (known && (header.type == HTTP2_DATA || header.type == HTTP2_HEADERS) &&
+		    (header.flags & HTTP2_END_STREAM))
+			grpc_streams.delete(&stream); /* its last frame from this side */
 		u32 bytes = frame < length - offset ? frame : length - offset;
 		add_run(runs, &served->tag, bytes);
 		runs->offset = offset + bytes;
@@ -286,12 +289,12 @@ int uprobe__grpc_operate_headers(struct pt_regs *ctx)
 		return 0;
 	struct grpc_served *known = grpc_served.lookup(&stream);
 	if (!known)
-		return 0;  /* not a stream we saw written: the reader keeps what it read */
+		return 0; /* not a stream we saw written: the reader keeps what it read */
 	struct grpc_served served = *known;
 	grpc_served.delete(&stream);
 	struct channel *current = channels.lookup(channel);
 	if (!current || current->writer_end != served.writer_end)
-		return 0;  /* written on an earlier connection that had this socket's memory */
+		return 0; /* written on an earlier connection that had this socket's memory */
 	struct task_tag tag = served.tag;
 	reader_tag(&tag, 1, 1);
 	/* Until its next stream, for whom the stream is (tag 0: someone else); its handler goroutine takes it. */

@@ -45,11 +45,11 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 		channel = NULL;
 	}
 	if (!channel && !daemon)
-		return;  /* nothing for a watched command, read by a task that works for none */
+		return; /* nothing for a watched command, read by a task that works for none */
 	if (!self)
-		self = this_thread(0);  /* a Go program's thread has one before its process is a daemon */
+		self = this_thread(0); /* a Go program's thread has one before its process is a daemon */
 	if (self)
-		self->episode.count = 0;  /* a new request: what came before was for someone else */
+		self->episode.count = 0; /* a new request: what came before was for someone else */
 	u64 g = self ? self->g : 0;
 	struct go_key goroutine = { .pid = pid, .g = g };
 	u32 zero = 0;
@@ -67,9 +67,9 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 		if (channel->messages && channel->unsynced && took_first_message(channel, sock))
 			channel->unsynced = 0;
 		if (channel->messages && channel->unsynced) {
-			count = -1;  /* an older message, for no one */
+			count = -1; /* an older message, for no one */
 		} else {
-			if (channel->messages && channel->count)  /* one read, one message, whatever its length */
+			if (channel->messages && channel->count) /* one read, one message, whatever its length */
 				bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
 			count = take_segments(channel, bytes, taken, &left);
 			if (left || channel->unsynced)
@@ -87,7 +87,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 		}
 	}
 	if (self && self->scheduling)
-		return;  /* Go's scheduler between goroutines reads the netpoller's wake-up pipe: no one's request */
+		return; /* Go's scheduler between goroutines reads the netpoller's wake-up pipe: no one's request */
 	struct request_queue *queue = daemon && !g && self && self->queued ? &self->queue : NULL;
 	if (queue && queue->file == file && count > 0) {
 		/* Read ahead while it still works on a request from the same connection. */
@@ -103,7 +103,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 		if (i < count && taken[i].tag)
 			first = taken[i];
 	reader_tag(&first, g != 0, daemon);
-	struct task_tag tag = {};  /* with bytes of unknown order (count < 0): for none */
+	struct task_tag tag = {}; /* with bytes of unknown order (count < 0): for none */
 	if (count > 0)
 		tag = taken[0];
 	if (g) {
@@ -133,7 +133,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 		if (self)
 			__builtin_memset(&self->tag, 0, sizeof(self->tag));
 		if (g) {
-			struct task_tag other = {};  /* known to work for someone else */
+			struct task_tag other = {}; /* known to work for someone else */
 			go_tags.update(&goroutine, &other);
 		}
 	}
@@ -150,7 +150,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 		if (self)
 			self->tag = tag;
 	} else {
-		tag = first;  /* a command's request waits behind others' */
+		tag = first; /* a command's request waits behind others' */
 	}
 	if (daemon && !turned)
 		return;

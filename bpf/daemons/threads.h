@@ -20,10 +20,10 @@ BPF_PERCPU_ARRAY(unattributed_counts, u64, 1); /* daemon calls done for no watch
  */
 #define REQUEST_QUEUE 8
 struct request_queue {
-	u64 file;       /* the connection they came on */
-	u64 answer;     /* the socket or pipe the current one's answer goes to */
+	u64 file;   /* the connection they came on */
+	u64 answer; /* the socket or pipe the current one's answer goes to */
 	u32 count;
-	u32 answering;  /* the thread has written the answer to the one it works on */
+	u32 answering; /* the thread has written the answer to the one it works on */
 	struct task_tag next[REQUEST_QUEUE];
 };
 
@@ -34,29 +34,29 @@ struct request_queue {
  * waits in `handoffs` until the thread takes it (take_handoff).
  */
 struct daemon_thread {
-	struct task_tag tag;  /* tag.tag 0: it works for no watched command */
-	u64 g;                /* the goroutine it runs, in a Go daemon; 0: none seen */
+	struct task_tag tag; /* tag.tag 0: it works for no watched command */
+	u64 g;		     /* the goroutine it runs, in a Go daemon; 0: none seen */
 	struct write_in_flight flight;
-	u32 serving_none;     /* it read its current request itself, for no watched command: its calls need not be kept */
-	u32 queued;           /* `queue` holds requests it read ahead */
-	u32 in_daemon;        /* its process is a daemon (for good: none stops being one) */
-	u32 scheduling;       /* a Go thread between goroutines, running the scheduler (g0): it works for no one */
+	u32 serving_none; /* it read its current request itself, for no watched command: its calls need not be kept */
+	u32 queued;	  /* `queue` holds requests it read ahead */
+	u32 in_daemon;	  /* its process is a daemon (for good: none stops being one) */
+	u32 scheduling;	  /* a Go thread between goroutines, running the scheduler (g0): it works for no one */
 	struct request_queue queue;
-	struct episode episode;  /* episode.count 0: no calls kept since its last request */
+	struct episode episode; /* episode.count 0: no calls kept since its last request */
 };
 BPF_TASK_STORAGE(daemon_threads, struct daemon_thread);
 
 enum handoff_kind {
-	HANDOFF_WAKE = 1,    /* a futex wake-up: the waker's tag, unless the wakee read its own request */
-	HANDOFF_THREAD = 2,  /* a new thread: its creator's tag */
-	HANDOFF_KEEP = 3,    /* a wake-up by a thread only handed its work: the wakee keeps what it has */
+	HANDOFF_WAKE = 1,   /* a futex wake-up: the waker's tag, unless the wakee read its own request */
+	HANDOFF_THREAD = 2, /* a new thread: its creator's tag */
+	HANDOFF_KEEP = 3,   /* a wake-up by a thread only handed its work: the wakee keeps what it has */
 };
 struct handoff {
 	struct task_tag tag;
 	u32 kind;
 	u32 _pad;
 };
-BPF_HASH(handoffs, u32, struct handoff, WATCH_MAX);  /* tid -> what was handed to it */
+BPF_HASH(handoffs, u32, struct handoff, WATCH_MAX); /* tid -> what was handed to it */
 
 /*
  * What was handed to the current thread, taken into its state: when it is
@@ -79,7 +79,7 @@ static __always_inline void take_handoff(struct daemon_thread *self, int woken)
 	} else if (handed.kind == HANDOFF_WAKE && (!self->tag.tag || (self->tag.attribution & ATTRIBUTION_WOKEN))) {
 		/* (A thread that read its own request: the unlock that woke it is no hand-off.) */
 		self->tag = handed.tag;
-		self->serving_none = 0;  /* handed work: its reply decides whose */
+		self->serving_none = 0; /* handed work: its reply decides whose */
 	}
 }
 
@@ -215,7 +215,7 @@ static __always_inline void queue_requests(struct request_queue *queue, struct t
 		u32 slot = queue->count;
 		if (i >= from && i < count && slot < REQUEST_QUEUE) {
 			reader_tag(&taken[i], 0, daemon);
-			asm volatile("" : "+r"(slot));  /* the mask below must stay, for the verifier */
+			asm volatile("" : "+r"(slot)); /* the mask below must stay, for the verifier */
 			slot &= REQUEST_QUEUE - 1;
 			queue->next[slot] = taken[i];
 			queue->count += 1;

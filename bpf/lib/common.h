@@ -45,7 +45,10 @@ struct task_struct;
 #define MSG_PEEK 2
 
 /* A __data_loc field of a tracepoint record: the data's offset in the record is in its low 16 bits. */
-#define DATA_LOC_OFFSET(field) ((field) & 0xFFFF)
+static __always_inline u16 data_loc_offset(u32 data_loc)
+{
+	return data_loc & 0xFFFF;
+}
 
 /* The largest byte count kept in 32 bits: larger counts are capped to it. */
 #define BYTES_MAX 0x7fffffff

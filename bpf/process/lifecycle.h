@@ -19,7 +19,7 @@ struct new_task {
 	u32 pid; /* tgid of the child */
 	u32 tid;
 	u32 parent_pid; /* the child's parent process */
-	u32 flags;      /* enum event_flags */
+	u32 flags;	/* enum event_flags */
 	u64 clone_flags;
 };
 
@@ -36,7 +36,7 @@ static __always_inline struct task_watch child_watch(const struct task_watch *pa
 		child.generation = 0;
 		if (parent_pid == config_value(CONFIG_SHELL_ROOT)) {
 			child.tag = child_pid;
-			retired_tags.delete(&child_pid);  /* a reused pid: a new command */
+			retired_tags.delete(&child_pid); /* a reused pid: a new command */
 		}
 	}
 	return child;
@@ -101,7 +101,10 @@ TRACEPOINT_PROBE(task, task_newtask)
 		header_tag = parent->tag;
 		watch = child_watch(parent, pid, child_tid, clone_flags & CLONE_THREAD ? EVENT_FLAG_THREAD : 0);
 	} else {
-		/* A tagged daemon thread: a new thread keeps working for the command; a new process is the command's. */
+		/*
+		 * A tagged daemon thread: a new thread keeps working for the
+		 * command; a new process is the command's.
+		 */
 		struct daemon_thread *self = may_be_daemon(pid) ? this_thread(0) : NULL;
 		if (self)
 			next_request(self);
@@ -118,16 +121,20 @@ TRACEPOINT_PROBE(task, task_newtask)
 		watch.attribution = ATTRIBUTION_DAEMON | (tag->attribution & ATTRIBUTION_AMBIGUOUS);
 	}
 	if (clone_flags & CLONE_THREAD) {
-		struct new_task task = {
-			.pid = pid, .tid = child_tid, .parent_pid = pid, .flags = EVENT_FLAG_THREAD, .clone_flags = clone_flags
-		};
+		struct new_task task = { .pid = pid,
+					 .tid = child_tid,
+					 .parent_pid = pid,
+					 .flags = EVENT_FLAG_THREAD,
+					 .clone_flags = clone_flags };
 		emit_fork(task, &watch, header_tag);
 		return 0;
 	}
 	u32 parent_pid = pid;
 	if (clone_flags & CLONE_PARENT)
 		parent_pid = parent_tgid((const void *)bpf_get_current_task());
-	struct new_task task = { .pid = child_tid, .tid = child_tid, .parent_pid = parent_pid, .clone_flags = clone_flags };
+	struct new_task task = {
+		.pid = child_tid, .tid = child_tid, .parent_pid = parent_pid, .clone_flags = clone_flags
+	};
 	emit_fork(task, &watch, header_tag);
 	return 0;
 }
@@ -147,7 +154,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 		return 0;
 	struct task_watch next = *watch;
 	next.generation += 1;
-	if (old_tid != tid)  /* a thread exec'd and took over the leader's tid */
+	if (old_tid != tid) /* a thread exec'd and took over the leader's tid */
 		watched.delete(&old_tid);
 	mark_maybe(tid, MAYBE_WATCHED);
 	watched.update(&tid, &next);
@@ -160,8 +167,9 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 	event->flags = 0;
 	event->io_entries = io_entries(bpf_get_current_pid_tgid() >> 32);
 
-	unsigned short filename_offset = DATA_LOC_OFFSET(args->data_loc_filename);
-	long n = bpf_probe_read_kernel_str(event->filename, sizeof(event->filename), (const char *)args + filename_offset);
+	unsigned short filename_offset = data_loc_offset(args->data_loc_filename);
+	long n = bpf_probe_read_kernel_str(event->filename, sizeof(event->filename),
+					   (const char *)args + filename_offset);
 	if (n < 0)
 		n = 1;
 	if (n >= (long)sizeof(event->filename))
@@ -198,7 +206,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 	struct task_watch *watch = watch_of(tid);
 	if (!watch) {
 		if (may_be_daemon(id >> 32) && handoffs.lookup(&tid))
-			handoffs.delete(&tid);  /* (a lookup first: it takes no lock) */
+			handoffs.delete(&tid); /* (a lookup first: it takes no lock) */
 		return 0;
 	}
 	u32 tag = watch->tag, attribution = watch->attribution;

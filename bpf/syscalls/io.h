@@ -49,11 +49,12 @@ static __always_inline int add_fd_metadata(const struct syscall_call *call, cons
 	if (IO_EVERY_CALL || ret != 0)
 		return 0;
 	if (spec->fd_metadata == FD_METADATA_TIMES && call->args[1] != 0)
-		return 0;  /* utimensat with a path: not through the fd */
+		return 0; /* utimensat with a path: not through the fd */
 	struct io_totals *totals = io_entry(call);
 	if (!totals)
 		return 0;
-	totals->metadata |= spec->fd_metadata;  /* no 32-bit atomic or in this BPF target; a lost bit needs two threads on one fd at once */
+	/* No 32-bit atomic or in this BPF target; a lost bit needs two threads on one fd at once. */
+	totals->metadata |= spec->fd_metadata;
 	if (spec->fd_metadata == FD_METADATA_MODE)
 		totals->mode = (u32)call->args[1];
 	return 1;
@@ -63,9 +64,9 @@ static __always_inline int add_fd_metadata(const struct syscall_call *call, cons
 static __always_inline int add_io(const struct syscall_call *call, u8 action, s64 ret)
 {
 	if (ret < 0)
-		return ret == -EAGAIN;  /* failures are recorded, except "try again" */
+		return ret == -EAGAIN; /* failures are recorded, except "try again" */
 	if (IO_EVERY_CALL)
-		return 0;  /* --io: every call is recorded, nothing summed */
+		return 0; /* --io: every call is recorded, nothing summed */
 	if (ret == 0)
 		return 1;
 	struct io_totals *totals = io_entry(call);

@@ -44,12 +44,12 @@ static __always_inline u32 copy_path(struct syscall_event *event, int slot, u64 
 static __always_inline void copy_sockaddr(struct syscall_event *event, const struct syscall_spec *spec,
 					  const struct syscall_call *call)
 {
-	u64 pointer = SPEC_ARG(call->args, spec->sockaddr_arg);
+	u64 pointer = spec_arg(call->args, spec->sockaddr_arg);
 	u64 length = 0;
 	if (spec->sockaddr_len_kind == SOCKADDR_LEN_FD_PAIR) {
 		length = 2 * sizeof(int);
 	} else if (spec->sockaddr_len_arg) {
-		u64 len_arg = SPEC_ARG(call->args, spec->sockaddr_len_arg);
+		u64 len_arg = spec_arg(call->args, spec->sockaddr_len_arg);
 		if (spec->sockaddr_len_kind == SOCKADDR_LEN_POINTER) {
 			u32 value = 0;
 			if (len_arg)
@@ -64,7 +64,8 @@ static __always_inline void copy_sockaddr(struct syscall_event *event, const str
 	if (length > SOCKADDR_CAP)
 		length = SOCKADDR_CAP;
 	length &= SOCKADDR_CAP * 2 - 1;
-	if (length && length <= SOCKADDR_CAP && bpf_probe_read_user(event->paths[0], length, (const void *)pointer) == 0)
+	if (length && length <= SOCKADDR_CAP &&
+	    bpf_probe_read_user(event->paths[0], length, (const void *)pointer) == 0)
 		event->sockaddr_len = length;
 }
 
@@ -99,7 +100,8 @@ static __always_inline void emit_syscall(const struct syscall_spec *spec, const 
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	if (spec->io_fd_arg && ret >= 0 && caller == CALLER_WATCHED) {
 		struct io_key key = { .pid = bpf_get_current_pid_tgid() >> 32,
-				      .fd = (u32)SPEC_ARG(call->args, spec->io_fd_arg), .generation = call->generation };
+				      .fd = (u32)spec_arg(call->args, spec->io_fd_arg),
+				      .generation = call->generation };
 		struct io_totals *totals = io_totals.lookup(&key);
 		if (totals) {
 			event->io = *totals;
@@ -115,17 +117,19 @@ static __always_inline void emit_syscall(const struct syscall_spec *spec, const 
 	if (spec->fd_result && ret >= 0)
 		describe_file(event, ret);
 	else if (spec->fd_arg)
-		describe_file(event, (s64)(int)SPEC_ARG(call->args, spec->fd_arg));
+		describe_file(event, (s64)(int)spec_arg(call->args, spec->fd_arg));
 	if (caller == CALLER_DAEMON_THREAD && is_io(spec) && (event->file_imode & S_IFMT) != S_IFREG)
-		return;  /* a daemon's requests and replies: what they carry is attributed, not listed */
+		return; /* a daemon's requests and replies: what they carry is attributed, not listed */
 	if (spec->sockaddr_arg)
 		copy_sockaddr(event, spec, call);
 
 	u32 size = offsetof(struct syscall_event, paths) + (event->sockaddr_len & (SOCKADDR_CAP * 2 - 1));
 	if (spec->path_args[0])
-		size = offsetof(struct syscall_event, paths[0]) + copy_path(event, 0, SPEC_ARG(call->args, spec->path_args[0]));
+		size = offsetof(struct syscall_event, paths[0]) +
+		       copy_path(event, 0, spec_arg(call->args, spec->path_args[0]));
 	if (spec->path_args[1])
-		size = offsetof(struct syscall_event, paths[1]) + copy_path(event, 1, SPEC_ARG(call->args, spec->path_args[1]));
+		size = offsetof(struct syscall_event, paths[1]) +
+		       copy_path(event, 1, spec_arg(call->args, spec->path_args[1]));
 	fill_header(&event->header, EVENT_SYSCALL, size, owner);
 	if (size > sizeof(*event))
 		return;

@@ -25,7 +25,10 @@ struct syscall_call {
  * The argument a spec names by position (index + 1, see struct
  * syscall_spec). The mask keeps the index in bounds for the verifier.
  */
-#define SPEC_ARG(args, position) ((args)[((position) - 1) & 7])
+static __always_inline u64 spec_arg(const u64 *args, u8 position)
+{
+	return args[(position - 1) & 7];
+}
 
 /* What to do with syscall nr; NULL for the untraced ones: an array lookup, before any hash lookup. */
 static __always_inline struct syscall_spec *spec_for(long nr)
