@@ -20,32 +20,33 @@
 #define SYSCALL_NR_MAX 512
 
 enum event_kind {
-	EVENT_FORK = 1,   /* new process or thread; sent by the parent */
+	EVENT_FORK = 1, /* new process or thread; sent by the parent */
 	EVENT_EXEC = 2,
-	EVENT_EXIT = 3,   /* one task exits; group_dead marks the process end */
+	EVENT_EXIT = 3,	   /* one task exits; group_dead marks the process end */
 	EVENT_SYSCALL = 4, /* a traced syscall: arguments, result and what they point to */
-	EVENT_PEER = 5,   /* a process outside the tree read what a watched task sent: it is a daemon now */
+	EVENT_PEER = 5,	   /* a process outside the tree read what a watched task sent: it is a daemon now */
 	EVENT_KIND_MAX = 6,
 };
 
 /* Indexes of the lost_counts map: one per kind, then the causes that are not kinds. */
 enum lost_reason {
-	LOST_WATCH_MAP_FULL = EVENT_KIND_MAX, /* a child could not be followed */
+	LOST_WATCH_MAP_FULL = EVENT_KIND_MAX,	/* a child could not be followed */
 	LOST_PENDING_FULL = EVENT_KIND_MAX + 1, /* a write in flight on a channel could not be kept */
-	LOST_IO_MAP_FULL = EVENT_KIND_MAX + 2,  /* a read or write could not be added to its fd's totals */
-	LOST_THREAD_STATE = EVENT_KIND_MAX + 3, /* a daemon thread's state could not be made: its calls count for no one */
+	LOST_IO_MAP_FULL = EVENT_KIND_MAX + 2,	/* a read or write could not be added to its fd's totals */
+	/* a daemon thread's state could not be made: its calls count for no one */
+	LOST_THREAD_STATE = EVENT_KIND_MAX + 3,
 	LOST_REASON_MAX = EVENT_KIND_MAX + 4,
 };
 
 enum event_flags {
-	EVENT_FLAG_THREAD = 1 << 0,           /* fork: the child is a thread */
-	EVENT_FLAG_UNFOLLOWED = 1 << 1,       /* fork: watch map full, child not followed */
+	EVENT_FLAG_THREAD = 1 << 0,	/* fork: the child is a thread */
+	EVENT_FLAG_UNFOLLOWED = 1 << 1, /* fork: watch map full, child not followed */
 	EVENT_FLAG_FILENAME_TRUNCATED = 1 << 2,
 	EVENT_FLAG_ARGV_TRUNCATED = 1 << 3,
-	EVENT_FLAG_GROUP_DEAD = 1 << 4,       /* exit: last thread of the process */
-	EVENT_FLAG_PATH0_TRUNCATED = 1 << 5,  /* syscall: paths[0] was cut at SYSCALL_PATH_CAP */
+	EVENT_FLAG_GROUP_DEAD = 1 << 4,	     /* exit: last thread of the process */
+	EVENT_FLAG_PATH0_TRUNCATED = 1 << 5, /* syscall: paths[0] was cut at SYSCALL_PATH_CAP */
 	EVENT_FLAG_PATH1_TRUNCATED = 1 << 6,
-	EVENT_FLAG_HAS_FILE = 1 << 7,         /* syscall: file_* fields describe the fd */
+	EVENT_FLAG_HAS_FILE = 1 << 7, /* syscall: file_* fields describe the fd */
 };
 
 /*
@@ -54,39 +55,39 @@ enum event_flags {
  */
 enum syscall_action {
 	SYSCALL_IGNORE = 0,
-	SYSCALL_RECORD = 1,    /* send a record at exit */
-	SYSCALL_IO_READ = 2,   /* add the bytes to io_totals; records only for failures */
+	SYSCALL_RECORD = 1,  /* send a record at exit */
+	SYSCALL_IO_READ = 2, /* add the bytes to io_totals; records only for failures */
 	SYSCALL_IO_WRITE = 3,
 };
 
 /* Where a write says its length, for daemon attribution (struct channel). */
 enum io_length {
 	IO_LENGTH_NONE = 0,
-	IO_LENGTH_COUNT = 1,   /* the third argument (write, pwrite64, sendto) */
-	IO_LENGTH_IOVEC = 2,   /* the iovec array and count in the second and third (writev) */
-	IO_LENGTH_MSGHDR = 3,  /* the msghdr in the second (sendmsg) */
+	IO_LENGTH_COUNT = 1,  /* the third argument (write, pwrite64, sendto) */
+	IO_LENGTH_IOVEC = 2,  /* the iovec array and count in the second and third (writev) */
+	IO_LENGTH_MSGHDR = 3, /* the msghdr in the second (sendmsg) */
 };
 
 enum sockaddr_length {
-	SOCKADDR_LEN_VALUE = 0,   /* sockaddr_len_arg holds the length */
+	SOCKADDR_LEN_VALUE = 0,	  /* sockaddr_len_arg holds the length */
 	SOCKADDR_LEN_POINTER = 1, /* sockaddr_len_arg points to the length (accept, recvfrom) */
 	SOCKADDR_LEN_FD_PAIR = 2, /* no length: the argument is an int[2] (pipe, socketpair) */
 };
 
 struct syscall_spec {
-	__u8 action;          /* enum syscall_action */
-	__u8 path_args[2];    /* user strings to copy */
-	__u8 fd_arg;          /* report the file behind this fd argument */
-	__u8 fd_result;       /* 1: report the file behind the returned fd */
-	__u8 sockaddr_arg;    /* user sockaddr to copy, at exit */
+	__u8 action;	   /* enum syscall_action */
+	__u8 path_args[2]; /* user strings to copy */
+	__u8 fd_arg;	   /* report the file behind this fd argument */
+	__u8 fd_result;	   /* 1: report the file behind the returned fd */
+	__u8 sockaddr_arg; /* user sockaddr to copy, at exit */
 	__u8 sockaddr_len_arg;
 	__u8 sockaddr_len_kind; /* enum sockaddr_length */
-	__u8 io_fd_arg;       /* on success this fd was closed or replaced (close, dup2): its totals ride on the record */
-	__u8 new_generation;  /* 1: on success, start a new io generation (close_range) */
-	__u8 fd_metadata;     /* enum fd_metadata: fchmod, fchown, futimens: kept with the fd's totals */
-	__u8 io_length;       /* enum io_length: how many bytes a write asks to send */
-	__u8 io_flags_arg;    /* recv flags (MSG_PEEK reads leave the bytes for the next read) */
-	__u8 fd_command_arg;  /* fcntl's command: recorded only when it makes a descriptor or sets close-on-exec */
+	__u8 io_fd_arg; /* on success this fd was closed or replaced (close, dup2): its totals ride on the record */
+	__u8 new_generation; /* 1: on success, start a new io generation (close_range) */
+	__u8 fd_metadata;    /* enum fd_metadata: fchmod, fchown, futimens: kept with the fd's totals */
+	__u8 io_length;	     /* enum io_length: how many bytes a write asks to send */
+	__u8 io_flags_arg;   /* recv flags (MSG_PEEK reads leave the bytes for the next read) */
+	__u8 fd_command_arg; /* fcntl's command: recorded only when it makes a descriptor or sets close-on-exec */
 	__u8 _pad[2];
 };
 _Static_assert(sizeof(struct syscall_spec) == 16, "syscall_spec layout");
@@ -112,7 +113,7 @@ struct io_key {
 enum fd_metadata {
 	FD_METADATA_MODE = 1,
 	FD_METADATA_OWNER = 2,
-	FD_METADATA_TIMES = 4,   /* utimensat(fd, NULL, ...) */
+	FD_METADATA_TIMES = 4, /* utimensat(fd, NULL, ...) */
 	FD_METADATA_XATTR = 8,
 };
 
@@ -121,8 +122,8 @@ struct io_totals {
 	__u64 bytes_written;
 	__u32 reads;
 	__u32 writes;
-	__u32 metadata;    /* enum fd_metadata bits */
-	__u32 mode;        /* the last fchmod's mode */
+	__u32 metadata; /* enum fd_metadata bits */
+	__u32 mode;	/* the last fchmod's mode */
 };
 _Static_assert(sizeof(struct io_totals) == 32, "io_totals layout");
 
@@ -134,8 +135,8 @@ _Static_assert(sizeof(struct io_totals) == 32, "io_totals layout");
  * a process forked by a tagged daemon thread is watched whole, in daemon scope.
  */
 enum attribution_flags {
-	ATTRIBUTION_DAEMON = 1 << 0,     /* daemon-side work done for the tagged command */
-	ATTRIBUTION_AMBIGUOUS = 1 << 1,  /* for tag or also_tag: their requests were mixed */
+	ATTRIBUTION_DAEMON = 1 << 0,	/* daemon-side work done for the tagged command */
+	ATTRIBUTION_AMBIGUOUS = 1 << 1, /* for tag or also_tag: their requests were mixed */
 	/*
 	 * Kernel-side only: the tag came with a wake-up, which may be a hand-off
 	 * or only a lock released. Another wake-up may replace it; it never
@@ -147,13 +148,13 @@ enum attribution_flags {
 
 struct event_header {
 	__u16 kind;
-	__u16 size;  /* whole record, header included */
+	__u16 size; /* whole record, header included */
 	__u16 cpu;
 	__u16 attribution; /* enum attribution_flags */
-	__u64 ktime; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u32 pid;   /* tgid of the task the event happened in */
+	__u64 ktime;	   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 pid;	   /* tgid of the task the event happened in */
 	__u32 tid;
-	__u32 tag;      /* the command the work is for: its first process's pid; 0 for none */
+	__u32 tag;	/* the command the work is for: its first process's pid; 0 for none */
 	__u32 also_tag; /* with ATTRIBUTION_AMBIGUOUS: the other command it may be for */
 	char comm[COMM_LEN];
 };
@@ -161,10 +162,26 @@ _Static_assert(sizeof(struct event_header) == 48, "event_header layout");
 
 /* Indexes of the config array, set by user space. */
 enum config_index {
-	CONFIG_SHELL_ROOT = 0,    /* --pid: the root, whose children each start a command; 0 otherwise */
-	/* 1: no longer used */
-	CONFIG_MAX = 2,
+	CONFIG_SHELL_ROOT = 0, /* --pid: the root, whose children each start a command; 0 otherwise */
+	CONFIG_MAX = 1,
 };
+
+/* The fcntl commands that make a descriptor or set close-on-exec (F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC). */
+enum fcntl_command {
+	FCNTL_DUPFD = 0,
+	FCNTL_SETFD = 2,
+	FCNTL_DUPFD_CLOEXEC = 1030,
+};
+
+/*
+ * Whether an fcntl call is recorded: one that makes a descriptor or sets
+ * close-on-exec, or one that failed. The others (F_GETFL, F_SETLK, ...)
+ * change nothing the tracker follows.
+ */
+static inline __attribute__((always_inline)) int fcntl_changes_descriptors(__u64 command, __s64 ret)
+{
+	return command == FCNTL_DUPFD || command == FCNTL_DUPFD_CLOEXEC || command == FCNTL_SETFD || ret < 0;
+}
 
 /* Slots of the maybe_watched and maybe_daemons arrays: a tid or pid goes in its value modulo this. */
 #define MAYBE_SLOTS 65536
@@ -219,24 +236,25 @@ struct command_end {
 struct channel_segment {
 	__u32 tag;
 	__u32 also_tag;
-	__u32 attribution;  /* AMBIGUOUS; DAEMON when a daemon thread wrote it (a hand-off), WOKEN if it was handed the work */
+	/* AMBIGUOUS; DAEMON when a daemon thread wrote it (a hand-off), WOKEN if it was handed the work */
+	__u32 attribution;
 	__u32 bytes;
 };
 
 #define CHANNEL_SEGMENTS 8
 struct channel {
-	struct channel_segment segments[CHANNEL_SEGMENTS];  /* a ring, oldest at first */
+	struct channel_segment segments[CHANNEL_SEGMENTS]; /* a ring, oldest at first */
 	__u32 first;
 	__u32 count;
-	__u32 started;      /* the first segment was partly read already: its request continues */
+	__u32 started; /* the first segment was partly read already: its request continues */
 	__u32 writer_pid;
 	__u32 writer_tid;
-	__u32 unsynced;     /* bytes written before it was made may wait ahead of its segments */
+	__u32 unsynced;	    /* bytes written before it was made may wait ahead of its segments */
 	__u64 writer_inode; /* the writer's socket or pipe inode */
 	__u64 writer_end;   /* what the reader checks its end is still joined to (see channel_of) */
-	__u32 fresh;        /* it carried a command's bytes and no daemon reads it yet (see fresh_channels) */
+	__u32 fresh;	    /* it carried a command's bytes and no daemon reads it yet (see fresh_channels) */
 	__u32 daemon_reads; /* a daemon reads it */
-	__u32 messages;     /* a unix datagram or seqpacket socket: a read takes one write's message, a segment */
+	__u32 messages;	    /* a unix datagram or seqpacket socket: a read takes one write's message, a segment */
 	__u32 reader_tid;   /* the one thread seen reading it while unsynced (see took_first_message) */
 	__u64 in_flight;    /* writes queued while unsynced whose message may not be in the socket yet */
 };
@@ -256,9 +274,9 @@ _Static_assert(sizeof(struct peer_event) == 48 + 32, "peer_event layout");
 
 struct fork_event {
 	struct event_header header;
-	__u32 child_pid;   /* tgid of the child */
+	__u32 child_pid; /* tgid of the child */
 	__u32 child_tid;
-	__u32 parent_pid;  /* the child's parent process (differs from header.pid under CLONE_PARENT) */
+	__u32 parent_pid; /* the child's parent process (differs from header.pid under CLONE_PARENT) */
 	__u32 flags;
 	__u64 clone_flags;
 };
@@ -266,10 +284,10 @@ _Static_assert(sizeof(struct fork_event) == 72, "fork_event layout");
 
 struct exec_event {
 	struct event_header header;
-	__u32 old_tid;     /* tid that called exec; differs from header.tid when a thread exec'd */
+	__u32 old_tid; /* tid that called exec; differs from header.tid when a thread exec'd */
 	__u32 flags;
 	__u16 filename_len; /* bytes in filename, without the NUL */
-	__u16 argv_len;     /* bytes used in argv: NUL-separated arguments */
+	__u16 argv_len;	    /* bytes used in argv: NUL-separated arguments */
 	__s32 io_entries;   /* io_totals entries the process holds: 0 means nothing to collect */
 	char filename[EXEC_FILENAME_CAP];
 	char argv[EXEC_ARGV_CAP]; /* last field: the record is sent cut after argv_len bytes */
@@ -278,10 +296,10 @@ _Static_assert(sizeof(struct exec_event) == 48 + 16 + EXEC_FILENAME_CAP + EXEC_A
 
 struct exit_event {
 	struct event_header header;
-	__u32 exit_code;   /* task->exit_code: status << 8, or the signal number (| 0x80 on core dump) */
+	__u32 exit_code; /* task->exit_code: status << 8, or the signal number (| 0x80 on core dump) */
 	__u32 flags;
-	__u32 parent_pid;  /* real parent at exit: shows reparenting to a subreaper */
-	__s32 io_entries;  /* group_dead: io_totals entries left: 0 means nothing to collect */
+	__u32 parent_pid; /* real parent at exit: shows reparenting to a subreaper */
+	__s32 io_entries; /* group_dead: io_totals entries left: 0 means nothing to collect */
 };
 _Static_assert(sizeof(struct exit_event) == 64, "exit_event layout");
 
@@ -293,7 +311,7 @@ struct syscall_event {
 	__u32 flags;
 	__u64 file_inode;    /* with EVENT_FLAG_HAS_FILE: inode of the fd's file */
 	__u32 file_mode;     /* its file->f_mode (FMODE_CREATED tells a create from an open) */
-	__u32 file_dev;      /* its inode's superblock device */
+	__u32 file_dev;	     /* its inode's superblock device */
 	struct io_totals io; /* close, dup2: what went through the fd closed, in this generation */
 	__u16 path_len[2];   /* bytes in each path, without the NUL */
 	__u16 sockaddr_len;  /* bytes of a sockaddr (or fd pair) at the start of paths[0] */

@@ -7,11 +7,12 @@ public enum ForkProbe: String, CaseIterable, Sendable {
 }
 
 /// Assembles the BPF C that BCC compiles: tunables and struct offsets as
-/// macros, then the ABI header, then the program, all from the binary itself.
+/// macros, then bpf/monitor.bpf.c with its includes (BPFSourceTree), all
+/// from the binary itself.
 public struct ProgramText: Sendable {
     public var forkProbe: ForkProbe
-    /// nil: no kernel BTF, so offsets fall back to `offsetof` on the installed headers.
-    public var offsets: BTFOffsets?
+    /// Kernel struct offsets from BTF: the tracer does not start without them.
+    public var offsets: BTFOffsets
     public var ringBufferPages = 8192
     public var watchMax = 65_536
     public var wakeupEvery = 256
@@ -22,7 +23,7 @@ public struct ProgramText: Sendable {
     /// A record for every read and write, instead of totals at close.
     public var ioEveryCall = false
 
-    public init(forkProbe: ForkProbe, offsets: BTFOffsets?) {
+    public init(forkProbe: ForkProbe, offsets: BTFOffsets) {
         self.forkProbe = forkProbe
         self.offsets = offsets
     }
@@ -40,20 +41,10 @@ public struct ProgramText: Sendable {
             "#define GO_MAX \(goMax)",
             "#define NR_FUTEX \(__NR_futex)",
         ]
+        // A field missing from `offsets` gets no macro: clang then names it.
         for path in BTFOffsets.required {
-            let name = BTFOffsets.macroName(path)
-            if let offset = offsets?.offsets[path] {
-                lines.append("#define \(name) \(offset)")
-            } else {
-                let parts = path.split(separator: ".")
-                lines.append("#define \(name) offsetof(struct \(parts[0]), \(parts[1]))")
-            }
+            if let offset = offsets.offsets[path] { lines.append("#define \(BTFOffsets.macroName(path)) \(offset)") }
         }
-        let header = String(cString: bpf_events_header_source())
-        let program = String(cString: bpf_monitor_source())
-            .replacingOccurrences(of: "#include \"events.h\"", with: header)
-            .replacingOccurrences(of: "#include \"daemons.bpf.c\"", with: String(cString: bpf_daemons_source()))
-            .replacingOccurrences(of: "#include \"grpc.bpf.c\"", with: String(cString: bpf_grpc_source()))
-        return lines.joined(separator: "\n") + "\n" + program
+        return lines.joined(separator: "\n") + "\n" + BPFSourceTree.embedded.expanded("monitor.bpf.c")
     }
 }

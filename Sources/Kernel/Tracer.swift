@@ -6,8 +6,8 @@ import Foundation
 /// uses to reach the kernel. Dropping it detaches everything.
 public final class Tracer {
     public let forkProbe: ForkProbe
-    /// nil when the kernel has no BTF and offsets came from the headers.
-    public let offsets: BTFOffsets?
+    /// Kernel struct offsets, from BTF.
+    public let offsets: BTFOffsets
     private let handles: ProbeHandles
     private let ring: RingBuffer
     private let watchedFD: Int32
@@ -41,11 +41,7 @@ public final class Tracer {
         try Preflight.requireTracefs()
         forkProbe = try Preflight.resolve(requested)
         try Preflight.requireKernelHeaders()
-        // BTF gives the struct layouts, and the programs use BTF task pointers (task storage, pt_regs).
-        guard let btf = try BTFOffsets.fromKernel() else {
-            throw KernelError.noBPF("this kernel has no BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)")
-        }
-        offsets = btf
+        offsets = try Self.kernelOffsets()
         var text = ProgramText(forkProbe: forkProbe, offsets: offsets)
         text.ringBufferPages = limits.ringBufferPages
         text.watchMax = limits.watchedTasks
@@ -92,13 +88,22 @@ public final class Tracer {
         close(fd)
     }
 
+    /// BTF gives the struct layouts, and the programs use BTF task pointers
+    /// (task storage, pt_regs): no BTF, no tracer.
+    private static func kernelOffsets() throws -> BTFOffsets {
+        guard let offsets = try BTFOffsets.fromKernel() else {
+            throw KernelError.noBPF("this kernel has no BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)")
+        }
+        return offsets
+    }
+
     /// Compiles the program for `forkProbe` and passes every function through
     /// the verifier without attaching: proves a probe type we cannot attach here.
     public static func verify(forkProbe: ForkProbe) throws -> [String] {
         try Preflight.requireRoot()
         try Preflight.requireTracefs()
         try Preflight.requireKernelHeaders()
-        let module = try BPFModule(text: ProgramText(forkProbe: forkProbe, offsets: try BTFOffsets.fromKernel()).source)
+        let module = try BPFModule(text: ProgramText(forkProbe: forkProbe, offsets: try kernelOffsets()).source)
         let names = module.functionNames
         for name in names {
             let type = name.hasPrefix("kretprobe__") || name.hasPrefix("uprobe__") ? BPF_PROG_TYPE_KPROBE

@@ -67,9 +67,6 @@ public final class Session {
         if case .command(let arguments) = options.target { _ = try Launcher.resolve(arguments[0]) }
 
         let tracer = try Tracer(forkProbe: options.forkProbe, limits: options.limits)
-        if tracer.offsets == nil {
-            diagnostics.write("ebpf-monitor: warning: no kernel BTF; struct offsets come from the installed headers and may not match this kernel\n")
-        }
         let clock = WallClock(offset: Int64(Self.now(CLOCK_REALTIME)) - Int64(Self.now(CLOCK_MONOTONIC)))
         lostSeen = tracer.lostCounts()
         try tracer.setSyscallSpecs(SyscallTable.specs)
@@ -97,7 +94,7 @@ public final class Session {
         let ready = Self.seconds(Self.now(CLOCK_MONOTONIC)) - options.startedAt
         status("ready", clock: clock, [
             "fork_probe": tracer.forkProbe.rawValue,
-            "offsets": tracer.offsets == nil ? "headers" : "btf",
+            "offsets": "btf",
             "ready_seconds": String(format: "%.3f", ready),
             "go_programs": String(goPrograms),
             "watching": String(tracker.liveProcesses),

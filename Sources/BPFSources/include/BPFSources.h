@@ -1,4 +1,4 @@
-/* The BPF text and its ABI header, both embedded at build time from bpf/. */
+/* The files of bpf/, embedded at build time, and the ABI header they share with Swift. */
 #ifndef BPF_SOURCES_H
 #define BPF_SOURCES_H
 #include "../../../bpf/events.h"
@@ -8,9 +8,12 @@
 #define __NR_fchmodat2 452 /* Linux 6.6; the same number on every architecture */
 #endif
 
-/* bpf/monitor.bpf.c, bpf/daemons.bpf.c, bpf/grpc.bpf.c and bpf/events.h, NUL-terminated. */
-const char *bpf_monitor_source(void);
-const char *bpf_daemons_source(void);
-const char *bpf_grpc_source(void);
-const char *bpf_events_header_source(void);
+/* One file of bpf/: its path relative to bpf/, and its text, NUL-terminated. */
+struct bpf_source_file {
+	const char *path;
+	const char *text;
+};
+
+/* Every file of bpf/; *count is set to how many. */
+const struct bpf_source_file *bpf_source_files(unsigned *count);
 #endif

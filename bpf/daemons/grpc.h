@@ -1,8 +1,8 @@
 /*
- * gRPC streams (included into daemons.bpf.c). grpc-go sends the requests of
- * all its callers on one connection through one writer goroutine (the
- * "loopy writer"), which batches the frames of several streams into one
- * write: dockerd's calls for two docker clients reach containerd together.
+ * gRPC streams. grpc-go sends the requests of all its callers on one
+ * connection through one writer goroutine (the "loopy writer"), which
+ * batches the frames of several streams into one write: dockerd's calls
+ * for two docker clients reach containerd together.
  * The bytes of a write are split by stream, and the server hands each stream
  * to a new goroutine with the tag of the caller that opened it:
  *
@@ -25,12 +25,31 @@
  * functions are attached only where the binary has their symbols
  * (Tracer.followGoroutines).
  */
+#ifndef BPF_DAEMONS_GRPC_H
+#define BPF_DAEMONS_GRPC_H
 
-#define GRPC_FRAMES 8    /* frames parsed per write; the rest go with the last run */
-#define GRPC_RUNS 4      /* runs of frames for one tag, queued as segments */
+#include "lib/common.h"
+#include "daemons/channels.h"
+#include "daemons/go.h"
+#include "daemons/threads.h"
+
+#define GRPC_FRAMES 8 /* frames parsed per write; the rest go with the last run */
+#define GRPC_RUNS 4   /* runs of frames for one tag, queued as segments */
+/* An HTTP/2 frame header: a 24-bit length, the type, the flags, and a reserved bit and the 31-bit stream id. */
+struct http2_frame_header {
+	u8 length[3]; /* of the payload, big-endian */
+	u8 type;
+	u8 flags;
+	u8 stream[4]; /* big-endian; the top bit is reserved */
+};
+#define HTTP2_FRAME_HEADER 9
+_Static_assert(sizeof(struct http2_frame_header) == HTTP2_FRAME_HEADER, "HTTP/2 frame header layout");
+#define HTTP2_STREAM_ID_MASK 0x7fffffff
+#define HTTP2_DATA 0
 #define HTTP2_HEADERS 1
 #define HTTP2_END_STREAM 1
-#define HTTP2_LAST_TYPE 9  /* CONTINUATION */
+#define HTTP2_LAST_TYPE 9	       /* CONTINUATION */
+#define HTTP2_FRAME_HEADER_STREAM_ID 8 /* offsetof(http2.FrameHeader, StreamID) */
 
 /*
  * A stream: as its writer knows it (a = the writer goroutine, b = 0, pid),
@@ -47,17 +66,17 @@ struct grpc_stream {
 };
 struct grpc_served {
 	struct task_tag tag;
-	u64 writer_end;  /* see channel_of */
+	u64 writer_end; /* see channel_of */
 };
 BPF_TABLE("lru_hash", struct grpc_stream, struct task_tag, grpc_streams, 8192);
 BPF_TABLE("lru_hash", struct grpc_stream, struct grpc_served, grpc_served, 8192);
-BPF_TABLE("lru_hash", struct go_key, struct task_tag, grpc_headers, 1024);  /* header frame -> its caller's tag */
+BPF_TABLE("lru_hash", struct go_key, struct task_tag, grpc_headers, 1024);    /* header frame -> its caller's tag */
 BPF_TABLE("lru_hash", struct go_key, struct channel_key, grpc_readers, 4096); /* reader goroutine -> its connection */
 
 /* A writer goroutine: how much of its last frame is still to come in its next write, and for whom. */
 struct grpc_writer {
 	u32 carry;
-	u32 server;  /* a server's writer: its HEADERS answer streams, they open none */
+	u32 server; /* a server's writer: its HEADERS answer streams, they open none */
 	struct task_tag tag;
 };
 BPF_TABLE("lru_hash", struct go_key, struct grpc_writer, grpc_writers, 1024);
@@ -76,7 +95,7 @@ struct grpc_runs {
 	struct grpc_run runs[GRPC_RUNS];
 	u32 count;
 	u32 offset;
-	struct grpc_served served;  /* the frame's tag */
+	struct grpc_served served; /* the frame's tag */
 };
 BPF_PERCPU_ARRAY(grpc_heap, struct grpc_runs, 1);
 
@@ -86,11 +105,11 @@ int uprobe__grpc_execute_and_put(struct pt_regs *ctx)
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	if (!daemons.lookup(&pid))
 		return 0;
-	struct go_key caller = { .pid = pid, .g = ctx->r14 };
+	struct go_key caller = { .pid = pid, .g = GO_G(ctx) };
 	struct task_tag *tag = go_tags.lookup(&caller);
 	if (!tag || !tag->tag)
 		return 0;
-	struct go_key item = { .pid = pid, .g = ctx->di };  /* the interface's data word */
+	struct go_key item = { .pid = pid, .g = GO_ARG4(ctx) }; /* the interface's data word */
 	struct task_tag copy = *tag;
 	grpc_headers.update(&item, &copy);
 	return 0;
@@ -102,10 +121,10 @@ int uprobe__grpc_header_handler(struct pt_regs *ctx)
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	if (!daemons.lookup(&pid))
 		return 0;
-	struct go_key writer = { .pid = pid, .g = ctx->r14 };
+	struct go_key writer = { .pid = pid, .g = GO_G(ctx) };
 	/* loopyWriter.side, at 0: clientSide is 0, serverSide 1 (read each time: goroutines are reused). */
 	u64 side = 0;
-	bpf_probe_read_user(&side, sizeof(side), (const void *)ctx->ax);
+	bpf_probe_read_user(&side, sizeof(side), (const void *)GO_ARG1(ctx));
 	struct grpc_writer *known = grpc_writers.lookup(&writer);
 	if (known) {
 		known->server = side != 0;
@@ -113,12 +132,12 @@ int uprobe__grpc_header_handler(struct pt_regs *ctx)
 		struct grpc_writer fresh = { .server = side != 0 };
 		grpc_writers.update(&writer, &fresh);
 	}
-	struct go_key item = { .pid = pid, .g = ctx->bx };
+	struct go_key item = { .pid = pid, .g = GO_ARG2(ctx) };
 	struct task_tag *tag = grpc_headers.lookup(&item);
 	if (!tag)
 		return 0;
 	struct grpc_stream stream = { .a = writer.g, .pid = pid };
-	bpf_probe_read_user(&stream.stream, sizeof(stream.stream), (const void *)ctx->bx);
+	bpf_probe_read_user(&stream.stream, sizeof(stream.stream), (const void *)GO_ARG2(ctx));
 	struct task_tag copy = *tag;
 	grpc_streams.update(&stream, &copy);
 	grpc_headers.delete(&item);
@@ -142,31 +161,32 @@ static __always_inline void add_run(struct grpc_runs *runs, const struct task_ta
 		runs->count = n + 1;
 		return;
 	}
-	mix_tags(&last->tag, tag->tag, tag->also_tag, tag->attribution);
+	mix_tags(&last->tag, tag);
 	last->bytes += bytes;
 }
 
 /*
  * A write by a gRPC writer goroutine: its frames, queued on the channel as
- * runs of one tag each. Returns what tag_channel returns, or 0 when the
- * writer is no gRPC writer (the caller then tags the write whole).
+ * runs of one tag each. Returns what tag_channel returns, or CHANNEL_NONE
+ * when the writer is no gRPC writer (the caller then tags the write whole).
  */
-static __always_inline int grpc_write(u32 pid, struct daemon_thread *self, const u64 *args, u32 length, u32 *reaches)
+static __always_inline enum channel_kind grpc_write(u32 pid, struct daemon_thread *self, const u64 *args, u32 length,
+						    u32 *reaches)
 {
 	if (!self->g || !length)
-		return 0;
+		return CHANNEL_NONE;
 	struct go_key key = { .pid = pid, .g = self->g };
 	struct grpc_writer *writer = grpc_writers.lookup(&key);
 	if (!writer)
-		return 0;
-	struct channel_key channel = {};
-	u64 inode = 0, end = 0, file = 0, sock = 0;
-	if (!channel_of((s64)(int)args[0], 1, &channel, &inode, &end, &file, &sock))
-		return 0;
+		return CHANNEL_NONE;
+	struct channel_end found = {};
+	if (channel_of((s64)(int)args[0], CHANNEL_WRITER, &found) == CHANNEL_NONE)
+		return CHANNEL_NONE;
+	struct channel_key channel = found.key;
 	u32 zero = 0;
 	struct grpc_runs *runs = grpc_heap.lookup(&zero);
 	if (!runs)
-		return 0;
+		return CHANNEL_NONE;
 	runs->count = 0;
 	const char *buffer = (const char *)args[1];
 	/* The end of the last frame, begun in an earlier write. */
@@ -174,30 +194,32 @@ static __always_inline int grpc_write(u32 pid, struct daemon_thread *self, const
 	add_run(runs, &writer->tag, carried);
 	writer->carry -= carried;
 	runs->offset = carried;
-	runs->served.writer_end = end;
+	runs->served.writer_end = found.end;
 	for (int i = 0; i < GRPC_FRAMES; i++) {
 		u32 offset = runs->offset;
-		if (offset + 9 > length)
+		if (offset + HTTP2_FRAME_HEADER > length)
 			break;
-		u8 header[9] = {};
-		if (bpf_probe_read_user(header, sizeof(header), buffer + offset) != 0 || header[3] > HTTP2_LAST_TYPE)
-			break;  /* not a frame: out of step (the rest goes with the last run) */
-		u32 frame = 9 + ((u32)header[0] << 16 | (u32)header[1] << 8 | header[2]);
-		struct grpc_stream stream = { .a = key.g, .pid = pid,
-					      .stream = ((u32)header[5] << 24 | (u32)header[6] << 16 | (u32)header[7] << 8
-							 | header[8]) & 0x7fffffff };
+		struct http2_frame_header header = {};
+		if (bpf_probe_read_user(&header, sizeof(header), buffer + offset) != 0 || header.type > HTTP2_LAST_TYPE)
+			break; /* not a frame: out of step (the rest goes with the last run) */
+		u32 frame = HTTP2_FRAME_HEADER +
+			    ((u32)header.length[0] << 16 | (u32)header.length[1] << 8 | header.length[2]);
+		u32 id = (u32)header.stream[0] << 24 | (u32)header.stream[1] << 16 | (u32)header.stream[2] << 8 |
+			 header.stream[3];
+		struct grpc_stream stream = { .a = key.g, .pid = pid, .stream = id & HTTP2_STREAM_ID_MASK };
 		struct task_tag *known = stream.stream ? grpc_streams.lookup(&stream) : NULL;
 		struct grpc_served *served = &runs->served;
 		served->tag.tag = known ? known->tag : 0;
 		served->tag.also_tag = known ? known->also_tag : 0;
 		served->tag.attribution = known ? (known->attribution | ATTRIBUTION_DAEMON) & ~ATTRIBUTION_WOKEN : 0;
-		if (header[3] == HTTP2_HEADERS && stream.stream && !writer->server) {
+		if (header.type == HTTP2_HEADERS && stream.stream && !writer->server) {
 			/* A new stream: its server learns whose it is by the connection. */
 			struct grpc_stream key = { .a = channel.a, .b = channel.b, .stream = stream.stream };
 			grpc_served.update(&key, served);
 		}
-		if (known && header[3] <= HTTP2_HEADERS && (header[4] & HTTP2_END_STREAM))
-			grpc_streams.delete(&stream);  /* DATA (0) or HEADERS ending the stream: its last frame from this side */
+		if (known && (header.type == HTTP2_DATA || header.type == HTTP2_HEADERS) &&
+		    (header.flags & HTTP2_END_STREAM))
+			grpc_streams.delete(&stream); /* its last frame from this side */
 		u32 bytes = frame < length - offset ? frame : length - offset;
 		add_run(runs, &served->tag, bytes);
 		runs->offset = offset + bytes;
@@ -222,15 +244,15 @@ static __always_inline int grpc_write(u32 pid, struct daemon_thread *self, const
 	 * and its reads would count for no one until the socket empties.
 	 */
 	struct grpc_run *run = &runs->runs[0];
-	int result = tag_channel((s64)(int)args[0], run->tag.tag, run->tag.also_tag, run->tag.attribution, 0, run->bytes,
-				 reaches, 1, &self->flight);
+	struct channel_write first = { .owner = run->tag, .bytes = run->bytes, .make = 1 };
+	enum channel_kind result = tag_channel((s64)(int)args[0], &first, reaches, &self->flight);
 	struct channel *queue = count > 1 ? channels.lookup(&channel) : NULL;
 	if (!queue)
 		return result;
 	for (int i = 1; i < GRPC_RUNS; i++) {
 		if (i < count) {
 			run = &runs->runs[i];
-			queue_segment(queue, run->tag.tag, run->tag.also_tag, run->tag.attribution, run->bytes);
+			queue_segment(queue, &run->tag, run->bytes);
 			if (run->tag.tag && !queue->daemon_reads)
 				count_fresh(queue, 1);
 		}
@@ -255,23 +277,24 @@ int uprobe__grpc_operate_headers(struct pt_regs *ctx)
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	if (!daemons.lookup(&pid))
 		return 0;
-	struct go_key reader = { .pid = pid, .g = ctx->r14 };
+	struct go_key reader = { .pid = pid, .g = GO_G(ctx) };
 	struct channel_key *channel = grpc_readers.lookup(&reader);
 	if (!channel)
 		return 0;
 	u64 headers = 0;
 	struct grpc_stream stream = { .a = channel->a, .b = channel->b };
-	bpf_probe_read_user(&headers, sizeof(headers), (const void *)ctx->bx);
-	if (!headers || bpf_probe_read_user(&stream.stream, sizeof(stream.stream), (const void *)(headers + 8)) != 0)
+	bpf_probe_read_user(&headers, sizeof(headers), (const void *)GO_ARG2(ctx));
+	const void *stream_id = (const void *)(headers + HTTP2_FRAME_HEADER_STREAM_ID);
+	if (!headers || bpf_probe_read_user(&stream.stream, sizeof(stream.stream), stream_id) != 0)
 		return 0;
 	struct grpc_served *known = grpc_served.lookup(&stream);
 	if (!known)
-		return 0;  /* not a stream we saw written: the reader keeps what it read */
+		return 0; /* not a stream we saw written: the reader keeps what it read */
 	struct grpc_served served = *known;
 	grpc_served.delete(&stream);
 	struct channel *current = channels.lookup(channel);
 	if (!current || current->writer_end != served.writer_end)
-		return 0;  /* written on an earlier connection that had this socket's memory */
+		return 0; /* written on an earlier connection that had this socket's memory */
 	struct task_tag tag = served.tag;
 	reader_tag(&tag, 1, 1);
 	/* Until its next stream, for whom the stream is (tag 0: someone else); its handler goroutine takes it. */
@@ -281,3 +304,5 @@ int uprobe__grpc_operate_headers(struct pt_regs *ctx)
 		set_thread_tag(self, &tag);
 	return 0;
 }
+
+#endif

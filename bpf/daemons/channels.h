@@ -1,0 +1,371 @@
+/*
+ * Channels: what a watched task or a daemon thread writes to a socket or a
+ * pipe queues segments of bytes, each with the tag it was written for; a
+ * read by a task outside the tree takes bytes off the front, and the tags
+ * with them. See struct channel in events.h.
+ */
+#ifndef BPF_DAEMONS_CHANNELS_H
+#define BPF_DAEMONS_CHANNELS_H
+
+#include "lib/common.h"
+#include "daemons/endpoints.h"
+#include "syscalls/specs.h"
+
+/* A write to a channel, between its entry and exit (settle_write). */
+struct write_in_flight {
+	struct channel_key key;
+	u32 bytes;   /* 0: none */
+	u32 counted; /* it is one of its channel's in_flight */
+};
+
+BPF_HASH(channels, struct channel_key, struct channel, CHANNEL_MAX);
+BPF_HASH(command_ends, struct channel_key, struct command_end, CHANNEL_MAX);
+
+/*
+ * Channels that carried a command's bytes and that no daemon reads yet.
+ * Only through one can a read by a task outside the tree and the daemons
+ * find a new daemon, so while there are none, such reads cost one lookup.
+ * (A count too high costs time, never a daemon: a channel that goes
+ * otherwise than by a reused key, as Tracer.forget drops them, leaves it so.)
+ */
+BPF_ARRAY(fresh_channels, s64, 1);
+
+static __always_inline void count_fresh(struct channel *channel, u32 fresh)
+{
+	u32 zero = 0;
+	s64 *count = fresh_channels.lookup(&zero);
+	if (!count || channel->fresh == fresh)
+		return;
+	channel->fresh = fresh;
+	__sync_fetch_and_add(count, fresh ? 1 : -1);
+}
+
+static __always_inline int fresh_channels_exist(void)
+{
+	u32 zero = 0;
+	s64 *count = fresh_channels.lookup(&zero);
+	return count && *count > 0;
+}
+
+/*
+ * Bytes of two segments taken as one: by a reader that cannot tell them
+ * apart, or by the last segment of a full queue. Two commands' bytes make
+ * it ambiguous between them; a command's bytes with bytes for none leave
+ * tag or also_tag 0, which a reader takes as for none (see reader_tag).
+ */
+static __always_inline void mix_tags(struct task_tag *into, const struct task_tag *from)
+{
+	if (from->tag != into->tag || from->also_tag != into->also_tag) {
+		into->also_tag = into->tag;
+		into->tag = from->tag;
+		into->attribution |= ATTRIBUTION_AMBIGUOUS;
+	}
+	into->attribution |= from->attribution & (ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON);
+}
+
+/*
+ * Queues a segment of `bytes` behind the channel's others. A write is a
+ * request (or the answer to one): never merged with the last, even of the
+ * same command, since its reader counts answers. A full queue mixes it into
+ * its last segment.
+ */
+static __always_inline void queue_segment(struct channel *channel, const struct task_tag *owner, u32 bytes)
+{
+	u32 count = channel->count;
+	if (count < CHANNEL_SEGMENTS) {
+		struct channel_segment *next = &channel->segments[(channel->first + count) & (CHANNEL_SEGMENTS - 1)];
+		next->tag = owner->tag;
+		next->also_tag = owner->also_tag;
+		next->attribution = owner->attribution;
+		next->bytes = bytes;
+		channel->count = count + 1;
+		if (!count)
+			channel->started = 0;
+		return;
+	}
+	struct channel_segment *last = &channel->segments[(channel->first + count - 1) & (CHANNEL_SEGMENTS - 1)];
+	channel->messages = 0; /* a segment of two messages: counted in bytes from now on */
+	struct task_tag mixed = { .tag = last->tag, .also_tag = last->also_tag, .attribution = last->attribution };
+	mix_tags(&mixed, owner);
+	last->tag = mixed.tag;
+	last->also_tag = mixed.also_tag;
+	last->attribution = mixed.attribution;
+	last->bytes += bytes;
+}
+
+/* A write that queues a segment on the channel it goes to (tag_channel). */
+struct channel_write {
+	struct task_tag owner; /* whom the bytes are for (owner.tag 0: no watched command) */
+	u32 bytes;
+	u32 sockets_only; /* a pipe takes no segment */
+	u32 make;	  /* an untagged write makes the channel too */
+};
+
+/*
+ * A write of `bytes` by a task working for `owner` queues a segment on the
+ * channel it goes to, and says which kind of channel that is. Commands reach daemons
+ * through sockets only: their pipes lead to their own processes, and
+ * untagged they cost no reads elsewhere. A channel is made by a tagged
+ * write (or any, if `make`); after that, untagged writes queue segments
+ * too, so that a reader knows which bytes are for no one.
+ */
+static __always_inline enum channel_kind tag_channel(s64 fd, const struct channel_write *write, u32 *reaches,
+						     struct write_in_flight *flight)
+{
+	struct channel_end found = {};
+	enum channel_kind kind = channel_of(fd, CHANNEL_WRITER, &found);
+	if (kind == CHANNEL_NONE || (write->sockets_only && kind == CHANNEL_PIPE))
+		return CHANNEL_NONE;
+	struct channel_key key = found.key;
+	u64 end = found.end;
+	u32 tag = write->owner.tag, bytes = write->bytes;
+	struct command_end *command = kind == CHANNEL_SOCKET ? command_ends.lookup(&key) : NULL;
+	*reaches = 0;
+	if (command && key.b == CHANNEL_KEY_UNIX) {
+		/* unix: the key is the command's socket; check it is still that socket. */
+		const void *client = (const void *)read_kernel_u64((const void *)key.a, OFF_sock__sk_socket);
+		u64 ino = client ? read_kernel_u64((const char *)client + OFF_socket_alloc__vfs_inode, OFF_inode__i_ino)
+				 : 0;
+		if (ino == command->inode)
+			*reaches = command->tag;
+		else
+			command_ends.delete(&key);
+	} else if (command) {
+		*reaches = command->tag;
+	}
+	if (!bytes)
+		return kind; /* nothing a reader could take (or an iovec we could not read) */
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
+	u32 attribution = write->owner.attribution & (ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON | ATTRIBUTION_WOKEN);
+	struct task_tag owner = { .tag = tag, .also_tag = write->owner.also_tag, .attribution = attribution };
+	struct channel *channel = channels.lookup(&key);
+	if (channel && channel->writer_end != end) {
+		count_fresh(channel, 0);
+		channels.delete(&key); /* a reused key: the old channel is gone */
+		channel = NULL;
+	}
+	/* Bytes that can make their reader a daemon (see reader_tag). */
+	int discovers = tag && !(attribution & ATTRIBUTION_WOKEN);
+	if (!channel) {
+		if ((!tag && !write->make) || *reaches)
+			return kind; /* (a command's socket: commands do not read channels) */
+		/*
+		 * Bytes written before the channel was made may be waiting ahead of
+		 * this write, in an order we cannot know: it is unsynced until a read
+		 * empties the socket. A unix socket shows whether it holds any; a TCP
+		 * or UDP reader's socket is out of reach, so there only a daemon's
+		 * write (onto a connection others' requests share) starts unsynced.
+		 * A command's own first write, or a pipe's, is in sync.
+		 */
+		u32 unsynced = key.b == CHANNEL_KEY_UNIX ? queued_buffers(key.a) != 0
+							 : kind == CHANNEL_SOCKET && (attribution & ATTRIBUTION_DAEMON);
+		struct channel value = { .count = 1, .unsynced = unsynced, .writer_end = end };
+		if (key.b == CHANNEL_KEY_UNIX) {
+			u16 type = 0;
+			bpf_probe_read_kernel(&type, sizeof(type), (const char *)found.sock + OFF_sock__sk_type);
+			value.messages = type == SOCK_DGRAM || type == SOCK_SEQPACKET;
+		}
+		value.segments[0].tag = tag;
+		value.segments[0].also_tag = owner.also_tag;
+		value.segments[0].attribution = attribution;
+		value.segments[0].bytes = bytes;
+		channels.update(&key, &value);
+		channel = channels.lookup(&key);
+		if (!channel)
+			return kind;
+	} else {
+		if (discovers && !channel->daemon_reads && !channel->fresh && channel->count) {
+			/* Until now, reads outside daemons may have passed it by: what it holds is unknown. */
+			if (key.b == CHANNEL_KEY_UNIX && !queued_buffers(key.a))
+				channel->count = 0; /* its reader's socket is empty: all of it was read */
+			else
+				channel->unsynced = 1;
+		}
+		queue_segment(channel, &owner, bytes);
+	}
+	if (discovers && !channel->daemon_reads)
+		count_fresh(channel, 1);
+	channel->writer_pid = id >> 32;
+	channel->writer_tid = tid;
+	channel->writer_inode = found.inode;
+	/* What the write really sent is settled at its exit (settle_write). */
+	flight->key = key;
+	flight->bytes = bytes;
+	flight->counted = channel->unsynced && channel->messages;
+	if (flight->counted)
+		__sync_fetch_and_add(&channel->in_flight, 1);
+	return kind;
+}
+
+/*
+ * A write that sent less than it asked (a full socket, an error) takes the
+ * difference back off its segment, the last one, unless a reader has taken
+ * the bytes already.
+ */
+static __always_inline void settle_write(struct write_in_flight *flight, s64 ret)
+{
+	if (!flight->bytes)
+		return;
+	u64 sent = ret > 0 ? ret : 0;
+	struct channel *channel = sent < flight->bytes || flight->counted ? channels.lookup(&flight->key) : NULL;
+	if (channel && flight->counted && channel->in_flight)
+		__sync_fetch_and_add(&channel->in_flight, -1);
+	flight->counted = 0;
+	if (channel && sent < flight->bytes && channel->count) {
+		u32 unsent = flight->bytes - sent;
+		struct channel_segment *last =
+			&channel->segments[(channel->first + channel->count - 1) & (CHANNEL_SEGMENTS - 1)];
+		if (last->bytes > unsent) {
+			last->bytes -= unsent;
+		} else {
+			last->bytes = 0;
+			if (channel->count > 1 || !channel->started)
+				channel->count -= 1;
+		}
+	}
+	flight->bytes = 0;
+}
+
+/* A write's struct iovec and struct msghdr, as a 64-bit process passes them. */
+struct user_iovec64 {
+	u64 iov_base;
+	u64 iov_len;
+};
+struct user_msghdr64 {
+	u64 msg_name;
+	u32 msg_namelen;
+	u32 _pad;
+	u64 msg_iov;
+	u64 msg_iovlen;
+	u64 msg_control;
+	u64 msg_controllen;
+	u32 msg_flags;
+};
+_Static_assert(offsetof(struct user_msghdr64, msg_iov) == 16 && offsetof(struct user_msghdr64, msg_iovlen) == 24,
+	       "struct msghdr layout");
+
+/* The iovecs of a write that are counted: the others' bytes count as none. */
+#define WRITE_IOVECS 8
+
+/* How many bytes a write asks to send: at most WRITE_IOVECS iovecs are counted, as one must be. */
+static __always_inline u32 write_length(const struct syscall_spec *spec, const u64 *args)
+{
+	u64 iov = 0, count = 0, total = 0;
+	if (spec->io_length == IO_LENGTH_COUNT)
+		return capped_bytes(args[2]);
+	if (spec->io_length == IO_LENGTH_IOVEC) {
+		iov = args[1];
+		count = args[2];
+	} else if (spec->io_length == IO_LENGTH_MSGHDR) {
+		const struct user_msghdr64 *message = (const struct user_msghdr64 *)args[1];
+		bpf_probe_read_user(&iov, sizeof(iov), &message->msg_iov);
+		bpf_probe_read_user(&count, sizeof(count), &message->msg_iovlen);
+	}
+#pragma unroll
+	for (int i = 0; i < WRITE_IOVECS; i++) {
+		if (i >= count)
+			break;
+		u64 length = 0;
+		bpf_probe_read_user(&length, sizeof(length), &((const struct user_iovec64 *)iov)[i].iov_len);
+		total += length;
+	}
+	return capped_bytes(total);
+}
+
+/* A command's socket, as a daemon writing back to it names it (see channel_of). */
+static __always_inline void remember_command_end(s64 fd, u32 tag)
+{
+	struct channel_end found = {};
+	if (channel_of(fd, CHANNEL_READER, &found) == CHANNEL_SOCKET) {
+		struct command_end value = { .tag = tag, .inode = found.inode };
+		command_ends.update(&found.key, &value);
+	}
+}
+
+/*
+ * Takes `bytes` off the front of the channel: the tags of the segments they
+ * belong to, oldest first, at most CHANNEL_SEGMENTS. Returns how many; *left
+ * is what the read took beyond the queued bytes (bytes written before the
+ * channel was made, or by a task we do not follow).
+ */
+static __always_inline int take_segments(struct channel *channel, u32 bytes, struct task_tag *taken, u32 *left)
+{
+	int count = 0;
+	*left = bytes;
+#pragma unroll
+	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
+		if (*left && channel->count) {
+			struct channel_segment *segment = &channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)];
+			taken[i].tag = segment->tag;
+			taken[i].also_tag = segment->also_tag;
+			taken[i].attribution = segment->attribution;
+			count = i + 1;
+			if (segment->bytes > *left) {
+				segment->bytes -= *left;
+				*left = 0;
+				channel->started = 1;
+			} else {
+				*left -= segment->bytes;
+				channel->first += 1;
+				channel->count -= 1;
+				channel->started = 0;
+			}
+		}
+	}
+	return count;
+}
+
+/*
+ * A datagram or seqpacket channel made while its socket held messages
+ * already: those wait ahead of its segments, one message a read. Its
+ * segments are the newest messages, so a read that leaves one message fewer
+ * in the socket than there are segments took the first segment's; one that
+ * leaves as many or more took an older one, for no one. Counted only while
+ * no write is on its way into the socket (`in_flight`, the segment counted
+ * but perhaps not its message) and one thread reads. Once the first segment
+ * is taken the socket holds ours only: the channel is in step.
+ */
+static __always_inline int took_first_message(struct channel *channel, u64 sock)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	if (!channel->reader_tid)
+		channel->reader_tid = tid;
+	u32 count = channel->count;
+	if (channel->reader_tid != tid || channel->in_flight)
+		return 0;
+	/* (A write that came and went meanwhile changed the count.) */
+	return queued_buffers(sock) + 1 == count && !channel->in_flight && channel->count == count;
+}
+
+/*
+ * A segment's tag as its reader takes it. Two commands' bytes mixed are
+ * credited to both, as ambiguous; a command's bytes mixed with bytes for no
+ * watched command cannot be told apart, and rather than guess, neither is
+ * credited: the daemon's calls are then counted as unattributed.
+ */
+static __always_inline void reader_tag(struct task_tag *tag, int goroutine, int daemon)
+{
+	/*
+	 * A thread only handed the work (WOKEN) may be doing other work: it
+	 * passes the tag on to its own daemon's threads, but makes no process a
+	 * daemon (else a worker's replies to other clients would make them ones).
+	 */
+	int handed = (tag->attribution & ATTRIBUTION_WOKEN) && !daemon;
+	if (!tag->tag || handed || ((tag->attribution & ATTRIBUTION_AMBIGUOUS) && !tag->also_tag)) {
+		tag->tag = 0;
+		tag->also_tag = 0;
+		tag->attribution = 0;
+		return;
+	}
+	/*
+	 * Work a daemon thread passed on (a dispatcher to a worker process) is a
+	 * hand-off like a futex wake-up: the dispatcher may have read several
+	 * requests first, so the worker's reply decides (see episodes). Goroutines
+	 * are exempt: their reads are tracked one by one.
+	 */
+	u32 woken = (tag->attribution & ATTRIBUTION_DAEMON) && !goroutine ? ATTRIBUTION_WOKEN : 0;
+	tag->attribution = (tag->attribution & ATTRIBUTION_AMBIGUOUS) | woken;
+}
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * Hand-offs inside a daemon through futexes: a thread that wakes another
+ * passes on its tag, taken as the woken thread's wait returns.
+ */
+#ifndef BPF_DAEMONS_FUTEX_H
+#define BPF_DAEMONS_FUTEX_H
+
+#include "lib/common.h"
+#include "lib/tasks.h"
+#include "daemons/threads.h"
+
+/* futex(2) operations (uapi/linux/futex.h) */
+#define FUTEX_WAIT 0
+#define FUTEX_WAIT_BITSET 9
+#define FUTEX_WAIT_REQUEUE_PI 11
+#define FUTEX_COMMAND_BITS 127 /* the operation without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
+
+/* A futex call that sleeps until woken: FUTEX_WAIT, FUTEX_WAIT_BITSET or FUTEX_WAIT_REQUEUE_PI. */
+static __always_inline int futex_waited(const struct pt_regs *regs)
+{
+	u64 op = PT_REGS_PARM2_SYSCALL(regs) & FUTEX_COMMAND_BITS;
+	return op == FUTEX_WAIT || op == FUTEX_WAIT_BITSET || op == FUTEX_WAIT_REQUEUE_PI;
+}
+
+/*
+ * Hand-offs inside a daemon: a thread that wakes another through a futex
+ * (a queue's condition variable, a semaphore) passes on its tag, or its lack
+ * of one, unless the woken thread read its own request (ATTRIBUTION_WOKEN).
+ * A tagged waker leaves its tag in `handoffs`; a wait that returns woken
+ * with none there was woken for no watched command (take_handoff).
+ * Wake-ups from interrupts or the scheduler carry nothing.
+ */
+RAW_TRACEPOINT_PROBE(sched_wakeup)
+{
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	if (!may_be_daemon(pid) || !daemons.lookup(&pid))
+		return 0;
+	const void *wakee = (const void *)ctx->args[0];
+	if (read_kernel_u32(wakee, OFF_task_struct__tgid) != pid)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
+	u64 nr = 0;
+	bpf_probe_read_kernel(&nr, sizeof(nr), &SYSCALL_NR(regs));
+	if (nr != NR_FUTEX)
+		return 0;
+	struct task_tag *tag = thread_tag(this_thread(0));
+	if (!tag)
+		return 0;
+	/*
+	 * Only a thread waiting in a futex is handed work: it takes it as the wait
+	 * returns (sys_exit). Its syscall number is in its saved registers, at the
+	 * same place on its stack as the waker's on the waker's.
+	 */
+	u64 regs_address = 0; /* as a number: the verifier allows no sums with the typed pointer */
+	bpf_probe_read_kernel(&regs_address, sizeof(regs_address), &regs);
+	u64 regs_offset = regs_address - read_kernel_u64((const void *)bpf_get_current_task(), OFF_task_struct__stack);
+	const void *wakee_stack = (const void *)read_kernel_u64(wakee, OFF_task_struct__stack);
+	u64 wakee_nr = 0;
+	bpf_probe_read_kernel(&wakee_nr, sizeof(wakee_nr),
+			      (const char *)wakee_stack + regs_offset + offsetof(struct pt_regs, orig_ax));
+	if (wakee_nr != NR_FUTEX)
+		return 0;
+	u32 wakee_tid = read_kernel_u32(wakee, OFF_task_struct__pid);
+	struct handoff handed = { .kind = HANDOFF_KEEP }; /* only work a thread read itself is handed on */
+	if (!(tag->attribution & ATTRIBUTION_WOKEN)) {
+		handed.kind = HANDOFF_WAKE;
+		handed.tag = *tag;
+		handed.tag.attribution |= ATTRIBUTION_WOKEN;
+	}
+	handoffs.update(&wakee_tid, &handed);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * Reads by tasks outside the tree: a reader takes the tags of the requests
+ * it reads off a channel, and the first tagged read makes its process a
+ * daemon (a peer record).
+ */
+#ifndef BPF_DAEMONS_READING_H
+#define BPF_DAEMONS_READING_H
+
+#include "lib/common.h"
+#include "lib/tasks.h"
+#include "daemons/channels.h"
+#include "daemons/go.h"
+#include "daemons/grpc.h"
+#include "daemons/threads.h"
+
+/* read_channel's scratch space, too big for the BPF stack. */
+struct reading {
+	struct task_tag taken[CHANNEL_SEGMENTS];
+};
+BPF_PERCPU_ARRAY(reading_heap, struct reading, 1);
+
+/*
+ * A read of `bytes` by a task outside the tree. The thread takes the tag of
+ * the first request it read, and queues the others (next_request); a
+ * goroutine takes them all as one, since Go hands requests to other
+ * goroutines rather than answering in order. Reading bytes for no watched
+ * command means working for someone else, so a daemon thread loses its tag.
+ * The first tagged read makes the reader's process a daemon. `self` is
+ * the reader's state, NULL outside daemons (see daemon_thread).
+ */
+static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *self, u32 bytes)
+{
+	int daemon = self != NULL;
+	struct channel_end found = {};
+	if (channel_of(fd, CHANNEL_READER, &found) == CHANNEL_NONE)
+		return;
+	struct channel_key key = found.key;
+	u64 inode = found.inode, end = found.end, file = found.file, sock = found.sock;
+	struct channel *channel = channels.lookup(&key);
+	if (channel && key.b == CHANNEL_KEY_UNIX)
+		end = writer_end((const void *)end);
+	if (channel && channel->writer_end != end && end != ANY_END) {
+		count_fresh(channel, 0);
+		channels.delete(&key);
+		channel = NULL;
+	}
+	if (!channel && !daemon)
+		return; /* nothing for a watched command, read by a task that works for none */
+	if (!self)
+		self = this_thread(0); /* a Go program's thread has one before its process is a daemon */
+	if (self)
+		self->episode.count = 0; /* a new request: what came before was for someone else */
+	u64 g = self ? self->g : 0;
+	struct go_key goroutine = { .pid = pid, .g = g };
+	u32 zero = 0;
+	struct reading *reading = reading_heap.lookup(&zero);
+	if (!reading)
+		return;
+	struct task_tag *taken = reading->taken;
+	int count = 0;
+	int continues = 0;
+	if (channel) {
+		if (g)
+			grpc_read(&goroutine, &key);
+		continues = channel->started;
+		u32 left = 0;
+		if (channel->messages && channel->unsynced && took_first_message(channel, sock))
+			channel->unsynced = 0;
+		if (channel->messages && channel->unsynced) {
+			count = -1; /* an older message, for no one */
+		} else {
+			if (channel->messages && channel->count) /* one read, one message, whatever its length */
+				bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
+			count = take_segments(channel, bytes, taken, &left);
+			if (left || channel->unsynced)
+				count = -1;
+		}
+		if (channel->unsynced && queued_buffers(sock) == 0) {
+			/* The read emptied the socket: what was written so far has all been read. */
+			channel->unsynced = 0;
+			channel->count = 0;
+			channel->started = 0;
+		}
+		if (daemon) {
+			channel->daemon_reads = 1;
+			count_fresh(channel, 0);
+		}
+	}
+	if (self && self->scheduling)
+		return; /* Go's scheduler between goroutines reads the netpoller's wake-up pipe: no one's request */
+	struct request_queue *queue = daemon && !g && self && self->queued ? &self->queue : NULL;
+	if (queue && queue->file == file && count > 0) {
+		/* Read ahead while it still works on a request from the same connection. */
+		queue_requests(queue, taken, count, continues ? 1 : 0, 1);
+		return;
+	}
+	if (queue)
+		self->queued = 0;
+	/* The first command among the requests read: a reader outside the tree becomes its daemon. */
+	struct task_tag first = {};
+#pragma unroll
+	for (int i = CHANNEL_SEGMENTS - 1; i >= 0; i--)
+		if (i < count && taken[i].tag)
+			first = taken[i];
+	reader_tag(&first, g != 0, daemon);
+	struct task_tag tag = {}; /* with bytes of unknown order (count < 0): for none */
+	if (count > 0)
+		tag = taken[0];
+	if (g) {
+#pragma unroll
+		for (int i = 1; i < CHANNEL_SEGMENTS; i++)
+			if (i < count)
+				mix_tags(&tag, &taken[i]);
+	} else if (count > 1 && (daemon || first.tag)) {
+		if (!self)
+			self = this_thread(1);
+		if (self) {
+			struct request_queue *next = &self->queue;
+			next->file = file;
+			next->answer = 0;
+			next->answering = 0;
+			next->count = 0;
+			queue_requests(next, taken, count, 1, daemon);
+			self->queued = 1;
+		}
+	}
+	reader_tag(&tag, g != 0, daemon);
+	if (self && daemon && !g && !tag.tag)
+		self->serving_none = 1;
+	else if (self && tag.tag)
+		self->serving_none = 0;
+	if (!tag.tag && (daemon || first.tag)) {
+		if (self)
+			__builtin_memset(&self->tag, 0, sizeof(self->tag));
+		if (g) {
+			struct task_tag other = {}; /* known to work for someone else */
+			go_tags.update(&goroutine, &other);
+		}
+	}
+	if (!channel || (!tag.tag && (daemon || !first.tag)))
+		return;
+	int turned = 0;
+	if (tag.tag) {
+		if (g)
+			go_tags.update(&goroutine, &tag);
+		if (!self)
+			self = this_thread(1);
+		/* A peer record on the first read, and whenever a thread turns to another command. */
+		turned = !self || self->tag.tag != tag.tag;
+		if (self)
+			self->tag = tag;
+	} else {
+		tag = first; /* a command's request waits behind others' */
+	}
+	if (daemon && !turned)
+		return;
+	u32 one = 1;
+	if (!daemon) {
+		mark_maybe(pid, MAYBE_DAEMON);
+		daemons.update(&pid, &one);
+		channel->daemon_reads = 1;
+		count_fresh(channel, 0);
+	}
+	struct peer_event *event = events.ringbuf_reserve(sizeof(*event));
+	if (!event) {
+		count_lost(EVENT_PEER);
+		return;
+	}
+	event->writer_pid = channel->writer_pid;
+	event->writer_tid = channel->writer_tid;
+	event->writer_inode = channel->writer_inode;
+	event->reader_inode = inode;
+	event->reader_fd = fd;
+	event->_pad = 0;
+	fill_header(&event->header, EVENT_PEER, sizeof(*event), tag);
+	events.ringbuf_submit(event, wakeup_flag());
+}
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * Daemon threads: each thread of a daemon keeps its own state (its tag, its
+ * write in flight, requests it read ahead, calls it keeps for a reply) in
+ * task storage. What another thread hands it waits in `handoffs`.
+ */
+#ifndef BPF_DAEMONS_THREADS_H
+#define BPF_DAEMONS_THREADS_H
+
+#include "lib/common.h"
+#include "lib/files.h"
+#include "lib/tasks.h"
+#include "daemons/channels.h"
+#include "daemons/episodes.h"
+
+BPF_PERCPU_ARRAY(unattributed_counts, u64, 1); /* daemon calls done for no watched command */
+
+/*
+ * Requests a daemon thread read in one go from one connection, after the one
+ * it works on (see next_request).
+ */
+#define REQUEST_QUEUE 8
+struct request_queue {
+	u64 file;   /* the connection they came on */
+	u64 answer; /* the socket or pipe the current one's answer goes to */
+	u32 count;
+	u32 answering; /* the thread has written the answer to the one it works on */
+	struct task_tag next[REQUEST_QUEUE];
+};
+
+/*
+ * A daemon thread's own state, in task storage: one lookup where a hash by
+ * tid cost one per fact, and freed with the thread. Only the thread writes
+ * it. What another thread hands it (a futex wake-up, a new thread's tag)
+ * waits in `handoffs` until the thread takes it (take_handoff).
+ */
+struct daemon_thread {
+	struct task_tag tag; /* tag.tag 0: it works for no watched command */
+	u64 g;		     /* the goroutine it runs, in a Go daemon; 0: none seen */
+	struct write_in_flight flight;
+	u32 serving_none; /* it read its current request itself, for no watched command: its calls need not be kept */
+	u32 queued;	  /* `queue` holds requests it read ahead */
+	u32 in_daemon;	  /* its process is a daemon (for good: none stops being one) */
+	u32 scheduling;	  /* a Go thread between goroutines, running the scheduler (g0): it works for no one */
+	struct request_queue queue;
+	struct episode episode; /* episode.count 0: no calls kept since its last request */
+};
+BPF_TASK_STORAGE(daemon_threads, struct daemon_thread);
+
+enum handoff_kind {
+	HANDOFF_WAKE = 1,   /* a futex wake-up: the waker's tag, unless the wakee read its own request */
+	HANDOFF_THREAD = 2, /* a new thread: its creator's tag */
+	HANDOFF_KEEP = 3,   /* a wake-up by a thread only handed its work: the wakee keeps what it has */
+};
+struct handoff {
+	struct task_tag tag;
+	u32 kind;
+	u32 _pad;
+};
+BPF_HASH(handoffs, u32, struct handoff, WATCH_MAX); /* tid -> what was handed to it */
+
+/*
+ * What was handed to the current thread, taken into its state: when it is
+ * made, and when a futex wait returns woken (`woken`), by a tagged waker or
+ * by one with no tag to hand on.
+ */
+static __always_inline void take_handoff(struct daemon_thread *self, int woken)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct handoff *found = handoffs.lookup(&tid);
+	if (!found && !woken)
+		return;
+	struct handoff handed = { .kind = HANDOFF_WAKE };
+	if (found) {
+		handed = *found;
+		handoffs.delete(&tid);
+	}
+	if (handed.kind == HANDOFF_THREAD) {
+		self->tag = handed.tag;
+	} else if (handed.kind == HANDOFF_WAKE && (!self->tag.tag || (self->tag.attribution & ATTRIBUTION_WOKEN))) {
+		/* (A thread that read its own request: the unlock that woke it is no hand-off.) */
+		self->tag = handed.tag;
+		self->serving_none = 0; /* handed work: its reply decides whose */
+	}
+}
+
+/* The current thread's state, made if `make` (a daemon's thread): made, it takes what was handed to it. */
+static __always_inline struct daemon_thread *this_thread(int make)
+{
+	struct daemon_thread *self = daemon_threads.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+	if (self || !make)
+		return self;
+	self = daemon_threads.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (self)
+		take_handoff(self, 0);
+	else
+		count_lost(LOST_THREAD_STATE);
+	return self;
+}
+
+/* Whether the thread's process is a daemon: the `daemons` lookup, once. */
+static __always_inline int in_daemon(struct daemon_thread *self, u32 pid)
+{
+	if (!self->in_daemon && daemons.lookup(&pid))
+		self->in_daemon = 1;
+	return self->in_daemon;
+}
+
+/* The current thread's state if its process is a daemon, made if new; NULL otherwise. */
+static __always_inline struct daemon_thread *daemon_thread(u32 pid)
+{
+	if (!may_be_daemon(pid))
+		return NULL;
+	struct daemon_thread *self = this_thread(0);
+	if (self)
+		return in_daemon(self, pid) ? self : NULL;
+	return daemons.lookup(&pid) ? this_thread(1) : NULL;
+}
+
+/* The thread's tag, or NULL for none. A tag of an ended command goes (see Tracer.forget). */
+static __always_inline struct task_tag *thread_tag(struct daemon_thread *self)
+{
+	if (!self || !self->tag.tag)
+		return NULL;
+	if (retired_tags.lookup(&self->tag.tag) || (self->tag.also_tag && retired_tags.lookup(&self->tag.also_tag))) {
+		__builtin_memset(&self->tag, 0, sizeof(self->tag));
+		return NULL;
+	}
+	return &self->tag;
+}
+
+/*
+ * A thread that was handed work by a wake-up is done with it when it writes
+ * to a socket: the reply, or the request passed on. Its next work may come
+ * off a queue without a wake-up, and must not inherit the tag.
+ */
+static __always_inline void forget_handoff(struct daemon_thread *self)
+{
+	/*
+	 * Not in Go: a goroutine that writes for others (grpc's writer) gets its
+	 * next tag from the goroutine that wakes it, and often writes a request
+	 * over several writes.
+	 */
+	if (!self->g)
+		__builtin_memset(&self->tag, 0, sizeof(self->tag));
+}
+
+static __always_inline void count_unattributed(void)
+{
+	u32 zero = 0;
+	u64 *count = unattributed_counts.lookup(&zero);
+	if (count)
+		*count += 1;
+}
+
+/* A thread's tag: 0 is none. */
+static __always_inline void set_thread_tag(struct daemon_thread *self, const struct task_tag *tag)
+{
+	if (tag->tag)
+		self->tag = *tag;
+	else
+		__builtin_memset(&self->tag, 0, sizeof(self->tag));
+}
+
+/*
+ * Requests read together from one connection are answered in order (HTTP/1.1,
+ * Redis and PostgreSQL pipelines, replies a proxy relays): a thread works on
+ * the first, and its answer is its next run of writes to one socket or pipe.
+ * It turns to the next request at its first call after that run. Called
+ * before every call that does work.
+ */
+static __always_inline void next_request(struct daemon_thread *self)
+{
+	struct request_queue *queue = &self->queue;
+	if (!self->queued || !queue->answering)
+		return;
+	if (!queue->count) {
+		self->queued = 0;
+		return;
+	}
+	struct task_tag tag = queue->next[0];
+#pragma unroll
+	for (int i = 0; i < REQUEST_QUEUE - 1; i++)
+		queue->next[i] = queue->next[i + 1];
+	queue->count -= 1;
+	queue->answering = 0;
+	set_thread_tag(self, &tag);
+}
+
+/* A write by a daemon thread, before its channel is tagged: it may begin the next request's answer. */
+static __always_inline void daemon_write(struct daemon_thread *self, s64 fd)
+{
+	if (!self->queued)
+		return;
+	const void *file = fd_file(fd);
+	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
+	u16 imode = 0;
+	if (inode)
+		bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode);
+	int channel = (imode & S_IFMT) == S_IFSOCK || (imode & S_IFMT) == S_IFIFO;
+	struct request_queue *queue = &self->queue;
+	if (!channel || (queue->answering && queue->answer != (u64)file))
+		next_request(self);
+	if (channel && self->queued) {
+		queue->answering = 1;
+		queue->answer = (u64)file;
+	}
+}
+
+/* Queues the requests taken[from..count) behind those the queue holds, as their reader takes them. */
+static __always_inline void queue_requests(struct request_queue *queue, struct task_tag *taken, int count, int from,
+					   int daemon)
+{
+#pragma unroll
+	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
+		u32 slot = queue->count;
+		if (i >= from && i < count && slot < REQUEST_QUEUE) {
+			reader_tag(&taken[i], 0, daemon);
+			asm volatile("" : "+r"(slot)); /* the mask below must stay, for the verifier */
+			slot &= REQUEST_QUEUE - 1;
+			queue->next[slot] = taken[i];
+			queue->count += 1;
+		}
+	}
+}
+
+#endif

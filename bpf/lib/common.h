@@ -1,0 +1,176 @@
+/*
+ * The base every other file of bpf/ builds on: the record ABI (events.h),
+ * the ring buffer and the record header, lost-record counting, the config
+ * array, kernel reads at BTF offsets, saved user registers, and the kernel
+ * constants the programs test for.
+ *
+ * Macros the text is compiled with (Sources/Kernel/ProgramText.swift):
+ *   OFF_<struct>__<field>  kernel struct offsets, resolved from BTF
+ *   FORK_PROBE_KPROBE      1: kretprobe on copy_process; 0: task:task_newtask
+ *   RINGBUF_PAGES, WATCH_MAX, WAKEUP_EVERY, IO_MAX
+ *   IO_EVERY_CALL          1: a record for every read and write (--io)
+ *   DAEMON_MAX, CHANNEL_MAX, GO_MAX
+ *   NR_FUTEX               this architecture's futex syscall number
+ */
+#ifndef BPF_LIB_COMMON_H
+#define BPF_LIB_COMMON_H
+
+#include <linux/errno.h>
+#include <uapi/linux/sched.h> /* CLONE_*: the kernel-internal sched.h costs clang most of its time */
+#include <asm/ptrace.h>
+struct task_struct;
+#include "events.h"
+
+/*
+ * The saved syscall number (orig_ax), Go's register ABI in the uprobes and
+ * the pt_regs layout found on a task's stack are x86-64's.
+ */
+#if !defined(__x86_64__)
+#error "ebpf-monitor's BPF programs are written for x86-64 only"
+#endif
+
+/*
+ * Kernel constants, written out: the headers that define them cost clang
+ * time, and they are part of the kernel's user ABI, so they do not change.
+ */
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define S_IFREG 0100000
+#define S_IFIFO 0010000
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_DGRAM 2
+#define SOCK_SEQPACKET 5
+#define MSG_PEEK 2
+
+/* A __data_loc field of a tracepoint record: the data's offset in the record is in its low 16 bits. */
+static __always_inline u16 data_loc_offset(u32 data_loc)
+{
+	return data_loc & 0xFFFF;
+}
+
+/* The largest byte count kept in 32 bits: larger counts are capped to it. */
+#define BYTES_MAX 0x7fffffff
+
+static __always_inline u32 capped_bytes(u64 bytes)
+{
+	return bytes > BYTES_MAX ? BYTES_MAX : (u32)bytes;
+}
+
+BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
+BPF_ARRAY(config, u32, CONFIG_MAX);
+BPF_PERCPU_ARRAY(lost_counts, u64, LOST_REASON_MAX); /* index: enum event_kind or enum lost_reason */
+BPF_PERCPU_ARRAY(wakeup_counts, u64, 1);
+
+static __always_inline u64 read_kernel_u64(const void *base, u64 offset)
+{
+	u64 value = 0;
+	bpf_probe_read_kernel(&value, sizeof(value), (const char *)base + offset);
+	return value;
+}
+
+static __always_inline u32 read_kernel_u32(const void *base, u64 offset)
+{
+	u32 value = 0;
+	bpf_probe_read_kernel(&value, sizeof(value), (const char *)base + offset);
+	return value;
+}
+
+#define READ_SPAN 80
+
+/*
+ * The 8 bytes at offsets a and b of one struct. Helper calls cost more than
+ * bytes do: fields within READ_SPAN bytes come in one read, others in two.
+ */
+static __always_inline void read_kernel_two(const void *base, u64 a, u64 b, u64 *at_a, u64 *at_b)
+{
+	u64 low = a < b ? a : b, high = a < b ? b : a;
+	if (high - low + 8 > READ_SPAN) {
+		*at_a = read_kernel_u64(base, a);
+		*at_b = read_kernel_u64(base, b);
+		return;
+	}
+	u8 span[READ_SPAN];
+	if (bpf_probe_read_kernel(span, high - low + 8, (const char *)base + low) != 0) {
+		*at_a = 0;
+		*at_b = 0;
+		return;
+	}
+	__builtin_memcpy(at_a, span + (a - low), 8);
+	__builtin_memcpy(at_b, span + (b - low), 8);
+}
+
+static __always_inline u32 parent_tgid(const void *task)
+{
+	const void *parent = (const void *)read_kernel_u64(task, OFF_task_struct__real_parent);
+	return parent ? read_kernel_u32(parent, OFF_task_struct__tgid) : 0;
+}
+
+/* The current task's saved user registers, typed (BTF): a field loads without a helper call. */
+static __always_inline const struct pt_regs *user_regs(void)
+{
+	return (const struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
+}
+
+/* The number of the syscall the registers were saved for. */
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
+
+/* All six syscall arguments, from the saved registers. */
+static __always_inline void syscall_args(const struct pt_regs *regs, u64 args[6])
+{
+	args[0] = PT_REGS_PARM1_SYSCALL(regs);
+	args[1] = PT_REGS_PARM2_SYSCALL(regs);
+	args[2] = PT_REGS_PARM3_SYSCALL(regs);
+	args[3] = PT_REGS_PARM4_SYSCALL(regs);
+	args[4] = PT_REGS_PARM5_SYSCALL(regs);
+	args[5] = PT_REGS_PARM6_SYSCALL(regs);
+}
+
+static __always_inline void count_lost(u32 reason)
+{
+	u64 *count = lost_counts.lookup(&reason);
+	if (count)
+		*count += 1;
+}
+
+/* Batch wakeups: the reader polls on a timer, and is woken early every WAKEUP_EVERY records per CPU. */
+static __always_inline u64 wakeup_flag(void)
+{
+	u32 zero = 0;
+	u64 *count = wakeup_counts.lookup(&zero);
+	if (count && ++*count % WAKEUP_EVERY == 0)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+/* The header of a record of `kind` and `size` bytes, made by the current task for the command(s) in `owner`. */
+static __always_inline void fill_header(struct event_header *header, u16 kind, u16 size, struct task_tag owner)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	header->kind = kind;
+	header->size = size;
+	header->cpu = bpf_get_smp_processor_id();
+	header->attribution = owner.attribution;
+	header->tag = owner.tag;
+	header->also_tag = owner.also_tag;
+	header->ktime = bpf_ktime_get_ns();
+	header->pid = id >> 32;
+	header->tid = (u32)id;
+	bpf_get_current_comm(header->comm, sizeof(header->comm));
+}
+
+/* A record's owner: one command (0: none), with its attribution flags. */
+static __always_inline struct task_tag owner_of(u32 tag, u32 attribution)
+{
+	struct task_tag owner = { .tag = tag, .attribution = attribution };
+	return owner;
+}
+
+static __always_inline u32 config_value(u32 index)
+{
+	u32 *value = config.lookup(&index);
+	return value ? *value : 0;
+}
+
+#endif

@@ -1,0 +1,48 @@
+/* The current task's open files: the struct file behind an fd, and what a record says of it. */
+#ifndef BPF_LIB_FILES_H
+#define BPF_LIB_FILES_H
+
+#include "lib/common.h"
+
+/* The struct file behind fd in the current task's table, or NULL. */
+static __always_inline const void *fd_file(s64 fd)
+{
+	if (fd < 0)
+		return NULL;
+	/* Typed loads (BTF), checked by the verifier: no helper call each. */
+	const char *task = (const char *)bpf_get_current_task_btf();
+	const char *files = *(const char **)(task + OFF_task_struct__files);
+	if (!files)
+		return NULL;
+	const char *fdt = *(const char **)(files + OFF_files_struct__fdt);
+	if (!fdt || fd >= *(const u32 *)(fdt + OFF_fdtable__max_fds))
+		return NULL;
+	u64 fds = *(const u64 *)(fdt + OFF_fdtable__fd);
+	return fds ? (const void *)read_kernel_u64((const void *)fds, fd * sizeof(u64)) : NULL;
+}
+
+/* What a record says of the file behind an fd. */
+struct file_facts {
+	u64 inode; /* its inode number */
+	u32 mode;  /* its file->f_mode */
+	u32 dev;   /* its inode's superblock device */
+	u16 imode; /* its inode's i_mode: type and permissions */
+};
+
+/* The facts of the file behind fd; false when there is none. */
+static __always_inline int file_facts(s64 fd, struct file_facts *facts)
+{
+	const void *file = fd_file(fd);
+	u64 inode = 0, mode_word = 0, sb = 0;
+	if (file)
+		read_kernel_two(file, OFF_file__f_inode, OFF_file__f_mode, &inode, &mode_word);
+	if (!inode)
+		return 0;
+	facts->mode = (u32)mode_word;
+	read_kernel_two((const void *)inode, OFF_inode__i_ino, OFF_inode__i_sb, &facts->inode, &sb);
+	facts->dev = sb ? read_kernel_u32((const void *)sb, OFF_super_block__s_dev) : 0;
+	bpf_probe_read_kernel(&facts->imode, sizeof(facts->imode), (const char *)inode + OFF_inode__i_mode);
+	return 1;
+}
+
+#endif
