@@ -98,6 +98,18 @@ _Static_assert(sizeof(struct syscall_spec) == 16, "syscall_spec layout");
  * the totals of the old generation stop growing there, so user space can
  * collect them later without mixing in I/O on reused fd numbers.
  */
+/*
+ * The generation a process starts in (a new process, and one the monitor
+ * starts watching) and the one after exec or close_range. The kernel and
+ * user space both count with these, so the totals user space looks up are
+ * the ones the kernel kept.
+ */
+#define IO_GENERATION_FIRST 0
+static inline __attribute__((always_inline)) __u32 io_generation_after(__u32 generation)
+{
+	return generation + 1;
+}
+
 struct io_key {
 	__u32 pid;
 	__u32 fd;

@@ -118,8 +118,8 @@ public final class Tracer {
     @discardableResult
     public func watch(tid: Int32, tag: Int32) -> Bool {
         var key = UInt32(bitPattern: tid)
-        // Generation 0, as user space counts it (FileTable.ioGeneration): totals are looked up by it.
-        var value = task_watch(generation: 0, tag: UInt32(bitPattern: tag), attribution: 0, _pad: 0)
+        // The first generation, as FileTable counts it: totals are looked up by it.
+        var value = task_watch(generation: UInt32(IO_GENERATION_FIRST), tag: UInt32(bitPattern: tag), attribution: 0, _pad: 0)
         var retired = UInt32(bitPattern: tag)
         _ = bpf_delete_elem(retiredFD, &retired)  // a reused pid: a new command
         var slot = key & (UInt32(MAYBE_SLOTS) - 1), mark: UInt32 = 1  // before the entry: see maybe_watched

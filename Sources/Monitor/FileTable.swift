@@ -1,3 +1,5 @@
+import BPFSources
+
 /// What one open file descriptor refers to, as far as the trace knows.
 public struct OpenFile: Equatable, Sendable {
     public enum Kind: String, Sendable {
@@ -64,7 +66,7 @@ public struct FileTable: Equatable, Sendable {
     private var closeOnExec: Set<Int32> = []
     /// The kernel's io generation for this process (see `struct io_key`): it
     /// grows at exec and close_range.
-    public var ioGeneration: UInt32 = 0
+    public var ioGeneration = UInt32(IO_GENERATION_FIRST)
     /// Totals collected from an older generation for fds still open, added
     /// when they close.
     private var carried: [Int32: Event.IOTotals] = [:]

@@ -23,7 +23,7 @@ struct IOReport {
         let generation = files.ioGeneration
         let open = files.openDescriptors
         let taken = kernelHoldsIO ? system.takeIOTotals(pid: pid, fds: open + closed.keys, generations: generation...generation) : [:]
-        files.ioGeneration = generation + 1
+        files.ioGeneration = io_generation_after(generation)
         var records: [Record] = []
         for (fd, totals) in taken where closed[fd] == nil { files.carry(fd, totals) }
         for (fd, file) in closed.sorted(by: { $0.key < $1.key }) {

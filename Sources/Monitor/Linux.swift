@@ -7,7 +7,7 @@ enum Linux {
     static let oNofollow: UInt64 = 0o400000, oExcl: UInt64 = 0o200
     static let atRemovedir: UInt64 = 0x200, atSymlinkNofollow: UInt64 = 0x100
     static let renameNoreplace: UInt64 = 1, renameExchange: UInt64 = 2
-    static let closeRangeCloexec: UInt64 = 4
+    static let closeRangeCloexec: UInt64 = 4, fdCloexec: UInt64 = 1
     static let cloneNewns: UInt64 = 0x20000
     static let enoent: Int32 = 2, eexist: Int32 = 17, einprogress: Int32 = 115
 }

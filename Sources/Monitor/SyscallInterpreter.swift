@@ -1,3 +1,5 @@
+import BPFSources
+
 /// Turns syscall events into records and keeps the calling process's
 /// descriptor table and directories. It acts only on what it is given: the
 /// caller, its command (whose ledger for the call's confidence takes file
@@ -113,10 +115,11 @@ struct SyscallInterpreter {
             files.duplicate(call.int(0), to: new, closeOnExec: cloexec)
         case .fcntl:
             let command = call.arg(1)
-            if (command == 0 || command == 1030), call.ret >= 0 {  // F_DUPFD, F_DUPFD_CLOEXEC
-                files.duplicate(call.int(0), to: Int32(truncatingIfNeeded: call.ret), closeOnExec: command == 1030)
-            } else if command == 2, call.ret == 0 {  // F_SETFD
-                files.setCloseOnExec(call.int(0), call.arg(2) & 1 != 0)
+            let cloexec = command == UInt64(FCNTL_DUPFD_CLOEXEC.rawValue)
+            if command == UInt64(FCNTL_DUPFD.rawValue) || cloexec, call.ret >= 0 {
+                files.duplicate(call.int(0), to: Int32(truncatingIfNeeded: call.ret), closeOnExec: cloexec)
+            } else if command == UInt64(FCNTL_SETFD.rawValue), call.ret == 0 {
+                files.setCloseOnExec(call.int(0), call.arg(2) & Linux.fdCloexec != 0)
             }
         case .pipe:
             guard call.ret == 0, let (read, write) = SocketAddress.fdPair(call.sockaddr) else { return }

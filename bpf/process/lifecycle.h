@@ -33,7 +33,7 @@ static __always_inline struct task_watch child_watch(const struct task_watch *pa
 {
 	struct task_watch child = *parent;
 	if (!(flags & EVENT_FLAG_THREAD)) {
-		child.generation = 0;
+		child.generation = IO_GENERATION_FIRST;
 		if (parent_pid == config_value(CONFIG_SHELL_ROOT)) {
 			child.tag = child_pid;
 			retired_tags.delete(&child_pid); /* a reused pid: a new command */
@@ -153,7 +153,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 	if (!watch)
 		return 0;
 	struct task_watch next = *watch;
-	next.generation += 1;
+	next.generation = io_generation_after(next.generation);
 	if (old_tid != tid) /* a thread exec'd and took over the leader's tid */
 		watched.delete(&old_tid);
 	mark_maybe(tid, MAYBE_WATCHED);

@@ -112,7 +112,7 @@ static __always_inline void emit_syscall(const struct syscall_spec *spec, const 
 	if (spec->new_generation && ret == 0 && caller == CALLER_WATCHED) {
 		struct task_watch *watch = watched.lookup(&tid);
 		if (watch)
-			watch->generation = call->generation + 1;
+			watch->generation = io_generation_after(call->generation);
 	}
 	if (spec->fd_result && ret >= 0)
 		describe_file(event, ret);
