@@ -42,9 +42,10 @@ final class BPFModule {
         let size = bpf_function_size(module, name)
         var fd: Int32 = -1
         let log = try capturingStandardError {
-            fd = bcc_func_load(module, Int32(type.rawValue), name, start.assumingMemoryBound(to: bpf_insn.self),
-                               Int32(size), bpf_module_license(module), bpf_module_kern_version(module),
-                               0, nil, 0, nil, -1)
+            fd = bcc_func_load(
+                module, Int32(type.rawValue), name, start.assumingMemoryBound(to: bpf_insn.self),
+                Int32(size), bpf_module_license(module), bpf_module_kern_version(module),
+                0, nil, 0, nil, -1)
         }
         guard fd >= 0 else { throw KernelError.loadFailed(program: name, errno: fd == -1 ? errno : -fd, log: log) }
         programFDs[name] = fd
@@ -57,7 +58,9 @@ final class BPFModule {
         guard parts.count == 3 else { throw KernelError.attachFailed(probe: name, errno: EINVAL) }
         let fd = try load(name, type: BPF_PROG_TYPE_TRACEPOINT)
         let link = bpf_attach_tracepoint(fd, parts[1], parts[2])
-        guard link >= 0 else { throw KernelError.attachFailed(probe: "tracepoint \(parts[1]):\(parts[2])", errno: errno) }
+        guard link >= 0 else {
+            throw KernelError.attachFailed(probe: "tracepoint \(parts[1]):\(parts[2])", errno: errno)
+        }
         attachFDs.append(link)
     }
 

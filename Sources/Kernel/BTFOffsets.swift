@@ -14,7 +14,8 @@ public struct BTFOffsets: Sendable {
         "file.f_inode", "file.f_mode", "inode.i_ino", "inode.i_mode", "inode.i_sb", "super_block.s_dev",
         "file.private_data", "socket.sk", "unix_sock.peer", "sock.sk_socket", "socket_alloc.vfs_inode",
         "sock_common.skc_family", "sock_common.skc_num", "sock_common.skc_dport",
-        "sock_common.skc_rcv_saddr", "sock_common.skc_daddr", "sock_common.skc_v6_rcv_saddr", "sock_common.skc_v6_daddr",
+        "sock_common.skc_rcv_saddr", "sock_common.skc_daddr", "sock_common.skc_v6_rcv_saddr",
+        "sock_common.skc_v6_daddr",
         "sock.sk_receive_queue", "sk_buff_head.qlen", "sock.sk_type",
     ]
 
@@ -41,9 +42,10 @@ public struct BTFOffsets: Sendable {
 
     /// The BPF text macros: `#define OFF_task_struct__mm 1824`.
     public var macros: [String: String] {
-        Dictionary(uniqueKeysWithValues: offsets.map { path, offset in
-            (Self.macroName(path), String(offset))
-        })
+        Dictionary(
+            uniqueKeysWithValues: offsets.map { path, offset in
+                (Self.macroName(path), String(offset))
+            })
     }
 
     public static func macroName(_ path: String) -> String {

@@ -16,12 +16,12 @@ public enum KernelError: Error, CustomStringConvertible, Equatable {
     /// Exit statuses follow sysexits(3) where one fits; see the README's table.
     public var exitCode: Int32 {
         switch self {
-        case .notRoot: return 77            // EX_NOPERM
-        case .noTracefs: return 69          // EX_UNAVAILABLE
-        case .noKernelHeaders: return 72    // EX_OSFILE
-        case .noBPF, .loadFailed, .attachFailed, .systemCall: return 71 // EX_OSERR
-        case .kprobesUnavailable: return 76 // EX_PROTOCOL: the kernel lacks the requested probe type
-        case .compileFailed: return 70      // EX_SOFTWARE
+        case .notRoot: return 77  // EX_NOPERM
+        case .noTracefs: return 69  // EX_UNAVAILABLE
+        case .noKernelHeaders: return 72  // EX_OSFILE
+        case .noBPF, .loadFailed, .attachFailed, .systemCall: return 71  // EX_OSERR
+        case .kprobesUnavailable: return 76  // EX_PROTOCOL: the kernel lacks the requested probe type
+        case .compileFailed: return 70  // EX_SOFTWARE
         }
     }
 
@@ -30,13 +30,16 @@ public enum KernelError: Error, CustomStringConvertible, Equatable {
         case .notRoot:
             return "must run as root (or with CAP_BPF and CAP_PERFMON): try sudo"
         case .noTracefs:
-            return "no tracefs at /sys/kernel/tracing and it could not be mounted: mount -t tracefs tracefs /sys/kernel/tracing"
+            return
+                "no tracefs at /sys/kernel/tracing and it could not be mounted: mount -t tracefs tracefs /sys/kernel/tracing"
         case .noKernelHeaders(let release):
-            return "no kernel headers at /lib/modules/\(release)/build: run 'sudo make setup' (installs headers and links them)"
+            return
+                "no kernel headers at /lib/modules/\(release)/build: run 'sudo make setup' (installs headers and links them)"
         case .noBPF(let why):
             return "BPF is unavailable: \(why)"
         case .kprobesUnavailable:
-            return "--fork-probe kprobe: this kernel has no kprobes (CONFIG_KPROBES off); use --fork-probe tracepoint or auto"
+            return
+                "--fork-probe kprobe: this kernel has no kprobes (CONFIG_KPROBES off); use --fork-probe tracepoint or auto"
         case .compileFailed(let diagnostics):
             return "BPF program failed to compile:\n\(diagnostics)"
         case .loadFailed(let program, let errno, let log):

@@ -60,9 +60,11 @@ public final class Tracer {
                     _ = try module.load(name, type: BPF_PROG_TYPE_KPROBE)  // attached per daemon binary
                 }
             }
-            return try module.release(tables: ["watched", "lost_counts", "events", "syscall_specs", "io_totals",
-                                               "config", "retired_tags", "channels", "command_ends", "unattributed_counts",
-                                               "maybe_watched"])
+            return try module.release(tables: [
+                "watched", "lost_counts", "events", "syscall_specs", "io_totals",
+                "config", "retired_tags", "channels", "command_ends", "unattributed_counts",
+                "maybe_watched",
+            ])
         }()
         malloc_trim(0)
         watchedFD = handles.maps["watched"]!
@@ -83,7 +85,9 @@ public final class Tracer {
     private static func requireBPF() throws {
         let fd = bcc_create_map(BPF_MAP_TYPE_ARRAY, "ebpf_monitor_probe", 4, 4, 1, 0)
         guard fd >= 0 else {
-            throw KernelError.noBPF("bpf() failed: \(String(cString: strerror(errno))) (lockdown, seccomp, or a kernel without CONFIG_BPF_SYSCALL)")
+            throw KernelError.noBPF(
+                "bpf() failed: \(String(cString: strerror(errno))) (lockdown, seccomp, or a kernel without CONFIG_BPF_SYSCALL)"
+            )
         }
         close(fd)
     }
@@ -106,7 +110,9 @@ public final class Tracer {
         let module = try BPFModule(text: ProgramText(forkProbe: forkProbe, offsets: try kernelOffsets()).source)
         let names = module.functionNames
         for name in names {
-            let type = name.hasPrefix("kretprobe__") || name.hasPrefix("uprobe__") ? BPF_PROG_TYPE_KPROBE
+            let type =
+                name.hasPrefix("kretprobe__") || name.hasPrefix("uprobe__")
+                ? BPF_PROG_TYPE_KPROBE
                 : name.hasPrefix("raw_tracepoint__") ? BPF_PROG_TYPE_RAW_TRACEPOINT : BPF_PROG_TYPE_TRACEPOINT
             _ = try module.load(name, type: type)
         }
@@ -119,7 +125,8 @@ public final class Tracer {
     public func watch(tid: Int32, tag: Int32) -> Bool {
         var key = UInt32(bitPattern: tid)
         // The first generation, as FileTable counts it: totals are looked up by it.
-        var value = task_watch(generation: UInt32(IO_GENERATION_FIRST), tag: UInt32(bitPattern: tag), attribution: 0, _pad: 0)
+        var value = task_watch(
+            generation: UInt32(IO_GENERATION_FIRST), tag: UInt32(bitPattern: tag), attribution: 0, _pad: 0)
         var retired = UInt32(bitPattern: tag)
         _ = bpf_delete_elem(retiredFD, &retired)  // a reused pid: a new command
         var slot = key & (UInt32(MAYBE_SLOTS) - 1), mark: UInt32 = 1  // before the entry: see maybe_watched
@@ -147,7 +154,9 @@ public final class Tracer {
         deleteEntries(commandEndsFD, key: channel_key.self, value: command_end.self) { $0.tag == value }
     }
 
-    private func deleteEntries<Key, Value>(_ fd: Int32, key: Key.Type, value: Value.Type, where matches: (Value) -> Bool) {
+    private func deleteEntries<Key, Value>(
+        _ fd: Int32, key: Key.Type, value: Value.Type, where matches: (Value) -> Bool
+    ) {
         var stale: [UnsafeMutableRawPointer] = []
         let keySize = MemoryLayout<Key>.size
         var current = UnsafeMutableRawPointer.allocate(byteCount: keySize, alignment: 8)
@@ -190,9 +199,11 @@ public final class Tracer {
             attachUprobe(path, "runtime.recv", program: "uprobe__go_recv")
             attachUprobe(path, "runtime.readyWithTime", program: "uprobe__go_ready_with_time")
             let transport = "google.golang.org/grpc/internal/transport."
-            for (symbol, program) in [("(*controlBuffer).executeAndPut", "uprobe__grpc_execute_and_put"),
-                                      ("(*loopyWriter).headerHandler", "uprobe__grpc_header_handler"),
-                                      ("(*http2Server).operateHeaders", "uprobe__grpc_operate_headers")] {
+            for (symbol, program) in [
+                ("(*controlBuffer).executeAndPut", "uprobe__grpc_execute_and_put"),
+                ("(*loopyWriter).headerHandler", "uprobe__grpc_header_handler"),
+                ("(*http2Server).operateHeaders", "uprobe__grpc_operate_headers"),
+            ] {
                 attachUprobe(path, transport + symbol, program: program)
             }
         }
@@ -204,14 +215,17 @@ public final class Tracer {
     @discardableResult
     private func attachUprobe(_ path: String, _ symbol: String, program: String) -> Bool {
         var resolved = bcc_symbol()
-        var options = bcc_symbol_option(use_debug_file: 0, check_debug_file_crc: 0, lazy_symbolize: 1,
-                                        use_symbol_type: UInt32(1 << 2))  // STT_FUNC
+        var options = bcc_symbol_option(
+            use_debug_file: 0, check_debug_file_crc: 0, lazy_symbolize: 1,
+            use_symbol_type: UInt32(1 << 2))  // STT_FUNC
         defer { if resolved.module != nil { free(UnsafeMutableRawPointer(mutating: resolved.module)) } }
         guard bcc_resolve_symname(path, symbol, 0, 0, &options, &resolved) == 0,
-              let fd = handles.programs[program] else { return false }
+            let fd = handles.programs[program]
+        else { return false }
         uprobeCount += 1
-        let link = bpf_attach_uprobe(fd, BPF_PROBE_ENTRY, "p_ebpf_monitor_\(getpid())_\(uprobeCount)", path,
-                                     resolved.offset, -1, 0)
+        let link = bpf_attach_uprobe(
+            fd, BPF_PROBE_ENTRY, "p_ebpf_monitor_\(getpid())_\(uprobeCount)", path,
+            resolved.offset, -1, 0)
         guard link >= 0 else { return false }
         handles.adopt(link)
         return true
@@ -254,7 +268,8 @@ public final class Tracer {
         var result: [Int32: io_totals] = [:]
         for fd in fds {
             for generation in generations {
-                var key = io_key(pid: UInt32(bitPattern: pid), fd: UInt32(bitPattern: fd), generation: generation, _pad: 0)
+                var key = io_key(
+                    pid: UInt32(bitPattern: pid), fd: UInt32(bitPattern: fd), generation: generation, _pad: 0)
                 var totals = io_totals()
                 guard bpf_lookup_elem(ioFD, &key, &totals) == 0 else { continue }
                 _ = bpf_delete_elem(ioFD, &key)

@@ -40,8 +40,9 @@ struct CommandRegistry {
     /// Opens command `number`, led by `leader`, unless it is open.
     mutating func open(_ number: Int, leader: Int32, ktime: UInt64, lostAtStart: UInt64, unattributedAtStart: UInt64) {
         guard states[number] == nil else { return }
-        states[number] = CommandState(leader: leader, start: ktime, lostAtStart: lostAtStart,
-                                      unattributedAtStart: unattributedAtStart)
+        states[number] = CommandState(
+            leader: leader, start: ktime, lostAtStart: lostAtStart,
+            unattributedAtStart: unattributedAtStart)
         byTag[leader] = number
     }
 

@@ -76,8 +76,10 @@ struct CommandState {
 
     /// Adds a summary entry for `socket` and returns its index in `network`.
     mutating func addEndpoint(_ socket: SocketState) -> Int {
-        network.append(NetworkEndpoint(family: socket.family, type: socket.type, local: socket.local,
-                                       remote: socket.remote, peer: socket.peer))
+        network.append(
+            NetworkEndpoint(
+                family: socket.family, type: socket.type, local: socket.local,
+                remote: socket.remote, peer: socket.peer))
         endpointInodes.append(socket.inode)
         let index = network.count - 1
         if let inode = socket.inode { endpoints[inode] = index }
@@ -102,9 +104,12 @@ struct CommandState {
             start: start, end: end, processes: processes, threads: threads, lostEvents: lostEvents)
         summary.files = ledger.summary()
         let ambiguous = ambiguousLedger.summary()
-        summary.files.ambiguous = Array(Set(ambiguous.created + ambiguous.modified + ambiguous.deleted + ambiguous.temporary
-            + ambiguous.metadata + ambiguous.directoriesCreated + ambiguous.directoriesDeleted
-            + ambiguous.directoriesTemporary + ambiguous.renamed.map(\.to))).sorted { $0.lexicographicallyPrecedes($1) }
+        summary.files.ambiguous = Array(
+            Set(
+                ambiguous.created + ambiguous.modified + ambiguous.deleted + ambiguous.temporary
+                    + ambiguous.metadata + ambiguous.directoriesCreated + ambiguous.directoriesDeleted
+                    + ambiguous.directoriesTemporary + ambiguous.renamed.map(\.to))
+        ).sorted { $0.lexicographicallyPrecedes($1) }
         summary.network = network
         summary.daemons = daemons
         summary.unattributed = unattributed

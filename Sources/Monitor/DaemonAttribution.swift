@@ -41,24 +41,30 @@ struct DaemonAttribution {
     }
 
     /// A process outside the tree read what a watched task wrote.
-    mutating func peer(_ event: Event, _ peer: Event.Peer, commands: inout CommandRegistry, tree: ProcessTree) -> [Record] {
+    mutating func peer(_ event: Event, _ peer: Event.Peer, commands: inout CommandRegistry, tree: ProcessTree)
+        -> [Record]
+    {
         guard let command = commands.number(tag: event.attribution.tag) else { return [] }
-        return note(event.pid, comm: event.comm, for: command, writer: peer.writerPid, writerInode: peer.writerInode,
-                    ktime: event.ktime, commands: &commands, tree: tree)
+        return note(
+            event.pid, comm: event.comm, for: command, writer: peer.writerPid, writerInode: peer.writerInode,
+            ktime: event.ktime, commands: &commands, tree: tree)
     }
 
     /// An event of a tagged daemon thread: a call it made, or a process it
     /// forked. Returns its records and the processes forked for commands.
-    mutating func work(_ event: Event, commands: inout CommandRegistry, tree: inout ProcessTree,
-                       interpreter: SyscallInterpreter) -> (records: [Record], forks: [Fork]) {
+    mutating func work(
+        _ event: Event, commands: inout CommandRegistry, tree: inout ProcessTree,
+        interpreter: SyscallInterpreter
+    ) -> (records: [Record], forks: [Fork]) {
         let tags = [event.attribution.tag] + (event.attribution.ambiguous ? [event.attribution.alsoTag] : [])
         let targets = Array(Set(tags.compactMap { commands.number(tag: $0) })).sorted()
         guard let first = targets.first else {
             lateWork += 1
             return ([], [])
         }
-        var records = note(event.pid, comm: event.comm, for: first, writer: nil, writerInode: 0, ktime: event.ktime,
-                           commands: &commands, tree: tree)
+        var records = note(
+            event.pid, comm: event.comm, for: first, writer: nil, writerInode: 0, ktime: event.ktime,
+            commands: &commands, tree: tree)
         var forks: [Fork] = []
         // The daemon's state before the call, once per command the call is credited to.
         // One command (the usual case) takes it by moving, not copying: a daemon's fd
@@ -68,8 +74,9 @@ struct DaemonAttribution {
             commands[command]?.lastDaemonWork = event.ktime
             guard var state = before ?? daemons.removeValue(forKey: event.pid) else { continue }
             if let identity = state.daemon {
-                records += work(event, by: &state, for: command, commands: &commands, tree: &tree,
-                                interpreter: interpreter, forks: &forks)
+                records += work(
+                    event, by: &state, for: command, commands: &commands, tree: &tree,
+                    interpreter: interpreter, forks: &forks)
                 state.daemon = identity
             }
             if before == nil {
@@ -95,8 +102,10 @@ struct DaemonAttribution {
     /// What one daemon event did for `command`: a process forked for it, or
     /// the onward requests of a call. `state` is the daemon's, whose `daemon`
     /// scope is its identity; it comes back with the call's changes to its fd table.
-    private func work(_ event: Event, by state: inout LiveProcess, for command: Int, commands: inout CommandRegistry,
-                      tree: inout ProcessTree, interpreter: SyscallInterpreter, forks: inout [Fork]) -> [Record] {
+    private func work(
+        _ event: Event, by state: inout LiveProcess, for command: Int, commands: inout CommandRegistry,
+        tree: inout ProcessTree, interpreter: SyscallInterpreter, forks: inout [Fork]
+    ) -> [Record] {
         guard var scope = state.daemon else { return [] }
         scope.via = commands[command]?.daemons.first { $0.pid == event.pid }?.via ?? [event.pid]
         scope.ambiguous = event.attribution.ambiguous
@@ -104,10 +113,13 @@ struct DaemonAttribution {
         case .fork(let fork) where !fork.isThread:
             var child = scope
             child.via.append(fork.childPid)
-            forks.append(Fork(command: command, pid: fork.childPid, ppid: fork.parentPid, comm: event.comm,
-                              argv: state.argv, files: state.files, scope: child))
-            var record = ProcessRecord(time: clock.wall(event.ktime), command: command, pid: event.pid, tid: event.tid,
-                                       ppid: state.ppid, comm: event.comm, action: .fork)
+            forks.append(
+                Fork(
+                    command: command, pid: fork.childPid, ppid: fork.parentPid, comm: event.comm,
+                    argv: state.argv, files: state.files, scope: child))
+            var record = ProcessRecord(
+                time: clock.wall(event.ktime), command: command, pid: event.pid, tid: event.tid,
+                ppid: state.ppid, comm: event.comm, action: .fork)
             record.child = fork.childPid
             record.daemon = scope
             return [.process(record)]
@@ -122,7 +134,8 @@ struct DaemonAttribution {
             let onward = work.filter { record in
                 guard case .activity(let activity) = record else { return true }
                 if activity.category == .network { return activity.action == .connect }
-                let internalSignal = activity.signal != nil
+                let internalSignal =
+                    activity.signal != nil
                     && (call.args[0] == UInt64(UInt32(bitPattern: event.pid)) || activity.target == event.tid)
                 return !internalSignal
             }
@@ -135,8 +148,10 @@ struct DaemonAttribution {
 
     /// Registers `pid` as a daemon of `command`, reached from `writer`; the
     /// first time, a `peer` record says who reached it and how.
-    private mutating func note(_ pid: Int32, comm: [UInt8], for command: Int, writer: Int32?, writerInode: UInt64,
-                               ktime: UInt64, commands: inout CommandRegistry, tree: ProcessTree) -> [Record] {
+    private mutating func note(
+        _ pid: Int32, comm: [UInt8], for command: Int, writer: Int32?, writerInode: UInt64,
+        ktime: UInt64, commands: inout CommandRegistry, tree: ProcessTree
+    ) -> [Record] {
         let daemonComm: [UInt8]
         if let known = daemons[pid] {
             daemonComm = known.comm
@@ -161,7 +176,9 @@ struct DaemonAttribution {
                 via = (state.daemon?.via ?? [writer]) + [pid]
                 writerComm = state.comm
                 writerScope = state.daemon
-                if let index = commands[command]?.endpoints[writerInode], let endpoint = commands[command]?.network[index] {
+                if let index = commands[command]?.endpoints[writerInode],
+                    let endpoint = commands[command]?.network[index]
+                {
                     channel = SocketState(family: endpoint.family, type: endpoint.type, remote: endpoint.remote)
                 }
             } else if let entry = known.first(where: { $0.pid == writer }) {
@@ -175,10 +192,12 @@ struct DaemonAttribution {
         commands[command]?.daemons.append(DaemonEntry(pid: pid, comm: daemonComm, address: address, via: via))
         guard let writer else { return [] }
         let writerPPID = tree[writer]?.ppid ?? daemons[writer]?.ppid ?? 0
-        var record = ActivityRecord(time: clock.wall(ktime), command: command, pid: writer, tid: writer,
-                                    ppid: writerPPID, comm: writerComm, category: .network, action: .peer)
-        record.socket = SocketState(family: channel?.family ?? "", type: channel?.type ?? "", inode: writerInode,
-                                    remote: address, peer: SocketPeer(pid: pid, comm: daemonComm))
+        var record = ActivityRecord(
+            time: clock.wall(ktime), command: command, pid: writer, tid: writer,
+            ppid: writerPPID, comm: writerComm, category: .network, action: .peer)
+        record.socket = SocketState(
+            family: channel?.family ?? "", type: channel?.type ?? "", inode: writerInode,
+            remote: address, peer: SocketPeer(pid: pid, comm: daemonComm))
         record.daemon = writerScope
         return [.activity(record)]
     }
@@ -187,7 +206,9 @@ struct DaemonAttribution {
     /// socket with no name at either end), "pipe" (no socket).
     private static func address(_ socket: SocketState?) -> String {
         guard let socket else { return "pipe" }
-        guard let remote = socket.remote, !remote.isEmpty else { return socket.family == "unix" ? "socketpair" : "unknown" }
+        guard let remote = socket.remote, !remote.isEmpty else {
+            return socket.family == "unix" ? "socketpair" : "unknown"
+        }
         switch socket.family {
         case "unix": return "unix:" + remote
         default: return (socket.type == "dgram" ? "udp:" : "tcp:") + remote

@@ -19,26 +19,29 @@ public struct Decoder: Sendable {
         switch UInt32(header.kind) {
         case EVENT_FORK.rawValue:
             let record: fork_event = try load(bytes, kind: header.kind)
-            body = .fork(Event.Fork(
-                childPid: Int32(bitPattern: record.child_pid), childTid: Int32(bitPattern: record.child_tid),
-                parentPid: Int32(bitPattern: record.parent_pid),
-                isThread: record.flags & EVENT_FLAG_THREAD.rawValue != 0,
-                unfollowed: record.flags & EVENT_FLAG_UNFOLLOWED.rawValue != 0,
-                cloneFlags: record.clone_flags))
+            body = .fork(
+                Event.Fork(
+                    childPid: Int32(bitPattern: record.child_pid), childTid: Int32(bitPattern: record.child_tid),
+                    parentPid: Int32(bitPattern: record.parent_pid),
+                    isThread: record.flags & EVENT_FLAG_THREAD.rawValue != 0,
+                    unfollowed: record.flags & EVENT_FLAG_UNFOLLOWED.rawValue != 0,
+                    cloneFlags: record.clone_flags))
         case EVENT_EXEC.rawValue:
             body = .exec(try decodeExec(bytes, kind: header.kind))
         case EVENT_SYSCALL.rawValue:
             body = .syscall(try decodeSyscall(bytes, kind: header.kind))
         case EVENT_PEER.rawValue:
             let record: peer_event = try load(bytes, kind: header.kind)
-            body = .peer(Event.Peer(
-                writerPid: Int32(bitPattern: record.writer_pid), writerTid: Int32(bitPattern: record.writer_tid),
-                writerInode: record.writer_inode, readerInode: record.reader_inode, readerFD: record.reader_fd))
+            body = .peer(
+                Event.Peer(
+                    writerPid: Int32(bitPattern: record.writer_pid), writerTid: Int32(bitPattern: record.writer_tid),
+                    writerInode: record.writer_inode, readerInode: record.reader_inode, readerFD: record.reader_fd))
         case EVENT_EXIT.rawValue:
             let record: exit_event = try load(bytes, kind: header.kind)
-            body = .exit(Event.Exit(
-                code: record.exit_code, groupDead: record.flags & EVENT_FLAG_GROUP_DEAD.rawValue != 0,
-                parentPid: Int32(bitPattern: record.parent_pid), ioEntries: record.io_entries))
+            body = .exit(
+                Event.Exit(
+                    code: record.exit_code, groupDead: record.flags & EVENT_FLAG_GROUP_DEAD.rawValue != 0,
+                    parentPid: Int32(bitPattern: record.parent_pid), ioEntries: record.io_entries))
         default:
             throw Failure.unknownKind(header.kind)
         }
@@ -62,17 +65,22 @@ public struct Decoder: Sendable {
     private func decodeExec(_ bytes: UnsafeRawBufferPointer, kind: UInt16) throws -> Event.Exec {
         let argvOffset = MemoryLayout<exec_event>.offset(of: \.argv)!
         guard bytes.count >= argvOffset else { throw Failure.sizeMismatch(kind: kind, size: bytes.count) }
-        let oldTid = bytes.loadUnaligned(fromByteOffset: MemoryLayout<exec_event>.offset(of: \.old_tid)!, as: UInt32.self)
+        let oldTid = bytes.loadUnaligned(
+            fromByteOffset: MemoryLayout<exec_event>.offset(of: \.old_tid)!, as: UInt32.self)
         let flags = bytes.loadUnaligned(fromByteOffset: MemoryLayout<exec_event>.offset(of: \.flags)!, as: UInt32.self)
-        let filenameLength = Int(bytes.loadUnaligned(fromByteOffset: MemoryLayout<exec_event>.offset(of: \.filename_len)!, as: UInt16.self))
-        let argvLength = Int(bytes.loadUnaligned(fromByteOffset: MemoryLayout<exec_event>.offset(of: \.argv_len)!, as: UInt16.self))
-        let ioEntries = bytes.loadUnaligned(fromByteOffset: MemoryLayout<exec_event>.offset(of: \.io_entries)!, as: Int32.self)
+        let filenameLength = Int(
+            bytes.loadUnaligned(fromByteOffset: MemoryLayout<exec_event>.offset(of: \.filename_len)!, as: UInt16.self))
+        let argvLength = Int(
+            bytes.loadUnaligned(fromByteOffset: MemoryLayout<exec_event>.offset(of: \.argv_len)!, as: UInt16.self))
+        let ioEntries = bytes.loadUnaligned(
+            fromByteOffset: MemoryLayout<exec_event>.offset(of: \.io_entries)!, as: Int32.self)
         guard argvOffset + argvLength == bytes.count, filenameLength < Int(EXEC_FILENAME_CAP) else {
             throw Failure.sizeMismatch(kind: kind, size: bytes.count)
         }
         let filenameOffset = MemoryLayout<exec_event>.offset(of: \.filename)!
         let filename = Array(bytes[filenameOffset..<filenameOffset + filenameLength])
-        var argv = bytes[argvOffset..<argvOffset + argvLength].split(separator: 0, omittingEmptySubsequences: false).map(Array.init)
+        var argv = bytes[argvOffset..<argvOffset + argvLength].split(separator: 0, omittingEmptySubsequences: false)
+            .map(Array.init)
         if argv.last?.isEmpty == true { argv.removeLast() }
         return Event.Exec(
             filename: filename, argv: argv, oldTid: Int32(bitPattern: oldTid),
@@ -104,18 +112,27 @@ public struct Decoder: Sendable {
         }
         let argsOffset = MemoryLayout<syscall_event>.offset(of: \syscall_event.args)!
         let args = (0..<6).map { bytes.loadUnaligned(fromByteOffset: argsOffset + 8 * $0, as: UInt64.self) }
-        guard pathsOffset + sockaddrLength <= bytes.count else { throw Failure.sizeMismatch(kind: kind, size: bytes.count) }
+        guard pathsOffset + sockaddrLength <= bytes.count else {
+            throw Failure.sizeMismatch(kind: kind, size: bytes.count)
+        }
         let sockaddr = Array(bytes[pathsOffset..<pathsOffset + sockaddrLength])
         let flags = field(\syscall_event.flags, UInt32.self)
         let io = field(\syscall_event.io, io_totals.self)
-        let file = flags & EVENT_FLAG_HAS_FILE.rawValue == 0 ? nil : Event.FileInfo(
-            inode: field(\syscall_event.file_inode, UInt64.self), mode: field(\syscall_event.file_mode, UInt32.self),
-            device: field(\syscall_event.file_dev, UInt32.self), inodeMode: field(\syscall_event.file_imode, UInt16.self))
+        let file =
+            flags & EVENT_FLAG_HAS_FILE.rawValue == 0
+            ? nil
+            : Event.FileInfo(
+                inode: field(\syscall_event.file_inode, UInt64.self),
+                mode: field(\syscall_event.file_mode, UInt32.self),
+                device: field(\syscall_event.file_dev, UInt32.self),
+                inodeMode: field(\syscall_event.file_imode, UInt16.self))
         return Event.Syscall(
             nr: Int(field(\syscall_event.nr, UInt32.self)), ret: field(\syscall_event.ret, Int64.self), args: args,
             paths: paths,
-            pathTruncated: [flags & EVENT_FLAG_PATH0_TRUNCATED.rawValue != 0,
-                            flags & EVENT_FLAG_PATH1_TRUNCATED.rawValue != 0].prefix(paths.count).map { $0 },
+            pathTruncated: [
+                flags & EVENT_FLAG_PATH0_TRUNCATED.rawValue != 0,
+                flags & EVENT_FLAG_PATH1_TRUNCATED.rawValue != 0,
+            ].prefix(paths.count).map { $0 },
             sockaddr: sockaddr, file: file,
             io: io.reads == 0 && io.writes == 0 && io.metadata == 0 ? nil : Event.IOTotals(io))
     }
@@ -128,7 +145,8 @@ public struct Decoder: Sendable {
 extension Event.IOTotals {
     /// From the kernel's `struct io_totals`.
     public init(_ totals: io_totals) {
-        self.init(bytesRead: totals.bytes_read, bytesWritten: totals.bytes_written, reads: totals.reads,
-                  writes: totals.writes, metadata: totals.metadata, mode: totals.mode)
+        self.init(
+            bytesRead: totals.bytes_read, bytesWritten: totals.bytes_written, reads: totals.reads,
+            writes: totals.writes, metadata: totals.metadata, mode: totals.mode)
     }
 }

@@ -34,10 +34,14 @@ public enum Escaping {
     public static func arguments(_ argv: [[UInt8]]) -> String {
         argv.map { argument in
             let escaped = text(argument)
-            let plain = !escaped.isEmpty && escaped.allSatisfy { char in
-                char.isLetter || char.isNumber || "-_./=:,+@%^".contains(char)
-            }
-            return plain ? escaped : "'" + escaped.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+            let plain =
+                !escaped.isEmpty
+                && escaped.allSatisfy { char in
+                    char.isLetter || char.isNumber || "-_./=:,+@%^".contains(char)
+                }
+            return plain
+                ? escaped
+                : "'" + escaped.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
         }.joined(separator: " ")
     }
 
@@ -83,7 +87,8 @@ public enum Escaping {
             default: length = 0
             }
             if length > 0, index + length <= bytes.count,
-               let scalar = decodeScalar(bytes[index..<index + length]) {
+                let scalar = decodeScalar(bytes[index..<index + length])
+            {
                 body(.scalar(scalar))
                 index += length
             } else {

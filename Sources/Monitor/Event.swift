@@ -72,13 +72,16 @@ public struct Event: Equatable, Sendable {
         /// close, dup2: what went through the fd that closed, in this io generation.
         public var io: IOTotals?
 
-        public init(nr: Int, ret: Int64, args: [UInt64], paths: [[UInt8]] = [], pathTruncated: [Bool] = [],
-                    sockaddr: [UInt8] = [], file: FileInfo? = nil, io: IOTotals? = nil) {
+        public init(
+            nr: Int, ret: Int64, args: [UInt64], paths: [[UInt8]] = [], pathTruncated: [Bool] = [],
+            sockaddr: [UInt8] = [], file: FileInfo? = nil, io: IOTotals? = nil
+        ) {
             self.nr = nr
             self.ret = ret
             self.args = args + Array(repeating: 0, count: max(0, 6 - args.count))
             self.paths = paths
-            self.pathTruncated = pathTruncated + Array(repeating: false, count: max(0, paths.count - pathTruncated.count))
+            self.pathTruncated =
+                pathTruncated + Array(repeating: false, count: max(0, paths.count - pathTruncated.count))
             self.sockaddr = sockaddr
             self.file = file
             self.io = io
@@ -130,8 +133,10 @@ public struct Event: Equatable, Sendable {
         /// The mode of the last fchmod.
         public var mode: UInt32
 
-        public init(bytesRead: UInt64, bytesWritten: UInt64, reads: UInt32, writes: UInt32,
-                    metadata: UInt32 = 0, mode: UInt32 = 0) {
+        public init(
+            bytesRead: UInt64, bytesWritten: UInt64, reads: UInt32, writes: UInt32,
+            metadata: UInt32 = 0, mode: UInt32 = 0
+        ) {
             self.bytesRead = bytesRead
             self.bytesWritten = bytesWritten
             self.reads = reads
@@ -143,9 +148,10 @@ public struct Event: Equatable, Sendable {
         public var isEmpty: Bool { reads == 0 && writes == 0 && metadata == 0 }
 
         public static func + (a: IOTotals, b: IOTotals) -> IOTotals {
-            IOTotals(bytesRead: a.bytesRead + b.bytesRead, bytesWritten: a.bytesWritten + b.bytesWritten,
-                     reads: a.reads + b.reads, writes: a.writes + b.writes, metadata: a.metadata | b.metadata,
-                     mode: b.metadata & UInt32(FD_METADATA_MODE.rawValue) != 0 ? b.mode : a.mode)
+            IOTotals(
+                bytesRead: a.bytesRead + b.bytesRead, bytesWritten: a.bytesWritten + b.bytesWritten,
+                reads: a.reads + b.reads, writes: a.writes + b.writes, metadata: a.metadata | b.metadata,
+                mode: b.metadata & UInt32(FD_METADATA_MODE.rawValue) != 0 ? b.mode : a.mode)
         }
     }
 
@@ -159,8 +165,10 @@ public struct Event: Equatable, Sendable {
         public var unfollowed: Bool
         public var cloneFlags: UInt64
 
-        public init(childPid: Int32, childTid: Int32, parentPid: Int32, isThread: Bool,
-                    unfollowed: Bool = false, cloneFlags: UInt64 = 0) {
+        public init(
+            childPid: Int32, childTid: Int32, parentPid: Int32, isThread: Bool,
+            unfollowed: Bool = false, cloneFlags: UInt64 = 0
+        ) {
             self.childPid = childPid
             self.childTid = childTid
             self.parentPid = parentPid
@@ -181,8 +189,10 @@ public struct Event: Equatable, Sendable {
         /// Read and write totals the kernel holds for the process; nil when unknown.
         public var ioEntries: Int32?
 
-        public init(filename: [UInt8], argv: [[UInt8]], oldTid: Int32,
-                    filenameTruncated: Bool = false, argvTruncated: Bool = false, ioEntries: Int32? = nil) {
+        public init(
+            filename: [UInt8], argv: [[UInt8]], oldTid: Int32,
+            filenameTruncated: Bool = false, argvTruncated: Bool = false, ioEntries: Int32? = nil
+        ) {
             self.filename = filename
             self.argv = argv
             self.oldTid = oldTid
@@ -212,8 +222,10 @@ public struct Event: Equatable, Sendable {
         public var status: Termination { Termination(kernelCode: code) }
     }
 
-    public init(ktime: UInt64, cpu: UInt32 = 0, pid: Int32, tid: Int32, comm: [UInt8], body: Body,
-                attribution: Attribution = Attribution()) {
+    public init(
+        ktime: UInt64, cpu: UInt32 = 0, pid: Int32, tid: Int32, comm: [UInt8], body: Body,
+        attribution: Attribution = Attribution()
+    ) {
         self.ktime = ktime
         self.cpu = cpu
         self.pid = pid

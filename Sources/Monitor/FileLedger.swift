@@ -67,8 +67,10 @@ public struct FileLedger: Sendable {
     ///   - loader: opened by the dynamic loader (shared library, ld.so.cache, locale data),
     ///     reported as "loaded" apart from the command's own reads.
     ///   - directory: the path is a directory (O_DIRECTORY, or the tracer knows the inode's kind).
-    public mutating func opened(_ path: [UInt8], created: Bool, writable: Bool, truncated: Bool, loader: Bool,
-                                directory: Bool) {
+    public mutating func opened(
+        _ path: [UInt8], created: Bool, writable: Bool, truncated: Bool, loader: Bool,
+        directory: Bool
+    ) {
         if created {
             _ = bringIntoBeing(path, directory: directory)
             return
@@ -190,8 +192,10 @@ public struct FileLedger: Sendable {
             objects[parent].directory = true
         }
         let parentOfSomething = !kindKnown && children[path] != nil
-        objects.append(Object(directory: directory || parentOfSomething, kindKnown: kindKnown, origin: origin,
-                              firstName: path, current: path))
+        objects.append(
+            Object(
+                directory: directory || parentOfSomething, kindKnown: kindKnown, origin: origin,
+                firstName: path, current: path))
         set(path, .object(objects.count - 1))
         return objects.count - 1
     }

@@ -23,7 +23,8 @@ struct FileSyscalls {
         record.path = file?.path
         if call.ret >= 0 {
             record.bytes = UInt64(call.ret)
-            let totals = reading
+            let totals =
+                reading
                 ? Event.IOTotals(bytesRead: UInt64(call.ret), bytesWritten: 0, reads: 1, writes: 0)
                 : Event.IOTotals(bytesRead: 0, bytesWritten: UInt64(call.ret), reads: 0, writes: 1)
             io.account(ctx.origin, file: file, totals: totals, command: &command)
@@ -34,8 +35,9 @@ struct FileSyscalls {
     func open(_ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?) {
         let call = ctx.call
         let flags: UInt64? = ctx.arg(ctx.arguments.flags) ?? ctx.arguments.impliedFlags
-        let path = resolved(ctx, files, dirfd: ctx.dirfd(ctx.arguments.dirfd), slot: 0,
-                            followLast: (flags ?? 0) & Linux.oNofollow == 0)
+        let path = resolved(
+            ctx, files, dirfd: ctx.dirfd(ctx.arguments.dirfd), slot: 0,
+            followLast: (flags ?? 0) & Linux.oNofollow == 0)
         guard call.ret >= 0 else {
             // ENOENT says nothing certain (a dangling symlink gives it too); EEXIST of O_CREAT|O_EXCL does.
             if call.errno == Linux.eexist, let path { changeLedger(&command, ctx) { $0.observed(path, exists: true) } }
@@ -50,19 +52,22 @@ struct FileSyscalls {
         let info = call.file
         let created = info?.created ?? false
         let writable = info?.writable ?? ((flags ?? 0) & Linux.oAccmode != 0)
-        let kind: OpenFile.Kind = info.map {
-            $0.isDirectory ? .directory : $0.isRegular ? .file : $0.isSocket ? .socket : $0.isPipe ? .pipe : .other
-        } ?? .file
+        let kind: OpenFile.Kind =
+            info.map {
+                $0.isDirectory ? .directory : $0.isRegular ? .file : $0.isSocket ? .socket : $0.isPipe ? .pipe : .other
+            } ?? .file
         let loader = path.map(Paths.isLoaderFile) == true && !writable
         files.close(fd)  // a number reused while still open (dup2 onto it): the old file is closed
-        files.open(fd, OpenFile(kind: kind, path: path, writable: writable, loader: loader),
-                   closeOnExec: (flags ?? 0) & Linux.oCloexec != 0)
+        files.open(
+            fd, OpenFile(kind: kind, path: path, writable: writable, loader: loader),
+            closeOnExec: (flags ?? 0) & Linux.oCloexec != 0)
         let special = (flags ?? 0) & (Linux.oPath | Linux.oTmpfile) != 0
         if let path, !special, kind == .file || kind == .directory {
             let truncated = (flags ?? 0) & Linux.oTrunc != 0 && writable && !created
             changeLedger(&command, ctx) {
-                $0.opened(path, created: created, writable: writable, truncated: truncated, loader: loader,
-                          directory: kind == .directory)
+                $0.opened(
+                    path, created: created, writable: writable, truncated: truncated, loader: loader,
+                    directory: kind == .directory)
             }
         }
         var record = ctx.record(.file, created ? .create : .open)
@@ -80,10 +85,14 @@ struct FileSyscalls {
         guard call.ret > 0 else { return failure(&ctx, .file, .write, path: nil) }
         guard let output = ctx.info.fd.map(call.int), let input = ctx.arguments.input.map(call.int) else { return }
         let bytes = UInt64(call.ret)
-        io.account(ctx.origin, file: files[input], totals: Event.IOTotals(bytesRead: bytes, bytesWritten: 0, reads: 1, writes: 0),
-                   command: &command)
-        io.account(ctx.origin, file: files[output], totals: Event.IOTotals(bytesRead: 0, bytesWritten: bytes, reads: 0, writes: 1),
-                   command: &command)
+        io.account(
+            ctx.origin, file: files[input],
+            totals: Event.IOTotals(bytesRead: bytes, bytesWritten: 0, reads: 1, writes: 0),
+            command: &command)
+        io.account(
+            ctx.origin, file: files[output],
+            totals: Event.IOTotals(bytesRead: 0, bytesWritten: bytes, reads: 0, writes: 1),
+            command: &command)
         var record = ctx.record(.file, .write)
         record.fd = output
         record.path = files[output]?.path
@@ -104,8 +113,10 @@ struct FileSyscalls {
     }
 
     /// unlink, unlinkat, rmdir.
-    func remove(_ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?,
-                others: inout ProcessTree) {
+    func remove(
+        _ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?,
+        others: inout ProcessTree
+    ) {
         let call = ctx.call
         let removeDir = ctx.arg(ctx.arguments.flags).map { $0 & Linux.atRemovedir != 0 } ?? false
         let directory = ctx.meaning == .rmdir || removeDir
@@ -133,8 +144,10 @@ struct FileSyscalls {
         simple(&ctx, .file, directory ? .mkdir : .mknod, path: path)
     }
 
-    func renameOrLink(_ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?,
-                      others: inout ProcessTree) {
+    func renameOrLink(
+        _ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?,
+        others: inout ProcessTree
+    ) {
         let call = ctx.call
         let from = resolved(ctx, files, dirfd: ctx.dirfd(ctx.arguments.dirfd), slot: 0)
         let to = resolved(ctx, files, dirfd: ctx.dirfd(ctx.arguments.secondDirfd), slot: 1)
@@ -214,14 +227,18 @@ struct FileSyscalls {
     }
 
     /// Applies `change` to the ledger the call's origin names, of `command`.
-    private func changeLedger(_ command: inout CommandState?, _ ctx: SyscallContext, _ change: (inout FileLedger) -> Void) {
+    private func changeLedger(
+        _ command: inout CommandState?, _ ctx: SyscallContext, _ change: (inout FileLedger) -> Void
+    ) {
         command?.updateLedger(ctx.origin.confidence, change)
     }
 
     /// The absolute path a syscall argument names. Symlinks in the directory
     /// part, and in the last component when the call follows it, are resolved
     /// through the file system as it is now; where that fails, `..` is taken lexically.
-    func resolved(_ ctx: SyscallContext, _ files: FileTable, dirfd: Int32, slot: Int, followLast: Bool = false) -> [UInt8]? {
+    func resolved(_ ctx: SyscallContext, _ files: FileTable, dirfd: Int32, slot: Int, followLast: Bool = false)
+        -> [UInt8]?
+    {
         guard slot < ctx.call.paths.count else { return nil }
         let path = ctx.call.paths[slot]
         var joined = path
@@ -241,30 +258,37 @@ struct FileSyscalls {
         if let fd = ctx.info.fd { return files[ctx.call.int(fd)]?.path }
         let dirfd = ctx.dirfd(ctx.arguments.dirfd)
         if ctx.arguments.emptyPathMeansDirfd && (ctx.call.paths.first ?? []).isEmpty { return files[dirfd]?.path }
-        let noFollow = ctx.arguments.noFollow
+        let noFollow =
+            ctx.arguments.noFollow
             || ctx.arg(ctx.arguments.flags).map { $0 & Linux.atSymlinkNofollow != 0 } ?? false
         return resolved(ctx, files, dirfd: dirfd, slot: 0, followLast: !noFollow)
     }
 
-    func simple(_ ctx: inout SyscallContext, _ category: ActivityRecord.Category, _ action: ActivityAction,
-                path: [UInt8]?) {
+    func simple(
+        _ ctx: inout SyscallContext, _ category: ActivityRecord.Category, _ action: ActivityAction,
+        path: [UInt8]?
+    ) {
         var record = ctx.record(category, action)
         record.path = path
         record.truncated = ctx.call.pathTruncated.first ?? false
         ctx.records.append(.activity(record))
     }
 
-    private func failure(_ ctx: inout SyscallContext, _ category: ActivityRecord.Category, _ action: ActivityAction,
-                         path: [UInt8]?) {
+    private func failure(
+        _ ctx: inout SyscallContext, _ category: ActivityRecord.Category, _ action: ActivityAction,
+        path: [UInt8]?
+    ) {
         guard ctx.call.errno != nil else { return }
         simple(&ctx, category, action, path: path)
     }
 
     static func openFlags(_ flags: UInt64) -> String {
         var names = [["O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"][Int(flags & 3)]]
-        let bits: [(UInt64, String)] = [(0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o1000, "O_TRUNC"), (0o2000, "O_APPEND"),
-                                        (0o4000, "O_NONBLOCK"), (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"),
-                                        (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"), (0o20000000, "O_TMPFILE")]
+        let bits: [(UInt64, String)] = [
+            (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o1000, "O_TRUNC"), (0o2000, "O_APPEND"),
+            (0o4000, "O_NONBLOCK"), (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"),
+            (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"), (0o20000000, "O_TMPFILE"),
+        ]
         for (bit, name) in bits where flags & bit == bit { names.append(name) }
         return names.joined(separator: "|")
     }

@@ -16,7 +16,9 @@ public struct OpenFile: Equatable, Sendable {
     public var unlinked = false
     public var socket: SocketState?
 
-    public init(kind: Kind, path: [UInt8]? = nil, writable: Bool = false, loader: Bool = false, socket: SocketState? = nil) {
+    public init(
+        kind: Kind, path: [UInt8]? = nil, writable: Bool = false, loader: Bool = false, socket: SocketState? = nil
+    ) {
         self.kind = kind
         self.path = path
         self.writable = writable
@@ -34,8 +36,10 @@ public struct SocketState: Equatable, Sendable {
     public var remote: String?
     public var peer: SocketPeer?
 
-    public init(family: String, type: String, inode: UInt64? = nil, local: String? = nil, remote: String? = nil,
-                peer: SocketPeer? = nil) {
+    public init(
+        family: String, type: String, inode: UInt64? = nil, local: String? = nil, remote: String? = nil,
+        peer: SocketPeer? = nil
+    ) {
         self.family = family
         self.type = type
         self.inode = inode
@@ -131,7 +135,9 @@ public struct FileTable: Equatable, Sendable {
     /// or a path under it, name the same place under `to`.
     mutating func renamePaths(from: [UInt8], to: [UInt8]) {
         func moved(_ path: [UInt8]) -> [UInt8]? {
-            guard path.starts(with: from), path.count == from.count || path[from.count] == Paths.slash else { return nil }
+            guard path.starts(with: from), path.count == from.count || path[from.count] == Paths.slash else {
+                return nil
+            }
             return to + path[from.count...]
         }
         if let cwd, let new = moved(cwd) { self.cwd = new }

@@ -3,7 +3,9 @@
 struct HardLinks {
     private var others: [[UInt8]: Set<[UInt8]>] = [:]
 
-    func others(of path: [UInt8]) -> [[UInt8]] { others[path].map { Array($0).sorted { $0.lexicographicallyPrecedes($1) } } ?? [] }
+    func others(of path: [UInt8]) -> [[UInt8]] {
+        others[path].map { Array($0).sorted { $0.lexicographicallyPrecedes($1) } } ?? []
+    }
 
     mutating func link(_ existing: [UInt8], _ new: [UInt8]) {
         let group = (others[existing] ?? []).union([existing])

@@ -17,12 +17,16 @@ struct IOReport {
     /// exec or close_range ended the process's io generation: its totals are
     /// final. Those of `closed` fds are reported; the rest are carried to their close.
     /// `kernelHoldsIO` false: the kernel said it holds no totals for the process, so none are looked up.
-    func endGeneration(_ origin: RecordOrigin, files: inout FileTable, command: inout CommandState?,
-                       closed: [Int32: OpenFile], kernelHoldsIO: Bool = true) -> [Record] {
+    func endGeneration(
+        _ origin: RecordOrigin, files: inout FileTable, command: inout CommandState?,
+        closed: [Int32: OpenFile], kernelHoldsIO: Bool = true
+    ) -> [Record] {
         let pid = origin.pid
         let generation = files.ioGeneration
         let open = files.openDescriptors
-        let taken = kernelHoldsIO ? system.takeIOTotals(pid: pid, fds: open + closed.keys, generations: generation...generation) : [:]
+        let taken =
+            kernelHoldsIO
+            ? system.takeIOTotals(pid: pid, fds: open + closed.keys, generations: generation...generation) : [:]
         files.ioGeneration = io_generation_after(generation)
         var records: [Record] = []
         for (fd, totals) in taken where closed[fd] == nil { files.carry(fd, totals) }
@@ -34,11 +38,17 @@ struct IOReport {
     }
 
     /// At the end of a process, or of the trace: everything left, for every fd still open.
-    func flushIO(_ origin: RecordOrigin, files: inout FileTable, command: inout CommandState?,
-                 kernelHoldsIO: Bool = true) -> [Record] {
+    func flushIO(
+        _ origin: RecordOrigin, files: inout FileTable, command: inout CommandState?,
+        kernelHoldsIO: Bool = true
+    ) -> [Record] {
         let open = files.openDescriptors
-        let taken = !kernelHoldsIO ? [:] : system.takeIOTotals(pid: origin.pid, fds: open,
-                                                                generations: 0...files.ioGeneration)
+        let taken =
+            !kernelHoldsIO
+            ? [:]
+            : system.takeIOTotals(
+                pid: origin.pid, fds: open,
+                generations: 0...files.ioGeneration)
         var records: [Record] = []
         for fd in open {
             guard let file = files[fd] else { continue }
@@ -50,16 +60,21 @@ struct IOReport {
 
     /// The records of what went through `file` (fd `fd`), and of the fd's
     /// close when `closing`.
-    func reportIO(_ origin: RecordOrigin, fd: Int32, file: OpenFile, totals: Event.IOTotals?, closing: Bool,
-                  command: inout CommandState?) -> [Record] {
+    func reportIO(
+        _ origin: RecordOrigin, fd: Int32, file: OpenFile, totals: Event.IOTotals?, closing: Bool,
+        command: inout CommandState?
+    ) -> [Record] {
         if let totals { account(origin, file: file, totals: totals, command: &command) }
         // Pipes and nameless descriptors carry no data object of their own.
         guard file.kind != .pipe, file.path != nil || file.socket != nil else { return [] }
         var records: [Record] = []
-        for (bytes, calls, reading) in [(totals?.bytesRead ?? 0, totals?.reads ?? 0, true),
-                                        (totals?.bytesWritten ?? 0, totals?.writes ?? 0, false)] where calls > 0 {
-            var record = origin.activity(file.socket == nil ? .file : .network,
-                                         file.socket == nil ? (reading ? .read : .write) : (reading ? .recv : .send))
+        for (bytes, calls, reading) in [
+            (totals?.bytesRead ?? 0, totals?.reads ?? 0, true),
+            (totals?.bytesWritten ?? 0, totals?.writes ?? 0, false),
+        ] where calls > 0 {
+            var record = origin.activity(
+                file.socket == nil ? .file : .network,
+                file.socket == nil ? (reading ? .read : .write) : (reading ? .recv : .send))
             record.fd = fd
             record.path = file.path
             record.bytes = bytes
@@ -83,7 +98,9 @@ struct IOReport {
         if closing, var socket = file.socket {
             var record = origin.activity(.network, .close)
             record.fd = fd
-            if socket.peer == nil, let inode = socket.inode { socket.peer = system.socket(inode: inode, family: socket.family)?.peer }
+            if socket.peer == nil, let inode = socket.inode {
+                socket.peer = system.socket(inode: inode, family: socket.family)?.peer
+            }
             record.socket = socket
             records.append(.activity(record))
         }

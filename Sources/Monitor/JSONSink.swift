@@ -12,8 +12,9 @@ public final class JSONSink: Sink {
         var object = JSONObject()
         switch record {
         case .process(let event):
-            addEvent(&object, time: event.time, command: event.command, pid: event.pid, tid: event.tid,
-                     ppid: event.ppid, comm: event.comm, category: "process", action: event.action.rawValue)
+            addEvent(
+                &object, time: event.time, command: event.command, pid: event.pid, tid: event.tid,
+                ppid: event.ppid, comm: event.comm, category: "process", action: event.action.rawValue)
             if let child = event.child { object.add("child", Int(child)) }
             if let path = event.path { object.addBytes("path", path) }
             if let argv = event.argv { object.addBytesArray("argv", argv) }
@@ -23,8 +24,10 @@ public final class JSONSink: Sink {
             if event.truncated { object.add("truncated", true) }
             if let daemon = event.daemon { addDaemonScope(&object, daemon) }
         case .activity(let activity):
-            addEvent(&object, time: activity.time, command: activity.command, pid: activity.pid, tid: activity.tid,
-                     ppid: activity.ppid, comm: activity.comm, category: activity.category.rawValue, action: activity.action.rawValue)
+            addEvent(
+                &object, time: activity.time, command: activity.command, pid: activity.pid, tid: activity.tid,
+                ppid: activity.ppid, comm: activity.comm, category: activity.category.rawValue,
+                action: activity.action.rawValue)
             if let path = activity.path { object.addBytes("path", path) }
             if let from = activity.from { object.addBytes("from", from) }
             if let to = activity.to { object.addBytes("to", to) }
@@ -68,7 +71,9 @@ public final class JSONSink: Sink {
             object.addBytesArray("argv", summary.argv)
             object.add("pid", Int(summary.pid))
             if let termination = summary.termination { addTermination(&object, termination) }
-            if let leader = summary.leader, leader.ended, leader.termination == nil { object.add("status_unknown", true) }
+            if let leader = summary.leader, leader.ended, leader.termination == nil {
+                object.add("status_unknown", true)
+            }
             object.add("start", TimeFormat.rfc3339(summary.start))
             object.add("end", TimeFormat.rfc3339(summary.end))
             let processes = summary.processes.map { process in
@@ -101,9 +106,11 @@ public final class JSONSink: Sink {
                 return entry.text
             }
             fileBuckets.addRaw("renamed", "[" + renames.joined(separator: ",") + "]")
-            for (key, paths) in [("read", files.read), ("loaded", files.loaded), ("metadata", files.metadata),
-                                 ("temporary", files.temporary), ("uncertain", files.uncertain),
-                                 ("ambiguous", files.ambiguous)] {
+            for (key, paths) in [
+                ("read", files.read), ("loaded", files.loaded), ("metadata", files.metadata),
+                ("temporary", files.temporary), ("uncertain", files.uncertain),
+                ("ambiguous", files.ambiguous),
+            ] {
                 fileBuckets.addBytesArray(key, paths)
             }
             object.addRaw("files", fileBuckets.text)
@@ -140,8 +147,10 @@ public final class JSONSink: Sink {
     }
 
     /// The fields every `event` object starts with, in the contract's order.
-    private func addEvent(_ object: inout JSONObject, time: UInt64, command: Int, pid: Int32, tid: Int32, ppid: Int32,
-                          comm: [UInt8], category: String, action: String) {
+    private func addEvent(
+        _ object: inout JSONObject, time: UInt64, command: Int, pid: Int32, tid: Int32, ppid: Int32,
+        comm: [UInt8], category: String, action: String
+    ) {
         object.add("type", "event")
         object.addTime("time", time)
         object.add("command", command)
@@ -261,7 +270,9 @@ struct JSONObject {
             bytes.append(contentsOf: Self.quote(string).utf8)
         }
         bytes.append(UInt8(ascii: "]"))
-        if !lossless { addRaw(key + "_hex", "[" + items.map { Self.quote(Escaping.hex($0)) }.joined(separator: ",") + "]") }
+        if !lossless {
+            addRaw(key + "_hex", "[" + items.map { Self.quote(Escaping.hex($0)) }.joined(separator: ",") + "]")
+        }
     }
 
     /// Keys are the contract's own names, plain ASCII: they go in unchecked.

@@ -16,15 +16,17 @@ struct NetworkInterpreter {
         switch ctx.meaning {
         case .socket:
             var record = ctx.record(.network, .socket)
-            let socket = SocketState(family: SocketAddress.family(call.int(0)), type: SocketAddress.type(call.int(1)),
-                                     inode: call.file?.inode)
+            let socket = SocketState(
+                family: SocketAddress.family(call.int(0)), type: SocketAddress.type(call.int(1)),
+                inode: call.file?.inode)
             record.socket = socket
             if ret >= 0 {
                 let fd = Int32(truncatingIfNeeded: ret)
                 record.fd = fd
                 files.close(fd)  // a number reused while still open: the old file is closed
-                files.open(fd, OpenFile(kind: .socket, writable: true, socket: socket),
-                           closeOnExec: call.arg(1) & Linux.oCloexec != 0)
+                files.open(
+                    fd, OpenFile(kind: .socket, writable: true, socket: socket),
+                    closeOnExec: call.arg(1) & Linux.oCloexec != 0)
             }
             ctx.records.append(.activity(record))
         case .socketpair:
@@ -34,8 +36,9 @@ struct NetworkInterpreter {
             if ret == 0, let (first, second) = SocketAddress.fdPair(call.sockaddr) {
                 record.fd = first
                 for fd in [first, second] {
-                    files.open(fd, OpenFile(kind: .socket, writable: true, socket: socket),
-                               closeOnExec: call.arg(1) & Linux.oCloexec != 0)
+                    files.open(
+                        fd, OpenFile(kind: .socket, writable: true, socket: socket),
+                        closeOnExec: call.arg(1) & Linux.oCloexec != 0)
                 }
             }
             ctx.records.append(.activity(record))
@@ -55,23 +58,28 @@ struct NetworkInterpreter {
             }
             files.update(fd) { $0.socket = socket }
             if succeeded, ctx.meaning == .connect { _ = endpoints.index(for: socket, in: &command) }
-            var record = ctx.record(.network, ctx.meaning == .connect ? .connect : ctx.meaning == .bind ? .bind : .listen)
+            var record = ctx.record(
+                .network, ctx.meaning == .connect ? .connect : ctx.meaning == .bind ? .bind : .listen)
             if call.errno == Linux.einprogress { record.error = nil }
             record.fd = fd
             record.socket = socket
             ctx.records.append(.activity(record))
         case .accept:
             let listener = files[call.int(0)]?.socket
-            var socket = SocketState(family: listener?.family ?? "unknown", type: listener?.type ?? "unknown",
-                                     inode: call.file?.inode, local: listener?.local)
-            if let address = SocketAddress.format(call.sockaddr), !address.address.isEmpty { socket.remote = address.address }
+            var socket = SocketState(
+                family: listener?.family ?? "unknown", type: listener?.type ?? "unknown",
+                inode: call.file?.inode, local: listener?.local)
+            if let address = SocketAddress.format(call.sockaddr), !address.address.isEmpty {
+                socket.remote = address.address
+            }
             var record = ctx.record(.network, .accept)
             if ret >= 0 {
                 let fd = Int32(truncatingIfNeeded: ret)
                 endpoints.learn(&socket)
                 files.close(fd)
-                files.open(fd, OpenFile(kind: .socket, writable: true, socket: socket),
-                           closeOnExec: (ctx.arg(ctx.arguments.flags) ?? 0) & Linux.oCloexec != 0)
+                files.open(
+                    fd, OpenFile(kind: .socket, writable: true, socket: socket),
+                    closeOnExec: (ctx.arg(ctx.arguments.flags) ?? 0) & Linux.oCloexec != 0)
                 _ = endpoints.index(for: socket, in: &command)
                 record.fd = fd
             }

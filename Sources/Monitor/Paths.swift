@@ -35,7 +35,9 @@ public enum Paths {
         for index in 1...path.count where index == path.count || path[index] == slash {
             let length = index - start
             if length == 0 && path.count > 1 { return false }
-            if length == 1 && path[start] == dot || length == 2 && path[start] == dot && path[start + 1] == dot { return false }
+            if length == 1 && path[start] == dot || length == 2 && path[start] == dot && path[start + 1] == dot {
+                return false
+            }
             start = index + 1
         }
         return true

@@ -25,7 +25,7 @@ public enum ActivityAction: String, Sendable {
 }
 
 public struct ProcessRecord: Equatable, Sendable {
-    public var time: UInt64          // wall clock, ns since the epoch
+    public var time: UInt64  // wall clock, ns since the epoch
     public var command: Int
     public var pid: Int32
     public var tid: Int32
@@ -89,8 +89,10 @@ public struct ActivityRecord: Equatable, Sendable {
     /// Set when a daemon did this for the command.
     public var daemon: DaemonScope? = nil
 
-    public init(time: UInt64, command: Int, pid: Int32, tid: Int32, ppid: Int32, comm: [UInt8],
-                category: Category, action: ActivityAction) {
+    public init(
+        time: UInt64, command: Int, pid: Int32, tid: Int32, ppid: Int32, comm: [UInt8],
+        category: Category, action: ActivityAction
+    ) {
         self.time = time
         self.command = command
         self.pid = pid
@@ -147,8 +149,10 @@ public struct NetworkEndpoint: Equatable, Sendable {
     public var bytesSent: UInt64
     public var bytesReceived: UInt64
 
-    public init(family: String, type: String, local: String?, remote: String?, peer: SocketPeer?,
-                bytesSent: UInt64 = 0, bytesReceived: UInt64 = 0) {
+    public init(
+        family: String, type: String, local: String?, remote: String?, peer: SocketPeer?,
+        bytesSent: UInt64 = 0, bytesReceived: UInt64 = 0
+    ) {
         self.family = family
         self.type = type
         self.local = local
@@ -197,8 +201,10 @@ public struct CommandSummary: Equatable, Sendable {
         /// Forked by a daemon for the command (runc, a container's processes).
         public var daemon: DaemonScope? = nil
 
-        public init(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], termination: Termination? = nil,
-                    ended: Bool? = nil) {
+        public init(
+            pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], termination: Termination? = nil,
+            ended: Bool? = nil
+        ) {
             self.pid = pid
             self.ppid = ppid
             self.comm = comm
@@ -227,8 +233,10 @@ public struct CommandSummary: Equatable, Sendable {
     /// The command's first process, whose end is the command's status.
     public var leader: Process? { processes.first { $0.pid == pid } }
 
-    public init(command: Int, pid: Int32, argv: [[UInt8]], termination: Termination?, start: UInt64, end: UInt64,
-                processes: [Process], threads: Int, lostEvents: UInt64) {
+    public init(
+        command: Int, pid: Int32, argv: [[UInt8]], termination: Termination?, start: UInt64, end: UInt64,
+        processes: [Process], threads: Int, lostEvents: UInt64
+    ) {
         self.command = command
         self.pid = pid
         self.argv = argv

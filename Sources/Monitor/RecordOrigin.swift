@@ -11,8 +11,10 @@ struct RecordOrigin {
     let confidence: Confidence
 
     /// For an event of `process`: `comm` is the event's, the rest the process's.
-    init(clock: WallClock, ktime: UInt64, pid: Int32, tid: Int32, comm: [UInt8], process: LiveProcess,
-         confidence: Confidence) {
+    init(
+        clock: WallClock, ktime: UInt64, pid: Int32, tid: Int32, comm: [UInt8], process: LiveProcess,
+        confidence: Confidence
+    ) {
         self.time = clock.wall(ktime)
         self.command = process.command
         self.pid = pid
@@ -24,8 +26,9 @@ struct RecordOrigin {
     }
 
     func activity(_ category: ActivityRecord.Category, _ action: ActivityAction) -> ActivityRecord {
-        var record = ActivityRecord(time: time, command: command, pid: pid, tid: tid, ppid: ppid, comm: comm,
-                                    category: category, action: action)
+        var record = ActivityRecord(
+            time: time, command: command, pid: pid, tid: tid, ppid: ppid, comm: comm,
+            category: category, action: action)
         record.daemon = daemon
         return record
     }

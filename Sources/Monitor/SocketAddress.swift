@@ -69,8 +69,9 @@ public enum SocketAddress {
     public static func fdPair(_ bytes: [UInt8]) -> (Int32, Int32)? {
         guard bytes.count >= 8 else { return nil }
         func int(_ offset: Int) -> Int32 {
-            Int32(bitPattern: UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8
-                | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24)
+            Int32(
+                bitPattern: UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8
+                    | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24)
         }
         return (int(0), int(4))
     }

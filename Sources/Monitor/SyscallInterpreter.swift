@@ -25,7 +25,8 @@ struct SyscallInterpreter {
     static func mountNamespaceOwner(_ path: [UInt8]) -> Int32? {
         let parts = path.split(separator: Paths.slash)
         guard parts.count == 4, parts[0].elementsEqual("proc".utf8), parts[2].elementsEqual("ns".utf8),
-              parts[3].elementsEqual("mnt".utf8), let pid = Int32(String(decoding: parts[1], as: UTF8.self)) else { return nil }
+            parts[3].elementsEqual("mnt".utf8), let pid = Int32(String(decoding: parts[1], as: UTF8.self))
+        else { return nil }
         return pid
     }
 
@@ -33,18 +34,23 @@ struct SyscallInterpreter {
     /// changes. `command` is the process's command; work of ambiguous
     /// confidence goes to its ambiguous ledger. `others` are the processes of
     /// the tree, without `process`: renames and removals reach their tables.
-    func interpret(_ event: Event, _ call: Event.Syscall, by process: inout LiveProcess, command: inout CommandState?,
-                   others: inout ProcessTree) -> [Record] {
+    func interpret(
+        _ event: Event, _ call: Event.Syscall, by process: inout LiveProcess, command: inout CommandState?,
+        others: inout ProcessTree
+    ) -> [Record] {
         guard let info = SyscallTable.byNumber[call.nr] else { return [] }
-        let origin = RecordOrigin(clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: event.comm,
-                                  process: process, confidence: process.confidence)
+        let origin = RecordOrigin(
+            clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: event.comm,
+            process: process, confidence: process.confidence)
         var context = SyscallContext(call: call, info: info, origin: origin)
         interpret(&context, files: &process.files, command: &command, others: &others)
         return context.records
     }
 
-    private func interpret(_ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?,
-                           others: inout ProcessTree) {
+    private func interpret(
+        _ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?,
+        others: inout ProcessTree
+    ) {
         let call = ctx.call
         if ctx.info.summed { return fileCalls.readWrite(&ctx, files: files, command: &command) }
         switch ctx.meaning {
@@ -54,7 +60,8 @@ struct SyscallInterpreter {
             if call.ret == 0, let file = files[fd] {
                 let totals = files.takeCarried(fd, adding: call.io)
                 files.close(fd)
-                ctx.records += io.reportIO(ctx.origin, fd: fd, file: file, totals: totals, closing: true, command: &command)
+                ctx.records += io.reportIO(
+                    ctx.origin, fd: fd, file: file, totals: totals, closing: true, command: &command)
             }
         case .closeRange:
             guard call.ret == 0 else { return }
@@ -88,18 +95,23 @@ struct SyscallInterpreter {
             let path = fileCalls.resolved(ctx, files, dirfd: Linux.atFDCWD, slot: ctx.meaning == .mount ? 1 : 0)
             fileCalls.simple(&ctx, .file, ctx.meaning == .mount ? .mount : .umount, path: path)
         case .chdir:
-            if call.ret == 0, let path = fileCalls.resolved(ctx, files, dirfd: Linux.atFDCWD, slot: 0, followLast: true) { files.cwd = path }
+            if call.ret == 0, let path = fileCalls.resolved(ctx, files, dirfd: Linux.atFDCWD, slot: 0, followLast: true)
+            {
+                files.cwd = path
+            }
         case .fchdir:
             if call.ret == 0, let path = files[call.int(0)]?.path { files.cwd = path }
         case .changeRoot:
             // runc: chdir(rootfs); pivot_root(".", "."); chdir("/"). The new root as the host names it.
-            if call.ret == 0, let path = fileCalls.resolved(ctx, files, dirfd: Linux.atFDCWD, slot: 0, followLast: true) {
+            if call.ret == 0, let path = fileCalls.resolved(ctx, files, dirfd: Linux.atFDCWD, slot: 0, followLast: true)
+            {
                 files.root = path == [Paths.slash] ? nil : path
             }
         case .joinNamespace:
             // runc exec, nsenter: setns on /proc/PID/ns/mnt takes PID's root, as the host names it.
             guard call.ret == 0, call.arg(1) == 0 || call.arg(1) & Linux.cloneNewns != 0,
-                  let path = files[call.int(0)]?.path, let target = Self.mountNamespaceOwner(path) else { return }
+                let path = files[call.int(0)]?.path, let target = Self.mountNamespaceOwner(path)
+            else { return }
             files.root = system.mountedRoot(of: target)
         case .dup:
             guard call.ret >= 0 else { return }
@@ -107,8 +119,9 @@ struct SyscallInterpreter {
             if let replaced = files[new], call.int(0) != new {
                 // dup2 onto an open fd closes it; the kernel put its totals on this record.
                 let totals = files.takeCarried(new, adding: call.io)
-                ctx.records += io.reportIO(ctx.origin, fd: new, file: replaced, totals: totals, closing: true,
-                                         command: &command)
+                ctx.records += io.reportIO(
+                    ctx.origin, fd: new, file: replaced, totals: totals, closing: true,
+                    command: &command)
             }
             files.close(new)
             let cloexec = (ctx.arg(ctx.arguments.flags) ?? 0) & Linux.oCloexec != 0

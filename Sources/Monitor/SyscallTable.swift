@@ -64,14 +64,16 @@ public enum SyscallTable {
     public static var specs: [Int: syscall_spec] { byNumber.mapValues(\.spec) }
 
     // The spec's arguments are numbered from 1: 0 means none. `arguments` counts from 0.
-    private static func entry(_ nr: Int32, _ name: String, _ meaning: SyscallInfo.Meaning,
-                              _ action: syscall_action = SYSCALL_RECORD, paths: (UInt8, UInt8) = (0, 0),
-                              fd: UInt8 = 0, fdResult: Bool = false,
-                              sockaddr: UInt8 = 0, length: UInt8 = 0,
-                              lengthKind: sockaddr_length = SOCKADDR_LEN_VALUE, ioFD: UInt8 = 0,
-                              newGeneration: Bool = false, fdMetadata: fd_metadata? = nil,
-                              ioLength: io_length = IO_LENGTH_NONE, ioFlags: UInt8 = 0,
-                              fdCommand: UInt8 = 0, args arguments: SyscallInfo.Arguments = .init()) -> SyscallInfo {
+    private static func entry(
+        _ nr: Int32, _ name: String, _ meaning: SyscallInfo.Meaning,
+        _ action: syscall_action = SYSCALL_RECORD, paths: (UInt8, UInt8) = (0, 0),
+        fd: UInt8 = 0, fdResult: Bool = false,
+        sockaddr: UInt8 = 0, length: UInt8 = 0,
+        lengthKind: sockaddr_length = SOCKADDR_LEN_VALUE, ioFD: UInt8 = 0,
+        newGeneration: Bool = false, fdMetadata: fd_metadata? = nil,
+        ioLength: io_length = IO_LENGTH_NONE, ioFlags: UInt8 = 0,
+        fdCommand: UInt8 = 0, args arguments: SyscallInfo.Arguments = .init()
+    ) -> SyscallInfo {
         let spec = syscall_spec(
             action: UInt8(action.rawValue), path_args: paths, fd_arg: fd, fd_result: fdResult ? 1 : 0,
             sockaddr_arg: sockaddr, sockaddr_len_arg: length, sockaddr_len_kind: UInt8(lengthKind.rawValue),
@@ -85,8 +87,9 @@ public enum SyscallTable {
         entry(__NR_open, "open", .open, paths: (1, 0), fdResult: true, args: .init(flags: 1)),
         entry(__NR_openat, "openat", .open, paths: (2, 0), fdResult: true, args: .init(dirfd: 0, flags: 2)),
         entry(__NR_openat2, "openat2", .open, paths: (2, 0), fdResult: true, args: .init(dirfd: 0)),
-        entry(__NR_creat, "creat", .open, paths: (1, 0), fdResult: true,
-              args: .init(impliedFlags: 0o1101 /* O_CREAT | O_TRUNC | O_WRONLY */)),
+        entry(
+            __NR_creat, "creat", .open, paths: (1, 0), fdResult: true,
+            args: .init(impliedFlags: Linux.oCreat | Linux.oTrunc | Linux.oWronly)),
         entry(__NR_read, "read", .read, SYSCALL_IO_READ, fd: 1),
         entry(__NR_pread64, "pread64", .read, SYSCALL_IO_READ, fd: 1),
         entry(__NR_readv, "readv", .read, SYSCALL_IO_READ, fd: 1),
@@ -121,8 +124,9 @@ public enum SyscallTable {
         entry(__NR_lchown, "lchown", .chown, paths: (1, 0), args: .init(noFollow: true)),
         entry(__NR_fchown, "fchown", .chown, fd: 1, fdMetadata: FD_METADATA_OWNER),
         entry(__NR_fchownat, "fchownat", .chown, paths: (2, 0), args: .init(dirfd: 0, flags: 4)),
-        entry(__NR_utimensat, "utimensat", .utime, paths: (2, 0), fdMetadata: FD_METADATA_TIMES,
-              args: .init(dirfd: 0, flags: 3, emptyPathMeansDirfd: true)),
+        entry(
+            __NR_utimensat, "utimensat", .utime, paths: (2, 0), fdMetadata: FD_METADATA_TIMES,
+            args: .init(dirfd: 0, flags: 3, emptyPathMeansDirfd: true)),
         entry(__NR_setxattr, "setxattr", .xattr, paths: (1, 0)),
         entry(__NR_lsetxattr, "lsetxattr", .xattr, paths: (1, 0), args: .init(noFollow: true)),
         entry(__NR_fsetxattr, "fsetxattr", .xattr, fd: 1, fdMetadata: FD_METADATA_XATTR),
@@ -156,8 +160,9 @@ public enum SyscallTable {
         entry(__NR_bind, "bind", .bind, fd: 1, sockaddr: 2, length: 3),
         entry(__NR_listen, "listen", .listen, fd: 1),
         entry(__NR_accept, "accept", .accept, fdResult: true, sockaddr: 2, length: 3, lengthKind: SOCKADDR_LEN_POINTER),
-        entry(__NR_accept4, "accept4", .accept, fdResult: true, sockaddr: 2, length: 3, lengthKind: SOCKADDR_LEN_POINTER,
-              args: .init(flags: 3)),
+        entry(
+            __NR_accept4, "accept4", .accept, fdResult: true, sockaddr: 2, length: 3, lengthKind: SOCKADDR_LEN_POINTER,
+            args: .init(flags: 3)),
         entry(__NR_sendto, "sendto", .send, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_COUNT),
         entry(__NR_sendmsg, "sendmsg", .send, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_MSGHDR),
         entry(__NR_recvfrom, "recvfrom", .recv, SYSCALL_IO_READ, fd: 1, ioFlags: 4),

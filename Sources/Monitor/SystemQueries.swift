@@ -58,6 +58,8 @@ extension SystemQueries {
 /// Knows nothing: for a tracker fed only process events.
 public struct NoSystemQueries: SystemQueries {
     public init() {}
-    public func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: Event.IOTotals] { [:] }
+    public func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: Event.IOTotals] {
+        [:]
+    }
     public func socket(inode: UInt64) -> SocketState? { nil }
 }

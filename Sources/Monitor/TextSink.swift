@@ -17,24 +17,30 @@ public final class TextSink: Sink {
     public func emit(_ record: Record) {
         switch record {
         case .process(let event):
-            stream.write(Self.line(
-                time(event.time), String(event.command), Escaping.text(event.comm),
-                String(event.pid), String(event.tid), String(event.ppid), event.action.rawValue,
-                details(event) + Self.describe(event.daemon)))
+            stream.write(
+                Self.line(
+                    time(event.time), String(event.command), Escaping.text(event.comm),
+                    String(event.pid), String(event.tid), String(event.ppid), event.action.rawValue,
+                    details(event) + Self.describe(event.daemon)))
         case .activity(let activity):
-            stream.write(Self.line(
-                time(activity.time), String(activity.command), Escaping.text(activity.comm),
-                String(activity.pid), String(activity.tid), String(activity.ppid), activity.action.rawValue,
-                details(activity) + Self.describe(activity.daemon)))
+            stream.write(
+                Self.line(
+                    time(activity.time), String(activity.command), Escaping.text(activity.comm),
+                    String(activity.pid), String(activity.tid), String(activity.ppid), activity.action.rawValue,
+                    details(activity) + Self.describe(activity.daemon)))
         case .lost(let lost):
             let places = lost.counts.sorted { $0.key < $1.key }.filter { $0.value > 0 }
                 .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            stream.write(Self.line(time(lost.time), "-", "-", "-", "-", "-", "lost",
-                                   "\(lost.total) events lost (\(places)): output is incomplete"))
+            stream.write(
+                Self.line(
+                    time(lost.time), "-", "-", "-", "-", "-", "lost",
+                    "\(lost.total) events lost (\(places)): output is incomplete"))
         case .status(let status):
             let fields = status.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            stream.write(Self.line(time(status.time), "-", "-", "-", "-", "-", "status",
-                                   ([status.message] + fields).joined(separator: " ")))
+            stream.write(
+                Self.line(
+                    time(status.time), "-", "-", "-", "-", "-", "status",
+                    ([status.message] + fields).joined(separator: " ")))
         case .summary(let summary):
             writeSummary(summary)
         }
@@ -102,9 +108,11 @@ public final class TextSink: Sink {
         let prefix = Self.pad(time, 15) + " " + Self.pad(String(summary.command), 3, right: true) + " summary  "
         let seconds = Double(summary.end &- summary.start) / 1e9
         let head = summary.argv.isEmpty ? "pid \(summary.pid)" : Escaping.arguments(summary.argv)
-        var lines = ["\(head): \(summary.leader.map(Self.describe) ?? "running") after "
-            + formatSeconds(seconds) + "; \(summary.processes.count) processes, \(summary.threads) threads"
-            + (summary.lostEvents > 0 ? ", \(summary.lostEvents) EVENTS LOST: incomplete" : ", no events lost")]
+        var lines = [
+            "\(head): \(summary.leader.map(Self.describe) ?? "running") after "
+                + formatSeconds(seconds) + "; \(summary.processes.count) processes, \(summary.threads) threads"
+                + (summary.lostEvents > 0 ? ", \(summary.lostEvents) EVENTS LOST: incomplete" : ", no events lost")
+        ]
         // The process tree, children under their parents, in fork order.
         let pids = Set(summary.processes.map(\.pid))
         var children: [Int32: [CommandSummary.Process]] = [:]
@@ -128,11 +136,13 @@ public final class TextSink: Sink {
         }
         for (index, root) in roots.enumerated() { walk(root, "", index == roots.count - 1) }
         let files = summary.files
-        for (bucket, paths) in [("created", files.created), ("modified", files.modified), ("deleted", files.deleted),
-                                ("metadata", files.metadata), ("temporary", files.temporary), ("read", files.read),
-                                ("loaded", files.loaded), ("dir created", files.directoriesCreated),
-                                ("dir deleted", files.directoriesDeleted), ("dir temporary", files.directoriesTemporary),
-                                ("ambiguous", files.ambiguous)] {
+        for (bucket, paths) in [
+            ("created", files.created), ("modified", files.modified), ("deleted", files.deleted),
+            ("metadata", files.metadata), ("temporary", files.temporary), ("read", files.read),
+            ("loaded", files.loaded), ("dir created", files.directoriesCreated),
+            ("dir deleted", files.directoriesDeleted), ("dir temporary", files.directoriesTemporary),
+            ("ambiguous", files.ambiguous),
+        ] {
             for path in paths {
                 let guess = files.uncertain.contains(path) ? " (prior existence unknown)" : ""
                 lines.append(Self.pad(bucket, 14) + Escaping.text(path) + guess)
@@ -142,18 +152,23 @@ public final class TextSink: Sink {
             lines.append(Self.pad("renamed", 14) + Escaping.text(rename.from) + " -> " + Escaping.text(rename.to))
         }
         for endpoint in summary.network {
-            let socket = SocketState(family: endpoint.family, type: endpoint.type, local: endpoint.local,
-                                     remote: endpoint.remote, peer: endpoint.peer)
-            lines.append(Self.pad("network", 14) + Self.describe(socket)
-                + " sent=\(endpoint.bytesSent) received=\(endpoint.bytesReceived)")
+            let socket = SocketState(
+                family: endpoint.family, type: endpoint.type, local: endpoint.local,
+                remote: endpoint.remote, peer: endpoint.peer)
+            lines.append(
+                Self.pad("network", 14) + Self.describe(socket)
+                    + " sent=\(endpoint.bytesSent) received=\(endpoint.bytesReceived)")
         }
         for daemon in summary.daemons {
-            lines.append(Self.pad("daemon", 14) + "\(Escaping.text(daemon.comm))(\(daemon.pid)) via "
-                + Escaping.text(Array(daemon.address.utf8)) + " (" + daemon.via.map(String.init).joined(separator: ">") + ")")
+            lines.append(
+                Self.pad("daemon", 14) + "\(Escaping.text(daemon.comm))(\(daemon.pid)) via "
+                    + Escaping.text(Array(daemon.address.utf8)) + " ("
+                    + daemon.via.map(String.init).joined(separator: ">") + ")")
         }
         if summary.unattributed > 0 {
-            lines.append(Self.pad("unattributed", 14)
-                + "\(summary.unattributed) daemon calls made meanwhile for no watched command")
+            lines.append(
+                Self.pad("unattributed", 14)
+                    + "\(summary.unattributed) daemon calls made meanwhile for no watched command")
         }
         for line in lines { stream.write(prefix + line + "\n") }
     }
@@ -180,8 +195,10 @@ public final class TextSink: Sink {
 
     private func pad3(_ value: Int) -> String { Self.pad(String(value), 3, right: true, fill: "0") }
 
-    private static func line(_ time: String, _ command: String, _ comm: String, _ pid: String, _ tid: String,
-                             _ ppid: String, _ event: String, _ details: String) -> String {
+    private static func line(
+        _ time: String, _ command: String, _ comm: String, _ pid: String, _ tid: String,
+        _ ppid: String, _ event: String, _ details: String
+    ) -> String {
         pad(time, 15) + " " + pad(command, 3, right: true) + " " + pad(comm, 16) + " " + pad(pid, 7) + " "
             + pad(tid, 7) + " " + pad(ppid, 7) + " " + pad(event, 11) + " " + details + "\n"
     }

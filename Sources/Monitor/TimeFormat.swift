@@ -26,8 +26,10 @@ public enum TimeFormat {
         var seconds = time_t(second)
         gmtime_r(&seconds, &parts)
         var text: [UInt8] = []
-        let fields = [(parts.tm_year + 1900, 4, "-"), (parts.tm_mon + 1, 2, "-"), (parts.tm_mday, 2, "T"),
-                      (parts.tm_hour, 2, ":"), (parts.tm_min, 2, ":"), (parts.tm_sec, 2, "")]
+        let fields = [
+            (parts.tm_year + 1900, 4, "-"), (parts.tm_mon + 1, 2, "-"), (parts.tm_mday, 2, "T"),
+            (parts.tm_hour, 2, ":"), (parts.tm_min, 2, ":"), (parts.tm_sec, 2, ""),
+        ]
         for (value, width, separator) in fields {
             text.appendDecimal(UInt(max(0, value)), width: width)
             text.append(contentsOf: separator.utf8)

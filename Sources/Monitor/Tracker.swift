@@ -70,8 +70,10 @@ public struct Tracker {
 
     /// Registers a process that existed before the probes were attached.
     /// Direct children of the `--pid` root each start a command, in pid order.
-    public mutating func seed(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], threads: [Int32], ktime: UInt64,
-                              files: FileTable = FileTable()) {
+    public mutating func seed(
+        pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], threads: [Int32], ktime: UInt64,
+        files: FileTable = FileTable()
+    ) {
         let command: Int
         if pid == root {
             command = rootCommand
@@ -115,8 +117,9 @@ public struct Tracker {
         var records: [Record] = []
         for pid in livePids {
             guard var process = processes.remove(pid) else { continue }
-            let origin = RecordOrigin(clock: clock, ktime: ktime, pid: pid, tid: pid, comm: process.comm,
-                                      process: process, confidence: .certain)
+            let origin = RecordOrigin(
+                clock: clock, ktime: ktime, pid: pid, tid: pid, comm: process.comm,
+                process: process, confidence: .certain)
             records += interpreter.io.flushIO(origin, files: &process.files, command: &commands[process.command])
             processes.add(pid, process)
         }
@@ -148,10 +151,14 @@ public struct Tracker {
         }
         if !fork.unfollowed {
             // A child of a process a daemon forked for the command is daemon work too.
-            let daemon = parent.daemon.map { scope in DaemonScope(pid: scope.pid, comm: scope.comm,
-                                                                 via: scope.via + [fork.childPid], ambiguous: scope.ambiguous) }
-            addProcess(pid: fork.childPid, ppid: fork.parentPid, comm: event.comm, argv: parent.argv,
-                       command: command, ktime: event.ktime, files: parent.files, daemon: daemon)
+            let daemon = parent.daemon.map { scope in
+                DaemonScope(
+                    pid: scope.pid, comm: scope.comm,
+                    via: scope.via + [fork.childPid], ambiguous: scope.ambiguous)
+            }
+            addProcess(
+                pid: fork.childPid, ppid: fork.parentPid, comm: event.comm, argv: parent.argv,
+                command: command, ktime: event.ktime, files: parent.files, daemon: daemon)
         }
         record.command = command
         return records + [.process(record)]
@@ -160,11 +167,13 @@ public struct Tracker {
     private mutating func handleExec(_ event: Event, _ exec: Event.Exec) -> [Record] {
         var process = takeProcess(for: event)
         if exec.oldTid != event.tid { process.threads.remove(exec.oldTid) }
-        let origin = RecordOrigin(clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: event.comm,
-                                  process: process, confidence: .certain)
+        let origin = RecordOrigin(
+            clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: event.comm,
+            process: process, confidence: .certain)
         let closed = process.files.exec()
-        let records = interpreter.io.endGeneration(origin, files: &process.files, command: &commands[process.command],
-                                                   closed: closed, kernelHoldsIO: exec.ioEntries != 0)
+        let records = interpreter.io.endGeneration(
+            origin, files: &process.files, command: &commands[process.command],
+            closed: closed, kernelHoldsIO: exec.ioEntries != 0)
         process.comm = event.comm
         process.argv = exec.argv
         var record = baseRecord(event, parent: process)
@@ -197,10 +206,12 @@ public struct Tracker {
         var record = baseRecord(event, parent: process)
         record.action = .exit
         record.termination = exit.status
-        let origin = RecordOrigin(clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: process.comm,
-                                  process: process, confidence: .certain)
-        let io = interpreter.io.flushIO(origin, files: &process.files, command: &commands[process.command],
-                                        kernelHoldsIO: exit.ioEntries != 0)
+        let origin = RecordOrigin(
+            clock: clock, ktime: event.ktime, pid: event.pid, tid: event.tid, comm: process.comm,
+            process: process, confidence: .certain)
+        let io = interpreter.io.flushIO(
+            origin, files: &process.files, command: &commands[process.command],
+            kernelHoldsIO: exit.ioEntries != 0)
         return io + [.process(record)] + end(process, termination: exit.status, ktime: event.ktime)
     }
 
@@ -208,8 +219,9 @@ public struct Tracker {
     private mutating func handleSyscall(_ event: Event, _ call: Event.Syscall) -> [Record] {
         guard SyscallTable.byNumber[call.nr] != nil else { return [] }
         var process = takeProcess(for: event)
-        let records = interpreter.interpret(event, call, by: &process, command: &commands[process.command],
-                                            others: &processes)
+        let records = interpreter.interpret(
+            event, call, by: &process, command: &commands[process.command],
+            others: &processes)
         processes.add(event.pid, process)
         return records
     }
@@ -218,8 +230,9 @@ public struct Tracker {
     private mutating func handleDaemonWork(_ event: Event) -> [Record] {
         let (records, forks) = attribution.work(event, commands: &commands, tree: &processes, interpreter: interpreter)
         for fork in forks {
-            addProcess(pid: fork.pid, ppid: fork.ppid, comm: fork.comm, argv: fork.argv, command: fork.command,
-                       ktime: event.ktime, files: fork.files, daemon: fork.scope)
+            addProcess(
+                pid: fork.pid, ppid: fork.ppid, comm: fork.comm, argv: fork.argv, command: fork.command,
+                ktime: event.ktime, files: fork.files, daemon: fork.scope)
         }
         return records
     }
@@ -236,8 +249,9 @@ public struct Tracker {
     /// `termination` is known only for the monitor's own child, from waitpid.
     public mutating func vanished(_ pid: Int32, ktime: UInt64, termination: Termination? = nil) -> [Record] {
         guard let process = processes.remove(pid) else { return [] }
-        var record = ProcessRecord(time: clock.wall(ktime), command: process.command, pid: pid, tid: pid,
-                                   ppid: process.ppid, comm: process.comm, action: .exit)
+        var record = ProcessRecord(
+            time: clock.wall(ktime), command: process.command, pid: pid, tid: pid,
+            ppid: process.ppid, comm: process.comm, action: .exit)
         record.termination = termination
         record.statusUnknown = termination == nil
         return [.process(record)] + end(process, termination: termination, ktime: ktime)
@@ -286,21 +300,29 @@ public struct Tracker {
         commands.start(leader: leader, ktime: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
     }
 
-    private mutating func addProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int, ktime: UInt64,
-                                     files: FileTable = FileTable(), daemon: DaemonScope? = nil) {
-        processes.add(pid, newProcess(pid: pid, ppid: ppid, comm: comm, argv: argv, command: command, ktime: ktime,
-                                      files: files, daemon: daemon))
+    private mutating func addProcess(
+        pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int, ktime: UInt64,
+        files: FileTable = FileTable(), daemon: DaemonScope? = nil
+    ) {
+        processes.add(
+            pid,
+            newProcess(
+                pid: pid, ppid: ppid, comm: comm, argv: argv, command: command, ktime: ktime,
+                files: files, daemon: daemon))
     }
 
     /// A process added to `command`'s list (the command starts here if it is
     /// unknown), not yet in the tree.
-    private mutating func newProcess(pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int,
-                                     ktime: UInt64, files: FileTable, daemon: DaemonScope?) -> LiveProcess {
+    private mutating func newProcess(
+        pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int,
+        ktime: UInt64, files: FileTable, daemon: DaemonScope?
+    ) -> LiveProcess {
         commands.open(command, leader: pid, ktime: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
         var entry = CommandSummary.Process(pid: pid, ppid: ppid, comm: comm, argv: argv, termination: nil)
         entry.daemon = daemon
-        return LiveProcess(command: command, entry: commands[command]?.add(entry), ppid: ppid, comm: comm, argv: argv,
-                           threads: [pid], files: files, daemon: daemon)
+        return LiveProcess(
+            command: command, entry: commands[command]?.add(entry), ppid: ppid, comm: comm, argv: argv,
+            threads: [pid], files: files, daemon: daemon)
     }
 
     /// The live process an event belongs to (a copy; the tree keeps it).
@@ -324,8 +346,9 @@ public struct Tracker {
         var ppid: Int32 = 0
         if case .exit(let exit) = event.body { ppid = exit.parentPid }
         let command = processes[ppid]?.command ?? rootCommand
-        var process = newProcess(pid: event.pid, ppid: ppid, comm: event.comm, argv: [], command: command,
-                                 ktime: event.ktime, files: FileTable(), daemon: nil)
+        var process = newProcess(
+            pid: event.pid, ppid: ppid, comm: event.comm, argv: [], command: command,
+            ktime: event.ktime, files: FileTable(), daemon: nil)
         if event.tid != event.pid { process.threads.insert(event.tid) }
         return process
     }
@@ -341,10 +364,11 @@ public struct Tracker {
     private mutating func endCommand(_ number: Int, ktime: UInt64) -> Record? {
         guard let command = commands.remove(number) else { return nil }
         if !command.daemons.isEmpty { attribution.endedTags.append(command.leader) }
-        return .summary(command.summary(
-            number: number, start: clock.wall(command.start), end: clock.wall(ktime),
-            lostEvents: lostTotal - command.lostAtStart,
-            unattributed: unattributed - min(unattributed, command.unattributedAtStart)))
+        return .summary(
+            command.summary(
+                number: number, start: clock.wall(command.start), end: clock.wall(ktime),
+                lostEvents: lostTotal - command.lostAtStart,
+                unattributed: unattributed - min(unattributed, command.unattributedAtStart)))
     }
 
     /// Ends the command when nothing is left to wait for: its processes, and

@@ -34,7 +34,8 @@ final class Launcher {
         guard pipe(&fds) == 0 else { throw SessionError.launch(errno) }
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let flat: [UInt8] = arguments.flatMap { $0 + [0] }
-        let child = spawn_gated(path, flat.map { CChar(bitPattern: $0) }, flat.count, Int32(arguments.count), fds[0], fds[1])
+        let child = spawn_gated(
+            path, flat.map { CChar(bitPattern: $0) }, flat.count, Int32(arguments.count), fds[0], fds[1])
         let spawnErrno = errno
         close(fds[0])
         guard child > 0 else {

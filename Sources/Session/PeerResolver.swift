@@ -35,8 +35,10 @@ public final class PeerResolver {
         /// Ask again later for the accepted socket.
         public var pending: Bool = false
 
-        public init(pid: Int32, comm: [UInt8], inode: UInt64, local: String, remote: String, family: String,
-                    holders: [Int32] = [], pending: Bool = false) {
+        public init(
+            pid: Int32, comm: [UInt8], inode: UInt64, local: String, remote: String, family: String,
+            holders: [Int32] = [], pending: Bool = false
+        ) {
             self.pid = pid
             self.comm = comm
             self.inode = inode
@@ -133,8 +135,9 @@ public final class PeerResolver {
             if name.first != 0 { name = Array(name.prefix { $0 != 0 }) }  // a path ends at its NUL
             var socket = sockdiag_unix()
             guard !name.isEmpty, sockdiag_unix_listener_named(name, name.count, &socket) == 0 else { return nil }
-            return named(inode: socket.inode, local: Self.unixName(socket), remote: "", family: Self.unixFamily,
-                         pending: false, excluding: excluding)
+            return named(
+                inode: socket.inode, local: Self.unixName(socket), remote: "", family: Self.unixFamily,
+                pending: false, excluding: excluding)
         case AF_INET, AF_INET6:
             let v4 = family == AF_INET
             guard address.count >= (v4 ? 8 : 24) else { return nil }
@@ -142,8 +145,9 @@ public final class PeerResolver {
             let bytes = v4 ? Array(address[4..<8]) : Array(address[8..<24])
             var socket = sockdiag_inet()
             guard sockdiag_inet_listener_at(UInt8(family), bytes, port, &socket) == 0 else { return nil }
-            return named(inode: socket.inode, local: Self.format(socket, remote: false), remote: "",
-                         family: Self.familyName(socket), pending: false, excluding: excluding)
+            return named(
+                inode: socket.inode, local: Self.format(socket, remote: false), remote: "",
+                family: Self.familyName(socket), pending: false, excluding: excluding)
         default:
             return nil
         }
@@ -163,15 +167,17 @@ public final class PeerResolver {
             } else if Self.awaitsAccept(unix), sockdiag_unix_listener_for(inode, &other) == 0 {
                 remote = Self.unixName(other)
             }
-            return Endpoint(family: Self.unixFamily, sockType: SocketAddress.type(Int32(unix.type)),
-                            local: Self.unixName(unix), remote: remote)
+            return Endpoint(
+                family: Self.unixFamily, sockType: SocketAddress.type(Int32(unix.type)),
+                local: Self.unixName(unix), remote: remote)
         }
         if unixOnly { return nil }
         var inet = sockdiag_inet()
         if sockdiag_inet_query(inode, 0, &inet) == 0 {
             let type = inet.protocol == UInt8(IPPROTO_TCP) ? SOCK_STREAM : SOCK_DGRAM
-            return Endpoint(family: Self.familyName(inet), sockType: SocketAddress.type(Int32(type.rawValue)),
-                            local: Self.format(inet, remote: false), remote: Self.format(inet, remote: true))
+            return Endpoint(
+                family: Self.familyName(inet), sockType: SocketAddress.type(Int32(type.rawValue)),
+                local: Self.format(inet, remote: false), remote: Self.format(inet, remote: true))
         }
         return nil
     }
@@ -247,8 +253,10 @@ public final class PeerResolver {
     /// any that is an ancestor of another (a socket-activating init, a
     /// prefork master: the child serves), then take the lowest pid. Nil when
     /// every holder is excluded.
-    public static func pickHolder(_ holders: [Int32], excluding: Set<Int32> = [],
-                                  parent: (Int32) -> Int32? = PeerResolver.parentPid) -> Int32? {
+    public static func pickHolder(
+        _ holders: [Int32], excluding: Set<Int32> = [],
+        parent: (Int32) -> Int32? = PeerResolver.parentPid
+    ) -> Int32? {
         let candidates = Set(holders.filter { !excluding.contains($0) })
         guard candidates.count > 1 else { return candidates.first }
         var ancestors: Set<Int32> = []
@@ -268,7 +276,8 @@ public final class PeerResolver {
     /// The parent pid from /proc/PID/stat; nil if the process is gone.
     public static func parentPid(_ pid: Int32) -> Int32? {
         guard let stat = FileManager.default.contents(atPath: "/proc/\(pid)/stat").map([UInt8].init),
-              let close = stat.lastIndex(of: UInt8(ascii: ")")), close + 2 < stat.count else { return nil }
+            let close = stat.lastIndex(of: UInt8(ascii: ")")), close + 2 < stat.count
+        else { return nil }
         // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
         let fields = stat[(close + 2)...].split(separator: UInt8(ascii: " "))
         guard fields.count > 1 else { return nil }
@@ -277,7 +286,9 @@ public final class PeerResolver {
 
     /// /proc/PID/comm without its newline; nil if the process is gone.
     public static func comm(_ pid: Int32) -> [UInt8]? {
-        guard var bytes = FileManager.default.contents(atPath: "/proc/\(pid)/comm").map([UInt8].init) else { return nil }
+        guard var bytes = FileManager.default.contents(atPath: "/proc/\(pid)/comm").map([UInt8].init) else {
+            return nil
+        }
         if bytes.last == 0x0A { bytes.removeLast() }
         return bytes
     }
@@ -297,14 +308,16 @@ public final class PeerResolver {
         }
         // The other end's remote is this socket (for a connected pair).
         let remote = pending ? "" : Self.unixName(mine)
-        return named(inode: other.inode, local: Self.unixName(other), remote: remote, family: Self.unixFamily,
-                     pending: pending, excluding: excluding)
+        return named(
+            inode: other.inode, local: Self.unixName(other), remote: remote, family: Self.unixFamily,
+            pending: pending, excluding: excluding)
     }
 
     /// A connected stream whose peer has no file and has not shut it down:
     /// the peer is an embryo in a listener's queue.
     private static func awaitsAccept(_ socket: sockdiag_unix) -> Bool {
-        socket.has_peer != 0 && socket.peer_inode == 0 && socket.shutdown == 0 && socket.type != UInt8(SOCK_DGRAM.rawValue)
+        socket.has_peer != 0 && socket.peer_inode == 0 && socket.shutdown == 0
+            && socket.type != UInt8(SOCK_DGRAM.rawValue)
     }
 
     /// A path as is; an abstract name as `@name`, its NULs shown as `@` (as `ss` does).
@@ -328,8 +341,9 @@ public final class PeerResolver {
         var kind: Int32 = 0
         guard sockdiag_inet_peer(&mine, &other, &kind) == 0, kind != Int32(SOCKDIAG_PEER_NONE) else { return nil }
         let pending = kind == Int32(SOCKDIAG_PEER_LISTENER) && mine.protocol == UInt8(IPPROTO_TCP)
-        return named(inode: other.inode, local: Self.format(other, remote: false), remote: Self.format(other, remote: true),
-                     family: Self.familyName(other), pending: pending, excluding: excluding)
+        return named(
+            inode: other.inode, local: Self.format(other, remote: false), remote: Self.format(other, remote: true),
+            family: Self.familyName(other), pending: pending, excluding: excluding)
     }
 
     private static func familyName(_ socket: sockdiag_inet) -> String {
@@ -347,8 +361,10 @@ public final class PeerResolver {
 
     // MARK: - Holders
 
-    private func named(inode: UInt32, local: String, remote: String, family: String, pending: Bool,
-                       excluding: Set<Int32>) -> Peer? {
+    private func named(
+        inode: UInt32, local: String, remote: String, family: String, pending: Bool,
+        excluding: Set<Int32>
+    ) -> Peer? {
         guard inode != 0 else { return nil }
         let holders = holders(ofSocketInode: UInt64(inode))
         guard let pid = Self.pickHolder(holders, excluding: excluding), let comm = Self.comm(pid) else { return nil }
@@ -356,8 +372,9 @@ public final class PeerResolver {
             recentPeers[oldest.key] = nil
         }
         recentPeers[pid] = Self.now()
-        return Peer(pid: pid, comm: comm, inode: UInt64(inode), local: local, remote: remote, family: family,
-                    holders: holders, pending: pending)
+        return Peer(
+            pid: pid, comm: comm, inode: UInt64(inode), local: local, remote: remote, family: family,
+            holders: holders, pending: pending)
     }
 
     private static func pids(_ holders: [Holder]) -> [Int32] {

@@ -16,12 +16,14 @@ enum ProcScan {
 
     static func read(_ pid: Int32) -> Process? {
         guard let stat = bytes("/proc/\(pid)/stat"),
-              let open = stat.firstIndex(of: UInt8(ascii: "(")),
-              let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+            let open = stat.firstIndex(of: UInt8(ascii: "(")),
+            let close = stat.lastIndex(of: UInt8(ascii: ")"))
+        else { return nil }
         // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
         let fields = stat[(close + 2)...].split(separator: UInt8(ascii: " "))
         guard fields.count > 1, let ppid = Int32(String(decoding: fields[1], as: UTF8.self)) else { return nil }
-        var argv = (bytes("/proc/\(pid)/cmdline") ?? []).split(separator: 0, omittingEmptySubsequences: false).map(Array.init)
+        var argv = (bytes("/proc/\(pid)/cmdline") ?? []).split(separator: 0, omittingEmptySubsequences: false).map(
+            Array.init)
         if argv.last?.isEmpty == true { argv.removeLast() }
         return Process(pid: pid, ppid: ppid, comm: Array(stat[(open + 1)..<close]), argv: argv, threads: threads(pid))
     }
@@ -85,7 +87,8 @@ enum ProcScan {
             let point = unescapeMountPath(fields[4])
             var mounted = stat()
             if stat(String(decoding: point, as: UTF8.self), &mounted) == 0, mounted.st_dev == root.st_dev,
-               mounted.st_ino == root.st_ino {
+                mounted.st_ino == root.st_ino
+            {
                 return point
             }
         }
@@ -99,7 +102,8 @@ enum ProcScan {
         var i = 0
         while i < raw.count {
             if raw[i] == UInt8(ascii: "\\"), i + 3 < raw.count,
-               let value = UInt8(String(decoding: raw[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                let value = UInt8(String(decoding: raw[(i + 1)...(i + 3)], as: UTF8.self), radix: 8)
+            {
                 out.append(value)
                 i += 4
             } else {

@@ -17,7 +17,8 @@ public final class Session {
             let own = ProcScan.read(getpid())?.argv ?? []
             if let terminator = own.firstIndex(of: Array("--".utf8)) {
                 let raw = Array(own[(terminator + 1)...])
-                let same = raw.count == arguments.count
+                let same =
+                    raw.count == arguments.count
                     && zip(raw, arguments).allSatisfy { String(decoding: $0, as: UTF8.self) == $1 }
                 if same { return .command(raw) }
             }
@@ -84,21 +85,24 @@ public final class Session {
             let child = try Launcher(arguments: arguments)
             tracer.watch(tid: child.pid, tag: child.pid)
             tracker = Tracker(mode: .command(root: child.pid), clock: clock, system: queries)
-            tracker.seed(pid: child.pid, ppid: getpid(), comm: Array("ebpf-monitor".utf8),
-                         argv: arguments, threads: [], ktime: Self.now(CLOCK_MONOTONIC), files: queries.files(of: child.pid))
+            tracker.seed(
+                pid: child.pid, ppid: getpid(), comm: Array("ebpf-monitor".utf8),
+                argv: arguments, threads: [], ktime: Self.now(CLOCK_MONOTONIC), files: queries.files(of: child.pid))
             launcher = child
         }
 
         let watchedPids = Set(tracker.livePids + [getpid()])
         let goPrograms = GoPrograms.running(excluding: watchedPids).filter { tracer.followGoroutines(pid: $0) }.count
         let ready = Self.seconds(Self.now(CLOCK_MONOTONIC)) - options.startedAt
-        status("ready", clock: clock, [
-            "fork_probe": tracer.forkProbe.rawValue,
-            "offsets": "btf",
-            "ready_seconds": String(format: "%.3f", ready),
-            "go_programs": String(goPrograms),
-            "watching": String(tracker.liveProcesses),
-        ])
+        status(
+            "ready", clock: clock,
+            [
+                "fork_probe": tracer.forkProbe.rawValue,
+                "offsets": "btf",
+                "ready_seconds": String(format: "%.3f", ready),
+                "go_programs": String(goPrograms),
+                "watching": String(tracker.liveProcesses),
+            ])
         let cpuAtReady = Self.cpuSeconds()
         launcher?.release()
 
@@ -118,7 +122,8 @@ public final class Session {
             launcher?.poll()
             if records == 0, let launcher, let termination = launcher.termination {
                 // Every event from before the reap has been processed by now (quiet poll).
-                for record in tracker.vanished(launcher.pid, ktime: Self.now(CLOCK_MONOTONIC), termination: termination) {
+                for record in tracker.vanished(launcher.pid, ktime: Self.now(CLOCK_MONOTONIC), termination: termination)
+                {
                     sink.emit(record)
                 }
             }
@@ -137,17 +142,19 @@ public final class Session {
         process(&tracker, tracer: tracer, flushAll: true)
         let end = Self.now(CLOCK_MONOTONIC)
         for record in tracker.finish(ktime: end) { sink.emit(record) }
-        status("end", clock: clock, [
-            "events": String(tracker.eventCount),
-            "lost": String(tracker.lostTotal),
-            "adopted": String(tracker.adopted),
-            "io_unattributed": String(unattributedIO),
-            "daemon_unattributed": String(tracer.unattributedCount()),
-            "daemon_late": String(tracker.lateDaemonWork),
-            "trace_cpu_seconds": String(format: "%.3f", Self.cpuSeconds() - cpuAtReady),
-            "rss_kib": ProcScan.memory("VmRSS"),
-            "peak_rss_kib": ProcScan.memory("VmHWM"),
-        ])
+        status(
+            "end", clock: clock,
+            [
+                "events": String(tracker.eventCount),
+                "lost": String(tracker.lostTotal),
+                "adopted": String(tracker.adopted),
+                "io_unattributed": String(unattributedIO),
+                "daemon_unattributed": String(tracer.unattributedCount()),
+                "daemon_late": String(tracker.lateDaemonWork),
+                "trace_cpu_seconds": String(format: "%.3f", Self.cpuSeconds() - cpuAtReady),
+                "rss_kib": ProcScan.memory("VmRSS"),
+                "peak_rss_kib": ProcScan.memory("VmHWM"),
+            ])
         sink.flush()
         return launcher?.poll() ?? 0
     }
@@ -158,8 +165,9 @@ public final class Session {
         guard !tree.isEmpty else { throw SessionError.noSuchProcess(root) }
         let now = Self.now(CLOCK_MONOTONIC)
         for process in tree {
-            tracker.seed(pid: process.pid, ppid: process.ppid, comm: process.comm, argv: process.argv,
-                         threads: process.threads, ktime: now, files: queries.files(of: process.pid))
+            tracker.seed(
+                pid: process.pid, ppid: process.ppid, comm: process.comm, argv: process.argv,
+                threads: process.threads, ktime: now, files: queries.files(of: process.pid))
             for tid in process.threads { tracer.watch(tid: tid, tag: tracker.tag(of: process.pid)) }
         }
         // A child forked while the scan ran was missed by both the scan and the

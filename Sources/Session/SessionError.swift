@@ -10,11 +10,11 @@ public enum SessionError: Error, CustomStringConvertible {
 
     public var exitCode: Int32 {
         switch self {
-        case .noSuchProcess: return 66        // EX_NOINPUT
-        case .commandNotFound: return 127     // as a shell
-        case .notExecutable: return 126       // as a shell
-        case .launch: return 71               // EX_OSERR
-        case .output: return 73               // EX_CANTCREAT
+        case .noSuchProcess: return 66  // EX_NOINPUT
+        case .commandNotFound: return 127  // as a shell
+        case .notExecutable: return 126  // as a shell
+        case .launch: return 71  // EX_OSERR
+        case .output: return 73  // EX_CANTCREAT
         }
     }
 

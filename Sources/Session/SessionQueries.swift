@@ -36,10 +36,13 @@ final class SessionQueries: SystemQueries {
             goneSockets.insert(inode)
             return nil
         }
-        let peer = peers.peer(ofSocketInode: inode, unixOnly: endpoint.family == "unix").map { SocketPeer(pid: $0.pid, comm: $0.comm) }
-        return SocketState(family: endpoint.family, type: endpoint.sockType, inode: inode,
-                           local: endpoint.local.isEmpty ? nil : endpoint.local,
-                           remote: endpoint.remote.isEmpty ? nil : endpoint.remote, peer: peer)
+        let peer = peers.peer(ofSocketInode: inode, unixOnly: endpoint.family == "unix").map {
+            SocketPeer(pid: $0.pid, comm: $0.comm)
+        }
+        return SocketState(
+            family: endpoint.family, type: endpoint.sockType, inode: inode,
+            local: endpoint.local.isEmpty ? nil : endpoint.local,
+            remote: endpoint.remote.isEmpty ? nil : endpoint.remote, peer: peer)
     }
 
     func mountedRoot(of pid: Int32) -> [UInt8]? { ProcScan.mountedRoot(of: pid) }
@@ -122,11 +125,14 @@ final class SessionQueries: SystemQueries {
     /// A running process's working directory and descriptors, from /proc:
     /// for processes that were there before the probes.
     func files(of pid: Int32) -> FileTable {
-        var table = FileTable(cwd: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")).map { Array($0.utf8) })
+        var table = FileTable(
+            cwd: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")).map { Array($0.utf8) }
+        )
         let directory = "/proc/\(pid)/fd"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
             guard let fd = Int32(name),
-                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(name)") else { continue }
+                let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(name)")
+            else { continue }
             let writable = ProcScan.fdFlags(pid: pid, fd: fd).map { $0 & 3 != 0 } ?? false
             if target.hasPrefix("socket:["), let inode = UInt64(target.dropFirst(8).dropLast()) {
                 let socket = socket(inode: inode) ?? SocketState(family: "unknown", type: "unknown", inode: inode)

@@ -46,13 +46,19 @@ struct EbpfMonitor: ParsableCommand {
     @Option(name: .long, help: "Write the trace to this file instead of standard output.")
     var output: String?
 
-    @Option(name: .customLong("fork-probe"), help: "How forks are followed: auto, kprobe (copy_process) or tracepoint (task:task_newtask).")
+    @Option(
+        name: .customLong("fork-probe"),
+        help: "How forks are followed: auto, kprobe (copy_process) or tracepoint (task:task_newtask).")
     var forkProbe: ForkProbeChoice = .auto
 
-    @Option(name: .customLong("buffer-pages"), help: "Kernel ring buffer size in 4 KiB pages, a power of two. Larger survives bigger bursts.")
+    @Option(
+        name: .customLong("buffer-pages"),
+        help: "Kernel ring buffer size in 4 KiB pages, a power of two. Larger survives bigger bursts.")
     var bufferPages = 8192
 
-    @Option(name: .customLong("max-tasks"), help: "Most threads watched at once; children beyond it are reported as not followed.")
+    @Option(
+        name: .customLong("max-tasks"),
+        help: "Most threads watched at once; children beyond it are reported as not followed.")
     var maxTasks = 65_536
 
     @Flag(name: .long, help: "Show every read and write call, instead of one total per file when it is closed.")
@@ -78,18 +84,22 @@ struct EbpfMonitor: ParsableCommand {
         let stream: FileStream
         if let output {
             let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { Self.fail(SessionError.output(output, errno).description, SessionError.output(output, 0).exitCode) }
+            guard fd >= 0 else {
+                Self.fail(SessionError.output(output, errno).description, SessionError.output(output, 0).exitCode)
+            }
             stream = FileStream(fd: fd, ownsDescriptor: true)
         } else {
             stream = FileStream(fd: STDOUT_FILENO)
         }
         let diagnostics = FileStream(fd: STDERR_FILENO)
-        var options = Session.Options(target: pid.map { .pid($0) } ?? .command(exactly: command),
-                                      forkProbe: forkProbe.probe, startedAt: startedAt)
+        var options = Session.Options(
+            target: pid.map { .pid($0) } ?? .command(exactly: command),
+            forkProbe: forkProbe.probe, startedAt: startedAt)
         options.limits.ringBufferPages = bufferPages
         options.limits.watchedTasks = maxTasks
         options.limits.ioEveryCall = io
-        let session = Session(options: options, sink: makeSink(format, stream: stream, utc: utc), diagnostics: diagnostics)
+        let session = Session(
+            options: options, sink: makeSink(format, stream: stream, utc: utc), diagnostics: diagnostics)
         let status: Int32
         do {
             status = try session.run()

@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// Which command every record belongs to.
 @Suite struct CommandNumberingTests {
@@ -8,24 +8,25 @@ import Monitor
         let records = tracker.feed([
             Make.fork(2_000, pid: 100, comm: "bash", child: 200),
             Make.fork(3_000, pid: 100, comm: "bash", child: 300),
-            Make.fork(4_000, pid: 200, child: 201),                    // grandchild
-            Make.fork(5_000, pid: 201, child: 202),                    // great-grandchild
+            Make.fork(4_000, pid: 200, child: 201),  // grandchild
+            Make.fork(5_000, pid: 201, child: 202),  // great-grandchild
             Make.exec(6_000, pid: 202, comm: "cat", path: "/bin/cat", argv: ["cat"]),
-            Make.thread(7_000, pid: 100, comm: "bash", child: 110),    // root's own thread
+            Make.thread(7_000, pid: 100, comm: "bash", child: 110),  // root's own thread
             Make.fork(8_000, pid: 100, tid: 110, comm: "bash", child: 400),  // forked by a root thread
             Make.thread(9_000, pid: 300, child: 301),
         ])
         let commands = records.processes.map { "\($0.action.rawValue) \($0.pid)>\($0.child ?? $0.pid) c\($0.command)" }
-        #expect(commands == [
-            "fork 100>200 c1",
-            "fork 100>300 c2",
-            "fork 200>201 c1",
-            "fork 201>202 c1",
-            "exec 202>202 c1",
-            "thread 100>110 c0",
-            "fork 100>400 c3",
-            "thread 300>301 c2",
-        ])
+        #expect(
+            commands == [
+                "fork 100>200 c1",
+                "fork 100>300 c2",
+                "fork 200>201 c1",
+                "fork 201>202 c1",
+                "exec 202>202 c1",
+                "thread 100>110 c0",
+                "fork 100>400 c3",
+                "thread 300>301 c2",
+            ])
         #expect(tracker.openCommands == [0, 1, 2, 3])
     }
 

@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// Daemon-side work as the kernel tags it (see "Attribution" in
 /// bpf/events.h): peer records, work credited to the right command, forks
@@ -39,7 +39,10 @@ import Monitor
         let summary = try #require(tracker.expire(ktime: 20_000 + Tracker.daemonQuiet).summaries.first)
         #expect(summary.command == 1)
         #expect(summary.files.directoriesCreated == [utf8("/var/lib/d/volumes/a")])
-        #expect(summary.daemons == [DaemonEntry(pid: 500, comm: utf8("dockerd"), address: "unix:/run/d.sock", via: [100, 500])])
+        #expect(
+            summary.daemons == [
+                DaemonEntry(pid: 500, comm: utf8("dockerd"), address: "unix:/run/d.sock", via: [100, 500])
+            ])
         #expect(tracker.takeKernelChores().forget == [100])
 
         // Later work still tagged for the ended command is counted, not shown.
@@ -51,11 +54,14 @@ import Monitor
     /// work on to 600 through a pipe.
     @Test func aDaemonReachedThroughASocketpairOrAPipeIsNamedSo() throws {
         var (tracker, _) = twoCommands()
-        let pair = try #require(tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 1000))
-            .activities.first)
-        #expect(pair.socket?.family == "unix" && pair.socket?.type == "seqpacket" && pair.socket?.remote == "socketpair")
-        let pipe = try #require(tracker.handle(Make.peer(10_500, daemon: 600, tid: 600, tag: 100, writer: 500, inode: 2000))
-            .activities.first)
+        let pair = try #require(
+            tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 1000))
+                .activities.first)
+        #expect(
+            pair.socket?.family == "unix" && pair.socket?.type == "seqpacket" && pair.socket?.remote == "socketpair")
+        let pipe = try #require(
+            tracker.handle(Make.peer(10_500, daemon: 600, tid: 600, tag: 100, writer: 500, inode: 2000))
+                .activities.first)
         #expect(pipe.socket?.family == "" && pipe.socket?.type == "" && pipe.socket?.remote == "pipe")
         #expect(pipe.pid == 500 && pipe.ppid == 1, "the writer, a daemon, with its parent")
         _ = tracker.handle(Make.exit(20_000, pid: 100, parent: 10))
@@ -76,7 +82,8 @@ import Monitor
         _ = tracker.feed([Make.exit(20_000, pid: 100, parent: 10), Make.exit(20_001, pid: 200, parent: 10)])
         let summaries = tracker.expire(ktime: 20_001 + Tracker.daemonQuiet).summaries
         #expect(summaries.map(\.command) == [1, 2])
-        #expect(summaries.allSatisfy { $0.files.ambiguous == [utf8("/srv/mixed")] && $0.files.directoriesCreated.isEmpty })
+        #expect(
+            summaries.allSatisfy { $0.files.ambiguous == [utf8("/srv/mixed")] && $0.files.directoriesCreated.isEmpty })
     }
 
     @Test func processesADaemonForksForTheCommandAreItsOwnInDaemonScope() throws {
@@ -101,7 +108,8 @@ import Monitor
         _ = tracker.handle(exit)
         let summary = try #require(tracker.expire(ktime: 30_000 + Tracker.daemonQuiet).summaries.first)
         let runc = try #require(summary.entry(600))
-        #expect(runc.daemon?.pid == 500 && runc.argv == [utf8("runc"), utf8("create")] && runc.termination == .exited(0))
+        #expect(
+            runc.daemon?.pid == 500 && runc.argv == [utf8("runc"), utf8("create")] && runc.termination == .exited(0))
         #expect(summary.entry(100)?.daemon == nil)
     }
 
@@ -128,31 +136,38 @@ private final class Daemons: SystemQueries {
         switch inode {
         case 1000: SocketState(family: "unix", type: "seqpacket", inode: inode)
         case 2000: nil
-        default: SocketState(family: "unix", type: "stream", inode: inode, remote: "/run/d.sock",
-                             peer: SocketPeer(pid: 500, comm: utf8("dockerd")))
+        default:
+            SocketState(
+                family: "unix", type: "stream", inode: inode, remote: "/run/d.sock",
+                peer: SocketPeer(pid: 500, comm: utf8("dockerd")))
         }
     }
 
     func process(_ pid: Int32) -> ProcessSnapshot? {
         guard pid == 500 else { return nil }
-        return ProcessSnapshot(ppid: 1, comm: utf8("dockerd"), argv: [utf8("dockerd")], files: FileTable(cwd: utf8("/")))
+        return ProcessSnapshot(
+            ppid: 1, comm: utf8("dockerd"), argv: [utf8("dockerd")], files: FileTable(cwd: utf8("/")))
     }
 }
 
 extension Make {
     static func peer(_ ktime: UInt64, daemon: Int32, tid: Int32, tag: Int32, writer: Int32, inode: UInt64) -> Event {
-        Event(ktime: ktime, pid: daemon, tid: tid, comm: utf8("dockerd"),
-              body: .peer(Event.Peer(writerPid: writer, writerTid: writer, writerInode: inode, readerInode: inode + 1,
-                                     readerFD: 9)),
-              attribution: Event.Attribution(tag: tag))
+        Event(
+            ktime: ktime, pid: daemon, tid: tid, comm: utf8("dockerd"),
+            body: .peer(
+                Event.Peer(
+                    writerPid: writer, writerTid: writer, writerInode: inode, readerInode: inode + 1,
+                    readerFD: 9)),
+            attribution: Event.Attribution(tag: tag))
     }
 
     /// mkdir(path, 0755) = 0 by a tagged daemon thread.
     static func create(_ ktime: UInt64, daemon: Int32, tid: Int32, tag: Int32, path: String) -> Event {
         let nr = SyscallTable.all.first { $0.name == "mkdir" }!.nr
-        return Event(ktime: ktime, pid: daemon, tid: tid, comm: utf8("dockerd"),
-                     body: .syscall(Event.Syscall(nr: nr, ret: 0, args: [0, 0o755], paths: [utf8(path)])),
-                     attribution: Event.Attribution(tag: tag, daemon: true))
+        return Event(
+            ktime: ktime, pid: daemon, tid: tid, comm: utf8("dockerd"),
+            body: .syscall(Event.Syscall(nr: nr, ret: 0, args: [0, 0o755], paths: [utf8(path)])),
+            attribution: Event.Attribution(tag: tag, daemon: true))
     }
 }
 

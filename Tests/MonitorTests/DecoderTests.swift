@@ -1,13 +1,15 @@
-import Testing
-import Monitor
 import BPFSources
+import Monitor
+import Testing
 
 /// Records built from the C structs of bpf/events.h, as the BPF programs send them.
 @Suite struct DecoderTests {
     private static let argvOffset = MemoryLayout<exec_event>.offset(of: \.argv)!
 
-    private func header(_ kind: event_kind, size: Int, pid: UInt32 = 100, tid: UInt32 = 100,
-                        comm: [UInt8] = utf8("bash"), ktime: UInt64 = 123_456_789, cpu: UInt32 = 1) -> event_header {
+    private func header(
+        _ kind: event_kind, size: Int, pid: UInt32 = 100, tid: UInt32 = 100,
+        comm: [UInt8] = utf8("bash"), ktime: UInt64 = 123_456_789, cpu: UInt32 = 1
+    ) -> event_header {
         var header = event_header()
         header.kind = UInt16(kind.rawValue)
         header.size = UInt16(size)
@@ -28,8 +30,10 @@ import BPFSources
         }
     }
 
-    private func execRecord(argv: [UInt8], filename: [UInt8] = utf8("/bin/ls"), flags: UInt32 = 0,
-                            pid: UInt32 = 200, tid: UInt32 = 200, oldTid: UInt32 = 200) -> (exec_event, Int) {
+    private func execRecord(
+        argv: [UInt8], filename: [UInt8] = utf8("/bin/ls"), flags: UInt32 = 0,
+        pid: UInt32 = 200, tid: UInt32 = 200, oldTid: UInt32 = 200
+    ) -> (exec_event, Int) {
         var record = exec_event()
         let size = Self.argvOffset + argv.count
         record.header = header(EVENT_EXEC, size: size, pid: pid, tid: tid, comm: utf8("ls"))
@@ -66,8 +70,14 @@ import BPFSources
         record.flags = EVENT_FLAG_UNFOLLOWED.rawValue
         record.clone_flags = 0x01200011
         let event = try decode(record)
-        #expect(event == Event(ktime: 123_456_789, cpu: 1, pid: 100, tid: 101, comm: utf8("make"), body: .fork(Event.Fork(
-            childPid: 300, childTid: 300, parentPid: 90, isThread: false, unfollowed: true, cloneFlags: 0x01200011))))
+        #expect(
+            event
+                == Event(
+                    ktime: 123_456_789, cpu: 1, pid: 100, tid: 101, comm: utf8("make"),
+                    body: .fork(
+                        Event.Fork(
+                            childPid: 300, childTid: 300, parentPid: 90, isThread: false, unfollowed: true,
+                            cloneFlags: 0x01200011))))
     }
 
     @Test func threadFork() throws {
@@ -89,8 +99,11 @@ import BPFSources
         record.flags = EVENT_FLAG_GROUP_DEAD.rawValue
         record.parent_pid = 150
         let event = try decode(record)
-        #expect(event == Event(ktime: 123_456_789, cpu: 1, pid: 300, tid: 302, comm: utf8("cc1"),
-                               body: .exit(Event.Exit(code: 0x8b, groupDead: true, parentPid: 150, ioEntries: 0))))
+        #expect(
+            event
+                == Event(
+                    ktime: 123_456_789, cpu: 1, pid: 300, tid: 302, comm: utf8("cc1"),
+                    body: .exit(Event.Exit(code: 0x8b, groupDead: true, parentPid: 150, ioEntries: 0))))
         guard case .exit(let exit) = event.body else { Issue.record("not an exit"); return }
         #expect(exit.status == .signaled(11, coreDumped: true))
     }
@@ -115,8 +128,14 @@ import BPFSources
     @Test func execCutAfterArgv() throws {
         let (record, size) = execRecord(argv: utf8("ls\0-l\0/tmp\0"))
         let event = try decode(record, size: size)
-        #expect(event == Event(ktime: 123_456_789, cpu: 1, pid: 200, tid: 200, comm: utf8("ls"), body: .exec(Event.Exec(
-            filename: utf8("/bin/ls"), argv: [utf8("ls"), utf8("-l"), utf8("/tmp")], oldTid: 200, ioEntries: 0))))
+        #expect(
+            event
+                == Event(
+                    ktime: 123_456_789, cpu: 1, pid: 200, tid: 200, comm: utf8("ls"),
+                    body: .exec(
+                        Event.Exec(
+                            filename: utf8("/bin/ls"), argv: [utf8("ls"), utf8("-l"), utf8("/tmp")], oldTid: 200,
+                            ioEntries: 0))))
     }
 
     @Test(arguments: [
@@ -140,8 +159,9 @@ import BPFSources
     }
 
     @Test func execFromAThreadAndRawBytes() throws {
-        let (record, size) = execRecord(argv: [0x66, 0xff, 0] + utf8("x\ny\0"), filename: [0x2f, 0xfe, 0x1b],
-                                        pid: 200, tid: 200, oldTid: 203)
+        let (record, size) = execRecord(
+            argv: [0x66, 0xff, 0] + utf8("x\ny\0"), filename: [0x2f, 0xfe, 0x1b],
+            pid: 200, tid: 200, oldTid: 203)
         let event = try decode(record, size: size)
         guard case .exec(let exec) = event.body else { Issue.record("not an exec"); return }
         #expect(exec.oldTid == 203 && event.tid == 200)

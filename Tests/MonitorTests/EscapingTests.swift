@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// Names from the kernel are untrusted: nothing may reach a terminal raw or break a line.
 @Suite struct EscapingTests {
@@ -24,12 +24,12 @@ import Monitor
 
     @Test(arguments: [
         ([0xff] as [UInt8], "\\xff"),
-        ([0x61, 0xc3], "a\\xc3"),                      // cut two-byte sequence
-        ([0xe2, 0x82, 0x61], "\\xe2\\x82a"),           // cut three-byte sequence, then ASCII
-        ([0xc0, 0x80], "\\xc0\\x80"),                  // overlong NUL
-        ([0xed, 0xa0, 0x80], "\\xed\\xa0\\x80"),       // UTF-16 surrogate
+        ([0x61, 0xc3], "a\\xc3"),  // cut two-byte sequence
+        ([0xe2, 0x82, 0x61], "\\xe2\\x82a"),  // cut three-byte sequence, then ASCII
+        ([0xc0, 0x80], "\\xc0\\x80"),  // overlong NUL
+        ([0xed, 0xa0, 0x80], "\\xed\\xa0\\x80"),  // UTF-16 surrogate
         ([0xf4, 0x90, 0x80, 0x80], "\\xf4\\x90\\x80\\x80"),  // above U+10FFFF
-        ([0x80, 0x41], "\\x80A"),                      // stray continuation byte
+        ([0x80, 0x41], "\\x80A"),  // stray continuation byte
         ([0xc3, 0xa9, 0xfe], "é\\xfe"),
     ])
     func invalidUTF8InText(input: [UInt8], expected: String) {

@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// The summary's file buckets are the command's net effect: what a before/after snapshot
 /// shows, with objects followed across renames.
@@ -79,8 +79,9 @@ import Monitor
 
     @Test func readOnly() {
         var ledger = FileLedger()
-        ledger.opened(p("/etc/passwd"), created: false, writable: false, truncated: false, loader: false,
-                      directory: false)
+        ledger.opened(
+            p("/etc/passwd"), created: false, writable: false, truncated: false, loader: false,
+            directory: false)
         ledger.read(p("/etc/passwd"))
         #expect(buckets(ledger) == ["read": ["/etc/passwd"]])
     }
@@ -115,22 +116,27 @@ import Monitor
 
     @Test func loaderReadsAreListedApart() {
         var ledger = FileLedger()
-        ledger.opened(p("/etc/ld.so.cache"), created: false, writable: false, truncated: false, loader: true,
-                      directory: false)
-        ledger.opened(p("/lib/libc.so.6"), created: false, writable: false, truncated: false, loader: true,
-                      directory: false)
+        ledger.opened(
+            p("/etc/ld.so.cache"), created: false, writable: false, truncated: false, loader: true,
+            directory: false)
+        ledger.opened(
+            p("/lib/libc.so.6"), created: false, writable: false, truncated: false, loader: true,
+            directory: false)
         ledger.read(p("/lib/libc.so.6"))  // the loader reads the ELF header
-        ledger.opened(p("/t/input"), created: false, writable: false, truncated: false, loader: false,
-                      directory: false)
+        ledger.opened(
+            p("/t/input"), created: false, writable: false, truncated: false, loader: false,
+            directory: false)
         #expect(buckets(ledger) == ["loaded": ["/etc/ld.so.cache", "/lib/libc.so.6"], "read": ["/t/input"]])
     }
 
     @Test func aLibraryTheCommandAlsoReadsItselfIsInBoth() {
         var ledger = FileLedger()
-        ledger.opened(p("/lib/x.so"), created: false, writable: false, truncated: false, loader: true,
-                      directory: false)
-        ledger.opened(p("/lib/x.so"), created: false, writable: false, truncated: false, loader: false,
-                      directory: false)
+        ledger.opened(
+            p("/lib/x.so"), created: false, writable: false, truncated: false, loader: true,
+            directory: false)
+        ledger.opened(
+            p("/lib/x.so"), created: false, writable: false, truncated: false, loader: false,
+            directory: false)
         #expect(buckets(ledger) == ["loaded": ["/lib/x.so"], "read": ["/lib/x.so"]])
     }
 
@@ -139,9 +145,9 @@ import Monitor
     @Test func symlinkHardLinkAndFifoAreCreated() {
         var ledger = FileLedger()
         ledger.observed(p("/t/target"), exists: true)
-        ledger.created(p("/t/sym"), directory: false)    // symlink
-        ledger.created(p("/t/hard"), directory: false)   // link: the new name
-        ledger.created(p("/t/fifo"), directory: false)   // mknod
+        ledger.created(p("/t/sym"), directory: false)  // symlink
+        ledger.created(p("/t/hard"), directory: false)  // link: the new name
+        ledger.created(p("/t/fifo"), directory: false)  // mknod
         #expect(buckets(ledger) == ["created": ["/t/fifo", "/t/hard", "/t/sym"]])
     }
 
@@ -220,8 +226,9 @@ import Monitor
         var ledger = FileLedger()
         ledger.opened(p("/t/conf"), created: false, writable: false, truncated: false, loader: false, directory: false)
         ledger.read(p("/t/conf"))
-        ledger.opened(p("/t/sedAbC123"), created: true, writable: true, truncated: false, loader: false,
-                      directory: false)
+        ledger.opened(
+            p("/t/sedAbC123"), created: true, writable: true, truncated: false, loader: false,
+            directory: false)
         ledger.changedMetadata(p("/t/sedAbC123"))  // fchmod
         ledger.wrote(p("/t/sedAbC123"))
         ledger.renamed(from: p("/t/sedAbC123"), to: p("/t/conf"), replaced: nil, exchange: false)
@@ -239,8 +246,9 @@ import Monitor
 
     @Test func tempFileRenamedOntoANewNameListsOnlyTheFinalName() {
         var ledger = FileLedger()
-        ledger.opened(p("/t/lock.tmp"), created: true, writable: true, truncated: false, loader: false,
-                      directory: false)
+        ledger.opened(
+            p("/t/lock.tmp"), created: true, writable: true, truncated: false, loader: false,
+            directory: false)
         ledger.wrote(p("/t/lock.tmp"))
         ledger.renamed(from: p("/t/lock.tmp"), to: p("/t/lock"), replaced: false, exchange: false)
         #expect(buckets(ledger) == ["created": ["/t/lock"]])
@@ -273,10 +281,11 @@ import Monitor
     @Test func exchangeSwapsTwoExistingFiles() {
         var ledger = FileLedger()
         ledger.renamed(from: p("/t/a"), to: p("/t/b"), replaced: true, exchange: true)
-        #expect(buckets(ledger) == [
-            "renamed": ["/t/a -> /t/b", "/t/b -> /t/a"],
-            "modified": ["/t/a", "/t/b"],
-        ])
+        #expect(
+            buckets(ledger) == [
+                "renamed": ["/t/a -> /t/b", "/t/b -> /t/a"],
+                "modified": ["/t/a", "/t/b"],
+            ])
     }
 
     @Test func exchangeTwiceIsNothing() {
@@ -423,10 +432,11 @@ import Monitor
         ledger.read(p("/t/d/f"))
         ledger.created(p("/t/d/g"), directory: false)
         ledger.removed(p("/t/d"), directory: true)
-        #expect(buckets(ledger) == [
-            "deleted": ["/t/d/f"], "read": ["/t/d/f"],
-            "temporary": ["/t/d/g"], "directories.deleted": ["/t/d"],
-        ])
+        #expect(
+            buckets(ledger) == [
+                "deleted": ["/t/d/f"], "read": ["/t/d/f"],
+                "temporary": ["/t/d/g"], "directories.deleted": ["/t/d"],
+            ])
     }
 
     @Test func directoryReplacedByADirectoryIsNoChange() {
@@ -448,16 +458,17 @@ import Monitor
         ledger.read(p("/t/d/keep"))
         ledger.wrote(p("/t/d/x"))
         ledger.renamed(from: p("/t/d"), to: p("/t/e"), replaced: false, exchange: false)
-        ledger.wrote(p("/t/e/y"))                    // first seen after the move: it was /t/d/y
+        ledger.wrote(p("/t/e/y"))  // first seen after the move: it was /t/d/y
         ledger.removed(p("/t/e/z"), directory: false)  // deleted under its original name
         ledger.created(p("/t/e/new"), directory: false)
-        #expect(buckets(ledger) == [
-            "renamed": ["/t/d -> /t/e"],
-            "modified": ["/t/e/x", "/t/e/y"],
-            "read": ["/t/e/keep"],
-            "deleted": ["/t/d/z"],
-            "created": ["/t/e/new"],
-        ])
+        #expect(
+            buckets(ledger) == [
+                "renamed": ["/t/d -> /t/e"],
+                "modified": ["/t/e/x", "/t/e/y"],
+                "read": ["/t/e/keep"],
+                "deleted": ["/t/d/z"],
+                "created": ["/t/e/new"],
+            ])
     }
 
     @Test func aRenameInsideAMovedDirectoryIsItsOwn() {
@@ -465,10 +476,11 @@ import Monitor
         ledger.read(p("/t/d/x"))
         ledger.renamed(from: p("/t/d"), to: p("/t/e"), replaced: false, exchange: false)
         ledger.renamed(from: p("/t/e/x"), to: p("/t/e/y"), replaced: false, exchange: false)
-        #expect(buckets(ledger) == [
-            "renamed": ["/t/d -> /t/e", "/t/d/x -> /t/e/y"],
-            "read": ["/t/e/y"],
-        ])
+        #expect(
+            buckets(ledger) == [
+                "renamed": ["/t/d -> /t/e", "/t/d/x -> /t/e/y"],
+                "read": ["/t/e/y"],
+            ])
     }
 
     @Test func aFileMovedOutAndBackWithItsDirectory() {
@@ -485,11 +497,12 @@ import Monitor
         ledger.renamed(from: p("/t/d"), to: p("/t/e"), replaced: false, exchange: false)
         ledger.wrote(p("/t/e/a/b/f"))  // the same file, not a new one
         ledger.removed(p("/t/d/a/b/f"), directory: false)  // nothing is there any more: its removal is a new object's
-        #expect(buckets(ledger) == [
-            "renamed": ["/t/d -> /t/e"],
-            "modified": ["/t/e/a/b/f"],
-            "temporary": ["/t/d/a/b/f"],
-        ])
+        #expect(
+            buckets(ledger) == [
+                "renamed": ["/t/d -> /t/e"],
+                "modified": ["/t/e/a/b/f"],
+                "temporary": ["/t/d/a/b/f"],
+            ])
     }
 
     @Test func aNewDirectoryMovedIntoPlace() {
@@ -506,11 +519,12 @@ import Monitor
         ledger.renamed(from: p("/t/d"), to: p("/t/e"), replaced: false, exchange: false)
         ledger.created(p("/t/d"), directory: true)
         ledger.created(p("/t/d/x"), directory: false)  // a new file in the new directory
-        #expect(buckets(ledger) == [
-            "renamed": ["/t/d -> /t/e"],
-            "read": ["/t/e/x"],
-            "created": ["/t/d/x"],
-        ])
+        #expect(
+            buckets(ledger) == [
+                "renamed": ["/t/d -> /t/e"],
+                "read": ["/t/e/x"],
+                "created": ["/t/d/x"],
+            ])
     }
 
     // MARK: - A mixed script, end to end
@@ -534,16 +548,18 @@ import Monitor
         ledger.removed(p("\(d)/p/q"), directory: true)
         ledger.created(p("\(d)/sym"), directory: false)
         ledger.created(p("\(d)/hard"), directory: false)
-        ledger.opened(p("/lib/x86_64-linux-gnu/libc.so.6"), created: false, writable: false, truncated: false,
-                      loader: true, directory: false)
-        #expect(buckets(ledger) == [
-            "created": ["\(d)/b", "\(d)/hard", "\(d)/sym"],
-            "temporary": ["\(d)/gone"],
-            "loaded": ["/lib/x86_64-linux-gnu/libc.so.6"],
-            "directories.created": ["\(d)/p"],
-            "directories.temporary": ["\(d)/p/q"],
-            "uncertain": ["\(d)/b"],
-        ])
+        ledger.opened(
+            p("/lib/x86_64-linux-gnu/libc.so.6"), created: false, writable: false, truncated: false,
+            loader: true, directory: false)
+        #expect(
+            buckets(ledger) == [
+                "created": ["\(d)/b", "\(d)/hard", "\(d)/sym"],
+                "temporary": ["\(d)/gone"],
+                "loaded": ["/lib/x86_64-linux-gnu/libc.so.6"],
+                "directories.created": ["\(d)/p"],
+                "directories.temporary": ["\(d)/p/q"],
+                "uncertain": ["\(d)/b"],
+            ])
     }
 
     // MARK: - Output form
@@ -562,10 +578,11 @@ import Monitor
         var ledger = FileLedger()
         ledger.renamed(from: p("/t/z"), to: p("/t/a"), replaced: false, exchange: false)
         ledger.renamed(from: p("/t/m"), to: p("/t/n"), replaced: false, exchange: false)
-        #expect(ledger.summary().renamed == [
-            FileSummary.Rename(from: p("/t/m"), to: p("/t/n")),
-            FileSummary.Rename(from: p("/t/z"), to: p("/t/a")),
-        ])
+        #expect(
+            ledger.summary().renamed == [
+                FileSummary.Rename(from: p("/t/m"), to: p("/t/n")),
+                FileSummary.Rename(from: p("/t/z"), to: p("/t/a")),
+            ])
     }
 
     @Test func summaryLeavesTheLedgerRecording() {

@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// One process's descriptor table: open, close, dup, close-on-exec, fork copies,
 /// and the io totals carried from an older io generation to the fd's close.
@@ -63,9 +63,9 @@ import Monitor
         table.open(3, file("/t/cloexec"), closeOnExec: true)
         table.open(4, file("/t/kept"))
         table.duplicate(3, to: 5, closeOnExec: false)  // close-on-exec is per fd, not per file
-        table.duplicate(4, to: 6, closeOnExec: true)   // F_DUPFD_CLOEXEC, dup3(O_CLOEXEC)
+        table.duplicate(4, to: 6, closeOnExec: true)  // F_DUPFD_CLOEXEC, dup3(O_CLOEXEC)
         table.open(7, file("/t/set-later"))
-        table.setCloseOnExec(7, true)                  // fcntl(F_SETFD, FD_CLOEXEC)
+        table.setCloseOnExec(7, true)  // fcntl(F_SETFD, FD_CLOEXEC)
         table.open(8, file("/t/cleared"), closeOnExec: true)
         table.setCloseOnExec(8, false)
 
@@ -133,8 +133,9 @@ import Monitor
         table.open(3, file("/t/a"))
         table.carry(3, io(read: 10, reads: 1))
         table.carry(3, io(written: 5, writes: 2))
-        #expect(table.takeCarried(3, adding: io(read: 1, written: 1, reads: 1, writes: 1))
-            == io(read: 11, written: 6, reads: 2, writes: 3))
+        #expect(
+            table.takeCarried(3, adding: io(read: 1, written: 1, reads: 1, writes: 1))
+                == io(read: 11, written: 6, reads: 2, writes: 3))
         #expect(table.takeCarried(3, adding: io(read: 7, reads: 1)) == io(read: 7, reads: 1), "already taken")
         #expect(table.takeCarried(3, adding: nil) == nil)
     }

@@ -11,8 +11,10 @@ enum GoldenSequence {
     /// newline + ESC + invalid UTF-8, in a comm, a path and arguments.
     static let hostileComm: [UInt8] = utf8("ev\n\u{1b}[31m") + [0xff]
     static let hostilePath: [UInt8] = utf8("/tmp/x\n\u{1b}]0;pwned\u{7}") + [0xfe, 0xff]
-    static let hostileArgv: [[UInt8]] = [utf8("evil"), utf8("two\nlines"), utf8("\u{1b}[2J"), [0xc3, 0x28], utf8("it's"), [],
-                                         utf8("\u{202e}gpj.exe")]
+    static let hostileArgv: [[UInt8]] = [
+        utf8("evil"), utf8("two\nlines"), utf8("\u{1b}[2J"), [0xc3, 0x28], utf8("it's"), [],
+        utf8("\u{202e}gpj.exe"),
+    ]
 
     private static let s: UInt64 = 1_000_000_000
     private static let ms: UInt64 = 1_000_000
@@ -20,8 +22,12 @@ enum GoldenSequence {
     static func records() -> [Record] {
         var tracker = Tracker(mode: .shell(root: root), clock: testClock)
         tracker.seed(pid: root, ppid: 90, comm: utf8("bash"), argv: [utf8("-bash")], threads: [root], ktime: 1 * s)
-        var out: [Record] = [.status(StatusRecord(time: testClock.wall(1 * s), message: "ready",
-                                                  fields: ["fork_probe": "tracepoint", "watching": "1", "ready_seconds": "0.360"]))]
+        var out: [Record] = [
+            .status(
+                StatusRecord(
+                    time: testClock.wall(1 * s), message: "ready",
+                    fields: ["fork_probe": "tracepoint", "watching": "1", "ready_seconds": "0.360"]))
+        ]
         func feed(_ events: Event...) { out += tracker.feed(events) }
 
         // Command 1: `echo hi | cat`, with a helper thread and a truncated exec.
@@ -36,8 +42,9 @@ enum GoldenSequence {
             Make.exec(2 * s + 7 * ms, pid: 203, comm: hostileComm, path: hostilePath, argv: hostileArgv),
             Make.fork(2 * s + 8 * ms, pid: 203, comm: hostileComm, child: 204, unfollowed: true),
             Make.fork(2 * s + 9 * ms, pid: 200, comm: "sh", child: 205),
-            Make.exec(2 * s + 10 * ms, pid: 205, comm: utf8("long"), path: utf8("/opt/a/very/long/pa"),
-                      argv: [utf8("long"), utf8("--fla")], truncated: true),
+            Make.exec(
+                2 * s + 10 * ms, pid: 205, comm: utf8("long"), path: utf8("/opt/a/very/long/pa"),
+                argv: [utf8("long"), utf8("--fla")], truncated: true),
         )
         out += tracker.lost(["exec": 2, "fork": 1], ktime: 2 * s + 500 * ms)
         feed(
@@ -57,7 +64,8 @@ enum GoldenSequence {
         // Command 3: its grandchild outlives it and is reparented to a subreaper.
         feed(
             Make.fork(6 * s, pid: root, comm: "bash", child: 400),
-            Make.exec(6 * s + 1 * ms, pid: 400, comm: "daemonize", path: "/usr/sbin/daemonize", argv: ["daemonize", "job"]),
+            Make.exec(
+                6 * s + 1 * ms, pid: 400, comm: "daemonize", path: "/usr/sbin/daemonize", argv: ["daemonize", "job"]),
             Make.fork(6 * s + 2 * ms, pid: 400, comm: "daemonize", child: 401),
             Make.exit(6 * s + 3 * ms, pid: 400, comm: "daemonize", code: Code.exited(0), parent: root),
             Make.exec(6 * s + 4 * ms, pid: 401, comm: "job", path: "/usr/bin/job", argv: ["job"]),
@@ -71,9 +79,14 @@ enum GoldenSequence {
             Make.exec(8 * s + 2 * ms, pid: 500, comm: "vim", path: "/usr/bin/vim", argv: ["vim", "notes.txt"]),
         )
         out += tracker.finish(ktime: end)
-        out.append(.status(StatusRecord(time: testClock.wall(end), message: "end",
-                                        fields: ["events": String(tracker.eventCount), "lost": String(tracker.lostTotal),
-                                                 "adopted": String(tracker.adopted)])))
+        out.append(
+            .status(
+                StatusRecord(
+                    time: testClock.wall(end), message: "end",
+                    fields: [
+                        "events": String(tracker.eventCount), "lost": String(tracker.lostTotal),
+                        "adopted": String(tracker.adopted),
+                    ])))
         return out
     }
 }

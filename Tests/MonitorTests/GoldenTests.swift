@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import Monitor
+import Testing
 
 /// The whole output contract on one fixed story. Regenerate with UPDATE_GOLDEN=1
 /// after an intended format change, then read the diff before committing it.
@@ -30,8 +30,9 @@ import Monitor
             try actual.write(to: source, atomically: true, encoding: .utf8)
             return
         }
-        let url = try #require(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Golden"),
-                               "missing Golden/\(name); run with UPDATE_GOLDEN=1")
+        let url = try #require(
+            Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Golden"),
+            "missing Golden/\(name); run with UPDATE_GOLDEN=1")
         let expected = try String(contentsOf: url, encoding: .utf8)
         let actualLines = actual.split(separator: "\n", omittingEmptySubsequences: false)
         let expectedLines = expected.split(separator: "\n", omittingEmptySubsequences: false)
@@ -52,10 +53,11 @@ import Monitor
     @Test func textLinesAreSafe() {
         let output = text()
         #expect(output.hasSuffix("\n"))
-        #expect(!output.unicodeScalars.contains { scalar in
-            (scalar.value < 0x20 && scalar != "\n") || (0x7f..<0xa0).contains(scalar.value)
-                || (0x202a...0x202e).contains(scalar.value) || scalar == "\u{fffd}"
-        })
+        #expect(
+            !output.unicodeScalars.contains { scalar in
+                (scalar.value < 0x20 && scalar != "\n") || (0x7f..<0xa0).contains(scalar.value)
+                    || (0x202a...0x202e).contains(scalar.value) || scalar == "\u{fffd}"
+            })
         // A grep for the hostile process finds whole lines, each with the time and the command column.
         let lines = output.split(separator: "\n").filter { $0.contains(" 203 ") }
         #expect(lines.count >= 3)
@@ -76,7 +78,9 @@ import Monitor
             let time = try #require(object["time"] as? String)
             #expect(time.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/) != nil, "time \(time)")
             if type == "event" {
-                for key in ["pid", "tid", "comm", "category", "action"] { #expect(object[key] != nil, "\(key) in \(line)") }
+                for key in ["pid", "tid", "comm", "category", "action"] {
+                    #expect(object[key] != nil, "\(key) in \(line)")
+                }
             }
         }
         #expect(types.filter { $0 == "summary" }.count == 5)

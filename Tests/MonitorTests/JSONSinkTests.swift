@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import Monitor
+import Testing
 
 /// JSON Lines: one parseable object per record, strings exact or flagged lossy.
 @Suite struct JSONSinkTests {
@@ -61,7 +61,10 @@ import Monitor
         #expect(list[2]["status_unknown"] as? Bool == true)
         #expect(list[2]["exit_code"] == nil && list[2]["signal"] == nil)
         #expect(list.allSatisfy { $0["type"] as? String == "event" && $0["category"] as? String == "process" })
-        #expect(list.allSatisfy { $0["action"] as? String == "exit" && $0["time"] as? String == "2026-11-26T15:20:00.000001Z" })
+        #expect(
+            list.allSatisfy {
+                $0["action"] as? String == "exit" && $0["time"] as? String == "2026-11-26T15:20:00.000001Z"
+            })
     }
 
     @Test func lostObject() throws {
@@ -74,8 +77,9 @@ import Monitor
     }
 
     @Test func statusFieldsKeepTheirTypes() throws {
-        let status = StatusRecord(time: testClock.wall(0), message: "ready",
-                                  fields: ["watching": "3", "seconds": "0.25", "probe": "tracepoint", "odd": "1e5x"])
+        let status = StatusRecord(
+            time: testClock.wall(0), message: "ready",
+            fields: ["watching": "3", "seconds": "0.25", "probe": "tracepoint", "odd": "1e5x"])
         let object = try #require(try objects([.status(status)]).first)
         #expect(object["watching"] as? Int == 3)
         #expect(object["seconds"] as? Double == 0.25)
@@ -96,8 +100,12 @@ import Monitor
         let summary = CommandSummary(
             command: 1, pid: 10, argv: [utf8("make")], termination: .signaled(9, coreDumped: false),
             start: testClock.wall(1_000), end: testClock.wall(2_000_000),
-            processes: [.init(pid: 10, ppid: 1, comm: utf8("make"), argv: [utf8("make")], termination: .signaled(9, coreDumped: false)),
-                        .init(pid: 11, ppid: 10, comm: utf8("cc"), argv: [utf8("cc")], termination: nil)],
+            processes: [
+                .init(
+                    pid: 10, ppid: 1, comm: utf8("make"), argv: [utf8("make")],
+                    termination: .signaled(9, coreDumped: false)),
+                .init(pid: 11, ppid: 10, comm: utf8("cc"), argv: [utf8("cc")], termination: nil),
+            ],
             threads: 4, lostEvents: 6)
         let object = try #require(try objects([.summary(summary)]).first)
         #expect(object["type"] as? String == "summary")

@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// Losses are shown the moment they are known, and every summary says how many fell in its life.
 @Suite struct LostEventTests {
@@ -30,15 +30,15 @@ import Monitor
 
     @Test func summaryCountsLossesDuringTheCommandsLife() {
         var tracker = Tracker.seeded(.shell(root: 100))
-        _ = tracker.lost(["fork": 5], ktime: 1_500)                 // before commands 1 and 2
+        _ = tracker.lost(["fork": 5], ktime: 1_500)  // before commands 1 and 2
         _ = tracker.feed([Make.fork(2_000, pid: 100, child: 200)])  // command 1 starts
-        _ = tracker.lost(["exec": 2], ktime: 2_500)                 // command 1 only
+        _ = tracker.lost(["exec": 2], ktime: 2_500)  // command 1 only
         _ = tracker.feed([Make.fork(3_000, pid: 100, child: 300)])  // command 2 starts
-        _ = tracker.lost(["exit": 3], ktime: 3_500)                 // both
+        _ = tracker.lost(["exit": 3], ktime: 3_500)  // both
         let first = tracker.feed([Make.exit(4_000, pid: 200, parent: 100)]).summaries
-        _ = tracker.lost(["exit": 11], ktime: 4_500)                // command 2 only
+        _ = tracker.lost(["exit": 11], ktime: 4_500)  // command 2 only
         let second = tracker.feed([Make.exit(5_000, pid: 300, parent: 100)]).summaries
-        _ = tracker.lost(["exit": 7], ktime: 5_500)                 // command 0 only
+        _ = tracker.lost(["exit": 7], ktime: 5_500)  // command 0 only
         let last = tracker.finish(ktime: 6_000).summaries
 
         #expect(first.map(\.command) == [1])

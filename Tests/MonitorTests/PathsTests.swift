@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// Paths: relative names against a base, `.` and `..` removed lexically, bytes kept as bytes.
 @Suite struct PathsTests {
@@ -58,7 +58,9 @@ import Monitor
 
     /// The shortcut for paths already normal takes exactly those.
     @Test func normalPathsAreKnownAsSuch() {
-        for path in ["/", "//", "/a", "/a/", "/a//b", "/a/./b", "/a/.", "/a/..", "/..", "/.x", "/..x", "/x.", "/...", "a/b", ""] {
+        for path in [
+            "/", "//", "/a", "/a/", "/a//b", "/a/./b", "/a/.", "/a/..", "/..", "/.x", "/..x", "/x.", "/...", "a/b", "",
+        ] {
             #expect(Paths.isNormal(bytes(path)) == (Paths.normalize(bytes(path)) == bytes(path)), "\(path)")
         }
     }
@@ -80,9 +82,11 @@ import Monitor
     }
 
     @Test func loaderFiles() {
-        for path in ["/etc/ld.so.cache", "/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/libz.so",
-                     "/usr/lib/locale/C.utf8/LC_CTYPE", "/usr/share/locale/locale.alias",
-                     "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache"] {
+        for path in [
+            "/etc/ld.so.cache", "/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/libz.so",
+            "/usr/lib/locale/C.utf8/LC_CTYPE", "/usr/share/locale/locale.alias",
+            "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache",
+        ] {
             #expect(Paths.isLoaderFile(bytes(path)), "\(path)")
         }
         for path in ["/etc/passwd", "/home/u/so", "/home/u/notes.solar", "/tmp/x.sock"] {

@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// Pids handed out again, reparenting, and processes whose fork was never seen.
 @Suite struct PidReuseTests {
@@ -90,7 +90,7 @@ import Monitor
     @Test func adoptionInCommandMode() {
         var tracker = Tracker.seeded(.command(root: 100))
         let records = tracker.feed([
-            Make.exec(2_000, pid: 700, comm: "stray", path: "/bin/stray", argv: ["stray"]),
+            Make.exec(2_000, pid: 700, comm: "stray", path: "/bin/stray", argv: ["stray"])
         ])
         #expect(tracker.adopted == 1)
         #expect(records.processes.first?.command == 1)
@@ -103,7 +103,7 @@ import Monitor
         _ = tracker.feed([Make.fork(2_000, pid: 100, child: 200)])
         let records = tracker.feed([Make.exit(3_000, pid: 500, comm: "lost", code: Code.exited(0), parent: 200)])
         #expect(tracker.adopted == 1)
-        #expect(records.tags == ["exit"])           // 200 still lives: command 1 goes on
+        #expect(records.tags == ["exit"])  // 200 still lives: command 1 goes on
         #expect(records.processes[0].command == 1)
         #expect(records.processes[0].ppid == 200)
         let end = tracker.feed([Make.exit(4_000, pid: 200, parent: 100)])

@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// Events arrive in reservation order and leave in ktime order, held for a window.
 @Suite struct ReordererTests {

@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// A summary comes exactly when the last process of a command is gone, or at the end of the trace.
 @Suite struct SummaryTests {

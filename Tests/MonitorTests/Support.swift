@@ -13,42 +13,67 @@ enum Code {
 }
 
 enum Make {
-    static func fork(_ ktime: UInt64, pid: Int32, tid: Int32? = nil, comm: String = "sh",
-                     child: Int32, parent: Int32? = nil, unfollowed: Bool = false) -> Event {
+    static func fork(
+        _ ktime: UInt64, pid: Int32, tid: Int32? = nil, comm: String = "sh",
+        child: Int32, parent: Int32? = nil, unfollowed: Bool = false
+    ) -> Event {
         fork(ktime, pid: pid, tid: tid, comm: utf8(comm), child: child, parent: parent, unfollowed: unfollowed)
     }
 
-    static func fork(_ ktime: UInt64, pid: Int32, tid: Int32? = nil, comm: [UInt8],
-                     child: Int32, parent: Int32? = nil, unfollowed: Bool = false) -> Event {
-        Event(ktime: ktime, pid: pid, tid: tid ?? pid, comm: comm, body: .fork(Event.Fork(
-            childPid: child, childTid: child, parentPid: parent ?? pid, isThread: false, unfollowed: unfollowed)))
+    static func fork(
+        _ ktime: UInt64, pid: Int32, tid: Int32? = nil, comm: [UInt8],
+        child: Int32, parent: Int32? = nil, unfollowed: Bool = false
+    ) -> Event {
+        Event(
+            ktime: ktime, pid: pid, tid: tid ?? pid, comm: comm,
+            body: .fork(
+                Event.Fork(
+                    childPid: child, childTid: child, parentPid: parent ?? pid, isThread: false, unfollowed: unfollowed)
+            ))
     }
 
     static func thread(_ ktime: UInt64, pid: Int32, tid: Int32? = nil, comm: String = "sh", child: Int32) -> Event {
-        Event(ktime: ktime, pid: pid, tid: tid ?? pid, comm: utf8(comm), body: .fork(Event.Fork(
-            childPid: pid, childTid: child, parentPid: pid, isThread: true)))
+        Event(
+            ktime: ktime, pid: pid, tid: tid ?? pid, comm: utf8(comm),
+            body: .fork(
+                Event.Fork(
+                    childPid: pid, childTid: child, parentPid: pid, isThread: true)))
     }
 
-    static func exec(_ ktime: UInt64, pid: Int32, tid: Int32? = nil, oldTid: Int32? = nil, comm: [UInt8],
-                     path: [UInt8], argv: [[UInt8]], truncated: Bool = false) -> Event {
-        Event(ktime: ktime, pid: pid, tid: tid ?? pid, comm: comm, body: .exec(Event.Exec(
-            filename: path, argv: argv, oldTid: oldTid ?? tid ?? pid, filenameTruncated: truncated)))
+    static func exec(
+        _ ktime: UInt64, pid: Int32, tid: Int32? = nil, oldTid: Int32? = nil, comm: [UInt8],
+        path: [UInt8], argv: [[UInt8]], truncated: Bool = false
+    ) -> Event {
+        Event(
+            ktime: ktime, pid: pid, tid: tid ?? pid, comm: comm,
+            body: .exec(
+                Event.Exec(
+                    filename: path, argv: argv, oldTid: oldTid ?? tid ?? pid, filenameTruncated: truncated)))
     }
 
-    static func exec(_ ktime: UInt64, pid: Int32, tid: Int32? = nil, oldTid: Int32? = nil, comm: String,
-                     path: String, argv: [String]) -> Event {
+    static func exec(
+        _ ktime: UInt64, pid: Int32, tid: Int32? = nil, oldTid: Int32? = nil, comm: String,
+        path: String, argv: [String]
+    ) -> Event {
         exec(ktime, pid: pid, tid: tid, oldTid: oldTid, comm: utf8(comm), path: utf8(path), argv: argv.map(utf8))
     }
 
-    static func exit(_ ktime: UInt64, pid: Int32, tid: Int32? = nil, comm: String = "sh",
-                     code: UInt32 = 0, parent: Int32 = 0, groupDead: Bool = true) -> Event {
+    static func exit(
+        _ ktime: UInt64, pid: Int32, tid: Int32? = nil, comm: String = "sh",
+        code: UInt32 = 0, parent: Int32 = 0, groupDead: Bool = true
+    ) -> Event {
         exit(ktime, pid: pid, tid: tid, comm: utf8(comm), code: code, parent: parent, groupDead: groupDead)
     }
 
-    static func exit(_ ktime: UInt64, pid: Int32, tid: Int32? = nil, comm: [UInt8],
-                     code: UInt32 = 0, parent: Int32 = 0, groupDead: Bool = true) -> Event {
-        Event(ktime: ktime, pid: pid, tid: tid ?? pid, comm: comm, body: .exit(Event.Exit(
-            code: code, groupDead: groupDead, parentPid: parent)))
+    static func exit(
+        _ ktime: UInt64, pid: Int32, tid: Int32? = nil, comm: [UInt8],
+        code: UInt32 = 0, parent: Int32 = 0, groupDead: Bool = true
+    ) -> Event {
+        Event(
+            ktime: ktime, pid: pid, tid: tid ?? pid, comm: comm,
+            body: .exit(
+                Event.Exit(
+                    code: code, groupDead: groupDead, parentPid: parent)))
     }
 }
 
@@ -57,11 +82,14 @@ extension Tracker {
     mutating func feed(_ events: [Event]) -> [Record] { events.flatMap { handle($0) } }
 
     /// A tracker whose root is already known, as the session seeds it.
-    static func seeded(_ mode: Mode, comm: String = "bash", argv: [String] = ["bash"], ppid: Int32 = 1,
-                       ktime: UInt64 = 1_000) -> Tracker {
+    static func seeded(
+        _ mode: Mode, comm: String = "bash", argv: [String] = ["bash"], ppid: Int32 = 1,
+        ktime: UInt64 = 1_000
+    ) -> Tracker {
         var tracker = Tracker(mode: mode, clock: testClock)
-        tracker.seed(pid: tracker.root, ppid: ppid, comm: utf8(comm), argv: argv.map(utf8), threads: [tracker.root],
-                     ktime: ktime)
+        tracker.seed(
+            pid: tracker.root, ppid: ppid, comm: utf8(comm), argv: argv.map(utf8), threads: [tracker.root],
+            ktime: ktime)
         return tracker
     }
 }

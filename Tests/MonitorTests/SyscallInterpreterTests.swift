@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// Syscall records through the tracker: absolute paths from the working
 /// directory and dirfds, the fd table across dup, close_range, exec, fork and
@@ -16,17 +16,24 @@ import Monitor
         run.call("chdir", ret: 0, paths: ["/var/lib/docker/overlay2/abc/merged"])
         run.call("pivot_root", ret: 0, paths: [".", "."])
         run.call("chdir", ret: 0, paths: ["/"])
-        let create = try #require(run.call("openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat | O.trunc], paths: ["/marker"],
-                                           file: .regular(writable: true, created: true)).activities.first)
+        let create = try #require(
+            run.call(
+                "openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat | O.trunc], paths: ["/marker"],
+                file: .regular(writable: true, created: true)
+            ).activities.first)
         #expect(create.path == p("/var/lib/docker/overlay2/abc/merged/marker"))
-        #expect(run.call("mkdir", ret: 0, paths: ["tmp/x"]).activities.first?.path
-            == p("/var/lib/docker/overlay2/abc/merged/tmp/x"))
+        #expect(
+            run.call("mkdir", ret: 0, paths: ["tmp/x"]).activities.first?.path
+                == p("/var/lib/docker/overlay2/abc/merged/tmp/x"))
         run.handle(Make.fork(run.tick(), pid: 100, comm: "sh", child: 101))
-        #expect(run.call("unlink", ret: 0, paths: ["/etc/hosts"], pid: 101).activities.first?.path
-            == p("/var/lib/docker/overlay2/abc/merged/etc/hosts"))
+        #expect(
+            run.call("unlink", ret: 0, paths: ["/etc/hosts"], pid: 101).activities.first?.path
+                == p("/var/lib/docker/overlay2/abc/merged/etc/hosts"))
         // A failed chroot changes nothing.
         run.call("chroot", ret: -1, paths: ["/elsewhere"])
-        #expect(run.call("unlink", ret: 0, paths: ["/a"]).activities.first?.path == p("/var/lib/docker/overlay2/abc/merged/a"))
+        #expect(
+            run.call("unlink", ret: 0, paths: ["/a"]).activities.first?.path
+                == p("/var/lib/docker/overlay2/abc/merged/a"))
     }
 
     /// runc exec and nsenter: setns on another process's mount namespace
@@ -41,17 +48,23 @@ import Monitor
         run.call("setns", ret: -1, [6, 0x20000])
         #expect(run.call("unlink", ret: 0, paths: ["/a"]).activities.first?.path == p("/a"))
         run.call("setns", ret: 0, [6, 0x20000])  // CLONE_NEWNS
-        #expect(run.call("unlink", ret: 0, paths: ["/a"]).activities.first?.path == p("/var/lib/docker/overlay2/abc/merged/a"))
+        #expect(
+            run.call("unlink", ret: 0, paths: ["/a"]).activities.first?.path
+                == p("/var/lib/docker/overlay2/abc/merged/a"))
         run.handle(Make.fork(run.tick(), pid: 100, comm: "sh", child: 101))
-        #expect(run.call("mkdir", ret: 0, paths: ["/x"], pid: 101).activities.first?.path
-            == p("/var/lib/docker/overlay2/abc/merged/x"))
+        #expect(
+            run.call("mkdir", ret: 0, paths: ["/x"], pid: 101).activities.first?.path
+                == p("/var/lib/docker/overlay2/abc/merged/x"))
     }
 
     @Test func openatRelativeToTheWorkingDirectoryAfterChdir() throws {
         var run = Run()
         run.call("chdir", ret: 0, paths: ["sub"])
-        let create = try #require(run.call("openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat | O.trunc | O.cloexec],
-                                           paths: ["f.txt"], file: .regular(writable: true, created: true)).activities.first)
+        let create = try #require(
+            run.call(
+                "openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat | O.trunc | O.cloexec],
+                paths: ["f.txt"], file: .regular(writable: true, created: true)
+            ).activities.first)
         #expect(create.action == .create && create.category == .file)
         #expect(create.path == p("/home/u/sub/f.txt"))
         #expect(create.fd == 3)
@@ -65,14 +78,16 @@ import Monitor
         #expect(missing.path == p("/home/u/sub/g"))
 
         run.call("chdir", ret: 0, paths: ["/var/../srv//"])
-        #expect(run.call("openat", ret: 4, [atFDCWD, 0, O.rdonly], paths: ["./x"], file: .regular()).activities.first?.path
-            == p("/srv/x"))
+        #expect(
+            run.call("openat", ret: 4, [atFDCWD, 0, O.rdonly], paths: ["./x"], file: .regular()).activities.first?.path
+                == p("/srv/x"))
 
         // fchdir to a directory fd; the legacy open(2) resolves against it too.
         run.call("openat", ret: 5, [atFDCWD, 0, O.rdonly | O.directory], paths: ["/etc"], file: .directory)
         run.call("fchdir", ret: 0, [5])
-        #expect(run.call("open", ret: 6, [0, O.rdonly], paths: ["passwd"], file: .regular()).activities.first?.path
-            == p("/etc/passwd"))
+        #expect(
+            run.call("open", ret: 6, [0, O.rdonly], paths: ["passwd"], file: .regular()).activities.first?.path
+                == p("/etc/passwd"))
 
         let write = try #require(run.call("close", ret: 0, [3], io: io(written: 12, writes: 1)).activities.first)
         #expect(write.action == .write && write.path == p("/home/u/sub/f.txt") && write.bytes == 12 && write.calls == 1)
@@ -86,23 +101,31 @@ import Monitor
     @Test func atCallsResolveAgainstTheirDirfd() throws {
         var run = Run()
         run.call("openat", ret: 3, [atFDCWD, 0, O.rdonly | O.directory], paths: ["/data"], file: .directory)
-        #expect(run.call("openat", ret: 4, [3, 0, O.rdonly], paths: ["in/../conf"], file: .regular()).activities.first?.path
-            == p("/data/conf"))
-        #expect(run.call("openat", ret: 5, [3, 0, O.rdonly], paths: ["/abs//x"], file: .regular()).activities.first?.path
-            == p("/abs/x"), "an absolute name ignores the dirfd")
-        #expect(run.call("openat2", ret: 6, [3, 0, 24], paths: ["two"], file: .regular()).activities.first?.path
-            == p("/data/two"))
+        #expect(
+            run.call("openat", ret: 4, [3, 0, O.rdonly], paths: ["in/../conf"], file: .regular()).activities.first?.path
+                == p("/data/conf"))
+        #expect(
+            run.call("openat", ret: 5, [3, 0, O.rdonly], paths: ["/abs//x"], file: .regular()).activities.first?.path
+                == p("/abs/x"), "an absolute name ignores the dirfd")
+        #expect(
+            run.call("openat2", ret: 6, [3, 0, 24], paths: ["two"], file: .regular()).activities.first?.path
+                == p("/data/two"))
         #expect(run.call("mkdirat", ret: 0, [3, 0o755], paths: ["new"]).activities.first?.path == p("/data/new"))
-        #expect(run.call("unlinkat", ret: 0, [3, 0, 0], paths: ["old.txt"]).activities.first?.path == p("/data/old.txt"))
+        #expect(
+            run.call("unlinkat", ret: 0, [3, 0, 0], paths: ["old.txt"]).activities.first?.path == p("/data/old.txt"))
         let chmod = try #require(run.call("fchmodat", ret: 0, [3, 0, 0o600, 0], paths: ["conf"]).activities.first)
         #expect(chmod.action == .chmod && chmod.path == p("/data/conf") && chmod.mode == 0o600)
-        let rename = try #require(run.call("renameat", ret: 0, [3, 0, atFDCWD, 0], paths: ["a", "b"]).activities.first)
+        let rename = try #require(
+            run.call("renameat", ret: 0, [3, 0, atFDCWD, 0], paths: ["a", "b"]).activities.first)
         #expect(rename.from == p("/data/a") && rename.to == p("/home/u/b"))
-        let link = try #require(run.call("linkat", ret: 0, [atFDCWD, 0, 3, 0, 0], paths: ["/etc/hosts", "hosts"]).activities.first)
+        let link = try #require(
+            run.call("linkat", ret: 0, [atFDCWD, 0, 3, 0, 0], paths: ["/etc/hosts", "hosts"]).activities.first)
         #expect(link.action == .link && link.from == p("/etc/hosts") && link.to == p("/data/hosts"))
-        let symlink = try #require(run.call("symlinkat", ret: 0, [0, 3, 0], paths: ["../target", "sl"]).activities.first)
-        #expect(symlink.action == .symlink && symlink.path == p("/data/sl") && symlink.to == p("../target"),
-                "the link is resolved; its target is kept as written")
+        let symlink = try #require(
+            run.call("symlinkat", ret: 0, [0, 3, 0], paths: ["../target", "sl"]).activities.first)
+        #expect(
+            symlink.action == .symlink && symlink.path == p("/data/sl") && symlink.to == p("../target"),
+            "the link is resolved; its target is kept as written")
 
         let summary = try #require(run.exit().summaries.first)
         #expect(texts(summary.files.created) == ["/data/hosts", "/data/sl"])
@@ -115,8 +138,11 @@ import Monitor
 
     @Test func truncatedPathIsMarked() throws {
         var run = Run()
-        let open = try #require(run.call("openat", ret: 3, [atFDCWD, 0, O.rdonly], paths: ["/very/long"], truncated: [true],
-                                         file: .regular()).activities.first)
+        let open = try #require(
+            run.call(
+                "openat", ret: 3, [atFDCWD, 0, O.rdonly], paths: ["/very/long"], truncated: [true],
+                file: .regular()
+            ).activities.first)
         #expect(open.truncated)
     }
 
@@ -126,18 +152,23 @@ import Monitor
     /// old file's; what is written through the fd afterwards is the new file's.
     @Test func dup2AttributesWritesToTheRightFile() throws {
         var run = Run(files: [1: OpenFile(kind: .other, path: p("/dev/pts/0"), writable: true)])
-        run.call("openat", ret: 3, [atFDCWD, 0, O.wronly | O.append], paths: ["/t/log"], file: .regular(writable: true))
+        run.call(
+            "openat", ret: 3, [atFDCWD, 0, O.wronly | O.append], paths: ["/t/log"], file: .regular(writable: true))
         let replaced = run.call("dup2", ret: 1, [3, 1], io: io(written: 7, writes: 1)).activities
         #expect(replaced.count == 1)
         #expect(replaced.first?.action == .write && replaced.first?.fd == 1)
-        #expect(replaced.first?.path == p("/dev/pts/0") && replaced.first?.bytes == 7, "the terminal's bytes, not the log's")
+        #expect(
+            replaced.first?.path == p("/dev/pts/0") && replaced.first?.bytes == 7, "the terminal's bytes, not the log's"
+        )
 
         #expect(run.call("close", ret: 0, [3]).activities.isEmpty, "nothing went through fd 3")
         #expect(run.probe(1)?.path == p("/t/log"))
         #expect(run.probe(3)?.path == nil)
 
         let write = try #require(run.call("close", ret: 0, [1], io: io(written: 42, writes: 3)).activities.first)
-        #expect(write.action == .write && write.fd == 1 && write.path == p("/t/log") && write.bytes == 42 && write.calls == 3)
+        #expect(
+            write.action == .write && write.fd == 1 && write.path == p("/t/log") && write.bytes == 42
+                && write.calls == 3)
 
         let summary = try #require(run.exit().summaries.first)
         #expect(texts(summary.files.modified) == ["/t/log"])
@@ -147,8 +178,9 @@ import Monitor
     /// Totals the kernel still holds at exit are looked up for the fds open then, under the file dup'ed there.
     @Test func totalsAtExitFollowDup2() throws {
         var run = Run()
-        run.call("openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat | O.trunc], paths: ["/t/out"],
-                 file: .regular(writable: true, created: true))
+        run.call(
+            "openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat | O.trunc], paths: ["/t/out"],
+            file: .regular(writable: true, created: true))
         run.call("dup2", ret: 1, [3, 1])
         run.call("close", ret: 0, [3])
         run.system.hold(pid: 100, fd: 1, generation: 0, io(written: 99, writes: 2))
@@ -228,8 +260,10 @@ import Monitor
         run.call("fcntl", ret: 0, [5, 2, 1])  // F_SETFD FD_CLOEXEC
         run.call("pipe2", ret: 0, [0, O.cloexec], sockaddr: pair(6, 7))
         run.call("dup3", ret: 8, [4, 8, O.cloexec])
-        for (fd, totals) in [(3, io(read: 100, reads: 2)), (4, io(written: 5, writes: 1)), (5, io(written: 1, writes: 1)),
-                             (8, io(written: 2, writes: 1)), (10, io(written: 3, writes: 1))] as [(Int32, Event.IOTotals)] {
+        for (fd, totals) in [
+            (3, io(read: 100, reads: 2)), (4, io(written: 5, writes: 1)), (5, io(written: 1, writes: 1)),
+            (8, io(written: 2, writes: 1)), (10, io(written: 3, writes: 1)),
+        ] as [(Int32, Event.IOTotals)] {
             run.system.hold(pid: 100, fd: fd, generation: 0, totals)
         }
 
@@ -256,8 +290,9 @@ import Monitor
         run.call("openat", ret: 3, [atFDCWD, 0, O.rdonly], paths: ["/t/a"], file: .regular(), tid: 101)
         #expect(run.probe(3)?.path == p("/t/a"), "opened by another thread of the process")
         run.call("chdir", ret: 0, paths: ["/srv"], tid: 101)
-        #expect(run.call("openat", ret: 4, [atFDCWD, 0, O.rdonly], paths: ["z"], file: .regular()).activities.first?.path
-            == p("/srv/z"))
+        #expect(
+            run.call("openat", ret: 4, [atFDCWD, 0, O.rdonly], paths: ["z"], file: .regular()).activities.first?.path
+                == p("/srv/z"))
 
         run.handle(Make.fork(run.tick(), pid: 100, comm: "sh", child: 200))
         let closed = try #require(run.call("close", ret: 0, [3], io: io(read: 5, reads: 1), pid: 200).activities.first)
@@ -267,8 +302,9 @@ import Monitor
         #expect(run.probe(5, pid: 200)?.path == p("/srv/child"), "the child starts in the parent's directory")
         #expect(run.probe(5)?.path == nil, "the child's open is not the parent's")
         run.call("chdir", ret: 0, paths: ["/tmp"], pid: 200)
-        #expect(run.call("openat", ret: 6, [atFDCWD, 0, O.rdonly], paths: ["y"], file: .regular()).activities.first?.path
-            == p("/srv/y"))
+        #expect(
+            run.call("openat", ret: 6, [atFDCWD, 0, O.rdonly], paths: ["y"], file: .regular()).activities.first?.path
+                == p("/srv/y"))
     }
 
     // MARK: - Renames and removals
@@ -278,14 +314,16 @@ import Monitor
         run.call("openat", ret: 3, [atFDCWD, 0, O.wronly], paths: ["/t/a"], file: .regular(writable: true))
         run.call("rename", ret: 0, paths: ["/t/a", "/t/b"])
         run.call("chdir", ret: 0, paths: ["/t"])
-        let second = try #require(run.call("renameat", ret: 0, [atFDCWD, 0, atFDCWD, 0], paths: ["b", "c"]).activities.first)
+        let second = try #require(
+            run.call("renameat", ret: 0, [atFDCWD, 0, atFDCWD, 0], paths: ["b", "c"]).activities.first)
         #expect(second.action == .rename && second.from == p("/t/b") && second.to == p("/t/c"))
         let write = try #require(run.call("close", ret: 0, [3], io: io(written: 4, writes: 1)).activities.first)
         #expect(write.path == p("/t/c"), "the open file follows its renames")
 
         // Written to a new name, then moved into place without replacing: only the final name.
-        run.call("openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat | O.excl], paths: ["new.tmp"],
-                 file: .regular(writable: true, created: true))
+        run.call(
+            "openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat | O.excl], paths: ["new.tmp"],
+            file: .regular(writable: true, created: true))
         run.call("close", ret: 0, [3], io: io(written: 10, writes: 1))
         run.call("renameat2", ret: 0, [atFDCWD, 0, atFDCWD, 0, 1], paths: ["new.tmp", "new"])  // RENAME_NOREPLACE
 
@@ -322,16 +360,29 @@ import Monitor
     /// The kernel's FMODE_CREATED, not O_CREAT, says a file is new.
     @Test func fmodeCreatedMeansCreate() throws {
         var run = Run()
-        #expect(run.call("openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat], paths: ["/t/new"],
-                         file: .regular(writable: true, created: true)).activities.first?.action == .create)
-        let existing = try #require(run.call("openat", ret: 4, [atFDCWD, 0, O.wronly | O.creat | O.trunc], paths: ["/t/existing"],
-                                             file: .regular(writable: true)).activities.first)
+        #expect(
+            run.call(
+                "openat", ret: 3, [atFDCWD, 0, O.wronly | O.creat], paths: ["/t/new"],
+                file: .regular(writable: true, created: true)
+            ).activities.first?.action == .create)
+        let existing = try #require(
+            run.call(
+                "openat", ret: 4, [atFDCWD, 0, O.wronly | O.creat | O.trunc], paths: ["/t/existing"],
+                file: .regular(writable: true)
+            ).activities.first)
         #expect(existing.action == .open, "O_CREAT on a file that was there creates nothing")
-        run.call("openat", ret: 5, [atFDCWD, 0, O.wronly | O.creat | O.append], paths: ["/t/appended"], file: .regular(writable: true))
+        run.call(
+            "openat", ret: 5, [atFDCWD, 0, O.wronly | O.creat | O.append], paths: ["/t/appended"],
+            file: .regular(writable: true))
         run.call("close", ret: 0, [5], io: io(written: 3, writes: 1))
-        #expect(run.call("creat", ret: 6, [0, 0o644], paths: ["/t/c2"],
-                         file: .regular(writable: true, created: true)).activities.first?.action == .create)
-        run.call("openat", ret: 7, [atFDCWD, 0, O.wronly | O.creat], paths: ["/t/tmp"], file: .regular(writable: true, created: true))
+        #expect(
+            run.call(
+                "creat", ret: 6, [0, 0o644], paths: ["/t/c2"],
+                file: .regular(writable: true, created: true)
+            ).activities.first?.action == .create)
+        run.call(
+            "openat", ret: 7, [atFDCWD, 0, O.wronly | O.creat], paths: ["/t/tmp"],
+            file: .regular(writable: true, created: true))
         run.call("close", ret: 0, [7], io: io(written: 1, writes: 1))
         run.call("unlink", ret: 0, paths: ["/t/tmp"])
 
@@ -346,14 +397,19 @@ import Monitor
 
     @Test func unixConnectNamesRemoteAndPeer() throws {
         var run = Run()
-        run.system.sockets[777] = SocketState(family: "unix", type: "stream", inode: 777, remote: "/run/x.sock",
-                                              peer: SocketPeer(pid: 900, comm: p("server")))
-        let socket = try #require(run.call("socket", ret: 3, [1, 1 | O.cloexec, 0], file: .socket(777)).activities.first)
+        run.system.sockets[777] = SocketState(
+            family: "unix", type: "stream", inode: 777, remote: "/run/x.sock",
+            peer: SocketPeer(pid: 900, comm: p("server")))
+        let socket = try #require(
+            run.call("socket", ret: 3, [1, 1 | O.cloexec, 0], file: .socket(777)).activities.first)
         #expect(socket.category == .network && socket.action == .socket && socket.fd == 3)
         #expect(socket.socket?.family == "unix" && socket.socket?.type == "stream")
 
-        let connect = try #require(run.call("connect", ret: 0, [3, 0, 20], sockaddr: sockaddrUnix("/run/x.sock"),
-                                            file: .socket(777)).activities.first)
+        let connect = try #require(
+            run.call(
+                "connect", ret: 0, [3, 0, 20], sockaddr: sockaddrUnix("/run/x.sock"),
+                file: .socket(777)
+            ).activities.first)
         #expect(connect.action == .connect && connect.error == nil && connect.fd == 3)
         #expect(connect.socket?.family == "unix")
         #expect(connect.socket?.remote == "/run/x.sock")
@@ -361,12 +417,19 @@ import Monitor
 
         let closing = run.call("close", ret: 0, [3], io: io(read: 20, written: 10, reads: 2, writes: 1)).activities
         #expect(closing.map(\.action) == [.recv, .send, .close])
-        #expect(closing.allSatisfy { $0.category == .network && $0.socket?.peer?.pid == 900 && $0.socket?.remote == "/run/x.sock" })
+        #expect(
+            closing.allSatisfy {
+                $0.category == .network && $0.socket?.peer?.pid == 900 && $0.socket?.remote == "/run/x.sock"
+            })
         #expect(closing.map(\.bytes) == [20, 10, nil])
 
         let summary = try #require(run.exit().summaries.first)
-        #expect(summary.network == [NetworkEndpoint(family: "unix", type: "stream", local: nil, remote: "/run/x.sock",
-                                                    peer: SocketPeer(pid: 900, comm: p("server")), bytesSent: 10, bytesReceived: 20)])
+        #expect(
+            summary.network == [
+                NetworkEndpoint(
+                    family: "unix", type: "stream", local: nil, remote: "/run/x.sock",
+                    peer: SocketPeer(pid: 900, comm: p("server")), bytesSent: 10, bytesReceived: 20)
+            ])
     }
 
     /// A non-blocking connect (EINPROGRESS) is no failure. When the socket is
@@ -376,7 +439,8 @@ import Monitor
         let address = sockaddrInet([127, 0, 0, 1], port: 8080)
         run.system.listeners[address] = SocketPeer(pid: 901, comm: p("nginx"))
         run.call("socket", ret: 4, [2, 1 | 0o4000, 0], file: .socket(555))
-        let connect = try #require(run.call("connect", ret: -115, [4, 0, 16], sockaddr: address, file: .socket(555)).activities.first)
+        let connect = try #require(
+            run.call("connect", ret: -115, [4, 0, 16], sockaddr: address, file: .socket(555)).activities.first)
         #expect(connect.error == nil, "EINPROGRESS is shown as no error")
         #expect(connect.socket?.family == "inet" && connect.socket?.type == "stream")
         #expect(connect.socket?.remote == "127.0.0.1:8080")
@@ -391,15 +455,22 @@ import Monitor
         #expect(run.call("close", ret: 0, [4]).activities.map(\.action) == [.close])
 
         let summary = try #require(run.exit().summaries.first)
-        #expect(summary.network == [NetworkEndpoint(family: "inet", type: "stream", local: nil, remote: "127.0.0.1:8080",
-                                                    peer: SocketPeer(pid: 901, comm: p("nginx")), bytesSent: 50, bytesReceived: 30)])
+        #expect(
+            summary.network == [
+                NetworkEndpoint(
+                    family: "inet", type: "stream", local: nil, remote: "127.0.0.1:8080",
+                    peer: SocketPeer(pid: 901, comm: p("nginx")), bytesSent: 50, bytesReceived: 30)
+            ])
     }
 
     @Test func failedConnectShowsTheErrno() throws {
         var run = Run()
         run.call("socket", ret: 3, [10, 1, 0], file: .socket(556))
-        let connect = try #require(run.call("connect", ret: -111, [3, 0, 28], sockaddr: sockaddrInet6(loopback6, port: 443),
-                                            file: .socket(556)).activities.first)
+        let connect = try #require(
+            run.call(
+                "connect", ret: -111, [3, 0, 28], sockaddr: sockaddrInet6(loopback6, port: 443),
+                file: .socket(556)
+            ).activities.first)
         #expect(connect.error == "ECONNREFUSED")
         #expect(connect.socket?.family == "inet6" && connect.socket?.remote == "[::1]:443")
         #expect(connect.socket?.peer == nil)
@@ -410,8 +481,9 @@ import Monitor
     /// carries them as `bytes`, and the summary adds them up.
     @Test func sendtoAndRecvfromCarryBytes() throws {
         var run = Run()
-        run.system.sockets[600] = SocketState(family: "unix", type: "stream", inode: 600, remote: "/run/y.sock",
-                                              peer: SocketPeer(pid: 903, comm: p("y")))
+        run.system.sockets[600] = SocketState(
+            family: "unix", type: "stream", inode: 600, remote: "/run/y.sock",
+            peer: SocketPeer(pid: 903, comm: p("y")))
         run.call("socket", ret: 3, [1, 1, 0], file: .socket(600))
         run.call("connect", ret: 0, [3, 0, 14], sockaddr: sockaddrUnix("/run/y.sock"), file: .socket(600))
         let send = try #require(run.call("sendto", ret: 1004, [3, 0, 1004, 0, 0, 0]).activities.first)
@@ -431,16 +503,23 @@ import Monitor
 
     @Test func acceptNamesTheClientAsPeer() throws {
         var run = Run()
-        run.system.sockets[2] = SocketState(family: "unix", type: "stream", inode: 2, local: "/run/srv.sock",
-                                            peer: SocketPeer(pid: 902, comm: p("client")))
+        run.system.sockets[2] = SocketState(
+            family: "unix", type: "stream", inode: 2, local: "/run/srv.sock",
+            peer: SocketPeer(pid: 902, comm: p("client")))
         run.call("socket", ret: 3, [1, 1, 0], file: .socket(1))
-        let bind = try #require(run.call("bind", ret: 0, [3, 0, 16], sockaddr: sockaddrUnix("/run/srv.sock"),
-                                         file: .socket(1)).activities.first)
+        let bind = try #require(
+            run.call(
+                "bind", ret: 0, [3, 0, 16], sockaddr: sockaddrUnix("/run/srv.sock"),
+                file: .socket(1)
+            ).activities.first)
         #expect(bind.action == .bind && bind.socket?.local == "/run/srv.sock")
         #expect(run.call("listen", ret: 0, [3, 5], file: .socket(1)).activities.first?.action == .listen)
 
-        let accept = try #require(run.call("accept4", ret: 4, [3, 0, 0, O.cloexec], sockaddr: [1, 0],
-                                           file: .socket(2)).activities.first)
+        let accept = try #require(
+            run.call(
+                "accept4", ret: 4, [3, 0, 0, O.cloexec], sockaddr: [1, 0],
+                file: .socket(2)
+            ).activities.first)
         #expect(accept.action == .accept && accept.fd == 4 && accept.error == nil)
         #expect(accept.socket?.family == "unix" && accept.socket?.type == "stream")
         #expect(accept.socket?.local == "/run/srv.sock")
@@ -458,13 +537,17 @@ import Monitor
     /// socket's local address is the real one, as sock_diag tells it.
     @Test func acceptOnAnEphemeralPortShowsTheRealLocalAddress() throws {
         var run = Run()
-        run.system.sockets[21] = SocketState(family: "inet", type: "stream", inode: 21, local: "127.0.0.1:40000",
-                                             remote: "127.0.0.1:50000", peer: SocketPeer(pid: 904, comm: p("curl")))
+        run.system.sockets[21] = SocketState(
+            family: "inet", type: "stream", inode: 21, local: "127.0.0.1:40000",
+            remote: "127.0.0.1:50000", peer: SocketPeer(pid: 904, comm: p("curl")))
         run.call("socket", ret: 3, [2, 1, 0], file: .socket(20))
         run.call("bind", ret: 0, [3, 0, 16], sockaddr: sockaddrInet([127, 0, 0, 1], port: 0), file: .socket(20))
         run.call("listen", ret: 0, [3, 5], file: .socket(20))
-        let accept = try #require(run.call("accept", ret: 4, [3, 0, 0], sockaddr: sockaddrInet([127, 0, 0, 1], port: 50000),
-                                           file: .socket(21)).activities.first)
+        let accept = try #require(
+            run.call(
+                "accept", ret: 4, [3, 0, 0], sockaddr: sockaddrInet([127, 0, 0, 1], port: 50000),
+                file: .socket(21)
+            ).activities.first)
         #expect(accept.socket?.remote == "127.0.0.1:50000")
         #expect(accept.socket?.peer?.pid == 904)
         #expect(accept.socket?.local == "127.0.0.1:40000", "not the port-0 address the listener asked for: \(accept)")
@@ -472,12 +555,14 @@ import Monitor
 
     @Test func socketpairAndPipeDescriptors() throws {
         var run = Run()
-        let pairRecord = try #require(run.call("socketpair", ret: 0, [1, 1, 0, 0], sockaddr: pair(3, 4)).activities.first)
+        let pairRecord = try #require(
+            run.call("socketpair", ret: 0, [1, 1, 0, 0], sockaddr: pair(3, 4)).activities.first)
         #expect(pairRecord.action == .socket && pairRecord.fd == 3 && pairRecord.socket?.family == "unix")
         #expect(run.probe(3)?.category == .network && run.probe(4)?.category == .network)
         run.call("pipe", ret: 0, [0], sockaddr: pair(5, 6))
         #expect(run.probe(5)?.category == .file && run.probe(5)?.path == nil)
-        #expect(run.call("close", ret: 0, [5], io: io(read: 3, reads: 1)).activities.isEmpty, "a pipe is no data object")
+        #expect(
+            run.call("close", ret: 0, [5], io: io(read: 3, reads: 1)).activities.isEmpty, "a pipe is no data object")
     }
 
     @Test func socketAddressFormats() {
@@ -530,12 +615,15 @@ private struct Run {
 
     /// One syscall by `pid` (thread `tid`), by its name in SyscallTable.
     @discardableResult
-    mutating func call(_ name: String, ret: Int64, _ args: [UInt64] = [], paths: [String] = [], truncated: [Bool] = [],
-                       sockaddr: [UInt8] = [], file: Event.FileInfo? = nil, io: Event.IOTotals? = nil,
-                       pid: Int32 = 100, tid: Int32? = nil) -> [Record] {
+    mutating func call(
+        _ name: String, ret: Int64, _ args: [UInt64] = [], paths: [String] = [], truncated: [Bool] = [],
+        sockaddr: [UInt8] = [], file: Event.FileInfo? = nil, io: Event.IOTotals? = nil,
+        pid: Int32 = 100, tid: Int32? = nil
+    ) -> [Record] {
         let nr = SyscallTable.all.first { $0.name == name }!.nr
-        let call = Event.Syscall(nr: nr, ret: ret, args: args, paths: paths.map(p), pathTruncated: truncated,
-                                 sockaddr: sockaddr, file: file, io: io)
+        let call = Event.Syscall(
+            nr: nr, ret: ret, args: args, paths: paths.map(p), pathTruncated: truncated,
+            sockaddr: sockaddr, file: file, io: io)
         return handle(Event(ktime: tick(), pid: pid, tid: tid ?? pid, comm: p("sh"), body: .syscall(call)))
     }
 
@@ -571,7 +659,9 @@ private final class FakeSystem: SystemQueries {
         var taken: [Int32: Event.IOTotals] = [:]
         for fd in fds {
             for generation in generations {
-                guard let totals = held.removeValue(forKey: Key(pid: pid, fd: fd, generation: generation)) else { continue }
+                guard let totals = held.removeValue(forKey: Key(pid: pid, fd: fd, generation: generation)) else {
+                    continue
+                }
                 taken[fd] = taken[fd].map { $0 + totals } ?? totals
             }
         }
@@ -599,7 +689,8 @@ private let atFDCWD = UInt64(bitPattern: -100)
 
 extension Event.FileInfo {
     fileprivate static func regular(writable: Bool = false, created: Bool = false) -> Event.FileInfo {
-        Event.FileInfo(inode: 1234, mode: (writable ? 0x2 : 0x1) | (created ? 0x100000 : 0), device: 8, inodeMode: 0o100644)
+        Event.FileInfo(
+            inode: 1234, mode: (writable ? 0x2 : 0x1) | (created ? 0x100000 : 0), device: 8, inodeMode: 0o100644)
     }
 
     fileprivate static let directory = Event.FileInfo(inode: 99, mode: 0x1, device: 8, inodeMode: 0o040755)

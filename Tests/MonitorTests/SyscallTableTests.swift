@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// The argument positions the interpreter reads agree with the kernel's spec
 /// of the same syscall.
@@ -15,7 +15,9 @@ import Monitor
 
     /// Every *at call that takes a path says where its dirfd is (creat is no *at call).
     @Test func atCallsHaveADirfd() {
-        let atCalls = SyscallTable.all.filter { ($0.name.hasSuffix("at") || $0.name.hasSuffix("at2")) && $0.name != "creat" }
+        let atCalls = SyscallTable.all.filter {
+            ($0.name.hasSuffix("at") || $0.name.hasSuffix("at2")) && $0.name != "creat"
+        }
         for info in atCalls where info.spec.path_args.0 != 0 {
             #expect(info.arguments.dirfd != nil || info.arguments.secondDirfd != nil, "\(info.name)")
         }

@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// task->exit_code as wait(2) reads it: status << 8, or the signal number with 0x80 for a core dump.
 @Suite struct TerminationTests {

@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// The human format, line by line.
 @Suite struct TextSinkTests {
@@ -12,19 +12,21 @@ import Monitor
     }
 
     private func event(_ action: ProcessAction, comm: [UInt8] = utf8("sh")) -> ProcessRecord {
-        ProcessRecord(time: testClock.wall(2_123_456_789), command: 12, pid: 4_194_304, tid: 4_194_305, ppid: 1,
-                      comm: comm, action: action)
+        ProcessRecord(
+            time: testClock.wall(2_123_456_789), command: 12, pid: 4_194_304, tid: 4_194_305, ppid: 1,
+            comm: comm, action: action)
     }
 
     @Test func headerAndColumns() {
         var fork = event(.fork)
         fork.child = 77
         let lines = render([.process(fork)])
-        #expect(lines == [
-            "TIME            CMD COMM             PID     TID     PPID    EVENT       DETAILS",
-            "15:20:02.123456  12 sh               4194304 4194305 1       fork        child=77",
-            "",
-        ])
+        #expect(
+            lines == [
+                "TIME            CMD COMM             PID     TID     PPID    EVENT       DETAILS",
+                "15:20:02.123456  12 sh               4194304 4194305 1       fork        child=77",
+                "",
+            ])
     }
 
     @Test func exitDetails() {
@@ -63,21 +65,25 @@ import Monitor
                 .init(pid: 13, ppid: 10, comm: utf8("ld"), argv: [utf8("ld")], termination: .exited(1)),
             ],
             threads: 2, lostEvents: 0)
-        #expect(Array(render([.summary(summary)]).dropFirst()) == [
-            "15:20:03.500000   3 summary  make: exit_code=0 after 2.500s; 4 processes, 2 threads, no events lost",
-            "15:20:03.500000   3 summary  └─ 10 make [exit_code=0]",
-            "15:20:03.500000   3 summary     ├─ 11 cc 'a b.c' [exit_code=0]",
-            "15:20:03.500000   3 summary     │  └─ 12 as [signal=SIGABRT (core dumped)]",
-            "15:20:03.500000   3 summary     └─ 13 ld [exit_code=1]",
-            "",
-        ])
+        #expect(
+            Array(render([.summary(summary)]).dropFirst()) == [
+                "15:20:03.500000   3 summary  make: exit_code=0 after 2.500s; 4 processes, 2 threads, no events lost",
+                "15:20:03.500000   3 summary  └─ 10 make [exit_code=0]",
+                "15:20:03.500000   3 summary     ├─ 11 cc 'a b.c' [exit_code=0]",
+                "15:20:03.500000   3 summary     │  └─ 12 as [signal=SIGABRT (core dumped)]",
+                "15:20:03.500000   3 summary     └─ 13 ld [exit_code=1]",
+                "",
+            ])
     }
 
     @Test func summaryOfLostEvents() {
-        let summary = CommandSummary(command: 1, pid: 5, argv: [], termination: nil, start: 0, end: 1_000_000,
-                                     processes: [], threads: 0, lostEvents: 9)
+        let summary = CommandSummary(
+            command: 1, pid: 5, argv: [], termination: nil, start: 0, end: 1_000_000,
+            processes: [], threads: 0, lostEvents: 9)
         let line = render([.summary(summary)])[1]
-        #expect(line.hasSuffix("  1 summary  pid 5: running after 0.001s; 0 processes, 0 threads, 9 EVENTS LOST: incomplete"))
+        #expect(
+            line.hasSuffix(
+                "  1 summary  pid 5: running after 0.001s; 0 processes, 0 threads, 9 EVENTS LOST: incomplete"))
     }
 
     /// A process whose exit event was lost is gone: the summary must not call it running.

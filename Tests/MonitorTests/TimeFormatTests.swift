@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// Timestamps as the output contract spells them, digits padded.
 @Suite struct TimeFormatTests {

@@ -1,5 +1,5 @@
-import Testing
 import Monitor
+import Testing
 
 /// fork, exec and exit of processes and threads, one command at a time.
 @Suite struct TrackerLifecycleTests {
@@ -127,7 +127,7 @@ import Monitor
             Make.exit(4_000, pid: 200, tid: 200, groupDead: false),
         ])
         let records = tracker.feed([
-            Make.exec(5_000, pid: 200, tid: 200, oldTid: 201, comm: "env", path: "/usr/bin/env", argv: ["env"]),
+            Make.exec(5_000, pid: 200, tid: 200, oldTid: 201, comm: "env", path: "/usr/bin/env", argv: ["env"])
         ])
         let exec = try! #require(records.processes.first)
         #expect(exec.action == .exec)
@@ -150,7 +150,7 @@ import Monitor
     @Test func truncatedExecIsFlagged() {
         var tracker = Tracker.seeded(.command(root: 100))
         let records = tracker.feed([
-            Make.exec(2_000, pid: 100, comm: utf8("x"), path: utf8("/very/long"), argv: [utf8("x")], truncated: true),
+            Make.exec(2_000, pid: 100, comm: utf8("x"), path: utf8("/very/long"), argv: [utf8("x")], truncated: true)
         ])
         #expect(records.processes.first?.truncated == true)
     }
