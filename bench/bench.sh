@@ -8,6 +8,9 @@
 #   after one discarded warm-up round; the median of RUNS runs is reported.
 # - The monitor's start-up (ready_seconds= on its stderr) and its peak RSS
 #   (GNU time's %M) are reported separately.
+# - The traces are written as users write them: the monitor's JSON
+#   (--output) and strace's text to a file, on /dev/shm, removed after each
+#   run.
 # - Everything temporary lives on /dev/shm (the root disk is slow and noisy).
 #
 # At the end it prints the table that docs/benchmarks.md keeps (one row per
@@ -115,6 +118,7 @@ EOF
 
 # run_variant VARIANT RUNDIR: runs the workload once under VARIANT; leaves
 # elapsed ns in RUNDIR/elapsed, and for the monitor its stderr and peak RSS.
+# Traces go to a file in RUNDIR (on /dev/shm), deleted once the run is over.
 run_variant() {
 	local variant=$1 dir=$2
 	mkdir -p "$dir"
@@ -126,15 +130,17 @@ run_variant() {
 		local rc=0 binary=$MONITOR
 		[ "$variant" = baseline ] && binary=$BASELINE
 		/usr/bin/time -f %M -o "$dir/rss_kib" \
-			"$binary" --format json --output /dev/null $MONITOR_ARGS -- sh "$wdir/run.sh" "$dir/elapsed" \
+			"$binary" --format json --output "$dir/trace.jsonl" $MONITOR_ARGS -- sh "$wdir/run.sh" "$dir/elapsed" \
 			2>"$dir/stderr" || rc=$?
+		rm -f "$dir/trace.jsonl"
 		if [ "$rc" != 0 ]; then
 			cat "$dir/stderr" >&2
 			die "ebpf-monitor exited with $rc"
 		fi
 		;;
 	strace)
-		strace -f -o /dev/null sh "$wdir/run.sh" "$dir/elapsed"
+		strace -f -o "$dir/strace.txt" sh "$wdir/run.sh" "$dir/elapsed"
+		rm -f "$dir/strace.txt"
 		;;
 	*) die "unknown variant $variant" ;;
 	esac
