@@ -35,7 +35,8 @@ enum lost_reason {
 	LOST_IO_MAP_FULL = EVENT_KIND_MAX + 2,	/* a read or write could not be added to its fd's totals */
 	/* a daemon thread's state could not be made: its calls count for no one */
 	LOST_THREAD_STATE = EVENT_KIND_MAX + 3,
-	LOST_REASON_MAX = EVENT_KIND_MAX + 4,
+	LOST_COMPLETIONS_FULL = EVENT_KIND_MAX + 4, /* a worker's calls, done, could not be kept for the reply */
+	LOST_REASON_MAX = EVENT_KIND_MAX + 5,
 };
 
 enum event_flags {
@@ -251,6 +252,9 @@ struct channel_segment {
 	/* AMBIGUOUS; DAEMON when a daemon thread wrote it (a hand-off), WOKEN if it was handed the work */
 	__u32 attribution;
 	__u32 bytes;
+	__u64 completion; /* a worker's kept calls that the write signals done (see completions); 0: none */
+	__u32 writer_tid; /* the thread that wrote it */
+	__u32 _pad;
 };
 
 #define CHANNEL_SEGMENTS 8
@@ -269,8 +273,10 @@ struct channel {
 	__u32 messages;	    /* a unix datagram or seqpacket socket: a read takes one write's message, a segment */
 	__u32 reader_tid;   /* the one thread seen reading it while unsynced (see took_first_message) */
 	__u64 in_flight;    /* writes queued while unsynced whose message may not be in the socket yet */
+	__u32 local;	    /* a wake-up: its writer and a reader are threads of one daemon process */
+	__u32 _pad;
 };
-_Static_assert(sizeof(struct channel) == CHANNEL_SEGMENTS * 16 + 64, "channel layout");
+_Static_assert(sizeof(struct channel) == CHANNEL_SEGMENTS * 32 + 72, "channel layout");
 
 /* The first read of a tagged channel by a process outside the tree. */
 struct peer_event {

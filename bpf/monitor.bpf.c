@@ -28,6 +28,7 @@
 #include "syscalls/specs.h"
 #include "process/lifecycle.h"
 #include "daemons/channels.h"
+#include "daemons/completions.h"
 #include "daemons/episodes.h"
 #include "daemons/futex.h"
 #include "daemons/go.h"
@@ -78,20 +79,26 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		enum channel_kind kind = spec->io_length == IO_LENGTH_COUNT
 						 ? grpc_write(pid, self, args, length, &reaches)
 						 : CHANNEL_NONE;
+		int local = 0;
 		if (kind != CHANNEL_NONE) {
 			writer.tag = 0; /* by stream: no one write's tag */
 		} else {
 			struct channel_write write = { .owner = writer, .bytes = length };
+			int wakes = !self->g && wakeup_kind(args[0]);
+			if (wakes) {
+				/* Maybe a worker signalling the thread that answers: its kept calls go with it. */
+				int guessed = tag || self->handed || self->serving_none;
+				write.completion = make_completion(&self->completions, &self->episode, &writer, guessed);
+				write.make = 1; /* so that its reader knows the writer (read_wakeup) */
+				self->handed = 0;
+			}
 			kind = tag_channel(args[0], &write, &reaches, &self->flight);
-		}
-		if (kind == CHANNEL_SOCKET && (!writer.tag || (writer.attribution & ATTRIBUTION_WOKEN))) {
-			if (reaches)
-				replay_episode(&self->episode, reaches);
-			else
-				self->episode.count = 0;
-			if (writer.tag)
+			local = wakes || write.local;
+			if (wakes && writer.tag && (writer.attribution & ATTRIBUTION_WOKEN))
 				forget_handoff(self);
 		}
+		if (kind == CHANNEL_SOCKET && !local)
+			daemon_reply(self, &writer, args[0], reaches);
 		return 0;
 	}
 	u64 args[6];

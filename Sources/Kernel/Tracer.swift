@@ -326,6 +326,7 @@ public final class Tracer {
         (EVENT_SYSCALL.rawValue, "syscall"), (LOST_WATCH_MAP_FULL.rawValue, "watch_map_full"),
         (LOST_PENDING_FULL.rawValue, "pending_map_full"), (LOST_IO_MAP_FULL.rawValue, "io_map_full"),
         (LOST_THREAD_STATE.rawValue, "daemon_thread_state"), (EVENT_PEER.rawValue, "peer"),
+        (LOST_COMPLETIONS_FULL.rawValue, "completions"),
     ]
 }
 

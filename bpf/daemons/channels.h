@@ -19,6 +19,7 @@ struct write_in_flight {
 };
 
 BPF_HASH(channels, struct channel_key, struct channel, CHANNEL_MAX);
+BPF_PERCPU_ARRAY(channel_heap, struct channel, 1); /* a new channel, made here: too big for the BPF stack */
 BPF_HASH(command_ends, struct channel_key, struct command_end, CHANNEL_MAX);
 
 /*
@@ -69,7 +70,8 @@ static __always_inline void mix_tags(struct task_tag *into, const struct task_ta
  * same command, since its reader counts answers. A full queue mixes it into
  * its last segment.
  */
-static __always_inline void queue_segment(struct channel *channel, const struct task_tag *owner, u32 bytes)
+static __always_inline void queue_segment(struct channel *channel, const struct task_tag *owner, u32 bytes,
+					  u64 completion)
 {
 	u32 count = channel->count;
 	if (count < CHANNEL_SEGMENTS) {
@@ -78,6 +80,8 @@ static __always_inline void queue_segment(struct channel *channel, const struct 
 		next->also_tag = owner->also_tag;
 		next->attribution = owner->attribution;
 		next->bytes = bytes;
+		next->completion = completion;
+		next->writer_tid = (u32)bpf_get_current_pid_tgid();
 		channel->count = count + 1;
 		if (!count)
 			channel->started = 0;
@@ -91,6 +95,8 @@ static __always_inline void queue_segment(struct channel *channel, const struct 
 	last->also_tag = mixed.also_tag;
 	last->attribution = mixed.attribution;
 	last->bytes += bytes;
+	if (!last->completion)
+		last->completion = completion; /* (else it is lost, and its calls stay unattributed) */
 }
 
 /* A write that queues a segment on the channel it goes to (tag_channel). */
@@ -99,6 +105,8 @@ struct channel_write {
 	u32 bytes;
 	u32 sockets_only; /* a pipe takes no segment */
 	u32 make;	  /* an untagged write makes the channel too */
+	u32 local;	  /* set by tag_channel: the channel is a wake-up inside one process */
+	u64 completion;	  /* the worker's completion the write signals (see completions.h) */
 };
 
 /*
@@ -109,12 +117,12 @@ struct channel_write {
  * write (or any, if `make`); after that, untagged writes queue segments
  * too, so that a reader knows which bytes are for no one.
  */
-static __always_inline enum channel_kind tag_channel(s64 fd, const struct channel_write *write, u32 *reaches,
+static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_write *write, u32 *reaches,
 						     struct write_in_flight *flight)
 {
 	struct channel_end found = {};
 	enum channel_kind kind = channel_of(fd, CHANNEL_WRITER, &found);
-	if (kind == CHANNEL_NONE || (write->sockets_only && kind == CHANNEL_PIPE))
+	if (kind == CHANNEL_NONE || (write->sockets_only && kind != CHANNEL_SOCKET))
 		return CHANNEL_NONE;
 	struct channel_key key = found.key;
 	u64 end = found.end;
@@ -150,6 +158,8 @@ static __always_inline enum channel_kind tag_channel(s64 fd, const struct channe
 	if (!channel) {
 		if ((!tag && !write->make) || *reaches)
 			return kind; /* (a command's socket: commands do not read channels) */
+		if (kind == CHANNEL_EVENTFD)
+			bytes = 1; /* a counter: a read takes them all (see read_wakeup) */
 		/*
 		 * Bytes written before the channel was made may be waiting ahead of
 		 * this write, in an order we cannot know: it is unsynced until a read
@@ -160,17 +170,26 @@ static __always_inline enum channel_kind tag_channel(s64 fd, const struct channe
 		 */
 		u32 unsynced = key.b == CHANNEL_KEY_UNIX ? queued_buffers(key.a) != 0
 							 : kind == CHANNEL_SOCKET && (attribution & ATTRIBUTION_DAEMON);
-		struct channel value = { .count = 1, .unsynced = unsynced, .writer_end = end };
+		u32 zero = 0;
+		struct channel *value = channel_heap.lookup(&zero);
+		if (!value)
+			return kind;
+		__builtin_memset(value, 0, sizeof(*value));
+		value->count = 1;
+		value->unsynced = unsynced;
+		value->writer_end = end;
 		if (key.b == CHANNEL_KEY_UNIX) {
 			u16 type = 0;
 			bpf_probe_read_kernel(&type, sizeof(type), (const char *)found.sock + OFF_sock__sk_type);
-			value.messages = type == SOCK_DGRAM || type == SOCK_SEQPACKET;
+			value->messages = type == SOCK_DGRAM || type == SOCK_SEQPACKET;
 		}
-		value.segments[0].tag = tag;
-		value.segments[0].also_tag = owner.also_tag;
-		value.segments[0].attribution = attribution;
-		value.segments[0].bytes = bytes;
-		channels.update(&key, &value);
+		value->segments[0].tag = tag;
+		value->segments[0].also_tag = owner.also_tag;
+		value->segments[0].attribution = attribution;
+		value->segments[0].bytes = bytes;
+		value->segments[0].completion = write->completion;
+		value->segments[0].writer_tid = tid;
+		channels.update(&key, value);
 		channel = channels.lookup(&key);
 		if (!channel)
 			return kind;
@@ -182,8 +201,9 @@ static __always_inline enum channel_kind tag_channel(s64 fd, const struct channe
 			else
 				channel->unsynced = 1;
 		}
-		queue_segment(channel, &owner, bytes);
+		queue_segment(channel, &owner, kind == CHANNEL_EVENTFD ? 1 : bytes, write->completion);
 	}
+	write->local = channel->local;
 	if (discovers && !channel->daemon_reads)
 		count_fresh(channel, 1);
 	channel->writer_pid = id >> 32;
@@ -283,14 +303,23 @@ static __always_inline void remember_command_end(s64 fd, u32 tag)
 	}
 }
 
+/* What a read took off a channel, segment by segment: too big for the BPF stack. */
+struct taken_segments {
+	struct task_tag tags[CHANNEL_SEGMENTS];
+	u64 completions[CHANNEL_SEGMENTS];
+	u32 writers[CHANNEL_SEGMENTS]; /* the thread that wrote each */
+};
+BPF_PERCPU_ARRAY(reading_heap, struct taken_segments, 1);
+
 /*
  * Takes `bytes` off the front of the channel: the tags of the segments they
  * belong to, oldest first, at most CHANNEL_SEGMENTS. Returns how many; *left
  * is what the read took beyond the queued bytes (bytes written before the
  * channel was made, or by a task we do not follow).
  */
-static __always_inline int take_segments(struct channel *channel, u32 bytes, struct task_tag *taken, u32 *left)
+static __always_inline int take_segments(struct channel *channel, u32 bytes, struct taken_segments *into, u32 *left)
 {
+	struct task_tag *taken = into->tags;
 	int count = 0;
 	*left = bytes;
 #pragma unroll
@@ -300,6 +329,8 @@ static __always_inline int take_segments(struct channel *channel, u32 bytes, str
 			taken[i].tag = segment->tag;
 			taken[i].also_tag = segment->also_tag;
 			taken[i].attribution = segment->attribution;
+			into->completions[i] = segment->completion;
+			into->writers[i] = segment->writer_tid;
 			count = i + 1;
 			if (segment->bytes > *left) {
 				segment->bytes -= *left;

@@ -12,7 +12,8 @@
 enum channel_kind {
 	CHANNEL_NONE = 0,
 	CHANNEL_PIPE = 1,
-	CHANNEL_SOCKET = 2, /* unix, TCP or UDP */
+	CHANNEL_SOCKET = 2,  /* unix, TCP or UDP */
+	CHANNEL_EVENTFD = 3, /* a counter: a read takes every write since the last */
 };
 
 /* Which end of the channel an fd is. */
@@ -24,6 +25,7 @@ enum channel_side {
 /* channel_key.b of a pipe's channel and of a unix socket's; a TCP or UDP key's holds its family and ports. */
 #define CHANNEL_KEY_PIPE 0
 #define CHANNEL_KEY_UNIX 1
+#define CHANNEL_KEY_EVENTFD 2
 
 /* A reader's writing end that closed: any channel's end matches it. */
 #define ANY_END ((u64)-1)
@@ -36,6 +38,25 @@ struct channel_end {
 	u64 file;  /* the open file's address: a connection's identity for its reader */
 	u64 sock;  /* the socket's struct sock; 0 for a pipe */
 };
+
+/*
+ * Whether an anonymous-inode file is an eventfd. They all share one inode,
+ * so only the name of the file's dentry tells.
+ */
+static __always_inline int is_eventfd(const void *file)
+{
+	static const char name[] = "[eventfd]";
+	const void *dentry = (const void *)read_kernel_u64(file, OFF_file__f_path + OFF_path__dentry);
+	const void *text = dentry ? (const void *)read_kernel_u64(dentry, OFF_dentry__d_name + OFF_qstr__name) : NULL;
+	char found[sizeof(name)] = {};
+	if (!text || bpf_probe_read_kernel(found, sizeof(found), text) != 0)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < sizeof(name); i++)
+		if (found[i] != name[i])
+			return 0;
+	return 1;
+}
 
 /*
  * The channel that fd writes to (CHANNEL_WRITER) or reads from, as the
@@ -68,6 +89,11 @@ static __always_inline enum channel_kind channel_of(s64 fd, enum channel_side si
 		found->key.b = CHANNEL_KEY_PIPE;
 		found->end = found->inode;
 		return CHANNEL_PIPE;
+	}
+	if ((imode & S_IFMT) == 0 && is_eventfd(file)) {
+		found->key.a = private_data; /* its struct eventfd_ctx */
+		found->key.b = CHANNEL_KEY_EVENTFD;
+		return CHANNEL_EVENTFD;
 	}
 	if ((imode & S_IFMT) != S_IFSOCK)
 		return CHANNEL_NONE;
@@ -114,6 +140,20 @@ static __always_inline enum channel_kind channel_of(s64 fd, enum channel_side si
 	found->key.a = from ^ (to << 32) ^ (to >> 32);
 	found->key.b = (u64)family << 48 | from_port << 16 | to_port;
 	return CHANNEL_SOCKET;
+}
+
+/*
+ * Whether fd is a wake-up's writing end: an eventfd or a pipe. Written by a
+ * daemon thread, it may signal another thread of the daemon (see completions.h).
+ */
+static __always_inline int wakeup_kind(s64 fd)
+{
+	const void *file = fd_file(fd);
+	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
+	u16 imode = 0;
+	if (inode)
+		bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode);
+	return (imode & S_IFMT) == S_IFIFO || (inode && (imode & S_IFMT) == 0 && is_eventfd(file));
 }
 
 /* The inode number of the unix socket peer (a reader's writing end), or ANY_END once it closed. */

@@ -62,7 +62,8 @@ static __always_inline void log_call(struct episode *episode, const struct sysca
 }
 
 /* One kept call, sent as the command's. */
-static __always_inline void replay_call(struct syscall_event *event, const struct episode_call *call, u32 tag)
+static __always_inline void replay_call(struct syscall_event *event, const struct episode_call *call,
+					struct task_tag owner)
 {
 	__builtin_memset(&event->io, 0, sizeof(event->io));
 	event->ret = call->ret;
@@ -83,13 +84,13 @@ static __always_inline void replay_call(struct syscall_event *event, const struc
 	event->path_len[1] = 0;
 	event->sockaddr_len = 0;
 	u32 size = offsetof(struct syscall_event, paths[0]) + len + 1;
-	fill_header(&event->header, EVENT_SYSCALL, size, owner_of(tag, ATTRIBUTION_DAEMON));
+	fill_header(&event->header, EVENT_SYSCALL, size, owner);
 	if (events.ringbuf_output(event, size, wakeup_flag()) != 0)
 		count_lost(EVENT_SYSCALL);
 }
 
-/* The calls kept for a thread whose reply went to a command's socket, sent as that command's. */
-static __always_inline void replay_episode(struct episode *episode, u32 tag)
+/* The calls kept for a thread whose reply went to a command's socket, sent as that command's (owner). */
+static __always_inline void replay_episode(struct episode *episode, struct task_tag owner)
 {
 	u32 zero = 0;
 	struct syscall_event *event = syscall_heap.lookup(&zero);
@@ -98,13 +99,13 @@ static __always_inline void replay_episode(struct episode *episode, u32 tag)
 	u32 count = episode->count;
 	/* Constant indexes, one by one: the verifier must see each offset. */
 	if (count > 0)
-		replay_call(event, &episode->calls[0], tag);
+		replay_call(event, &episode->calls[0], owner);
 	if (count > 1)
-		replay_call(event, &episode->calls[1], tag);
+		replay_call(event, &episode->calls[1], owner);
 	if (count > 2)
-		replay_call(event, &episode->calls[2], tag);
+		replay_call(event, &episode->calls[2], owner);
 	if (count > 3)
-		replay_call(event, &episode->calls[3], tag);
+		replay_call(event, &episode->calls[3], owner);
 	episode->count = 0;
 }
 

@@ -252,7 +252,7 @@ static __always_inline enum channel_kind grpc_write(u32 pid, struct daemon_threa
 	for (int i = 1; i < GRPC_RUNS; i++) {
 		if (i < count) {
 			run = &runs->runs[i];
-			queue_segment(queue, &run->tag, run->bytes);
+			queue_segment(queue, &run->tag, run->bytes, 0);
 			if (run->tag.tag && !queue->daemon_reads)
 				count_fresh(queue, 1);
 		}

@@ -13,11 +13,66 @@
 #include "daemons/grpc.h"
 #include "daemons/threads.h"
 
-/* read_channel's scratch space, too big for the BPF stack. */
-struct reading {
-	struct task_tag taken[CHANNEL_SEGMENTS];
-};
-BPF_PERCPU_ARRAY(reading_heap, struct reading, 1);
+/*
+ * A read of a wake-up inside the daemon: an eventfd, or a pipe or socket
+ * pair whose writer is a thread of the reader's process. It is no request,
+ * so it never costs the thread its tag:
+ * - what the thread wrote itself (a loop that wakes itself when queued work
+ *   is done) is its own requests coming back, taken in order as requests
+ *   read together are;
+ * - another thread's tag is a hand-off, as a futex wake-up is;
+ * - the completions the segments carry wait for the replies that answer them.
+ */
+static __always_inline void read_wakeup(struct channel *channel, struct daemon_thread *self, u32 bytes,
+					enum channel_kind kind, u64 file, struct taken_segments *reading)
+{
+	channel->local = 1;
+	u32 left = 0;
+	if (kind == CHANNEL_EVENTFD)
+		bytes = ~0U; /* the counter: every write since the last read */
+	else if (channel->messages && channel->count)
+		bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
+	int count = take_segments(channel, bytes, reading, &left);
+	if (self->scheduling || self->g)
+		return; /* Go's netpoller wake-ups; goroutines follow their own hand-offs */
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct task_tag *taken = reading->tags;
+	struct task_tag handed = {};
+	int own = 0;
+#pragma unroll
+	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
+		if (i < count) {
+			hold_completion(&self->completions, reading->completions[i]);
+			if (reading->writers[i] == tid) {
+				struct task_tag mine = taken[i];
+				mine.attribution &= ~ATTRIBUTION_DAEMON; /* its own tag, not one handed to it */
+				taken[own & (CHANNEL_SEGMENTS - 1)] = mine;
+				own += 1;
+			} else if (taken[i].tag && !handed.tag) {
+				handed = taken[i];
+			}
+		}
+	}
+	if (own) {
+		set_thread_tag(self, &taken[0]);
+		self->serving_none = !taken[0].tag;
+		if (own > 1) {
+			struct request_queue *next = &self->queue;
+			next->file = file;
+			next->answer = 0;
+			next->answering = 0;
+			next->count = 0;
+			queue_requests(next, taken, own, 1, 1);
+			self->queued = 1;
+		}
+	} else if (handed.tag && (!self->tag.tag || (self->tag.attribution & ATTRIBUTION_WOKEN))) {
+		self->tag = handed;
+		self->tag.attribution = (handed.attribution & ATTRIBUTION_AMBIGUOUS) | ATTRIBUTION_WOKEN;
+		self->serving_none = 0;
+		self->handed = 1;
+		self->source = 0;
+	}
+}
 
 /*
  * A read of `bytes` by a task outside the tree. The thread takes the tag of
@@ -32,7 +87,8 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 {
 	int daemon = self != NULL;
 	struct channel_end found = {};
-	if (channel_of(fd, CHANNEL_READER, &found) == CHANNEL_NONE)
+	enum channel_kind kind = channel_of(fd, CHANNEL_READER, &found);
+	if (kind == CHANNEL_NONE)
 		return;
 	struct channel_key key = found.key;
 	u64 inode = found.inode, end = found.end, file = found.file, sock = found.sock;
@@ -44,19 +100,23 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 		channels.delete(&key);
 		channel = NULL;
 	}
-	if (!channel && !daemon)
-		return; /* nothing for a watched command, read by a task that works for none */
+	if (!channel && (!daemon || kind == CHANNEL_EVENTFD))
+		return; /* nothing for a watched command, read by a task that works for none; or a wake-up */
+	u32 zero = 0;
+	struct taken_segments *reading = reading_heap.lookup(&zero);
+	if (!reading)
+		return;
+	if (daemon && channel && (kind == CHANNEL_EVENTFD || channel->writer_pid == pid)) {
+		read_wakeup(channel, self, bytes, kind, file, reading);
+		return;
+	}
 	if (!self)
 		self = this_thread(0); /* a Go program's thread has one before its process is a daemon */
 	if (self)
 		self->episode.count = 0; /* a new request: what came before was for someone else */
 	u64 g = self ? self->g : 0;
 	struct go_key goroutine = { .pid = pid, .g = g };
-	u32 zero = 0;
-	struct reading *reading = reading_heap.lookup(&zero);
-	if (!reading)
-		return;
-	struct task_tag *taken = reading->taken;
+	struct task_tag *taken = reading->tags;
 	int count = 0;
 	int continues = 0;
 	if (channel) {
@@ -71,7 +131,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 		} else {
 			if (channel->messages && channel->count) /* one read, one message, whatever its length */
 				bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
-			count = take_segments(channel, bytes, taken, &left);
+			count = take_segments(channel, bytes, reading, &left);
 			if (left || channel->unsynced)
 				count = -1;
 		}
@@ -147,8 +207,10 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 			self = this_thread(1);
 		/* A peer record on the first read, and whenever a thread turns to another command. */
 		turned = !self || self->tag.tag != tag.tag;
-		if (self)
+		if (self) {
 			self->tag = tag;
+			self->source = file;
+		}
 	} else {
 		tag = first; /* a command's request waits behind others' */
 	}

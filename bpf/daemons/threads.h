@@ -10,6 +10,7 @@
 #include "lib/files.h"
 #include "lib/tasks.h"
 #include "daemons/channels.h"
+#include "daemons/completions.h"
 #include "daemons/episodes.h"
 
 BPF_PERCPU_ARRAY(unattributed_counts, u64, 1); /* daemon calls done for no watched command */
@@ -41,8 +42,12 @@ struct daemon_thread {
 	u32 queued;	  /* `queue` holds requests it read ahead */
 	u32 in_daemon;	  /* its process is a daemon (for good: none stops being one) */
 	u32 scheduling;	  /* a Go thread between goroutines, running the scheduler (g0): it works for no one */
+	u32 handed;	  /* its tag (or none) came with a wake-up since its last completion: a guess of its work */
+	u32 _pad;
+	u64 source; /* the socket it took its tag from, read off another daemon: a reply there answers it */
 	struct request_queue queue;
-	struct episode episode; /* episode.count 0: no calls kept since its last request */
+	struct pending_completions completions; /* workers' completions it read, and the ones it made */
+	struct episode episode;			/* episode.count 0: no calls kept since its last request */
 };
 BPF_TASK_STORAGE(daemon_threads, struct daemon_thread);
 
@@ -80,6 +85,8 @@ static __always_inline void take_handoff(struct daemon_thread *self, int woken)
 		/* (A thread that read its own request: the unlock that woke it is no hand-off.) */
 		self->tag = handed.tag;
 		self->serving_none = 0; /* handed work: its reply decides whose */
+		self->handed = 1;
+		self->source = 0;
 	}
 }
 
@@ -144,6 +151,31 @@ static __always_inline void forget_handoff(struct daemon_thread *self)
 		__builtin_memset(&self->tag, 0, sizeof(self->tag));
 }
 
+/*
+ * A daemon thread's write to a socket: an answer, to a command's socket
+ * (`reaches`) or to someone else's. A thread handed its work, or with none,
+ * sends the calls it kept as the command's, or drops them. So does one
+ * handed a request by another daemon over a connection, when it answers on
+ * that same connection. It also answers one of the completions it holds.
+ */
+static __always_inline void daemon_reply(struct daemon_thread *self, const struct task_tag *writer, s64 fd,
+					 u32 reaches)
+{
+	int handed = writer->attribution & ATTRIBUTION_WOKEN;
+	if (!reaches && writer->tag && handed && self->source && (u64)fd_file(fd) == self->source)
+		reaches = writer->tag;
+	if (self->completions.count)
+		answer_completion(&self->completions, reaches);
+	if (writer->tag && !handed)
+		return;
+	if (reaches)
+		replay_episode(&self->episode, owner_of(reaches, ATTRIBUTION_DAEMON));
+	else
+		self->episode.count = 0;
+	if (writer->tag)
+		forget_handoff(self);
+}
+
 static __always_inline void count_unattributed(void)
 {
 	u32 zero = 0;
@@ -186,17 +218,22 @@ static __always_inline void next_request(struct daemon_thread *self)
 	set_thread_tag(self, &tag);
 }
 
-/* A write by a daemon thread, before its channel is tagged: it may begin the next request's answer. */
+/*
+ * A write by a daemon thread, before its channel is tagged: it may begin the
+ * next request's answer. A wake-up of the daemon's own threads is no answer.
+ */
 static __always_inline void daemon_write(struct daemon_thread *self, s64 fd)
 {
 	if (!self->queued)
 		return;
-	const void *file = fd_file(fd);
-	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
-	u16 imode = 0;
-	if (inode)
-		bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode);
-	int channel = (imode & S_IFMT) == S_IFSOCK || (imode & S_IFMT) == S_IFIFO;
+	struct channel_end found = {};
+	enum channel_kind kind = channel_of(fd, CHANNEL_WRITER, &found);
+	int channel = kind == CHANNEL_SOCKET || kind == CHANNEL_PIPE;
+	if (channel) {
+		struct channel *known = channels.lookup(&found.key);
+		channel = !known || !known->local;
+	}
+	const void *file = (const void *)found.file;
 	struct request_queue *queue = &self->queue;
 	if (!channel || (queue->answering && queue->answer != (u64)file))
 		next_request(self);

@@ -1,0 +1,123 @@
+/*
+ * Completions: a worker thread that was handed a request, or took one off a
+ * queue unseen, often does not answer it. It signals the daemon's answering
+ * thread through a wake-up inside the process (an eventfd, a pipe, a socket
+ * pair), and that thread writes the reply. The calls the worker kept (its
+ * episode) travel with the wake-up's segment, and are sent as a command's
+ * when the answering thread's reply goes to that command's socket.
+ */
+#ifndef BPF_DAEMONS_COMPLETIONS_H
+#define BPF_DAEMONS_COMPLETIONS_H
+
+#include "lib/common.h"
+#include "daemons/episodes.h"
+
+#define COMPLETION_MAX 1024
+#define PENDING_COMPLETIONS 4 /* the completions a thread holds until it answers them */
+
+struct completion {
+	struct task_tag guess; /* the tag the worker was handed, when `guessed` */
+	u32 guessed;	       /* it was woken with a hand-off (a tag, or none) since its last completion */
+	u32 _pad;
+	struct episode episode;
+};
+/* Completions no one answers (a thread that died, a queue that overflowed) age out. */
+BPF_TABLE("lru_hash", u64, struct completion, completions, COMPLETION_MAX);
+BPF_PERCPU_ARRAY(completion_heap, struct completion, 1);
+
+/* The completions a thread read and has not answered yet, oldest first. */
+struct pending_completions {
+	u64 ids[PENDING_COMPLETIONS];
+	u32 count;
+	u32 made; /* completions this thread made: the low half of their ids */
+};
+
+/*
+ * The worker's kept calls, taken out of its episode as a completion, with
+ * the tag it was handed as the guess of whose they are. Returns its id, 0
+ * when none could be made.
+ */
+static __always_inline u64 make_completion(struct pending_completions *own, struct episode *episode,
+					   const struct task_tag *guess, u32 guessed)
+{
+	u32 zero = 0;
+	struct completion *made = completion_heap.lookup(&zero);
+	if (!made)
+		return 0;
+	made->guess = *guess;
+	made->guessed = guessed;
+	bpf_probe_read_kernel(&made->episode, sizeof(made->episode), episode);
+	own->made += 1;
+	u64 id = (bpf_get_current_pid_tgid() << 32) | own->made;
+	episode->count = 0;
+	if (completions.update(&id, made) != 0) {
+		count_lost(LOST_COMPLETIONS_FULL);
+		return 0;
+	}
+	return id;
+}
+
+/* A completion read off a wake-up, held until the reply that answers it. */
+static __always_inline void hold_completion(struct pending_completions *pending, u64 id)
+{
+	if (!id)
+		return;
+	if (pending->count >= PENDING_COMPLETIONS) {
+		/* The oldest was never answered: its calls stay counted unattributed. */
+		completions.delete(&pending->ids[0]);
+#pragma unroll
+		for (int i = 0; i < PENDING_COMPLETIONS - 1; i++)
+			pending->ids[i] = pending->ids[i + 1];
+		pending->count = PENDING_COMPLETIONS - 1;
+	}
+	pending->ids[pending->count & (PENDING_COMPLETIONS - 1)] = id;
+	pending->count += 1;
+}
+
+static __always_inline int guessed_for(const struct completion *made, u32 tag)
+{
+	return made->guessed && (made->guess.tag == tag || (tag && made->guess.also_tag == tag));
+}
+
+/*
+ * A reply by a thread that holds completions answers one of them: the
+ * oldest whose worker was handed the command the reply goes to (`reaches`,
+ * 0 for none), else the oldest whose worker's request is unknown.
+ * Completions are taken as answered in order, but that one may belong to
+ * another request: its calls are sent as the command's, marked ambiguous.
+ * A completion handed another watched command waits for that one's reply.
+ */
+static __always_inline void answer_completion(struct pending_completions *pending, u32 reaches)
+{
+	int chosen = -1, unknown = -1;
+#pragma unroll
+	for (int i = 0; i < PENDING_COMPLETIONS; i++) {
+		struct completion *made = i < pending->count ? completions.lookup(&pending->ids[i]) : NULL;
+		if (made && chosen < 0 && guessed_for(made, reaches))
+			chosen = i;
+		if (made && unknown < 0 && !made->guessed)
+			unknown = i;
+	}
+	int pick = chosen >= 0 ? chosen : unknown;
+	if (pick < 0)
+		return;
+	u64 id = pending->ids[pick & (PENDING_COMPLETIONS - 1)];
+	struct completion *made = completions.lookup(&id);
+	if (made && reaches) {
+		u32 attribution = ATTRIBUTION_DAEMON | (made->guess.attribution & ATTRIBUTION_AMBIGUOUS);
+		if (chosen < 0)
+			attribution |= ATTRIBUTION_AMBIGUOUS;
+		struct task_tag owner = { .tag = reaches, .attribution = attribution };
+		if (chosen >= 0 && made->guess.also_tag)
+			owner.also_tag = made->guess.tag == reaches ? made->guess.also_tag : made->guess.tag;
+		replay_episode(&made->episode, owner);
+	}
+	completions.delete(&id);
+#pragma unroll
+	for (int i = 0; i < PENDING_COMPLETIONS - 1; i++)
+		if (i >= pick)
+			pending->ids[i] = pending->ids[i + 1];
+	pending->count -= 1;
+}
+
+#endif
