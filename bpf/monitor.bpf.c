@@ -146,6 +146,8 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 	}
 	if (!self)
 		return;
+	if (nr == NR_CLOSE && ret == 0 && self->source && !self->g)
+		closed_source(self, (s64)(int)PT_REGS_PARM1_SYSCALL(regs));
 	struct task_tag *tag = thread_tag(self);
 	/*
 	 * A thread woken through a futex may take a queued request other than the

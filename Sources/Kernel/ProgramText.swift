@@ -40,6 +40,7 @@ public struct ProgramText: Sendable {
             "#define CHANNEL_MAX \(channelMax)",
             "#define GO_MAX \(goMax)",
             "#define NR_FUTEX \(__NR_futex)",
+            "#define NR_CLOSE \(__NR_close)",
         ]
         // A field missing from `offsets` gets no macro: clang then names it.
         for path in BTFOffsets.required {

@@ -210,6 +210,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 		if (self) {
 			self->tag = tag;
 			self->source = file;
+			self->source_fd = fd;
 		}
 	} else {
 		tag = first; /* a command's request waits behind others' */

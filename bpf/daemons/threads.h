@@ -43,8 +43,8 @@ struct daemon_thread {
 	u32 in_daemon;	  /* its process is a daemon (for good: none stops being one) */
 	u32 scheduling;	  /* a Go thread between goroutines, running the scheduler (g0): it works for no one */
 	u32 handed;	  /* its tag (or none) came with a wake-up since its last completion: a guess of its work */
-	u32 _pad;
-	u64 source; /* the socket it took its tag from, read off another daemon: a reply there answers it */
+	s32 source_fd;	  /* the fd of `source` */
+	u64 source;	  /* the socket or pipe it took its tag from: a reply there answers it, its close ends it */
 	struct request_queue queue;
 	struct pending_completions completions; /* workers' completions it read, and the ones it made */
 	struct episode episode;			/* episode.count 0: no calls kept since its last request */
@@ -174,6 +174,19 @@ static __always_inline void daemon_reply(struct daemon_thread *self, const struc
 		self->episode.count = 0;
 	if (writer->tag)
 		forget_handoff(self);
+}
+
+/*
+ * A thread that closes the connection its tag came from is done with that
+ * command: a thread kept for the next connection (a server's thread cache)
+ * must not greet its next client with the last one's tag.
+ */
+static __always_inline void closed_source(struct daemon_thread *self, s64 fd)
+{
+	if (fd != self->source_fd)
+		return;
+	self->source = 0;
+	__builtin_memset(&self->tag, 0, sizeof(self->tag));
 }
 
 static __always_inline void count_unattributed(void)

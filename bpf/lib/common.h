@@ -11,6 +11,7 @@
  *   IO_EVERY_CALL          1: a record for every read and write (--io)
  *   DAEMON_MAX, CHANNEL_MAX, GO_MAX
  *   NR_FUTEX               this architecture's futex syscall number
+ *   NR_CLOSE               and its close syscall number
  */
 #ifndef BPF_LIB_COMMON_H
 #define BPF_LIB_COMMON_H
