@@ -11,6 +11,8 @@ Servers, and what one request does:
     apache     Apache httpd, event MPM, mod_cgid: a shell CGI creates files/NAME
     nginx-php  nginx in front of php-fpm (FastCGI): a PHP script creates files/NAME
     java       com.sun.net.httpserver on a fixed thread pool: creates files/NAME
+               (the JDK's default dual-stack socket: IPv4 clients arrive v4-mapped)
+    java-ipv4  the same with java.net.preferIPv4Stack: an IPv4 socket
     mariadb    mariadbd: CREATE TABLE t.NAME creates db/t/NAME.frm and NAME.ibd
     memcached  memcached with worker threads: set and get of key NAME (no file)
 
@@ -52,7 +54,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "daemons"))
 from driver import HarnessError, Spawned, read_text, wait_for  # noqa: E402
 
-SERVERS = ["apache", "nginx-php", "java", "mariadb", "memcached"]
+SERVERS = ["apache", "nginx-php", "java", "java-ipv4", "mariadb", "memcached"]
 
 
 def free_port():
@@ -211,12 +213,17 @@ class NginxPHP(HTTPServer):
 
 class Java(HTTPServer):
     path = "/write"
+    options = []
 
     def start(self):
         self.port = free_port()
-        child = self.spawn(["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
+        child = self.spawn(["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1"] + self.options + [
                             os.path.join(HERE, "Server.java"), str(self.port), self.files, "4"], "java")
         self.ready(lambda: "ready" in child.stdout().split(), "java", timeout=60)
+
+
+class JavaIPv4(Java):
+    options = ["-Djava.net.preferIPv4Stack=true"]
 
 
 class MariaDB(Server):
@@ -284,7 +291,8 @@ class Memcached(Server):
         return []
 
 
-CLASSES = {"apache": Apache, "nginx-php": NginxPHP, "java": Java, "mariadb": MariaDB, "memcached": Memcached}
+CLASSES = {"apache": Apache, "nginx-php": NginxPHP, "java": Java, "java-ipv4": JavaIPv4, "mariadb": MariaDB,
+           "memcached": Memcached}
 
 
 class Noise:
