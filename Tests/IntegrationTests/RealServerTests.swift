@@ -59,7 +59,8 @@ extension IntegrationTests {
             // The daemons: the server's processes, never a client.
             let daemons = (summary["daemons"] as? [[String: Any]] ?? []).compactMap { $0.int("pid") }
             let serverPids = scenario.serverPids
-            #expect(!daemons.isEmpty && !Set(daemons).isDisjoint(with: serverPids), "the server is a daemon: \(daemons)")
+            #expect(
+                !daemons.isEmpty && !Set(daemons).isDisjoint(with: serverPids), "the server is a daemon: \(daemons)")
             #expect(
                 Set(daemons).isSubset(of: serverPids),
                 "only the server's processes are daemons: \(daemons), server: \(serverPids.sorted())")
