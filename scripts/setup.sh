@@ -4,13 +4,17 @@
 # test fixtures; strace and GNU time for `make bench`. Idempotent: when
 # everything is present it runs no apt at all and takes well under a second.
 # With --tests (make test), also Go, for the Go fixture daemon of the
-# attribution tests. Must run as root (Debian/Ubuntu).
+# attribution tests, and the real servers of RealServerTests (Apache with
+# mod_cgid, nginx with php-fpm, a JDK, MariaDB, memcached, curl). The tests
+# start their own instances; the packaged services are kept from starting
+# at install. Must run as root (Debian/Ubuntu).
 set -eu
 
 release=$(uname -r)
 arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 packages="libbpfcc-dev libbpf-dev bpftool pkg-config python3 strace time"
-[ "${1:-}" = "--tests" ] && packages="$packages golang-go"
+servers="apache2 nginx-light php-fpm default-jdk-headless mariadb-server mariadb-client memcached curl"
+[ "${1:-}" = "--tests" ] && packages="$packages golang-go $servers"
 headers_dir=/lib/modules/$release/build
 
 installed() {
@@ -56,6 +60,15 @@ if [ -n "$missing" ] || [ "$need_headers" = 1 ]; then
 		else
 			missing="$missing linux-headers-$arch"
 		fi
+	fi
+	# Debian's maintainer scripts start each service they install; a
+	# policy-rc.d that answers 101 keeps them stopped. An existing one is
+	# left as it is; ours is removed when the install ends.
+	policy=/usr/sbin/policy-rc.d
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		trap 'rm -f "$policy"' EXIT
 	fi
 	echo "setup: installing$missing" >&2
 	apt-get install -y -qq $missing >/dev/null || apt-get install -y $missing
