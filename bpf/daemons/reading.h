@@ -211,6 +211,7 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 			self->tag = tag;
 			self->source = file;
 			self->source_fd = fd;
+			self->source_closed = 0;
 		}
 	} else {
 		tag = first; /* a command's request waits behind others' */

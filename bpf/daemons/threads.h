@@ -44,7 +44,9 @@ struct daemon_thread {
 	u32 scheduling;	  /* a Go thread between goroutines, running the scheduler (g0): it works for no one */
 	u32 handed;	  /* its tag (or none) came with a wake-up since its last completion: a guess of its work */
 	s32 source_fd;	  /* the fd of `source` */
-	u64 source;	  /* the socket or pipe it took its tag from: a reply there answers it, its close ends it */
+	u64 source;	  /* the socket or pipe it took its tag from: a reply there answers it */
+	u32 source_closed; /* it closed that fd: a wake-up may end its work for the command (take_handoff) */
+	u32 _pad;
 	struct request_queue queue;
 	struct pending_completions completions; /* workers' completions it read, and the ones it made */
 	struct episode episode;			/* episode.count 0: no calls kept since its last request */
@@ -81,8 +83,13 @@ static __always_inline void take_handoff(struct daemon_thread *self, int woken)
 	}
 	if (handed.kind == HANDOFF_THREAD) {
 		self->tag = handed.tag;
-	} else if (handed.kind == HANDOFF_WAKE && (!self->tag.tag || (self->tag.attribution & ATTRIBUTION_WOKEN))) {
-		/* (A thread that read its own request: the unlock that woke it is no hand-off.) */
+	} else if (handed.kind == HANDOFF_WAKE &&
+		   (!self->tag.tag || (self->tag.attribution & ATTRIBUTION_WOKEN) || self->source_closed)) {
+		/*
+		 * (A thread that read its own request: the unlock that woke it is no
+		 * hand-off, unless it closed the connection the request came on.)
+		 */
+		self->source_closed = 0;
 		self->tag = handed.tag;
 		self->serving_none = 0; /* handed work: its reply decides whose */
 		self->handed = 1;
@@ -177,16 +184,16 @@ static __always_inline void daemon_reply(struct daemon_thread *self, const struc
 }
 
 /*
- * A thread that closes the connection its tag came from is done with that
- * command: a thread kept for the next connection (a server's thread cache)
- * must not greet its next client with the last one's tag.
+ * A thread that closes the connection its tag came from may be done with
+ * that command: a thread kept for the next connection (a server's thread
+ * cache) must not greet its next client with the last one's tag. It may
+ * also have kept the connection open elsewhere (a dup for a child to
+ * inherit), so the tag stays until the next wake-up hands it something else.
  */
 static __always_inline void closed_source(struct daemon_thread *self, s64 fd)
 {
-	if (fd != self->source_fd)
-		return;
-	self->source = 0;
-	__builtin_memset(&self->tag, 0, sizeof(self->tag));
+	if (fd == self->source_fd)
+		self->source_closed = 1;
 }
 
 static __always_inline void count_unattributed(void)
