@@ -10,6 +10,7 @@
  *   daemons/             attribution of daemons' work to the commands it is done for:
  *     endpoints.h        the channel behind an fd
  *     channels.h         writes queue tagged segments on channels, reads take them off
+ *     datagrams.h        datagram channels many write to: whole messages, checked at each read
  *     episodes.h         an untagged or handed-off thread's calls, kept until its reply
  *     threads.h          a daemon thread's state, requests read together, hand-offs
  *     go.h, grpc.h       goroutines of Go daemons, gRPC streams batched on one connection
@@ -28,6 +29,7 @@
 #include "syscalls/specs.h"
 #include "process/lifecycle.h"
 #include "daemons/channels.h"
+#include "daemons/datagrams.h"
 #include "daemons/episodes.h"
 #include "daemons/futex.h"
 #include "daemons/go.h"
@@ -82,6 +84,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 			writer.tag = 0; /* by stream: no one write's tag */
 		} else {
 			struct channel_write write = { .owner = writer, .bytes = length };
+			describe_write(spec, args, &write);
 			kind = tag_channel(args[0], &write, &reaches, &self->flight);
 		}
 		if (kind == CHANNEL_SOCKET && (!writer.tag || (writer.attribution & ATTRIBUTION_WOKEN))) {
@@ -104,6 +107,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		.bytes = write_length(spec, args),
 		.sockets_only = !daemon_side,
 	};
+	describe_write(spec, args, &write);
 	if (tag_channel(args[0], &write, &reaches, &flight) == CHANNEL_SOCKET && !daemon_side)
 		remember_command_end(args[0], watch->tag);
 	if (!flight.bytes)
@@ -124,7 +128,7 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct daemon_thread *self = daemon_thread(pid);
 	if (self && spec->action == SYSCALL_IO_WRITE)
-		settle_write(&self->flight, ret); /* (only watched tasks and daemons put writes in flight) */
+		settle_write(&self->flight, write_result(spec, &self->flight, ret)); /* (only watched tasks and daemons put writes in flight) */
 	else if (self)
 		next_request(self); /* (a write's answer ends at the first call that is not one) */
 	struct syscall_call call = {};
@@ -133,7 +137,8 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 		syscall_args(regs, call.args);
 		int peek = spec->io_flags_arg && (spec_arg(call.args, spec->io_flags_arg) & MSG_PEEK);
 		if (!peek)
-			read_channel((s64)(int)call.args[0], pid, self, capped_bytes(ret));
+			read_channel((s64)(int)call.args[0], pid, self, capped_bytes(io_bytes(spec, call.args, ret)),
+				     spec->io_length == IO_LENGTH_MMSGHDR ? ret : 1);
 		if (!self)
 			self = daemon_thread(pid); /* the read may have made it one */
 	}
@@ -186,10 +191,12 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	if (spec->action == SYSCALL_IO_WRITE) {
 		struct write_in_flight *pending = pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, 0);
 		if (pending)
-			settle_write(pending, ret);
+			settle_write(pending, write_result(spec, pending, ret));
 	}
 	struct syscall_call call = { .nr = nr, .generation = watch->generation };
 	syscall_args(regs, call.args);
+	if (is_io(spec))
+		ret = io_bytes(spec, call.args, ret); /* sendmmsg, recvmmsg: bytes, not messages */
 	if (is_io(spec) && add_io(&call, spec->action, ret))
 		return 0;
 	if (spec->fd_metadata && add_fd_metadata(&call, spec, ret))

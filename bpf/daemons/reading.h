@@ -9,6 +9,7 @@
 #include "lib/common.h"
 #include "lib/tasks.h"
 #include "daemons/channels.h"
+#include "daemons/datagrams.h"
 #include "daemons/go.h"
 #include "daemons/grpc.h"
 #include "daemons/threads.h"
@@ -26,13 +27,14 @@ BPF_PERCPU_ARRAY(reading_heap, struct reading, 1);
  * goroutines rather than answering in order. Reading bytes for no watched
  * command means working for someone else, so a daemon thread loses its tag.
  * The first tagged read makes the reader's process a daemon. `self` is
- * the reader's state, NULL outside daemons (see daemon_thread).
+ * the reader's state, NULL outside daemons (see daemon_thread). `messages`:
+ * how many datagrams the read took (recvmmsg takes several), 1 for others.
  */
-static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *self, u32 bytes)
+static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *self, u32 bytes, u32 messages)
 {
 	int daemon = self != NULL;
 	struct channel_end found = {};
-	if (channel_of(fd, CHANNEL_READER, &found) == CHANNEL_NONE)
+	if (channel_of(fd, CHANNEL_READER, NULL, &found) == CHANNEL_NONE)
 		return;
 	struct channel_key key = found.key;
 	u64 inode = found.inode, end = found.end, file = found.file, sock = found.sock;
@@ -64,22 +66,26 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 			grpc_read(&goroutine, &key);
 		continues = channel->started;
 		u32 left = 0;
-		if (channel->messages && channel->unsynced && took_first_message(channel, sock))
-			channel->unsynced = 0;
-		if (channel->messages && channel->unsynced) {
-			count = -1; /* an older message, for no one */
+		if (shared_channel(&key)) {
+			count = take_datagrams(channel, &key, sock, messages, taken);
 		} else {
-			if (channel->messages && channel->count) /* one read, one message, whatever its length */
-				bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
-			count = take_segments(channel, bytes, taken, &left);
-			if (left || channel->unsynced)
-				count = -1;
-		}
-		if (channel->unsynced && queued_buffers(sock) == 0) {
-			/* The read emptied the socket: what was written so far has all been read. */
-			channel->unsynced = 0;
-			channel->count = 0;
-			channel->started = 0;
+			if (channel->messages && channel->unsynced && took_first_message(channel, sock))
+				channel->unsynced = 0;
+			if (channel->messages && channel->unsynced) {
+				count = -1; /* an older message, for no one */
+			} else {
+				if (channel->messages && channel->count) /* one read, one message, whatever its length */
+					bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
+				count = take_segments(channel, bytes, taken, &left);
+				if (left || channel->unsynced)
+					count = -1;
+			}
+			if (channel->unsynced && queued_buffers(sock) == 0) {
+				/* The read emptied the socket: what was written so far has all been read. */
+				channel->unsynced = 0;
+				channel->count = 0;
+				channel->started = 0;
+			}
 		}
 		if (daemon) {
 			channel->daemon_reads = 1;
