@@ -121,6 +121,26 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	return 0;
 }
 
+/*
+ * A socket was given data to read: a datagram the current task sends is in
+ * its reader's socket now (see message_queued). Only tasks with a write in
+ * flight get past the first lookup.
+ */
+TRACEPOINT_PROBE(sock, sk_data_ready)
+{
+	if (args->family != AF_UNIX && args->family != AF_INET && args->family != AF_INET6)
+		return 0;
+	u64 id = bpf_get_current_pid_tgid();
+	struct daemon_thread *self = may_be_daemon(id >> 32) ? this_thread(0) : NULL;
+	if (self) {
+		message_queued(&self->flight);
+		return 0;
+	}
+	if (watch_of((u32)id))
+		message_queued(pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, 0));
+	return 0;
+}
+
 /* A call by a task outside the tree: a read may tag it; a tagged daemon thread's call is recorded. */
 static __always_inline void daemon_syscall(const struct syscall_spec *spec, const struct pt_regs *regs, long nr,
 					   s64 ret)

@@ -135,6 +135,21 @@ static __always_inline s64 write_result(const struct syscall_spec *spec, const s
 }
 
 /*
+ * A write's message is in its reader's socket (sk_data_ready, in the
+ * writer's context): it is no longer on its way, so reads of the channel
+ * count it from now on, and need not wait for the write's exit.
+ */
+static __always_inline void message_queued(struct write_in_flight *flight)
+{
+	if (!flight || !flight->counted)
+		return;
+	struct channel *channel = channels.lookup(&flight->key);
+	if (channel && channel->in_flight)
+		__sync_fetch_and_add(&channel->in_flight, -1);
+	flight->counted -= 1;
+}
+
+/*
  * What a read or write moved, for the I/O totals: its result, but for
  * sendmmsg and recvmmsg (which return how many messages) the msg_len of
  * each, at most IO_MESSAGES of them.
