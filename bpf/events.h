@@ -63,9 +63,9 @@ enum syscall_action {
 /* Where a write says its length, for daemon attribution (struct channel). */
 enum io_length {
 	IO_LENGTH_NONE = 0,
-	IO_LENGTH_COUNT = 1,  /* the third argument (write, pwrite64, sendto) */
-	IO_LENGTH_IOVEC = 2,  /* the iovec array and count in the second and third (writev) */
-	IO_LENGTH_MSGHDR = 3, /* the msghdr in the second (sendmsg) */
+	IO_LENGTH_COUNT = 1,   /* the third argument (write, pwrite64, sendto) */
+	IO_LENGTH_IOVEC = 2,   /* the iovec array and count in the second and third (writev) */
+	IO_LENGTH_MSGHDR = 3,  /* the msghdr in the second (sendmsg) */
 	IO_LENGTH_MMSGHDR = 4, /* the mmsghdr array and count in the second and third (sendmmsg, recvmmsg) */
 };
 

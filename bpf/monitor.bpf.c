@@ -147,8 +147,8 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct daemon_thread *self = daemon_thread(pid);
-	if (self && spec->action == SYSCALL_IO_WRITE)
-		settle_write(&self->flight, write_result(spec, &self->flight, ret)); /* (only watched tasks and daemons put writes in flight) */
+	if (self && spec->action == SYSCALL_IO_WRITE) /* (only watched tasks and daemons put writes in flight) */
+		settle_write(&self->flight, write_result(spec, &self->flight, ret));
 	else if (self)
 		next_request(self); /* (a write's answer ends at the first call that is not one) */
 	struct syscall_call call = {};

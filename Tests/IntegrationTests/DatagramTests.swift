@@ -36,7 +36,8 @@ extension IntegrationTests {
             try #require(mkdir(files, 0o755) == 0)
             let address =
                 test.kind == "unix"
-                ? directory + "/server.sock" : test.kind == "abstract" ? "ebpf-monitor-dgram-\(getpid())-\(test.mode)" : "0"
+                ? directory + "/server.sock"
+                : test.kind == "abstract" ? "ebpf-monitor-dgram-\(getpid())-\(test.mode)" : "0"
             let server = try Started(
                 [python, "-c", serverScript, test.kind, address, files].map { Array($0.utf8) }, directory: directory,
                 name: "server")
@@ -50,7 +51,8 @@ extension IntegrationTests {
             }
             let target = try #require(ready, "the server did not start: \(server.stderr)")
             let expectedVia =
-                test.kind == "unix" ? "unix:" + target : test.kind == "abstract" ? "unix:@" + target : "udp:127.0.0.1:" + target
+                test.kind == "unix"
+                ? "unix:" + target : test.kind == "abstract" ? "unix:@" + target : "udp:127.0.0.1:" + target
             let expectedRemote = String(expectedVia.drop { $0 != ":" }.dropFirst())
 
             let noise = try Started(
@@ -58,12 +60,16 @@ extension IntegrationTests {
                 directory: directory, name: "noise")
             defer { noise.kill() }
             let run = try Harness.monitor(
-                ["--format", "json", "--", "/usr/bin/python3", "-c", clientScript, test.kind, target, test.mode, "watched", "1"])
+                [
+                    "--format", "json", "--", "/usr/bin/python3", "-c", clientScript, test.kind, target, test.mode,
+                    "watched", "1",
+                ])
             noise.kill()
             #expect(!run.timedOut && run.status == 0, "\(run)")
             let watchedFile = files + "/watched-0"
             #expect(
-                Harness.waitUntil(timeout: 5) { access(watchedFile, F_OK) == 0 }, "the server made no file: \(server.stderr)")
+                Harness.waitUntil(timeout: 5) { access(watchedFile, F_OK) == 0 },
+                "the server made no file: \(server.stderr)")
 
             let objects = try run.json()
             #expect(objects.lostTotal == 0, "\(run)")
@@ -71,7 +77,8 @@ extension IntegrationTests {
             let created = (summary["files"] as? [String: Any])?["created"] as? [String] ?? []
             #expect(created.contains(watchedFile), "the server's file for the request is credited: \(created)")
             #expect(
-                !created.contains { $0.hasPrefix(files + "/noise") }, "the unwatched client's files are not: \(created)")
+                !created.contains { $0.hasPrefix(files + "/noise") }, "the unwatched client's files are not: \(created)"
+            )
             let daemons = summary["daemons"] as? [[String: Any]] ?? []
             #expect(
                 daemons.contains { $0.int("pid") == Int(server.pid) && $0.string("via") == expectedVia },

@@ -101,10 +101,10 @@ static __always_inline void queue_segment(struct channel *channel, const struct 
 struct channel_write {
 	struct task_tag owner; /* whom the bytes are for (owner.tag 0: no watched command) */
 	u32 bytes;
-	u32 sockets_only; /* a pipe takes no segment */
-	u32 make;	  /* an untagged write makes the channel too */
-	struct destination to;	/* a datagram's destination; 0: the connected peer */
-	u32 more;		/* sendmmsg: its further messages to the same place, their lengths in mmsg_heap */
+	u32 sockets_only;      /* a pipe takes no segment */
+	u32 make;	       /* an untagged write makes the channel too */
+	struct destination to; /* a datagram's destination; 0: the connected peer */
+	u32 more;	       /* sendmmsg: its further messages to the same place, their lengths in mmsg_heap */
 };
 
 /* sendmmsg's further messages' lengths (channel_write.more), too many for the BPF stack. */

@@ -126,8 +126,7 @@ static __always_inline void describe_write(const struct syscall_spec *spec, cons
 }
 
 /* A write's result as settle_write takes it: sendmmsg's count of messages sent, as bytes. */
-static __always_inline s64 write_result(const struct syscall_spec *spec, const struct write_in_flight *flight,
-					s64 ret)
+static __always_inline s64 write_result(const struct syscall_spec *spec, const struct write_in_flight *flight, s64 ret)
 {
 	if (spec->io_length != IO_LENGTH_MMSGHDR)
 		return ret;

@@ -73,7 +73,8 @@ static __always_inline u64 unix_name_hash(u64 name, u64 length, int user)
 		return 0;
 	__builtin_memset(scratch, 0, sizeof(*scratch));
 	u8 first = 0;
-	if (user ? bpf_probe_read_user(&first, 1, (const void *)name) : bpf_probe_read_kernel(&first, 1, (const void *)name))
+	if (user ? bpf_probe_read_user(&first, 1, (const void *)name)
+		 : bpf_probe_read_kernel(&first, 1, (const void *)name))
 		return 0;
 	if (length > UNIX_PATH_MAX)
 		length = UNIX_PATH_MAX;
@@ -126,7 +127,7 @@ static __always_inline u16 destination_family(const struct destination *to)
 static __always_inline void udp_key(struct channel_key *key, u16 family, u64 address, u16 port)
 {
 	if (!address)
-		address = family == AF_INET ? 0x0100007f /* 127.0.0.1, network order */
+		address = family == AF_INET ? 0x0100007f    /* 127.0.0.1, network order */
 					    : (u64)1 << 56; /* ::1, its halves xor-ed */
 	key->a = address;
 	key->b = (u64)family << 48 | CHANNEL_KEY_UDP | port;

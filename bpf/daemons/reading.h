@@ -74,7 +74,8 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 			if (channel->messages && channel->unsynced) {
 				count = -1; /* an older message, for no one */
 			} else {
-				if (channel->messages && channel->count) /* one read, one message, whatever its length */
+				if (channel->messages &&
+				    channel->count) /* one read, one message, whatever its length */
 					bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
 				count = take_segments(channel, bytes, taken, &left);
 				if (left || channel->unsynced)
