@@ -64,9 +64,10 @@ enum syscall_action {
 /* Where a write says its length, for daemon attribution (struct channel). */
 enum io_length {
 	IO_LENGTH_NONE = 0,
-	IO_LENGTH_COUNT = 1,  /* the third argument (write, pwrite64, sendto) */
-	IO_LENGTH_IOVEC = 2,  /* the iovec array and count in the second and third (writev) */
-	IO_LENGTH_MSGHDR = 3, /* the msghdr in the second (sendmsg) */
+	IO_LENGTH_COUNT = 1,   /* the third argument (write, pwrite64, sendto) */
+	IO_LENGTH_IOVEC = 2,   /* the iovec array and count in the second and third (writev) */
+	IO_LENGTH_MSGHDR = 3,  /* the msghdr in the second (sendmsg) */
+	IO_LENGTH_MMSGHDR = 4, /* the mmsghdr array and count in the second and third (sendmmsg, recvmmsg) */
 };
 
 enum sockaddr_length {
@@ -172,6 +173,12 @@ struct event_header {
 	char comm[COMM_LEN];
 };
 _Static_assert(sizeof(struct event_header) == 48, "event_header layout");
+
+/* Indexes of the tail_calls program array: programs the syscall hooks hand on to. */
+enum tail_call {
+	TAIL_READ_WAKEUP = 0, /* tail__read_wakeup: a daemon thread's read of a wake-up inside its process */
+	TAIL_CALL_MAX = 1,
+};
 
 /* Indexes of the config array, set by user space. */
 enum config_index {

@@ -10,6 +10,7 @@
  *   daemons/             attribution of daemons' work to the commands it is done for:
  *     endpoints.h        the channel behind an fd
  *     channels.h         writes queue tagged segments on channels, reads take them off
+ *     datagrams.h        datagram channels many write to: whole messages, checked at each read
  *     episodes.h         an untagged or handed-off thread's calls, kept until its reply
  *     threads.h          a daemon thread's state, requests read together, hand-offs
  *     go.h, grpc.h       goroutines of Go daemons, gRPC streams batched on one connection
@@ -29,6 +30,7 @@
 #include "process/lifecycle.h"
 #include "daemons/channels.h"
 #include "daemons/completions.h"
+#include "daemons/datagrams.h"
 #include "daemons/episodes.h"
 #include "daemons/futex.h"
 #include "daemons/go.h"
@@ -84,6 +86,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 			writer.tag = 0; /* by stream: no one write's tag */
 		} else {
 			struct channel_write write = { .owner = writer, .bytes = length };
+			describe_write(spec, args, &write);
 			int wakes = !self->g && wakeup_kind(args[0]);
 			if (wakes) {
 				/* Maybe a worker signalling the thread that answers: its kept calls go with it. */
@@ -111,6 +114,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		.bytes = write_length(spec, args),
 		.sockets_only = !daemon_side,
 	};
+	describe_write(spec, args, &write);
 	if (tag_channel(args[0], &write, &reaches, &flight) == CHANNEL_SOCKET && !daemon_side)
 		remember_command_end(args[0], watch->tag);
 	if (!flight.bytes)
@@ -124,14 +128,34 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	return 0;
 }
 
+/*
+ * A socket was given data to read: a datagram the current task sends is in
+ * its reader's socket now (see message_queued). Only tasks with a write in
+ * flight get past the first lookup.
+ */
+TRACEPOINT_PROBE(sock, sk_data_ready)
+{
+	if (args->family != AF_UNIX && args->family != AF_INET && args->family != AF_INET6)
+		return 0;
+	u64 id = bpf_get_current_pid_tgid();
+	struct daemon_thread *self = may_be_daemon(id >> 32) ? this_thread(0) : NULL;
+	if (self) {
+		message_queued(&self->flight);
+		return 0;
+	}
+	if (watch_of((u32)id))
+		message_queued(pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, 0));
+	return 0;
+}
+
 /* A call by a task outside the tree: a read may tag it; a tagged daemon thread's call is recorded. */
-static __always_inline void daemon_syscall(const struct syscall_spec *spec, const struct pt_regs *regs, long nr,
+static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec *spec, const struct pt_regs *regs, long nr,
 					   s64 ret)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct daemon_thread *self = daemon_thread(pid);
-	if (self && spec->action == SYSCALL_IO_WRITE)
-		settle_write(&self->flight, ret); /* (only watched tasks and daemons put writes in flight) */
+	if (self && spec->action == SYSCALL_IO_WRITE) /* (only watched tasks and daemons put writes in flight) */
+		settle_write(&self->flight, write_result(spec, &self->flight, ret));
 	else if (self)
 		next_request(self); /* (a write's answer ends at the first call that is not one) */
 	struct syscall_call call = {};
@@ -140,7 +164,8 @@ static __always_inline void daemon_syscall(const struct syscall_spec *spec, cons
 		syscall_args(regs, call.args);
 		int peek = spec->io_flags_arg && (spec_arg(call.args, spec->io_flags_arg) & MSG_PEEK);
 		if (!peek)
-			read_channel((s64)(int)call.args[0], pid, self, capped_bytes(ret));
+			read_channel(ctx, (s64)(int)call.args[0], pid, self, capped_bytes(io_bytes(spec, call.args, ret)),
+				     spec->io_length == IO_LENGTH_MMSGHDR ? ret : 1);
 		if (!self)
 			self = daemon_thread(pid); /* the read may have made it one */
 	}
@@ -189,16 +214,18 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct task_watch *watch = watch_of(tid);
 	if (!watch) {
-		daemon_syscall(spec, regs, nr, ret);
+		daemon_syscall(ctx, spec, regs, nr, ret);
 		return 0;
 	}
 	if (spec->action == SYSCALL_IO_WRITE) {
 		struct write_in_flight *pending = pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, 0);
 		if (pending)
-			settle_write(pending, ret);
+			settle_write(pending, write_result(spec, pending, ret));
 	}
 	struct syscall_call call = { .nr = nr, .generation = watch->generation };
 	syscall_args(regs, call.args);
+	if (is_io(spec))
+		ret = io_bytes(spec, call.args, ret); /* sendmmsg, recvmmsg: bytes, not messages */
 	if (is_io(spec) && add_io(&call, spec->action, ret))
 		return 0;
 	if (spec->fd_metadata && add_fd_metadata(&call, spec, ret))

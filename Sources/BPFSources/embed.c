@@ -23,6 +23,11 @@ static const char daemons_completions_h[] = {
 	, 0
 };
 
+static const char daemons_datagrams_h[] = {
+#embed "../../bpf/daemons/datagrams.h"
+	, 0
+};
+
 static const char daemons_endpoints_h[] = {
 #embed "../../bpf/daemons/endpoints.h"
 	, 0
@@ -98,6 +103,7 @@ static const struct bpf_source_file files[] = {
 	{ "monitor.bpf.c", monitor_bpf_c },
 	{ "daemons/channels.h", daemons_channels_h },
 	{ "daemons/completions.h", daemons_completions_h },
+	{ "daemons/datagrams.h", daemons_datagrams_h },
 	{ "daemons/endpoints.h", daemons_endpoints_h },
 	{ "daemons/episodes.h", daemons_episodes_h },
 	{ "daemons/futex.h", daemons_futex_h },

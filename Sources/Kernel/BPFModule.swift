@@ -82,6 +82,16 @@ final class BPFModule {
         attachFDs.append(link)
     }
 
+    /// Loads `tail__<name>` programs (of the raw tracepoints' type, to be called
+    /// from them) and puts each in the `tail_calls` program array at its index.
+    func loadTailCalls(_ indexes: [String: UInt32]) throws {
+        for (name, index) in indexes {
+            var fd = try load(name, type: BPF_PROG_TYPE_RAW_TRACEPOINT)
+            var key = index
+            try check("bpf_update_elem(tail_calls)", bpf_update_elem(try tableFD("tail_calls"), &key, &fd, 0))
+        }
+    }
+
     /// Hands the attached probes and duplicates of the named maps to a
     /// `ProbeHandles`, so the module and the compiler's memory can be freed
     /// while the probes stay attached.

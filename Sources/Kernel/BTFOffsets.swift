@@ -18,6 +18,7 @@ public struct BTFOffsets: Sendable {
         "sock_common.skc_v6_daddr",
         "sock.sk_receive_queue", "sk_buff_head.qlen", "sock.sk_type",
         "file.f_path", "path.dentry", "dentry.d_name", "qstr.name",
+        "unix_sock.addr", "unix_address.len", "unix_address.name", "udp_sock.reader_queue",
     ]
 
     /// Byte offsets keyed by `struct.field`.

@@ -60,10 +60,12 @@ public final class Tracer {
                     _ = try module.load(name, type: BPF_PROG_TYPE_KPROBE)  // attached per daemon binary
                 }
             }
+            try module.loadTailCalls(Self.tailCalls)
             return try module.release(tables: [
                 "watched", "lost_counts", "events", "syscall_specs", "io_totals",
                 "config", "retired_tags", "channels", "command_ends", "unattributed_counts",
                 "maybe_watched",
+                "tail_calls",  // (a program array is emptied when user space holds no fd of it)
             ])
         }()
         malloc_trim(0)
@@ -113,7 +115,8 @@ public final class Tracer {
             let type =
                 name.hasPrefix("kretprobe__") || name.hasPrefix("uprobe__")
                 ? BPF_PROG_TYPE_KPROBE
-                : name.hasPrefix("raw_tracepoint__") ? BPF_PROG_TYPE_RAW_TRACEPOINT : BPF_PROG_TYPE_TRACEPOINT
+                : name.hasPrefix("raw_tracepoint__") || name.hasPrefix("tail__")
+                    ? BPF_PROG_TYPE_RAW_TRACEPOINT : BPF_PROG_TYPE_TRACEPOINT
             _ = try module.load(name, type: type)
         }
         return names
@@ -320,6 +323,9 @@ public final class Tracer {
         }
         return counts
     }
+
+    /// The programs the syscall hooks tail-call, by their index in `tail_calls`.
+    private static let tailCalls = ["tail__read_wakeup": TAIL_READ_WAKEUP.rawValue]
 
     private static let lostPlaces: [(UInt32, String)] = [
         (EVENT_FORK.rawValue, "fork"), (EVENT_EXEC.rawValue, "exec"), (EVENT_EXIT.rawValue, "exit"),

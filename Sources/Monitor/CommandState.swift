@@ -86,6 +86,18 @@ struct CommandState {
         return index
     }
 
+    /// A datagram socket of the command (inode `inode`) sent to `reader`'s
+    /// address, where `peer` read it: its entry names them, made if new.
+    mutating func learnDestination(_ inode: UInt64, of reader: SocketState, peer: SocketPeer) {
+        guard let index = endpoints[inode] else {
+            _ = addEndpoint(
+                SocketState(family: reader.family, type: reader.type, inode: inode, remote: reader.remote, peer: peer))
+            return
+        }
+        if network[index].remote?.isEmpty ?? true { network[index].remote = reader.remote }
+        if network[index].peer == nil { network[index].peer = peer }
+    }
+
     /// Drops the endpoints added since there were `count`.
     mutating func dropEndpoints(from count: Int) {
         guard count < network.count else { return }

@@ -47,7 +47,7 @@ struct DaemonAttribution {
         guard let command = commands.number(tag: event.attribution.tag) else { return [] }
         return note(
             event.pid, comm: event.comm, for: command, writer: peer.writerPid, writerInode: peer.writerInode,
-            ktime: event.ktime, commands: &commands, tree: tree)
+            readerInode: peer.readerInode, ktime: event.ktime, commands: &commands, tree: tree)
     }
 
     /// An event of a tagged daemon thread: a call it made, or a process it
@@ -150,7 +150,7 @@ struct DaemonAttribution {
     /// first time, a `peer` record says who reached it and how.
     private mutating func note(
         _ pid: Int32, comm: [UInt8], for command: Int, writer: Int32?, writerInode: UInt64,
-        ktime: UInt64, commands: inout CommandRegistry, tree: ProcessTree
+        readerInode: UInt64 = 0, ktime: UInt64, commands: inout CommandRegistry, tree: ProcessTree
     ) -> [Record] {
         let daemonComm: [UInt8]
         if let known = daemons[pid] {
@@ -187,6 +187,14 @@ struct DaemonAttribution {
                 writerScope = DaemonScope(pid: writer, comm: entry.comm, via: entry.via)
             }
             if channel?.remote == nil { channel = system.socket(inode: writerInode) ?? channel }
+            if let reader = Self.datagramReader(channel, readerInode: readerInode, system: system) {
+                // A datagram sent to an address, not through a connection: the reader's own address names it.
+                channel = reader
+                if tree[writer] != nil {
+                    commands[command]?.learnDestination(
+                        writerInode, of: reader, peer: SocketPeer(pid: pid, comm: daemonComm))
+                }
+            }
         }
         let address = writer == nil ? "unknown" : Self.address(channel)
         commands[command]?.daemons.append(DaemonEntry(pid: pid, comm: daemonComm, address: address, via: via))
@@ -200,6 +208,18 @@ struct DaemonAttribution {
             remote: address, peer: SocketPeer(pid: pid, comm: daemonComm))
         record.daemon = writerScope
         return [.activity(record)]
+    }
+
+    /// The writer's end as the reader of a datagram names it, when the
+    /// writer's socket names no remote (datagrams sent with sendto or
+    /// sendmsg to an address): the reader's family and type, with its own
+    /// address as the remote. Nil for streams and connected sockets.
+    static func datagramReader(_ writer: SocketState?, readerInode: UInt64, system: SystemQueries) -> SocketState? {
+        guard let writer, writer.type == "dgram", writer.remote?.isEmpty ?? true, readerInode != 0,
+            let reader = system.socket(inode: readerInode, family: writer.family),
+            let local = reader.local, !local.isEmpty
+        else { return nil }
+        return SocketState(family: reader.family, type: reader.type, remote: local)
     }
 
     /// "unix:/var/run/docker.sock", "tcp:127.0.0.1:80", "socketpair" (a unix

@@ -79,7 +79,7 @@ struct IOReport {
             record.path = file.path
             record.bytes = bytes
             record.calls = calls
-            record.socket = file.socket
+            record.socket = file.socket.map { Self.named($0, by: command) }
             record.loader = file.loader
             records.append(.activity(record))
         }
@@ -98,6 +98,7 @@ struct IOReport {
         if closing, var socket = file.socket {
             var record = origin.activity(.network, .close)
             record.fd = fd
+            socket = Self.named(socket, by: command)
             if socket.peer == nil, let inode = socket.inode {
                 socket.peer = system.socket(inode: inode, family: socket.family)?.peer
             }
@@ -105,6 +106,19 @@ struct IOReport {
             records.append(.activity(record))
         }
         return records
+    }
+
+    /// `socket` with the remote and peer its command's entry learnt: a
+    /// datagram socket names them only once its reader has read (see
+    /// CommandState.learnDestination).
+    static func named(_ socket: SocketState, by command: CommandState?) -> SocketState {
+        guard socket.peer == nil || socket.remote == nil, let inode = socket.inode,
+            let index = command?.endpoints[inode], let entry = command?.network[index]
+        else { return socket }
+        var socket = socket
+        socket.remote = socket.remote ?? entry.remote
+        socket.peer = socket.peer ?? entry.peer
+        return socket
     }
 
     /// The `enum fd_metadata` bits, and the action each reports.

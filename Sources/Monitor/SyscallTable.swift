@@ -163,13 +163,16 @@ public enum SyscallTable {
         entry(
             __NR_accept4, "accept4", .accept, fdResult: true, sockaddr: 2, length: 3, lengthKind: SOCKADDR_LEN_POINTER,
             args: .init(flags: 3)),
-        entry(__NR_sendto, "sendto", .send, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_COUNT),
+        // sendto's destination (a datagram's) names the channel it goes to.
+        entry(
+            __NR_sendto, "sendto", .send, SYSCALL_IO_WRITE, fd: 1, sockaddr: 5, length: 6,
+            ioLength: IO_LENGTH_COUNT),
         entry(__NR_sendmsg, "sendmsg", .send, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_MSGHDR),
         entry(__NR_recvfrom, "recvfrom", .recv, SYSCALL_IO_READ, fd: 1, ioFlags: 4),
         entry(__NR_recvmsg, "recvmsg", .recv, SYSCALL_IO_READ, fd: 1, ioFlags: 3),
-        // These return message counts, not bytes: recorded one by one.
-        entry(__NR_sendmmsg, "sendmmsg", .send, fd: 1),
-        entry(__NR_recvmmsg, "recvmmsg", .recv, fd: 1),
+        // These return message counts: the kernel sums the msg_len of each message as their bytes.
+        entry(__NR_sendmmsg, "sendmmsg", .send, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_MMSGHDR),
+        entry(__NR_recvmmsg, "recvmmsg", .recv, SYSCALL_IO_READ, fd: 1, ioLength: IO_LENGTH_MMSGHDR, ioFlags: 4),
         entry(__NR_shutdown, "shutdown", .shutdown, fd: 1),
     ]
 

@@ -1,3 +1,4 @@
+import BPFSources
 import Monitor
 import Testing
 
@@ -33,5 +34,31 @@ import Testing
             default: break
             }
         }
+    }
+
+    /// Sends and receives are summed per fd, and each says how the kernel
+    /// finds its length: sendmmsg and recvmmsg return message counts, so
+    /// their bytes come from each mmsghdr's msg_len.
+    @Test func datagramCallsAreSummedIO() throws {
+        let byName = Dictionary(uniqueKeysWithValues: SyscallTable.all.map { ($0.name, $0) })
+        for name in ["sendto", "sendmsg", "sendmmsg"] {
+            let info = try #require(byName[name])
+            #expect(info.summed && info.spec.action == UInt8(SYSCALL_IO_WRITE.rawValue), "\(name)")
+            #expect(info.spec.io_length != UInt8(IO_LENGTH_NONE.rawValue), "\(name)")
+            #expect(info.fd == 0, "\(name)")
+        }
+        for name in ["recvfrom", "recvmsg", "recvmmsg"] {
+            let info = try #require(byName[name])
+            #expect(info.summed && info.spec.action == UInt8(SYSCALL_IO_READ.rawValue), "\(name)")
+            #expect(info.spec.io_flags_arg != 0, "\(name): MSG_PEEK is seen")
+        }
+        for name in ["sendmmsg", "recvmmsg"] {
+            #expect(byName[name]?.spec.io_length == UInt8(IO_LENGTH_MMSGHDR.rawValue), "\(name)")
+        }
+        // sendto's destination: struct sockaddr * and its length, the fifth and sixth arguments.
+        let sendto = try #require(byName["sendto"])
+        #expect(sendto.spec.sockaddr_arg == 5 && sendto.spec.sockaddr_len_arg == 6)
+        #expect(sendto.spec.sockaddr_len_kind == UInt8(SOCKADDR_LEN_VALUE.rawValue))
+        #expect(byName["recvmmsg"]?.spec.io_flags_arg == 4, "recvmmsg(fd, msgvec, vlen, flags, timeout)")
     }
 }

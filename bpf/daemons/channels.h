@@ -15,12 +15,12 @@
 struct write_in_flight {
 	struct channel_key key;
 	u32 bytes;   /* 0: none */
-	u32 counted; /* it is one of its channel's in_flight */
+	u32 counted; /* how many of its channel's in_flight it is (sendmmsg: one a message) */
 };
 
 BPF_HASH(channels, struct channel_key, struct channel, CHANNEL_MAX);
-BPF_PERCPU_ARRAY(channel_heap, struct channel, 1); /* a new channel, made here: too big for the BPF stack */
 BPF_HASH(command_ends, struct channel_key, struct command_end, CHANNEL_MAX);
+BPF_PERCPU_ARRAY(channel_heap, struct channel, 1); /* a new channel, made before it goes in channels */
 
 /*
  * Channels that carried a command's bytes and that no daemon reads yet.
@@ -99,15 +99,43 @@ static __always_inline void queue_segment(struct channel *channel, const struct 
 		last->completion = completion; /* (else it is lost, and its calls stay unattributed) */
 }
 
+/* The messages of one sendmmsg that queue segments: the others are left to no one. */
+#define WRITE_MESSAGES 4
+
 /* A write that queues a segment on the channel it goes to (tag_channel). */
 struct channel_write {
 	struct task_tag owner; /* whom the bytes are for (owner.tag 0: no watched command) */
 	u32 bytes;
-	u32 sockets_only; /* a pipe takes no segment */
-	u32 make;	  /* an untagged write makes the channel too */
-	u32 local;	  /* set by tag_channel: the channel is a wake-up inside one process */
-	u64 completion;	  /* the worker's completion the write signals (see completions.h) */
+	u32 sockets_only;      /* a pipe takes no segment */
+	u32 make;	       /* an untagged write makes the channel too */
+	u32 local;	       /* set by tag_channel: the channel is a wake-up inside one process */
+	struct destination to; /* a datagram's destination; 0: the connected peer */
+	u32 more;	       /* sendmmsg: its further messages to the same place, their lengths in mmsg_heap */
+	u64 completion;	       /* the worker's completion the write signals (see completions.h) */
 };
+
+/* sendmmsg's further messages' lengths (channel_write.more), too many for the BPF stack. */
+struct mmsg_lengths {
+	u32 bytes[WRITE_MESSAGES - 1];
+};
+BPF_PERCPU_ARRAY(mmsg_heap, struct mmsg_lengths, 1);
+
+/* sendmmsg's `more` further messages (their lengths in mmsg_heap) queue a segment each; returns how many. */
+static __always_inline u32 queue_more(struct channel *channel, const struct task_tag *owner, u32 more)
+{
+	u32 zero = 0, queued = 0;
+	struct mmsg_lengths *lengths = mmsg_heap.lookup(&zero);
+	if (!lengths)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < WRITE_MESSAGES - 1; i++) {
+		if (i < more) {
+			queue_segment(channel, owner, lengths->bytes[i], 0);
+			queued += 1;
+		}
+	}
+	return queued;
+}
 
 /*
  * A write of `bytes` by a task working for `owner` queues a segment on the
@@ -121,7 +149,7 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 						     struct write_in_flight *flight)
 {
 	struct channel_end found = {};
-	enum channel_kind kind = channel_of(fd, CHANNEL_WRITER, &found);
+	enum channel_kind kind = channel_of(fd, CHANNEL_WRITER, &write->to, &found);
 	if (kind == CHANNEL_NONE || (write->sockets_only && kind != CHANNEL_SOCKET))
 		return CHANNEL_NONE;
 	struct channel_key key = found.key;
@@ -129,7 +157,7 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 	u32 tag = write->owner.tag, bytes = write->bytes;
 	struct command_end *command = kind == CHANNEL_SOCKET ? command_ends.lookup(&key) : NULL;
 	*reaches = 0;
-	if (command && key.b == CHANNEL_KEY_UNIX) {
+	if (command && key.b == CHANNEL_KEY_UNIX) { /* (a name's key holds no socket) */
 		/* unix: the key is the command's socket; check it is still that socket. */
 		const void *client = (const void *)read_kernel_u64((const void *)key.a, OFF_sock__sk_socket);
 		u64 ino = client ? read_kernel_u64((const char *)client + OFF_socket_alloc__vfs_inode, OFF_inode__i_ino)
@@ -170,6 +198,8 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 		 */
 		u32 unsynced = key.b == CHANNEL_KEY_UNIX ? queued_buffers(key.a) != 0
 							 : kind == CHANNEL_SOCKET && (attribution & ATTRIBUTION_DAEMON);
+		if (shared_channel(&key))
+			unsynced = 0; /* each read is checked (took_own_messages) */
 		u32 zero = 0;
 		struct channel *value = channel_heap.lookup(&zero);
 		if (!value)
@@ -178,6 +208,7 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 		value->count = 1;
 		value->unsynced = unsynced;
 		value->writer_end = end;
+		value->messages = shared_channel(&key);
 		if (key.b == CHANNEL_KEY_UNIX) {
 			u16 type = 0;
 			bpf_probe_read_kernel(&type, sizeof(type), (const char *)found.sock + OFF_sock__sk_type);
@@ -194,7 +225,7 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 		if (!channel)
 			return kind;
 	} else {
-		if (discovers && !channel->daemon_reads && !channel->fresh && channel->count) {
+		if (discovers && !channel->daemon_reads && !channel->fresh && channel->count && !shared_channel(&key)) {
 			/* Until now, reads outside daemons may have passed it by: what it holds is unknown. */
 			if (key.b == CHANNEL_KEY_UNIX && !queued_buffers(key.a))
 				channel->count = 0; /* its reader's socket is empty: all of it was read */
@@ -212,9 +243,11 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 	/* What the write really sent is settled at its exit (settle_write). */
 	flight->key = key;
 	flight->bytes = bytes;
-	flight->counted = channel->unsynced && channel->messages;
+	/* sendmmsg: each further message to the same place is a segment of its own. */
+	u32 messages = 1 + (write->more ? queue_more(channel, &owner, write->more) : 0);
+	flight->counted = channel->messages && (channel->unsynced || shared_channel(&key)) ? messages : 0;
 	if (flight->counted)
-		__sync_fetch_and_add(&channel->in_flight, 1);
+		__sync_fetch_and_add(&channel->in_flight, flight->counted);
 	return kind;
 }
 
@@ -229,8 +262,8 @@ static __always_inline void settle_write(struct write_in_flight *flight, s64 ret
 		return;
 	u64 sent = ret > 0 ? ret : 0;
 	struct channel *channel = sent < flight->bytes || flight->counted ? channels.lookup(&flight->key) : NULL;
-	if (channel && flight->counted && channel->in_flight)
-		__sync_fetch_and_add(&channel->in_flight, -1);
+	if (channel && flight->counted && channel->in_flight >= flight->counted)
+		__sync_fetch_and_add(&channel->in_flight, -(s64)flight->counted);
 	flight->counted = 0;
 	if (channel && sent < flight->bytes && channel->count) {
 		u32 unsent = flight->bytes - sent;
@@ -297,7 +330,7 @@ static __always_inline u32 write_length(const struct syscall_spec *spec, const u
 static __always_inline void remember_command_end(s64 fd, u32 tag)
 {
 	struct channel_end found = {};
-	if (channel_of(fd, CHANNEL_READER, &found) == CHANNEL_SOCKET) {
+	if (channel_of(fd, CHANNEL_READER, NULL, &found) == CHANNEL_SOCKET) {
 		struct command_end value = { .tag = tag, .inode = found.inode };
 		command_ends.update(&found.key, &value);
 	}
@@ -308,6 +341,10 @@ struct taken_segments {
 	struct task_tag tags[CHANNEL_SEGMENTS];
 	u64 completions[CHANNEL_SEGMENTS];
 	u32 writers[CHANNEL_SEGMENTS]; /* the thread that wrote each */
+	/* A wake-up's, sorted by read_wakeup (here, not on the stack: the verifier then prunes its loop). */
+	u32 own;		/* the first `own` of tags are the reader's own */
+	u32 _pad;
+	struct task_tag handed; /* the first tag another thread wrote */
 };
 BPF_PERCPU_ARRAY(reading_heap, struct taken_segments, 1);
 

@@ -57,21 +57,18 @@ static __always_inline u64 make_completion(struct pending_completions *own, stru
 	return id;
 }
 
-/* A completion read off a wake-up, held until the reply that answers it. */
+/*
+ * A completion read off a wake-up, held until the reply that answers it. A
+ * thread that holds as many as it can leaves the new one to age out: its
+ * calls stay counted unattributed.
+ */
 static __always_inline void hold_completion(struct pending_completions *pending, u64 id)
 {
-	if (!id)
+	u32 slot = pending->count;
+	if (!id || slot >= PENDING_COMPLETIONS)
 		return;
-	if (pending->count >= PENDING_COMPLETIONS) {
-		/* The oldest was never answered: its calls stay counted unattributed. */
-		completions.delete(&pending->ids[0]);
-#pragma unroll
-		for (int i = 0; i < PENDING_COMPLETIONS - 1; i++)
-			pending->ids[i] = pending->ids[i + 1];
-		pending->count = PENDING_COMPLETIONS - 1;
-	}
-	pending->ids[pending->count & (PENDING_COMPLETIONS - 1)] = id;
-	pending->count += 1;
+	pending->ids[slot & (PENDING_COMPLETIONS - 1)] = id;
+	pending->count = slot + 1;
 }
 
 static __always_inline int guessed_for(const struct completion *made, u32 tag)

@@ -22,10 +22,147 @@ enum channel_side {
 	CHANNEL_WRITER = 1,
 };
 
-/* channel_key.b of a pipe's channel and of a unix socket's; a TCP or UDP key's holds its family and ports. */
+/*
+ * channel_key.b of a pipe's channel, of a unix socket's (key.a: the reading
+ * socket) and of a unix datagram socket's named by its reader's name (key.a:
+ * a hash of the name). A TCP key's holds its family and ports; a UDP key's
+ * its family, CHANNEL_KEY_UDP and the reader's port.
+ */
 #define CHANNEL_KEY_PIPE 0
 #define CHANNEL_KEY_UNIX 1
-#define CHANNEL_KEY_EVENTFD 2
+#define CHANNEL_KEY_UNIX_NAME 2
+#define CHANNEL_KEY_EVENTFD 3
+#define CHANNEL_KEY_UDP (1ULL << 40)
+
+/*
+ * A datagram channel that any number of writers share: a named unix datagram
+ * socket or a UDP port. Writers the monitor does not follow put messages in
+ * it too, so each read is checked against the socket (took_own_messages).
+ */
+static __always_inline int shared_channel(const struct channel_key *key)
+{
+	return key->b == CHANNEL_KEY_UNIX_NAME || (key->b & CHANNEL_KEY_UDP);
+}
+
+/* Where a write goes as its caller names it: a user struct sockaddr and its length (0: the connected peer). */
+struct destination {
+	u64 sockaddr;
+	u64 length;
+};
+
+/* sun_path's size in struct sockaddr_un. */
+#define UNIX_PATH_MAX 108
+
+/* unix_name_hash's scratch space: a name, too big for the BPF stack. */
+struct unix_name {
+	u64 words[16];
+};
+BPF_PERCPU_ARRAY(unix_name_heap, struct unix_name, 1);
+
+/*
+ * A hash of a unix socket name (sun_path, `length` bytes of it), as the
+ * writer names it in its sockaddr (user memory) or the reader's socket holds
+ * it (kernel memory): both ends get the same for the same name. A path ends
+ * at its first NUL, which a caller may pass or not; an abstract name (a NUL
+ * first) is exactly `length` bytes. 0: none. The name is hashed a word at a
+ * time, with no branch on its bytes: the verifier then walks it once.
+ */
+static __always_inline u64 unix_name_hash(u64 name, u64 length, int user)
+{
+	u32 zero = 0;
+	struct unix_name *scratch = unix_name_heap.lookup(&zero);
+	if (!scratch || !name || !length)
+		return 0;
+	__builtin_memset(scratch, 0, sizeof(*scratch));
+	u8 first = 0;
+	if (user ? bpf_probe_read_user(&first, 1, (const void *)name)
+		 : bpf_probe_read_kernel(&first, 1, (const void *)name))
+		return 0;
+	if (length > UNIX_PATH_MAX)
+		length = UNIX_PATH_MAX;
+	u64 hash = 0xcbf29ce484222325ULL;
+	if (first) {
+		/* A path: up to its NUL, or the byte after its length, where the kernel puts one. */
+		u64 size = (length + 1) & 127;
+		long n = user ? bpf_probe_read_user_str(scratch->words, size, (const void *)name)
+			      : bpf_probe_read_kernel_str(scratch->words, size, (const void *)name);
+		if (n <= 1)
+			return 0;
+	} else {
+		length &= 127;
+		if (user ? bpf_probe_read_user(scratch->words, length, (const void *)name)
+			 : bpf_probe_read_kernel(scratch->words, length, (const void *)name))
+			return 0;
+		hash ^= length; /* an abstract name's trailing NULs are part of it */
+	}
+#pragma unroll
+	for (int i = 0; i < 16; i++)
+		hash = (hash ^ scratch->words[i]) * 0x100000001b3ULL;
+	return hash ? hash : 1;
+}
+
+/* The name a unix socket is bound to, hashed (unix_name_hash); 0 when it has none. */
+static __always_inline u64 unix_socket_name(const void *sk)
+{
+	const void *address = sk ? (const void *)read_kernel_u64(sk, OFF_unix_sock__addr) : NULL;
+	if (!address)
+		return 0;
+	s32 length = (s32)read_kernel_u32(address, OFF_unix_address__len);
+	/* name is a struct sockaddr_un: sun_path follows the 2-byte family. */
+	return length > 2 ? unix_name_hash((u64)address + OFF_unix_address__name + 2, length - 2, 0) : 0;
+}
+
+/* The family of a user struct sockaddr; 0 when there is none. */
+static __always_inline u16 destination_family(const struct destination *to)
+{
+	u16 family = 0;
+	if (to && to->sockaddr && to->length >= sizeof(family))
+		bpf_probe_read_user(&family, sizeof(family), (const void *)to->sockaddr);
+	return family;
+}
+
+/*
+ * A UDP channel's key: the reader's address and port. A reader bound to the
+ * wildcard address, and a writer sending to it, name the loopback address:
+ * the one both ends agree on for a local reader.
+ */
+static __always_inline void udp_key(struct channel_key *key, u16 family, u64 address, u16 port)
+{
+	if (!address)
+		address = family == AF_INET ? 0x0100007f    /* 127.0.0.1, network order */
+					    : (u64)1 << 56; /* ::1, its halves xor-ed */
+	key->a = address;
+	key->b = (u64)family << 48 | CHANNEL_KEY_UDP | port;
+}
+
+static __always_inline u32 read_user_u32(u64 address)
+{
+	u32 value = 0;
+	bpf_probe_read_user(&value, sizeof(value), (const void *)address);
+	return value;
+}
+
+/* A writer's UDP destination from its sockaddr: 1 when there is one (a key made). */
+static __always_inline int udp_destination(const struct destination *to, u16 family, struct channel_key *key)
+{
+	if (to->length < (family == AF_INET ? 8 : 24))
+		return 0;
+	/* sockaddr_in: the port at 2, the address at 4; sockaddr_in6: the address at 8. */
+	u16 port = 0;
+	u64 host = 0;
+	if (bpf_probe_read_user(&port, sizeof(port), (const char *)to->sockaddr + 2))
+		return 0;
+	port = (port >> 8) | (port << 8); /* network order */
+	if (family == AF_INET) {
+		host = read_user_u32(to->sockaddr + 4);
+	} else {
+		u64 halves[2] = {};
+		bpf_probe_read_user(halves, sizeof(halves), (const char *)to->sockaddr + 8);
+		host = halves[0] ^ halves[1];
+	}
+	udp_key(key, family, host, port);
+	return 1;
+}
 
 /* A reader's writing end that closed: any channel's end matches it. */
 #define ANY_END ((u64)-1)
@@ -60,16 +197,24 @@ static __always_inline int is_eventfd(const void *file)
 
 /*
  * The channel that fd writes to (CHANNEL_WRITER) or reads from, as the
- * reader sees it: a unix socket's reading end, a TCP/UDP (from, to) address
+ * reader sees it: a unix socket's reading end, a TCP (from, to) address
  * pair, or a pipe's inode. CHANNEL_NONE for anything else.
+ *
+ * Datagrams are named by their reader's address, which both ends know
+ * without being connected: a unix datagram socket's bound name (hashed), a
+ * UDP socket's address and port. A writer names it in `to` (sendto, a
+ * msghdr's msg_name), or else through its connected peer. A unix datagram
+ * reader without a name keeps the reading socket's key.
  *
  * Sockets and inodes are freed and their memory reused, so a key can outlive
  * its channel. `end` names the writing end as both ends see it: the writer's
  * unix socket inode number (for a reader, its peer socket: writer_end gives
  * the number), or the pipe's. A read counts only when its end still matches
- * (TCP and UDP keys hold both ports: their reuse is rare).
+ * (TCP keys hold both ports: their reuse is rare). A shared datagram channel
+ * has no one writing end: its `end` is 0 on both sides.
  */
-static __always_inline enum channel_kind channel_of(s64 fd, enum channel_side side, struct channel_end *found)
+static __always_inline enum channel_kind channel_of(s64 fd, enum channel_side side, const struct destination *to,
+						    struct channel_end *found)
 {
 	int writing = side == CHANNEL_WRITER;
 	const void *file = fd_file(fd);
@@ -104,8 +249,30 @@ static __always_inline enum channel_kind channel_of(s64 fd, enum channel_side si
 	found->sock = (u64)sk;
 	u16 family = 0;
 	bpf_probe_read_kernel(&family, sizeof(family), (const char *)sk + OFF_sock_common__skc_family);
+	u16 type = 0;
+	bpf_probe_read_kernel(&type, sizeof(type), (const char *)sk + OFF_sock__sk_type);
 	if (family == AF_UNIX) {
 		const void *peer = (const void *)read_kernel_u64(sk, OFF_unix_sock__peer);
+		if (type == SOCK_DGRAM) {
+			/* The reader's name: the writer's destination, its connected peer's, or its own. */
+			u64 name = 0;
+			if (writing && destination_family(to) == AF_UNIX)
+				name = unix_name_hash(to->sockaddr + 2, to->length - 2, 1);
+			else
+				name = unix_socket_name(writing ? peer : sk);
+			if (name) {
+				found->key.a = name;
+				found->key.b = CHANNEL_KEY_UNIX_NAME;
+				return CHANNEL_SOCKET;
+			}
+			if (!writing) {
+				/* An unnamed reader: its own socket, whatever writes to it. */
+				found->key.a = (u64)sk;
+				found->key.b = CHANNEL_KEY_UNIX;
+				found->end = (u64)peer;
+				return CHANNEL_SOCKET;
+			}
+		}
 		if (!peer)
 			return CHANNEL_NONE;
 		found->key.a = writing ? (u64)peer : (u64)sk;
@@ -122,6 +289,9 @@ static __always_inline enum channel_kind channel_of(s64 fd, enum channel_side si
 	bpf_probe_read_kernel(&peer_port, sizeof(peer_port), (const char *)sk + OFF_sock_common__skc_dport);
 	bpf_probe_read_kernel(&own_port, sizeof(own_port), (const char *)sk + OFF_sock_common__skc_num);
 	peer_port = (peer_port >> 8) | (peer_port << 8); /* network order */
+	if (type == SOCK_DGRAM && writing && destination_family(to) == family &&
+	    (family == AF_INET || family == AF_INET6) && udp_destination(to, family, &found->key))
+		return CHANNEL_SOCKET;
 	u64 own = 0, peer = 0;
 	if (family == AF_INET) {
 		own = read_kernel_u32(sk, OFF_sock_common__skc_rcv_saddr);
@@ -135,9 +305,14 @@ static __always_inline enum channel_kind channel_of(s64 fd, enum channel_side si
 	} else {
 		return CHANNEL_NONE;
 	}
-	u64 from = writing ? own : peer, to = writing ? peer : own;
+	if (type == SOCK_DGRAM) {
+		/* A connected writer sends to its peer; a reader is named by its own address. */
+		udp_key(&found->key, family, writing ? peer : own, writing ? peer_port : own_port);
+		return CHANNEL_SOCKET;
+	}
+	u64 from = writing ? own : peer, towards = writing ? peer : own;
 	u64 from_port = writing ? own_port : peer_port, to_port = writing ? peer_port : own_port;
-	found->key.a = from ^ (to << 32) ^ (to >> 32);
+	found->key.a = from ^ (towards << 32) ^ (towards >> 32);
 	found->key.b = (u64)family << 48 | from_port << 16 | to_port;
 	return CHANNEL_SOCKET;
 }
@@ -168,6 +343,63 @@ static __always_inline u64 writer_end(const void *peer)
 static __always_inline u32 queued_buffers(u64 sock)
 {
 	return read_kernel_u32((const char *)sock + OFF_sock__sk_receive_queue, OFF_sk_buff_head__qlen);
+}
+
+/* The messages waiting in a datagram socket: a UDP socket moves them to its reader queue in batches. */
+static __always_inline u32 queued_messages(const struct channel_key *key, u64 sock)
+{
+	u32 queued = queued_buffers(sock);
+	if (key->b & CHANNEL_KEY_UDP)
+		queued += read_kernel_u32((const char *)sock + OFF_udp_sock__reader_queue, OFF_sk_buff_head__qlen);
+	return queued;
+}
+
+/* Forgets the channel's `n` oldest segments. */
+static __always_inline void drop_oldest(struct channel *channel, u32 n)
+{
+	if (n > channel->count)
+		n = channel->count;
+	channel->first += n;
+	channel->count -= n;
+	if (n)
+		channel->started = 0;
+}
+
+/*
+ * Whether the read that just took `taken` messages from a shared datagram
+ * channel's socket took the channel's oldest ones; 0 when it took others',
+ * or when that cannot be known. Writers the monitor does not follow add
+ * messages at any time, so a read is known to be the channel's only when
+ * the socket held the channel's messages and no others: `left` (what it
+ * holds now) plus `taken` is the channel's segment count, no write to the
+ * channel is between its entry and exit, and one thread reads. A read that
+ * cannot be known puts the channel out of step (unsynced) until the socket
+ * is empty: it may have taken one of the channel's messages. Segments beyond
+ * what the socket can hold are for messages it never will (a reader that
+ * restarted, a write that failed): the oldest go.
+ */
+static __always_inline int took_own_messages(struct channel *channel, const struct channel_key *key, u64 sock,
+					     u32 taken)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	int one_reader = !channel->reader_tid || channel->reader_tid == tid;
+	channel->reader_tid = tid;
+	u32 left = queued_messages(key, sock);
+	int quiet = !channel->in_flight;
+	if (quiet && one_reader && channel->count > left + taken)
+		drop_oldest(channel, channel->count - (left + taken));
+	int took = quiet && one_reader && !channel->unsynced && taken && channel->count == left + taken &&
+		   !channel->in_flight;
+	if (!took)
+		channel->unsynced = 1;
+	if (!left) {
+		/* The socket is empty: all but the messages still on their way were read. */
+		if (!took && channel->count > channel->in_flight)
+			drop_oldest(channel, channel->count - channel->in_flight);
+		channel->unsynced = 0;
+		channel->reader_tid = 0;
+	}
+	return took;
 }
 
 #endif

@@ -180,7 +180,7 @@ static __always_inline enum channel_kind grpc_write(u32 pid, struct daemon_threa
 	if (!writer)
 		return CHANNEL_NONE;
 	struct channel_end found = {};
-	if (channel_of((s64)(int)args[0], CHANNEL_WRITER, &found) == CHANNEL_NONE)
+	if (channel_of((s64)(int)args[0], CHANNEL_WRITER, NULL, &found) == CHANNEL_NONE)
 		return CHANNEL_NONE;
 	struct channel_key channel = found.key;
 	u32 zero = 0;

@@ -9,6 +9,7 @@
 #include "lib/common.h"
 #include "lib/tasks.h"
 #include "daemons/channels.h"
+#include "daemons/datagrams.h"
 #include "daemons/go.h"
 #include "daemons/grpc.h"
 #include "daemons/threads.h"
@@ -23,51 +24,54 @@
  * - another thread's tag is a hand-off, as a futex wake-up is;
  * - the completions the segments carry wait for the replies that answer them.
  */
-static __always_inline void read_wakeup(struct channel *channel, struct daemon_thread *self, u32 bytes,
-					enum channel_kind kind, u64 file, struct taken_segments *reading)
+static __always_inline void read_wakeup(struct channel *channel, struct daemon_thread *self, u64 file,
+					struct taken_segments *reading)
 {
 	channel->local = 1;
-	u32 left = 0;
-	if (kind == CHANNEL_EVENTFD)
-		bytes = ~0U; /* the counter: every write since the last read */
-	else if (channel->messages && channel->count)
-		bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
-	int count = take_segments(channel, bytes, reading, &left);
-	if (self->scheduling || self->g)
-		return; /* Go's netpoller wake-ups; goroutines follow their own hand-offs */
+	/* An eventfd's read takes its count, a self-pipe's reader drains it: all of it. A datagram: one. */
+	u32 count = channel->count;
+	if (channel->messages && count > 1)
+		count = 1;
+	int go = self->scheduling || self->g; /* Go's netpoller wake-ups; goroutines follow their own hand-offs */
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct task_tag *taken = reading->tags;
-	struct task_tag handed = {};
-	int own = 0;
+	reading->own = 0;
+	__builtin_memset(&reading->handed, 0, sizeof(reading->handed));
 #pragma unroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
-		if (i < count) {
-			hold_completion(&self->completions, reading->completions[i]);
-			if (reading->writers[i] == tid) {
-				struct task_tag mine = taken[i];
-				mine.attribution &= ~ATTRIBUTION_DAEMON; /* its own tag, not one handed to it */
-				taken[own & (CHANNEL_SEGMENTS - 1)] = mine;
-				own += 1;
-			} else if (taken[i].tag && !handed.tag) {
-				handed = taken[i];
-			}
+		if (i >= count || go)
+			break;
+		struct channel_segment *segment = &channel->segments[(channel->first + i) & (CHANNEL_SEGMENTS - 1)];
+		hold_completion(&self->completions, segment->completion);
+		if (segment->writer_tid == tid) {
+			struct task_tag *mine = &reading->tags[reading->own & (CHANNEL_SEGMENTS - 1)];
+			mine->tag = segment->tag;
+			mine->also_tag = segment->also_tag;
+			mine->attribution = segment->attribution & ~ATTRIBUTION_DAEMON; /* its own, not handed to it */
+			reading->own += 1;
+		} else if (segment->tag && !reading->handed.tag) {
+			reading->handed.tag = segment->tag;
+			reading->handed.also_tag = segment->also_tag;
+			reading->handed.attribution = (segment->attribution & ATTRIBUTION_AMBIGUOUS) | ATTRIBUTION_WOKEN;
 		}
 	}
+	channel->first += count;
+	channel->count -= count;
+	channel->started = 0;
+	u32 own = reading->own;
 	if (own) {
-		set_thread_tag(self, &taken[0]);
-		self->serving_none = !taken[0].tag;
-		if (own > 1) {
-			struct request_queue *next = &self->queue;
-			next->file = file;
-			next->answer = 0;
-			next->answering = 0;
-			next->count = 0;
-			queue_requests(next, taken, own, 1, 1);
-			self->queued = 1;
-		}
-	} else if (handed.tag && (!self->tag.tag || (self->tag.attribution & ATTRIBUTION_WOKEN))) {
-		self->tag = handed;
-		self->tag.attribution = (handed.attribution & ATTRIBUTION_AMBIGUOUS) | ATTRIBUTION_WOKEN;
+		set_thread_tag(self, &reading->tags[0]);
+		self->serving_none = !reading->tags[0].tag;
+		struct request_queue *next = &self->queue;
+		next->file = file;
+		next->answer = 0;
+		next->answering = 0;
+		next->count = own - 1;
+#pragma unroll
+		for (int i = 1; i < CHANNEL_SEGMENTS && i <= REQUEST_QUEUE; i++)
+			next->next[i - 1] = reading->tags[i];
+		self->queued = own > 1;
+	} else if (reading->handed.tag && (!self->tag.tag || (self->tag.attribution & ATTRIBUTION_WOKEN))) {
+		self->tag = reading->handed;
 		self->serving_none = 0;
 		self->handed = 1;
 		self->source = 0;
@@ -81,13 +85,39 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
  * goroutines rather than answering in order. Reading bytes for no watched
  * command means working for someone else, so a daemon thread loses its tag.
  * The first tagged read makes the reader's process a daemon. `self` is
- * the reader's state, NULL outside daemons (see daemon_thread).
+ * the reader's state, NULL outside daemons (see daemon_thread). `messages`:
+ * how many datagrams the read took (recvmmsg takes several), 1 for others.
  */
-static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *self, u32 bytes)
+/* The wake-up a read took, handed to tail__read_wakeup. */
+struct wakeup_read {
+	struct channel_key key;
+	u64 file;
+};
+BPF_PERCPU_ARRAY(wakeup_heap, struct wakeup_read, 1);
+BPF_PROG_ARRAY(tail_calls, TAIL_CALL_MAX);
+
+/*
+ * read_wakeup, as a program of its own that the syscall exit hook hands on
+ * to: the verifier then walks it once, not once for every way to reach it.
+ */
+int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 zero = 0;
+	struct wakeup_read *read = wakeup_heap.lookup(&zero);
+	struct taken_segments *reading = reading_heap.lookup(&zero);
+	struct daemon_thread *self = this_thread(0);
+	struct channel *channel = read ? channels.lookup(&read->key) : NULL;
+	if (reading && self && channel)
+		read_wakeup(channel, self, read->file, reading);
+	return 0;
+}
+
+static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daemon_thread *self, u32 bytes,
+					 u32 messages)
 {
 	int daemon = self != NULL;
 	struct channel_end found = {};
-	enum channel_kind kind = channel_of(fd, CHANNEL_READER, &found);
+	enum channel_kind kind = channel_of(fd, CHANNEL_READER, NULL, &found);
 	if (kind == CHANNEL_NONE)
 		return;
 	struct channel_key key = found.key;
@@ -107,7 +137,12 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 	if (!reading)
 		return;
 	if (daemon && channel && (kind == CHANNEL_EVENTFD || channel->writer_pid == pid)) {
-		read_wakeup(channel, self, bytes, kind, file, reading);
+		struct wakeup_read *read = wakeup_heap.lookup(&zero);
+		if (read) {
+			read->key = key;
+			read->file = file;
+			tail_calls.call(ctx, TAIL_READ_WAKEUP);
+		}
 		return;
 	}
 	if (!self)
@@ -124,22 +159,27 @@ static __always_inline void read_channel(s64 fd, u32 pid, struct daemon_thread *
 			grpc_read(&goroutine, &key);
 		continues = channel->started;
 		u32 left = 0;
-		if (channel->messages && channel->unsynced && took_first_message(channel, sock))
-			channel->unsynced = 0;
-		if (channel->messages && channel->unsynced) {
-			count = -1; /* an older message, for no one */
+		if (shared_channel(&key)) {
+			count = take_datagrams(channel, &key, sock, messages, reading);
 		} else {
-			if (channel->messages && channel->count) /* one read, one message, whatever its length */
-				bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
-			count = take_segments(channel, bytes, reading, &left);
-			if (left || channel->unsynced)
-				count = -1;
-		}
-		if (channel->unsynced && queued_buffers(sock) == 0) {
-			/* The read emptied the socket: what was written so far has all been read. */
-			channel->unsynced = 0;
-			channel->count = 0;
-			channel->started = 0;
+			if (channel->messages && channel->unsynced && took_first_message(channel, sock))
+				channel->unsynced = 0;
+			if (channel->messages && channel->unsynced) {
+				count = -1; /* an older message, for no one */
+			} else {
+				if (channel->messages &&
+				    channel->count) /* one read, one message, whatever its length */
+					bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
+				count = take_segments(channel, bytes, reading, &left);
+				if (left || channel->unsynced)
+					count = -1;
+			}
+			if (channel->unsynced && queued_buffers(sock) == 0) {
+				/* The read emptied the socket: what was written so far has all been read. */
+				channel->unsynced = 0;
+				channel->count = 0;
+				channel->started = 0;
+			}
 		}
 		if (daemon) {
 			channel->daemon_reads = 1;

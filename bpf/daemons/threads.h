@@ -247,7 +247,7 @@ static __always_inline void daemon_write(struct daemon_thread *self, s64 fd)
 	if (!self->queued)
 		return;
 	struct channel_end found = {};
-	enum channel_kind kind = channel_of(fd, CHANNEL_WRITER, &found);
+	enum channel_kind kind = channel_of(fd, CHANNEL_WRITER, NULL, &found);
 	int channel = kind == CHANNEL_SOCKET || kind == CHANNEL_PIPE;
 	if (channel) {
 		struct channel *known = channels.lookup(&found.key);

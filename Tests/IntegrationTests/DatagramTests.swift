@@ -1,0 +1,175 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Datagram sockets: a watched client sends a request to a server outside the
+/// watched tree over a unix datagram socket (a path, an abstract name) or UDP,
+/// with sendto on an unconnected socket, connect and send, sendmsg or
+/// sendmmsg, while an unwatched client sends its own requests to the same
+/// server. Each request `REQ <name>` makes the server create `<name>` in its
+/// directory. The watched command must be credited with its own file only,
+/// list the server as its daemon with the address it was reached by, and name
+/// it as the peer of its send.
+extension IntegrationTests {
+    @Suite struct DatagramTests {
+        struct Case: Sendable, CustomTestStringConvertible {
+            let kind: String  // unix | abstract | udp
+            let mode: String  // sendto | connect | sendmsg | sendmmsg
+            var testDescription: String { "\(kind) \(mode)" }
+        }
+
+        static let cases: [Case] =
+            ["unix", "abstract", "udp"].flatMap { kind in
+                ["sendto", "connect", "sendmsg", "sendmmsg"].map { Case(kind: kind, mode: $0) }
+            }
+
+        init() throws {
+            try #require(geteuid() == 0, "the datagram tests load BPF programs and must run as root")
+        }
+
+        @Test(arguments: cases) func watchedClientAmongNoise(_ test: Case) throws {
+            let directory = try Harness.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let python = directory + "/dgramfixture"
+            try #require(symlink("/usr/bin/python3", python) == 0, "symlink: \(errno)")
+            let files = directory + "/files"
+            try #require(mkdir(files, 0o755) == 0)
+            let address =
+                test.kind == "unix"
+                ? directory + "/server.sock"
+                : test.kind == "abstract" ? "ebpf-monitor-dgram-\(getpid())-\(test.mode)" : "0"
+            let server = try Started(
+                [python, "-c", serverScript, test.kind, address, files].map { Array($0.utf8) }, directory: directory,
+                name: "server")
+            defer { server.kill() }
+            var ready: String?
+            _ = Harness.waitUntil(timeout: 10) {
+                ready = String(decoding: server.stdout, as: UTF8.self).split(separator: "\n").first {
+                    $0.hasPrefix("ready ")
+                }.map { String($0.dropFirst(6)) }
+                return ready != nil || kill(server.pid, 0) != 0
+            }
+            let target = try #require(ready, "the server did not start: \(server.stderr)")
+            let expectedVia =
+                test.kind == "unix"
+                ? "unix:" + target : test.kind == "abstract" ? "unix:@" + target : "udp:127.0.0.1:" + target
+            let expectedRemote = String(expectedVia.drop { $0 != ":" }.dropFirst())
+
+            let noise = try Started(
+                [python, "-c", clientScript, test.kind, target, "sendto", "noise", "200"].map { Array($0.utf8) },
+                directory: directory, name: "noise")
+            defer { noise.kill() }
+            let run = try Harness.monitor(
+                [
+                    "--format", "json", "--", "/usr/bin/python3", "-c", clientScript, test.kind, target, test.mode,
+                    "watched", "1",
+                ])
+            noise.kill()
+            #expect(!run.timedOut && run.status == 0, "\(run)")
+            let watchedFile = files + "/watched-0"
+            #expect(
+                Harness.waitUntil(timeout: 5) { access(watchedFile, F_OK) == 0 },
+                "the server made no file: \(server.stderr)")
+
+            let objects = try run.json()
+            #expect(objects.lostTotal == 0, "\(run)")
+            let summary = try #require(objects.ofType("summary").first, "\(run)")
+            let created = (summary["files"] as? [String: Any])?["created"] as? [String] ?? []
+            #expect(created.contains(watchedFile), "the server's file for the request is credited: \(created)")
+            #expect(
+                !created.contains { $0.hasPrefix(files + "/noise") }, "the unwatched client's files are not: \(created)"
+            )
+            let daemons = summary["daemons"] as? [[String: Any]] ?? []
+            #expect(
+                daemons.contains { $0.int("pid") == Int(server.pid) && $0.string("via") == expectedVia },
+                "the server is listed, reached by \(expectedVia): \(daemons)")
+
+            let network = objects.filter { $0.isEvent && $0.string("category") == "network" }
+            let peers = network.filter { $0.action == "peer" }
+            #expect(
+                peers.contains { $0.serverPid == Int(server.pid) && $0.string("remote") == expectedVia },
+                "a peer line names the server: \(peers)")
+            let sends = network.filter { $0.action == "send" }
+            #expect(!sends.isEmpty, "\(network)")
+            for send in sends {
+                #expect(
+                    send.serverPid == Int(server.pid) && send.string("remote") == expectedRemote
+                        && send.string("sock_type") == "dgram",
+                    "the send names the server and its address: \(send)")
+            }
+            // Each watched message is one datagram of "REQ watched-0".
+            #expect(sends.reduce(0) { $0 + ($1.int("bytes") ?? 0) } == 13, "\(sends)")
+        }
+    }
+}
+
+extension Dictionary where Key == String, Value == Any {
+    fileprivate var serverPid: Int? { ((self["peer"] as? [String: Any])?["pid"] as? NSNumber)?.intValue }
+}
+
+/// argv: kind (unix | abstract | udp), address (a path, a name, or a port: 0
+/// picks one), directory. Prints `ready <path | name | port>`, then for each
+/// datagram `REQ <name>` creates <directory>/<name>.
+private let serverScript = #"""
+    import os, socket, sys
+    kind, address, files = sys.argv[1:4]
+    if kind == "udp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", int(address)))
+        name = str(s.getsockname()[1])
+    else:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind("\0" + address if kind == "abstract" else address)
+        name = address
+    print("ready " + name, flush=True)
+    while True:
+        request = s.recv(4096).decode().split()
+        if len(request) == 2 and request[0] == "REQ" and "/" not in request[1]:
+            with open(os.path.join(files, request[1]), "w") as f:
+                f.write(request[1] + "\n")
+    """#
+
+/// argv: kind, address (as the server printed it), mode (sendto | connect |
+/// sendmsg | sendmmsg), prefix, count. Sends `count` datagrams `REQ
+/// <prefix>-<i>`, 5 ms apart, the way `mode` says.
+private let clientScript = #"""
+    import ctypes, socket, sys, time
+    kind, address, mode, prefix, count = sys.argv[1:6]
+    if kind == "udp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        destination = ("127.0.0.1", int(address))
+    else:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        destination = "\0" + address if kind == "abstract" else address
+
+    class iovec(ctypes.Structure):
+        _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+    class msghdr(ctypes.Structure):
+        _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint), ("iov", ctypes.POINTER(iovec)),
+                    ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                    ("flags", ctypes.c_int)]
+    class mmsghdr(ctypes.Structure):
+        _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    if mode in ("connect", "sendmmsg"):
+        s.connect(destination)
+    for i in range(int(count)):
+        message = ("REQ %s-%d" % (prefix, i)).encode()
+        if mode == "sendto":
+            s.sendto(message, destination)
+        elif mode == "connect":
+            s.send(message)
+        elif mode == "sendmsg":
+            s.sendmsg([message], [], 0, destination)
+        else:
+            buffer = ctypes.create_string_buffer(message, len(message))
+            vector = iovec(ctypes.cast(buffer, ctypes.c_void_p), len(message))
+            messages = (mmsghdr * 1)()
+            messages[0].hdr.iov = ctypes.pointer(vector)
+            messages[0].hdr.iovlen = 1
+            if libc.sendmmsg(s.fileno(), messages, 1, 0) != 1:
+                raise OSError(ctypes.get_errno(), "sendmmsg")
+        time.sleep(0.005)
+    time.sleep(0.2)
+    """#
