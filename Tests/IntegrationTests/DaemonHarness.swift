@@ -78,7 +78,8 @@ final class DaemonScenario {
         do {
             let spec: [String: Any] = [
                 "workdir": root, "design": design.rawValue, "transport": transport.rawValue, "daemon_options": options,
-                "noise": noiseClients, "requests": requests, "connections": connections, "client_options": clientOptions,
+                "noise": noiseClients, "requests": requests, "connections": connections,
+                "client_options": clientOptions,
                 "monitor": try Harness.monitorBinary(), "monitor_args": ["--format", "json"],
             ]
             let report = try Self.drive(spec, in: root)

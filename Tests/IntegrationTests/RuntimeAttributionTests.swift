@@ -78,7 +78,8 @@ extension IntegrationTests {
         func watchedClientGetsExactlyItsOwnWork(_ scenario: Case) throws {
             let daemon = try DaemonScenario(
                 scenario.design, transport: scenario.transport, options: scenario.daemonOptions,
-                noise: scenario.clients - 1, requests: Self.requests, clientOptions: Self.pacing + scenario.clientOptions)
+                noise: scenario.clients - 1, requests: Self.requests,
+                clientOptions: Self.pacing + scenario.clientOptions)
             let watched = try AttributionRun(daemon)
             for (index, finished) in daemon.noise.enumerated() {
                 #expect(finished.status == 0 && !finished.timedOut, "noise client \(index + 1): \(finished)")
@@ -136,7 +137,8 @@ extension IntegrationTests {
                         sourceLocation: sourceLocation)
                 } else {
                     #expect(
-                        via.hasSuffix("127.0.0.1:\(server.address)"), "reached through port \(server.address): \(entry)",
+                        via.hasSuffix("127.0.0.1:\(server.address)"),
+                        "reached through port \(server.address): \(entry)",
                         sourceLocation: sourceLocation)
                 }
                 #expect(
@@ -183,7 +185,9 @@ extension IntegrationTests {
                     if writer == nil || event.int("pid") != writer?.pid || event.int("tid") != writer?.tid {
                         rules.append("pid and tid are the writer's, as the file records")
                     }
-                    if let writer, event.integers("via") != expectedChain(to: writer.pid, client: client, daemon: daemon) {
+                    if let writer,
+                        event.integers("via") != expectedChain(to: writer.pid, client: client, daemon: daemon)
+                    {
                         rules.append("via is the chain from the command to the writer")
                     }
                     if event.string("confidence") != "certain" { rules.append("confidence is certain") }
@@ -208,7 +212,8 @@ extension IntegrationTests {
         ) {
             let network = watched.summary["network"] as? [[String: Any]] ?? []
             let named = network.filter { $0.nestedPid("peer") == daemon.entry.pid }
-            #expect(!named.isEmpty, "the datagram server as a peer in network: \(network)", sourceLocation: sourceLocation)
+            #expect(
+                !named.isEmpty, "the datagram server as a peer in network: \(network)", sourceLocation: sourceLocation)
         }
     }
 }
