@@ -15,7 +15,7 @@ under `$MONITOR --format json --output FILE -- client ... --prefix watched`.
 Ground truth: the files <dir>/watched-<i> the daemon created. Attributed:
 the paths under <dir> in the summary of command 1, buckets files.created,
 files.modified and files.temporary. Precision = |attributed & truth| /
-|attributed| (1.0 when both are empty, 0 when only attributed is), recall =
+|attributed| (1.0 when nothing is attributed: no wrong credit), recall =
 |attributed & truth| / |truth|. Also shown: the JSON events with
 "scope":"daemon", and the summary's `unattributed` count when it has one
 (daemon work seen but credited to no command; a recall below 1 with no
@@ -50,7 +50,7 @@ kernel.bpf_stats_enabled=1 (restored at the end), a monitor watches only a
 `sleep`, and an untraced workload runs beside it: HOOK_CALLS one-byte reads
 and writes (dd), then 100 runs of /bin/true. The kernel's run_time_ns and
 run_cnt of the monitor's sys_enter and sys_exit programs (`bpftool prog
-show`, matched to their raw tracepoints by `bpftool link show`) over that
+show`, found by the monitor's pid in `bpftool perf show`) over that
 window give the nanoseconds each program spends per call, and both together
 per syscall. Each call on the machine is counted, the workload's and
 others'; the watched `sleep` makes none. With BASELINE=path (another
@@ -205,10 +205,8 @@ def bucket_paths(summary, directory):
 
 def scores(attributed, truth):
     hits = len(attributed & truth)
-    if not attributed:
-        precision = 1.0 if not truth else 0.0
-    else:
-        precision = hits / len(attributed)
+    # Nothing credited is no wrong credit: precision 1.0, and recall tells the miss.
+    precision = hits / len(attributed) if attributed else 1.0
     recall = hits / len(truth) if truth else 1.0
     return precision, recall
 
@@ -440,13 +438,9 @@ def bpftool_json(*args):
 
 def hook_programs(pid):
     """{hook: prog id} of the sys_enter and sys_exit programs a monitor process
-    attached, from its raw tracepoint links."""
-    owned = {p["id"] for p in bpftool_json("prog", "show") if any(o.get("pid") == pid for o in p.get("pids", []))}
-    found = {}
-    for link in bpftool_json("link", "show"):
-        if link.get("prog_id") in owned and link.get("tp_name") in HOOKS:
-            found[link["tp_name"]] = link["prog_id"]
-    return found
+    attached: `bpftool perf show` lists each process's raw tracepoint fds."""
+    return {attached["tracepoint"]: attached["prog_id"] for attached in bpftool_json("perf", "show")
+            if attached.get("pid") == pid and attached.get("tracepoint") in HOOKS}
 
 
 def hook_counters(ids):

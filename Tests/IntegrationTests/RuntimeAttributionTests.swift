@@ -151,6 +151,10 @@ extension IntegrationTests {
                 strangers.isEmpty,
                 "daemons that are not the design's (noise clients: \(noisePids.sorted())): \(strangers)",
                 sourceLocation: sourceLocation)
+            let noiseProcesses = watched.processes.filter { noisePids.contains($0.int("pid") ?? -1) }
+            #expect(
+                noiseProcesses.isEmpty, "noise clients among the command's processes: \(noiseProcesses)",
+                sourceLocation: sourceLocation)
         }
 
         /// The pids from the command to `pid`: the client, the daemons in the
