@@ -80,7 +80,7 @@ bench: build
 # (DESIGNS, CLIENTS, REQUESTS, SECONDS, ...).
 .PHONY: attribution-bench
 attribution-bench: build
-	$(SUDO) env MONITOR=$(BIN) python3 bench/attribution.py
+	$(SUDO) env MONITOR=$(BIN) $(if $(BASELINE),BASELINE=$(BASELINE)) python3 bench/attribution.py
 
 clean:
 	$(SWIFT) package clean $(SWIFT_FLAGS)

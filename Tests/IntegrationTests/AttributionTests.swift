@@ -162,7 +162,7 @@ extension IntegrationTests {
                     #expect(
                         via == "unix:" + server.address, "reached through \(server.address): \(entry)",
                         sourceLocation: sourceLocation)
-                case .tcp:
+                case .tcp, .udp:
                     #expect(
                         via.hasSuffix("127.0.0.1:\(server.address)"),
                         "reached through port \(server.address): \(entry)",

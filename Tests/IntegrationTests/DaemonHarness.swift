@@ -11,15 +11,23 @@ enum DaemonDesign: String, Sendable, CustomTestStringConvertible {
     case threadpool, forking, prefork, eventloop, chain
     /// A Go daemon (`golock.go`) for the goroutine rules; not one of the five designs.
     case golock
+    /// The designs of the runtimes real daemons are built on (RuntimeAttributionTests).
+    case datagram, selfwake, pooleventfd, poolpipe, broker, batching
 
     /// The five server designs of the scenario suite.
     static let designs: [DaemonDesign] = [.threadpool, .forking, .prefork, .eventloop, .chain]
 
+    /// Datagrams, a loop that wakes itself, pools that complete through a
+    /// wake-up of the loop, a broker in front of a service, a batching queue.
+    static let runtimeDesigns: [DaemonDesign] = [.datagram, .selfwake, .pooleventfd, .poolpipe, .broker, .batching]
+
     var testDescription: String { rawValue }
 }
 
+/// How clients reach the daemon: a unix socket (a datagram socket for the
+/// datagram design), TCP, or UDP (the datagram design only), on 127.0.0.1.
 enum DaemonTransport: String, Sendable {
-    case unix, tcp
+    case unix, tcp, udp
 }
 
 /// One scenario, run by the fixture driver (`Fixtures/daemons/driver.py`, which
@@ -54,10 +62,11 @@ final class DaemonScenario {
     private let namesWhenWatchedEnded: Set<String>
     private let writers: [String: (pid: Int, tid: Int)]
 
-    /// `options` go to every program of the design, after the common ones.
+    /// `options` go to every program of the design, after the common ones;
+    /// `clientOptions` to every client, the watched one and the noise.
     init(
         _ design: DaemonDesign, transport: DaemonTransport = .unix, options: [String] = [], noise noiseClients: Int = 0,
-        requests: Int, connections: Int = 2
+        requests: Int, connections: Int = 2, clientOptions: [String] = []
     ) throws {
         self.design = design
         self.transport = transport
@@ -70,6 +79,7 @@ final class DaemonScenario {
             let spec: [String: Any] = [
                 "workdir": root, "design": design.rawValue, "transport": transport.rawValue, "daemon_options": options,
                 "noise": noiseClients, "requests": requests, "connections": connections,
+                "client_options": clientOptions,
                 "monitor": try Harness.monitorBinary(), "monitor_args": ["--format", "json"],
             ]
             let report = try Self.drive(spec, in: root)

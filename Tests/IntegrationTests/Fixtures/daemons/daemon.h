@@ -1,11 +1,16 @@
 /*
- * Shared by the fixture daemons of AttributionTests and bench/attribution.py:
- * one small server per design (threadpool.c, forking.c, prefork.c,
- * eventloop.c, front.c + back.c) and client.c. Header only; each program is
- * one file: cc -std=c11 -Wall -Werror -O2 -pthread -o NAME NAME.c
+ * Shared by the fixture daemons of AttributionTests, RuntimeAttributionTests
+ * and bench/attribution.py: one small server per design (threadpool.c,
+ * forking.c, prefork.c, eventloop.c, front.c + back.c; datagram.c,
+ * selfwake.c, pooleventfd.c, poolpipe.c, broker.c + service.c, batching.c)
+ * and client.c. Header only; each program is one file:
+ * cc -std=c11 -Wall -Werror -O2 -pthread -o NAME NAME.c
  *
  * Protocol: newline-terminated text lines over a unix stream socket or TCP
- * on 127.0.0.1. A client may send many requests on one connection.
+ * on 127.0.0.1. A client may send many requests on one connection. The
+ * datagram server takes the same lines as datagrams (one request each, the
+ * newline optional) on a unix datagram socket or UDP on 127.0.0.1, and
+ * answers each with a datagram to the sender's address.
  *
  *   client -> daemon   REQ <name>
  *   daemon -> client   OK <name>          after <dir>/<name> was created
@@ -17,10 +22,12 @@
  * "<name> pid <pid> tid <tid>\n" (so a test knows which task did the work),
  * and closed. <dir> is --dir, made absolute at start-up.
  *
- * Common options: --unix PATH | --tcp PORT (0: any free port), --dir DIR,
- * --workers N (threadpool, prefork), --work-us N (each request takes N us
- * more). Once listening a daemon prints "ready" (unix) or "ready <port>"
- * (tcp) on stdout. On SIGTERM or SIGINT it stops, removes its unix socket
+ * Common options: --unix PATH | --tcp PORT (0: any free port) | --udp PORT
+ * (datagram only), --dir DIR, --workers N (threadpool, prefork, pooleventfd,
+ * poolpipe, service), --work-us N (each request takes N us more), --recv
+ * recvfrom|recvmsg|recvmmsg (datagram), --batch N and --batch-ms MS
+ * (batching). Once listening a daemon prints "ready" (unix) or
+ * "ready <port>" (tcp, udp) on stdout. On SIGTERM or SIGINT it stops, removes its unix socket
  * and exits 0; processes it forked go with it.
  */
 #ifndef FIXTURE_DAEMON_H
@@ -72,9 +79,14 @@ struct options {
     const char *back_unix; /* front only: --back-unix PATH */
     int back_tcp;          /* front only: --back-tcp PORT; -1 when not given */
     int work_us;           /* --work-us N: each request takes N us more (a slow worker), default 0 */
+    int udp_port;          /* datagram only: --udp PORT; -1 when not given */
+    const char *recv_mode; /* datagram only: --recv recvfrom|recvmsg|recvmmsg, default recvfrom */
+    int batch;             /* batching only: --batch N, the most items taken at once, default 4 */
+    int batch_ms;          /* batching only: --batch-ms MS, the longest wait for a full batch, default 5 */
 };
 
-static struct options opt = {.tcp_port = -1, .workers = 4, .back_tcp = -1};
+static struct options opt = {.tcp_port = -1, .workers = 4, .back_tcp = -1, .udp_port = -1, .recv_mode = "recvfrom",
+                             .batch = 4, .batch_ms = 5};
 
 static inline int parse_port(const char *text) {
     char *end;
@@ -95,11 +107,17 @@ static inline void parse_options(int argc, char **argv, const char *usage) {
         else if (strcmp(flag, "--back-unix") == 0) opt.back_unix = value;
         else if (strcmp(flag, "--back-tcp") == 0) opt.back_tcp = parse_port(value);
         else if (strcmp(flag, "--work-us") == 0) opt.work_us = atoi(value);
+        else if (strcmp(flag, "--udp") == 0) opt.udp_port = parse_port(value);
+        else if (strcmp(flag, "--recv") == 0) opt.recv_mode = value;
+        else if (strcmp(flag, "--batch") == 0) opt.batch = atoi(value);
+        else if (strcmp(flag, "--batch-ms") == 0) opt.batch_ms = atoi(value);
         else die("unknown option %s\nusage: %s", flag, usage);
         i++;
     }
-    if ((opt.unix_path == NULL) == (opt.tcp_port < 0)) die("give one of --unix and --tcp\nusage: %s", usage);
+    if ((opt.unix_path != NULL) + (opt.tcp_port >= 0) + (opt.udp_port >= 0) != 1)
+        die("give one of --unix, --tcp and --udp\nusage: %s", usage);
     if (opt.workers < 1 || opt.workers > 256) die("--workers must be 1..256");
+    if (opt.batch < 1 || opt.batch > 64 || opt.batch_ms < 0) die("--batch must be 1..64, --batch-ms >= 0");
     if (opt.dir != NULL) {
         char *absolute = realpath(opt.dir, NULL);
         if (absolute == NULL) die("--dir %s: %s", opt.dir, strerror(errno));
@@ -112,6 +130,7 @@ static inline void parse_options(int argc, char **argv, const char *usage) {
 /* Listens on --unix or --tcp (127.0.0.1). */
 static inline int listen_socket(void) {
     int fd;
+    if (opt.udp_port >= 0) die("--udp is for the datagram server only");
     if (opt.unix_path != NULL) {
         struct sockaddr_un address = {.sun_family = AF_UNIX};
         if (strlen(opt.unix_path) >= sizeof address.sun_path) die("unix path too long: %s", opt.unix_path);
@@ -165,6 +184,35 @@ static inline int connect_socket(const char *unix_path, int tcp_port) {
     if (fd >= 0) close(fd);
     errno = saved;
     return -1;
+}
+
+/* The address of a unix datagram socket path, else of UDP 127.0.0.1:port. */
+static inline socklen_t datagram_address(const char *unix_path, int port, struct sockaddr_storage *storage) {
+    memset(storage, 0, sizeof *storage);
+    if (unix_path != NULL) {
+        struct sockaddr_un *address = (struct sockaddr_un *)storage;
+        if (strlen(unix_path) >= sizeof address->sun_path) die("unix path too long: %s", unix_path);
+        address->sun_family = AF_UNIX;
+        strcpy(address->sun_path, unix_path);
+        return sizeof *address;
+    }
+    struct sockaddr_in *address = (struct sockaddr_in *)storage;
+    address->sin_family = AF_INET;
+    address->sin_port = htons((uint16_t)port);
+    address->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return sizeof *address;
+}
+
+/* The datagram server's socket, bound to --unix (a unix datagram socket) or
+ * --udp (127.0.0.1). */
+static inline int datagram_socket(void) {
+    struct sockaddr_storage address;
+    socklen_t length = datagram_address(opt.unix_path, opt.udp_port, &address);
+    if (opt.unix_path != NULL) unlink(opt.unix_path);
+    int fd = socket(address.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&address, length) != 0)
+        die("bind %s: %s", opt.unix_path != NULL ? opt.unix_path : "udp", strerror(errno));
+    return fd;
 }
 
 /* Writes all of `data`, waiting out EINTR and a full non-blocking socket. */
@@ -255,14 +303,23 @@ static inline int create_file(const char *name) {
     return error;
 }
 
-/* "OK <name>" or "ERR <name> <why>" (error is an errno; -1: a bad request). */
-static inline int answer(int fd, const char *name, int error) {
-    char reply[LINE_CAP + 64];
+#define REPLY_CAP (LINE_CAP + 64)
+
+/* Formats "OK <name>\n" or "ERR <name> <why>\n" (error is an errno; -1: a
+ * bad request) into `reply`; returns its length. */
+static inline size_t format_answer(char reply[REPLY_CAP], const char *name, int error) {
     int length;
-    if (error < 0) length = snprintf(reply, sizeof reply, "ERR bad-request\n");
-    else if (error == 0) length = snprintf(reply, sizeof reply, "OK %s\n", name);
-    else length = snprintf(reply, sizeof reply, "ERR %s %s\n", name, strerror(error));
-    return write_all(fd, reply, (size_t)length);
+    if (error < 0) length = snprintf(reply, REPLY_CAP, "ERR bad-request\n");
+    else if (error == 0) length = snprintf(reply, REPLY_CAP, "OK %s\n", name);
+    else length = snprintf(reply, REPLY_CAP, "ERR %s %s\n", name, strerror(error));
+    return (size_t)length;
+}
+
+/* Writes the answer to a request to the client's socket. */
+static inline int answer(int fd, const char *name, int error) {
+    char reply[REPLY_CAP];
+    size_t length = format_answer(reply, name, error);
+    return write_all(fd, reply, length);
 }
 
 /* The whole request on the calling thread: parse, create, answer. */

@@ -22,13 +22,17 @@ Command line (stdlib only, Python 3.11):
 
 SPEC is a JSON object:
     workdir          a directory that exists; bin/, files/, sockets, logs go there
-    design           threadpool | forking | prefork | eventloop | chain | golock
+    design           threadpool | forking | prefork | eventloop | chain | golock |
+                     datagram | selfwake | pooleventfd | poolpipe | broker | batching
     monitor          the ebpf-monitor binary
     requests         requests of the watched client
     connections      its sequential connections (default 2)
     monitor_args     the monitor's flags before `--` (default [])
-    transport        unix | tcp (default unix)
-    daemon_options   extra flags for every program of the design (default [])
+    transport        unix | tcp | udp (default unix); for the datagram design unix
+                     is a unix datagram socket, and udp is for it only
+    daemon_options   extra flags for every program of the design, after the
+                     design's defaults (DESIGN_OPTIONS) (default [])
+    client_options   extra flags for every client, watched and noise (default [])
     noise            unwatched noise clients (default 0)
     bin              compiled programs to use (default: build into workdir/bin)
     watched_timeout  seconds the monitor may take (default 60)
@@ -53,7 +57,19 @@ FIXTURES = os.path.dirname(os.path.abspath(__file__))
 
 # The five server designs, and the Go daemon of the goroutine rules.
 DESIGNS = ["threadpool", "forking", "prefork", "eventloop", "chain"]
-ALL_DESIGNS = DESIGNS + ["golock"]
+# The designs of the runtimes real daemons are built on: datagrams, a loop
+# that wakes itself, pools that complete through a wake-up of the loop, a
+# broker in front of a service, a batching queue.
+RUNTIME_DESIGNS = ["datagram", "selfwake", "pooleventfd", "poolpipe", "broker", "batching"]
+ALL_DESIGNS = DESIGNS + ["golock"] + RUNTIME_DESIGNS
+
+# Flags a design always gets, before the scenario's: the broker's service
+# takes 1 ms a request, so that several clients' requests are in flight on
+# the broker's one connection to it at once.
+DESIGN_OPTIONS = {"broker": ["--work-us", "1000"]}
+
+# Programs that take no --dir and forward to the program started before them.
+FORWARDERS = ("front", "broker")
 
 
 class HarnessError(Exception):
@@ -62,7 +78,11 @@ class HarnessError(Exception):
 
 def programs(design):
     """The programs of a design, in order of start; clients talk to the last one."""
-    return ["back", "front"] if design == "chain" else [design]
+    if design == "chain":
+        return ["back", "front"]
+    if design == "broker":
+        return ["service", "broker"]
+    return [design]
 
 
 def wait_for(condition, timeout, interval=0.01):
@@ -187,34 +207,42 @@ class Spawned:
 
 class Daemon:
     """One design's daemons, listening (chain: back, then front, which connects
-    to back once, now, before any monitor runs). `extra` goes to every program
-    of the design, after the common options."""
+    to back once, now, before any monitor runs; broker: service, then broker,
+    the same way). `extra` goes to every program of the design, after the
+    common options and the design's own (DESIGN_OPTIONS)."""
 
     def __init__(self, design, bins, workdir, transport, extra=()):
+        if (transport == "udp" and design != "datagram") or (design == "datagram" and transport == "tcp"):
+            raise HarnessError(f"design {design} does not serve over {transport}")
         self.design = design
         self.transport = transport
         self.files = os.path.join(workdir, "files")
         os.makedirs(self.files, exist_ok=True)
         self.processes = []
+        extra = DESIGN_OPTIONS.get(design, []) + list(extra)
         try:
             for program in programs(design):
-                options = ["--dir", self.files] + list(extra)
-                if program == "front":
+                options = ["--dir", self.files] + extra
+                if program in FORWARDERS:
                     back = self.processes[-1][1]
-                    options = ["--back-unix" if transport == "unix" else "--back-tcp", back] + list(extra)
+                    options = ["--back-unix" if transport == "unix" else "--back-tcp", back] + extra
                 self._start(bins, program, workdir, options)
         except BaseException:
             self.kill()
             raise
-        # Clients talk to the last one started (front for the chain).
+        # Clients talk to the last one started (front for the chain, broker for the broker).
         self.address = self.processes[-1][1]
-        self.client_flags = ["--unix" if transport == "unix" else "--tcp", self.address]
+        if design == "datagram":
+            flag = "--unix-dgram" if transport == "unix" else "--udp"
+        else:
+            flag = "--unix" if transport == "unix" else "--tcp"
+        self.client_flags = [flag, self.address]
 
     def _start(self, bins, program, workdir, options):
         if self.transport == "unix":
             listen = ["--unix", os.path.join(workdir, program + ".sock")]
         else:
-            listen = ["--tcp", "0"]
+            listen = ["--" + self.transport, "0"]
         spawned = Spawned([os.path.join(bins, program)] + listen + options, workdir, program)
         ready = []
 
@@ -293,7 +321,8 @@ def writer(path):
 
 def run_scenario(spec):
     """Runs one scenario: the design's daemons, `noise` noise clients (each
-    served once before the watched command starts), the watched client
+    served once before the watched command starts; `client_options` go to
+    them and to the watched client), the watched client
     (`client --prefix watched`) under `monitor monitor_args -- client ...`,
     then SIGTERM to the noise clients and to the daemons. Returns:
 
@@ -313,6 +342,7 @@ def run_scenario(spec):
     if design not in ALL_DESIGNS:
         raise HarnessError(f"unknown design {design!r}; known: {ALL_DESIGNS}")
     transport = spec.get("transport", "unix")
+    client_options = spec.get("client_options", [])
     bins = spec.get("bin")
     if bins is None:
         bins = os.path.join(workdir, "bin")
@@ -323,10 +353,12 @@ def run_scenario(spec):
     try:
         count = spec.get("noise", 0)
         if count > 0:
-            noise = Clients(bins, daemon, workdir, count, "noise", ["--count", "10", "--connections", "2", "--forever"])
+            noise = Clients(bins, daemon, workdir, count, "noise",
+                            ["--count", "10", "--connections", "2", "--forever"] + client_options)
             noise.wait_served(daemon.files)
         client = [os.path.join(bins, "client")] + daemon.client_flags + [
             "--prefix", "watched", "--count", str(spec["requests"]), "--connections", str(spec.get("connections", 2))]
+        client += client_options
         argv = [spec["monitor"]] + spec.get("monitor_args", []) + ["--"] + client
         watched = dict(Spawned(argv, workdir, "watched").wait(spec.get("watched_timeout", 60)), argv=argv)
         names_after_watched = sorted(os.listdir(daemon.files))
