@@ -187,10 +187,9 @@ struct DaemonAttribution {
                 writerScope = DaemonScope(pid: writer, comm: entry.comm, via: entry.via)
             }
             if channel?.remote == nil { channel = system.socket(inode: writerInode) ?? channel }
-            if let reader = Self.datagramReader(channel, readerInode: readerInode, system: system) {
-                // A datagram sent to an address, not through a connection: the reader's own address names it.
+            if let reader = Self.readerEnd(channel, readerInode: readerInode, system: system) {
                 channel = reader
-                if tree[writer] != nil {
+                if reader.type == "dgram", tree[writer] != nil {
                     commands[command]?.learnDestination(
                         writerInode, of: reader, peer: SocketPeer(pid: pid, comm: daemonComm))
                 }
@@ -210,13 +209,15 @@ struct DaemonAttribution {
         return [.activity(record)]
     }
 
-    /// The writer's end as the reader of a datagram names it, when the
-    /// writer's socket names no remote (datagrams sent with sendto or
-    /// sendmsg to an address): the reader's family and type, with its own
-    /// address as the remote. Nil for streams and connected sockets.
-    static func datagramReader(_ writer: SocketState?, readerInode: UInt64, system: SystemQueries) -> SocketState? {
-        guard let writer, writer.type == "dgram", writer.remote?.isEmpty ?? true, readerInode != 0,
-            let reader = system.socket(inode: readerInode, family: writer.family),
+    /// The writer's end as its reader names it, when the writer's socket
+    /// names no remote: a datagram sent to an address rather than through a
+    /// connection, or a socket closed before the peer record was read (a
+    /// daemon's short connection to another). The reader's family and type,
+    /// with its own address as the remote. Nil when the reader has no address
+    /// (a pipe, a socket pair) or is gone too.
+    static func readerEnd(_ writer: SocketState?, readerInode: UInt64, system: SystemQueries) -> SocketState? {
+        guard writer?.remote?.isEmpty ?? true, readerInode != 0,
+            let reader = system.socket(inode: readerInode, family: writer?.family ?? "unknown"),
             let local = reader.local, !local.isEmpty
         else { return nil }
         return SocketState(family: reader.family, type: reader.type, remote: local)

@@ -200,6 +200,8 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 							 : kind == CHANNEL_SOCKET && (attribution & ATTRIBUTION_DAEMON);
 		if (shared_channel(&key))
 			unsynced = 0; /* each read is checked (took_own_messages) */
+		if (kind == CHANNEL_EVENTFD) /* its counter holds wake-ups from before, from writers unknown */
+			unsynced = read_kernel_u64((const void *)key.a, OFF_eventfd_ctx__count) != 0;
 		u32 zero = 0;
 		struct channel *value = channel_heap.lookup(&zero);
 		if (!value)

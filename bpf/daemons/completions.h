@@ -29,7 +29,9 @@ BPF_PERCPU_ARRAY(completion_heap, struct completion, 1);
 struct pending_completions {
 	u64 ids[PENDING_COMPLETIONS];
 	u32 count;
-	u32 made; /* completions this thread made: the low half of their ids */
+	u32 made;    /* completions this thread made: the low half of their ids */
+	u32 batch;   /* how many its last wake-up read brought */
+	u32 replies; /* its replies since */
 };
 
 /*
@@ -58,6 +60,21 @@ static __always_inline u64 make_completion(struct pending_completions *own, stru
 }
 
 /*
+ * A wake-up read starts a new batch: completions of the last one that no
+ * reply answered are stale (their jobs were answered without them, or never).
+ */
+static __always_inline void start_batch(struct pending_completions *pending)
+{
+#pragma unroll
+	for (int i = 0; i < PENDING_COMPLETIONS; i++)
+		if (i < pending->count)
+			completions.delete(&pending->ids[i]);
+	pending->count = 0;
+	pending->batch = 0;
+	pending->replies = 0;
+}
+
+/*
  * A completion read off a wake-up, held until the reply that answers it. A
  * thread that holds as many as it can leaves the new one to age out: its
  * calls stay counted unattributed.
@@ -69,6 +86,7 @@ static __always_inline void hold_completion(struct pending_completions *pending,
 		return;
 	pending->ids[slot & (PENDING_COMPLETIONS - 1)] = id;
 	pending->count = slot + 1;
+	pending->batch += 1;
 }
 
 static __always_inline int guessed_for(const struct completion *made, u32 tag)
@@ -79,14 +97,18 @@ static __always_inline int guessed_for(const struct completion *made, u32 tag)
 /*
  * A reply by a thread that holds completions answers one of them: the
  * oldest whose worker was handed the command the reply goes to (`reaches`,
- * 0 for none), else the oldest whose worker's request is unknown.
- * Completions are taken as answered in order, but that one may belong to
- * another request: its calls are sent as the command's, marked ambiguous.
- * A completion handed another watched command waits for that one's reply.
+ * 0 for none), else the oldest whose worker's request is unknown. A reply to
+ * a command's socket sends its calls as the command's. They are certain
+ * only when the wake-up brought one completion, this is the first reply
+ * since, and the worker was handed this command: a loop that takes every
+ * finished job off a shared list may answer jobs whose wake-up is still to
+ * come, in another order. Otherwise they are ambiguous. A completion handed
+ * another watched command waits for that command's reply.
  */
 static __always_inline void answer_completion(struct pending_completions *pending, u32 reaches)
 {
 	int chosen = -1, unknown = -1;
+	pending->replies += 1;
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS; i++) {
 		struct completion *made = i < pending->count ? completions.lookup(&pending->ids[i]) : NULL;
@@ -102,7 +124,7 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 	struct completion *made = completions.lookup(&id);
 	if (made && reaches) {
 		u32 attribution = ATTRIBUTION_DAEMON | (made->guess.attribution & ATTRIBUTION_AMBIGUOUS);
-		if (chosen < 0)
+		if (chosen < 0 || pending->batch != 1 || pending->replies != 1)
 			attribution |= ATTRIBUTION_AMBIGUOUS;
 		struct task_tag owner = { .tag = reaches, .attribution = attribution };
 		if (chosen >= 0 && made->guess.also_tag)

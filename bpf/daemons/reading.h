@@ -36,19 +36,20 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	reading->own = 0;
 	__builtin_memset(&reading->handed, 0, sizeof(reading->handed));
+	if (!go)
+		start_batch(&self->completions);
 #pragma unroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
 		if (i >= count || go)
 			break;
 		struct channel_segment *segment = &channel->segments[(channel->first + i) & (CHANNEL_SEGMENTS - 1)];
-		hold_completion(&self->completions, segment->completion);
 		if (segment->writer_tid == tid) {
 			struct task_tag *mine = &reading->tags[reading->own & (CHANNEL_SEGMENTS - 1)];
 			mine->tag = segment->tag;
 			mine->also_tag = segment->also_tag;
 			mine->attribution = segment->attribution & ~ATTRIBUTION_DAEMON; /* its own, not handed to it */
 			reading->own += 1;
-		} else if (segment->tag && !reading->handed.tag) {
+		} else if (hold_completion(&self->completions, segment->completion), segment->tag && !reading->handed.tag) {
 			reading->handed.tag = segment->tag;
 			reading->handed.also_tag = segment->also_tag;
 			reading->handed.attribution = (segment->attribution & ATTRIBUTION_AMBIGUOUS) | ATTRIBUTION_WOKEN;
@@ -58,7 +59,14 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 	channel->count -= count;
 	channel->started = 0;
 	u32 own = reading->own;
-	if (own) {
+	if (channel->unsynced && !go) {
+		/* Wake-ups from before the channel was made came too, for work unknown: for no one. */
+		channel->unsynced = 0;
+		start_batch(&self->completions);
+		__builtin_memset(&self->tag, 0, sizeof(self->tag));
+		self->serving_none = 1;
+		self->queued = 0;
+	} else if (own) {
 		set_thread_tag(self, &reading->tags[0]);
 		self->serving_none = !reading->tags[0].tag;
 		struct request_queue *next = &self->queue;
