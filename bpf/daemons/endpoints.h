@@ -176,6 +176,12 @@ struct channel_end {
 	u64 sock;  /* the socket's struct sock; 0 for a pipe */
 };
 
+/* Whether an IPv6 address (two words, as in memory) is an IPv4-mapped one, ::ffff:a.b.c.d. */
+static __always_inline int v4_mapped(const u64 *halves)
+{
+	return halves[0] == 0 && (u32)halves[1] == 0xffff0000;
+}
+
 /*
  * Whether an anonymous-inode file is an eventfd. They all share one inode,
  * so only the name of the file's dentry tells.
@@ -297,11 +303,19 @@ static __always_inline enum channel_kind channel_of(s64 fd, enum channel_side si
 		own = read_kernel_u32(sk, OFF_sock_common__skc_rcv_saddr);
 		peer = read_kernel_u32(sk, OFF_sock_common__skc_daddr);
 	} else if (family == AF_INET6) {
-		u64 halves[2] = {};
+		u64 halves[2] = {}, peer_halves[2] = {};
 		bpf_probe_read_kernel(halves, sizeof(halves), (const char *)sk + OFF_sock_common__skc_v6_rcv_saddr);
-		own = halves[0] ^ halves[1];
-		bpf_probe_read_kernel(halves, sizeof(halves), (const char *)sk + OFF_sock_common__skc_v6_daddr);
-		peer = halves[0] ^ halves[1];
+		bpf_probe_read_kernel(peer_halves, sizeof(peer_halves),
+				      (const char *)sk + OFF_sock_common__skc_v6_daddr);
+		if (v4_mapped(halves) && v4_mapped(peer_halves)) {
+			/* An IPv4 peer of a dual-stack socket: named as its IPv4 end names it. */
+			family = AF_INET;
+			own = halves[1] >> 32;
+			peer = peer_halves[1] >> 32;
+		} else {
+			own = halves[0] ^ halves[1];
+			peer = peer_halves[0] ^ peer_halves[1];
+		}
 	} else {
 		return CHANNEL_NONE;
 	}
