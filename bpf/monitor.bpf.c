@@ -91,7 +91,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 			if (wakes) {
 				/* Maybe a worker signalling the thread that answers: its kept calls go with it. */
 				int guessed = tag || self->handed || self->serving_none;
-				write.completion = make_completion(&self->completions, &self->episode, &writer, guessed);
+				write.completion =
+					make_completion(&self->completions, &self->episode, &writer, guessed);
 				write.make = 1; /* so that its reader knows the writer (read_wakeup) */
 				self->handed = 0;
 			}
@@ -149,8 +150,8 @@ TRACEPOINT_PROBE(sock, sk_data_ready)
 }
 
 /* A call by a task outside the tree: a read may tag it; a tagged daemon thread's call is recorded. */
-static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec *spec, const struct pt_regs *regs, long nr,
-					   s64 ret)
+static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec *spec, const struct pt_regs *regs,
+					   long nr, s64 ret)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct daemon_thread *self = daemon_thread(pid);
@@ -164,7 +165,8 @@ static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec 
 		syscall_args(regs, call.args);
 		int peek = spec->io_flags_arg && (spec_arg(call.args, spec->io_flags_arg) & MSG_PEEK);
 		if (!peek)
-			read_channel(ctx, (s64)(int)call.args[0], pid, self, capped_bytes(io_bytes(spec, call.args, ret)),
+			read_channel(ctx, (s64)(int)call.args[0], pid, self,
+				     capped_bytes(io_bytes(spec, call.args, ret)),
 				     spec->io_length == IO_LENGTH_MMSGHDR ? ret : 1);
 		if (!self)
 			self = daemon_thread(pid); /* the read may have made it one */

@@ -69,6 +69,21 @@ import Testing
         #expect(summary.daemons.map(\.address) == ["socketpair", "pipe"])
     }
 
+    /// A daemon's short connection to another daemon is often closed before
+    /// its peer record is read: the reader's own end names the address.
+    @Test func aDaemonReachedOverAClosedSocketIsNamedByItsOwnEnd() throws {
+        var (tracker, _) = twoCommands()
+        _ = tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 77))
+        let onward = try #require(
+            tracker.handle(Make.peer(10_500, daemon: 600, tid: 600, tag: 100, writer: 500, inode: 3000))
+                .activities.first)
+        #expect(onward.socket?.family == "unix" && onward.socket?.remote == "unix:/run/cgid.sock")
+        _ = tracker.handle(Make.exit(20_000, pid: 100, parent: 10))
+        let summary = try #require(tracker.expire(ktime: 20_000 + Tracker.daemonQuiet).summaries.first)
+        #expect(summary.daemons.map(\.address) == ["unix:/run/d.sock", "unix:/run/cgid.sock"])
+        #expect(summary.daemons.map(\.via) == [[100, 500], [100, 500, 600]])
+    }
+
     @Test func ambiguousWorkIsCreditedToBothCommands() throws {
         var (tracker, _) = twoCommands()
         _ = tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 77))
@@ -131,11 +146,14 @@ import Testing
 private final class Daemons: SystemQueries {
     func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: Event.IOTotals] { [:] }
 
-    /// Inode 1000 is one end of a socketpair, 2000 a pipe's (no socket); others lead to /run/d.sock.
+    /// Inode 1000 is one end of a socketpair, 2000 a pipe's (no socket), 3000
+    /// a socket closed already whose reader, 3001, was accepted on
+    /// /run/cgid.sock; others lead to /run/d.sock.
     func socket(inode: UInt64) -> SocketState? {
         switch inode {
         case 1000: SocketState(family: "unix", type: "seqpacket", inode: inode)
-        case 2000: nil
+        case 2000, 3000: nil
+        case 3001: SocketState(family: "unix", type: "stream", inode: inode, local: "/run/cgid.sock")
         default:
             SocketState(
                 family: "unix", type: "stream", inode: inode, remote: "/run/d.sock",

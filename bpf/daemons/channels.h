@@ -199,7 +199,7 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 		u32 unsynced = key.b == CHANNEL_KEY_UNIX ? queued_buffers(key.a) != 0
 							 : kind == CHANNEL_SOCKET && (attribution & ATTRIBUTION_DAEMON);
 		if (shared_channel(&key))
-			unsynced = 0; /* each read is checked (took_own_messages) */
+			unsynced = 0;	     /* each read is checked (took_own_messages) */
 		if (kind == CHANNEL_EVENTFD) /* its counter holds wake-ups from before, from writers unknown */
 			unsynced = read_kernel_u64((const void *)key.a, OFF_eventfd_ctx__count) != 0;
 		u32 zero = 0;
@@ -344,7 +344,7 @@ struct taken_segments {
 	u64 completions[CHANNEL_SEGMENTS];
 	u32 writers[CHANNEL_SEGMENTS]; /* the thread that wrote each */
 	/* A wake-up's, sorted by read_wakeup (here, not on the stack: the verifier then prunes its loop). */
-	u32 own;		/* the first `own` of tags are the reader's own */
+	u32 own; /* the first `own` of tags are the reader's own */
 	u32 _pad;
 	struct task_tag handed; /* the first tag another thread wrote */
 };

@@ -18,7 +18,7 @@
 struct completion {
 	struct task_tag guess; /* the tag the worker was handed, when `guessed` */
 	u32 guessed;	       /* it was woken with a hand-off (a tag, or none) since its last completion */
-	u32 _pad;
+	u32 worker;	       /* the worker thread: its calls' records name it */
 	struct episode episode;
 };
 /* Completions no one answers (a thread that died, a queue that overflowed) age out. */
@@ -48,6 +48,7 @@ static __always_inline u64 make_completion(struct pending_completions *own, stru
 		return 0;
 	made->guess = *guess;
 	made->guessed = guessed;
+	made->worker = (u32)bpf_get_current_pid_tgid();
 	bpf_probe_read_kernel(&made->episode, sizeof(made->episode), episode);
 	own->made += 1;
 	u64 id = (bpf_get_current_pid_tgid() << 32) | own->made;
@@ -129,7 +130,7 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 		struct task_tag owner = { .tag = reaches, .attribution = attribution };
 		if (chosen >= 0 && made->guess.also_tag)
 			owner.also_tag = made->guess.tag == reaches ? made->guess.also_tag : made->guess.tag;
-		replay_episode(&made->episode, owner);
+		replay_episode(&made->episode, owner, made->worker);
 	}
 	completions.delete(&id);
 #pragma unroll

@@ -63,7 +63,7 @@ static __always_inline void log_call(struct episode *episode, const struct sysca
 
 /* One kept call, sent as the command's. */
 static __always_inline void replay_call(struct syscall_event *event, const struct episode_call *call,
-					struct task_tag owner)
+					struct task_tag owner, u32 tid)
 {
 	__builtin_memset(&event->io, 0, sizeof(event->io));
 	event->ret = call->ret;
@@ -85,12 +85,16 @@ static __always_inline void replay_call(struct syscall_event *event, const struc
 	event->sockaddr_len = 0;
 	u32 size = offsetof(struct syscall_event, paths[0]) + len + 1;
 	fill_header(&event->header, EVENT_SYSCALL, size, owner);
+	event->header.tid = tid;
 	if (events.ringbuf_output(event, size, wakeup_flag()) != 0)
 		count_lost(EVENT_SYSCALL);
 }
 
-/* The calls kept for a thread whose reply went to a command's socket, sent as that command's (owner). */
-static __always_inline void replay_episode(struct episode *episode, struct task_tag owner)
+/*
+ * The calls kept for a thread whose reply went to a command's socket, sent as
+ * that command's (owner), in the name of the thread that made them (tid).
+ */
+static __always_inline void replay_episode(struct episode *episode, struct task_tag owner, u32 tid)
 {
 	u32 zero = 0;
 	struct syscall_event *event = syscall_heap.lookup(&zero);
@@ -100,7 +104,7 @@ static __always_inline void replay_episode(struct episode *episode, struct task_
 #pragma unroll
 	for (int i = 0; i < EPISODE_CALLS; i++)
 		if (i < count)
-			replay_call(event, &episode->calls[i], owner);
+			replay_call(event, &episode->calls[i], owner, tid);
 	episode->count = 0;
 }
 

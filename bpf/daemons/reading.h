@@ -49,10 +49,12 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 			mine->also_tag = segment->also_tag;
 			mine->attribution = segment->attribution & ~ATTRIBUTION_DAEMON; /* its own, not handed to it */
 			reading->own += 1;
-		} else if (hold_completion(&self->completions, segment->completion), segment->tag && !reading->handed.tag) {
+		} else if (hold_completion(&self->completions, segment->completion),
+			   segment->tag && !reading->handed.tag) {
 			reading->handed.tag = segment->tag;
 			reading->handed.also_tag = segment->also_tag;
-			reading->handed.attribution = (segment->attribution & ATTRIBUTION_AMBIGUOUS) | ATTRIBUTION_WOKEN;
+			reading->handed.attribution =
+				(segment->attribution & ATTRIBUTION_AMBIGUOUS) | ATTRIBUTION_WOKEN;
 		}
 	}
 	channel->first += count;
@@ -78,7 +80,8 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 		for (int i = 1; i < CHANNEL_SEGMENTS && i <= REQUEST_QUEUE; i++)
 			next->next[i - 1] = reading->tags[i];
 		self->queued = own > 1;
-	} else if (reading->handed.tag && (!self->tag.tag || (self->tag.attribution & ATTRIBUTION_WOKEN))) {
+	} else if (!go && (reading->handed.tag || self->completions.batch)) {
+		/* Other threads' finished work to answer: the thread works for them now, not its last request. */
 		self->tag = reading->handed;
 		self->serving_none = 0;
 		self->handed = 1;

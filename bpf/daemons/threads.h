@@ -38,13 +38,13 @@ struct daemon_thread {
 	struct task_tag tag; /* tag.tag 0: it works for no watched command */
 	u64 g;		     /* the goroutine it runs, in a Go daemon; 0: none seen */
 	struct write_in_flight flight;
-	u32 serving_none; /* it read its current request itself, for no watched command: its calls need not be kept */
-	u32 queued;	  /* `queue` holds requests it read ahead */
-	u32 in_daemon;	  /* its process is a daemon (for good: none stops being one) */
-	u32 scheduling;	  /* a Go thread between goroutines, running the scheduler (g0): it works for no one */
-	u32 handed;	  /* its tag (or none) came with a wake-up since its last completion: a guess of its work */
-	s32 source_fd;	  /* the fd of `source` */
-	u64 source;	  /* the socket or pipe it took its tag from: a reply there answers it */
+	u32 serving_none;  /* it read its current request itself, for no watched command: its calls need not be kept */
+	u32 queued;	   /* `queue` holds requests it read ahead */
+	u32 in_daemon;	   /* its process is a daemon (for good: none stops being one) */
+	u32 scheduling;	   /* a Go thread between goroutines, running the scheduler (g0): it works for no one */
+	u32 handed;	   /* its tag (or none) came with a wake-up since its last completion: a guess of its work */
+	s32 source_fd;	   /* the fd of `source` */
+	u64 source;	   /* the socket or pipe it took its tag from: a reply there answers it */
 	u32 source_closed; /* it closed that fd: a wake-up may end its work for the command (take_handoff) */
 	u32 _pad;
 	struct request_queue queue;
@@ -165,8 +165,7 @@ static __always_inline void forget_handoff(struct daemon_thread *self)
  * handed a request by another daemon over a connection, when it answers on
  * that same connection. It also answers one of the completions it holds.
  */
-static __always_inline void daemon_reply(struct daemon_thread *self, const struct task_tag *writer, s64 fd,
-					 u32 reaches)
+static __always_inline void daemon_reply(struct daemon_thread *self, const struct task_tag *writer, s64 fd, u32 reaches)
 {
 	int handed = writer->attribution & ATTRIBUTION_WOKEN;
 	if (!reaches && writer->tag && handed && self->source && (u64)fd_file(fd) == self->source)
@@ -176,7 +175,7 @@ static __always_inline void daemon_reply(struct daemon_thread *self, const struc
 	if (writer->tag && !handed)
 		return;
 	if (reaches)
-		replay_episode(&self->episode, owner_of(reaches, ATTRIBUTION_DAEMON));
+		replay_episode(&self->episode, owner_of(reaches, ATTRIBUTION_DAEMON), (u32)bpf_get_current_pid_tgid());
 	else
 		self->episode.count = 0;
 	if (writer->tag)
