@@ -141,11 +141,31 @@ TRACEPOINT_PROBE(sock, sk_data_ready)
 	u64 id = bpf_get_current_pid_tgid();
 	struct daemon_thread *self = may_be_daemon(id >> 32) ? this_thread(0) : NULL;
 	if (self) {
+		struct task_tag *tag = thread_tag(self);
+		struct task_tag owner = {};
+		if (tag) {
+			owner = *tag;
+			owner.attribution |= ATTRIBUTION_DAEMON;
+		}
+		note_datagram(&self->flight, args->skaddr, owner);
 		message_queued(&self->flight);
 		return 0;
 	}
-	if (watch_of((u32)id))
-		message_queued(pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, 0));
+	struct task_watch *watch = watch_of((u32)id);
+	if (watch) {
+		struct write_in_flight *flight = pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+		note_datagram(flight, args->skaddr, owner_of(watch->tag, watch->attribution));
+		message_queued(flight);
+	}
+	return 0;
+}
+
+/* A datagram copied out of a socket by its reader (see note_datagram). */
+TRACEPOINT_PROBE(skb, skb_copy_datagram_iovec)
+{
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	if ((may_be_daemon(pid) && daemons.lookup(&pid)) || fresh_channels_exist())
+		copied_datagram((u64)args->skbaddr);
 	return 0;
 }
 
@@ -168,6 +188,7 @@ static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec 
 			read_channel(ctx, (s64)(int)call.args[0], pid, self,
 				     capped_bytes(io_bytes(spec, call.args, ret)),
 				     spec->io_length == IO_LENGTH_MMSGHDR ? ret : 1);
+		forget_copied_datagrams();
 		if (!self)
 			self = daemon_thread(pid); /* the read may have made it one */
 	}
@@ -175,6 +196,8 @@ static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec 
 		return;
 	if (nr == NR_CLOSE && ret == 0 && self->source && !self->g)
 		closed_source(self, (s64)(int)PT_REGS_PARM1_SYSCALL(regs));
+	if (nr == NR_CLOSE && self->completions.answered)
+		tail_calls.call(ctx, TAIL_SETTLE_ANSWER); /* (its record is not sent: the fd table heals at reuse) */
 	struct task_tag *tag = thread_tag(self);
 	/*
 	 * A thread woken through a futex may take a queued request other than the

@@ -325,7 +325,9 @@ public final class Tracer {
     }
 
     /// The programs the syscall hooks tail-call, by their index in `tail_calls`.
-    private static let tailCalls = ["tail__read_wakeup": TAIL_READ_WAKEUP.rawValue]
+    private static let tailCalls = [
+        "tail__read_wakeup": TAIL_READ_WAKEUP.rawValue, "tail__settle_answer": TAIL_SETTLE_ANSWER.rawValue,
+    ]
 
     private static let lostPlaces: [(UInt32, String)] = [
         (EVENT_FORK.rawValue, "fork"), (EVENT_EXEC.rawValue, "exec"), (EVENT_EXIT.rawValue, "exit"),

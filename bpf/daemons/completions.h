@@ -29,9 +29,12 @@ BPF_PERCPU_ARRAY(completion_heap, struct completion, 1);
 struct pending_completions {
 	u64 ids[PENDING_COMPLETIONS];
 	u32 count;
-	u32 made;    /* completions this thread made: the low half of their ids */
-	u32 batch;   /* how many its last wake-up read brought */
-	u32 replies; /* its replies since */
+	u32 made;	   /* completions this thread made: the low half of their ids */
+	u32 batch;	   /* how many its last wake-up read brought */
+	u32 replies;	   /* its replies since */
+	u64 answered;	   /* the completion its last reply to a command answered: sent when settled */
+	u32 answered_tag;  /* that command */
+	u32 answered_sure; /* its worker was handed that command */
 };
 
 /*
@@ -61,11 +64,41 @@ static __always_inline u64 make_completion(struct pending_completions *own, stru
 }
 
 /*
- * A wake-up read starts a new batch: completions of the last one that no
- * reply answered are stale (their jobs were answered without them, or never).
+ * The completion the last reply answered, sent as its command's. Certain
+ * only when the reply was alone in its batch (`alone`: the batch ended with
+ * no other reply), the wake-up brought that one completion, and its worker
+ * was handed that command: a loop that takes every finished job off a shared
+ * list may answer jobs whose wake-up is still to come, in another order.
+ * Otherwise ambiguous.
+ */
+static __always_inline void settle_answer(struct pending_completions *pending, int alone)
+{
+	u64 id = pending->answered;
+	if (!id)
+		return;
+	pending->answered = 0;
+	struct completion *made = completions.lookup(&id);
+	if (!made)
+		return;
+	u32 tag = pending->answered_tag;
+	u32 attribution = ATTRIBUTION_DAEMON | (made->guess.attribution & ATTRIBUTION_AMBIGUOUS);
+	if (!alone || !pending->answered_sure || pending->batch != 1 || pending->replies != 1)
+		attribution |= ATTRIBUTION_AMBIGUOUS;
+	struct task_tag owner = { .tag = tag, .attribution = attribution };
+	if (pending->answered_sure && made->guess.also_tag)
+		owner.also_tag = made->guess.tag == tag ? made->guess.also_tag : made->guess.tag;
+	replay_episode(&made->episode, owner, made->worker);
+	completions.delete(&id);
+}
+
+/*
+ * A wake-up read starts a new batch: it settles the last one's answer, and
+ * its completions that no reply answered are stale (their jobs were
+ * answered without them, or never).
  */
 static __always_inline void start_batch(struct pending_completions *pending)
 {
+	settle_answer(pending, 1);
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS; i++)
 		if (i < pending->count)
@@ -99,17 +132,15 @@ static __always_inline int guessed_for(const struct completion *made, u32 tag)
  * A reply by a thread that holds completions answers one of them: the
  * oldest whose worker was handed the command the reply goes to (`reaches`,
  * 0 for none), else the oldest whose worker's request is unknown. A reply to
- * a command's socket sends its calls as the command's. They are certain
- * only when the wake-up brought one completion, this is the first reply
- * since, and the worker was handed this command: a loop that takes every
- * finished job off a shared list may answer jobs whose wake-up is still to
- * come, in another order. Otherwise they are ambiguous. A completion handed
- * another watched command waits for that command's reply.
+ * a command holds its completion until the batch shows whether the reply
+ * was alone in it (settle_answer). A completion handed another watched
+ * command waits for that command's reply.
  */
 static __always_inline void answer_completion(struct pending_completions *pending, u32 reaches)
 {
 	int chosen = -1, unknown = -1;
 	pending->replies += 1;
+	settle_answer(pending, 0);
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS; i++) {
 		struct completion *made = i < pending->count ? completions.lookup(&pending->ids[i]) : NULL;
@@ -122,22 +153,18 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 	if (pick < 0)
 		return;
 	u64 id = pending->ids[pick & (PENDING_COMPLETIONS - 1)];
-	struct completion *made = completions.lookup(&id);
-	if (made && reaches) {
-		u32 attribution = ATTRIBUTION_DAEMON | (made->guess.attribution & ATTRIBUTION_AMBIGUOUS);
-		if (chosen < 0 || pending->batch != 1 || pending->replies != 1)
-			attribution |= ATTRIBUTION_AMBIGUOUS;
-		struct task_tag owner = { .tag = reaches, .attribution = attribution };
-		if (chosen >= 0 && made->guess.also_tag)
-			owner.also_tag = made->guess.tag == reaches ? made->guess.also_tag : made->guess.tag;
-		replay_episode(&made->episode, owner, made->worker);
-	}
-	completions.delete(&id);
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS - 1; i++)
 		if (i >= pick)
 			pending->ids[i] = pending->ids[i + 1];
 	pending->count -= 1;
+	if (!reaches) {
+		completions.delete(&id);
+		return;
+	}
+	pending->answered = id;
+	pending->answered_tag = reaches;
+	pending->answered_sure = chosen >= 0;
 }
 
 #endif

@@ -134,6 +134,103 @@ static __always_inline s64 write_result(const struct syscall_spec *spec, const s
 }
 
 /*
+ * Datagrams of shared channels are told apart by their socket buffers. The
+ * moment a followed write's datagram lands in its reader's socket
+ * (sk_data_ready, in the writer's context) its sk_buff is noted with the
+ * writer's tag; the reader finds the note as it copies the datagram out
+ * (skb_copy_datagram_iovec, in its own context). A datagram without a note
+ * was sent by someone not followed: it is for no one.
+ */
+#define DATAGRAM_NOTES 4096
+struct datagram_note {
+	struct task_tag tag;
+	u64 sender; /* the sender's struct sock, the skb's owner: a note outlived by its skb finds another */
+};
+BPF_TABLE("lru_hash", u64, struct datagram_note, datagram_tags, DATAGRAM_NOTES);
+
+/* The notes of the datagrams a thread's receive call copied out, in order. */
+struct datagram_reads {
+	u32 count;
+	u32 _pad;
+	struct task_tag tags[CHANNEL_SEGMENTS];
+};
+BPF_TASK_STORAGE(datagrams_read, struct datagram_reads);
+
+/* The datagram just queued on `sock` (its receive queue's tail) was written for `owner`. */
+static __always_inline void note_datagram(const struct write_in_flight *flight, const void *sock, struct task_tag owner)
+{
+	if (!flight || !flight->bytes || flight->key.b != CHANNEL_KEY_UNIX_NAME)
+		return;
+	u64 skb = read_kernel_u64(sock, OFF_sock__sk_receive_queue + OFF_sk_buff_head__prev);
+	if (!skb)
+		return;
+	struct datagram_note note = { .tag = owner, .sender = read_kernel_u64((const void *)skb, OFF_sk_buff__sk) };
+	datagram_tags.update(&skb, &note);
+}
+
+/*
+ * A thread copies a datagram out of a socket: its note (or none) joins the
+ * call's. Only tasks that may read a followed datagram look: daemons, and
+ * anyone while a command's datagrams wait for their first daemon.
+ */
+static __always_inline void copied_datagram(u64 skb)
+{
+	struct datagram_note *note = datagram_tags.lookup(&skb);
+	if (note && note->sender != read_kernel_u64((const void *)skb, OFF_sk_buff__sk)) {
+		datagram_tags.delete(&skb); /* the note of a datagram never read, whose skb is reused */
+		note = NULL;
+	}
+	/* (Every copy counts, noted or not: a call that copies several must know which ones were whose.) */
+	struct datagram_reads *reads =
+		datagrams_read.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!reads)
+		return;
+	u32 slot = reads->count;
+	if (slot < CHANNEL_SEGMENTS) {
+		if (note)
+			reads->tags[slot & (CHANNEL_SEGMENTS - 1)] = note->tag;
+		else
+			__builtin_memset(&reads->tags[slot & (CHANNEL_SEGMENTS - 1)], 0, sizeof(struct task_tag));
+		reads->count = slot + 1;
+	}
+	if (note)
+		datagram_tags.delete(&skb);
+}
+
+/* A receive call is over: the notes its copies found are used, or not to be. */
+static __always_inline void forget_copied_datagrams(void)
+{
+	struct datagram_reads *reads = datagrams_read.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+	if (reads)
+		reads->count = 0;
+}
+
+/*
+ * The datagrams a receive call of a named unix datagram socket took, by
+ * their notes; the call's notes are used up. Datagrams read together
+ * (recvmmsg) are answered to as many addresses through one socket, where no
+ * run of writes tells one answer from the next: like a goroutine's requests,
+ * they count as one, their tags mixed.
+ */
+static __always_inline int take_noted_datagrams(struct channel *channel, struct taken_segments *into)
+{
+	channel->count = 0; /* (its segments are not counted: the notes tell) */
+	struct datagram_reads *reads = datagrams_read.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+	if (!reads)
+		return 0;
+	u32 count = reads->count;
+	reads->count = 0;
+	if (!count)
+		return 0;
+	into->tags[0] = reads->tags[0];
+#pragma unroll
+	for (int i = 1; i < CHANNEL_SEGMENTS; i++)
+		if (i < count)
+			mix_tags(&into->tags[0], &reads->tags[i]);
+	return 1;
+}
+
+/*
  * A write's message is in its reader's socket (sk_data_ready, in the
  * writer's context): it is no longer on its way, so reads of the channel
  * count it from now on, and need not wait for the write's exit.

@@ -123,6 +123,19 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/*
+ * A thread that answered a completion closes a connection: its batch is over
+ * (a loop closes a client it answered), so its answer is settled. A program
+ * of its own, as tail__read_wakeup is.
+ */
+int tail__settle_answer(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct daemon_thread *self = this_thread(0);
+	if (self)
+		settle_answer(&self->completions, 1);
+	return 0;
+}
+
 static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daemon_thread *self, u32 bytes,
 					 u32 messages)
 {
@@ -171,7 +184,9 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 		continues = channel->started;
 		u32 left = 0;
 		if (shared_channel(&key)) {
-			count = take_datagrams(channel, &key, sock, messages, reading);
+			/* (UDP copies most datagrams out without the tracepoint: they are counted instead.) */
+			count = key.b & CHANNEL_KEY_UDP ? take_datagrams(channel, &key, sock, messages, reading)
+							: take_noted_datagrams(channel, reading);
 		} else {
 			if (channel->messages && channel->unsynced && took_first_message(channel, sock))
 				channel->unsynced = 0;
