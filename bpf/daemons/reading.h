@@ -49,12 +49,14 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 			mine->also_tag = segment->also_tag;
 			mine->attribution = segment->attribution & ~ATTRIBUTION_DAEMON; /* its own, not handed to it */
 			reading->own += 1;
-		} else if (hold_completion(&self->completions, segment->completion),
-			   segment->tag && !reading->handed.tag) {
-			reading->handed.tag = segment->tag;
-			reading->handed.also_tag = segment->also_tag;
-			reading->handed.attribution =
-				(segment->attribution & ATTRIBUTION_AMBIGUOUS) | ATTRIBUTION_WOKEN;
+		} else {
+			hold_completion(&self->completions, segment->completion);
+			if (segment->tag && !reading->handed.tag) {
+				reading->handed.tag = segment->tag;
+				reading->handed.also_tag = segment->also_tag;
+				reading->handed.attribution =
+					(segment->attribution & ATTRIBUTION_AMBIGUOUS) | ATTRIBUTION_WOKEN;
+			}
 		}
 	}
 	channel->first += count;
@@ -89,16 +91,6 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 	}
 }
 
-/*
- * A read of `bytes` by a task outside the tree. The thread takes the tag of
- * the first request it read, and queues the others (next_request); a
- * goroutine takes them all as one, since Go hands requests to other
- * goroutines rather than answering in order. Reading bytes for no watched
- * command means working for someone else, so a daemon thread loses its tag.
- * The first tagged read makes the reader's process a daemon. `self` is
- * the reader's state, NULL outside daemons (see daemon_thread). `messages`:
- * how many datagrams the read took (recvmmsg takes several), 1 for others.
- */
 /* The wake-up a read took, handed to tail__read_wakeup. */
 struct wakeup_read {
 	struct channel_key key;
@@ -136,6 +128,16 @@ int tail__settle_answer(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/*
+ * A read of `bytes` by a task outside the tree. The thread takes the tag of
+ * the first request it read, and queues the others (next_request); a
+ * goroutine takes them all as one, since Go hands requests to other
+ * goroutines rather than answering in order. Reading bytes for no watched
+ * command means working for someone else, so a daemon thread loses its tag.
+ * The first tagged read makes the reader's process a daemon. `self` is
+ * the reader's state, NULL outside daemons (see daemon_thread). `messages`:
+ * how many datagrams the read took (recvmmsg takes several), 1 for others.
+ */
 static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daemon_thread *self, u32 bytes,
 					 u32 messages)
 {
