@@ -303,10 +303,25 @@ _Static_assert(offsetof(struct user_msghdr64, msg_iov) == 16 && offsetof(struct 
 /* The iovecs of a write that are counted: the others' bytes count as none. */
 #define WRITE_IOVECS 8
 
+/* The bytes of a write's iovecs (at most WRITE_IOVECS counted). */
+static __always_inline u32 iovec_bytes(u64 iov, u64 count)
+{
+	u64 total = 0;
+#pragma unroll
+	for (int i = 0; i < WRITE_IOVECS; i++) {
+		if (i >= count)
+			break;
+		u64 length = 0;
+		bpf_probe_read_user(&length, sizeof(length), &((const struct user_iovec64 *)iov)[i].iov_len);
+		total += length;
+	}
+	return capped_bytes(total);
+}
+
 /* How many bytes a write asks to send: at most WRITE_IOVECS iovecs are counted, as one must be. */
 static __always_inline u32 write_length(const struct syscall_spec *spec, const u64 *args)
 {
-	u64 iov = 0, count = 0, total = 0;
+	u64 iov = 0, count = 0;
 	if (spec->io_length == IO_LENGTH_COUNT)
 		return capped_bytes(args[2]);
 	if (spec->io_length == IO_LENGTH_IOVEC) {
@@ -317,15 +332,7 @@ static __always_inline u32 write_length(const struct syscall_spec *spec, const u
 		bpf_probe_read_user(&iov, sizeof(iov), &message->msg_iov);
 		bpf_probe_read_user(&count, sizeof(count), &message->msg_iovlen);
 	}
-#pragma unroll
-	for (int i = 0; i < WRITE_IOVECS; i++) {
-		if (i >= count)
-			break;
-		u64 length = 0;
-		bpf_probe_read_user(&length, sizeof(length), &((const struct user_iovec64 *)iov)[i].iov_len);
-		total += length;
-	}
-	return capped_bytes(total);
+	return iovec_bytes(iov, count);
 }
 
 /* A command's socket, as a daemon writing back to it names it (see channel_of). */

@@ -38,21 +38,6 @@ struct user_mmsghdr64 {
 };
 _Static_assert(sizeof(struct user_mmsghdr64) == 64, "struct mmsghdr layout");
 
-/* The bytes of a write's iovecs (at most WRITE_IOVECS counted). */
-static __always_inline u32 iovec_bytes(u64 iov, u64 count)
-{
-	u64 total = 0;
-#pragma unroll
-	for (int i = 0; i < WRITE_IOVECS; i++) {
-		if (i >= count)
-			break;
-		u64 length = 0;
-		bpf_probe_read_user(&length, sizeof(length), &((const struct user_iovec64 *)iov)[i].iov_len);
-		total += length;
-	}
-	return capped_bytes(total);
-}
-
 /*
  * Where a write goes as its caller names it: sendto's address, a msghdr's
  * msg_name (the first message's, for sendmmsg); none for the others.
