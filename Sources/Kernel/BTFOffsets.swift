@@ -16,7 +16,7 @@ public struct BTFOffsets: Sendable {
         "sock_common.skc_family", "sock_common.skc_num", "sock_common.skc_dport",
         "sock_common.skc_rcv_saddr", "sock_common.skc_daddr", "sock_common.skc_v6_rcv_saddr",
         "sock_common.skc_v6_daddr",
-        "sock.sk_receive_queue", "sk_buff_head.qlen", "sk_buff_head.prev", "sk_buff.sk", "sock.sk_type",
+        "sock.sk_receive_queue", "sk_buff_head.qlen", "sk_buff_head.prev", "sk_buff.prev", "sk_buff.sk", "sock.sk_type",
         "file.f_path", "path.dentry", "dentry.d_name", "qstr.name", "eventfd_ctx.count",
         "unix_sock.addr", "unix_address.len", "unix_address.name", "udp_sock.reader_queue",
     ]

@@ -16,6 +16,7 @@ struct write_in_flight {
 	struct channel_key key;
 	u32 bytes;   /* 0: none */
 	u32 counted; /* how many of its channel's in_flight it is (sendmmsg: one a message) */
+	u64 sock;    /* the writer's struct sock; 0 for a pipe or an eventfd */
 };
 
 BPF_HASH(channels, struct channel_key, struct channel, CHANNEL_MAX);
@@ -245,6 +246,7 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 	/* What the write really sent is settled at its exit (settle_write). */
 	flight->key = key;
 	flight->bytes = bytes;
+	flight->sock = found.sock;
 	/* sendmmsg: each further message to the same place is a segment of its own. */
 	u32 messages = 1 + (write->more ? queue_more(channel, &owner, write->more) : 0);
 	flight->counted = channel->messages && (channel->unsynced || shared_channel(&key)) ? messages : 0;

@@ -141,16 +141,35 @@ struct datagram_reads {
 };
 BPF_TASK_STORAGE(datagrams_read, struct datagram_reads);
 
-/* The datagram just queued on `sock` (its receive queue's tail) was written for `owner`. */
+/*
+ * How far back from a receive queue's tail a writer looks for the datagram
+ * it has just queued: other writers may queue theirs between its own and
+ * its sk_data_ready.
+ */
+#define DATAGRAM_LOOKBACK 8
+
+/*
+ * The datagram the flight's writer just queued on `sock` was written for
+ * `owner`. It is the newest in the receive queue whose owner is the
+ * writer's socket; none found (already read, or too far back) is no note.
+ */
 static __always_inline void note_datagram(const struct write_in_flight *flight, const void *sock, struct task_tag owner)
 {
-	if (!flight || !flight->bytes || flight->key.b != CHANNEL_KEY_UNIX_NAME)
+	if (!flight || !flight->bytes || !flight->sock || flight->key.b != CHANNEL_KEY_UNIX_NAME)
 		return;
+	u64 head = (u64)sock + OFF_sock__sk_receive_queue;
 	u64 skb = read_kernel_u64(sock, OFF_sock__sk_receive_queue + OFF_sk_buff_head__prev);
-	if (!skb)
-		return;
-	struct datagram_note note = { .tag = owner, .sender = read_kernel_u64((const void *)skb, OFF_sk_buff__sk) };
-	datagram_tags.update(&skb, &note);
+#pragma unroll
+	for (int i = 0; i < DATAGRAM_LOOKBACK; i++) {
+		if (!skb || skb == head)
+			return;
+		if (read_kernel_u64((const void *)skb, OFF_sk_buff__sk) == flight->sock) {
+			struct datagram_note note = { .tag = owner, .sender = flight->sock };
+			datagram_tags.update(&skb, &note);
+			return;
+		}
+		skb = read_kernel_u64((const void *)skb, OFF_sk_buff__prev);
+	}
 }
 
 /*
