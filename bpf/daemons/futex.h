@@ -30,7 +30,7 @@ static __always_inline int futex_waited(const struct pt_regs *regs)
  * with none there was woken for no watched command (take_handoff).
  * Wake-ups from interrupts or the scheduler carry nothing.
  */
-RAW_TRACEPOINT_PROBE(sched_wakeup)
+RAW_TRACEPOINT_PROBE(sched_waking)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	if (!may_be_daemon(pid) || !daemons.lookup(&pid))
@@ -43,8 +43,9 @@ RAW_TRACEPOINT_PROBE(sched_wakeup)
 	bpf_probe_read_kernel(&nr, sizeof(nr), &SYSCALL_NR(regs));
 	if (nr != NR_FUTEX)
 		return 0;
-	struct task_tag *tag = thread_tag(this_thread(0));
-	if (!tag)
+	struct daemon_thread *waker = this_thread(0);
+	struct task_tag *tag = thread_tag(waker);
+	if (!tag && (!waker || waker->serving_none))
 		return 0;
 	/*
 	 * Only a thread waiting in a futex is handed work: it takes it as the wait
@@ -62,7 +63,7 @@ RAW_TRACEPOINT_PROBE(sched_wakeup)
 		return 0;
 	u32 wakee_tid = read_kernel_u32(wakee, OFF_task_struct__pid);
 	struct handoff handed = { .kind = HANDOFF_KEEP }; /* only work a thread read itself is handed on */
-	if (!(tag->attribution & ATTRIBUTION_WOKEN)) {
+	if (tag && !(tag->attribution & ATTRIBUTION_WOKEN)) {
 		handed.kind = HANDOFF_WAKE;
 		handed.tag = *tag;
 		handed.tag.attribution |= ATTRIBUTION_WOKEN;
