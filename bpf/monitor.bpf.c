@@ -232,7 +232,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 		int woken = nr == NR_FUTEX && ctx->args[1] == 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
 		struct daemon_thread *self = woken ? this_thread(0) : NULL;
 		if (self && futex_waited(regs))
-			take_handoff(self, 1); /* a daemon thread woken: what its waker handed it (sched_wakeup) */
+			take_handoff(self, 1); /* a daemon thread woken: what its waker handed it (sched_waking) */
 		return 0;
 	}
 	s64 ret = ctx->args[1];

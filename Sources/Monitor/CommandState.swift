@@ -87,7 +87,8 @@ struct CommandState {
     }
 
     /// A datagram socket of the command (inode `inode`) sent to `reader`'s
-    /// address, where `peer` read it: its entry names them, made if new.
+    /// address (by name or connected), where `peer` read it: its entry names
+    /// them, made if new.
     mutating func learnDestination(_ inode: UInt64, of reader: SocketState, peer: SocketPeer) {
         guard let index = endpoints[inode] else {
             _ = addEndpoint(

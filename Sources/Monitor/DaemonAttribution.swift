@@ -189,10 +189,11 @@ struct DaemonAttribution {
             if channel?.remote == nil { channel = system.socket(inode: writerInode) ?? channel }
             if let reader = Self.readerEnd(channel, readerInode: readerInode, system: system) {
                 channel = reader
-                if reader.type == "dgram", tree[writer] != nil {
-                    commands[command]?.learnDestination(
-                        writerInode, of: reader, peer: SocketPeer(pid: pid, comm: daemonComm))
-                }
+            }
+            // A datagram's reader is the peer of the command's socket, sent to an address or connected.
+            if let channel, channel.type == "dgram", tree[writer] != nil {
+                commands[command]?.learnDestination(
+                    writerInode, of: channel, peer: SocketPeer(pid: pid, comm: daemonComm))
             }
         }
         let address = writer == nil ? "unknown" : Self.address(channel)

@@ -75,12 +75,14 @@ extension IntegrationTests {
         /// (docs/attribution.md, "Limits of the rules"); nil where it meets it.
         static func knownRecallShortfall(_ scenario: Case) -> String? {
             switch scenario.design {
-            case .pooleventfd, .poolpipe:
+            case .pooleventfd where scenario.clients > 1, .poolpipe where scenario.clients > 1:
                 return "a worker's completion is certain only when its worker was handed the request and it came alone"
             case .broker:
                 return "the service's workers answer on the broker's connection without a hand-off to follow"
-            case .datagram where scenario.clients > 1:
-                return "a datagram is credited only when the reader's socket held no other sender's"
+            case .datagram where scenario.transport == .udp && scenario.clients > 1:
+                return "a UDP datagram is credited only when the reader's socket held no other sender's"
+            case .datagram where scenario.daemonOptions.contains("recvmmsg") && scenario.clients > 1:
+                return "the datagrams of one recvmmsg count as one request, their tags mixed: ambiguous"
             case .selfwake where scenario.clients > 1:
                 return "an eventfd found holding wake-ups from before is read for no one"
             default:

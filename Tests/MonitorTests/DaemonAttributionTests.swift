@@ -84,6 +84,18 @@ import Testing
         #expect(summary.daemons.map(\.via) == [[100, 500], [100, 500, 600]])
     }
 
+    /// A datagram socket connected to a daemon's address: the daemon that
+    /// reads its datagrams is its peer, even once the socket is closed.
+    @Test func aConnectedDatagramSocketsReaderIsItsPeer() throws {
+        var (tracker, _) = twoCommands()
+        _ = tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 4000))
+        _ = tracker.handle(Make.exit(20_000, pid: 100, parent: 10))
+        let summary = try #require(tracker.expire(ktime: 20_000 + Tracker.daemonQuiet).summaries.first)
+        let socket = try #require(summary.network.first)
+        #expect(socket.remote == "/run/log.sock" && socket.type == "dgram")
+        #expect(socket.peer == SocketPeer(pid: 500, comm: utf8("dockerd")))
+    }
+
     @Test func ambiguousWorkIsCreditedToBothCommands() throws {
         var (tracker, _) = twoCommands()
         _ = tracker.handle(Make.peer(10_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 77))
@@ -148,12 +160,14 @@ private final class Daemons: SystemQueries {
 
     /// Inode 1000 is one end of a socketpair, 2000 a pipe's (no socket), 3000
     /// a socket closed already whose reader, 3001, was accepted on
-    /// /run/cgid.sock; others lead to /run/d.sock.
+    /// /run/cgid.sock; 4000 a datagram socket connected to /run/log.sock;
+    /// others lead to /run/d.sock.
     func socket(inode: UInt64) -> SocketState? {
         switch inode {
         case 1000: SocketState(family: "unix", type: "seqpacket", inode: inode)
         case 2000, 3000: nil
         case 3001: SocketState(family: "unix", type: "stream", inode: inode, local: "/run/cgid.sock")
+        case 4000: SocketState(family: "unix", type: "dgram", inode: inode, remote: "/run/log.sock")
         default:
             SocketState(
                 family: "unix", type: "stream", inode: inode, remote: "/run/d.sock",

@@ -27,8 +27,12 @@ static __always_inline int futex_waited(const struct pt_regs *regs)
  * (a queue's condition variable, a semaphore) passes on its tag, or its lack
  * of one, unless the woken thread read its own request (ATTRIBUTION_WOKEN).
  * A tagged waker leaves its tag in `handoffs`; a wait that returns woken
- * with none there was woken for no watched command (take_handoff).
- * Wake-ups from interrupts or the scheduler carry nothing.
+ * with none there was woken for no watched command (take_handoff). A waker
+ * with no tag that did not read a request itself (a worker done with its
+ * job, releasing a lock) hands nothing: the woken thread keeps what it has.
+ * Wake-ups from interrupts or the scheduler carry nothing. sched_waking runs
+ * in the waker's context; sched_wakeup of a thread woken onto an idle CPU
+ * runs in that CPU's, where the waker is unknown.
  */
 RAW_TRACEPOINT_PROBE(sched_waking)
 {
