@@ -240,6 +240,12 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	struct task_watch *watch = watch_of(tid);
 	if (!watch) {
 		daemon_syscall(ctx, spec, regs, nr, ret);
+		u32 zero = 0;
+		struct taken_segments *reading = spec->action == SYSCALL_IO_READ ? reading_heap.lookup(&zero) : NULL;
+		if (reading && reading->holding) {
+			tail_calls.call(ctx, TAIL_HOLD_COMPLETIONS);
+			reading->holding = 0;
+		}
 		return 0;
 	}
 	if (spec->action == SYSCALL_IO_WRITE) {

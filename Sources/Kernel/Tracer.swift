@@ -327,6 +327,7 @@ public final class Tracer {
     /// The programs the syscall hooks tail-call, by their index in `tail_calls`.
     private static let tailCalls = [
         "tail__read_wakeup": TAIL_READ_WAKEUP.rawValue, "tail__settle_answer": TAIL_SETTLE_ANSWER.rawValue,
+        "tail__hold_completions": TAIL_HOLD_COMPLETIONS.rawValue,
     ]
 
     private static let lostPlaces: [(UInt32, String)] = [

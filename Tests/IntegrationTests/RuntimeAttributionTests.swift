@@ -77,8 +77,9 @@ extension IntegrationTests {
             switch scenario.design {
             case .pooleventfd where scenario.clients > 1, .poolpipe where scenario.clients > 1:
                 return "a worker's completion is certain only when its worker was handed the request and it came alone"
-            case .broker:
-                return "the service's workers answer on the broker's connection without a hand-off to follow"
+            case .broker where scenario.clients > 1:
+                return
+                    "a service's completion is certain only when the broker read its reply alone and answered it alone"
             case .datagram where scenario.transport == .udp && scenario.clients > 1:
                 return "a UDP datagram is credited only when the reader's socket held no other sender's"
             case .datagram where scenario.daemonOptions.contains("recvmmsg") && scenario.clients > 1:

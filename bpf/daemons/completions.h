@@ -18,7 +18,8 @@
 struct completion {
 	struct task_tag guess; /* the tag the worker was handed, when `guessed` */
 	u32 guessed;	       /* it was woken with a hand-off (a tag, or none) since its last completion */
-	u32 worker;	       /* the worker thread: its calls' records name it */
+	struct episode_thread
+		worker; /* its calls' records name it: another process's, for a completion a reply carried */
 	struct episode episode;
 };
 /* Completions no one answers (a thread that died, a queue that overflowed) age out. */
@@ -51,7 +52,7 @@ static __always_inline u64 make_completion(struct pending_completions *own, stru
 		return 0;
 	made->guess = *guess;
 	made->guessed = guessed;
-	made->worker = (u32)bpf_get_current_pid_tgid();
+	made->worker = current_episode_thread();
 	bpf_probe_read_kernel(&made->episode, sizeof(made->episode), episode);
 	own->made += 1;
 	u64 id = (bpf_get_current_pid_tgid() << 32) | own->made;
@@ -87,7 +88,7 @@ static __always_inline void settle_answer(struct pending_completions *pending, i
 	struct task_tag owner = { .tag = tag, .attribution = attribution };
 	if (pending->answered_sure && made->guess.also_tag)
 		owner.also_tag = made->guess.tag == tag ? made->guess.also_tag : made->guess.tag;
-	replay_episode(&made->episode, owner, made->worker);
+	replay_episode(&made->episode, owner, &made->worker);
 	completions.delete(&id);
 }
 

@@ -61,9 +61,24 @@ static __always_inline void log_call(struct episode *episode, const struct sysca
 	episode->count += 1;
 }
 
+/* The thread that made an episode's calls: its records name it, whoever sends them. */
+struct episode_thread {
+	u32 pid;
+	u32 tid;
+	char comm[COMM_LEN];
+};
+
+static __always_inline struct episode_thread current_episode_thread(void)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct episode_thread thread = { .pid = id >> 32, .tid = (u32)id };
+	bpf_get_current_comm(thread.comm, sizeof(thread.comm));
+	return thread;
+}
+
 /* One kept call, sent as the command's. */
 static __always_inline void replay_call(struct syscall_event *event, const struct episode_call *call,
-					struct task_tag owner, u32 tid)
+					struct task_tag owner, const struct episode_thread *thread)
 {
 	__builtin_memset(&event->io, 0, sizeof(event->io));
 	event->ret = call->ret;
@@ -85,16 +100,19 @@ static __always_inline void replay_call(struct syscall_event *event, const struc
 	event->sockaddr_len = 0;
 	u32 size = offsetof(struct syscall_event, paths[0]) + len + 1;
 	fill_header(&event->header, EVENT_SYSCALL, size, owner);
-	event->header.tid = tid;
+	event->header.pid = thread->pid;
+	event->header.tid = thread->tid;
+	__builtin_memcpy(event->header.comm, thread->comm, COMM_LEN);
 	if (events.ringbuf_output(event, size, wakeup_flag()) != 0)
 		count_lost(EVENT_SYSCALL);
 }
 
 /*
  * The calls kept for a thread whose reply went to a command's socket, sent as
- * that command's (owner), in the name of the thread that made them (tid).
+ * that command's (owner), in the name of the thread that made them.
  */
-static __always_inline void replay_episode(struct episode *episode, struct task_tag owner, u32 tid)
+static __always_inline void replay_episode(struct episode *episode, struct task_tag owner,
+					   const struct episode_thread *thread)
 {
 	u32 zero = 0;
 	struct syscall_event *event = syscall_heap.lookup(&zero);
@@ -104,7 +122,7 @@ static __always_inline void replay_episode(struct episode *episode, struct task_
 #pragma unroll
 	for (int i = 0; i < EPISODE_CALLS; i++)
 		if (i < count)
-			replay_call(event, &episode->calls[i], owner, tid);
+			replay_call(event, &episode->calls[i], owner, thread);
 	episode->count = 0;
 }
 

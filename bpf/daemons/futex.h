@@ -66,8 +66,9 @@ RAW_TRACEPOINT_PROBE(sched_waking)
 	if (wakee_nr != NR_FUTEX)
 		return 0;
 	u32 wakee_tid = read_kernel_u32(wakee, OFF_task_struct__pid);
-	struct handoff handed = { .kind = HANDOFF_KEEP }; /* only work a thread read itself is handed on */
-	if (tag && !(tag->attribution & ATTRIBUTION_WOKEN)) {
+	/* Only work a thread read itself is handed on: off a command's connection, or another daemon's. */
+	struct handoff handed = { .kind = HANDOFF_KEEP };
+	if (tag && (!(tag->attribution & ATTRIBUTION_WOKEN) || waker->source)) {
 		handed.kind = HANDOFF_WAKE;
 		handed.tag = *tag;
 		handed.tag.attribution |= ATTRIBUTION_WOKEN;

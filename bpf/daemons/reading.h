@@ -129,6 +129,35 @@ int tail__settle_answer(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /*
+ * A daemon thread read segments off a connection (read_channel): the
+ * completions they carry (pass_completion) wait for its replies, in a batch
+ * of their own. A program of its own, as tail__read_wakeup is.
+ */
+int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 zero = 0;
+	struct taken_segments *reading = reading_heap.lookup(&zero);
+	if (!reading)
+		return 0;
+	u32 count = reading->holding;
+	reading->holding = 0;
+	struct daemon_thread *self = this_thread(0);
+	int carried = 0;
+#pragma unroll
+	for (int i = 0; i < CHANNEL_SEGMENTS; i++)
+		if (i < count && reading->completions[i])
+			carried = 1;
+	if (!self || !carried)
+		return 0;
+	start_batch(&self->completions);
+#pragma unroll
+	for (int i = 0; i < CHANNEL_SEGMENTS; i++)
+		if (i < count && reading->completions[i])
+			hold_completion(&self->completions, reading->completions[i]);
+	return 0;
+}
+
+/*
  * A read of `bytes` by a task outside the tree. The thread takes the tag of
  * the first request it read, and queues the others (next_request); a
  * goroutine takes them all as one, since Go hands requests to other
@@ -201,6 +230,8 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 				count = take_segments(channel, bytes, reading, &left);
 				if (left || channel->unsynced)
 					count = -1;
+				if (count > 0 && daemon && !g)
+					reading->holding = count;
 			}
 			if (channel->unsynced && queued_buffers(sock) == 0) {
 				/* The read emptied the socket: what was written so far has all been read. */

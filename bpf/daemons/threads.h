@@ -81,6 +81,11 @@ static __always_inline void take_handoff(struct daemon_thread *self, int woken)
 		handed = *found;
 		handoffs.delete(&tid);
 	}
+	if (handed.kind == HANDOFF_KEEP && self->source_closed) {
+		/* Done with its last connection: nothing to keep (a server's thread cache handing it the next). */
+		handed.kind = HANDOFF_WAKE;
+		__builtin_memset(&handed.tag, 0, sizeof(handed.tag));
+	}
 	if (handed.kind == HANDOFF_THREAD) {
 		self->tag = handed.tag;
 	} else if (handed.kind == HANDOFF_WAKE &&
@@ -159,11 +164,28 @@ static __always_inline void forget_handoff(struct daemon_thread *self)
 }
 
 /*
+ * A handed worker's reply to another daemon (a service answering a broker):
+ * its kept calls go with the reply's bytes as a completion, with its tag as
+ * the guess, on the segment the write just queued. The daemon that reads
+ * them holds it until its own reply to a command answers it.
+ */
+static __always_inline void pass_completion(struct daemon_thread *self, const struct task_tag *writer)
+{
+	struct channel *channel = self->flight.bytes ? channels.lookup(&self->flight.key) : NULL;
+	if (!channel || !channel->count)
+		return;
+	u64 id = make_completion(&self->completions, &self->episode, writer, 1);
+	channel->segments[(channel->first + channel->count - 1) & (CHANNEL_SEGMENTS - 1)].completion = id;
+	self->handed = 0;
+}
+
+/*
  * A daemon thread's write to a socket: an answer, to a command's socket
  * (`reaches`) or to someone else's. A thread handed its work, or with none,
- * sends the calls it kept as the command's, or drops them. So does one
- * handed a request by another daemon over a connection, when it answers on
- * that same connection. It also answers one of the completions it holds.
+ * sends the calls it kept as the command's, passes them on with a reply to
+ * another daemon (pass_completion), or drops them. So does one handed a
+ * request by another daemon over a connection, when it answers on that same
+ * connection. It also answers one of the completions it holds.
  */
 static __always_inline void daemon_reply(struct daemon_thread *self, const struct task_tag *writer, s64 fd, u32 reaches)
 {
@@ -174,10 +196,13 @@ static __always_inline void daemon_reply(struct daemon_thread *self, const struc
 		answer_completion(&self->completions, reaches);
 	if (writer->tag && !handed)
 		return;
-	if (reaches)
-		replay_episode(&self->episode, owner_of(reaches, ATTRIBUTION_DAEMON), (u32)bpf_get_current_pid_tgid());
-	else
-		self->episode.count = 0;
+	if (reaches) {
+		struct episode_thread me = current_episode_thread();
+		replay_episode(&self->episode, owner_of(reaches, ATTRIBUTION_DAEMON), &me);
+	} else if (writer->tag && self->episode.count && !self->g) {
+		pass_completion(self, writer);
+	}
+	self->episode.count = 0;
 	if (writer->tag)
 		forget_handoff(self);
 }
