@@ -176,10 +176,11 @@ _Static_assert(sizeof(struct event_header) == 48, "event_header layout");
 
 /* Indexes of the tail_calls program array: programs the syscall hooks hand on to. */
 enum tail_call {
-	TAIL_READ_WAKEUP = 0,	   /* tail__read_wakeup: a daemon thread's read of a wake-up inside its process */
-	TAIL_SETTLE_ANSWER = 1,	   /* tail__settle_answer: a thread that answered a completion closes a socket */
-	TAIL_HOLD_COMPLETIONS = 2, /* tail__hold_completions: a daemon thread read completions off a connection */
-	TAIL_CALL_MAX = 3,
+	TAIL_READ_WAKEUP = 0,	    /* tail__read_wakeup: a daemon thread's read of a wake-up inside its process */
+	TAIL_SETTLE_ANSWER = 1,	    /* tail__settle_answer: a thread that answered a completion closes a socket */
+	TAIL_HOLD_COMPLETIONS = 2,  /* tail__hold_completions: a daemon thread read completions off a connection */
+	TAIL_ANSWER_COMPLETION = 3, /* tail__answer_completion: a reply by a thread that holds completions */
+	TAIL_CALL_MAX = 4,
 };
 
 /* Indexes of the config array, set by user space. */

@@ -101,8 +101,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 			if (wakes && writer.tag && (writer.attribution & ATTRIBUTION_WOKEN))
 				forget_handoff(self);
 		}
-		if (kind == CHANNEL_SOCKET && !local)
-			daemon_reply(self, &writer, args[0], reaches);
+		if (kind == CHANNEL_SOCKET && !local && daemon_reply(self, &writer, args[0], reaches))
+			tail_calls.call(ctx, TAIL_ANSWER_COMPLETION);
 		return 0;
 	}
 	u64 args[6];

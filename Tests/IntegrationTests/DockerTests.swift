@@ -197,7 +197,7 @@ extension IntegrationTests {
                 ["--pid=\(shell.pid)", "--format", "json", "--output", trace],
                 directory: directory)
             defer { monitor.kill() }
-            let ready = Harness.waitForReady(monitor, timeout: 30)
+            let ready = Harness.waitForReady(monitor)
             try #require(ready && monitor.stderr.contains("ebpf-monitor: ready "), "no ready line: \(monitor.stderr)")
 
             let go = Array("go\n".utf8)

@@ -69,9 +69,14 @@ enum Harness {
         try Started([Array(try monitorBinary().utf8)] + arguments.map { Array($0.utf8) }, directory: directory)
     }
 
+    /// How long a test waits for the monitor's `ready` line: generous, since
+    /// start-up (compiling and verifying the BPF programs) is measured by
+    /// `make bench`, not by tests, and slows on a loaded machine.
+    static let readyTimeout = 60.0
+
     /// Waits for the monitor's `ready` line; stops early when it reports an
     /// error or exits. True when something happened in time.
-    static func waitForReady(_ monitor: Started, timeout: Double) -> Bool {
+    static func waitForReady(_ monitor: Started, timeout: Double = readyTimeout) -> Bool {
         waitUntil(timeout: timeout) {
             monitor.stderr.contains("ebpf-monitor: ready ") || monitor.stderr.contains("error")
                 || kill(monitor.pid, 0) != 0

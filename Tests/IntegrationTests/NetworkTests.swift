@@ -151,7 +151,7 @@ extension IntegrationTests {
             let monitor = try Harness.startMonitor(
                 ["--pid=\(client.pid)", "--format", "json"], directory: net.directory)
             defer { monitor.kill() }
-            let ready = Harness.waitForReady(monitor, timeout: 15)
+            let ready = Harness.waitForReady(monitor)
             try #require(ready && monitor.stderr.contains("ebpf-monitor: ready "), "no ready line: \(monitor.stderr)")
 
             let go = Array("go\n".utf8)

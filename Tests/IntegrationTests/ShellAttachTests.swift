@@ -62,7 +62,7 @@ extension IntegrationTests {
 
                 let monitor = try Harness.startMonitor(["--pid=\(bash.pid)", "--format", "json"], directory: directory)
                 defer { monitor.kill() }
-                let ready = Harness.waitForReady(monitor, timeout: 15)
+                let ready = Harness.waitForReady(monitor)
                 guard ready && monitor.stderr.contains("ebpf-monitor: ready ") else {
                     throw HarnessError("no ready line: \(monitor.stderr)")
                 }

@@ -124,6 +124,9 @@ static __always_inline void hold_completion(struct pending_completions *pending,
 	pending->batch += 1;
 }
 
+/* The command a reply reaches (0: none), for tail__answer_completion. */
+BPF_PERCPU_ARRAY(answer_heap, u32, 1);
+
 static __always_inline int guessed_for(const struct completion *made, u32 tag)
 {
 	return made->guessed && (made->guess.tag == tag || (tag && made->guess.also_tag == tag));

@@ -157,6 +157,17 @@ int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* A reply by a thread that holds completions answers one (see daemon_reply). */
+int tail__answer_completion(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 zero = 0;
+	u32 *reaches = answer_heap.lookup(&zero);
+	struct daemon_thread *self = this_thread(0);
+	if (reaches && self)
+		answer_completion(&self->completions, *reaches);
+	return 0;
+}
+
 /*
  * A read of `bytes` by a task outside the tree. The thread takes the tag of
  * the first request it read, and queues the others (next_request); a

@@ -185,17 +185,21 @@ static __always_inline void pass_completion(struct daemon_thread *self, const st
  * sends the calls it kept as the command's, passes them on with a reply to
  * another daemon (pass_completion), or drops them. So does one handed a
  * request by another daemon over a connection, when it answers on that same
- * connection. It also answers one of the completions it holds.
+ * connection. Returns whether the reply also answers one of the completions
+ * the thread holds: the caller hands on to tail__answer_completion, which
+ * picks it (answer_completion), with whom the reply reaches in answer_heap.
  */
-static __always_inline void daemon_reply(struct daemon_thread *self, const struct task_tag *writer, s64 fd, u32 reaches)
+static __always_inline int daemon_reply(struct daemon_thread *self, const struct task_tag *writer, s64 fd, u32 reaches)
 {
 	int handed = writer->attribution & ATTRIBUTION_WOKEN;
 	if (!reaches && writer->tag && handed && self->source && (u64)fd_file(fd) == self->source)
 		reaches = writer->tag;
-	if (self->completions.count)
-		answer_completion(&self->completions, reaches);
+	u32 zero = 0;
+	u32 *answer = self->completions.count ? answer_heap.lookup(&zero) : NULL;
+	if (answer)
+		*answer = reaches;
 	if (writer->tag && !handed)
-		return;
+		return answer != NULL;
 	if (reaches) {
 		struct episode_thread me = current_episode_thread();
 		replay_episode(&self->episode, owner_of(reaches, ATTRIBUTION_DAEMON), &me);
@@ -205,6 +209,7 @@ static __always_inline void daemon_reply(struct daemon_thread *self, const struc
 	self->episode.count = 0;
 	if (writer->tag)
 		forget_handoff(self);
+	return answer != NULL;
 }
 
 /*
