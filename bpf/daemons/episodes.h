@@ -119,7 +119,7 @@ static __always_inline void replay_episode(struct episode *episode, struct task_
 	if (!episode->count || !event)
 		return;
 	u32 count = episode->count;
-	/* A loop the verifier walks, not unrolled: this is inlined at several hooks, and unrolled it slowed start-up most. */
+	/* A loop the verifier walks, not unrolled: it is inlined at several hooks, where unrolled it was most of their code. */
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < EPISODE_CALLS; i++)
 		if (i < count)
