@@ -241,7 +241,10 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	if (!watch) {
 		daemon_syscall(ctx, spec, regs, nr, ret);
 		u32 zero = 0;
-		struct taken_segments *reading = spec->action == SYSCALL_IO_READ ? reading_heap.lookup(&zero) : NULL;
+		/* (Only a daemon's thread holds completions: other tasks' reads pass by at the pid-slot check.) */
+		int held =
+			spec->action == SYSCALL_IO_READ && ret > 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
+		struct taken_segments *reading = held ? reading_heap.lookup(&zero) : NULL;
 		if (reading && reading->holding) {
 			tail_calls.call(ctx, TAIL_HOLD_COMPLETIONS);
 			reading->holding = 0;
