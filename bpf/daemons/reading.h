@@ -34,6 +34,7 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 		count = 1;
 	int go = self->scheduling || self->g; /* Go's netpoller wake-ups; goroutines follow their own hand-offs */
 	u32 tid = (u32)bpf_get_current_pid_tgid();
+	int others = 0;
 	reading->own = 0;
 	__builtin_memset(&reading->handed, 0, sizeof(reading->handed));
 	if (!go)
@@ -50,6 +51,7 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 			mine->attribution = segment->attribution & ~ATTRIBUTION_DAEMON; /* its own, not handed to it */
 			reading->own += 1;
 		} else {
+			others = 1;
 			hold_completion(&self->completions, segment->completion);
 			if (segment->tag && !reading->handed.tag) {
 				reading->handed.tag = segment->tag;
@@ -82,8 +84,11 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 		for (int i = 1; i < CHANNEL_SEGMENTS && i <= REQUEST_QUEUE; i++)
 			next->next[i - 1] = reading->tags[i];
 		self->queued = own > 1;
-	} else if (!go && (reading->handed.tag || self->completions.batch)) {
-		/* Other threads' finished work to answer: the thread works for them now, not its last request. */
+	} else if (!go && others) {
+		/*
+		 * Other threads' finished work to answer: the thread works for them
+		 * now, not its last request, even when that work was for no one.
+		 */
 		self->tag = reading->handed;
 		self->serving_none = 0;
 		self->handed = 1;
