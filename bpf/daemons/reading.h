@@ -14,6 +14,15 @@
 #include "daemons/grpc.h"
 #include "daemons/threads.h"
 
+/* A wake-up whose writers are unknown: the thread works for no one it knows of. */
+static __always_inline void read_unknown_wakeup(struct daemon_thread *self)
+{
+	start_batch(&self->completions);
+	__builtin_memset(&self->tag, 0, sizeof(self->tag));
+	self->serving_none = 1;
+	self->queued = 0;
+}
+
 /*
  * A read of a wake-up inside the daemon: an eventfd, or a pipe or socket
  * pair whose writer is a thread of the reader's process. It is no request,
@@ -68,10 +77,7 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 	if (channel->unsynced && !go) {
 		/* Wake-ups from before the channel was made came too, for work unknown: for no one. */
 		channel->unsynced = 0;
-		start_batch(&self->completions);
-		__builtin_memset(&self->tag, 0, sizeof(self->tag));
-		self->serving_none = 1;
-		self->queued = 0;
+		read_unknown_wakeup(self);
 	} else if (own) {
 		set_thread_tag(self, &reading->tags[0]);
 		self->serving_none = !reading->tags[0].tag;
@@ -117,6 +123,8 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 	struct channel *channel = read ? channels.lookup(&read->key) : NULL;
 	if (reading && self && channel)
 		read_wakeup(channel, self, read->file, reading);
+	else if (read && self && !self->scheduling && !self->g)
+		read_unknown_wakeup(self); /* an eventfd written before its process was a daemon, or by the kernel */
 	return 0;
 }
 
@@ -201,13 +209,13 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 		channels.delete(&key);
 		channel = NULL;
 	}
-	if (!channel && (!daemon || kind == CHANNEL_EVENTFD))
-		return; /* nothing for a watched command, read by a task that works for none; or a wake-up */
+	if (!channel && !daemon)
+		return; /* nothing for a watched command, read by a task that works for none */
 	u32 zero = 0;
 	struct taken_segments *reading = reading_heap.lookup(&zero);
 	if (!reading)
 		return;
-	if (daemon && channel && (kind == CHANNEL_EVENTFD || channel->writer_pid == pid)) {
+	if (daemon && (kind == CHANNEL_EVENTFD || (channel && channel->writer_pid == pid))) {
 		struct wakeup_read *read = wakeup_heap.lookup(&zero);
 		if (read) {
 			read->key = key;
