@@ -196,7 +196,7 @@ static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec 
 		return;
 	if (nr == NR_CLOSE && ret == 0 && self->source && !self->g)
 		closed_source(self, (s64)(int)PT_REGS_PARM1_SYSCALL(regs));
-	if (nr == NR_CLOSE && self->completions.answered)
+	if (nr == NR_CLOSE && self->completions.answered_count)
 		tail_calls.call(ctx, TAIL_SETTLE_ANSWER); /* (its record is not sent: the fd table heals at reuse) */
 	struct task_tag *tag = thread_tag(self);
 	/*

@@ -76,10 +76,11 @@ extension IntegrationTests {
         static func knownRecallShortfall(_ scenario: Case) -> String? {
             switch scenario.design {
             case .pooleventfd where scenario.clients > 1, .poolpipe where scenario.clients > 1:
-                return "a worker's completion is certain only when its worker was handed the request and it came alone"
+                return
+                    "a worker's completion is certain only when its worker was handed the request and its batch pairs with the replies in order"
             case .broker where scenario.clients > 1:
                 return
-                    "a service's completion is certain only when the broker read its reply alone and answered it alone"
+                    "a service's completion is certain only when the broker's batch of replies pairs with its answers in order"
             case .datagram where scenario.transport == .udp && scenario.clients > 1:
                 return "a UDP datagram is credited only when the reader's socket held no other sender's"
             case .datagram where scenario.daemonOptions.contains("recvmmsg") && scenario.clients > 1:

@@ -26,16 +26,22 @@ struct completion {
 BPF_TABLE("lru_hash", u64, struct completion, completions, COMPLETION_MAX);
 BPF_PERCPU_ARRAY(completion_heap, struct completion, 1);
 
-/* The completions a thread read and has not answered yet, oldest first. */
+/*
+ * The completions a thread read and has not answered yet, oldest first, and
+ * the ones its replies answered, sent when the batch is settled.
+ */
 struct pending_completions {
 	u64 ids[PENDING_COMPLETIONS];
 	u32 count;
-	u32 made;	   /* completions this thread made: the low half of their ids */
-	u32 batch;	   /* how many its last wake-up read brought */
-	u32 replies;	   /* its replies since */
-	u64 answered;	   /* the completion its last reply to a command answered: sent when settled */
-	u32 answered_tag;  /* that command */
-	u32 answered_sure; /* its worker was handed that command */
+	u32 made;    /* completions this thread made: the low half of their ids */
+	u32 batch;   /* how many its last wake-up read brought */
+	u32 replies; /* its replies since */
+	u64 answered[PENDING_COMPLETIONS]; /* in the order of the replies that answered them */
+	u32 answered_tags[PENDING_COMPLETIONS]; /* the command each reply reached */
+	u32 answered_count;
+	u32 answered_sure;  /* a bit per answer: its worker was handed that command */
+	u32 out_of_order;   /* a reply answered no completion, or not the oldest one */
+	u32 read_since;	    /* it read a request since its last answer: its replies are that request's */
 };
 
 /*
@@ -65,31 +71,42 @@ static __always_inline u64 make_completion(struct pending_completions *own, stru
 }
 
 /*
- * The completion the last reply answered, sent as its command's. Certain
- * only when the reply was alone in its batch (`alone`: the batch ended with
- * no other reply), the wake-up brought that one completion, and its worker
- * was handed that command: a loop that takes every finished job off a shared
- * list may answer jobs whose wake-up is still to come, in another order.
- * Otherwise ambiguous.
+ * The batch is over: the completions its replies answered are sent as
+ * their commands'. Certain only when the replies paired with the
+ * completions one to one in the order the wake-ups brought them, each to
+ * the command its worker was handed: a loop that takes every finished job
+ * off a shared list answers them in that list's order, which is the order
+ * of their wake-ups unless a worker was overtaken between the two. A
+ * wrong pairing then shows as a reply to another command than the
+ * worker's, or as more replies than completions. Otherwise ambiguous.
  */
-static __always_inline void settle_answer(struct pending_completions *pending, int alone)
+static __always_inline void settle_answers(struct pending_completions *pending)
 {
-	u64 id = pending->answered;
-	if (!id)
-		return;
-	pending->answered = 0;
-	struct completion *made = completions.lookup(&id);
-	if (!made)
-		return;
-	u32 tag = pending->answered_tag;
-	u32 attribution = ATTRIBUTION_DAEMON | (made->guess.attribution & ATTRIBUTION_AMBIGUOUS);
-	if (!alone || !pending->answered_sure || pending->batch != 1 || pending->replies != 1)
-		attribution |= ATTRIBUTION_AMBIGUOUS;
-	struct task_tag owner = { .tag = tag, .attribution = attribution };
-	if (pending->answered_sure && made->guess.also_tag)
-		owner.also_tag = made->guess.tag == tag ? made->guess.also_tag : made->guess.tag;
-	replay_episode(&made->episode, owner, &made->worker);
-	completions.delete(&id);
+	u32 count = pending->answered_count;
+	int ordered = !pending->out_of_order && pending->replies == pending->batch;
+	pending->answered_count = 0;
+	pending->out_of_order = 0;
+	/* A loop the verifier walks, as replay_episode's: unrolled, the replays would be most of the program. */
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < PENDING_COMPLETIONS; i++) {
+		if (i >= count)
+			break;
+		u64 id = pending->answered[i];
+		struct completion *made = completions.lookup(&id);
+		if (!made)
+			continue;
+		u32 tag = pending->answered_tags[i];
+		int sure = (pending->answered_sure >> i) & 1;
+		u32 attribution = ATTRIBUTION_DAEMON | (made->guess.attribution & ATTRIBUTION_AMBIGUOUS);
+		if (!ordered || !sure)
+			attribution |= ATTRIBUTION_AMBIGUOUS;
+		struct task_tag owner = { .tag = tag, .attribution = attribution };
+		if (sure && made->guess.also_tag)
+			owner.also_tag = made->guess.tag == tag ? made->guess.also_tag : made->guess.tag;
+		replay_episode(&made->episode, owner, &made->worker);
+		completions.delete(&id);
+	}
+	pending->answered_sure = 0;
 }
 
 /*
@@ -99,7 +116,7 @@ static __always_inline void settle_answer(struct pending_completions *pending, i
  */
 static __always_inline void start_batch(struct pending_completions *pending)
 {
-	settle_answer(pending, 1);
+	settle_answers(pending);
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS; i++)
 		if (i < pending->count)
@@ -107,6 +124,7 @@ static __always_inline void start_batch(struct pending_completions *pending)
 	pending->count = 0;
 	pending->batch = 0;
 	pending->replies = 0;
+	pending->read_since = 0;
 }
 
 /*
@@ -133,18 +151,18 @@ static __always_inline int guessed_for(const struct completion *made, u32 tag)
 }
 
 /*
- * A reply by a thread that holds completions answers one of them: the
- * oldest whose worker was handed the command the reply goes to (`reaches`,
- * 0 for none), else the oldest whose worker's request is unknown. A reply to
- * a command holds its completion until the batch shows whether the reply
- * was alone in it (settle_answer). A completion handed another watched
- * command waits for that command's reply.
+ * A reply by a thread that holds completions, or answered some in this
+ * batch, answers one of them: the oldest whose worker was handed the
+ * command the reply goes to (`reaches`, 0 for none), else the oldest whose
+ * worker's request is unknown. It is held until the batch is settled. A
+ * completion handed another watched command waits for that command's
+ * reply. A reply that answers none, or not the oldest, puts the batch out
+ * of order.
  */
 static __always_inline void answer_completion(struct pending_completions *pending, u32 reaches)
 {
 	int chosen = -1, unknown = -1;
 	pending->replies += 1;
-	settle_answer(pending, 0);
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS; i++) {
 		struct completion *made = i < pending->count ? completions.lookup(&pending->ids[i]) : NULL;
@@ -154,6 +172,8 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 			unknown = i;
 	}
 	int pick = chosen >= 0 ? chosen : unknown;
+	if (pick != 0 || chosen != 0)
+		pending->out_of_order = 1;
 	if (pick < 0)
 		return;
 	u64 id = pending->ids[pick & (PENDING_COMPLETIONS - 1)];
@@ -162,13 +182,16 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 		if (i >= pick)
 			pending->ids[i] = pending->ids[i + 1];
 	pending->count -= 1;
-	if (!reaches) {
+	u32 slot = pending->answered_count;
+	if (!reaches || slot >= PENDING_COMPLETIONS) {
 		completions.delete(&id);
 		return;
 	}
-	pending->answered = id;
-	pending->answered_tag = reaches;
-	pending->answered_sure = chosen >= 0;
+	pending->answered[slot & (PENDING_COMPLETIONS - 1)] = id;
+	pending->answered_tags[slot & (PENDING_COMPLETIONS - 1)] = reaches;
+	if (chosen >= 0)
+		pending->answered_sure |= 1 << slot;
+	pending->answered_count = slot + 1;
 }
 
 #endif

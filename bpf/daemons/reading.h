@@ -130,14 +130,14 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 
 /*
  * A thread that answered a completion closes a connection: its batch is over
- * (a loop closes a client it answered), so its answer is settled. A program
+ * (a loop closes a client it answered), so its answers are settled. A program
  * of its own, as tail__read_wakeup is.
  */
 int tail__settle_answer(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct daemon_thread *self = this_thread(0);
 	if (self)
-		settle_answer(&self->completions, 1);
+		settle_answers(&self->completions);
 	return 0;
 }
 
@@ -226,8 +226,10 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	}
 	if (!self)
 		self = this_thread(0); /* a Go program's thread has one before its process is a daemon */
-	if (self)
+	if (self) {
 		self->episode.count = 0; /* a new request: what came before was for someone else */
+		self->completions.read_since = 1;
+	}
 	u64 g = self ? self->g : 0;
 	struct go_key goroutine = { .pid = pid, .g = g };
 	struct task_tag *taken = reading->tags;

@@ -195,7 +195,9 @@ static __always_inline int daemon_reply(struct daemon_thread *self, const struct
 	if (!reaches && writer->tag && handed && self->source && (u64)fd_file(fd) == self->source)
 		reaches = writer->tag;
 	u32 zero = 0;
-	u32 *answer = self->completions.count ? answer_heap.lookup(&zero) : NULL;
+	struct pending_completions *pending = &self->completions;
+	int answers = pending->count || (pending->answered_count && !pending->read_since);
+	u32 *answer = answers ? answer_heap.lookup(&zero) : NULL;
 	if (answer)
 		*answer = reaches;
 	if (writer->tag && !handed)
