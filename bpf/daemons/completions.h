@@ -33,15 +33,15 @@ BPF_PERCPU_ARRAY(completion_heap, struct completion, 1);
 struct pending_completions {
 	u64 ids[PENDING_COMPLETIONS];
 	u32 count;
-	u32 made;    /* completions this thread made: the low half of their ids */
-	u32 batch;   /* how many its last wake-up read brought */
-	u32 replies; /* its replies since */
-	u64 answered[PENDING_COMPLETIONS]; /* in the order of the replies that answered them */
+	u32 made;				/* completions this thread made: the low half of their ids */
+	u32 batch;				/* how many its last wake-up read brought */
+	u32 replies;				/* its replies since */
+	u64 answered[PENDING_COMPLETIONS];	/* in the order of the replies that answered them */
 	u32 answered_tags[PENDING_COMPLETIONS]; /* the command each reply reached */
 	u32 answered_count;
-	u32 answered_sure;  /* a bit per answer: its worker was handed that command */
-	u32 out_of_order;   /* a reply answered no completion, or not the oldest one */
-	u32 read_since;	    /* it read a request since its last answer: its replies are that request's */
+	u32 answered_sure; /* a bit per answer: its worker was handed that command */
+	u32 out_of_order;  /* a reply answered no completion, or not the oldest one */
+	u32 read_since;	   /* it read a request since its last answer: its replies are that request's */
 };
 
 /*
