@@ -24,10 +24,9 @@ struct completion {
 };
 /*
  * Completions no one answers (a thread that died, a queue that overflowed)
- * age out. The calls are apart, and only for a worker that kept some: a
- * loop's wake-ups of itself and workers that named no path make many
- * completions, and copying an empty episode cost more than the rest of
- * their wake-up.
+ * age out. The calls (5 KiB) are apart, and only for a worker that kept
+ * some: a loop's wake-ups of itself and workers that named no path make
+ * many completions with none.
  */
 BPF_TABLE("lru_hash", u64, struct completion, completions, COMPLETION_MAX);
 BPF_TABLE("lru_hash", u64, struct episode, completion_calls, COMPLETION_MAX);
