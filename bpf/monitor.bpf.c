@@ -52,10 +52,6 @@ BPF_TASK_STORAGE(pending_writes, struct write_in_flight);
 RAW_TRACEPOINT_PROBE(sys_enter)
 {
 	long nr = ctx->args[1];
-	if (nr == NR_FUTEX) {
-		futex_wait_again(user_regs());
-		return 0;
-	}
 	struct syscall_spec *spec = spec_for(nr);
 	if (!spec || spec->action != SYSCALL_IO_WRITE)
 		return 0;
@@ -235,11 +231,8 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	if (!spec) {
 		int woken = nr == NR_FUTEX && ctx->args[1] == 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
 		struct daemon_thread *self = woken ? this_thread(0) : NULL;
-		if (self && futex_waited(regs)) {
+		if (self && futex_waited(regs))
 			take_handoff(self, 1); /* a daemon thread woken: what its waker handed it (sched_waking) */
-			self->woken_on = PT_REGS_PARM1_SYSCALL(regs);
-			self->released = 0;
-		}
 		return 0;
 	}
 	s64 ret = ctx->args[1];

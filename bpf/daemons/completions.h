@@ -18,18 +18,13 @@
 struct completion {
 	struct task_tag guess; /* the tag the worker was handed, when `guessed` */
 	u32 guessed;	       /* it was woken with a hand-off (a tag, or none) since its last completion */
-	u32 kept;	       /* it kept calls: its episode is in `completion_calls` */
 	struct episode_thread
 		worker; /* its calls' records name it: another process's, for a completion a reply carried */
+	struct episode episode;
 };
-/*
- * Completions no one answers (a thread that died, a queue that overflowed)
- * age out. The calls (5 KiB) are apart, and only for a worker that kept
- * some: a loop's wake-ups of itself and workers that named no path make
- * many completions with none.
- */
+/* Completions no one answers (a thread that died, a queue that overflowed) age out. */
 BPF_TABLE("lru_hash", u64, struct completion, completions, COMPLETION_MAX);
-BPF_TABLE("lru_hash", u64, struct episode, completion_calls, COMPLETION_MAX);
+BPF_PERCPU_ARRAY(completion_heap, struct completion, 1);
 
 /*
  * The completions a thread read and has not answered yet, oldest first, and
@@ -44,33 +39,10 @@ struct pending_completions {
 	u64 answered[PENDING_COMPLETIONS];	/* in the order of the replies that answered them */
 	u32 answered_tags[PENDING_COMPLETIONS]; /* the command each reply reached */
 	u32 answered_count;
-	u32 answered_sure;    /* a bit per answer: its worker was handed that command */
-	u32 answered_unknown; /* a bit per answer: its worker's request is unknown */
-	u32 out_of_order;     /* a reply answered no completion, or not the oldest one */
-	u32 read_since;	      /* it read a request since its last answer: its replies are that request's */
+	u32 answered_sure; /* a bit per answer: its worker was handed that command */
+	u32 out_of_order;  /* a reply answered no completion, or not the oldest one */
+	u32 read_since;	   /* it read a request since its last answer: its replies are that request's */
 };
-
-/*
- * Hand-offs that the woken thread did not use, by process and command (see
- * futex_wait_again): another thread took the job, and a worker that took a
- * job unwoken has no guess of its own. Counted, at most PENDING_COMPLETIONS.
- */
-struct unused_handoff_key {
-	u32 pid;
-	u32 tag;
-};
-BPF_TABLE("lru_hash", struct unused_handoff_key, u32, unused_handoffs, 1024);
-
-/* One unused hand-off of the current process to `tag`, taken if there is one. */
-static __always_inline int take_unused_handoff(u32 tag)
-{
-	struct unused_handoff_key key = { .pid = bpf_get_current_pid_tgid() >> 32, .tag = tag };
-	u32 *count = unused_handoffs.lookup(&key);
-	if (!count || !*count)
-		return 0;
-	*count -= 1;
-	return 1;
-}
 
 /*
  * The worker's kept calls, taken out of its episode as a completion, with
@@ -80,25 +52,22 @@ static __always_inline int take_unused_handoff(u32 tag)
 static __always_inline u64 make_completion(struct pending_completions *own, struct episode *episode,
 					   const struct task_tag *guess, u32 guessed)
 {
-	struct completion made = { .guess = *guess, .guessed = guessed, .kept = episode->count != 0 };
-	made.worker = current_episode_thread();
+	u32 zero = 0;
+	struct completion *made = completion_heap.lookup(&zero);
+	if (!made)
+		return 0;
+	made->guess = *guess;
+	made->guessed = guessed;
+	made->worker = current_episode_thread();
+	bpf_probe_read_kernel(&made->episode, sizeof(made->episode), episode);
 	own->made += 1;
 	u64 id = (bpf_get_current_pid_tgid() << 32) | own->made;
-	if (made.kept && completion_calls.update(&id, episode) != 0)
-		made.kept = 0;
 	episode->count = 0;
-	if (completions.update(&id, &made) != 0) {
+	if (completions.update(&id, made) != 0) {
 		count_lost(LOST_COMPLETIONS_FULL);
 		return 0;
 	}
 	return id;
-}
-
-/* A completion answered, or found stale: out of both maps. */
-static __always_inline void forget_completion(u64 id)
-{
-	completion_calls.delete(&id);
-	completions.delete(&id);
 }
 
 /*
@@ -109,10 +78,7 @@ static __always_inline void forget_completion(u64 id)
  * off a shared list answers them in that list's order, which is the order
  * of their wake-ups unless a worker was overtaken between the two. A
  * wrong pairing then shows as a reply to another command than the
- * worker's, or as more replies than completions. A worker with no guess
- * (it took its job unwoken) is paired so too, and certain when a thread
- * woken for that command found its job taken (take_unused_handoff).
- * Otherwise ambiguous.
+ * worker's, or as more replies than completions. Otherwise ambiguous.
  */
 static __always_inline void settle_answers(struct pending_completions *pending)
 {
@@ -131,21 +97,16 @@ static __always_inline void settle_answers(struct pending_completions *pending)
 			continue;
 		u32 tag = pending->answered_tags[i];
 		int sure = (pending->answered_sure >> i) & 1;
-		if (!sure && ordered && ((pending->answered_unknown >> i) & 1))
-			sure = take_unused_handoff(tag);
 		u32 attribution = ATTRIBUTION_DAEMON | (made->guess.attribution & ATTRIBUTION_AMBIGUOUS);
 		if (!ordered || !sure)
 			attribution |= ATTRIBUTION_AMBIGUOUS;
 		struct task_tag owner = { .tag = tag, .attribution = attribution };
 		if (sure && made->guess.also_tag)
 			owner.also_tag = made->guess.tag == tag ? made->guess.also_tag : made->guess.tag;
-		struct episode *calls = made->kept ? completion_calls.lookup(&id) : NULL;
-		if (calls)
-			replay_episode(calls, owner, &made->worker);
-		forget_completion(id);
+		replay_episode(&made->episode, owner, &made->worker);
+		completions.delete(&id);
 	}
 	pending->answered_sure = 0;
-	pending->answered_unknown = 0;
 }
 
 /*
@@ -159,7 +120,7 @@ static __always_inline void start_batch(struct pending_completions *pending)
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS; i++)
 		if (i < pending->count)
-			forget_completion(pending->ids[i]);
+			completions.delete(&pending->ids[i]);
 	pending->count = 0;
 	pending->batch = 0;
 	pending->replies = 0;
@@ -211,7 +172,7 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 			unknown = i;
 	}
 	int pick = chosen >= 0 ? chosen : unknown;
-	if (pick != 0)
+	if (pick != 0 || chosen != 0)
 		pending->out_of_order = 1;
 	if (pick < 0)
 		return;
@@ -223,15 +184,13 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 	pending->count -= 1;
 	u32 slot = pending->answered_count;
 	if (!reaches || slot >= PENDING_COMPLETIONS) {
-		forget_completion(id);
+		completions.delete(&id);
 		return;
 	}
 	pending->answered[slot & (PENDING_COMPLETIONS - 1)] = id;
 	pending->answered_tags[slot & (PENDING_COMPLETIONS - 1)] = reaches;
 	if (chosen >= 0)
 		pending->answered_sure |= 1 << slot;
-	else
-		pending->answered_unknown |= 1 << slot;
 	pending->answered_count = slot + 1;
 }
 

@@ -34,33 +34,6 @@ static __always_inline int futex_waited(const struct pt_regs *regs)
  * in the waker's context; sched_wakeup of a thread woken onto an idle CPU
  * runs in that CPU's, where the waker is unknown.
  */
-/*
- * A futex wait by a daemon thread. One that was handed a command's work by
- * a wake-up and waits again on the same futex word having done nothing
- * found the job taken: a worker back from its last job takes the next off
- * the queue without waiting. Its hand-off is counted unused, for the
- * completion of a worker with no guess (settle_answers).
- */
-static __always_inline void futex_wait_again(const struct pt_regs *regs)
-{
-	u32 pid = bpf_get_current_pid_tgid() >> 32;
-	if (!may_be_daemon(pid))
-		return;
-	struct daemon_thread *self = this_thread(0);
-	if (!self || !self->handed || self->released || !self->woken_on || self->episode.count || !self->tag.tag ||
-	    !(self->tag.attribution & ATTRIBUTION_WOKEN) || !futex_waited(regs) ||
-	    PT_REGS_PARM1_SYSCALL(regs) != self->woken_on)
-		return;
-	self->released = 1;
-	struct unused_handoff_key key = { .pid = pid, .tag = self->tag.tag };
-	u32 one = 1;
-	u32 *count = unused_handoffs.lookup(&key);
-	if (!count)
-		unused_handoffs.update(&key, &one);
-	else if (*count < PENDING_COMPLETIONS)
-		*count += 1;
-}
-
 RAW_TRACEPOINT_PROBE(sched_waking)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;

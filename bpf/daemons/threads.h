@@ -46,8 +46,7 @@ struct daemon_thread {
 	s32 source_fd;	   /* the fd of `source` */
 	u64 source;	   /* the socket or pipe it took its tag from: a reply there answers it */
 	u32 source_closed; /* it closed that fd: a wake-up may end its work for the command (take_handoff) */
-	u32 released;	   /* its hand-off went unused (futex_wait_again) */
-	u64 woken_on;	   /* the futex word its last futex wait returned from, woken */
+	u32 _pad;
 	struct request_queue queue;
 	struct pending_completions completions; /* workers' completions it read, and the ones it made */
 	struct episode episode;			/* episode.count 0: no calls kept since its last request */
