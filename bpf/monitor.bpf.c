@@ -65,6 +65,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		struct daemon_thread *self = spec->action == SYSCALL_IO_WRITE ? daemon_thread(pid) : NULL;
 		if (!self)
 			return 0;
+		if (self->claiming)
+			claim_handoff(self, pid);
 		u64 args[6];
 		syscall_args(regs, args);
 		daemon_write(self, args[0]);
@@ -95,6 +97,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 					make_completion(&self->completions, &self->episode, &writer, guessed);
 				write.make = 1; /* so that its reader knows the writer (read_wakeup) */
 				self->handed = 0;
+				self->claiming = !self->requests;
 			}
 			kind = tag_channel(args[0], &write, &reaches, &self->flight);
 			local = wakes || write.local;
@@ -175,6 +178,8 @@ static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec 
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct daemon_thread *self = daemon_thread(pid);
+	if (self && self->claiming)
+		claim_handoff(self, pid);
 	if (self && spec->action == SYSCALL_IO_WRITE) /* (only watched tasks and daemons put writes in flight) */
 		settle_write(&self->flight, write_result(spec, &self->flight, ret));
 	else if (self)

@@ -48,9 +48,10 @@ RAW_TRACEPOINT_PROBE(sched_waking)
 	if (nr != NR_FUTEX)
 		return 0;
 	struct daemon_thread *waker = this_thread(0);
-	struct task_tag *tag = thread_tag(waker);
-	if (!tag && (!waker || waker->serving_none))
+	if (!waker)
 		return 0;
+	struct task_tag *tag = thread_tag(waker);
+	int for_none = !tag && waker->serving_none; /* it read a request for no watched command */
 	/*
 	 * Only a thread waiting in a futex is handed work: it takes it as the wait
 	 * returns (sys_exit). Its syscall number is in its saved registers, at the
@@ -65,6 +66,12 @@ RAW_TRACEPOINT_PROBE(sched_waking)
 			      (const char *)wakee_stack + regs_offset + offsetof(struct pt_regs, orig_ax));
 	if (wakee_nr != NR_FUTEX)
 		return 0;
+	if (for_none) {
+		/* The woken thread takes a wake-up with nothing handed as work for no one (take_handoff). */
+		struct task_tag none = {};
+		queue_handoff(pid, waker, &none);
+		return 0;
+	}
 	u32 wakee_tid = read_kernel_u32(wakee, OFF_task_struct__pid);
 	/* Only work a thread read itself is handed on: off a command's connection, or another daemon's. */
 	struct handoff handed = { .kind = HANDOFF_KEEP };
@@ -72,6 +79,7 @@ RAW_TRACEPOINT_PROBE(sched_waking)
 		handed.kind = HANDOFF_WAKE;
 		handed.tag = *tag;
 		handed.tag.attribution |= ATTRIBUTION_WOKEN;
+		queue_handoff(pid, waker, &handed.tag);
 	}
 	handoffs.update(&wakee_tid, &handed);
 	return 0;

@@ -21,6 +21,7 @@ static __always_inline void read_unknown_wakeup(struct daemon_thread *self)
 	__builtin_memset(&self->tag, 0, sizeof(self->tag));
 	self->serving_none = 1;
 	self->queued = 0;
+	self->handed_on = self->requests; /* its last request's hand-off, if any, was made before */
 }
 
 /*
@@ -46,8 +47,10 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 	int others = 0;
 	reading->own = 0;
 	__builtin_memset(&reading->handed, 0, sizeof(reading->handed));
-	if (!go)
+	if (!go) {
 		start_batch(&self->completions);
+		self->handed_on = self->requests; /* (as in read_unknown_wakeup) */
+	}
 #pragma unroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
 		if (i >= count || go)
@@ -310,6 +313,8 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 		}
 	}
 	reader_tag(&tag, g != 0, daemon);
+	if (self && daemon && !g)
+		self->requests += 1;
 	if (self && daemon && !g && !tag.tag)
 		self->serving_none = 1;
 	else if (self && tag.tag)

@@ -46,7 +46,9 @@ struct daemon_thread {
 	s32 source_fd;	   /* the fd of `source` */
 	u64 source;	   /* the socket or pipe it took its tag from: a reply there answers it */
 	u32 source_closed; /* it closed that fd: a wake-up may end its work for the command (take_handoff) */
-	u32 _pad;
+	u32 claiming;	   /* a worker to start new work: it takes the oldest hand-off as it does (claim_handoff) */
+	u32 requests;	   /* requests it read itself, off a connection: a thread that reads them claims none */
+	u32 handed_on;	   /* the value of `requests` when it last queued a hand-off: one a request */
 	struct request_queue queue;
 	struct pending_completions completions; /* workers' completions it read, and the ones it made */
 	struct episode episode;			/* episode.count 0: no calls kept since its last request */
@@ -64,6 +66,30 @@ struct handoff {
 	u32 _pad;
 };
 BPF_HASH(handoffs, u32, struct handoff, WATCH_MAX); /* tid -> what was handed to it */
+
+/*
+ * A process's hand-offs in the order they were made. A pool's workers take
+ * jobs off a shared queue oldest first, and not always the job their
+ * wake-up was for: a worker back from its last job takes the next before
+ * the woken thread runs, or two woken threads take each other's. They start
+ * work in about the order they took the jobs, so a worker starting work
+ * takes the oldest hand-off as its guess (claim_handoff), whichever thread
+ * was woken for it. A guess is only a guess: the reply decides (see
+ * completions.h). One hand-off is queued a request (the first futex wake-up
+ * after it is read), and one never claimed ages out.
+ */
+#define HANDOFF_QUEUE 8
+#define HANDOFF_MAX_AGE_NS (50ULL * 1000 * 1000)
+struct queued_handoff {
+	struct task_tag tag; /* the request's: 0 for one for no watched command */
+	u64 time;
+};
+struct handoff_queue {
+	u64 head; /* the oldest not claimed */
+	u64 tail;
+	struct queued_handoff slots[HANDOFF_QUEUE];
+};
+BPF_TABLE("lru_hash", u32, struct handoff_queue, handoff_queues, DAEMON_MAX); /* pid -> its hand-offs */
 
 /*
  * What was handed to the current thread, taken into its state: when it is
@@ -99,6 +125,60 @@ static __always_inline void take_handoff(struct daemon_thread *self, int woken)
 		self->serving_none = 0; /* handed work: its reply decides whose */
 		self->handed = 1;
 		self->source = 0;
+		self->claiming = !self->g && !self->requests;
+	}
+}
+
+/* The request a thread read, handed to another thread by a futex wake-up: queued for claim_handoff. */
+static __always_inline void queue_handoff(u32 pid, struct daemon_thread *waker, const struct task_tag *tag)
+{
+	if (waker->handed_on == waker->requests)
+		return;
+	waker->handed_on = waker->requests;
+	struct handoff_queue *queue = handoff_queues.lookup(&pid);
+	if (!queue) {
+		struct handoff_queue empty = {};
+		handoff_queues.update(&pid, &empty);
+		queue = handoff_queues.lookup(&pid);
+		if (!queue)
+			return;
+	}
+	/* (Two CPUs may race here: the worst is a wrong guess, which the reply catches.) */
+	u64 tail = queue->tail;
+	if (tail - queue->head >= HANDOFF_QUEUE)
+		queue->head = tail - HANDOFF_QUEUE + 1; /* the oldest goes */
+	struct queued_handoff *slot = &queue->slots[tail & (HANDOFF_QUEUE - 1)];
+	slot->tag = *tag;
+	slot->time = bpf_ktime_get_ns();
+	queue->tail = tail + 1;
+}
+
+/*
+ * A worker starts work (its first traced call since it was woken, or since
+ * its last completion): its guess is the oldest hand-off not yet claimed
+ * and not aged out. With none left, it keeps what its own wake-up handed it.
+ */
+static __always_inline void claim_handoff(struct daemon_thread *self, u32 pid)
+{
+	self->claiming = 0;
+	struct handoff_queue *queue = handoff_queues.lookup(&pid);
+	if (!queue)
+		return;
+	u64 now = bpf_ktime_get_ns();
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < HANDOFF_QUEUE; i++) {
+		u64 head = queue->head;
+		if (head >= queue->tail)
+			return;
+		struct queued_handoff *slot = &queue->slots[head & (HANDOFF_QUEUE - 1)];
+		queue->head = head + 1;
+		if (now - slot->time > HANDOFF_MAX_AGE_NS)
+			continue;
+		self->tag = slot->tag;
+		self->handed = 1;
+		self->serving_none = 0;
+		self->source = 0;
+		return;
 	}
 }
 
@@ -211,6 +291,7 @@ static __always_inline int daemon_reply(struct daemon_thread *self, const struct
 	self->episode.count = 0;
 	if (writer->tag)
 		forget_handoff(self);
+	self->claiming = !self->g && !self->requests; /* its next job may come off a queue unseen */
 	return answer != NULL;
 }
 

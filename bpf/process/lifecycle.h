@@ -205,8 +205,11 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 	u32 tid = (u32)id;
 	struct task_watch *watch = watch_of(tid);
 	if (!watch) {
-		if (may_be_daemon(id >> 32) && handoffs.lookup(&tid))
+		u32 pid = id >> 32;
+		if (may_be_daemon(pid) && handoffs.lookup(&tid))
 			handoffs.delete(&tid); /* (a lookup first: it takes no lock) */
+		if (args->group_dead && may_be_daemon(pid) && handoff_queues.lookup(&pid))
+			handoff_queues.delete(&pid);
 		return 0;
 	}
 	u32 tag = watch->tag, attribution = watch->attribution;
