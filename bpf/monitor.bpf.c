@@ -250,9 +250,13 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 		int held =
 			spec->action == SYSCALL_IO_READ && ret > 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
 		struct taken_segments *reading = held ? reading_heap.lookup(&zero) : NULL;
-		if (reading && reading->holding) {
+		if (reading && reading->holding)
 			tail_calls.call(ctx, TAIL_HOLD_COMPLETIONS);
+		if (reading && reading->handing)
+			tail_calls.call(ctx, TAIL_QUEUE_HANDOFFS);
+		if (reading) {
 			reading->holding = 0;
+			reading->handing = 0;
 		}
 		return 0;
 	}

@@ -328,6 +328,7 @@ public final class Tracer {
     private static let tailCalls = [
         "tail__read_wakeup": TAIL_READ_WAKEUP.rawValue, "tail__settle_answer": TAIL_SETTLE_ANSWER.rawValue,
         "tail__hold_completions": TAIL_HOLD_COMPLETIONS.rawValue,
+        "tail__queue_handoffs": TAIL_QUEUE_HANDOFFS.rawValue,
         "tail__answer_completion": TAIL_ANSWER_COMPLETION.rawValue,
     ]
 

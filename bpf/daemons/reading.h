@@ -145,9 +145,26 @@ int tail__settle_answer(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /*
+ * A dispatcher read requests off a connection (read_channel): they are
+ * queued as hand-offs. A program of its own, as tail__read_wakeup is.
+ */
+int tail__queue_handoffs(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 zero = 0;
+	struct taken_segments *reading = reading_heap.lookup(&zero);
+	if (!reading || !reading->handing)
+		return 0;
+	reading->handing = 0;
+	queue_read_handoffs(bpf_get_current_pid_tgid() >> 32, reading->tags, reading->handing_count,
+			    reading->handing_continues);
+	return 0;
+}
+
+/*
  * A daemon thread read segments off a connection (read_channel): the
  * completions they carry (pass_completion) wait for its replies, in a batch
- * of their own. A program of its own, as tail__read_wakeup is.
+ * of their own. A program of its own, as tail__read_wakeup is; a
+ * dispatcher's read goes on to tail__queue_handoffs.
  */
 int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -163,13 +180,15 @@ int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++)
 		if (i < count && reading->completions[i])
 			carried = 1;
-	if (!self || !carried)
-		return 0;
-	start_batch(&self->completions);
+	if (self && carried) {
+		start_batch(&self->completions);
 #pragma unroll
-	for (int i = 0; i < CHANNEL_SEGMENTS; i++)
-		if (i < count && reading->completions[i])
-			hold_completion(&self->completions, reading->completions[i]);
+		for (int i = 0; i < CHANNEL_SEGMENTS; i++)
+			if (i < count && reading->completions[i])
+				hold_completion(&self->completions, reading->completions[i]);
+	}
+	if (reading->handing)
+		tail_calls.call(ctx, TAIL_QUEUE_HANDOFFS);
 	return 0;
 }
 
@@ -276,6 +295,12 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	}
 	if (self && self->scheduling)
 		return; /* Go's scheduler between goroutines reads the netpoller's wake-up pipe: no one's request */
+	if (daemon && !g && self->dispatcher) {
+		/* (Queued in tail__queue_handoffs: this program has no room for the loop.) */
+		reading->handing = 1;
+		reading->handing_count = count;
+		reading->handing_continues = continues;
+	}
 	struct request_queue *queue = daemon && !g && self && self->queued ? &self->queue : NULL;
 	if (queue && queue->file == file && count > 0) {
 		/* Read ahead while it still works on a request from the same connection. */

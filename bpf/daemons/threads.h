@@ -49,6 +49,8 @@ struct daemon_thread {
 	u32 claiming;	   /* a worker to start new work: it takes the oldest hand-off as it does (claim_handoff) */
 	u32 requests;	   /* requests it read itself, off a connection: a thread that reads them claims none */
 	u32 handed_on;	   /* the value of `requests` when it last queued a hand-off: one a request */
+	u32 dispatcher;	   /* it handed a request it read to another thread: it queues each it reads */
+	u32 _pad;
 	struct request_queue queue;
 	struct pending_completions completions; /* workers' completions it read, and the ones it made */
 	struct episode episode;			/* episode.count 0: no calls kept since its last request */
@@ -90,6 +92,7 @@ struct handoff_queue {
 	struct queued_handoff slots[HANDOFF_QUEUE];
 };
 BPF_TABLE("lru_hash", u32, struct handoff_queue, handoff_queues, DAEMON_MAX); /* pid -> its hand-offs */
+BPF_ARRAY(empty_handoff_queue, struct handoff_queue, 1); /* never written: a new queue's first value */
 
 /*
  * What was handed to the current thread, taken into its state: when it is
@@ -129,28 +132,81 @@ static __always_inline void take_handoff(struct daemon_thread *self, int woken)
 	}
 }
 
-/* The request a thread read, handed to another thread by a futex wake-up: queued for claim_handoff. */
-static __always_inline void queue_handoff(u32 pid, struct daemon_thread *waker, const struct task_tag *tag)
+/* The process's hand-off queue, made if new. */
+static __always_inline struct handoff_queue *handoff_queue_of(u32 pid)
 {
-	if (waker->handed_on == waker->requests)
-		return;
-	waker->handed_on = waker->requests;
 	struct handoff_queue *queue = handoff_queues.lookup(&pid);
-	if (!queue) {
-		struct handoff_queue empty = {};
-		handoff_queues.update(&pid, &empty);
-		queue = handoff_queues.lookup(&pid);
-		if (!queue)
-			return;
-	}
+	if (queue)
+		return queue;
+	u32 zero = 0;
+	struct handoff_queue *empty = empty_handoff_queue.lookup(&zero);
+	if (!empty)
+		return NULL;
+	handoff_queues.update(&pid, empty);
+	return handoff_queues.lookup(&pid);
+}
+
+static __always_inline void push_handoff(struct handoff_queue *queue, const struct task_tag *tag, u64 now)
+{
 	/* (Two CPUs may race here: the worst is a wrong guess, which the reply catches.) */
 	u64 tail = queue->tail;
 	if (tail - queue->head >= HANDOFF_QUEUE)
 		queue->head = tail - HANDOFF_QUEUE + 1; /* the oldest goes */
 	struct queued_handoff *slot = &queue->slots[tail & (HANDOFF_QUEUE - 1)];
 	slot->tag = *tag;
-	slot->time = bpf_ktime_get_ns();
+	slot->time = now;
 	queue->tail = tail + 1;
+}
+
+/*
+ * The request a thread read, handed to another thread by a futex wake-up.
+ * From then on the thread is a dispatcher, and every request it reads is
+ * queued as it is read (queue_read_handoffs): a job queued while every
+ * worker is busy wakes no one, yet is taken all the same.
+ */
+static __always_inline void queue_handoff(u32 pid, struct daemon_thread *waker, const struct task_tag *tag)
+{
+	if (waker->dispatcher || waker->handed_on == waker->requests)
+		return;
+	waker->handed_on = waker->requests;
+	waker->dispatcher = 1;
+	struct handoff_queue *queue = handoff_queue_of(pid);
+	if (queue)
+		push_handoff(queue, tag, bpf_ktime_get_ns());
+}
+
+/*
+ * The requests a dispatcher read (`count` segments, the first continuing
+ * one read before when `continues`; none of them known: for no watched
+ * command), queued in order for the workers to claim.
+ */
+static __always_inline void queue_read_handoffs(u32 pid, const struct task_tag *taken, int count, int continues)
+{
+	struct handoff_queue *queue = handoff_queue_of(pid);
+	if (!queue)
+		return;
+	u64 now = bpf_ktime_get_ns();
+	if (count <= 0) {
+		struct task_tag none = {};
+		push_handoff(queue, &none, now);
+		return;
+	}
+	u64 tail = queue->tail;
+	u32 first = continues ? 1 : 0;
+#pragma unroll
+	for (u32 i = 0; i < CHANNEL_SEGMENTS; i++) {
+		if (i < first || i >= count)
+			continue;
+		struct queued_handoff *slot = &queue->slots[tail & (HANDOFF_QUEUE - 1)];
+		slot->tag.tag = taken[i].tag;
+		slot->tag.also_tag = taken[i].also_tag;
+		slot->tag.attribution = (taken[i].attribution & ATTRIBUTION_AMBIGUOUS) | ATTRIBUTION_WOKEN;
+		slot->time = now;
+		tail += 1;
+	}
+	queue->tail = tail;
+	if (tail - queue->head > HANDOFF_QUEUE)
+		queue->head = tail - HANDOFF_QUEUE; /* the oldest go */
 }
 
 /*
