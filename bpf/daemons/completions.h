@@ -42,6 +42,7 @@ struct pending_completions {
 	u32 answered_sure; /* a bit per answer: its worker was handed that command */
 	u32 out_of_order;  /* a reply answered no completion, or not the oldest one */
 	u32 read_since;	   /* it read a request since its last answer: its replies are that request's */
+	u32 by_wakeup;	   /* the batch came with a wake-up, not in a reply's bytes: its order is unknown */
 };
 
 /*
@@ -73,17 +74,21 @@ static __always_inline u64 make_completion(struct pending_completions *own, stru
 /*
  * The batch is over: the completions its replies answered are sent as
  * their commands'. Certain only when the replies paired with the
- * completions one to one in the order the wake-ups brought them, each to
- * the command its worker was handed: a loop that takes every finished job
- * off a shared list answers them in that list's order, which is the order
- * of their wake-ups unless a worker was overtaken between the two. A
- * wrong pairing then shows as a reply to another command than the
+ * completions one to one, in order, each to the command its worker was
+ * handed. Completions that rode in a reply's bytes (a service's answers to
+ * a broker) come in the order the reader relays them. Wake-ups do not: a
+ * loop answers the jobs on its shared done-list in the list's order, which
+ * is the wake-ups' only when no worker was overtaken between the two, and
+ * two workers' guesses can be swapped the same way. So a batch of several
+ * wake-ups is ambiguous; one wake-up with one reply pairs whatever the
+ * order. A wrong pairing shows as a reply to another command than the
  * worker's, or as more replies than completions. Otherwise ambiguous.
  */
 static __always_inline void settle_answers(struct pending_completions *pending)
 {
 	u32 count = pending->answered_count;
-	int ordered = !pending->out_of_order && pending->replies == pending->batch;
+	int ordered = !pending->out_of_order && pending->replies == pending->batch &&
+		      (pending->batch == 1 || !pending->by_wakeup);
 	pending->answered_count = 0;
 	pending->out_of_order = 0;
 	/* A loop the verifier walks, as replay_episode's: unrolled, the replays would be most of the program. */

@@ -18,6 +18,7 @@
 static __always_inline void read_unknown_wakeup(struct daemon_thread *self)
 {
 	start_batch(&self->completions);
+	self->completions.by_wakeup = 1;
 	__builtin_memset(&self->tag, 0, sizeof(self->tag));
 	self->serving_none = 1;
 	self->queued = 0;
@@ -49,6 +50,7 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 	__builtin_memset(&reading->handed, 0, sizeof(reading->handed));
 	if (!go) {
 		start_batch(&self->completions);
+		self->completions.by_wakeup = 1;
 		self->handed_on = self->requests; /* (as in read_unknown_wakeup) */
 	}
 #pragma unroll
@@ -182,6 +184,7 @@ int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 			carried = 1;
 	if (self && carried) {
 		start_batch(&self->completions);
+		self->completions.by_wakeup = 0;
 #pragma unroll
 		for (int i = 0; i < CHANNEL_SEGMENTS; i++)
 			if (i < count && reading->completions[i])
