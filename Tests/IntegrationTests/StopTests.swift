@@ -18,7 +18,8 @@ extension IntegrationTests {
         let monitor = try Harness.startMonitor(["--pid=\(sleeper.pid)", "--format", "json"], directory: directory)
         defer { monitor.kill() }
         try #require(
-            Harness.waitUntil(timeout: 15) { monitor.stderr.contains("ebpf-monitor: ready ") }, "\(monitor.stderr)")
+            Harness.waitUntil(timeout: Harness.readyTimeout) { monitor.stderr.contains("ebpf-monitor: ready ") },
+            "\(monitor.stderr)")
         kill(monitor.pid, SIGINT)
         let run = monitor.wait(timeout: 10)
         #expect(!run.timedOut, "SIGINT did not stop the monitor: \(run)")
@@ -42,7 +43,8 @@ extension IntegrationTests {
             directory: directory)
         defer { monitor.kill() }
         try #require(
-            Harness.waitUntil(timeout: 15) { monitor.stderr.contains("ebpf-monitor: ready ") }, "\(monitor.stderr)")
+            Harness.waitUntil(timeout: Harness.readyTimeout) { monitor.stderr.contains("ebpf-monitor: ready ") },
+            "\(monitor.stderr)")
         // Wait for the exec to be traced, so the signal meets sleep and not the gate.
         let traced = Harness.waitUntil(timeout: 10) {
             (try? JSONLines.parse(Harness.read(directory + "/trace.json")))?.events("exec").isEmpty == false

@@ -48,7 +48,7 @@ struct daemon_thread {
 	u32 source_closed; /* it closed that fd: a wake-up may end its work for the command (take_handoff) */
 	u32 claiming;	   /* a worker to start new work: it takes the oldest hand-off as it does (claim_handoff) */
 	u32 requests;	   /* requests it read itself, off a connection: a thread that reads them claims none */
-	u32 handed_on;	   /* the value of `requests` when it last queued a hand-off: one a request */
+	u32 handed_on;	   /* `requests` when it last handed one on or read a wake-up: each is handed on once */
 	u32 dispatcher;	   /* it handed a request it read to another thread: it queues each it reads */
 	u32 _pad;
 	struct request_queue queue;
@@ -77,8 +77,9 @@ BPF_HASH(handoffs, u32, struct handoff, WATCH_MAX); /* tid -> what was handed to
  * work in about the order they took the jobs, so a worker starting work
  * takes the oldest hand-off as its guess (claim_handoff), whichever thread
  * was woken for it. A guess is only a guess: the reply decides (see
- * completions.h). One hand-off is queued a request (the first futex wake-up
- * after it is read), and one never claimed ages out.
+ * completions.h). A thread's first hand-off is queued at its futex
+ * wake-up; from then on it is a dispatcher, and queues each request as it
+ * reads it (queue_read_handoffs). One never claimed ages out.
  */
 #define HANDOFF_QUEUE 8
 #define HANDOFF_MAX_AGE_NS (50ULL * 1000 * 1000)
