@@ -19,7 +19,8 @@ struct completion {
 	struct task_tag guess; /* the tag the worker was handed, when `guessed` */
 	u32 guessed;	       /* it was woken with a hand-off (a tag, or none) since its last completion */
 	struct episode_thread
-		worker; /* its calls' records name it: another process's, for a completion a reply carried */
+		worker;	   /* its calls' records name it: another process's, for a completion a reply carried */
+	u64 signalled; /* when the worker's write that made it started */
 	struct episode episode;
 };
 /* Completions no one answers (a thread that died, a queue that overflowed) age out. */
@@ -42,8 +43,13 @@ struct pending_completions {
 	u32 answered_sure; /* a bit per answer: its worker was handed that command */
 	u32 out_of_order;  /* a reply answered no completion, or not the oldest one */
 	u32 read_since;	   /* it read a request since its last answer: its replies are that request's */
-	u32 by_wakeup;	   /* the batch came with a wake-up, not in a reply's bytes: its order is unknown */
+	u32 by_wakeup;	   /* the batch came with a wake-up, not in a reply's bytes (answer_completion) */
+	u32 owed;	   /* replies to wake-ups ran ahead of the completions read by this many (OWED_UNKNOWN) */
+	u32 owed_before;   /* `owed` as this batch started */
+	u32 overtaken;	   /* two of the batch's workers handed their results on at once: their order is unknown */
+	u64 last_signalled; /* the `signalled` of the completion its last reply answered, 0 for none yet */
 };
+#define OWED_UNKNOWN 0xffff /* wake-ups read whose completions were not seen: how many replies ran ahead is unknown */
 
 /*
  * The worker's kept calls, taken out of its episode as a completion, with
@@ -60,6 +66,7 @@ static __always_inline u64 make_completion(struct pending_completions *own, stru
 	made->guess = *guess;
 	made->guessed = guessed;
 	made->worker = current_episode_thread();
+	made->signalled = bpf_ktime_get_ns();
 	bpf_probe_read_kernel(&made->episode, sizeof(made->episode), episode);
 	own->made += 1;
 	u64 id = (bpf_get_current_pid_tgid() << 32) | own->made;
@@ -73,22 +80,29 @@ static __always_inline u64 make_completion(struct pending_completions *own, stru
 
 /*
  * The batch is over: the completions its replies answered are sent as
- * their commands'. Certain only when the replies paired with the
- * completions one to one, in order, each to the command its worker was
- * handed. Completions that rode in a reply's bytes (a service's answers to
- * a broker) come in the order the reader relays them. Wake-ups do not: a
- * loop answers the jobs on its shared done-list in the list's order, which
- * is the wake-ups' only when no worker was overtaken between the two, and
- * two workers' guesses can be swapped the same way. So a batch of several
- * wake-ups is ambiguous; one wake-up with one reply pairs whatever the
- * order. A wrong pairing shows as a reply to another command than the
- * worker's, or as more replies than completions. Otherwise ambiguous.
+ * their commands'.
+ *
+ * Completions that rode in a reply's bytes (a service's answers to a
+ * broker) come in the order the reader relays them: certain when the
+ * replies paired with them one to one, in order, each to the command its
+ * worker was handed.
+ *
+ * Completions brought by wake-ups are answered first in, first out
+ * (answer_completion): a worker puts its job on the loop's done-list before
+ * it wakes the loop, and the loop answers that list in order. One wake-up
+ * answered by one reply is that reply's, whoever the worker guessed it
+ * served, when the loop's replies had not run ahead of the wake-ups it
+ * read (`owed_before`: a job it answered early leaves a completion still to
+ * come, which must not pair with a later reply). Several wake-ups at once
+ * are ambiguous: the done-list's order is the wake-ups' only when no worker
+ * was overtaken between the two.
  */
 static __always_inline void settle_answers(struct pending_completions *pending)
 {
 	u32 count = pending->answered_count;
+	int fifo = pending->by_wakeup;
 	int ordered = !pending->out_of_order && pending->replies == pending->batch &&
-		      (pending->batch == 1 || !pending->by_wakeup);
+		      (fifo ? !pending->overtaken && !pending->owed_before : 1);
 	pending->answered_count = 0;
 	pending->out_of_order = 0;
 	/* A loop the verifier walks, as replay_episode's: unrolled, the replays would be most of the program. */
@@ -117,11 +131,27 @@ static __always_inline void settle_answers(struct pending_completions *pending)
 /*
  * A wake-up read starts a new batch: it settles the last one's answer, and
  * its completions that no reply answered are stale (their jobs were
- * answered without them, or never).
+ * answered without them, or never). A wake-up batch's replies beyond its
+ * completions answered jobs whose wake-ups are still to come: they are owed
+ * by the next batches, and paid by those with fewer replies than
+ * completions. A batch carried in a reply's bytes (`carried`) leaves that
+ * count as it is.
  */
-static __always_inline void start_batch(struct pending_completions *pending)
+static __always_inline void start_batch(struct pending_completions *pending, int carried)
 {
 	settle_answers(pending);
+	u32 replies = pending->replies, batch = pending->batch;
+	if (carried)
+		; /* (tail__hold_completions has no room for the count) */
+	else if (pending->by_wakeup && replies > batch && pending->owed != OWED_UNKNOWN)
+		pending->owed += replies - batch;
+	else if (pending->by_wakeup && batch > replies)
+		pending->owed = pending->owed != OWED_UNKNOWN && pending->owed > batch - replies
+					? pending->owed - (batch - replies)
+					: 0;
+	pending->owed_before = pending->owed;
+	pending->overtaken = 0;
+	pending->last_signalled = 0;
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS; i++)
 		if (i < pending->count)
@@ -157,12 +187,15 @@ static __always_inline int guessed_for(const struct completion *made, u32 tag)
 
 /*
  * A reply by a thread that holds completions, or answered some in this
- * batch, answers one of them: the oldest whose worker was handed the
- * command the reply goes to (`reaches`, 0 for none), else the oldest whose
- * worker's request is unknown. It is held until the batch is settled. A
- * completion handed another watched command waits for that command's
- * reply. A reply that answers none, or not the oldest, puts the batch out
- * of order.
+ * batch, answers one of them. It is held until the batch is settled.
+ * - Wake-ups' completions: the oldest, first in, first out. A reply after
+ *   a request the thread read since is not the done-list's: out of order.
+ * - Completions carried in a reply's bytes: the oldest whose worker was
+ *   handed the command the reply goes to (`reaches`, 0 for none), else the
+ *   oldest whose worker's request is unknown. One handed another watched
+ *   command waits for that command's reply.
+ * A reply that answers none, or not the oldest, puts the batch out of
+ * order.
  */
 static __always_inline void answer_completion(struct pending_completions *pending, u32 reaches)
 {
@@ -176,12 +209,32 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 		if (made && unknown < 0 && !made->guessed)
 			unknown = i;
 	}
+	if (pending->by_wakeup) {
+		chosen = pending->count ? 0 : -1;
+		if (pending->read_since)
+			pending->out_of_order = 1;
+	}
 	int pick = chosen >= 0 ? chosen : unknown;
 	if (pick != 0 || chosen != 0)
 		pending->out_of_order = 1;
 	if (pick < 0)
 		return;
 	u64 id = pending->ids[pick & (PENDING_COMPLETIONS - 1)];
+	struct completion *picked = pending->by_wakeup ? completions.lookup(&id) : NULL;
+	if (picked) {
+		/* Its reply, not its worker's guess, says whose it is. */
+		picked->guess.attribution &= ~ATTRIBUTION_AMBIGUOUS;
+		picked->guess.also_tag = 0;
+		/*
+		 * The done-list holds the jobs in the order their workers put them
+		 * there: between each one's last call and its write. This worker's
+		 * put came after the last one's only if its last call returned
+		 * after that one's write started.
+		 */
+		if (pending->last_signalled && picked->episode.last_call <= pending->last_signalled)
+			pending->overtaken = 1;
+		pending->last_signalled = picked->signalled;
+	}
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS - 1; i++)
 		if (i >= pick)

@@ -28,6 +28,7 @@ struct episode_call {
 struct episode {
 	u32 count;
 	u32 _pad;
+	u64 last_call; /* when its last call returned: it handed its result on after (answer_completion) */
 	struct episode_call calls[EPISODE_CALLS];
 };
 
@@ -35,6 +36,7 @@ struct episode {
 static __always_inline void log_call(struct episode *episode, const struct syscall_spec *spec,
 				     const struct syscall_call *made, s64 ret)
 {
+	episode->last_call = bpf_ktime_get_ns();
 	if (episode->count >= EPISODE_CALLS)
 		return;
 	struct episode_call *call = &episode->calls[episode->count & (EPISODE_CALLS - 1)];
