@@ -19,8 +19,8 @@ struct completion {
 	struct task_tag guess; /* the tag the worker was handed, when `guessed` */
 	u32 guessed;	       /* it was woken with a hand-off (a tag, or none) since its last completion */
 	struct episode_thread
-		worker;	   /* its calls' records name it: another process's, for a completion a reply carried */
-	u64 signalled; /* when the worker's write that made it started */
+		worker; /* its calls' records name it: another process's, for a completion a reply carried */
+	u64 signalled;	/* when the worker's write that made it started */
 	struct episode episode;
 };
 /* Completions no one answers (a thread that died, a queue that overflowed) age out. */
@@ -40,13 +40,13 @@ struct pending_completions {
 	u64 answered[PENDING_COMPLETIONS];	/* in the order of the replies that answered them */
 	u32 answered_tags[PENDING_COMPLETIONS]; /* the command each reply reached */
 	u32 answered_count;
-	u32 answered_sure; /* a bit per answer: its worker was handed that command */
-	u32 out_of_order;  /* a reply answered no completion, or not the oldest one */
-	u32 read_since;	   /* it read a request since its last answer: its replies are that request's */
-	u32 by_wakeup;	   /* the batch came with a wake-up, not in a reply's bytes (answer_completion) */
-	u32 owed;	   /* replies to wake-ups ran ahead of the completions read by this many (OWED_UNKNOWN) */
-	u32 owed_before;   /* `owed` as this batch started */
-	u32 overtaken;	   /* two of the batch's workers handed their results on at once: their order is unknown */
+	u32 answered_sure;  /* a bit per answer: its worker was handed that command */
+	u32 out_of_order;   /* a reply answered no completion, or not the oldest one */
+	u32 read_since;	    /* it read a request since its last answer: its replies are that request's */
+	u32 by_wakeup;	    /* the batch came with a wake-up, not in a reply's bytes (answer_completion) */
+	u32 owed;	    /* replies to wake-ups ran ahead of the completions read by this many (OWED_UNKNOWN) */
+	u32 owed_before;    /* `owed` as this batch started */
+	u32 overtaken;	    /* two of the batch's workers handed their results on at once: their order is unknown */
 	u64 last_signalled; /* the `signalled` of the completion its last reply answered, 0 for none yet */
 };
 #define OWED_UNKNOWN 0xffff /* wake-ups read whose completions were not seen: how many replies ran ahead is unknown */
