@@ -40,16 +40,14 @@ struct pending_completions {
 	u64 answered[PENDING_COMPLETIONS];	/* in the order of the replies that answered them */
 	u32 answered_tags[PENDING_COMPLETIONS]; /* the command each reply reached */
 	u32 answered_count;
-	u32 answered_sure;  /* a bit per answer: its worker was handed that command */
-	u32 out_of_order;   /* a reply answered no completion, or not the oldest one */
-	u32 read_since;	    /* it read a request since its last answer: its replies are that request's */
-	u32 by_wakeup;	    /* the batch came with a wake-up, not in a reply's bytes (answer_completion) */
-	u32 owed;	    /* replies to wake-ups ran ahead of the completions read by this many (OWED_UNKNOWN) */
-	u32 owed_before;    /* `owed` as this batch started */
-	u32 overtaken;	    /* two of the batch's workers handed their results on at once: their order is unknown */
-	u64 last_signalled; /* the `signalled` of the completion its last reply answered, 0 for none yet */
+	u32 answered_sure; /* a bit per answer: its worker was handed that command */
+	u32 out_of_order;  /* a reply answered no completion, or not the oldest one */
+	u32 read_since;	   /* it read a request since its last answer: its replies are that request's */
+	u32 by_wakeup;	   /* the batch came with a wake-up, not in a reply's bytes (answer_completion) */
+	u32 overtaken;	   /* a reply may have answered another job than its completion's (answer_completion) */
+	u64 last_reply;	   /* when it last wrote to a socket */
+	u64 after;	   /* in order, the job its next reply answers was put on the done-list after this */
 };
-#define OWED_UNKNOWN 0xffff /* wake-ups read whose completions were not seen: how many replies ran ahead is unknown */
 
 /*
  * The worker's kept calls, taken out of its episode as a completion, with
@@ -87,22 +85,16 @@ static __always_inline u64 make_completion(struct pending_completions *own, stru
  * replies paired with them one to one, in order, each to the command its
  * worker was handed.
  *
- * Completions brought by wake-ups are answered first in, first out
- * (answer_completion): a worker puts its job on the loop's done-list before
- * it wakes the loop, and the loop answers that list in order. One wake-up
- * answered by one reply is that reply's, whoever the worker guessed it
- * served, when the loop's replies had not run ahead of the wake-ups it
- * read (`owed_before`: a job it answered early leaves a completion still to
- * come, which must not pair with a later reply). Several wake-ups at once
- * are ambiguous: the done-list's order is the wake-ups' only when no worker
- * was overtaken between the two.
+ * Completions brought by wake-ups are answered first in, first out, by
+ * the reply each pairs with, whoever its worker guessed it served
+ * (answer_completion): certain when the replies paired with them one to
+ * one, and the times prove the loop answered their jobs in that order.
  */
 static __always_inline void settle_answers(struct pending_completions *pending)
 {
 	u32 count = pending->answered_count;
 	int fifo = pending->by_wakeup;
-	int ordered = !pending->out_of_order && pending->replies == pending->batch &&
-		      (fifo ? !pending->overtaken && !pending->owed_before : 1);
+	int ordered = !pending->out_of_order && pending->replies == pending->batch && (!fifo || !pending->overtaken);
 	pending->answered_count = 0;
 	pending->out_of_order = 0;
 	/* A loop the verifier walks, as replay_episode's: unrolled, the replays would be most of the program. */
@@ -131,27 +123,13 @@ static __always_inline void settle_answers(struct pending_completions *pending)
 /*
  * A wake-up read starts a new batch: it settles the last one's answer, and
  * its completions that no reply answered are stale (their jobs were
- * answered without them, or never). A wake-up batch's replies beyond its
- * completions answered jobs whose wake-ups are still to come: they are owed
- * by the next batches, and paid by those with fewer replies than
- * completions. A batch carried in a reply's bytes (`carried`) leaves that
- * count as it is.
+ * answered without them, or never).
  */
-static __always_inline void start_batch(struct pending_completions *pending, int carried)
+static __always_inline void start_batch(struct pending_completions *pending)
 {
 	settle_answers(pending);
-	u32 replies = pending->replies, batch = pending->batch;
-	if (carried)
-		; /* (tail__hold_completions has no room for the count) */
-	else if (pending->by_wakeup && replies > batch && pending->owed != OWED_UNKNOWN)
-		pending->owed += replies - batch;
-	else if (pending->by_wakeup && batch > replies)
-		pending->owed = pending->owed != OWED_UNKNOWN && pending->owed > batch - replies
-					? pending->owed - (batch - replies)
-					: 0;
-	pending->owed_before = pending->owed;
 	pending->overtaken = 0;
-	pending->last_signalled = 0;
+	pending->after = pending->last_reply;
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS; i++)
 		if (i < pending->count)
@@ -226,14 +204,18 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 		picked->guess.attribution &= ~ATTRIBUTION_AMBIGUOUS;
 		picked->guess.also_tag = 0;
 		/*
-		 * The done-list holds the jobs in the order their workers put them
-		 * there: between each one's last call and its write. This worker's
-		 * put came after the last one's only if its last call returned
-		 * after that one's write started.
+		 * A worker puts its job on the loop's done-list between its last
+		 * call and its write, and the loop takes the list before it
+		 * replies. So this job was not answered before the batch began
+		 * (`after` starts at the loop's last reply), nor put before the
+		 * last job answered, if the worker's last call returned after
+		 * that: then the reply is this job's. Otherwise the loop may have
+		 * taken the two jobs in the other order, or this job with an
+		 * earlier batch, its wake-up coming late.
 		 */
-		if (pending->last_signalled && picked->episode.last_call <= pending->last_signalled)
+		if (picked->episode.last_call <= pending->after)
 			pending->overtaken = 1;
-		pending->last_signalled = picked->signalled;
+		pending->after = picked->signalled;
 	}
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS - 1; i++)

@@ -17,9 +17,8 @@
 /* A wake-up whose writers are unknown: the thread works for no one it knows of. */
 static __always_inline void read_unknown_wakeup(struct daemon_thread *self)
 {
-	start_batch(&self->completions, 0);
+	start_batch(&self->completions);
 	self->completions.by_wakeup = 1;
-	self->completions.owed = self->completions.owed_before = OWED_UNKNOWN;
 	__builtin_memset(&self->tag, 0, sizeof(self->tag));
 	self->serving_none = 1;
 	self->queued = 0;
@@ -50,7 +49,7 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 	reading->own = 0;
 	__builtin_memset(&reading->handed, 0, sizeof(reading->handed));
 	if (!go) {
-		start_batch(&self->completions, 0);
+		start_batch(&self->completions);
 		self->completions.by_wakeup = 1;
 		self->handed_on = self->requests; /* (as in read_unknown_wakeup) */
 	}
@@ -184,7 +183,7 @@ int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 		if (i < count && reading->completions[i])
 			carried = 1;
 	if (self && carried) {
-		start_batch(&self->completions, 1);
+		start_batch(&self->completions);
 		self->completions.by_wakeup = 0;
 #pragma unroll
 		for (int i = 0; i < CHANNEL_SEGMENTS; i++)
