@@ -77,7 +77,7 @@ extension IntegrationTests {
             switch scenario.design {
             case .pooleventfd where scenario.clients > 1, .poolpipe where scenario.clients > 1:
                 return
-                    "a worker's completion is certain only when the hand-off it claimed names its reply's command and its wake-up came alone"
+                    "a worker's completion is certain only when the times prove the loop answered its job in the order of the wake-ups"
             case .broker where scenario.clients > 1:
                 return
                     "a service's completion is certain only when the broker's batch of replies pairs with its answers in order"
