@@ -92,9 +92,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 			int wakes = !self->g && wakeup_kind(args[0]);
 			if (wakes) {
 				/* Maybe a worker signalling the thread that answers: its kept calls go with it. */
-				int guessed = tag || self->handed || self->serving_none;
-				write.completion =
-					make_completion(&self->completions, &self->episode, &writer, guessed);
+				write.completion = make_completion(&self->completions, &self->episode);
 				write.make = 1; /* so that its reader knows the writer (read_wakeup) */
 				self->handed = 0;
 				self->claiming = !self->requests;

@@ -165,7 +165,8 @@ int tail__queue_handoffs(struct bpf_raw_tracepoint_args *ctx)
 /*
  * A daemon thread read segments off a connection (read_channel): the
  * completions they carry (pass_completion) wait for its replies, in a batch
- * of their own. A program of its own, as tail__read_wakeup is; a
+ * of their own. So do segments without any, read while it holds others: its
+ * next replies relay them, not the completions it holds. A program of its own, as tail__read_wakeup is; a
  * dispatcher's read goes on to tail__queue_handoffs.
  */
 int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
@@ -182,12 +183,13 @@ int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++)
 		if (i < count && reading->completions[i])
 			carried = 1;
-	if (self && carried) {
+	if (self && (carried || self->completions.count)) {
 		start_batch(&self->completions);
 		self->completions.by_wakeup = 0;
+		/* Each segment is an answer its reader relays in turn: one without a completion holds its place. */
 #pragma unroll
 		for (int i = 0; i < CHANNEL_SEGMENTS; i++)
-			if (i < count && reading->completions[i])
+			if (i < count)
 				hold_completion(&self->completions, reading->completions[i]);
 	}
 	if (reading->handing)

@@ -302,16 +302,16 @@ static __always_inline void forget_handoff(struct daemon_thread *self)
 
 /*
  * A handed worker's reply to another daemon (a service answering a broker):
- * its kept calls go with the reply's bytes as a completion, with its tag as
- * the guess, on the segment the write just queued. The daemon that reads
- * them holds it until its own reply to a command answers it.
+ * its kept calls go with the reply's bytes as a completion, on the segment
+ * the write just queued. The daemon that reads them holds it until its own
+ * reply to a command answers it.
  */
-static __always_inline void pass_completion(struct daemon_thread *self, const struct task_tag *writer)
+static __always_inline void pass_completion(struct daemon_thread *self)
 {
 	struct channel *channel = self->flight.bytes ? channels.lookup(&self->flight.key) : NULL;
 	if (!channel || !channel->count)
 		return;
-	u64 id = make_completion(&self->completions, &self->episode, writer, 1);
+	u64 id = make_completion(&self->completions, &self->episode);
 	channel->segments[(channel->first + channel->count - 1) & (CHANNEL_SEGMENTS - 1)].completion = id;
 	self->handed = 0;
 }
@@ -343,8 +343,8 @@ static __always_inline int daemon_reply(struct daemon_thread *self, const struct
 	if (reaches) {
 		struct episode_thread me = current_episode_thread();
 		replay_episode(&self->episode, owner_of(reaches, ATTRIBUTION_DAEMON), &me);
-	} else if (writer->tag && self->episode.count && !self->g) {
-		pass_completion(self, writer);
+	} else if (self->episode.count && !self->g) {
+		pass_completion(self);
 	}
 	self->episode.count = 0;
 	if (writer->tag)
