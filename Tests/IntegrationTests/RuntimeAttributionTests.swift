@@ -80,7 +80,7 @@ extension IntegrationTests {
                     "a worker's completion is certain only when the times prove the loop answered its job in the order of the wake-ups"
             case .broker where scenario.clients > 1:
                 return
-                    "a service's completion is certain only when the broker's batch of replies pairs with its answers in order"
+                    "a service's completion is certain only when the broker's batch of replies pairs with its answers one to one, and a service kept busy may keep its connection out of step"
             case .datagram where scenario.transport == .udp && scenario.clients > 1:
                 return "a UDP datagram is credited only when the reader's socket held no other sender's"
             case .datagram where scenario.daemonOptions.contains("recvmmsg") && scenario.clients > 1:
