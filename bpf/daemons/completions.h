@@ -38,9 +38,9 @@ struct pending_completions {
 	u64 answered[PENDING_COMPLETIONS];	/* in the order of the replies that answered them */
 	u32 answered_tags[PENDING_COMPLETIONS]; /* the command each reply reached */
 	u32 answered_count;
-	u32 out_of_order; /* a reply answered no completion */
+	u32 out_of_order; /* a reply answered no completion, or came after a request read since */
 	u32 read_since;	  /* it read a request since its last answer: its replies are that request's */
-	u32 by_wakeup;	  /* the batch came with a wake-up, not in a reply's bytes (answer_completion) */
+	u32 by_wakeup;	  /* the batch came with a wake-up, not in a reply's bytes: times must prove its order */
 	u32 overtaken;	  /* a reply may have answered another job than its completion's (answer_completion) */
 	u64 last_reply;	  /* when it last wrote to a socket */
 	u64 after;	  /* in order, the job its next reply answers was put on the done-list after this */
@@ -81,7 +81,7 @@ static __always_inline void settle_answers(struct pending_completions *pending)
 {
 	u32 count = pending->answered_count;
 	u32 attribution = ATTRIBUTION_DAEMON;
-	if (pending->out_of_order || pending->replies != pending->batch || (pending->by_wakeup && pending->overtaken))
+	if (pending->out_of_order || pending->replies != pending->batch || pending->overtaken)
 		attribution |= ATTRIBUTION_AMBIGUOUS;
 	pending->answered_count = 0;
 	pending->out_of_order = 0;
