@@ -205,7 +205,8 @@ extension IntegrationTests {
                 directory: net.directory)
             defer { monitor.kill() }
             var port = 0
-            let listening = Harness.waitUntil(timeout: 20) {
+            // (The server runs once the monitor is ready.)
+            let listening = Harness.waitUntil(timeout: Harness.readyTimeout + 20) {
                 port = Int(String(decoding: Harness.read(portFile), as: UTF8.self)) ?? 0
                 return port > 0
             }
