@@ -165,10 +165,9 @@ int tail__queue_handoffs(struct bpf_raw_tracepoint_args *ctx)
 /*
  * A daemon thread read segments off a connection (read_channel): the
  * completions they carry (pass_completion) wait for its replies, in a batch
- * of their own. So do segments without any, read while it holds others:
- * its next replies relay them, not the completions it holds. A program of
- * its own, as tail__read_wakeup is; a dispatcher's read goes on to
- * tail__queue_handoffs.
+ * of their own. So do segments without any, read while it holds others: its
+ * next replies relay them, not the completions it holds. A program of its own, as tail__read_wakeup is; a
+ * dispatcher's read goes on to tail__queue_handoffs.
  */
 int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 {

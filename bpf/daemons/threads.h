@@ -301,16 +301,15 @@ static __always_inline void forget_handoff(struct daemon_thread *self)
 }
 
 /*
- * A worker's reply to another daemon (a service answering a broker): its
- * kept calls go with the reply's bytes as a completion, on the segment the
- * write just queued. The daemon that reads them holds it until its own
- * reply to a command answers it. A channel no daemon reads (a reply to a
- * client) takes none.
+ * A handed worker's reply to another daemon (a service answering a broker):
+ * its kept calls go with the reply's bytes as a completion, on the segment
+ * the write just queued. The daemon that reads them holds it until its own
+ * reply to a command answers it.
  */
 static __always_inline void pass_completion(struct daemon_thread *self)
 {
 	struct channel *channel = self->flight.bytes ? channels.lookup(&self->flight.key) : NULL;
-	if (!channel || !channel->count || !channel->daemon_reads)
+	if (!channel || !channel->count)
 		return;
 	u64 id = make_completion(&self->completions, &self->episode);
 	channel->segments[(channel->first + channel->count - 1) & (CHANNEL_SEGMENTS - 1)].completion = id;
