@@ -139,13 +139,15 @@ static long datagram_round(const struct target *to, const char *prefix, long fir
                 messages[i].msg_hdr = (struct msghdr){.msg_name = &server, .msg_namelen = server_length,
                                                       .msg_iov = &buffers[i], .msg_iovlen = 1};
             }
-            for (long sent = 0; sent < count;) {
+            long sent = 0;
+            while (sent < count) {
                 int n = sendmmsg(fd, messages + sent, (unsigned)(count - sent), 0);
                 if (n < 0 && errno == EINTR && !stopping) continue;
                 if (n < 0 && stopping) break;
                 if (n <= 0) die("sendmmsg %s-%ld: %s", prefix, next + sent, strerror(errno));
                 sent += n;
             }
+            if (sent < count) break; /* stopped mid-batch: no reply is coming for what was not sent */
         } else {
             ssize_t n;
             do n = connected ? send(fd, request[0], length[0], 0)
