@@ -61,12 +61,12 @@ enum syscall_action {
 	SYSCALL_IO_WRITE = 3,
 };
 
-/* Where a write says its length, for daemon attribution (struct channel). */
+/* Where a write says its length, for daemon attribution (struct channel), and a datagram call its address. */
 enum io_length {
 	IO_LENGTH_NONE = 0,
 	IO_LENGTH_COUNT = 1,   /* the third argument (write, pwrite64, sendto) */
 	IO_LENGTH_IOVEC = 2,   /* the iovec array and count in the second and third (writev) */
-	IO_LENGTH_MSGHDR = 3,  /* the msghdr in the second (sendmsg) */
+	IO_LENGTH_MSGHDR = 3,  /* the msghdr in the second (sendmsg, recvmsg) */
 	IO_LENGTH_MMSGHDR = 4, /* the mmsghdr array and count in the second and third (sendmmsg, recvmmsg) */
 };
 
@@ -90,7 +90,8 @@ struct syscall_spec {
 	__u8 io_length;	     /* enum io_length: how many bytes a write asks to send */
 	__u8 io_flags_arg;   /* recv flags (MSG_PEEK reads leave the bytes for the next read) */
 	__u8 fd_command_arg; /* fcntl's command: recorded only when it makes a descriptor or sets close-on-exec */
-	__u8 _pad[2];
+	__u8 source_arg;     /* a read's sockaddr the kernel fills with the sender's; its length's pointer next */
+	__u8 _pad;
 };
 _Static_assert(sizeof(struct syscall_spec) == 16, "syscall_spec layout");
 
@@ -265,7 +266,7 @@ struct channel_segment {
 	__u32 bytes;
 	__u64 completion; /* a worker's kept calls that the write signals done (see completions); 0: none */
 	__u32 writer_tid; /* the thread that wrote it */
-	__u32 _pad;
+	__u32 sender;	  /* a UDP datagram's sender (see udp_sender); 0: unknown */
 };
 
 #define CHANNEL_SEGMENTS 8

@@ -150,6 +150,7 @@ TRACEPOINT_PROBE(sock, sk_data_ready)
 		}
 		note_datagram(&self->flight, args->skaddr, owner);
 		message_queued(&self->flight);
+		name_udp_sender(&self->flight);
 		return 0;
 	}
 	struct task_watch *watch = watch_of((u32)id);
@@ -157,6 +158,7 @@ TRACEPOINT_PROBE(sock, sk_data_ready)
 		struct write_in_flight *flight = pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, 0);
 		note_datagram(flight, args->skaddr, owner_of(watch->tag, watch->attribution));
 		message_queued(flight);
+		name_udp_sender(flight);
 	}
 	return 0;
 }
@@ -187,10 +189,11 @@ static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec 
 	if (spec->action == SYSCALL_IO_READ && ret > 0 && (self || fresh_channels_exist())) {
 		syscall_args(regs, call.args);
 		int peek = spec->io_flags_arg && (spec_arg(call.args, spec->io_flags_arg) & MSG_PEEK);
+		struct destination from = read_source(spec, call.args);
 		if (!peek)
 			read_channel(ctx, (s64)(int)call.args[0], pid, self,
 				     capped_bytes(io_bytes(spec, call.args, ret)),
-				     spec->io_length == IO_LENGTH_MMSGHDR ? ret : 1);
+				     spec->io_length == IO_LENGTH_MMSGHDR ? ret : 1, &from);
 		forget_copied_datagrams();
 		if (!self)
 			self = daemon_thread(pid); /* the read may have made it one */

@@ -71,7 +71,7 @@ public enum SyscallTable {
         sockaddr: UInt8 = 0, length: UInt8 = 0,
         lengthKind: sockaddr_length = SOCKADDR_LEN_VALUE, ioFD: UInt8 = 0,
         newGeneration: Bool = false, fdMetadata: fd_metadata? = nil,
-        ioLength: io_length = IO_LENGTH_NONE, ioFlags: UInt8 = 0,
+        ioLength: io_length = IO_LENGTH_NONE, ioFlags: UInt8 = 0, source: UInt8 = 0,
         fdCommand: UInt8 = 0, args arguments: SyscallInfo.Arguments = .init()
     ) -> SyscallInfo {
         let spec = syscall_spec(
@@ -79,7 +79,7 @@ public enum SyscallTable {
             sockaddr_arg: sockaddr, sockaddr_len_arg: length, sockaddr_len_kind: UInt8(lengthKind.rawValue),
             io_fd_arg: ioFD, new_generation: newGeneration ? 1 : 0,
             fd_metadata: UInt8(fdMetadata?.rawValue ?? 0), io_length: UInt8(ioLength.rawValue), io_flags_arg: ioFlags,
-            fd_command_arg: fdCommand, _pad: (0, 0))
+            fd_command_arg: fdCommand, source_arg: source, _pad: 0)
         return SyscallInfo(nr: Int(nr), name: name, meaning: meaning, spec: spec, arguments: arguments)
     }
 
@@ -168,8 +168,9 @@ public enum SyscallTable {
             __NR_sendto, "sendto", .send, SYSCALL_IO_WRITE, fd: 1, sockaddr: 5, length: 6,
             ioLength: IO_LENGTH_COUNT),
         entry(__NR_sendmsg, "sendmsg", .send, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_MSGHDR),
-        entry(__NR_recvfrom, "recvfrom", .recv, SYSCALL_IO_READ, fd: 1, ioFlags: 4),
-        entry(__NR_recvmsg, "recvmsg", .recv, SYSCALL_IO_READ, fd: 1, ioFlags: 3),
+        // A UDP datagram's sender (src_addr, msg_name) names the channel it came by.
+        entry(__NR_recvfrom, "recvfrom", .recv, SYSCALL_IO_READ, fd: 1, ioFlags: 4, source: 5),
+        entry(__NR_recvmsg, "recvmsg", .recv, SYSCALL_IO_READ, fd: 1, ioLength: IO_LENGTH_MSGHDR, ioFlags: 3),
         // These return message counts: the kernel sums the msg_len of each message as their bytes.
         entry(__NR_sendmmsg, "sendmmsg", .send, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_MMSGHDR),
         entry(__NR_recvmmsg, "recvmmsg", .recv, SYSCALL_IO_READ, fd: 1, ioLength: IO_LENGTH_MMSGHDR, ioFlags: 4),

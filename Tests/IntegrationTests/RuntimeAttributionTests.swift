@@ -46,7 +46,8 @@ extension IntegrationTests {
 
         /// Every design with 1, 2 and 8 clients; the datagram server also over
         /// UDP, and with the other calls: `connect` then `send` against
-        /// `recvmsg`, `sendmmsg` (4 requests a call) against `recvmmsg`.
+        /// `recvmsg`, `sendmmsg` (4 requests a call) against `recvmmsg`, and
+        /// over UDP against `recvfrom`.
         static let cases: [Case] =
             DaemonDesign.runtimeDesigns.flatMap { design in clientCounts.map { Case(design: design, clients: $0) } }
             + [
@@ -54,6 +55,7 @@ extension IntegrationTests {
                 Case(
                     design: .datagram, transport: .udp, clients: 8, clientOptions: ["--send", "connect"],
                     daemonOptions: ["--recv", "recvmsg"]),
+                Case(design: .datagram, transport: .udp, clients: 8, clientOptions: ["--send", "sendmmsg"]),
                 Case(
                     design: .datagram, clients: 2, clientOptions: ["--send", "connect"],
                     daemonOptions: ["--recv", "recvmsg"]),
@@ -81,8 +83,6 @@ extension IntegrationTests {
             case .broker where scenario.clients > 1:
                 return
                     "a service's completion is certain only when the broker's batch of replies pairs with its answers one to one, and a service kept busy may keep its connection out of step"
-            case .datagram where scenario.transport == .udp && scenario.clients > 1:
-                return "a UDP datagram is credited only when the reader's socket held no other sender's"
             case .datagram where scenario.daemonOptions.contains("recvmmsg") && scenario.clients > 1:
                 return "the datagrams of one recvmmsg count as one request, their tags mixed: ambiguous"
             case .selfwake where scenario.clients > 1:

@@ -60,5 +60,8 @@ import Testing
         #expect(sendto.spec.sockaddr_arg == 5 && sendto.spec.sockaddr_len_arg == 6)
         #expect(sendto.spec.sockaddr_len_kind == UInt8(SOCKADDR_LEN_VALUE.rawValue))
         #expect(byName["recvmmsg"]?.spec.io_flags_arg == 4, "recvmmsg(fd, msgvec, vlen, flags, timeout)")
+        // A datagram's sender: recvfrom's src_addr (then its length's pointer), or the msghdr's msg_name.
+        #expect(byName["recvfrom"]?.spec.source_arg == 5, "recvfrom(fd, buf, len, flags, src_addr, addrlen)")
+        #expect(byName["recvmsg"]?.spec.io_length == UInt8(IO_LENGTH_MSGHDR.rawValue))
     }
 }

@@ -83,6 +83,7 @@ static __always_inline void queue_segment(struct channel *channel, const struct 
 		next->bytes = bytes;
 		next->completion = completion;
 		next->writer_tid = (u32)bpf_get_current_pid_tgid();
+		next->sender = 0;
 		channel->count = count + 1;
 		if (!count)
 			channel->started = 0;
@@ -90,6 +91,7 @@ static __always_inline void queue_segment(struct channel *channel, const struct 
 	}
 	struct channel_segment *last = &channel->segments[(channel->first + count - 1) & (CHANNEL_SEGMENTS - 1)];
 	channel->messages = 0; /* a segment of two messages: counted in bytes from now on */
+	last->sender = 0;
 	struct task_tag mixed = { .tag = last->tag, .also_tag = last->also_tag, .attribution = last->attribution };
 	mix_tags(&mixed, owner);
 	last->tag = mixed.tag;
@@ -136,6 +138,16 @@ static __always_inline u32 queue_more(struct channel *channel, const struct task
 		}
 	}
 	return queued;
+}
+
+/* The newest `messages` segments came from `sender` (see udp_sender). */
+static __always_inline void name_senders(struct channel *channel, u32 messages, u32 sender)
+{
+#pragma unroll
+	for (int i = 0; i < CHANNEL_SEGMENTS; i++)
+		if (i < messages && i < channel->count)
+			channel->segments[(channel->first + channel->count - 1 - i) & (CHANNEL_SEGMENTS - 1)].sender =
+				sender;
 }
 
 /*
@@ -249,6 +261,8 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 	flight->sock = found.sock;
 	/* sendmmsg: each further message to the same place is a segment of its own. */
 	u32 messages = 1 + (write->more ? queue_more(channel, &owner, write->more) : 0);
+	if (key.b & CHANNEL_KEY_UDP)
+		name_senders(channel, messages, udp_writer_sender(&key, (const void *)found.sock));
 	flight->counted = channel->messages && (channel->unsynced || shared_channel(&key)) ? messages : 0;
 	if (flight->counted)
 		__sync_fetch_and_add(&channel->in_flight, flight->counted);

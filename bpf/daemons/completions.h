@@ -26,6 +26,26 @@ BPF_TABLE("lru_hash", u64, struct completion, completions, COMPLETION_MAX);
 BPF_PERCPU_ARRAY(completion_heap, struct completion, 1);
 
 /*
+ * A completion whose worker kept no calls (a loop waking itself, a job
+ * with no file work) is only its times, for answer_completion: a wake-up
+ * then copies a few bytes, not a whole episode. Its id says so.
+ */
+struct completion_times {
+	u64 signalled;
+	u64 last_call;
+};
+BPF_TABLE("lru_hash", u64, struct completion_times, completion_times, COMPLETION_MAX);
+#define COMPLETION_EMPTY (1ULL << 31)
+
+static __always_inline void forget_completion(u64 id)
+{
+	if (id & COMPLETION_EMPTY)
+		completion_times.delete(&id);
+	else
+		completions.delete(&id);
+}
+
+/*
  * The completions a thread read and has not answered yet, oldest first, and
  * the ones its replies answered, sent when the batch is settled.
  */
@@ -52,15 +72,25 @@ struct pending_completions {
  */
 static __always_inline u64 make_completion(struct pending_completions *own, struct episode *episode)
 {
+	own->made += 1;
+	u64 id = (bpf_get_current_pid_tgid() << 32) | (own->made & (COMPLETION_EMPTY - 1));
+	u64 now = bpf_ktime_get_ns();
+	if (!episode->count) {
+		struct completion_times times = { .signalled = now, .last_call = episode->last_call };
+		id |= COMPLETION_EMPTY;
+		if (completion_times.update(&id, &times) != 0) {
+			count_lost(LOST_COMPLETIONS_FULL);
+			return 0;
+		}
+		return id;
+	}
 	u32 zero = 0;
 	struct completion *made = completion_heap.lookup(&zero);
 	if (!made)
 		return 0;
 	made->worker = current_episode_thread();
-	made->signalled = bpf_ktime_get_ns();
+	made->signalled = now;
 	bpf_probe_read_kernel(&made->episode, sizeof(made->episode), episode);
-	own->made += 1;
-	u64 id = (bpf_get_current_pid_tgid() << 32) | own->made;
 	episode->count = 0;
 	if (completions.update(&id, made) != 0) {
 		count_lost(LOST_COMPLETIONS_FULL);
@@ -91,9 +121,11 @@ static __always_inline void settle_answers(struct pending_completions *pending)
 		if (i >= count)
 			break;
 		u64 id = pending->answered[i];
-		struct completion *made = completions.lookup(&id);
-		if (!made)
+		struct completion *made = id & COMPLETION_EMPTY ? NULL : completions.lookup(&id);
+		if (!made) {
+			forget_completion(id);
 			continue;
+		}
 		struct task_tag owner = { .tag = pending->answered_tags[i], .attribution = attribution };
 		replay_episode(&made->episode, owner, &made->worker);
 		completions.delete(&id);
@@ -113,7 +145,7 @@ static __always_inline void start_batch(struct pending_completions *pending)
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS; i++)
 		if (i < pending->count)
-			completions.delete(&pending->ids[i]);
+			forget_completion(pending->ids[i]);
 	pending->count = 0;
 	pending->batch = 0;
 	pending->replies = 0;
@@ -156,7 +188,22 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 			return;
 	}
 	u64 id = pending->ids[0];
-	struct completion *picked = pending->by_wakeup ? completions.lookup(&id) : NULL;
+	struct completion_times times = {};
+	int picked = 0;
+	if (pending->by_wakeup && (id & COMPLETION_EMPTY)) {
+		struct completion_times *found = completion_times.lookup(&id);
+		if (found) {
+			times = *found;
+			picked = 1;
+		}
+	} else if (pending->by_wakeup) {
+		struct completion *found = completions.lookup(&id);
+		if (found) {
+			times.signalled = found->signalled;
+			times.last_call = found->episode.last_call;
+			picked = 1;
+		}
+	}
 	/*
 	 * A worker puts its job on the loop's done-list between its last call
 	 * and its write, and the loop takes the list before it replies. So
@@ -166,10 +213,10 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 	 * job's. Otherwise the loop may have taken the two jobs in the other
 	 * order, or this job with an earlier batch, its wake-up coming late.
 	 */
-	if (picked && picked->episode.last_call <= pending->after)
+	if (picked && times.last_call <= pending->after)
 		pending->overtaken = 1;
 	if (picked)
-		pending->after = picked->signalled;
+		pending->after = times.signalled;
 	else if (pending->by_wakeup)
 		pending->overtaken = 1; /* (aged out, or none could be made: its time is unknown) */
 #pragma unroll
@@ -178,7 +225,7 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 	pending->count -= 1;
 	u32 slot = pending->answered_count;
 	if (!reaches || slot >= PENDING_COMPLETIONS) {
-		completions.delete(&id);
+		forget_completion(id);
 		return;
 	}
 	pending->answered[slot & (PENDING_COMPLETIONS - 1)] = id;

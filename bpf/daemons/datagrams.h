@@ -30,6 +30,72 @@ static __always_inline int take_datagrams(struct channel *channel, const struct 
 	return left ? -1 : count;
 }
 
+/* A UDP read the sender's segments do not tell: it is counted (take_datagrams). */
+#define DATAGRAM_COUNTED (-2)
+
+/*
+ * A read of one UDP datagram from `sender` (its reader asked who sent it):
+ * that sender's oldest segment, since one socket's datagrams arrive in the
+ * order it sent them. It is looked for among the two oldest segments (one
+ * of the two, for a read of the only followed sender's, or of the older of
+ * two). A datagram from a sender with no segment there was sent by someone
+ * not followed: for no one (0), and the channel stays as it was. When the
+ * oldest segment's sender is still unknown (a socket's first sendto), the
+ * read is counted instead.
+ */
+static __always_inline int take_sender_datagram(struct channel *channel, const struct channel_key *key, u64 sock,
+						u32 sender, struct taken_segments *into)
+{
+	struct channel_segment *oldest = &channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)];
+	struct channel_segment *next = &channel->segments[(channel->first + 1) & (CHANNEL_SEGMENTS - 1)];
+	if (!channel->count || oldest->sender != sender) {
+		if (channel->count && !oldest->sender)
+			return DATAGRAM_COUNTED;
+		if (channel->count < 2 || next->sender != sender) {
+			/* The socket is empty: what is not on its way was read, or dropped (a full socket). */
+			if (!queued_messages(key, sock) && channel->count > channel->in_flight)
+				drop_oldest(channel, channel->count - channel->in_flight);
+			return 0;
+		}
+		/* The second oldest is taken: the oldest moves up into its place. */
+		struct channel_segment taken = *next;
+		*next = *oldest;
+		*oldest = taken;
+	}
+	into->tags[0].tag = oldest->tag;
+	into->tags[0].also_tag = oldest->also_tag;
+	into->tags[0].attribution = oldest->attribution;
+	into->completions[0] = oldest->completion;
+	into->writers[0] = oldest->writer_tid;
+	channel->first += 1;
+	channel->count -= 1;
+	channel->started = 0;
+	return 1;
+}
+
+/*
+ * Where a receive call's datagram came from, as the kernel wrote it for the
+ * caller: recvfrom's src_addr, a msghdr's msg_name (recvmmsg's first
+ * message's). None when the caller did not ask, or for other reads.
+ */
+static __always_inline struct destination read_source(const struct syscall_spec *spec, const u64 *args)
+{
+	struct destination from = {};
+	u32 length = 0;
+	if (spec->source_arg) {
+		from.sockaddr = spec_arg(args, spec->source_arg);
+		u64 length_at = spec_arg(args, spec->source_arg + 1);
+		if (from.sockaddr && length_at)
+			bpf_probe_read_user(&length, sizeof(length), (const void *)length_at);
+	} else if (spec->io_length == IO_LENGTH_MSGHDR || spec->io_length == IO_LENGTH_MMSGHDR) {
+		const struct user_msghdr64 *message = (const struct user_msghdr64 *)args[1];
+		bpf_probe_read_user(&from.sockaddr, sizeof(from.sockaddr), &message->msg_name);
+		bpf_probe_read_user(&length, sizeof(length), &message->msg_namelen);
+	}
+	from.length = from.sockaddr ? length : 0;
+	return from;
+}
+
 /* A struct mmsghdr as a 64-bit process passes it: a msghdr and the bytes the call moved. */
 struct user_mmsghdr64 {
 	struct user_msghdr64 msg_hdr;
@@ -247,6 +313,32 @@ static __always_inline void message_queued(struct write_in_flight *flight)
 	if (channel && channel->in_flight)
 		__sync_fetch_and_add(&channel->in_flight, -1);
 	flight->counted -= 1;
+}
+
+/*
+ * A UDP write from a socket not bound when the write began (its first
+ * sendto binds it): its first datagram is in its reader's socket now, in
+ * the writer's context (sk_data_ready), and its socket has the port the
+ * reader will see. Its segments, the newest on the channel (the one just
+ * queued and those still on their way), are named with their sender. A
+ * datagram delivered later, by the kernel's softirq thread, stays unknown.
+ */
+static __always_inline void name_udp_sender(struct write_in_flight *flight)
+{
+	if (!flight || !flight->bytes || !(flight->key.b & CHANNEL_KEY_UDP))
+		return;
+	struct channel *channel = channels.lookup(&flight->key);
+	u32 naming = 1 + flight->counted, tid = (u32)bpf_get_current_pid_tgid();
+	if (!channel || channel->count < naming || naming > CHANNEL_SEGMENTS)
+		return;
+	u32 oldest = channel->first + channel->count - naming;
+#pragma unroll
+	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
+		struct channel_segment *segment = &channel->segments[(oldest + i) & (CHANNEL_SEGMENTS - 1)];
+		if (i < naming && (segment->writer_tid != tid || segment->sender))
+			return; /* another writer's came between, or they are named */
+	}
+	name_senders(channel, naming, udp_writer_sender(&flight->key, (const void *)flight->sock));
 }
 
 /*

@@ -142,26 +142,82 @@ static __always_inline u32 read_user_u32(u64 address)
 	return value;
 }
 
+/* The address and port in a user sockaddr of `family`: 1 when it holds them. */
+static __always_inline int udp_address(const struct destination *at, u16 family, u64 *host, u16 *port)
+{
+	if (at->length < (family == AF_INET ? 8 : 24))
+		return 0;
+	/* sockaddr_in: the port at 2, the address at 4; sockaddr_in6: the address at 8. */
+	if (bpf_probe_read_user(port, sizeof(*port), (const char *)at->sockaddr + 2))
+		return 0;
+	*port = (*port >> 8) | (*port << 8); /* network order */
+	if (family == AF_INET) {
+		*host = read_user_u32(at->sockaddr + 4);
+	} else {
+		u64 halves[2] = {};
+		bpf_probe_read_user(halves, sizeof(halves), (const char *)at->sockaddr + 8);
+		*host = halves[0] ^ halves[1];
+	}
+	return 1;
+}
+
 /* A writer's UDP destination from its sockaddr: 1 when there is one (a key made). */
 static __always_inline int udp_destination(const struct destination *to, u16 family, struct channel_key *key)
 {
-	if (to->length < (family == AF_INET ? 8 : 24))
-		return 0;
-	/* sockaddr_in: the port at 2, the address at 4; sockaddr_in6: the address at 8. */
 	u16 port = 0;
 	u64 host = 0;
-	if (bpf_probe_read_user(&port, sizeof(port), (const char *)to->sockaddr + 2))
+	if (!udp_address(to, family, &host, &port))
 		return 0;
-	port = (port >> 8) | (port << 8); /* network order */
-	if (family == AF_INET) {
-		host = read_user_u32(to->sockaddr + 4);
-	} else {
-		u64 halves[2] = {};
-		bpf_probe_read_user(halves, sizeof(halves), (const char *)to->sockaddr + 8);
-		host = halves[0] ^ halves[1];
-	}
 	udp_key(key, family, host, port);
 	return 1;
+}
+
+/*
+ * A UDP datagram's sender, as its segment and its reader's receive call
+ * (src_addr, msg_name) both name it: the sending socket's port, and its
+ * address folded to 16 bits. 0: unknown. One port's datagrams from followed
+ * and unfollowed senders are told apart by where they came from, not only
+ * by counting what the reader's socket holds.
+ */
+static __always_inline u32 udp_sender(u64 host, u16 port)
+{
+	host ^= host >> 32;
+	host ^= host >> 16;
+	return (u32)port << 16 | (u16)host;
+}
+
+/*
+ * A UDP writer's sender: its socket's port and address. A socket bound to
+ * no address sends a local reader's datagram from the address it sends to
+ * (`key`: the reader's). One not bound yet (its first sendto binds it) is
+ * unknown until its datagram lands (see name_udp_sender).
+ */
+static __always_inline u32 udp_writer_sender(const struct channel_key *key, const void *sk)
+{
+	u16 port = 0, family = 0;
+	bpf_probe_read_kernel(&port, sizeof(port), (const char *)sk + OFF_sock_common__skc_num);
+	bpf_probe_read_kernel(&family, sizeof(family), (const char *)sk + OFF_sock_common__skc_family);
+	if (!port)
+		return 0;
+	u64 host = 0;
+	if (family == AF_INET) {
+		host = read_kernel_u32(sk, OFF_sock_common__skc_rcv_saddr);
+	} else {
+		u64 halves[2] = {};
+		bpf_probe_read_kernel(halves, sizeof(halves), (const char *)sk + OFF_sock_common__skc_v6_rcv_saddr);
+		host = halves[0] ^ halves[1];
+	}
+	return udp_sender(host ? host : key->a, port);
+}
+
+/* The sender a UDP reader's receive call names in `from`: 0 when it names none of the key's family. */
+static __always_inline u32 udp_read_sender(const struct channel_key *key, const struct destination *from)
+{
+	u16 family = key->b >> 48, port = 0;
+	u64 host = 0;
+	if (destination_family(from) != family || !udp_address(from, family, &host, &port) || !port)
+		return 0;
+	return udp_sender(host, port);
 }
 
 /* A reader's writing end that closed: any channel's end matches it. */

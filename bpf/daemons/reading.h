@@ -219,7 +219,7 @@ int tail__answer_completion(struct bpf_raw_tracepoint_args *ctx)
  * how many datagrams the read took (recvmmsg takes several), 1 for others.
  */
 static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daemon_thread *self, u32 bytes,
-					 u32 messages)
+					 u32 messages, const struct destination *from)
 {
 	int daemon = self != NULL;
 	struct channel_end found = {};
@@ -268,9 +268,14 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 		continues = channel->started;
 		u32 left = 0;
 		if (shared_channel(&key)) {
-			/* (UDP copies most datagrams out without the tracepoint: they are counted instead.) */
-			count = key.b & CHANNEL_KEY_UDP ? take_datagrams(channel, &key, sock, messages, reading)
-							: take_noted_datagrams(channel, reading);
+			/* (UDP copies most datagrams out without the tracepoint: the reader is told the sender.) */
+			u32 sender = key.b & CHANNEL_KEY_UDP && messages == 1 && channel->messages
+					     ? udp_read_sender(&key, from)
+					     : 0;
+			count = sender ? take_sender_datagram(channel, &key, sock, sender, reading) : DATAGRAM_COUNTED;
+			if (count == DATAGRAM_COUNTED)
+				count = key.b & CHANNEL_KEY_UDP ? take_datagrams(channel, &key, sock, messages, reading)
+								: take_noted_datagrams(channel, reading);
 		} else {
 			if (channel->messages && channel->unsynced && took_first_message(channel, sock))
 				channel->unsynced = 0;
