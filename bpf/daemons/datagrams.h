@@ -36,12 +36,12 @@ static __always_inline int take_datagrams(struct channel *channel, const struct 
 /*
  * A read of one UDP datagram from `sender` (its reader asked who sent it):
  * that sender's oldest segment, since one socket's datagrams arrive in the
- * order it sent them. It is looked for among the two oldest segments (one
- * of the two, for a read of the only followed sender's, or of the older of
- * two). A datagram from a sender with no segment there was sent by someone
- * not followed: for no one (0), and the channel stays as it was. When the
- * oldest segment's sender is still unknown (a socket's first sendto), the
- * read is counted instead.
+ * order it sent them. It is looked for among the two oldest segments: a
+ * read of the only followed sender's takes the oldest, and of one of two
+ * senders' one of the two. Found in neither, it is counted when the oldest
+ * segment's sender is still unknown (a socket's first sendto); otherwise
+ * the datagram was sent by someone not followed: for no one (0), and the
+ * channel stays as it was.
  */
 static __always_inline int take_sender_datagram(struct channel *channel, const struct channel_key *key, u64 sock,
 						u32 sender, struct taken_segments *into)
@@ -49,9 +49,9 @@ static __always_inline int take_sender_datagram(struct channel *channel, const s
 	struct channel_segment *oldest = &channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)];
 	struct channel_segment *next = &channel->segments[(channel->first + 1) & (CHANNEL_SEGMENTS - 1)];
 	if (!channel->count || oldest->sender != sender) {
-		if (channel->count && !oldest->sender)
-			return DATAGRAM_COUNTED;
 		if (channel->count < 2 || next->sender != sender) {
+			if (channel->count && !oldest->sender)
+				return DATAGRAM_COUNTED;
 			/* The socket is empty: what is not on its way was read, or dropped (a full socket). */
 			if (!queued_messages(key, sock) && channel->count > channel->in_flight)
 				drop_oldest(channel, channel->count - channel->in_flight);
