@@ -87,7 +87,7 @@ struct syscall_spec {
 	__u8 io_fd_arg; /* on success this fd was closed or replaced (close, dup2): its totals ride on the record */
 	__u8 new_generation; /* 1: on success, start a new io generation (close_range) */
 	__u8 fd_metadata;    /* enum fd_metadata: fchmod, fchown, futimens: kept with the fd's totals */
-	__u8 io_length;	     /* enum io_length: how many bytes a write asks to send */
+	__u8 io_length;	     /* enum io_length: how many bytes a write asks to send; a msghdr's address */
 	__u8 io_flags_arg;   /* recv flags (MSG_PEEK reads leave the bytes for the next read) */
 	__u8 fd_command_arg; /* fcntl's command: recorded only when it makes a descriptor or sets close-on-exec */
 	__u8 source_arg;     /* a read's sockaddr the kernel fills with the sender's; its length's pointer next */

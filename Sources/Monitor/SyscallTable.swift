@@ -168,7 +168,7 @@ public enum SyscallTable {
             __NR_sendto, "sendto", .send, SYSCALL_IO_WRITE, fd: 1, sockaddr: 5, length: 6,
             ioLength: IO_LENGTH_COUNT),
         entry(__NR_sendmsg, "sendmsg", .send, SYSCALL_IO_WRITE, fd: 1, ioLength: IO_LENGTH_MSGHDR),
-        // A UDP datagram's sender (src_addr, msg_name) names the channel it came by.
+        // A UDP datagram's sender (src_addr, msg_name) tells whose segment the read took.
         entry(__NR_recvfrom, "recvfrom", .recv, SYSCALL_IO_READ, fd: 1, ioFlags: 4, source: 5),
         entry(__NR_recvmsg, "recvmsg", .recv, SYSCALL_IO_READ, fd: 1, ioLength: IO_LENGTH_MSGHDR, ioFlags: 3),
         // These return message counts: the kernel sums the msg_len of each message as their bytes.
