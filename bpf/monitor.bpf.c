@@ -189,11 +189,10 @@ static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec 
 	if (spec->action == SYSCALL_IO_READ && ret > 0 && (self || fresh_channels_exist())) {
 		syscall_args(regs, call.args);
 		int peek = spec->io_flags_arg && (spec_arg(call.args, spec->io_flags_arg) & MSG_PEEK);
-		struct destination from = read_source(spec, call.args);
 		if (!peek)
 			read_channel(ctx, (s64)(int)call.args[0], pid, self,
 				     capped_bytes(io_bytes(spec, call.args, ret)),
-				     spec->io_length == IO_LENGTH_MMSGHDR ? ret : 1, &from);
+				     spec->io_length == IO_LENGTH_MMSGHDR ? ret : 1, spec, call.args);
 		forget_copied_datagrams();
 		if (!self)
 			self = daemon_thread(pid); /* the read may have made it one */

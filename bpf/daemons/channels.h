@@ -316,6 +316,18 @@ struct user_msghdr64 {
 _Static_assert(offsetof(struct user_msghdr64, msg_iov) == 16 && offsetof(struct user_msghdr64, msg_iovlen) == 24,
 	       "struct msghdr layout");
 
+/* A msghdr's msg_name and its length (args[1]: the msghdr): where a datagram goes, or came from. */
+static __always_inline struct destination message_name(const u64 *args)
+{
+	const struct user_msghdr64 *message = (const struct user_msghdr64 *)args[1];
+	struct destination name = {};
+	u32 length = 0;
+	bpf_probe_read_user(&name.sockaddr, sizeof(name.sockaddr), &message->msg_name);
+	bpf_probe_read_user(&length, sizeof(length), &message->msg_namelen);
+	name.length = name.sockaddr ? length : 0;
+	return name;
+}
+
 /* The iovecs of a write that are counted: the others' bytes count as none. */
 #define WRITE_IOVECS 8
 
@@ -376,6 +388,16 @@ struct taken_segments {
 };
 BPF_PERCPU_ARRAY(reading_heap, struct taken_segments, 1);
 
+/* What a read took of a segment, as the `i`th of its segments. */
+static __always_inline void took_segment(struct taken_segments *into, int i, const struct channel_segment *segment)
+{
+	into->tags[i].tag = segment->tag;
+	into->tags[i].also_tag = segment->also_tag;
+	into->tags[i].attribution = segment->attribution;
+	into->completions[i] = segment->completion;
+	into->writers[i] = segment->writer_tid;
+}
+
 /*
  * Takes `bytes` off the front of the channel: the tags of the segments they
  * belong to, oldest first, at most CHANNEL_SEGMENTS. Returns how many; *left
@@ -384,18 +406,13 @@ BPF_PERCPU_ARRAY(reading_heap, struct taken_segments, 1);
  */
 static __always_inline int take_segments(struct channel *channel, u32 bytes, struct taken_segments *into, u32 *left)
 {
-	struct task_tag *taken = into->tags;
 	int count = 0;
 	*left = bytes;
 #pragma unroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
 		if (*left && channel->count) {
 			struct channel_segment *segment = &channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)];
-			taken[i].tag = segment->tag;
-			taken[i].also_tag = segment->also_tag;
-			taken[i].attribution = segment->attribution;
-			into->completions[i] = segment->completion;
-			into->writers[i] = segment->writer_tid;
+			took_segment(into, i, segment);
 			count = i + 1;
 			if (segment->bytes > *left) {
 				segment->bytes -= *left;

@@ -62,11 +62,7 @@ static __always_inline int take_sender_datagram(struct channel *channel, const s
 		*next = *oldest;
 		*oldest = taken;
 	}
-	into->tags[0].tag = oldest->tag;
-	into->tags[0].also_tag = oldest->also_tag;
-	into->tags[0].attribution = oldest->attribution;
-	into->completions[0] = oldest->completion;
-	into->writers[0] = oldest->writer_tid;
+	took_segment(into, 0, oldest);
 	channel->first += 1;
 	channel->count -= 1;
 	channel->started = 0;
@@ -81,18 +77,16 @@ static __always_inline int take_sender_datagram(struct channel *channel, const s
 static __always_inline struct destination read_source(const struct syscall_spec *spec, const u64 *args)
 {
 	struct destination from = {};
-	u32 length = 0;
 	if (spec->source_arg) {
 		from.sockaddr = spec_arg(args, spec->source_arg);
 		u64 length_at = spec_arg(args, spec->source_arg + 1);
+		u32 length = 0;
 		if (from.sockaddr && length_at)
 			bpf_probe_read_user(&length, sizeof(length), (const void *)length_at);
+		from.length = length;
 	} else if (spec->io_length == IO_LENGTH_MSGHDR || spec->io_length == IO_LENGTH_MMSGHDR) {
-		const struct user_msghdr64 *message = (const struct user_msghdr64 *)args[1];
-		bpf_probe_read_user(&from.sockaddr, sizeof(from.sockaddr), &message->msg_name);
-		bpf_probe_read_user(&length, sizeof(length), &message->msg_namelen);
+		from = message_name(args);
 	}
-	from.length = from.sockaddr ? length : 0;
 	return from;
 }
 
@@ -115,11 +109,7 @@ static __always_inline struct destination write_destination(const struct syscall
 		to.sockaddr = spec_arg(args, spec->sockaddr_arg);
 		to.length = to.sockaddr ? spec_arg(args, spec->sockaddr_len_arg) : 0;
 	} else if (spec->io_length == IO_LENGTH_MSGHDR || spec->io_length == IO_LENGTH_MMSGHDR) {
-		const struct user_msghdr64 *message = (const struct user_msghdr64 *)args[1];
-		u32 length = 0;
-		bpf_probe_read_user(&to.sockaddr, sizeof(to.sockaddr), &message->msg_name);
-		bpf_probe_read_user(&length, sizeof(length), &message->msg_namelen);
-		to.length = to.sockaddr ? length : 0;
+		to = message_name(args);
 	}
 	return to;
 }

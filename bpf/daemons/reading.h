@@ -217,9 +217,10 @@ int tail__answer_completion(struct bpf_raw_tracepoint_args *ctx)
  * The first tagged read makes the reader's process a daemon. `self` is
  * the reader's state, NULL outside daemons (see daemon_thread). `messages`:
  * how many datagrams the read took (recvmmsg takes several), 1 for others.
+ * `spec` and `args`: the call's, where a UDP read finds its sender.
  */
 static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daemon_thread *self, u32 bytes,
-					 u32 messages, const struct destination *from)
+					 u32 messages, const struct syscall_spec *spec, const u64 *args)
 {
 	int daemon = self != NULL;
 	struct channel_end found = {};
@@ -269,9 +270,11 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 		u32 left = 0;
 		if (shared_channel(&key)) {
 			/* (UDP copies most datagrams out without the tracepoint: the reader is told the sender.) */
-			u32 sender = key.b & CHANNEL_KEY_UDP && messages == 1 && channel->messages
-					     ? udp_read_sender(&key, from)
-					     : 0;
+			u32 sender = 0;
+			if (key.b & CHANNEL_KEY_UDP && messages == 1 && channel->messages) {
+				struct destination from = read_source(spec, args);
+				sender = udp_read_sender(&key, &from);
+			}
 			count = sender ? take_sender_datagram(channel, &key, sock, sender, reading) : DATAGRAM_COUNTED;
 			if (count == DATAGRAM_COUNTED)
 				count = key.b & CHANNEL_KEY_UDP ? take_datagrams(channel, &key, sock, messages, reading)
