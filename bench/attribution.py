@@ -8,7 +8,8 @@ tests use too; this file measures and reports.
 
 Accuracy. For each fixture daemon design (Tests/IntegrationTests/Fixtures/
 daemons/: the five server designs, and the runtime designs: datagram,
-selfwake, pooleventfd, poolpipe, broker, batching) and each number of
+selfwake, pooleventfd, poolpipe, broker, batching, threadcache) and each
+number of
 concurrent clients: a fresh daemon, clients-1
 unwatched noise clients looping requests, and exactly one watched client
 under `$MONITOR --format json --output FILE -- client ... --prefix watched`.
@@ -61,7 +62,7 @@ rounds; the medians are shown side by side.
 Environment: MONITOR (the ebpf-monitor binary; default
 .build/release/ebpf-monitor), DESIGNS (space-separated subset of
 threadpool forking prefork eventloop chain datagram selfwake pooleventfd
-poolpipe broker batching; default all), CLIENTS (default "1 2 8"),
+poolpipe broker batching threadcache; default all), CLIENTS (default "1 2 8"),
 REQUESTS (per watched client, default 50), CONNECTIONS (the watched client's
 sequential connections, default 2), SECONDS (throughput window, default 3),
 ROUNDS (watched throughput rounds, default 9; 0 skips throughput), TURNS (turns of

@@ -102,6 +102,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 			if (wakes && writer.tag && (writer.attribution & ATTRIBUTION_WOKEN))
 				forget_handoff(self);
 		}
+		if (kind == CHANNEL_SOCKET && !local && left_source(self, &writer, reaches))
+			__builtin_memset(&writer, 0, sizeof(writer));
 		if (kind == CHANNEL_SOCKET && !local && daemon_reply(self, &writer, args[0], reaches))
 			tail_calls.call(ctx, TAIL_ANSWER_COMPLETION);
 		return 0;

@@ -12,14 +12,17 @@ enum DaemonDesign: String, Sendable, CustomTestStringConvertible {
     /// A Go daemon (`golock.go`) for the goroutine rules; not one of the five designs.
     case golock
     /// The designs of the runtimes real daemons are built on (RuntimeAttributionTests).
-    case datagram, selfwake, pooleventfd, poolpipe, broker, batching
+    case datagram, selfwake, pooleventfd, poolpipe, broker, batching, threadcache
 
     /// The five server designs of the scenario suite.
     static let designs: [DaemonDesign] = [.threadpool, .forking, .prefork, .eventloop, .chain]
 
     /// Datagrams, a loop that wakes itself, pools that complete through a
-    /// wake-up of the loop, a broker in front of a service, a batching queue.
-    static let runtimeDesigns: [DaemonDesign] = [.datagram, .selfwake, .pooleventfd, .poolpipe, .broker, .batching]
+    /// wake-up of the loop, a broker in front of a service, a batching queue,
+    /// a cache of threads that greet each client.
+    static let runtimeDesigns: [DaemonDesign] = [
+        .datagram, .selfwake, .pooleventfd, .poolpipe, .broker, .batching, .threadcache,
+    ]
 
     var testDescription: String { rawValue }
 }

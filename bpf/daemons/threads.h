@@ -366,6 +366,35 @@ static __always_inline void closed_source(struct daemon_thread *self, s64 fd)
 		self->source_closed = 1;
 }
 
+/*
+ * A thread that closed its command's connection and now writes to a socket
+ * that is not that command's serves another client: a cached thread greets
+ * its next one (MySQL's protocol speaks first) often before any wake-up is
+ * seen, since a condition variable signalled before its wait sleeps wakes
+ * no one. The write's segment, queued with the old tag, is for no one, so
+ * that the greeting makes the new client no daemon; and the tag goes.
+ * Returns whether it did.
+ */
+static __always_inline int left_source(struct daemon_thread *self, const struct task_tag *writer, u32 reaches)
+{
+	if (!self->source_closed || !writer->tag || reaches == writer->tag)
+		return 0;
+	struct channel *channel = self->flight.bytes ? channels.lookup(&self->flight.key) : NULL;
+	if (channel && channel->count) {
+		struct channel_segment *last =
+			&channel->segments[(channel->first + channel->count - 1) & (CHANNEL_SEGMENTS - 1)];
+		last->tag = 0;
+		last->also_tag = 0;
+		last->attribution = 0;
+		if (channel->count == 1)
+			count_fresh(channel, 0); /* (its only bytes that could make a daemon) */
+	}
+	__builtin_memset(&self->tag, 0, sizeof(self->tag));
+	self->source_closed = 0;
+	self->source = 0;
+	return 1;
+}
+
 static __always_inline void count_unattributed(void)
 {
 	u32 zero = 0;

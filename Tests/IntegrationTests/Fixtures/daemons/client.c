@@ -3,7 +3,7 @@
  *
  *   client --unix PATH|--tcp PORT|--unix-dgram PATH|--udp PORT --prefix P
  *          --count K [--connections C] [--delay-us U]
- *          [--send sendto|connect|sendmmsg] [--batch B]
+ *          [--send sendto|connect|sendmmsg] [--batch B] [--greeted]
  *          [--repeat-ms D | --forever]
  *
  * Sends K requests "REQ P-1" .. "REQ P-K", in order, spread over C
@@ -17,6 +17,9 @@
  * out: sendto the server's address on an unconnected socket (default);
  * connect, then send; or sendmmsg, B requests (default 4) in one call on an
  * unconnected socket, then their B replies.
+ *
+ * --greeted: the server speaks first (threadcache): each connection starts
+ * with the line "HELLO", read before the first request.
  *
  * --repeat-ms D repeats the whole round (same names) until D milliseconds
  * have passed; --forever repeats it until SIGTERM or SIGINT. With either, a
@@ -51,6 +54,7 @@ struct target {
     const char *send_mode; /* --send, datagrams only */
     long batch;            /* --batch, sendmmsg only */
     long delay_us;
+    int greeted;           /* --greeted */
 };
 
 static void request_text(char request[LINE_CAP], char expected[LINE_CAP], size_t *length, const char *prefix,
@@ -71,6 +75,15 @@ static long stream_round(const struct target *to, const char *prefix, long first
     }
     struct line_reader in = {.used = 0};
     long served = 0;
+    if (to->greeted) {
+        char greeting[LINE_CAP];
+        int got = read_line(&in, fd, greeting);
+        if (got != 1 && stopping) {
+            close(fd);
+            return 0;
+        }
+        if (got != 1 || strcmp(greeting, "HELLO") != 0) die("no greeting from the server");
+    }
     for (long next = first; next < first + here && !stopping; next++) {
         if (to->delay_us > 0) usleep((useconds_t)to->delay_us);
         char request[LINE_CAP], expected[LINE_CAP], reply[LINE_CAP];
@@ -168,7 +181,7 @@ static long datagram_round(const struct target *to, const char *prefix, long fir
 int main(int argc, char **argv) {
     const char *usage = "client --unix PATH|--tcp PORT|--unix-dgram PATH|--udp PORT --prefix P --count K "
                         "[--connections C] [--delay-us U] [--send sendto|connect|sendmmsg] [--batch B] "
-                        "[--repeat-ms D | --forever]";
+                        "[--greeted] [--repeat-ms D | --forever]";
     struct target to = {.tcp_port = -1, .udp_port = -1, .send_mode = NULL, .batch = 4};
     const char *prefix = NULL;
     int forever = 0;
@@ -177,6 +190,10 @@ int main(int argc, char **argv) {
         const char *flag = argv[i];
         if (strcmp(flag, "--forever") == 0) {
             forever = 1;
+            continue;
+        }
+        if (strcmp(flag, "--greeted") == 0) {
+            to.greeted = 1;
             continue;
         }
         if (i + 1 >= argc) die("%s needs a value\nusage: %s", flag, usage);

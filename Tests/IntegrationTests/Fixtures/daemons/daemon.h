@@ -2,8 +2,8 @@
  * Shared by the fixture daemons of AttributionTests, RuntimeAttributionTests
  * and bench/attribution.py: one small server per design (threadpool.c,
  * forking.c, prefork.c, eventloop.c, front.c + back.c; datagram.c,
- * selfwake.c, pooleventfd.c, poolpipe.c, broker.c + service.c, batching.c)
- * and client.c. Header only; each program is one file:
+ * selfwake.c, pooleventfd.c, poolpipe.c, broker.c + service.c, batching.c,
+ * threadcache.c) and client.c. Header only; each program is one file:
  * cc -std=c11 -Wall -Werror -O2 -pthread -o NAME NAME.c
  *
  * Protocol: newline-terminated text lines over a unix stream socket or TCP

@@ -23,7 +23,8 @@ Command line (stdlib only, Python 3.11):
 SPEC is a JSON object:
     workdir          a directory that exists; bin/, files/, sockets, logs go there
     design           threadpool | forking | prefork | eventloop | chain | golock |
-                     datagram | selfwake | pooleventfd | poolpipe | broker | batching
+                     datagram | selfwake | pooleventfd | poolpipe | broker | batching |
+                     threadcache
     monitor          the ebpf-monitor binary
     requests         requests of the watched client
     connections      its sequential connections (default 2)
@@ -59,14 +60,17 @@ FIXTURES = os.path.dirname(os.path.abspath(__file__))
 DESIGNS = ["threadpool", "forking", "prefork", "eventloop", "chain"]
 # The designs of the runtimes real daemons are built on: datagrams, a loop
 # that wakes itself, pools that complete through a wake-up of the loop, a
-# broker in front of a service, a batching queue.
-RUNTIME_DESIGNS = ["datagram", "selfwake", "pooleventfd", "poolpipe", "broker", "batching"]
+# broker in front of a service, a batching queue, a cache of threads that
+# greet each client.
+RUNTIME_DESIGNS = ["datagram", "selfwake", "pooleventfd", "poolpipe", "broker", "batching", "threadcache"]
 ALL_DESIGNS = DESIGNS + ["golock"] + RUNTIME_DESIGNS
 
 # Flags a design always gets, before the scenario's: the broker's service
 # takes 1 ms a request, so that several clients' requests are in flight on
 # the broker's one connection to it at once.
 DESIGN_OPTIONS = {"broker": ["--work-us", "1000"]}
+# Flags a design's clients always get: the thread cache greets each client.
+DESIGN_CLIENT_OPTIONS = {"threadcache": ["--greeted"]}
 
 # Programs that take no --dir and forward to the program started before them.
 FORWARDERS = ("front", "broker")
@@ -236,7 +240,7 @@ class Daemon:
             flag = "--unix-dgram" if transport == "unix" else "--udp"
         else:
             flag = "--unix" if transport == "unix" else "--tcp"
-        self.client_flags = [flag, self.address]
+        self.client_flags = [flag, self.address] + DESIGN_CLIENT_OPTIONS.get(design, [])
 
     def _start(self, bins, program, workdir, options):
         if self.transport == "unix":
