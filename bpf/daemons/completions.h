@@ -62,7 +62,7 @@ struct pending_completions {
 	u32 read_since;	  /* it read a request since its last answer: its replies are that request's */
 	u32 by_wakeup;	  /* the batch came with a wake-up, not in a reply's bytes: times must prove its order */
 	u32 overtaken;	  /* a reply may have answered another job than its completion's (answer_completion) */
-	u64 last_reply;	  /* when it last wrote to a socket */
+	u64 last_loose;	  /* when it last wrote to a socket holding no completion (answer_completion) */
 	u64 after;	  /* in order, the job its next reply answers was put on the done-list after this */
 };
 
@@ -141,7 +141,7 @@ static __always_inline void start_batch(struct pending_completions *pending)
 {
 	settle_answers(pending);
 	pending->overtaken = 0;
-	pending->after = pending->last_reply;
+	pending->after = pending->last_loose;
 #pragma unroll
 	for (int i = 0; i < PENDING_COMPLETIONS; i++)
 		if (i < pending->count)
@@ -206,12 +206,15 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 	}
 	/*
 	 * A worker puts its job on the loop's done-list between its last call
-	 * and its write, and the loop takes the list before it replies. So
-	 * this job was not answered before the batch began (`after` starts at
-	 * the loop's last reply), nor put before the last job answered, if the
-	 * worker's last call returned after that: then the reply is this
-	 * job's. Otherwise the loop may have taken the two jobs in the other
-	 * order, or this job with an earlier batch, its wake-up coming late.
+	 * and its write, and the loop reads the wake-ups, then takes the list,
+	 * then replies. So every job whose wake-up a batch read is on the list
+	 * it took, and a batch answered another job only with a reply beyond
+	 * its completions, made holding none (`last_loose`). This job was not
+	 * answered before the batch began (`after` starts at that reply), nor
+	 * put before the last job answered, if the worker's last call returned
+	 * after that: then the reply is this job's. Otherwise the loop may have
+	 * taken the two jobs in the other order, or this job with an earlier
+	 * batch, its wake-up coming late.
 	 */
 	if (picked && times.last_call <= pending->after)
 		pending->overtaken = 1;

@@ -333,7 +333,8 @@ static __always_inline int daemon_reply(struct daemon_thread *self, const struct
 		reaches = writer->tag;
 	u32 zero = 0;
 	struct pending_completions *pending = &self->completions;
-	pending->last_reply = bpf_ktime_get_ns();
+	if (!pending->count)
+		pending->last_loose = bpf_ktime_get_ns();
 	int answers = pending->count || (pending->answered_count && !pending->read_since);
 	u32 *answer = answers ? answer_heap.lookup(&zero) : NULL;
 	if (answer)
