@@ -181,7 +181,7 @@ enum tail_call {
 	TAIL_SETTLE_ANSWER = 1,	    /* tail__settle_answer: a thread that answered a completion closes a socket */
 	TAIL_HOLD_COMPLETIONS = 2,  /* tail__hold_completions: a daemon thread read completions off a connection */
 	TAIL_ANSWER_COMPLETION = 3, /* tail__answer_completion: a reply by a thread that holds completions */
-	TAIL_QUEUE_HANDOFFS = 4,    /* tail__queue_handoffs: a dispatcher read requests off a connection */
+	TAIL_QUEUE_HANDOFFS = 4,    /* tail__queue_handoffs: a daemon thread read requests off a connection */
 	TAIL_CALL_MAX = 5,
 };
 

@@ -381,7 +381,7 @@ struct taken_segments {
 	/* A wake-up's, sorted by read_wakeup (here, not on the stack: the verifier then prunes its loop). */
 	u32 own;	   /* the first `own` of tags are the reader's own */
 	u32 holding;	   /* a daemon thread's read took this many segments, whose completions it holds (sys_exit) */
-	u32 handing;	   /* a dispatcher's read: its requests are queued as hand-offs (sys_exit) */
+	u32 handing;	   /* a daemon thread's read: its requests are queued as hand-offs (sys_exit) */
 	s32 handing_count; /* how many segments it took; 0 or less: none known */
 	u32 handing_continues;	/* the first continues a request read before */
 	struct task_tag handed; /* the first tag another thread wrote */

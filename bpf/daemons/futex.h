@@ -66,12 +66,8 @@ RAW_TRACEPOINT_PROBE(sched_waking)
 			      (const char *)wakee_stack + regs_offset + offsetof(struct pt_regs, orig_ax));
 	if (wakee_nr != NR_FUTEX)
 		return 0;
-	if (for_none) {
-		/* The woken thread takes a wake-up with nothing handed as work for no one (take_handoff). */
-		struct task_tag none = {};
-		queue_handoff(pid, waker, &none);
-		return 0;
-	}
+	if (for_none)
+		return 0; /* the woken thread takes a wake-up with nothing handed as work for no one (take_handoff) */
 	u32 wakee_tid = read_kernel_u32(wakee, OFF_task_struct__pid);
 	/* Only work a thread read itself is handed on: off a command's connection, or another daemon's. */
 	struct handoff handed = { .kind = HANDOFF_KEEP };
@@ -79,7 +75,6 @@ RAW_TRACEPOINT_PROBE(sched_waking)
 		handed.kind = HANDOFF_WAKE;
 		handed.tag = *tag;
 		handed.tag.attribution |= ATTRIBUTION_WOKEN;
-		queue_handoff(pid, waker, &handed.tag);
 	}
 	handoffs.update(&wakee_tid, &handed);
 	return 0;

@@ -22,7 +22,6 @@ static __always_inline void read_unknown_wakeup(struct daemon_thread *self)
 	__builtin_memset(&self->tag, 0, sizeof(self->tag));
 	self->serving_none = 1;
 	self->queued = 0;
-	self->handed_on = self->requests; /* its last request's hand-off, if any, was made before */
 }
 
 /*
@@ -51,7 +50,6 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 	if (!go) {
 		start_batch(&self->completions);
 		self->completions.by_wakeup = 1;
-		self->handed_on = self->requests; /* (as in read_unknown_wakeup) */
 	}
 #pragma unroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
@@ -147,7 +145,7 @@ int tail__settle_answer(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /*
- * A dispatcher read requests off a connection (read_channel): they are
+ * A daemon thread read requests off a connection (read_channel): they are
  * queued as hand-offs. A program of its own, as tail__read_wakeup is.
  */
 int tail__queue_handoffs(struct bpf_raw_tracepoint_args *ctx)
@@ -166,8 +164,8 @@ int tail__queue_handoffs(struct bpf_raw_tracepoint_args *ctx)
  * A daemon thread read segments off a connection (read_channel): the
  * completions they carry (pass_completion) wait for its replies, in a batch
  * of their own. So do segments without any, read while it holds others: its
- * next replies relay them, not the completions it holds. A program of its own, as tail__read_wakeup is; a
- * dispatcher's read goes on to tail__queue_handoffs.
+ * next replies relay them, not the completions it holds. A program of its
+ * own, as tail__read_wakeup is; it goes on to tail__queue_handoffs.
  */
 int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -308,7 +306,7 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	}
 	if (self && self->scheduling)
 		return; /* Go's scheduler between goroutines reads the netpoller's wake-up pipe: no one's request */
-	if (daemon && !g && self->dispatcher) {
+	if (daemon && !g) {
 		/* (Queued in tail__queue_handoffs: this program has no room for the loop.) */
 		reading->handing = 1;
 		reading->handing_count = count;

@@ -48,8 +48,6 @@ struct daemon_thread {
 	u32 source_closed; /* it closed that fd: a wake-up may end its work for the command (take_handoff) */
 	u32 claiming;	   /* a worker to start new work: it takes the oldest hand-off as it does (claim_handoff) */
 	u32 requests;	   /* requests it read itself, off a connection: a thread that reads them claims none */
-	u32 handed_on;	   /* `requests` when it last handed one on or read a wake-up: each is handed on once */
-	u32 dispatcher;	   /* it handed a request it read to another thread: it queues each it reads */
 	u32 _pad;
 	struct request_queue queue;
 	struct pending_completions completions; /* workers' completions it read, and the ones it made */
@@ -77,9 +75,10 @@ BPF_HASH(handoffs, u32, struct handoff, WATCH_MAX); /* tid -> what was handed to
  * work in about the order they took the jobs, so a worker starting work
  * takes the oldest hand-off as its guess (claim_handoff), whichever thread
  * was woken for it. A guess is only a guess: the reply decides (see
- * completions.h). A thread's first hand-off is queued at its futex
- * wake-up; from then on it is a dispatcher, and queues each request as it
- * reads it (queue_read_handoffs). One never claimed ages out.
+ * completions.h). Every request a daemon thread reads is queued as it
+ * reads it (queue_read_handoffs), whether it wakes a worker or not: a job
+ * queued while every worker is busy wakes no one, yet some worker takes
+ * it. One never claimed (a thread that answers its own requests) ages out.
  */
 #define HANDOFF_QUEUE 8
 #define HANDOFF_MAX_AGE_NS (50ULL * 1000 * 1000)
@@ -160,24 +159,7 @@ static __always_inline void push_handoff(struct handoff_queue *queue, const stru
 }
 
 /*
- * The request a thread read, handed to another thread by a futex wake-up.
- * From then on the thread is a dispatcher, and every request it reads is
- * queued as it is read (queue_read_handoffs): a job queued while every
- * worker is busy wakes no one, yet is taken all the same.
- */
-static __always_inline void queue_handoff(u32 pid, struct daemon_thread *waker, const struct task_tag *tag)
-{
-	if (waker->dispatcher || waker->handed_on == waker->requests)
-		return;
-	waker->handed_on = waker->requests;
-	waker->dispatcher = 1;
-	struct handoff_queue *queue = handoff_queue_of(pid);
-	if (queue)
-		push_handoff(queue, tag, bpf_ktime_get_ns());
-}
-
-/*
- * The requests a dispatcher read (`count` segments, the first continuing
+ * The requests a daemon thread read (`count` segments, the first continuing
  * one read before when `continues`; none of them known: for no watched
  * command), queued in order for the workers to claim.
  */
