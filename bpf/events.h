@@ -182,7 +182,8 @@ enum tail_call {
 	TAIL_HOLD_COMPLETIONS = 2,  /* tail__hold_completions: a daemon thread read completions off a connection */
 	TAIL_ANSWER_COMPLETION = 3, /* tail__answer_completion: a reply by a thread that holds completions */
 	TAIL_QUEUE_HANDOFFS = 4,    /* tail__queue_handoffs: a daemon thread read requests off a connection */
-	TAIL_CALL_MAX = 5,
+	TAIL_DAEMON_WRITE = 5,	    /* tail__daemon_write: a daemon thread's write */
+	TAIL_CALL_MAX = 6,
 };
 
 /* Indexes of the config array, set by user space. */

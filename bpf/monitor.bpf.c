@@ -44,6 +44,58 @@
  */
 BPF_TASK_STORAGE(pending_writes, struct write_in_flight);
 
+/* A daemon thread's write (sys_enter): a program of its own, as the reads' are (reading.h). */
+int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct syscall_spec *spec = spec_for(ctx->args[1]);
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct daemon_thread *self = spec ? daemon_thread(pid) : NULL;
+	if (!self)
+		return 0;
+	const struct pt_regs *regs = user_regs();
+	if (self->claiming)
+		claim_handoff(self, pid);
+	u64 args[6];
+	syscall_args(regs, args);
+	daemon_write(self, args[0]);
+	u32 reaches = 0;
+	struct task_tag *tag = thread_tag(self);
+	struct task_tag writer = {};
+	if (tag) {
+		writer = *tag;
+		writer.attribution |= ATTRIBUTION_DAEMON;
+		if (self->g)
+			writer.attribution &= ~ATTRIBUTION_WOKEN; /* a goroutine's hand-off is a sure one */
+	}
+	u32 length = write_length(spec, args);
+	enum channel_kind kind =
+		spec->io_length == IO_LENGTH_COUNT ? grpc_write(pid, self, args, length, &reaches) : CHANNEL_NONE;
+	int local = 0;
+	if (kind != CHANNEL_NONE) {
+		writer.tag = 0; /* by stream: no one write's tag */
+	} else {
+		struct channel_write write = { .owner = writer, .bytes = length };
+		describe_write(spec, args, &write);
+		int wakes = !self->g && wakeup_kind(args[0]);
+		if (wakes) {
+			/* Maybe a worker signalling the thread that answers: its kept calls go with it. */
+			write.completion = make_completion(&self->completions, &self->episode);
+			write.make = 1; /* so that its reader knows the writer (read_wakeup) */
+			self->handed = 0;
+			self->claiming = !self->requests;
+		}
+		kind = tag_channel(args[0], &write, &reaches, &self->flight);
+		local = wakes || write.local;
+		if (wakes && writer.tag && (writer.attribution & ATTRIBUTION_WOKEN))
+			forget_handoff(self);
+	}
+	if (kind == CHANNEL_SOCKET && !local && left_source(self, &writer, reaches))
+		__builtin_memset(&writer, 0, sizeof(writer));
+	if (kind == CHANNEL_SOCKET && !local && daemon_reply(self, &writer, args[0], reaches))
+		tail_calls.call(ctx, TAIL_ANSWER_COMPLETION);
+	return 0;
+}
+
 /*
  * The syscall hooks are raw tracepoints: they get the saved user registers
  * and the number (or return value) as they are, where the raw_syscalls
@@ -61,51 +113,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	struct task_watch *watch = watch_of(tid);
 	if (!watch) {
 		/* A daemon thread's write tags the channel before the reader can wake. */
-		u32 pid = id >> 32;
-		struct daemon_thread *self = spec->action == SYSCALL_IO_WRITE ? daemon_thread(pid) : NULL;
-		if (!self)
-			return 0;
-		if (self->claiming)
-			claim_handoff(self, pid);
-		u64 args[6];
-		syscall_args(regs, args);
-		daemon_write(self, args[0]);
-		u32 reaches = 0;
-		struct task_tag *tag = thread_tag(self);
-		struct task_tag writer = {};
-		if (tag) {
-			writer = *tag;
-			writer.attribution |= ATTRIBUTION_DAEMON;
-			if (self->g)
-				writer.attribution &= ~ATTRIBUTION_WOKEN; /* a goroutine's hand-off is a sure one */
-		}
-		u32 length = write_length(spec, args);
-		enum channel_kind kind = spec->io_length == IO_LENGTH_COUNT
-						 ? grpc_write(pid, self, args, length, &reaches)
-						 : CHANNEL_NONE;
-		int local = 0;
-		if (kind != CHANNEL_NONE) {
-			writer.tag = 0; /* by stream: no one write's tag */
-		} else {
-			struct channel_write write = { .owner = writer, .bytes = length };
-			describe_write(spec, args, &write);
-			int wakes = !self->g && wakeup_kind(args[0]);
-			if (wakes) {
-				/* Maybe a worker signalling the thread that answers: its kept calls go with it. */
-				write.completion = make_completion(&self->completions, &self->episode);
-				write.make = 1; /* so that its reader knows the writer (read_wakeup) */
-				self->handed = 0;
-				self->claiming = !self->requests;
-			}
-			kind = tag_channel(args[0], &write, &reaches, &self->flight);
-			local = wakes || write.local;
-			if (wakes && writer.tag && (writer.attribution & ATTRIBUTION_WOKEN))
-				forget_handoff(self);
-		}
-		if (kind == CHANNEL_SOCKET && !local && left_source(self, &writer, reaches))
-			__builtin_memset(&writer, 0, sizeof(writer));
-		if (kind == CHANNEL_SOCKET && !local && daemon_reply(self, &writer, args[0], reaches))
-			tail_calls.call(ctx, TAIL_ANSWER_COMPLETION);
+		if (daemon_thread(id >> 32))
+			tail_calls.call(ctx, TAIL_DAEMON_WRITE);
 		return 0;
 	}
 	u64 args[6];

@@ -306,7 +306,13 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	}
 	if (self && self->scheduling)
 		return; /* Go's scheduler between goroutines reads the netpoller's wake-up pipe: no one's request */
-	if (daemon && !g) {
+	/* The first command among the requests read: a reader outside the tree becomes its daemon. */
+	struct task_tag first = {};
+#pragma unroll
+	for (int i = CHANNEL_SEGMENTS - 1; i >= 0; i--)
+		if (i < count && taken[i].tag)
+			first = taken[i];
+	if (!g && (daemon || first.tag)) {
 		/* (Queued in tail__queue_handoffs: this program has no room for the loop.) */
 		reading->handing = 1;
 		reading->handing_count = count;
@@ -320,12 +326,6 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	}
 	if (queue)
 		self->queued = 0;
-	/* The first command among the requests read: a reader outside the tree becomes its daemon. */
-	struct task_tag first = {};
-#pragma unroll
-	for (int i = CHANNEL_SEGMENTS - 1; i >= 0; i--)
-		if (i < count && taken[i].tag)
-			first = taken[i];
 	reader_tag(&first, g != 0, daemon);
 	struct task_tag tag = {}; /* with bytes of unknown order (count < 0): for none */
 	if (count > 0)
