@@ -82,7 +82,7 @@ extension IntegrationTests {
                     "a worker's completion is certain only when the times prove the loop answered its job in the order of the wake-ups"
             case .broker where scenario.clients > 1:
                 return
-                    "a service's completion is certain only when the broker's batch of replies pairs with its answers one to one, and a service kept busy may keep its connection out of step"
+                    "a service's completion is certain only when the broker's batch of replies pairs with its answers one to one, and the first requests on a connection tagged while it held bytes are out of step"
             case .datagram where scenario.daemonOptions.contains("recvmmsg") && scenario.clients > 1:
                 return "the datagrams of one recvmmsg count as one request, their tags mixed: ambiguous"
             case .selfwake where scenario.clients > 1:
