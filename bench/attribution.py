@@ -9,9 +9,8 @@ tests use too; this file measures and reports.
 Accuracy. For each fixture daemon design (Tests/IntegrationTests/Fixtures/
 daemons/: the five server designs, and the runtime designs: datagram,
 selfwake, pooleventfd, poolpipe, broker, batching, threadcache) and each
-number of
-concurrent clients: a fresh daemon, clients-1
-unwatched noise clients looping requests, and exactly one watched client
+number of concurrent clients: a fresh daemon, clients-1 unwatched noise
+clients looping requests, and exactly one watched client
 under `$MONITOR --format json --output FILE -- client ... --prefix watched`.
 Ground truth: the files <dir>/watched-<i> the daemon created. Attributed:
 the paths under <dir> in the summary of command 1, buckets files.created,
