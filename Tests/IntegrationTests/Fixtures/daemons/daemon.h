@@ -57,6 +57,7 @@
 
 #define NAME_CAP 201 /* the longest name, 200 bytes, and its NUL */
 #define LINE_CAP 256 /* the longest line, its newline included */
+#define WORKERS_MAX 256 /* the most --workers allows */
 
 __attribute__((noreturn, format(printf, 1, 2)))
 static inline void die(const char *format, ...) {
@@ -116,7 +117,7 @@ static inline void parse_options(int argc, char **argv, const char *usage) {
     }
     if ((opt.unix_path != NULL) + (opt.tcp_port >= 0) + (opt.udp_port >= 0) != 1)
         die("give one of --unix, --tcp and --udp\nusage: %s", usage);
-    if (opt.workers < 1 || opt.workers > 256) die("--workers must be 1..256");
+    if (opt.workers < 1 || opt.workers > WORKERS_MAX) die("--workers must be 1..256");
     if (opt.batch < 1 || opt.batch > 64 || opt.batch_ms < 0) die("--batch must be 1..64, --batch-ms >= 0");
     if (opt.dir != NULL) {
         char *absolute = realpath(opt.dir, NULL);
@@ -365,6 +366,14 @@ static inline void child_signals(pid_t parent) {
     signal(SIGPIPE, SIG_DFL);
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) die("prctl: %s", strerror(errno));
     if (getppid() != parent) _exit(0); /* the parent went before the prctl */
+}
+
+/* ------------------------------------------------------------------ workers */
+
+/* Starts --workers threads running `body`; after stop_signal_fd, so that they inherit its mask. */
+static inline void start_workers(pthread_t threads[WORKERS_MAX], void *(*body)(void *)) {
+    for (int i = 0; i < opt.workers; i++)
+        if (pthread_create(&threads[i], NULL, body, NULL) != 0) die("pthread_create failed");
 }
 
 /* ------------------------------------------------------------------ connections */

@@ -142,9 +142,8 @@ static inline int pool_main(int argc, char **argv, enum wake_kind kind, const ch
         wake_write_fd = ends[1];
     }
     int signal_fd = stop_signal_fd(); /* before the workers start: they inherit the mask */
-    pthread_t workers[256];
-    for (int i = 0; i < opt.workers; i++)
-        if (pthread_create(&workers[i], NULL, pool_worker, NULL) != 0) die("pthread_create failed");
+    pthread_t workers[WORKERS_MAX];
+    start_workers(workers, pool_worker);
     int listen_fd = listen_socket();
     announce_ready(listen_fd);
 

@@ -86,9 +86,8 @@ int main(int argc, char **argv) {
     parse_options(argc, argv, "service --unix PATH|--tcp PORT --dir DIR [--workers N] [--work-us N]");
     if (opt.dir == NULL) die("--dir is required");
     int signal_fd = stop_signal_fd();
-    pthread_t workers[256];
-    for (int i = 0; i < opt.workers; i++)
-        if (pthread_create(&workers[i], NULL, worker, NULL) != 0) die("pthread_create failed");
+    pthread_t workers[WORKERS_MAX];
+    start_workers(workers, worker);
     int listen_fd = listen_socket();
     announce_ready(listen_fd);
 

@@ -54,9 +54,8 @@ int main(int argc, char **argv) {
     parse_options(argc, argv, "threadcache --unix PATH|--tcp PORT --dir DIR [--workers N]");
     if (opt.dir == NULL) die("--dir is required");
     int signal_fd = stop_signal_fd(); /* before the threads start: they inherit the mask */
-    pthread_t threads[256];
-    for (int i = 0; i < opt.workers; i++)
-        if (pthread_create(&threads[i], NULL, cached_thread, NULL) != 0) die("pthread_create failed");
+    pthread_t threads[WORKERS_MAX];
+    start_workers(threads, cached_thread);
     int listen_fd = listen_socket();
     announce_ready(listen_fd);
 

@@ -71,9 +71,8 @@ int main(int argc, char **argv) {
     parse_options(argc, argv, "threadpool --unix PATH|--tcp PORT --dir DIR [--workers N]");
     if (opt.dir == NULL) die("--dir is required");
     int signal_fd = stop_signal_fd(); /* before the workers start: they inherit the mask */
-    pthread_t workers[256];
-    for (int i = 0; i < opt.workers; i++)
-        if (pthread_create(&workers[i], NULL, worker, NULL) != 0) die("pthread_create failed");
+    pthread_t workers[WORKERS_MAX];
+    start_workers(workers, worker);
     int listen_fd = listen_socket();
     announce_ready(listen_fd);
 
