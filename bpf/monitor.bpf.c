@@ -112,8 +112,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	u32 tid = (u32)id;
 	struct task_watch *watch = watch_of(tid);
 	if (!watch) {
-		/* A daemon thread's write tags the channel before the reader can wake. */
-		if (daemon_thread(id >> 32))
+		/* A daemon thread's write tags the channel before the reader can wake (the tail looks it up). */
+		if (may_be_daemon(id >> 32))
 			tail_calls.call(ctx, TAIL_DAEMON_WRITE);
 		return 0;
 	}
