@@ -8,7 +8,7 @@ public struct BTFOffsets: Sendable {
     /// a field inside anonymous structs and unions; the walk finds it.
     public static let required = [
         "task_struct.pid", "task_struct.tgid", "task_struct.real_parent",
-        "task_struct.mm", "task_struct.exit_code", "task_struct.stack",
+        "task_struct.mm", "task_struct.exit_code", "task_struct.stack", "task_struct.signal", "signal_struct.live",
         "mm_struct.arg_start", "mm_struct.arg_end",
         "task_struct.files", "files_struct.fdt", "fdtable.max_fds", "fdtable.fd",
         "file.f_inode", "file.f_mode", "inode.i_ino", "inode.i_mode", "inode.i_sb", "super_block.s_dev",

@@ -24,6 +24,15 @@ public enum Preflight {
         }
     }
 
+    /// Whether tracepoint `event` ("sched/sched_process_exit") has `field`:
+    /// fields come and go between kernel releases.
+    public static func tracepoint(_ event: String, hasField field: String) -> Bool {
+        guard let format = try? String(contentsOfFile: "\(tracefs)/events/\(event)/format", encoding: .utf8) else {
+            return false
+        }
+        return format.split(separator: "\n").contains { $0.contains("field:") && $0.contains(" \(field);") }
+    }
+
     public static var hasKprobes: Bool {
         FileManager.default.fileExists(atPath: "/sys/bus/event_source/devices/kprobe")
             || FileManager.default.fileExists(atPath: tracefs + "/kprobe_events")

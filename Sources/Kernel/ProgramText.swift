@@ -22,6 +22,9 @@ public struct ProgramText: Sendable {
     public var goMax = 65_536
     /// A record for every read and write, instead of totals at close.
     public var ioEveryCall = false
+    /// `sched:sched_process_exit` has the `group_dead` field (kernels from
+    /// 6.16); elsewhere the programs read the process's live thread count.
+    public var exitHasGroupDead = true
 
     public init(forkProbe: ForkProbe, offsets: BTFOffsets) {
         self.forkProbe = forkProbe
@@ -36,6 +39,7 @@ public struct ProgramText: Sendable {
             "#define WAKEUP_EVERY \(wakeupEvery)",
             "#define IO_MAX \(ioMax)",
             "#define IO_EVERY_CALL \(ioEveryCall ? 1 : 0)",
+            "#define EXIT_HAS_GROUP_DEAD \(exitHasGroupDead ? 1 : 0)",
             "#define DAEMON_MAX \(daemonMax)",
             "#define CHANNEL_MAX \(channelMax)",
             "#define GO_MAX \(goMax)",

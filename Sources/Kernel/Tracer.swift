@@ -46,6 +46,7 @@ public final class Tracer {
         text.ringBufferPages = limits.ringBufferPages
         text.watchMax = limits.watchedTasks
         text.ioEveryCall = limits.ioEveryCall
+        text.exitHasGroupDead = Self.exitHasGroupDead
         // The module holds clang's and LLVM's memory: keep only the fds, free the rest.
         handles = try {
             let module = try BPFModule(text: text.source)
@@ -103,13 +104,20 @@ public final class Tracer {
         return offsets
     }
 
+    private static var exitHasGroupDead: Bool {
+        Preflight.tracepoint("sched/sched_process_exit", hasField: "group_dead")
+    }
+
     /// Compiles the program for `forkProbe` and passes every function through
-    /// the verifier without attaching: proves a probe type we cannot attach here.
-    public static func verify(forkProbe: ForkProbe) throws -> [String] {
+    /// the verifier without attaching: proves a probe type we cannot attach
+    /// here, and (`exitHasGroupDead` false) the exit hook of older kernels.
+    public static func verify(forkProbe: ForkProbe, exitHasGroupDead: Bool? = nil) throws -> [String] {
         try Preflight.requireRoot()
         try Preflight.requireTracefs()
         try Preflight.requireKernelHeaders()
-        let module = try BPFModule(text: ProgramText(forkProbe: forkProbe, offsets: try kernelOffsets()).source)
+        var text = ProgramText(forkProbe: forkProbe, offsets: try kernelOffsets())
+        text.exitHasGroupDead = exitHasGroupDead ?? Self.exitHasGroupDead
+        let module = try BPFModule(text: text.source)
         let names = module.functionNames
         for name in names {
             let type =

@@ -292,8 +292,8 @@ int uprobe__grpc_operate_headers(struct pt_regs *ctx)
 		return 0; /* not a stream we saw written: the reader keeps what it read */
 	struct grpc_served served = *known;
 	grpc_served.delete(&stream);
-	struct channel *current = channels.lookup(channel);
-	if (!current || current->writer_end != served.writer_end)
+	struct channel *live = channels.lookup(channel);
+	if (!live || live->writer_end != served.writer_end)
 		return 0; /* written on an earlier connection that had this socket's memory */
 	struct task_tag tag = served.tag;
 	reader_tag(&tag, 1, 1);

@@ -9,6 +9,7 @@
  *   FORK_PROBE_KPROBE      1: kretprobe on copy_process; 0: task:task_newtask
  *   RINGBUF_PAGES, WATCH_MAX, WAKEUP_EVERY, IO_MAX
  *   IO_EVERY_CALL          1: a record for every read and write (--io)
+ *   EXIT_HAS_GROUP_DEAD    1: sched_process_exit has its group_dead field
  *   DAEMON_MAX, CHANNEL_MAX, GO_MAX
  *   NR_FUTEX               this architecture's futex syscall number
  *   NR_CLOSE               and its close syscall number

@@ -65,6 +65,8 @@ static __always_inline void emit_fork(struct new_task task, struct task_watch *w
 }
 
 #if FORK_PROBE_KPROBE
+#include <linux/err.h>
+
 /* Where the kernel has kprobes: the new task is copy_process's return value. */
 int kretprobe__copy_process(struct pt_regs *ctx)
 {
@@ -199,6 +201,23 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 	return 0;
 }
 
+/*
+ * Whether the exiting task is its process's last: the tracepoint says so
+ * where it has the field (EXIT_HAS_GROUP_DEAD), and elsewhere the process's
+ * count of live threads, which do_exit has already taken this one off, is 0.
+ */
+#if EXIT_HAS_GROUP_DEAD
+#define GROUP_DEAD(args) ((args)->group_dead)
+#else
+#define GROUP_DEAD(args) (group_dead_now())
+static __always_inline int group_dead_now(void)
+{
+	const void *task = (const void *)bpf_get_current_task();
+	const void *signal = (const void *)read_kernel_u64(task, OFF_task_struct__signal);
+	return signal && read_kernel_u32(signal, OFF_signal_struct__live) == 0;
+}
+#endif
+
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {
 	u64 id = bpf_get_current_pid_tgid();
@@ -208,7 +227,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 		u32 pid = id >> 32;
 		if (may_be_daemon(pid) && handoffs.lookup(&tid))
 			handoffs.delete(&tid); /* (a lookup first: it takes no lock) */
-		if (args->group_dead && may_be_daemon(pid) && handoff_queues.lookup(&pid))
+		if (may_be_daemon(pid) && GROUP_DEAD(args) && handoff_queues.lookup(&pid))
 			handoff_queues.delete(&pid);
 		return 0;
 	}
@@ -223,10 +242,11 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 	const void *task = (const void *)bpf_get_current_task();
 	fill_header(&event->header, EVENT_EXIT, sizeof(*event), owner_of(tag, attribution));
 	event->exit_code = read_kernel_u32(task, OFF_task_struct__exit_code);
-	event->flags = args->group_dead ? EVENT_FLAG_GROUP_DEAD : 0;
+	int group_dead = GROUP_DEAD(args);
+	event->flags = group_dead ? EVENT_FLAG_GROUP_DEAD : 0;
 	event->parent_pid = parent_tgid(task);
 	event->io_entries = 0;
-	if (args->group_dead) {
+	if (group_dead) {
 		u32 pid = bpf_get_current_pid_tgid() >> 32;
 		event->io_entries = io_entries(pid);
 		io_counts.delete(&pid);
