@@ -5,6 +5,7 @@
 #   make test                 unit and integration tests (root for the latter)
 #   make unit                 unit tests alone: no root, no setup, no Docker
 #   make lint | format        check | rewrite the Swift and bpf/ formatting
+#   make test-kernels         the real binary in QEMU on Debian's 5.10, 6.1, 6.12
 #   make bench                overhead against untraced and strace -f
 #   make setup | build | clean
 #
@@ -32,7 +33,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 all: build
 
 help:
-	@sed -n '3,10s/^# \{0,1\}//p' Makefile
+	@sed -n '3,11s/^# \{0,1\}//p' Makefile
 
 setup:
 	@$(SUDO) sh scripts/setup.sh
@@ -78,11 +79,22 @@ bench: build
 # clients, and what being followed costs a daemon's throughput (against an
 # unfollowed twin, and against no monitor). Options in bench/attribution.py
 # (DESIGNS, CLIENTS, REQUESTS, SECONDS, ...).
+# Debian's stock kernels under QEMU (TCG), the real binary and a scenario set
+# inside each: Tests/KernelMatrix/matrix.py. KERNELS='6.1 6.12' picks some.
+# The guests have no Swift runtime: the binary is built with -static-stdlib,
+# in a build folder of its own.
+KERNELS ?=
+.PHONY: test-kernels
+test-kernels:
+	@$(SUDO) sh scripts/setup.sh --kernels
+	$(SWIFT) build -c release --scratch-path $(BUILD_DIR)-static -Xswiftc -static-stdlib
+	$(SUDO) python3 Tests/KernelMatrix/matrix.py --monitor $(BUILD_DIR)-static/release/ebpf-monitor $(KERNELS)
+
 .PHONY: attribution-bench
 attribution-bench: build
 	$(SUDO) env MONITOR=$(BIN) $(if $(BASELINE),BASELINE=$(BASELINE)) python3 bench/attribution.py
 
 clean:
 	$(SWIFT) package clean $(SWIFT_FLAGS)
-	rm -rf $(BUILD_DIR)-unit
+	rm -rf $(BUILD_DIR)-unit $(BUILD_DIR)-static
 	rm -rf bench-results

@@ -7,7 +7,9 @@
 # attribution tests, and the real servers of RealServerTests (Apache with
 # mod_cgid, nginx with php-fpm, a JDK, MariaDB, memcached, curl). The tests
 # start their own instances; the packaged services are kept from starting
-# at install. Must run as root (Debian/Ubuntu).
+# at install. With --kernels (make test-kernels), also QEMU and the tools
+# that make its guests (mmdebstrap, cpio, zstd), and gcc and Go for the
+# fixtures they run. Must run as root (Debian/Ubuntu).
 set -eu
 
 release=$(uname -r)
@@ -15,6 +17,7 @@ arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 packages="libbpfcc-dev libbpf-dev bpftool pkg-config python3 strace time"
 servers="apache2 nginx-light php-fpm default-jdk-headless mariadb-server mariadb-client memcached curl"
 [ "${1:-}" = "--tests" ] && packages="$packages golang-go $servers"
+[ "${1:-}" = "--kernels" ] && packages="$packages golang-go gcc qemu-system-x86 mmdebstrap cpio zstd"
 headers_dir=/lib/modules/$release/build
 
 installed() {
