@@ -146,10 +146,10 @@ RAW_TRACEPOINT_PROBE(sys_enter)
  * its reader's socket now (see message_queued). Only tasks with a write in
  * flight get past the first lookup.
  */
-TRACEPOINT_PROBE(sock, sk_data_ready)
+static __always_inline void data_ready(u16 family, const void *sock)
 {
-	if (args->family != AF_UNIX && args->family != AF_INET && args->family != AF_INET6)
-		return 0;
+	if (family != AF_UNIX && family != AF_INET && family != AF_INET6)
+		return;
 	u64 id = bpf_get_current_pid_tgid();
 	struct daemon_thread *self = may_be_daemon(id >> 32) ? this_thread(0) : NULL;
 	if (self) {
@@ -159,20 +159,41 @@ TRACEPOINT_PROBE(sock, sk_data_ready)
 			owner = *tag;
 			owner.attribution |= ATTRIBUTION_DAEMON;
 		}
-		note_datagram(&self->flight, args->skaddr, owner);
+		note_datagram(&self->flight, sock, owner);
 		message_queued(&self->flight);
 		name_udp_sender(&self->flight);
-		return 0;
+		return;
 	}
 	struct task_watch *watch = watch_of((u32)id);
 	if (watch) {
 		struct write_in_flight *flight = pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, 0);
-		note_datagram(flight, args->skaddr, owner_of(watch->tag, watch->attribution));
+		note_datagram(flight, sock, owner_of(watch->tag, watch->attribution));
 		message_queued(flight);
 		name_udp_sender(flight);
 	}
+}
+
+/*
+ * The sock:sk_data_ready tracepoint came in Linux 6.6. Before it, a kprobe
+ * on sock_def_readable, the callback unix and UDP sockets wake their readers
+ * with, sees the same moment; with neither, datagrams are followed to no one.
+ */
+#if DATA_READY_PROBE == DATA_READY_TRACEPOINT
+TRACEPOINT_PROBE(sock, sk_data_ready)
+{
+	data_ready(args->family, args->skaddr);
 	return 0;
 }
+#elif DATA_READY_PROBE == DATA_READY_KPROBE
+int kprobe__sock_def_readable(struct pt_regs *ctx)
+{
+	const void *sock = (const void *)PT_REGS_PARM1(ctx);
+	u16 family = 0;
+	bpf_probe_read_kernel(&family, sizeof(family), (const char *)sock + OFF_sock_common__skc_family);
+	data_ready(family, sock);
+	return 0;
+}
+#endif
 
 /* A datagram copied out of a socket by its reader (see note_datagram). */
 TRACEPOINT_PROBE(skb, skb_copy_datagram_iovec)

@@ -1,1 +1,2 @@
 #include <bpf/btf.h>
+#include <bpf/libbpf.h>

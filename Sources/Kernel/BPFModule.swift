@@ -73,12 +73,17 @@ final class BPFModule {
         attachFDs.append(link)
     }
 
-    /// Loads and attaches `kretprobe__<function>` to that kernel function's return.
-    func attachKretprobe(_ name: String) throws {
-        let function = String(name.dropFirst("kretprobe__".count))
+    /// Loads and attaches `kprobe__<function>` or `kretprobe__<function>` to
+    /// that kernel function's entry or return.
+    func attachKprobe(_ name: String) throws {
+        let returns = name.hasPrefix("kretprobe__")
+        let function = String(name.dropFirst(returns ? "kretprobe__".count : "kprobe__".count))
         let fd = try load(name, type: BPF_PROG_TYPE_KPROBE)
-        let link = bpf_attach_kprobe(fd, BPF_PROBE_RETURN, "r_ebpf_monitor_\(function)_\(getpid())", function, 0, 0)
-        guard link >= 0 else { throw KernelError.attachFailed(probe: "kretprobe \(function)", errno: errno) }
+        let event = "\(returns ? "r" : "p")_ebpf_monitor_\(function)_\(getpid())"
+        let link = bpf_attach_kprobe(fd, returns ? BPF_PROBE_RETURN : BPF_PROBE_ENTRY, event, function, 0, 0)
+        guard link >= 0 else {
+            throw KernelError.attachFailed(probe: "\(returns ? "kretprobe" : "kprobe") \(function)", errno: errno)
+        }
         attachFDs.append(link)
     }
 

@@ -8,6 +8,7 @@ public enum KernelError: Error, CustomStringConvertible, Equatable {
     case noKernelHeaders(release: String)
     case noBPF(String)
     case kprobesUnavailable
+    case kernelTooOld(feature: String, since: String, release: String, minimum: String)
     case compileFailed(diagnostics: String)
     case loadFailed(program: String, errno: Int32, log: String)
     case attachFailed(probe: String, errno: Int32)
@@ -22,6 +23,7 @@ public enum KernelError: Error, CustomStringConvertible, Equatable {
         case .noBPF, .loadFailed, .attachFailed, .systemCall: return 71  // EX_OSERR
         case .kprobesUnavailable: return 76  // EX_PROTOCOL: the kernel lacks the requested probe type
         case .compileFailed: return 70  // EX_SOFTWARE
+        case .kernelTooOld: return 78  // EX_CONFIG: the kernel is older than the monitor supports
         }
     }
 
@@ -40,6 +42,8 @@ public enum KernelError: Error, CustomStringConvertible, Equatable {
         case .kprobesUnavailable:
             return
                 "--fork-probe kprobe: this kernel has no kprobes (CONFIG_KPROBES off); use --fork-probe tracepoint or auto"
+        case .kernelTooOld(let feature, let since, let release, let minimum):
+            return "this kernel (\(release)) has no \(feature) (Linux \(since)): ebpf-monitor needs Linux \(minimum) or later"
         case .compileFailed(let diagnostics):
             return "BPF program failed to compile:\n\(diagnostics)"
         case .loadFailed(let program, let errno, let log):

@@ -24,6 +24,10 @@ public enum Preflight {
         }
     }
 
+    public static func hasTracepoint(_ event: String) -> Bool {
+        FileManager.default.fileExists(atPath: "\(tracefs)/events/\(event)/format")
+    }
+
     /// Whether tracepoint `event` ("sched/sched_process_exit") has `field`:
     /// fields come and go between kernel releases.
     public static func tracepoint(_ event: String, hasField field: String) -> Bool {

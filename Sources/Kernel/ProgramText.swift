@@ -6,6 +6,23 @@ public enum ForkProbe: String, CaseIterable, Sendable {
     case tracepoint
 }
 
+/// What sees a datagram land in its reader's socket, in the sender's context:
+/// the `sock:sk_data_ready` tracepoint (Linux 6.6), else a kprobe on
+/// `sock_def_readable`; with neither, datagrams are followed to no one.
+public enum DataReadyProbe: String, CaseIterable, Sendable {
+    case tracepoint
+    case kprobe
+    case unavailable = "none"
+
+    var macro: String {
+        switch self {
+        case .tracepoint: return "DATA_READY_TRACEPOINT"
+        case .kprobe: return "DATA_READY_KPROBE"
+        case .unavailable: return "DATA_READY_NONE"
+        }
+    }
+}
+
 /// Assembles the BPF C that BCC compiles: tunables and struct offsets as
 /// macros, then bpf/monitor.bpf.c with its includes (BPFSourceTree), all
 /// from the binary itself.
@@ -25,6 +42,7 @@ public struct ProgramText: Sendable {
     /// `sched:sched_process_exit` has the `group_dead` field (kernels from
     /// 6.16); elsewhere the programs read the process's live thread count.
     public var exitHasGroupDead = true
+    public var dataReadyProbe = DataReadyProbe.tracepoint
 
     public init(forkProbe: ForkProbe, offsets: BTFOffsets) {
         self.forkProbe = forkProbe
@@ -40,6 +58,7 @@ public struct ProgramText: Sendable {
             "#define IO_MAX \(ioMax)",
             "#define IO_EVERY_CALL \(ioEveryCall ? 1 : 0)",
             "#define EXIT_HAS_GROUP_DEAD \(exitHasGroupDead ? 1 : 0)",
+            "#define DATA_READY_PROBE \(dataReadyProbe.macro)",
             "#define DAEMON_MAX \(daemonMax)",
             "#define CHANNEL_MAX \(channelMax)",
             "#define GO_MAX \(goMax)",

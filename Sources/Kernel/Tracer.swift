@@ -6,6 +6,7 @@ import Foundation
 /// uses to reach the kernel. Dropping it detaches everything.
 public final class Tracer {
     public let forkProbe: ForkProbe
+    public let dataReadyProbe: DataReadyProbe
     /// Kernel struct offsets, from BTF.
     public let offsets: BTFOffsets
     private let handles: ProbeHandles
@@ -38,6 +39,11 @@ public final class Tracer {
     public init(forkProbe requested: ForkProbe?, limits: Limits = Limits()) throws {
         try Preflight.requireRoot()
         try Self.requireBPF()
+        if let missing = KernelFeatures.firstMissing() {
+            throw KernelError.kernelTooOld(
+                feature: missing.name, since: missing.since, release: Preflight.kernelRelease,
+                minimum: KernelFeatures.minimumRelease)
+        }
         try Preflight.requireTracefs()
         forkProbe = try Preflight.resolve(requested)
         try Preflight.requireKernelHeaders()
@@ -47,6 +53,8 @@ public final class Tracer {
         text.watchMax = limits.watchedTasks
         text.ioEveryCall = limits.ioEveryCall
         text.exitHasGroupDead = Self.exitHasGroupDead
+        dataReadyProbe = Self.dataReadyProbe
+        text.dataReadyProbe = dataReadyProbe
         // The module holds clang's and LLVM's memory: keep only the fds, free the rest.
         handles = try {
             let module = try BPFModule(text: text.source)
@@ -55,8 +63,8 @@ public final class Tracer {
                     try module.attachTracepoint(name)
                 } else if name.hasPrefix("raw_tracepoint__") {
                     try module.attachRawTracepoint(name)
-                } else if name.hasPrefix("kretprobe__") {
-                    try module.attachKretprobe(name)
+                } else if name.hasPrefix("kretprobe__") || name.hasPrefix("kprobe__") {
+                    try module.attachKprobe(name)
                 } else if name.hasPrefix("uprobe__") {
                     _ = try module.load(name, type: BPF_PROG_TYPE_KPROBE)  // attached per daemon binary
                 }
@@ -104,24 +112,32 @@ public final class Tracer {
         return offsets
     }
 
+    private static var dataReadyProbe: DataReadyProbe {
+        Preflight.hasTracepoint("sock/sk_data_ready") ? .tracepoint : Preflight.hasKprobes ? .kprobe : .unavailable
+    }
+
     private static var exitHasGroupDead: Bool {
         Preflight.tracepoint("sched/sched_process_exit", hasField: "group_dead")
     }
 
     /// Compiles the program for `forkProbe` and passes every function through
     /// the verifier without attaching: proves a probe type we cannot attach
-    /// here, and (`exitHasGroupDead` false) the exit hook of older kernels.
-    public static func verify(forkProbe: ForkProbe, exitHasGroupDead: Bool? = nil) throws -> [String] {
+    /// here, and (`exitHasGroupDead` false, `dataReadyProbe`) the fallbacks of
+    /// older kernels.
+    public static func verify(
+        forkProbe: ForkProbe, exitHasGroupDead: Bool? = nil, dataReadyProbe: DataReadyProbe? = nil
+    ) throws -> [String] {
         try Preflight.requireRoot()
         try Preflight.requireTracefs()
         try Preflight.requireKernelHeaders()
         var text = ProgramText(forkProbe: forkProbe, offsets: try kernelOffsets())
         text.exitHasGroupDead = exitHasGroupDead ?? Self.exitHasGroupDead
+        text.dataReadyProbe = dataReadyProbe ?? Self.dataReadyProbe
         let module = try BPFModule(text: text.source)
         let names = module.functionNames
         for name in names {
             let type =
-                name.hasPrefix("kretprobe__") || name.hasPrefix("uprobe__")
+                name.hasPrefix("kretprobe__") || name.hasPrefix("kprobe__") || name.hasPrefix("uprobe__")
                 ? BPF_PROG_TYPE_KPROBE
                 : name.hasPrefix("raw_tracepoint__") || name.hasPrefix("tail__")
                     ? BPF_PROG_TYPE_RAW_TRACEPOINT : BPF_PROG_TYPE_TRACEPOINT

@@ -98,6 +98,7 @@ public final class Session {
             "ready", clock: clock,
             [
                 "fork_probe": tracer.forkProbe.rawValue,
+                "datagram_probe": tracer.dataReadyProbe.rawValue,
                 "offsets": "btf",
                 "ready_seconds": String(format: "%.3f", ready),
                 "go_programs": String(goPrograms),

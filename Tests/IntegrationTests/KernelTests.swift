@@ -6,10 +6,13 @@ import Testing
 extension IntegrationTests {
     /// The kprobe variant cannot attach here (no kprobes), but it must still
     /// compile and pass the verifier, so that it works where kprobes exist:
-    /// kernels older than this one, whose exit tracepoint has no `group_dead`.
+    /// kernels older than this one, whose exit tracepoint has no `group_dead`
+    /// and which have no `sock:sk_data_ready` tracepoint.
     @Test func kprobeVariantPassesVerifier() throws {
-        let names = try Tracer.verify(forkProbe: .kprobe, exitHasGroupDead: false)
+        let names = try Tracer.verify(forkProbe: .kprobe, exitHasGroupDead: false, dataReadyProbe: .kprobe)
         #expect(names.contains("kretprobe__copy_process"), "\(names)")
+        #expect(names.contains("kprobe__sock_def_readable"), "\(names)")
+        #expect(!names.contains("tracepoint__sock__sk_data_ready"), "\(names)")
         #expect(
             !names.contains("tracepoint__task__task_newtask"),
             "the kprobe variant replaces the fork tracepoint: \(names)")
@@ -17,10 +20,12 @@ extension IntegrationTests {
         #expect(names.contains("tracepoint__sched__sched_process_exit"), "\(names)")
     }
 
+    /// And with nothing to see datagrams land (no tracepoint, no kprobes).
     @Test func tracepointVariantPassesVerifier() throws {
-        let names = try Tracer.verify(forkProbe: .tracepoint)
+        let names = try Tracer.verify(forkProbe: .tracepoint, dataReadyProbe: .unavailable)
         #expect(names.contains("tracepoint__task__task_newtask"), "\(names)")
         #expect(!names.contains("kretprobe__copy_process"), "\(names)")
+        #expect(!names.contains("tracepoint__sock__sk_data_ready") && !names.contains("kprobe__sock_def_readable"))
         #expect(names.contains("tracepoint__sched__sched_process_exec"), "\(names)")
         #expect(names.contains("tracepoint__sched__sched_process_exit"), "\(names)")
     }

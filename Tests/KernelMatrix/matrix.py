@@ -296,6 +296,10 @@ def main():
     for version, release, passed, total, seconds, finished in results:
         log(f"{version:<5} {release:<26} {passed}/{total} checks passed in {seconds:.0f} s"
             + ("" if finished else ", guest failed"))
+    # The closing line CI reads: failed checks, and each guest that failed, count as failures.
+    passed = sum(r[2] for r in results)
+    failures = sum(r[3] - r[2] + (not r[5]) for r in results)
+    print(f"test-kernels: {passed} passed, {failures} failed")
     return 2 if broken else 1 if failed else 0
 
 

@@ -10,12 +10,18 @@
  *   RINGBUF_PAGES, WATCH_MAX, WAKEUP_EVERY, IO_MAX
  *   IO_EVERY_CALL          1: a record for every read and write (--io)
  *   EXIT_HAS_GROUP_DEAD    1: sched_process_exit has its group_dead field
+ *   DATA_READY_PROBE       what sees a socket given data: DATA_READY_TRACEPOINT,
+ *                          DATA_READY_KPROBE (sock_def_readable) or DATA_READY_NONE
  *   DAEMON_MAX, CHANNEL_MAX, GO_MAX
  *   NR_FUTEX               this architecture's futex syscall number
  *   NR_CLOSE               and its close syscall number
  */
 #ifndef BPF_LIB_COMMON_H
 #define BPF_LIB_COMMON_H
+
+#define DATA_READY_TRACEPOINT 0
+#define DATA_READY_KPROBE 1
+#define DATA_READY_NONE 2
 
 #include <linux/errno.h>
 #include <uapi/linux/sched.h> /* CLONE_*: the kernel-internal sched.h costs clang most of its time */

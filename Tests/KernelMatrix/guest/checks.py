@@ -37,7 +37,15 @@ MONITOR_TIMEOUT = 900
 
 
 def report(check, ok, detail=""):
-    print("KCHECK " + json.dumps({"check": check, "ok": bool(ok), "detail": str(detail)[:2000]}), flush=True)
+    print("KCHECK " + json.dumps({"check": check, "ok": bool(ok), "detail": str(detail)[:4000]}), flush=True)
+
+
+def stderr_gist(text):
+    """The lines of a monitor's stderr that say what went wrong, and its end
+    (where a verifier log gives its reason)."""
+    lines = text.splitlines()
+    errors = [line for line in lines if "error" in line][:8]
+    return "\n".join(errors + ["..."] + lines[-12:])
 
 
 def trace(path):
@@ -248,7 +256,7 @@ def run_workload(name, flags):
     objects = trace(out) if os.path.exists(out) else []
     summary = summary_of(objects)
     report(f"{name}: monitor", run.returncode == 0 and summary is not None,
-           f"exit {run.returncode}; stderr: {run.stderr[-1500:]}")
+           f"exit {run.returncode}; stderr: {stderr_gist(run.stderr)}")
     if summary is None:
         return None
     ready = ready_of(objects)
@@ -296,7 +304,7 @@ def run_daemon(design, requests=5):
     summary = summary_of(objects)
     report(f"{design}: scenario", watched["status"] == 0 and summary is not None,
            f"monitor {watched['status']}, timed out {watched['timed_out']}; "
-           f"stderr: {open(watched['stderr'], errors='replace').read()[-1500:]}")
+           f"stderr: {stderr_gist(open(watched['stderr'], errors='replace').read())}")
     if summary is None:
         return
     prefix = result["files"] + "/"

@@ -1,0 +1,39 @@
+import CBCC
+import CLibbpf
+
+/// The BPF features the programs use that older kernels lack. Each is
+/// probed by loading a tiny map or program (libbpf's probes), so that a
+/// kernel without one gets a refusal that names it and the first Linux
+/// release that has it, instead of a verifier log.
+enum KernelFeatures {
+    struct Feature: Sendable {
+        let name: String
+        /// The first Linux release with it.
+        let since: String
+        let present: @Sendable () -> Bool
+    }
+
+    static let required: [Feature] = [
+        Feature(name: "the BPF ring buffer", since: "5.8") { mapType(BPF_MAP_TYPE_RINGBUF) },
+        Feature(name: "BPF task storage", since: "5.11") { mapType(BPF_MAP_TYPE_TASK_STORAGE) },
+        Feature(name: "bpf_get_current_task_btf()", since: "5.11") { helper(BPF_FUNC_get_current_task_btf) },
+        Feature(name: "bpf_task_pt_regs()", since: "5.15") { helper(BPF_FUNC_task_pt_regs) },
+    ]
+
+    /// The oldest Linux release with every required feature.
+    static let minimumRelease = "5.15"
+
+    /// The first required feature this kernel lacks, if any.
+    static func firstMissing() -> Feature? { required.first { !$0.present() } }
+
+    /// A probe that fails for another reason than "unsupported" (say, a
+    /// memory limit) counts as present: loading the programs will tell.
+    private static func mapType(_ type: bpf_map_type) -> Bool {
+        libbpf_probe_bpf_map_type(type, nil) != 0
+    }
+
+    /// Helpers are probed for raw tracepoint programs, the type of the syscall hooks.
+    private static func helper(_ function: bpf_func_id) -> Bool {
+        libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT, function, nil) != 0
+    }
+}
