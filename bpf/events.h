@@ -183,7 +183,8 @@ enum tail_call {
 	TAIL_ANSWER_COMPLETION = 3, /* tail__answer_completion: a reply by a thread that holds completions */
 	TAIL_QUEUE_HANDOFFS = 4,    /* tail__queue_handoffs: a daemon thread read requests off a connection */
 	TAIL_DAEMON_WRITE = 5,	    /* tail__daemon_write: a daemon thread's write */
-	TAIL_CALL_MAX = 6,
+	TAIL_DAEMON_REPLY = 6,	    /* tail__daemon_reply: that write goes to a socket out of the process */
+	TAIL_CALL_MAX = 7,
 };
 
 /* Indexes of the config array, set by user space. */

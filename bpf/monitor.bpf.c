@@ -44,6 +44,15 @@
  */
 BPF_TASK_STORAGE(pending_writes, struct write_in_flight);
 
+/* What tail__daemon_write hands on to tail__daemon_reply. */
+struct reply_write {
+	struct task_tag writer;
+	s64 fd;
+	u32 reaches;
+	u32 _pad;
+};
+BPF_PERCPU_ARRAY(reply_heap, struct reply_write, 1);
+
 /* A daemon thread's write (sys_enter): a program of its own, as the reads' are (reading.h). */
 int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -89,9 +98,34 @@ int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
 		if (wakes && writer.tag && (writer.attribution & ATTRIBUTION_WOKEN))
 			forget_handoff(self);
 	}
-	if (kind == CHANNEL_SOCKET && !local && left_source(self, &writer, reaches))
+	u32 zero = 0;
+	struct reply_write *reply = kind == CHANNEL_SOCKET && !local ? reply_heap.lookup(&zero) : NULL;
+	if (reply) {
+		reply->writer = writer;
+		reply->fd = args[0];
+		reply->reaches = reaches;
+		tail_calls.call(ctx, TAIL_DAEMON_REPLY);
+	}
+	return 0;
+}
+
+/*
+ * A daemon thread's write to a socket out of its process (tail__daemon_write
+ * hands it on): whether it ends the thread's work for a command, or answers
+ * one. A program of its own, so that each of the two fits the verifier's
+ * budget on older kernels too.
+ */
+int tail__daemon_reply(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 zero = 0;
+	struct reply_write *reply = reply_heap.lookup(&zero);
+	struct daemon_thread *self = reply ? daemon_thread(bpf_get_current_pid_tgid() >> 32) : NULL;
+	if (!self)
+		return 0;
+	struct task_tag writer = reply->writer;
+	if (left_source(self, &writer, reply->reaches))
 		__builtin_memset(&writer, 0, sizeof(writer));
-	if (kind == CHANNEL_SOCKET && !local && daemon_reply(self, &writer, args[0], reaches))
+	if (daemon_reply(self, &writer, reply->fd, reply->reaches))
 		tail_calls.call(ctx, TAIL_ANSWER_COMPLETION);
 	return 0;
 }

@@ -354,7 +354,7 @@ public final class Tracer {
         "tail__hold_completions": TAIL_HOLD_COMPLETIONS.rawValue,
         "tail__queue_handoffs": TAIL_QUEUE_HANDOFFS.rawValue,
         "tail__answer_completion": TAIL_ANSWER_COMPLETION.rawValue,
-        "tail__daemon_write": TAIL_DAEMON_WRITE.rawValue,
+        "tail__daemon_write": TAIL_DAEMON_WRITE.rawValue, "tail__daemon_reply": TAIL_DAEMON_REPLY.rawValue,
     ]
 
     private static let lostPlaces: [(UInt32, String)] = [

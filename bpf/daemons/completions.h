@@ -118,7 +118,13 @@ static __always_inline void settle_answers(struct pending_completions *pending)
 	/* A loop the verifier walks, as replay_episode's: unrolled, the replays would be most of the program. */
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < PENDING_COMPLETIONS; i++) {
-		if (i >= count)
+		int at = i;
+		/*
+		 * Kept apart from the loop's own bound: clang would fold the two
+		 * into one `!=` test that older verifiers walk past the array.
+		 */
+		barrier_var(at);
+		if (at >= count)
 			break;
 		u64 id = pending->answered[i];
 		struct completion *made = id & COMPLETION_EMPTY ? NULL : completions.lookup(&id);

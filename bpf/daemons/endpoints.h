@@ -83,12 +83,15 @@ static __always_inline u64 unix_name_hash(u64 name, u64 length, int user)
 	u64 hash = 0xcbf29ce484222325ULL;
 	if (first) {
 		/* A path: up to its NUL, or the byte after its length, where the kernel puts one. */
-		u64 size = (length + 1) & 127;
+		u64 size = length + 1;
+		barrier_var(size);
+		size &= 127;
 		long n = user ? bpf_probe_read_user_str(scratch->words, size, (const void *)name)
 			      : bpf_probe_read_kernel_str(scratch->words, size, (const void *)name);
 		if (n <= 1)
 			return 0;
 	} else {
+		barrier_var(length);
 		length &= 127;
 		if (user ? bpf_probe_read_user(scratch->words, length, (const void *)name)
 			 : bpf_probe_read_kernel(scratch->words, length, (const void *)name))

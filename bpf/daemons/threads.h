@@ -454,7 +454,7 @@ static __always_inline void queue_requests(struct request_queue *queue, struct t
 		u32 slot = queue->count;
 		if (i >= from && i < count && slot < REQUEST_QUEUE) {
 			reader_tag(&taken[i], 0, daemon);
-			asm volatile("" : "+r"(slot)); /* the mask below must stay, for the verifier */
+			barrier_var(slot);
 			slot &= REQUEST_QUEUE - 1;
 			queue->next[slot] = taken[i];
 			queue->count += 1;

@@ -71,6 +71,13 @@ BPF_ARRAY(config, u32, CONFIG_MAX);
 BPF_PERCPU_ARRAY(lost_counts, u64, LOST_REASON_MAX); /* index: enum event_kind or enum lost_reason */
 BPF_PERCPU_ARRAY(wakeup_counts, u64, 1);
 
+/*
+ * Hides what clang knows of `var`'s range, so that a mask or bound check
+ * after it stays in the code: the verifier needs it where clang would drop
+ * it as proven, and older verifiers forget a value's bounds across a spill.
+ */
+#define barrier_var(var) asm volatile("" : "+r"(var))
+
 static __always_inline u64 read_kernel_u64(const void *base, u64 offset)
 {
 	u64 value = 0;
