@@ -43,7 +43,8 @@ public enum KernelError: Error, CustomStringConvertible, Equatable {
             return
                 "--fork-probe kprobe: this kernel has no kprobes (CONFIG_KPROBES off); use --fork-probe tracepoint or auto"
         case .kernelTooOld(let feature, let since, let release, let minimum):
-            return "this kernel (\(release)) has no \(feature) (Linux \(since)): ebpf-monitor needs Linux \(minimum) or later"
+            return
+                "this kernel (\(release)) has no \(feature) (Linux \(since)): ebpf-monitor needs Linux \(minimum) or later"
         case .compileFailed(let diagnostics):
             return "BPF program failed to compile:\n\(diagnostics)"
         case .loadFailed(let program, let errno, let log):

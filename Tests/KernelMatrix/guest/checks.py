@@ -18,6 +18,9 @@ die half way. Stdlib only: the guest has Debian's python3 and nothing else.
 2. A fixture daemon (thread pool) with a concurrent unwatched client: the
    watched client gets exactly its own files and the daemon.
 3. The Go daemon fixture, whose goroutines the Go uprobes follow: the same.
+
+A kernel older than the monitor supports must be refused at start with its
+own status and the feature it lacks; that is then the one check.
 """
 
 import json
@@ -34,6 +37,10 @@ BIN = os.path.join(HOME, "bin")
 DRIVER = os.path.join(HOME, "daemons", "driver.py")
 # A monitor start compiles the BPF programs under emulation: a minute or more.
 MONITOR_TIMEOUT = 900
+# The monitor refuses older kernels with this status (README, "Exit statuses").
+KERNEL_TOO_OLD = 78
+MINIMUM_KERNEL = "5.15"
+UNSUPPORTED = "unsupported"
 
 
 def report(check, ok, detail=""):
@@ -252,6 +259,12 @@ def run_workload(name, flags):
         return None
     finally:
         workload.stop()
+    if run.returncode == KERNEL_TOO_OLD:
+        release = tuple(int(part) for part in os.uname().release.split("-")[0].split(".")[:2])
+        report(f"{name}: refuses a kernel older than {MINIMUM_KERNEL}, naming what it lacks",
+               release < tuple(int(part) for part in MINIMUM_KERNEL.split(".")) and "needs Linux" in run.stderr,
+               run.stderr.strip())
+        return UNSUPPORTED
     after = snapshot(workload.files)
     objects = trace(out) if os.path.exists(out) else []
     summary = summary_of(objects)
@@ -327,6 +340,9 @@ def main():
         started = time.monotonic()
         outcomes[name] = run_workload(name, flags)
         print(f"kernel-matrix: {name} took {time.monotonic() - started:.0f} s", flush=True)
+        if outcomes[name] == UNSUPPORTED:  # (the refusal is the check: nothing else can run)
+            print("KCHECK-END", flush=True)
+            return
     if outcomes["auto"] and outcomes["tracepoint"]:
         report("auto and tracepoint agree", outcomes["auto"] == outcomes["tracepoint"],
                f"auto {outcomes['auto']}; tracepoint {outcomes['tracepoint']}")
