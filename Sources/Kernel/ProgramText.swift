@@ -39,8 +39,9 @@ public struct ProgramText: Sendable {
     public var goMax = 65_536
     /// A record for every read and write, instead of totals at close.
     public var ioEveryCall = false
-    /// `sched:sched_process_exit` has the `group_dead` field (kernels from
-    /// 6.16); elsewhere the programs read the process's live thread count.
+    /// `sched:sched_process_exit` has the `group_dead` field (newer kernels:
+    /// 6.18 has it, 6.12 not); elsewhere the programs read the process's live
+    /// thread count.
     public var exitHasGroupDead = true
     public var dataReadyProbe = DataReadyProbe.tracepoint
 
