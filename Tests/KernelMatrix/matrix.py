@@ -168,7 +168,7 @@ def kernel_packages(suite):
 def build_fixtures(bin_dir):
     """The programs the checks run, compiled here: the guest has no compiler."""
     shutil.rmtree(bin_dir, ignore_errors=True)
-    driver.build(bin_dir, ["threadpool", "golock", "client"])
+    driver.build(bin_dir, ["threadpool", "golock", "datagram", "client"])
     run(["cc", "-O2", "-Wall", "-Werror", "-pthread", "-o", os.path.join(bin_dir, "tree"),
          os.path.join(FIXTURES, "tree.c")])
 

@@ -17,7 +17,9 @@ die half way. Stdlib only: the guest has Debian's python3 and nothing else.
    kernel has kprobes, and both runs must give the same, right, result.
 2. A fixture daemon (thread pool) with a concurrent unwatched client: the
    watched client gets exactly its own files and the daemon.
-3. The Go daemon fixture, whose goroutines the Go uprobes follow: the same.
+3. The Go daemon fixture, whose goroutines the Go uprobes follow, and the
+   unix datagram server (whose datagrams the sk_data_ready tracepoint or,
+   before Linux 6.6, the sock_def_readable kprobe follows): the same.
 
 A kernel older than the monitor supports must be refused at start with its
 own status and the feature it lacks; that is then the one check.
@@ -346,7 +348,7 @@ def main():
     if outcomes["auto"] and outcomes["tracepoint"]:
         report("auto and tracepoint agree", outcomes["auto"] == outcomes["tracepoint"],
                f"auto {outcomes['auto']}; tracepoint {outcomes['tracepoint']}")
-    for design in ("threadpool", "golock"):
+    for design in ("threadpool", "golock", "datagram"):
         started = time.monotonic()
         run_daemon(design)
         print(f"kernel-matrix: {design} took {time.monotonic() - started:.0f} s", flush=True)
