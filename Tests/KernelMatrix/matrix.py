@@ -181,8 +181,8 @@ def extract(deb, root):
         raise MatrixError(f"dpkg-deb could not read {deb}")
 
 
-def assemble(version, suite, monitor, fixtures, work):
-    """The guest's kernel and initramfs. Returns (vmlinuz, initramfs)."""
+def assemble(suite, monitor, fixtures, work):
+    """The guest's kernel and initramfs. Returns (vmlinuz, initramfs, the kernel's release)."""
     root = os.path.join(work, "root")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(root)
@@ -234,7 +234,7 @@ def assemble(version, suite, monitor, fixtures, work):
     return vmlinuz, initramfs, release
 
 
-def boot(version, vmlinuz, initramfs, console):
+def boot(vmlinuz, initramfs, console):
     """Runs the guest to its end. Returns (checks, seconds, what went wrong or None)."""
     argv = ["qemu-system-x86_64", "-accel", "tcg,thread=single", "-smp", "2", "-m", "4096", "-nographic",
             "-no-reboot", "-monitor", "none", "-display", "none", "-serial", f"file:{console}",
@@ -277,11 +277,11 @@ def main():
         for version in args.kernels:
             suite = KERNELS[version]
             log(f"{version} ({suite}): assembling the guest")
-            vmlinuz, initramfs, release = assemble(version, suite, args.monitor, fixtures,
+            vmlinuz, initramfs, release = assemble(suite, args.monitor, fixtures,
                                                    os.path.join(OUT_DIR, suite))
             console = os.path.join(OUT_DIR, f"console-{suite}.log")
             log(f"{version} ({suite}): booting {release}")
-            checks, seconds, failure = boot(version, vmlinuz, initramfs, console)
+            checks, seconds, failure = boot(vmlinuz, initramfs, console)
             bad = [c for c in checks if not c["ok"]]
             for check in checks:
                 mark = "ok  " if check["ok"] else "FAIL"

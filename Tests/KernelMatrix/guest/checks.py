@@ -28,7 +28,6 @@ own status and the feature it lacks; that is then the one check.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
