@@ -125,7 +125,7 @@ int tail__daemon_reply(struct bpf_raw_tracepoint_args *ctx)
 	struct task_tag writer = reply->writer;
 	if (left_source(self, &writer, reply->reaches))
 		__builtin_memset(&writer, 0, sizeof(writer));
-	if (daemon_reply(self, &writer, reply->fd, reply->reaches))
+	if (daemon_reply(ctx, self, &writer, reply->fd, reply->reaches))
 		tail_calls.call(ctx, TAIL_ANSWER_COMPLETION);
 	return 0;
 }
@@ -291,7 +291,7 @@ static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec 
 	syscall_args(regs, call.args);
 	struct task_tag owner = *tag;
 	owner.attribution |= ATTRIBUTION_DAEMON;
-	emit_syscall(spec, &call, ret, owner, CALLER_DAEMON_THREAD);
+	emit_syscall(ctx, spec, &call, ret, owner, CALLER_DAEMON_THREAD);
 }
 
 RAW_TRACEPOINT_PROBE(sys_exit)
@@ -341,6 +341,6 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 		return 0;
 	if (spec->fd_command_arg && !fcntl_changes_descriptors(spec_arg(call.args, spec->fd_command_arg), ret))
 		return 0;
-	emit_syscall(spec, &call, ret, owner_of(watch->tag, watch->attribution), CALLER_WATCHED);
+	emit_syscall(ctx, spec, &call, ret, owner_of(watch->tag, watch->attribution), CALLER_WATCHED);
 	return 0;
 }

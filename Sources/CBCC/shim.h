@@ -2,3 +2,4 @@
 #include <bcc/libbpf.h>
 #include <malloc.h>
 #include <bcc/bcc_syms.h>
+#include <bcc/perf_reader.h>

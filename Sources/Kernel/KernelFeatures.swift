@@ -14,11 +14,13 @@ enum KernelFeatures {
     }
 
     static let required: [Feature] = [
-        Feature(name: "the BPF ring buffer", since: "5.8") { mapType(BPF_MAP_TYPE_RINGBUF) },
         Feature(name: "BPF task storage", since: "5.11") { mapType(BPF_MAP_TYPE_TASK_STORAGE) },
         Feature(name: "bpf_get_current_task_btf()", since: "5.11") { helper(BPF_FUNC_get_current_task_btf) },
         Feature(name: "bpf_task_pt_regs()", since: "5.15") { helper(BPF_FUNC_task_pt_regs) },
     ]
+
+    /// Used where present; perf buffers stand in for it.
+    static let ringBuffer = Feature(name: "the BPF ring buffer", since: "5.8") { mapType(BPF_MAP_TYPE_RINGBUF) }
 
     /// The oldest Linux release with every required feature.
     static let minimumRelease = "5.15"

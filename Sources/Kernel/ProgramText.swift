@@ -23,6 +23,13 @@ public enum DataReadyProbe: String, CaseIterable, Sendable {
     }
 }
 
+/// Where records go: one ring buffer shared by every CPU (Linux 5.8), or a
+/// perf buffer per CPU, for kernels without the ring buffer.
+public enum EventBufferKind: String, CaseIterable, Sendable {
+    case ring
+    case perf
+}
+
 /// Assembles the BPF C that BCC compiles: tunables and struct offsets as
 /// macros, then bpf/monitor.bpf.c with its includes (BPFSourceTree), all
 /// from the binary itself.
@@ -30,6 +37,7 @@ public struct ProgramText: Sendable {
     public var forkProbe: ForkProbe
     /// Kernel struct offsets from BTF: the tracer does not start without them.
     public var offsets: BTFOffsets
+    public var buffer = EventBufferKind.ring
     public var ringBufferPages = 8192
     public var watchMax = 65_536
     public var wakeupEvery = 256
@@ -53,6 +61,7 @@ public struct ProgramText: Sendable {
     public var source: String {
         var lines = [
             "#define FORK_PROBE_KPROBE \(forkProbe == .kprobe ? 1 : 0)",
+            "#define EVENTS_PERF \(buffer == .perf ? 1 : 0)",
             "#define RINGBUF_PAGES \(ringBufferPages)",
             "#define WATCH_MAX \(watchMax)",
             "#define WAKEUP_EVERY \(wakeupEvery)",

@@ -3,7 +3,7 @@ import Foundation
 
 /// The `events` ring buffer. Records arrive in reservation order across all
 /// CPUs; the callback sees each one as raw bytes valid only during the call.
-final class RingBuffer {
+final class RingBuffer: EventBuffer {
     typealias Handler = (UnsafeRawBufferPointer) -> Void
 
     private final class Context {
@@ -33,7 +33,6 @@ final class RingBuffer {
 
     deinit { bpf_free_ringbuf(ring) }
 
-    /// Waits up to `timeoutMs` for a wakeup, then consumes everything there. Returns the record count.
     func poll(timeoutMs: Int32, _ handler: @escaping Handler) -> Int {
         context.handler = handler
         context.count = 0

@@ -7,10 +7,11 @@ import Foundation
 public final class Tracer {
     public let forkProbe: ForkProbe
     public let dataReadyProbe: DataReadyProbe
+    public let buffer: EventBufferKind
     /// Kernel struct offsets, from BTF.
     public let offsets: BTFOffsets
     private let handles: ProbeHandles
-    private let ring: RingBuffer
+    private let output: EventBuffer
     private let watchedFD: Int32
     private let maybeWatchedFD: Int32
     private let lostFD: Int32
@@ -25,7 +26,9 @@ public final class Tracer {
 
     /// Sizes of the kernel-side buffers.
     public struct Limits: Sendable {
-        /// Ring buffer size in pages; a power of two.
+        /// The ring buffer, or perf buffers; nil: the ring where the kernel has it.
+        public var buffer: EventBufferKind?
+        /// Ring buffer size in pages, a power of two; perf buffers share it out among the CPUs.
         public var ringBufferPages = 8192
         /// Most tasks (threads) watched at once.
         public var watchedTasks = 65_536
@@ -48,7 +51,9 @@ public final class Tracer {
         forkProbe = try Preflight.resolve(requested)
         try Preflight.requireKernelHeaders()
         offsets = try Self.kernelOffsets()
+        buffer = try Self.resolve(limits.buffer)
         var text = ProgramText(forkProbe: forkProbe, offsets: offsets)
+        text.buffer = buffer
         text.ringBufferPages = limits.ringBufferPages
         text.watchMax = limits.watchedTasks
         text.ioEveryCall = limits.ioEveryCall
@@ -88,8 +93,17 @@ public final class Tracer {
         channelsFD = handles.maps["channels"]!
         commandEndsFD = handles.maps["command_ends"]!
         unattributedFD = handles.maps["unattributed_counts"]!
-        ring = try RingBuffer(mapFD: handles.maps["events"]!)
-        cpuCount = possibleCPUCount()
+        switch buffer {
+        case .ring:
+            output = try RingBuffer(mapFD: handles.maps["events"]!)
+        case .perf:
+            let cpus = max(1, CPUs.listed("online").count)
+            var pages = 1
+            while pages * 2 <= limits.ringBufferPages / cpus { pages *= 2 }
+            output = try PerfBuffer(
+                mapFD: handles.maps["events"]!, pagesPerCPU: Int32(pages), wakeupEvents: Int32(text.wakeupEvery))
+        }
+        cpuCount = (CPUs.listed("possible").max() ?? 0) + 1  // per-CPU maps hold a value for each
     }
 
     /// A one-element map proves the bpf() syscall works before clang spends a second compiling.
@@ -112,6 +126,19 @@ public final class Tracer {
         return offsets
     }
 
+    /// The ring buffer unless perf buffers are asked for, or the kernel has no ring buffer.
+    private static func resolve(_ requested: EventBufferKind?) throws -> EventBufferKind {
+        let hasRing = KernelFeatures.ringBuffer.present()
+        switch requested {
+        case .ring? where !hasRing:
+            throw KernelError.kernelTooOld(
+                feature: KernelFeatures.ringBuffer.name, since: KernelFeatures.ringBuffer.since,
+                release: Preflight.kernelRelease, minimum: KernelFeatures.ringBuffer.since)
+        case let kind?: return kind
+        case nil: return hasRing ? .ring : .perf
+        }
+    }
+
     private static var dataReadyProbe: DataReadyProbe {
         Preflight.hasTracepoint("sock/sk_data_ready") ? .tracepoint : Preflight.hasKprobes ? .kprobe : .unavailable
     }
@@ -125,7 +152,8 @@ public final class Tracer {
     /// here, and (`exitHasGroupDead` false, `dataReadyProbe`) the fallbacks of
     /// older kernels.
     public static func verify(
-        forkProbe: ForkProbe, exitHasGroupDead: Bool? = nil, dataReadyProbe: DataReadyProbe? = nil
+        forkProbe: ForkProbe, exitHasGroupDead: Bool? = nil, dataReadyProbe: DataReadyProbe? = nil,
+        buffer: EventBufferKind = .ring
     ) throws -> [String] {
         try Preflight.requireRoot()
         try Preflight.requireTracefs()
@@ -133,6 +161,7 @@ public final class Tracer {
         var text = ProgramText(forkProbe: forkProbe, offsets: try kernelOffsets())
         text.exitHasGroupDead = exitHasGroupDead ?? Self.exitHasGroupDead
         text.dataReadyProbe = dataReadyProbe ?? Self.dataReadyProbe
+        text.buffer = buffer
         let module = try BPFModule(text: text.source)
         let names = module.functionNames
         for name in names {
@@ -331,7 +360,7 @@ public final class Tracer {
 
     /// Waits up to `timeoutMs`, then hands every pending record to `handler`.
     public func poll(timeoutMs: Int32, _ handler: @escaping (UnsafeRawBufferPointer) -> Void) -> Int {
-        ring.poll(timeoutMs: timeoutMs, handler)
+        output.poll(timeoutMs: timeoutMs, handler)
     }
 
     /// Records dropped in the kernel so far, summed over CPUs, by where they
@@ -364,16 +393,4 @@ public final class Tracer {
         (LOST_THREAD_STATE.rawValue, "daemon_thread_state"), (EVENT_PEER.rawValue, "peer"),
         (LOST_COMPLETIONS_FULL.rawValue, "completions"),
     ]
-}
-
-/// Per-CPU maps hold one value per possible CPU: "0-1" or "0,2-5" in sysfs.
-private func possibleCPUCount() -> Int {
-    guard let text = try? String(contentsOfFile: "/sys/devices/system/cpu/possible", encoding: .utf8) else {
-        return ProcessInfo.processInfo.activeProcessorCount
-    }
-    var highest = 0
-    for range in text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",") {
-        if let last = range.split(separator: "-").last, let value = Int(last) { highest = max(highest, value) }
-    }
-    return highest + 1
 }

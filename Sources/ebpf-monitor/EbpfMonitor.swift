@@ -52,8 +52,13 @@ struct EbpfMonitor: ParsableCommand {
     var forkProbe: ForkProbeChoice = .auto
 
     @Option(
+        name: .long,
+        help: "Where the kernel puts records: auto, ring (one ring buffer, Linux 5.8) or perf (a buffer per CPU).")
+    var buffer: BufferChoice = .auto
+
+    @Option(
         name: .customLong("buffer-pages"),
-        help: "Kernel ring buffer size in 4 KiB pages, a power of two. Larger survives bigger bursts.")
+        help: "Kernel buffer size in 4 KiB pages, a power of two, shared among the CPUs with --buffer perf.")
     var bufferPages = 8192
 
     @Option(
@@ -95,6 +100,7 @@ struct EbpfMonitor: ParsableCommand {
         var options = Session.Options(
             target: pid.map { .pid($0) } ?? .command(exactly: command),
             forkProbe: forkProbe.probe, startedAt: startedAt)
+        options.limits.buffer = buffer.kind
         options.limits.ringBufferPages = bufferPages
         options.limits.watchedTasks = maxTasks
         options.limits.ioEveryCall = io
@@ -128,6 +134,12 @@ enum ForkProbeChoice: String, ExpressibleByArgument, CaseIterable {
         case .tracepoint: return .tracepoint
         }
     }
+}
+
+enum BufferChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, ring, perf
+
+    var kind: EventBufferKind? { EventBufferKind(rawValue: rawValue) }
 }
 
 extension OutputFormat: ExpressibleByArgument {}

@@ -107,7 +107,7 @@ static __always_inline u64 make_completion(struct pending_completions *own, stru
  * and for wake-ups, times that prove the loop answered their jobs in that
  * order. Otherwise ambiguous.
  */
-static __always_inline void settle_answers(struct pending_completions *pending)
+static __always_inline void settle_answers(void *ctx, struct pending_completions *pending)
 {
 	u32 count = pending->answered_count;
 	u32 attribution = ATTRIBUTION_DAEMON;
@@ -133,7 +133,7 @@ static __always_inline void settle_answers(struct pending_completions *pending)
 			continue;
 		}
 		struct task_tag owner = { .tag = pending->answered_tags[i], .attribution = attribution };
-		replay_episode(&made->episode, owner, &made->worker);
+		replay_episode(ctx, &made->episode, owner, &made->worker);
 		completions.delete(&id);
 	}
 }
@@ -143,9 +143,9 @@ static __always_inline void settle_answers(struct pending_completions *pending)
  * its completions that no reply answered are stale (their jobs were
  * answered without them, or never).
  */
-static __always_inline void start_batch(struct pending_completions *pending)
+static __always_inline void start_batch(void *ctx, struct pending_completions *pending)
 {
-	settle_answers(pending);
+	settle_answers(ctx, pending);
 	pending->overtaken = 0;
 	pending->after = pending->last_loose;
 #pragma unroll

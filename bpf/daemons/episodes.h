@@ -79,7 +79,7 @@ static __always_inline struct episode_thread current_episode_thread(void)
 }
 
 /* One kept call, sent as the command's. */
-static __always_inline void replay_call(struct syscall_event *event, const struct episode_call *call,
+static __always_inline void replay_call(void *ctx, struct syscall_event *event, const struct episode_call *call,
 					struct task_tag owner, const struct episode_thread *thread)
 {
 	__builtin_memset(&event->io, 0, sizeof(event->io));
@@ -105,15 +105,14 @@ static __always_inline void replay_call(struct syscall_event *event, const struc
 	event->header.pid = thread->pid;
 	event->header.tid = thread->tid;
 	__builtin_memcpy(event->header.comm, thread->comm, COMM_LEN);
-	if (events.ringbuf_output(event, size, wakeup_flag()) != 0)
-		count_lost(EVENT_SYSCALL);
+	output_record(ctx, event, size, EVENT_SYSCALL);
 }
 
 /*
  * The calls kept for a thread whose reply went to a command's socket, sent as
  * that command's (owner), in the name of the thread that made them.
  */
-static __always_inline void replay_episode(struct episode *episode, struct task_tag owner,
+static __always_inline void replay_episode(void *ctx, struct episode *episode, struct task_tag owner,
 					   const struct episode_thread *thread)
 {
 	u32 zero = 0;
@@ -125,7 +124,7 @@ static __always_inline void replay_episode(struct episode *episode, struct task_
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < EPISODE_CALLS; i++)
 		if (i < count)
-			replay_call(event, &episode->calls[i], owner, thread);
+			replay_call(ctx, event, &episode->calls[i], owner, thread);
 	episode->count = 0;
 }
 

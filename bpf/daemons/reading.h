@@ -15,9 +15,9 @@
 #include "daemons/threads.h"
 
 /* A wake-up whose writers are unknown: the thread works for no one it knows of. */
-static __always_inline void read_unknown_wakeup(struct daemon_thread *self)
+static __always_inline void read_unknown_wakeup(void *ctx, struct daemon_thread *self)
 {
-	start_batch(&self->completions);
+	start_batch(ctx, &self->completions);
 	self->completions.by_wakeup = 1;
 	__builtin_memset(&self->tag, 0, sizeof(self->tag));
 	self->serving_none = 1;
@@ -34,7 +34,7 @@ static __always_inline void read_unknown_wakeup(struct daemon_thread *self)
  * - another thread's tag is a hand-off, as a futex wake-up is;
  * - the completions the segments carry wait for the replies that answer them.
  */
-static __always_inline void read_wakeup(struct channel *channel, struct daemon_thread *self, u64 file,
+static __always_inline void read_wakeup(void *ctx, struct channel *channel, struct daemon_thread *self, u64 file,
 					struct taken_segments *reading)
 {
 	channel->local = 1;
@@ -48,7 +48,7 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 	reading->own = 0;
 	__builtin_memset(&reading->handed, 0, sizeof(reading->handed));
 	if (!go) {
-		start_batch(&self->completions);
+		start_batch(ctx, &self->completions);
 		self->completions.by_wakeup = 1;
 	}
 #pragma unroll
@@ -80,7 +80,7 @@ static __always_inline void read_wakeup(struct channel *channel, struct daemon_t
 	if (channel->unsynced && !go) {
 		/* Wake-ups from before the channel was made came too, for work unknown: for no one. */
 		channel->unsynced = 0;
-		read_unknown_wakeup(self);
+		read_unknown_wakeup(ctx, self);
 	} else if (own) {
 		set_thread_tag(self, &reading->tags[0]);
 		self->serving_none = !reading->tags[0].tag;
@@ -125,9 +125,9 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 	struct daemon_thread *self = this_thread(0);
 	struct channel *channel = read ? channels.lookup(&read->key) : NULL;
 	if (reading && self && channel)
-		read_wakeup(channel, self, read->file, reading);
+		read_wakeup(ctx, channel, self, read->file, reading);
 	else if (read && self && !self->scheduling && !self->g)
-		read_unknown_wakeup(self); /* an eventfd written before its process was a daemon, or by the kernel */
+		read_unknown_wakeup(ctx, self); /* an eventfd written before its process was a daemon, or by the kernel */
 	return 0;
 }
 
@@ -140,7 +140,7 @@ int tail__settle_answer(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct daemon_thread *self = this_thread(0);
 	if (self)
-		settle_answers(&self->completions);
+		settle_answers(ctx, &self->completions);
 	return 0;
 }
 
@@ -182,7 +182,7 @@ int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 		if (i < count && reading->completions[i])
 			carried = 1;
 	if (self && (carried || self->completions.count)) {
-		start_batch(&self->completions);
+		start_batch(ctx, &self->completions);
 		self->completions.by_wakeup = 0;
 		/* Each segment is an answer its reader relays in turn: one without a completion holds its place. */
 #pragma unroll
@@ -391,11 +391,9 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 		channel->daemon_reads = 1;
 		count_fresh(channel, 0);
 	}
-	struct peer_event *event = events.ringbuf_reserve(sizeof(*event));
-	if (!event) {
-		count_lost(EVENT_PEER);
+	struct peer_event *event = reserve_record(sizeof(*event), EVENT_PEER);
+	if (!event)
 		return;
-	}
 	event->writer_pid = channel->writer_pid;
 	event->writer_tid = channel->writer_tid;
 	event->writer_inode = channel->writer_inode;
@@ -403,7 +401,7 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	event->reader_fd = fd;
 	event->_pad = 0;
 	fill_header(&event->header, EVENT_PEER, sizeof(*event), tag);
-	events.ringbuf_submit(event, wakeup_flag());
+	submit_record(ctx, event, sizeof(*event), EVENT_PEER);
 }
 
 #endif

@@ -7,6 +7,7 @@
  * Macros the text is compiled with (Sources/Kernel/ProgramText.swift):
  *   OFF_<struct>__<field>  kernel struct offsets, resolved from BTF
  *   FORK_PROBE_KPROBE      1: kretprobe on copy_process; 0: task:task_newtask
+ *   EVENTS_PERF            1: records go to per-CPU perf buffers; 0: to one ring buffer
  *   RINGBUF_PAGES, WATCH_MAX, WAKEUP_EVERY, IO_MAX
  *   IO_EVERY_CALL          1: a record for every read and write (--io)
  *   EXIT_HAS_GROUP_DEAD    1: sched_process_exit has its group_dead field
@@ -66,10 +67,8 @@ static __always_inline u32 capped_bytes(u64 bytes)
 	return bytes > BYTES_MAX ? BYTES_MAX : (u32)bytes;
 }
 
-BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 BPF_ARRAY(config, u32, CONFIG_MAX);
 BPF_PERCPU_ARRAY(lost_counts, u64, LOST_REASON_MAX); /* index: enum event_kind or enum lost_reason */
-BPF_PERCPU_ARRAY(wakeup_counts, u64, 1);
 
 /*
  * Hides what clang knows of `var`'s range, so that a mask or bound check
@@ -149,6 +148,44 @@ static __always_inline void count_lost(u32 reason)
 		*count += 1;
 }
 
+/*
+ * The output: a ring buffer shared by all CPUs (Linux 5.8), or where there is
+ * none, a perf buffer per CPU. Either way a record that finds no room is
+ * counted in lost_counts under `lost`, its kind.
+ */
+#if EVENTS_PERF
+BPF_PERF_OUTPUT(events); /* wakeups batched by the reader's wakeup_events */
+
+union small_record {
+	struct fork_event fork;
+	struct exit_event exit;
+	struct peer_event peer;
+};
+BPF_PERCPU_ARRAY(record_heap, union small_record, 1);
+
+/* Space for a small record, sent with submit_record; NULL when there is none. */
+static __always_inline void *reserve_record(u32 size, u32 lost)
+{
+	u32 zero = 0;
+	return record_heap.lookup(&zero);
+}
+
+static __always_inline void submit_record(void *ctx, void *record, u32 size, u32 lost)
+{
+	if (events.perf_submit(ctx, record, size) != 0)
+		count_lost(lost);
+}
+
+/* Sends `size` bytes of a record built elsewhere. */
+static __always_inline void output_record(void *ctx, void *record, u32 size, u32 lost)
+{
+	if (events.perf_submit(ctx, record, size) != 0)
+		count_lost(lost);
+}
+#else
+BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
+BPF_PERCPU_ARRAY(wakeup_counts, u64, 1);
+
 /* Batch wakeups: the reader polls on a timer, and is woken early every WAKEUP_EVERY records per CPU. */
 static __always_inline u64 wakeup_flag(void)
 {
@@ -158,6 +195,26 @@ static __always_inline u64 wakeup_flag(void)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
+
+static __always_inline void *reserve_record(u32 size, u32 lost)
+{
+	void *record = events.ringbuf_reserve(size);
+	if (!record)
+		count_lost(lost);
+	return record;
+}
+
+static __always_inline void submit_record(void *ctx, void *record, u32 size, u32 lost)
+{
+	events.ringbuf_submit(record, wakeup_flag());
+}
+
+static __always_inline void output_record(void *ctx, void *record, u32 size, u32 lost)
+{
+	if (events.ringbuf_output(record, size, wakeup_flag()) != 0)
+		count_lost(lost);
+}
+#endif
 
 /* The header of a record of `kind` and `size` bytes, made by the current task for the command(s) in `owner`. */
 static __always_inline void fill_header(struct event_header *header, u16 kind, u16 size, struct task_tag owner)

@@ -43,25 +43,23 @@ static __always_inline struct task_watch child_watch(const struct task_watch *pa
 }
 
 /* Watches the new task (with `watch`) and sends its fork record, made for header_tag. */
-static __always_inline void emit_fork(struct new_task task, struct task_watch *watch, u32 header_tag)
+static __always_inline void emit_fork(void *ctx, struct new_task task, struct task_watch *watch, u32 header_tag)
 {
 	mark_maybe(task.tid, MAYBE_WATCHED);
 	if (watched.update(&task.tid, watch) != 0) {
 		task.flags |= EVENT_FLAG_UNFOLLOWED;
 		count_lost(LOST_WATCH_MAP_FULL);
 	}
-	struct fork_event *event = events.ringbuf_reserve(sizeof(*event));
-	if (!event) {
-		count_lost(EVENT_FORK);
+	struct fork_event *event = reserve_record(sizeof(*event), EVENT_FORK);
+	if (!event)
 		return;
-	}
 	fill_header(&event->header, EVENT_FORK, sizeof(*event), owner_of(header_tag, watch->attribution));
 	event->child_pid = task.pid;
 	event->child_tid = task.tid;
 	event->parent_pid = task.parent_pid;
 	event->flags = task.flags;
 	event->clone_flags = task.clone_flags;
-	events.ringbuf_submit(event, wakeup_flag());
+	submit_record(ctx, event, sizeof(*event), EVENT_FORK);
 }
 
 #if FORK_PROBE_KPROBE
@@ -84,7 +82,7 @@ int kretprobe__copy_process(struct pt_regs *ctx)
 	u32 parent_pid = flags ? child_pid : parent_tgid(child);
 	struct task_watch watch = child_watch(parent, id >> 32, child_pid, flags);
 	struct new_task task = { .pid = child_pid, .tid = child_tid, .parent_pid = parent_pid, .flags = flags };
-	emit_fork(task, &watch, parent->tag);
+	emit_fork(ctx, task, &watch, parent->tag);
 	return 0;
 }
 #else
@@ -128,7 +126,7 @@ TRACEPOINT_PROBE(task, task_newtask)
 					 .parent_pid = pid,
 					 .flags = EVENT_FLAG_THREAD,
 					 .clone_flags = clone_flags };
-		emit_fork(task, &watch, header_tag);
+		emit_fork(args, task, &watch, header_tag);
 		return 0;
 	}
 	u32 parent_pid = pid;
@@ -137,7 +135,7 @@ TRACEPOINT_PROBE(task, task_newtask)
 	struct new_task task = {
 		.pid = child_tid, .tid = child_tid, .parent_pid = parent_pid, .clone_flags = clone_flags
 	};
-	emit_fork(task, &watch, header_tag);
+	emit_fork(args, task, &watch, header_tag);
 	return 0;
 }
 #endif
@@ -196,8 +194,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 	fill_header(&event->header, EVENT_EXEC, size, owner_of(next.tag, next.attribution));
 	if (size > sizeof(*event))
 		return 0;
-	if (events.ringbuf_output(event, size, wakeup_flag()) != 0)
-		count_lost(EVENT_EXEC);
+	output_record(args, event, size, EVENT_EXEC);
 	return 0;
 }
 
@@ -234,11 +231,9 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 	u32 tag = watch->tag, attribution = watch->attribution;
 	watched.delete(&tid);
 
-	struct exit_event *event = events.ringbuf_reserve(sizeof(*event));
-	if (!event) {
-		count_lost(EVENT_EXIT);
+	struct exit_event *event = reserve_record(sizeof(*event), EVENT_EXIT);
+	if (!event)
 		return 0;
-	}
 	const void *task = (const void *)bpf_get_current_task();
 	fill_header(&event->header, EVENT_EXIT, sizeof(*event), owner_of(tag, attribution));
 	event->exit_code = read_kernel_u32(task, OFF_task_struct__exit_code);
@@ -251,7 +246,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 		event->io_entries = io_entries(pid);
 		io_counts.delete(&pid);
 	}
-	events.ringbuf_submit(event, wakeup_flag());
+	submit_record(args, event, sizeof(*event), EVENT_EXIT);
 	return 0;
 }
 

@@ -70,7 +70,7 @@ static __always_inline void copy_sockaddr(struct syscall_event *event, const str
 }
 
 /* Sends the record of a finished call. */
-static __always_inline void emit_syscall(const struct syscall_spec *spec, const struct syscall_call *call, s64 ret,
+static __always_inline void emit_syscall(void *ctx, const struct syscall_spec *spec, const struct syscall_call *call, s64 ret,
 					 struct task_tag owner, enum caller caller)
 {
 	u32 zero = 0;
@@ -133,8 +133,7 @@ static __always_inline void emit_syscall(const struct syscall_spec *spec, const 
 	fill_header(&event->header, EVENT_SYSCALL, size, owner);
 	if (size > sizeof(*event))
 		return;
-	if (events.ringbuf_output(event, size, wakeup_flag()) != 0)
-		count_lost(EVENT_SYSCALL);
+	output_record(ctx, event, size, EVENT_SYSCALL);
 }
 
 #endif
