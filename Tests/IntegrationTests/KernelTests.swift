@@ -7,9 +7,11 @@ extension IntegrationTests {
     /// The kprobe variant cannot attach here (no kprobes), but it must still
     /// compile and pass the verifier, so that it works where kprobes exist:
     /// kernels older than this one, whose exit tracepoint has no `group_dead`
-    /// and which have no `sock:sk_data_ready` tracepoint.
+    /// and which have no `sock:sk_data_ready` tracepoint, nor (perf buffers)
+    /// a ring buffer.
     @Test func kprobeVariantPassesVerifier() throws {
-        let names = try Tracer.verify(forkProbe: .kprobe, exitHasGroupDead: false, dataReadyProbe: .kprobe)
+        let names = try Tracer.verify(
+            forkProbe: .kprobe, exitHasGroupDead: false, dataReadyProbe: .kprobe, buffer: .perf)
         #expect(names.contains("kretprobe__copy_process"), "\(names)")
         #expect(names.contains("kprobe__sock_def_readable"), "\(names)")
         #expect(!names.contains("tracepoint__sock__sk_data_ready"), "\(names)")

@@ -4,7 +4,8 @@ import Testing
 
 /// `-- CMD` on a command that forks a grandchild, starts 8 threads, runs a
 /// child that exits at once after fork and a child killed by a signal: every
-/// one appears, with the right ppid, argv, end and command number.
+/// one appears, with the right ppid, argv, end and command number, through
+/// the ring buffer and through per-CPU perf buffers alike.
 ///
 /// A suite of its own (for `--filter ProcessTreeTests`) nested in the
 /// serialized `IntegrationTests`, so it never runs alongside the other probe tests.
@@ -26,12 +27,12 @@ extension IntegrationTests {
             let victim: (id: Int, parent: Int)
             let threads: [Int]
 
-            init() throws {
+            init(buffer: String) throws {
                 let directory = try Harness.temporaryDirectory()
                 defer { try? FileManager.default.removeItem(atPath: directory) }
                 fixture = try Fixture.compile(into: directory)
                 reportPath = directory + "/report"
-                run = try Harness.monitor(["--format", "json", "--", fixture, reportPath, "main", "5"])
+                run = try Harness.monitor(["--buffer", buffer, "--format", "json", "--", fixture, reportPath, "main", "5"])
                 do { objects = try run.json() } catch { throw HarnessError("\(error); \(run)") }
                 monitor = Int(run.pid)
                 let report = Fixture.report(reportPath)
@@ -65,13 +66,20 @@ extension IntegrationTests {
             }
         }
 
-        /// Made by the first test that needs it; a failed run fails each of them.
-        static let tree = Result { try TreeRun() }
+        /// Each run is made by the first test that needs it; a failed run fails each of them.
+        /// The per-CPU perf buffers must give what the ring buffer gives.
+        static let buffers = ["ring", "perf"]
+        static let ringTree = Result { try TreeRun(buffer: "ring") }
+        static let perfTree = Result { try TreeRun(buffer: "perf") }
+        static func tree(_ buffer: String) throws -> TreeRun {
+            try (buffer == "ring" ? ringTree : perfTree).get()
+        }
 
         /// The monitor ends with the command's status and leaves nothing behind;
         /// the fixture's processes are related as it says.
-        @Test func monitorEndsWithTheCommandsStatus() throws {
-            let tree = try Self.tree.get()
+        @Test(arguments: Self.buffers)
+        func monitorEndsWithTheCommandsStatus(buffer: String) throws {
+            let tree = try Self.tree(buffer)
             #expect(!tree.run.timedOut, "\(tree.run)")
             #expect(!tree.run.leftovers, "processes outlived the monitor")
             #expect(tree.run.status == 5, "the monitor exits with the command's status: \(tree.run)")
@@ -83,8 +91,9 @@ extension IntegrationTests {
         }
 
         /// Every event belongs to command 1 and to one of the fixture's processes.
-        @Test func everyEventIsInTheTree() throws {
-            let tree = try Self.tree.get()
+        @Test(arguments: Self.buffers)
+        func everyEventIsInTheTree(buffer: String) throws {
+            let tree = try Self.tree(buffer)
             for event in tree.events {
                 #expect(event.int("command") == 1, "event outside command 1: \(event)")
                 #expect(tree.pids.contains(event.int("pid") ?? -1), "event from a process outside the tree: \(event)")
@@ -94,8 +103,9 @@ extension IntegrationTests {
         }
 
         /// fork events: by the parent, naming the child.
-        @Test func forks() throws {
-            let tree = try Self.tree.get()
+        @Test(arguments: Self.buffers)
+        func forks(buffer: String) throws {
+            let tree = try Self.tree(buffer)
             let forks = tree.objects.events("fork")
             func forkOf(_ pid: Int) -> [String: Any]? { forks.first { $0.int("child") == pid } }
             let (main, child) = (tree.main, tree.child)
@@ -113,8 +123,9 @@ extension IntegrationTests {
         }
 
         /// exec events: path and argv of every process that exec'd.
-        @Test func execs() throws {
-            let tree = try Self.tree.get()
+        @Test(arguments: Self.buffers)
+        func execs(buffer: String) throws {
+            let tree = try Self.tree(buffer)
             let (fixture, reportPath) = (tree.fixture, tree.reportPath)
             let execs = tree.objects.events("exec")
             func execOf(_ pid: Int) -> [String: Any]? { execs.first { $0.int("pid") == pid } }
@@ -136,8 +147,9 @@ extension IntegrationTests {
         }
 
         /// exit events: one per process, with its ppid and exit code or signal.
-        @Test func exits() throws {
-            let tree = try Self.tree.get()
+        @Test(arguments: Self.buffers)
+        func exits(buffer: String) throws {
+            let tree = try Self.tree(buffer)
             let exits = tree.objects.events("exit")
             func exitOf(_ pid: Int) -> [String: Any]? { exits.first { $0.int("pid") == pid } }
             for (pid, ppid, code, signal) in tree.expectedExits {
@@ -153,8 +165,9 @@ extension IntegrationTests {
         }
 
         /// Threads: 8 thread events by the main process naming the reported tids, 8 thread_exits.
-        @Test func threads() throws {
-            let tree = try Self.tree.get()
+        @Test(arguments: Self.buffers)
+        func threads(buffer: String) throws {
+            let tree = try Self.tree(buffer)
             let threadEvents = tree.objects.events("thread")
             #expect(threadEvents.count == 8, "thread events: \(threadEvents)")
             #expect(Set(threadEvents.compactMap { $0.int("child") }) == Set(tree.threads))
@@ -166,8 +179,9 @@ extension IntegrationTests {
         }
 
         /// Events come in kernel-timestamp order; every process's exit is its last event.
-        @Test func eventsInTimeOrder() throws {
-            let tree = try Self.tree.get()
+        @Test(arguments: Self.buffers)
+        func eventsInTimeOrder(buffer: String) throws {
+            let tree = try Self.tree(buffer)
             let events = tree.events
             let times = events.compactMap { $0.string("time") }
             #expect(times == times.sorted(), "events out of time order")
@@ -178,8 +192,9 @@ extension IntegrationTests {
         }
 
         /// One summary, for command 1, with the whole tree.
-        @Test func summary() throws {
-            let tree = try Self.tree.get()
+        @Test(arguments: Self.buffers)
+        func summary(buffer: String) throws {
+            let tree = try Self.tree(buffer)
             let (fixture, reportPath) = (tree.fixture, tree.reportPath)
             let summaries = tree.objects.ofType("summary")
             #expect(summaries.count == 1, "summaries: \(summaries)")
@@ -205,8 +220,9 @@ extension IntegrationTests {
         }
 
         /// Status lines: ready first (on stdout and stderr), end last, nothing lost.
-        @Test func statusLines() throws {
-            let tree = try Self.tree.get()
+        @Test(arguments: Self.buffers)
+        func statusLines(buffer: String) throws {
+            let tree = try Self.tree(buffer)
             let (objects, run) = (tree.objects, tree.run)
             #expect(objects.first?.type == "status" && objects.first?.string("message") == "ready")
             #expect(objects.last?.type == "status" && objects.last?.string("message") == "end")
@@ -214,6 +230,7 @@ extension IntegrationTests {
             #expect(objects.ofType("lost").isEmpty)
             #expect(run.stderrLines.first?.hasPrefix("ebpf-monitor: ready ") == true, "\(run.stderr)")
             #expect(run.stderrLines.first?.contains("fork_probe=tracepoint") == true)
+            #expect(run.stderrLines.first?.contains("buffer=\(buffer)") == true)
         }
     }
 }

@@ -5,22 +5,23 @@ import Testing
 extension IntegrationTests {
     static let burst = 2000
 
-    /// 2,000 short-lived `/bin/true` in a burst, with the default ring buffer
-    /// and with a one-page one that cannot keep up: every one is reported, or
-    /// the shortfall is reported as lost. Nothing is silently lost.
+    /// 2,000 short-lived `/bin/true` in a burst, with the default buffer and
+    /// with a one-page one that cannot keep up, both for the ring buffer and
+    /// for per-CPU perf buffers: every one is reported, or the shortfall is
+    /// reported as lost. Nothing is silently lost.
     ///
     /// A suite of its own (for `--filter ExecBurstTests`) nested in the
     /// serialized `IntegrationTests`, so it never runs alongside the other probe tests.
     @Suite struct ExecBurstTests {
-        /// One burst under `--format json`, with `--buffer-pages` when given; the
-        /// tests below each check one part of it.
+        /// One burst under `--format json`, with `--buffer` and, when given,
+        /// `--buffer-pages`; the tests below each check one part of it.
         struct ExecBurst: @unchecked Sendable {  // immutable once made
             let script = "for i in $(seq \(IntegrationTests.burst)); do /bin/true & done; wait"
             let run: Finished
             let objects: [[String: Any]]
 
-            init(bufferPages: String?) throws {
-                let options = bufferPages.map { ["--buffer-pages", $0] } ?? []
+            init(buffer: String, bufferPages: String?) throws {
+                let options = ["--buffer", buffer] + (bufferPages.map { ["--buffer-pages", $0] } ?? [])
                 run = try Harness.monitor(options + ["--format", "json", "--", "/bin/sh", "-c", script], timeout: 90)
                 do { objects = try run.json() } catch { throw HarnessError("\(error); \(run)") }
             }
@@ -41,25 +42,28 @@ extension IntegrationTests {
         }
 
         /// Made by the first test that needs them; a failed run fails each test that reads it.
-        static let defaultBuffer = Result { try ExecBurst(bufferPages: nil) }
-        static let onePageBuffer = Result { try ExecBurst(bufferPages: "1") }
-        static func burst(_ bufferPages: String?) throws -> ExecBurst {
-            try (bufferPages == nil ? defaultBuffer : onePageBuffer).get()
-        }
-        static let bufferPages: [String?] = [nil, "1"]
+        static let runs = [
+            "ring": Result { try ExecBurst(buffer: "ring", bufferPages: nil) },
+            "ring 1": Result { try ExecBurst(buffer: "ring", bufferPages: "1") },
+            "perf": Result { try ExecBurst(buffer: "perf", bufferPages: nil) },
+            "perf 1": Result { try ExecBurst(buffer: "perf", bufferPages: "1") },
+        ]
+        /// `buffer`: "ring" or "perf", then the page count when not the default.
+        static func burst(_ buffer: String) throws -> ExecBurst { try runs[buffer]!.get() }
+        static let buffers = ["ring", "ring 1", "perf", "perf 1"]
 
-        @Test(arguments: bufferPages)
-        func monitorEndsWithTheShellsStatus(bufferPages: String?) throws {
-            let run = try Self.burst(bufferPages).run
+        @Test(arguments: buffers)
+        func monitorEndsWithTheShellsStatus(buffer: String) throws {
+            let run = try Self.burst(buffer).run
             #expect(!run.timedOut, "\(run)")
             #expect(!run.leftovers)
             #expect(run.status == 0, "\(run)")
         }
 
         /// exec: each /bin/true exec'd once, or its record is counted as lost.
-        @Test(arguments: bufferPages)
-        func everyExecReportedOrLost(bufferPages: String?) throws {
-            let burst = try Self.burst(bufferPages)
+        @Test(arguments: buffers)
+        func everyExecReportedOrLost(buffer: String) throws {
+            let burst = try Self.burst(buffer)
             let objects = burst.objects
             let (lostExec, lostUnfollowed, lostDecode) = (
                 objects.lost(at: "exec"), objects.lost(at: "watch_map_full"), objects.lost(at: "decode")
@@ -75,9 +79,9 @@ extension IntegrationTests {
         }
 
         /// fork: the shell forks the 2,000 children and one for $(seq ...).
-        @Test(arguments: bufferPages)
-        func everyForkReportedOrLost(bufferPages: String?) throws {
-            let burst = try Self.burst(bufferPages)
+        @Test(arguments: buffers)
+        func everyForkReportedOrLost(buffer: String) throws {
+            let burst = try Self.burst(buffer)
             let lostFork = burst.objects.lost(at: "fork")
             let forks = burst.forks(of: try burst.shellPid())
             #expect(
@@ -87,9 +91,9 @@ extension IntegrationTests {
         }
 
         /// exit: every child of the shell ends, with a status or as vanished after a loss.
-        @Test(arguments: bufferPages)
-        func everyChildEnds(bufferPages: String?) throws {
-            let burst = try Self.burst(bufferPages)
+        @Test(arguments: buffers)
+        func everyChildEnds(buffer: String) throws {
+            let burst = try Self.burst(buffer)
             let objects = burst.objects
             let (lostExit, lostDecode) = (objects.lost(at: "exit"), objects.lost(at: "decode"))
             let children = Set(burst.forks(of: try burst.shellPid()).compactMap { $0.int("child") })
@@ -107,9 +111,9 @@ extension IntegrationTests {
         }
 
         /// One summary, for command 1, that says how much was lost.
-        @Test(arguments: bufferPages)
-        func summarySaysWhatWasLost(bufferPages: String?) throws {
-            let burst = try Self.burst(bufferPages)
+        @Test(arguments: buffers)
+        func summarySaysWhatWasLost(buffer: String) throws {
+            let burst = try Self.burst(buffer)
             let objects = burst.objects
             let shellPid = try burst.shellPid()
             let children = Set(burst.forks(of: shellPid).compactMap { $0.int("child") })
@@ -137,9 +141,9 @@ extension IntegrationTests {
 
         /// The end status and the end line on stderr agree with the lost objects,
         /// and each lost object's places add up to its count.
-        @Test(arguments: bufferPages)
-        func lostCountsAgree(bufferPages: String?) throws {
-            let burst = try Self.burst(bufferPages)
+        @Test(arguments: buffers)
+        func lostCountsAgree(buffer: String) throws {
+            let burst = try Self.burst(buffer)
             let (objects, run) = (burst.objects, burst.run)
             let end = try #require(objects.last)
             #expect(end.type == "status" && end.string("message") == "end")
@@ -156,17 +160,19 @@ extension IntegrationTests {
             }
         }
 
-        /// A one-page (4 KiB) ring buffer cannot keep up with the burst: the loss is reported.
-        @Test func onePageBufferReportsLoss() throws {
-            let objects = try Self.burst("1").objects
+        /// A one-page (4 KiB) buffer cannot keep up with the burst: the loss is reported.
+        @Test(arguments: ["ring 1", "perf 1"])
+        func onePageBufferReportsLoss(buffer: String) throws {
+            let objects = try Self.burst(buffer).objects
             #expect(
                 objects.lostTotal > 0 && !objects.ofType("lost").isEmpty,
-                "a 4 KiB ring buffer kept up with the burst, so this case does not exercise loss reporting")
+                "a 4 KiB buffer kept up with the burst, so this case does not exercise loss reporting")
         }
 
-        /// 2,000 execs of ~1 KiB fit the default 8 MiB buffer many times over: nothing is lost.
-        @Test func defaultBufferLosesNothing() throws {
-            let burst = try Self.burst(nil)
+        /// 2,000 execs of ~1 KiB fit the default 32 MiB many times over: nothing is lost.
+        @Test(arguments: ["ring", "perf"])
+        func defaultBufferLosesNothing(buffer: String) throws {
+            let burst = try Self.burst(buffer)
             #expect(burst.objects.lostTotal == 0, "losses with the default buffer: \(burst.objects.ofType("lost"))")
             #expect(burst.trueExecs.count == IntegrationTests.burst)
         }
