@@ -27,6 +27,9 @@ final class BPFModule {
         bpf_module_destroy(module)
     }
 
+    /// The value size of map `table`, as clang laid out its type; 0 for no such map.
+    func valueSize(ofMap table: String) -> Int { bpf_table_leaf_size(module, table) }
+
     var functionNames: [String] {
         (0..<bpf_num_functions(module)).compactMap { id in
             bpf_function_name(module, id).map { String(cString: $0) }

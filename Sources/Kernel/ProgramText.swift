@@ -36,7 +36,7 @@ public enum EventBufferKind: String, CaseIterable, Sendable {
 public struct ProgramText: Sendable {
     public var forkProbe: ForkProbe
     /// Kernel struct offsets from BTF: the tracer does not start without them.
-    public var offsets: BTFOffsets
+    public var offsets: KernelOffsets
     public var buffer = EventBufferKind.ring
     public var ringBufferPages = 8192
     public var watchMax = 65_536
@@ -53,7 +53,7 @@ public struct ProgramText: Sendable {
     public var exitHasGroupDead = true
     public var dataReadyProbe = DataReadyProbe.tracepoint
 
-    public init(forkProbe: ForkProbe, offsets: BTFOffsets) {
+    public init(forkProbe: ForkProbe, offsets: KernelOffsets) {
         self.forkProbe = forkProbe
         self.offsets = offsets
     }
@@ -76,8 +76,8 @@ public struct ProgramText: Sendable {
             "#define NR_CLOSE \(__NR_close)",
         ]
         // A field missing from `offsets` gets no macro: clang then names it.
-        for path in BTFOffsets.required {
-            if let offset = offsets.offsets[path] { lines.append("#define \(BTFOffsets.macroName(path)) \(offset)") }
+        for path in KernelOffsets.required {
+            if let offset = offsets.offsets[path] { lines.append("#define \(KernelOffsets.macroName(path)) \(offset)") }
         }
         return lines.joined(separator: "\n") + "\n" + BPFSourceTree.embedded.expanded("monitor.bpf.c")
     }

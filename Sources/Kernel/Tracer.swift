@@ -8,8 +8,8 @@ public final class Tracer {
     public let forkProbe: ForkProbe
     public let dataReadyProbe: DataReadyProbe
     public let buffer: EventBufferKind
-    /// Kernel struct offsets, from BTF.
-    public let offsets: BTFOffsets
+    /// Kernel struct offsets, from BTF or the kernel headers.
+    public let offsets: KernelOffsets
     private let handles: ProbeHandles
     private let output: EventBuffer
     private let watchedFD: Int32
@@ -117,13 +117,10 @@ public final class Tracer {
         close(fd)
     }
 
-    /// BTF gives the struct layouts, and the programs use BTF task pointers
-    /// (task storage, pt_regs): no BTF, no tracer.
-    private static func kernelOffsets() throws -> BTFOffsets {
-        guard let offsets = try BTFOffsets.fromKernel() else {
-            throw KernelError.noBPF("this kernel has no BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)")
-        }
-        return offsets
+    /// The struct layouts from BTF, else from the kernel headers, which
+    /// Preflight has found for this release.
+    private static func kernelOffsets() throws -> KernelOffsets {
+        try KernelOffsets.fromBTF() ?? KernelOffsets.fromHeaders()
     }
 
     /// The ring buffer unless perf buffers are asked for, or the kernel has no ring buffer.

@@ -100,7 +100,7 @@ public final class Session {
                 "fork_probe": tracer.forkProbe.rawValue,
                 "datagram_probe": tracer.dataReadyProbe.rawValue,
                 "buffer": tracer.buffer.rawValue,
-                "offsets": "btf",
+                "offsets": tracer.offsets.source.rawValue,
                 "ready_seconds": String(format: "%.3f", ready),
                 "go_programs": String(goPrograms),
                 "watching": String(tracker.liveProcesses),

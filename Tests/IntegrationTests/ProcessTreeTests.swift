@@ -32,7 +32,9 @@ extension IntegrationTests {
                 defer { try? FileManager.default.removeItem(atPath: directory) }
                 fixture = try Fixture.compile(into: directory)
                 reportPath = directory + "/report"
-                run = try Harness.monitor(["--buffer", buffer, "--format", "json", "--", fixture, reportPath, "main", "5"])
+                run = try Harness.monitor([
+                    "--buffer", buffer, "--format", "json", "--", fixture, reportPath, "main", "5",
+                ])
                 do { objects = try run.json() } catch { throw HarnessError("\(error); \(run)") }
                 monitor = Int(run.pid)
                 let report = Fixture.report(reportPath)

@@ -127,7 +127,8 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 	if (reading && self && channel)
 		read_wakeup(ctx, channel, self, read->file, reading);
 	else if (read && self && !self->scheduling && !self->g)
-		read_unknown_wakeup(ctx, self); /* an eventfd written before its process was a daemon, or by the kernel */
+		read_unknown_wakeup(ctx,
+				    self); /* an eventfd written before its process was a daemon, or by the kernel */
 	return 0;
 }
 

@@ -308,7 +308,8 @@ static __always_inline void pass_completion(struct daemon_thread *self)
  * the thread holds: the caller hands on to tail__answer_completion, which
  * picks it (answer_completion), with whom the reply reaches in answer_heap.
  */
-static __always_inline int daemon_reply(void *ctx, struct daemon_thread *self, const struct task_tag *writer, s64 fd, u32 reaches)
+static __always_inline int daemon_reply(void *ctx, struct daemon_thread *self, const struct task_tag *writer, s64 fd,
+					u32 reaches)
 {
 	int handed = writer->attribution & ATTRIBUTION_WOKEN;
 	if (!reaches && writer->tag && handed && self->source && (u64)fd_file(fd) == self->source)

@@ -70,8 +70,8 @@ static __always_inline void copy_sockaddr(struct syscall_event *event, const str
 }
 
 /* Sends the record of a finished call. */
-static __always_inline void emit_syscall(void *ctx, const struct syscall_spec *spec, const struct syscall_call *call, s64 ret,
-					 struct task_tag owner, enum caller caller)
+static __always_inline void emit_syscall(void *ctx, const struct syscall_spec *spec, const struct syscall_call *call,
+					 s64 ret, struct task_tag owner, enum caller caller)
 {
 	u32 zero = 0;
 	struct syscall_event *event = syscall_heap.lookup(&zero);

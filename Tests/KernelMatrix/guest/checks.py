@@ -15,6 +15,9 @@ die half way. Stdlib only: the guest has Debian's python3 and nothing else.
    snapshotted before and after, and a client of a unix and a TCP server
    started outside the watched tree. Auto must pick the kprobe where the
    kernel has kprobes, and both runs must give the same, right, result.
+   A third run forces the fallbacks of kernels older than these: per-CPU
+   perf buffers (--buffer perf), and struct offsets from the kernel headers,
+   with BTF hidden in a mount namespace of its own. It must agree too.
 2. A fixture daemon (thread pool) with a concurrent unwatched client: the
    watched client gets exactly its own files and the daemon.
 3. The Go daemon fixture, whose goroutines the Go uprobes follow, and the
@@ -244,15 +247,22 @@ def network_outcome(summary, workload):
     return found
 
 
-def run_workload(name, flags):
-    """Runs the workload under the monitor with `flags`. Reports each check
-    and returns the outcome (None when the monitor failed)."""
+# Runs its arguments with /sys/kernel/btf hidden, in a mount namespace of their own.
+WITHOUT_BTF = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs none /sys/kernel/btf && exec "$@"', "sh"]
+
+
+def run_workload(name, flags, fork_probe, buffer="ring", offsets="btf", wrapper=()):
+    """Runs the workload under the monitor with `flags`, inside `wrapper`;
+    its ready line must name `fork_probe`, `buffer` and where its `offsets`
+    came from. Reports each check and returns the outcome (None when the
+    monitor failed)."""
     workload = Workload(name)
     out = os.path.join(workload.root, "trace.json")
     script = os.path.join(workload.root, "workload.sh")
     with open(script, "w") as f:
         f.write(workload.script() + "\n")
-    argv = [MONITOR, "--format", "json", "--output", out] + flags + ["--", "/bin/sh", script]
+    argv = list(wrapper) + [MONITOR, "--format", "json", "--output", out] + flags + ["--", "/bin/sh", script]
     try:
         run = subprocess.run(argv, capture_output=True, text=True, timeout=MONITOR_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -274,11 +284,10 @@ def run_workload(name, flags):
     if summary is None:
         return None
     ready = ready_of(objects)
-    want_probe = "kprobe" if not flags and os.path.exists("/sys/kernel/tracing/kprobe_events") else (
-        "tracepoint" if flags else ready.get("fork_probe"))
-    report(f"{name}: ready names the fork probe", ready.get("fork_probe") == want_probe,
+    report(f"{name}: ready names the fork probe", ready.get("fork_probe") == fork_probe,
            f"ready {ready}; kprobes {os.path.exists('/sys/kernel/tracing/kprobe_events')}")
-    report(f"{name}: offsets from BTF", ready.get("offsets") == "btf", f"ready {ready}")
+    report(f"{name}: records through the {buffer} buffer", ready.get("buffer") == buffer, f"ready {ready}")
+    report(f"{name}: offsets from {offsets}", ready.get("offsets") == offsets, f"ready {ready}")
     tree, problems = tree_outcome(objects, summary, workload.tree_report)
     report(f"{name}: process tree, threads, exit codes, signals", not problems and len(tree["shape"]) == 5,
            "; ".join(problems) or tree)
@@ -337,16 +346,22 @@ def run_daemon(design, requests=5):
 def main():
     print(f"KCHECK-START kernel {os.uname().release}", flush=True)
     outcomes = {}
-    for name, flags in (("auto", []), ("tracepoint", ["--fork-probe", "tracepoint"])):
+    kprobes = os.path.exists("/sys/kernel/tracing/kprobe_events")
+    for name, run in (
+            ("auto", lambda: run_workload("auto", [], "kprobe" if kprobes else "tracepoint")),
+            ("tracepoint", lambda: run_workload("tracepoint", ["--fork-probe", "tracepoint"], "tracepoint")),
+            ("fallbacks", lambda: run_workload("fallbacks", ["--buffer", "perf"], "kprobe" if kprobes else "tracepoint",
+                                               buffer="perf", offsets="headers", wrapper=WITHOUT_BTF))):
         started = time.monotonic()
-        outcomes[name] = run_workload(name, flags)
+        outcomes[name] = run()
         print(f"kernel-matrix: {name} took {time.monotonic() - started:.0f} s", flush=True)
         if outcomes[name] == UNSUPPORTED:  # (the refusal is the check: nothing else can run)
             print("KCHECK-END", flush=True)
             return
-    if outcomes["auto"] and outcomes["tracepoint"]:
-        report("auto and tracepoint agree", outcomes["auto"] == outcomes["tracepoint"],
-               f"auto {outcomes['auto']}; tracepoint {outcomes['tracepoint']}")
+    for other in ("tracepoint", "fallbacks"):
+        if outcomes["auto"] and outcomes[other]:
+            report(f"auto and {other} agree", outcomes["auto"] == outcomes[other],
+                   f"auto {outcomes['auto']}; {other} {outcomes[other]}")
     for design in ("threadpool", "golock", "datagram"):
         started = time.monotonic()
         run_daemon(design)

@@ -1,9 +1,15 @@
 import CLibbpf
 
-/// Kernel struct field offsets read from the running kernel's BTF. The
-/// installed headers describe another kernel (6.1 here, running 6.18), so
-/// every field the BPF code reads must take its offset from here.
-public struct BTFOffsets: Sendable {
+/// Kernel struct field offsets: every field the BPF code reads takes its
+/// offset from here. They come from the running kernel's BTF, or where it
+/// has none, from its headers (`fromHeaders`). Installed headers may
+/// describe another kernel (6.1 headers on 6.18 here): BTF comes first.
+public struct KernelOffsets: Sendable {
+    public enum Source: String, Sendable {
+        case btf
+        case headers
+    }
+
     /// The fields the BPF text reads, as `struct.field` paths. A path may name
     /// a field inside anonymous structs and unions; the walk finds it.
     public static let required = [
@@ -23,12 +29,20 @@ public struct BTFOffsets: Sendable {
 
     /// Byte offsets keyed by `struct.field`.
     public let offsets: [String: Int]
+    public let source: Source
 
-    public init(offsets: [String: Int]) { self.offsets = offsets }
+    public init(offsets: [String: Int], source: Source) {
+        self.offsets = offsets
+        self.source = source
+    }
 
     /// Reads `/sys/kernel/btf/vmlinux`; nil when the kernel has no BTF.
-    public static func fromKernel(fields: [String] = required) throws -> BTFOffsets? {
-        guard let btf = btf__load_vmlinux_btf() else { return nil }
+    public static func fromBTF(fields: [String] = required) throws -> KernelOffsets? {
+        // libbpf would print its search for a BTF file that is not there: nil says it.
+        let printer = libbpf_set_print(nil)
+        let loaded = btf__load_vmlinux_btf()
+        libbpf_set_print(printer)
+        guard let btf = loaded else { return nil }
         defer { btf__free(btf) }
         var offsets: [String: Int] = [:]
         for path in fields {
@@ -39,7 +53,7 @@ public struct BTFOffsets: Sendable {
             }
             offsets[path] = bits / 8
         }
-        return BTFOffsets(offsets: offsets)
+        return KernelOffsets(offsets: offsets, source: .btf)
     }
 
     /// The BPF text macros: `#define OFF_task_struct__mm 1824`.
