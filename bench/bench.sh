@@ -8,6 +8,9 @@
 #   after one discarded warm-up round; the median of RUNS runs is reported.
 # - The monitor's start-up (ready_seconds= on its stderr) and its peak RSS
 #   (GNU time's %M) are reported separately.
+# - The monitor runs twice: with its default ring buffer ("ebpf-monitor"),
+#   and with the per-CPU perf buffers of kernels older than 5.8
+#   ("perf-buffer", --buffer perf).
 # - The traces are written as users write them: the monitor's JSON
 #   (--output) and strace's text to a file, on /dev/shm, removed after each
 #   run.
@@ -43,7 +46,7 @@ OUT_DIR=${OUT_DIR:-bench-results}
 ALL_WORKLOADS="true_loop tar"
 WORKLOADS=${WORKLOADS:-$ALL_WORKLOADS}
 BASELINE=${BASELINE:-}
-VARIANTS=(untraced ebpf-monitor strace)
+VARIANTS=(untraced ebpf-monitor perf-buffer strace)
 [ -n "$BASELINE" ] && VARIANTS+=(baseline)
 
 # Targets: the default ratio target (each workload may have
@@ -126,11 +129,12 @@ run_variant() {
 	untraced)
 		sh "$wdir/run.sh" "$dir/elapsed"
 		;;
-	ebpf-monitor | baseline)
-		local rc=0 binary=$MONITOR
+	ebpf-monitor | perf-buffer | baseline)
+		local rc=0 binary=$MONITOR buffer=()
 		[ "$variant" = baseline ] && binary=$BASELINE
+		[ "$variant" = perf-buffer ] && buffer=(--buffer perf)
 		/usr/bin/time -f %M -o "$dir/rss_kib" \
-			"$binary" --format json --output "$dir/trace.jsonl" $MONITOR_ARGS -- sh "$wdir/run.sh" "$dir/elapsed" \
+			"$binary" --format json --output "$dir/trace.jsonl" "${buffer[@]}" $MONITOR_ARGS -- sh "$wdir/run.sh" "$dir/elapsed" \
 			2>"$dir/stderr" || rc=$?
 		rm -f "$dir/trace.jsonl"
 		if [ "$rc" != 0 ]; then
@@ -226,6 +230,7 @@ for wl in $WORKLOADS; do
 	rss_max=$(collect "$wl" ebpf-monitor rss_kib | sort -g | tail -n 1)
 	events=$(for f in "$wdir"/runs/*/ebpf-monitor/stderr; do grep ' end ' "$f" | field events; done | median)
 	lost=$(for f in "$wdir"/runs/*/ebpf-monitor/stderr; do grep ' end ' "$f" | field lost; done | awk '{ s += $1 } END { print s + 0 }')
+	perf_lost=$(for f in "$wdir"/runs/*/perf-buffer/stderr; do grep ' end ' "$f" | field lost; done | awk '{ s += $1 } END { print s + 0 }')
 	printf '  monitor start-up (time to ready): median %.3f s, max %.3f s\n' "$ready" "$ready_max"
 	steady=$(for f in "$wdir"/runs/*/ebpf-monitor/stderr; do grep ' end ' "$f" | field rss_kib; done | median)
 	# The peak is BCC compiling at start-up, unless the RSS at the end comes
@@ -248,6 +253,7 @@ for wl in $WORKLOADS; do
 			if (c != "" && e > 0) print c / e * 1e6 }'
 	done | median)
 	printf '  monitor CPU while tracing: median %.3f s per run, %.2f us per event\n' "$cpu" "$cpu_per_event"
+	echo "  with --buffer perf: $ratio_perf_buffer of untraced, $perf_lost events lost over all runs"
 
 	ratio=$(awk -v m="$(collect "$wl" ebpf-monitor elapsed | median)" -v b="$base" 'BEGIN { print m / b }')
 	target=$TARGET_RATIO
@@ -263,17 +269,17 @@ for wl in $WORKLOADS; do
 	declare -F "wl_${wl}_anchor" >/dev/null && echo "  other tracers, measured on this kind of machine: $("wl_${wl}_anchor")"
 	echo "  target time to ready < $TARGET_READY s: $(verdict "$ready" "$TARGET_READY" '<') ($(printf %.3f "$ready") s)"
 	echo
-	rows+=("$(printf '| %s | %.3f | %s | %s | %.2f | %.0f | %s |' "$("wl_${wl}_describe")" \
-		"$(awk -v b="$base" 'BEGIN { print b / 1e9 }')" "$ratio_ebpf_monitor" "$ratio_strace" "$ready" \
-		"$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$lost")")
+	rows+=("$(printf '| %s | %.3f | %s | %s | %s | %.2f | %.0f | %s |' "$("wl_${wl}_describe")" \
+		"$(awk -v b="$base" 'BEGIN { print b / 1e9 }')" "$ratio_ebpf_monitor" "$ratio_perf_buffer" "$ratio_strace" \
+		"$ready" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$lost")")
 done
 
 # The table for docs/benchmarks.md: medians of RUNS runs, ratios against untraced.
 {
 	echo "Measured $stamp on $(uname -sr), $(nproc) cpus, with \`make bench\` (RUNS=$RUNS${MONITOR_ARGS:+, MONITOR_ARGS='$MONITOR_ARGS'}):"
 	echo
-	echo "| workload | untraced, s | ebpf-monitor | strace -f | time to ready, s | peak RSS, MiB | lost events |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| workload | untraced, s | ebpf-monitor | --buffer perf | strace -f | time to ready, s | peak RSS, MiB | lost events |"
+	echo "|---|---|---|---|---|---|---|---|"
 	printf '%s\n' "${rows[@]}"
 } >"$table"
 echo "table for docs/benchmarks.md:"
