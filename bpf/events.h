@@ -184,7 +184,8 @@ enum tail_call {
 	TAIL_QUEUE_HANDOFFS = 4,    /* tail__queue_handoffs: a daemon thread read requests off a connection */
 	TAIL_DAEMON_WRITE = 5,	    /* tail__daemon_write: a daemon thread's write */
 	TAIL_DAEMON_REPLY = 6,	    /* tail__daemon_reply: that write goes to a socket out of the process */
-	TAIL_CALL_MAX = 7,
+	TAIL_DAEMON_SYSCALL = 7,    /* tail__daemon_syscall: a call by a task outside the tree ends */
+	TAIL_CALL_MAX = 8,
 };
 
 /* Indexes of the config array, set by user space. */

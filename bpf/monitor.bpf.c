@@ -38,12 +38,6 @@
 #include "daemons/reading.h"
 #include "daemons/threads.h"
 
-/*
- * A watched task's write to a channel, from entry to exit: task storage,
- * cheaper than a hash by tid, and freed with the task.
- */
-BPF_TASK_STORAGE(pending_writes, struct write_in_flight);
-
 /* What tail__daemon_write hands on to tail__daemon_reply. */
 struct reply_write {
 	struct task_tag writer;
@@ -59,9 +53,9 @@ int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
 	struct syscall_spec *spec = spec_for(ctx->args[1]);
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct daemon_thread *self = spec ? daemon_thread(pid) : NULL;
-	if (!self)
+	const struct pt_regs *regs = self ? user_regs(ctx) : NULL;
+	if (!regs)
 		return 0;
-	const struct pt_regs *regs = user_regs();
 	if (self->claiming)
 		claim_handoff(self, pid);
 	u64 args[6];
@@ -141,7 +135,6 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	struct syscall_spec *spec = spec_for(nr);
 	if (!spec || spec->action != SYSCALL_IO_WRITE)
 		return 0;
-	const struct pt_regs *regs = user_regs();
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
 	struct task_watch *watch = watch_of(tid);
@@ -151,6 +144,9 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 			tail_calls.call(ctx, TAIL_DAEMON_WRITE);
 		return 0;
 	}
+	const struct pt_regs *regs = user_regs(ctx);
+	if (!regs)
+		return 0;
 	u64 args[6];
 	syscall_args(regs, args);
 	u32 reaches = 0;
@@ -166,8 +162,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		remember_command_end(args[0], watch->tag);
 	if (!flight.bytes)
 		return 0; /* not to a channel: nothing to settle at exit */
-	struct write_in_flight *pending =
-		pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct write_in_flight *pending = pending_write(1);
 	if (pending)
 		*pending = flight;
 	else
@@ -200,7 +195,7 @@ static __always_inline void data_ready(u16 family, const void *sock)
 	}
 	struct task_watch *watch = watch_of((u32)id);
 	if (watch) {
-		struct write_in_flight *flight = pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+		struct write_in_flight *flight = pending_write(0);
 		note_datagram(flight, sock, owner_of(watch->tag, watch->attribution));
 		message_queued(flight);
 		name_udp_sender(flight);
@@ -294,40 +289,65 @@ static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec 
 	emit_syscall(ctx, spec, &call, ret, owner, CALLER_DAEMON_THREAD);
 }
 
+/*
+ * daemon_syscall, as a program of its own that sys_exit hands on to: the
+ * verifier walks it apart from the watched tasks' path. Then the reads'
+ * own programs: the completions and requests a daemon thread read.
+ */
+int tail__daemon_syscall(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct pt_regs *regs = user_regs(ctx);
+	long nr = regs ? exit_syscall_nr(ctx, regs) : -1;
+	struct syscall_spec *spec = spec_for(nr);
+	if (!spec || !regs)
+		return 0;
+	s64 ret = ctx->args[1];
+	daemon_syscall(ctx, spec, regs, nr, ret);
+	u32 zero = 0;
+	/* (Only a daemon's thread holds completions: other tasks' reads pass by at the pid-slot check.) */
+	int held = spec->action == SYSCALL_IO_READ && ret > 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
+	struct taken_segments *reading = held ? reading_heap.lookup(&zero) : NULL;
+	if (reading && reading->holding)
+		tail_calls.call(ctx, TAIL_HOLD_COMPLETIONS);
+	if (reading && reading->handing)
+		tail_calls.call(ctx, TAIL_QUEUE_HANDOFFS);
+	if (reading) {
+		reading->holding = 0;
+		reading->handing = 0;
+	}
+	return 0;
+}
+
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
-	const struct pt_regs *regs = user_regs();
-	long nr = SYSCALL_NR(regs);
+	/* Typed registers cost no copy: they are had at once. A copy waits for a syscall that needs it. */
+	const struct pt_regs *regs = TASK_STORAGE ? user_regs(ctx) : NULL;
+	long nr = exit_syscall_nr(ctx, regs);
 	struct syscall_spec *spec = spec_for(nr);
 	if (!spec) {
 		int woken = nr == NR_FUTEX && ctx->args[1] == 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
 		struct daemon_thread *self = woken ? this_thread(0) : NULL;
-		if (self && futex_waited(regs))
+		if (self && !regs)
+			regs = user_regs(ctx);
+		if (self && regs && futex_waited(regs))
 			take_handoff(self, 1); /* a daemon thread woken: what its waker handed it (sched_waking) */
 		return 0;
 	}
 	s64 ret = ctx->args[1];
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct task_watch *watch = watch_of(tid);
+	u64 id = bpf_get_current_pid_tgid();
+	struct task_watch *watch = watch_of((u32)id);
 	if (!watch) {
-		daemon_syscall(ctx, spec, regs, nr, ret);
-		u32 zero = 0;
-		/* (Only a daemon's thread holds completions: other tasks' reads pass by at the pid-slot check.) */
-		int held =
-			spec->action == SYSCALL_IO_READ && ret > 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
-		struct taken_segments *reading = held ? reading_heap.lookup(&zero) : NULL;
-		if (reading && reading->holding)
-			tail_calls.call(ctx, TAIL_HOLD_COMPLETIONS);
-		if (reading && reading->handing)
-			tail_calls.call(ctx, TAIL_QUEUE_HANDOFFS);
-		if (reading) {
-			reading->holding = 0;
-			reading->handing = 0;
-		}
+		/* Daemons' threads, and while a command's bytes wait for their first daemon, any reader. */
+		if (may_be_daemon(id >> 32) || (spec->action == SYSCALL_IO_READ && ret > 0 && fresh_channels_exist()))
+			tail_calls.call(ctx, TAIL_DAEMON_SYSCALL);
 		return 0;
 	}
+	if (!regs)
+		regs = user_regs(ctx);
+	if (!regs)
+		return 0;
 	if (spec->action == SYSCALL_IO_WRITE) {
-		struct write_in_flight *pending = pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+		struct write_in_flight *pending = pending_write(0);
 		if (pending)
 			settle_write(pending, write_result(spec, pending, ret));
 	}

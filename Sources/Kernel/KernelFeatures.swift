@@ -13,20 +13,30 @@ enum KernelFeatures {
         let present: @Sendable () -> Bool
     }
 
+    /// Needed everywhere.
     static let required: [Feature] = [
+        Feature(name: "bpf_probe_read_kernel()", since: "5.5") { helper(BPF_FUNC_probe_read_kernel) }
+    ]
+
+    /// The oldest Linux release with every required feature.
+    static let minimumRelease = "5.5"
+
+    /// Used where present; perf buffers stand in for it.
+    static let ringBuffer = Feature(name: "the BPF ring buffer", since: "5.8") { mapType(BPF_MAP_TYPE_RINGBUF) }
+
+    /// Per-thread state in task storage, read through the BTF task helpers;
+    /// hashes by tid and plain reads stand in for them.
+    static let taskStorage: [Feature] = [
         Feature(name: "BPF task storage", since: "5.11") { mapType(BPF_MAP_TYPE_TASK_STORAGE) },
         Feature(name: "bpf_get_current_task_btf()", since: "5.11") { helper(BPF_FUNC_get_current_task_btf) },
         Feature(name: "bpf_task_pt_regs()", since: "5.15") { helper(BPF_FUNC_task_pt_regs) },
     ]
 
-    /// Used where present; perf buffers stand in for it.
-    static let ringBuffer = Feature(name: "the BPF ring buffer", since: "5.8") { mapType(BPF_MAP_TYPE_RINGBUF) }
+    /// The oldest Linux release with all of `taskStorage`.
+    static let taskStorageRelease = "5.15"
 
-    /// The oldest Linux release with every required feature.
-    static let minimumRelease = "5.15"
-
-    /// The first required feature this kernel lacks, if any.
-    static func firstMissing() -> Feature? { required.first { !$0.present() } }
+    /// The first feature of `features` this kernel lacks, if any.
+    static func firstMissing(of features: [Feature] = required) -> Feature? { features.first { !$0.present() } }
 
     /// A probe that fails for another reason than "unsupported" (say, a
     /// memory limit) counts as present: loading the programs will tell.

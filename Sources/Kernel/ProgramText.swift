@@ -30,6 +30,13 @@ public enum EventBufferKind: String, CaseIterable, Sendable {
     case perf
 }
 
+/// Where per-thread state lives: task storage, read through the BTF task
+/// helpers (Linux 5.15), or hashes by tid, read with plain kernel reads.
+public enum TaskStateKind: String, CaseIterable, Sendable {
+    case storage
+    case maps
+}
+
 /// Assembles the BPF C that BCC compiles: tunables and struct offsets as
 /// macros, then bpf/monitor.bpf.c with its includes (BPFSourceTree), all
 /// from the binary itself.
@@ -38,6 +45,7 @@ public struct ProgramText: Sendable {
     /// Kernel struct offsets from BTF: the tracer does not start without them.
     public var offsets: KernelOffsets
     public var buffer = EventBufferKind.ring
+    public var taskState = TaskStateKind.storage
     public var ringBufferPages = 8192
     public var watchMax = 65_536
     public var wakeupEvery = 256
@@ -62,6 +70,7 @@ public struct ProgramText: Sendable {
         var lines = [
             "#define FORK_PROBE_KPROBE \(forkProbe == .kprobe ? 1 : 0)",
             "#define EVENTS_PERF \(buffer == .perf ? 1 : 0)",
+            "#define TASK_STORAGE \(taskState == .storage ? 1 : 0)",
             "#define RINGBUF_PAGES \(ringBufferPages)",
             "#define WATCH_MAX \(watchMax)",
             "#define WAKEUP_EVERY \(wakeupEvery)",

@@ -8,6 +8,7 @@ public final class Tracer {
     public let forkProbe: ForkProbe
     public let dataReadyProbe: DataReadyProbe
     public let buffer: EventBufferKind
+    public let taskState: TaskStateKind
     /// Kernel struct offsets, from BTF or the kernel headers.
     public let offsets: KernelOffsets
     private let handles: ProbeHandles
@@ -28,6 +29,8 @@ public final class Tracer {
     public struct Limits: Sendable {
         /// The ring buffer, or perf buffers; nil: the ring where the kernel has it.
         public var buffer: EventBufferKind?
+        /// Task storage, or hashes by tid; nil: task storage where the kernel has it.
+        public var taskState: TaskStateKind?
         /// Ring buffer size in pages, a power of two; perf buffers share it out among the CPUs.
         public var ringBufferPages = 8192
         /// Most tasks (threads) watched at once.
@@ -52,8 +55,10 @@ public final class Tracer {
         try Preflight.requireKernelHeaders()
         offsets = try Self.kernelOffsets()
         buffer = try Self.resolve(limits.buffer)
+        taskState = try Self.resolve(limits.taskState)
         var text = ProgramText(forkProbe: forkProbe, offsets: offsets)
         text.buffer = buffer
+        text.taskState = taskState
         text.ringBufferPages = limits.ringBufferPages
         text.watchMax = limits.watchedTasks
         text.ioEveryCall = limits.ioEveryCall
@@ -136,6 +141,22 @@ public final class Tracer {
         }
     }
 
+    /// Task storage unless hashes are asked for, or the kernel lacks it or the BTF task helpers.
+    private static func resolve(_ requested: TaskStateKind?) throws -> TaskStateKind {
+        let missing = KernelFeatures.firstMissing(of: KernelFeatures.taskStorage)
+        switch requested {
+        case .storage?:
+            if let missing {
+                throw KernelError.kernelTooOld(
+                    feature: missing.name, since: missing.since, release: Preflight.kernelRelease,
+                    minimum: KernelFeatures.taskStorageRelease)
+            }
+            return .storage
+        case let kind?: return kind
+        case nil: return missing == nil ? .storage : .maps
+        }
+    }
+
     private static var dataReadyProbe: DataReadyProbe {
         Preflight.hasTracepoint("sock/sk_data_ready") ? .tracepoint : Preflight.hasKprobes ? .kprobe : .unavailable
     }
@@ -150,7 +171,7 @@ public final class Tracer {
     /// older kernels.
     public static func verify(
         forkProbe: ForkProbe, exitHasGroupDead: Bool? = nil, dataReadyProbe: DataReadyProbe? = nil,
-        buffer: EventBufferKind = .ring
+        buffer: EventBufferKind = .ring, taskState: TaskStateKind = .storage
     ) throws -> [String] {
         try Preflight.requireRoot()
         try Preflight.requireTracefs()
@@ -159,6 +180,7 @@ public final class Tracer {
         text.exitHasGroupDead = exitHasGroupDead ?? Self.exitHasGroupDead
         text.dataReadyProbe = dataReadyProbe ?? Self.dataReadyProbe
         text.buffer = buffer
+        text.taskState = taskState
         let module = try BPFModule(text: text.source)
         let names = module.functionNames
         for name in names {
@@ -381,6 +403,7 @@ public final class Tracer {
         "tail__queue_handoffs": TAIL_QUEUE_HANDOFFS.rawValue,
         "tail__answer_completion": TAIL_ANSWER_COMPLETION.rawValue,
         "tail__daemon_write": TAIL_DAEMON_WRITE.rawValue, "tail__daemon_reply": TAIL_DAEMON_REPLY.rawValue,
+        "tail__daemon_syscall": TAIL_DAEMON_SYSCALL.rawValue,
     ]
 
     private static let lostPlaces: [(UInt32, String)] = [

@@ -100,6 +100,7 @@ public final class Session {
                 "fork_probe": tracer.forkProbe.rawValue,
                 "datagram_probe": tracer.dataReadyProbe.rawValue,
                 "buffer": tracer.buffer.rawValue,
+                "task_state": tracer.taskState.rawValue,
                 "offsets": tracer.offsets.source.rawValue,
                 "ready_seconds": String(format: "%.3f", ready),
                 "go_programs": String(goPrograms),

@@ -57,6 +57,11 @@ struct EbpfMonitor: ParsableCommand {
     var buffer: BufferChoice = .auto
 
     @Option(
+        name: .customLong("task-state"),
+        help: "Where per-thread state lives: auto, storage (task storage, Linux 5.15) or maps (hashes by thread id).")
+    var taskState: TaskStateChoice = .auto
+
+    @Option(
         name: .customLong("buffer-pages"),
         help: "Kernel buffer size in 4 KiB pages, a power of two, shared among the CPUs with --buffer perf.")
     var bufferPages = 8192
@@ -101,6 +106,7 @@ struct EbpfMonitor: ParsableCommand {
             target: pid.map { .pid($0) } ?? .command(exactly: command),
             forkProbe: forkProbe.probe, startedAt: startedAt)
         options.limits.buffer = buffer.kind
+        options.limits.taskState = taskState.kind
         options.limits.ringBufferPages = bufferPages
         options.limits.watchedTasks = maxTasks
         options.limits.ioEveryCall = io
@@ -140,6 +146,12 @@ enum BufferChoice: String, ExpressibleByArgument, CaseIterable {
     case auto, ring, perf
 
     var kind: EventBufferKind? { EventBufferKind(rawValue: rawValue) }
+}
+
+enum TaskStateChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, storage, maps
+
+    var kind: TaskStateKind? { TaskStateKind(rawValue: rawValue) }
 }
 
 extension OutputFormat: ExpressibleByArgument {}

@@ -79,8 +79,9 @@ extension IntegrationTests {
         ] {
             #expect(fromHeaders.offsets[path] == fromBTF.offsets[path], "\(path)")
         }
-        #expect(fromHeaders.offsets["task_struct.files"] != fromBTF.offsets["task_struct.files"],
-                "the headers match this kernel after all: the design notes' premise changed")
+        #expect(
+            fromHeaders.offsets["task_struct.files"] != fromBTF.offsets["task_struct.files"],
+            "the headers match this kernel after all: the design notes' premise changed")
     }
 }
 

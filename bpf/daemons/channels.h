@@ -19,6 +19,23 @@ struct write_in_flight {
 	u64 sock;    /* the writer's struct sock; 0 for a pipe or an eventfd */
 };
 
+/* A watched task's write to a channel, from entry to exit (sys_enter, sys_exit). */
+TASK_STATE(pending_writes, struct write_in_flight);
+
+/* The current task's write in flight, made if `make`; NULL when there is none, or no room. */
+static __always_inline struct write_in_flight *pending_write(int make)
+{
+#if TASK_STORAGE
+	if (make)
+		return pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	return pending_writes.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+#else
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct write_in_flight blank = {};
+	return make ? pending_writes.lookup_or_try_init(&tid, &blank) : pending_writes.lookup(&tid);
+#endif
+}
+
 BPF_HASH(channels, struct channel_key, struct channel, CHANNEL_MAX);
 BPF_HASH(command_ends, struct channel_key, struct command_end, CHANNEL_MAX);
 BPF_PERCPU_ARRAY(channel_heap, struct channel, 1); /* a new channel, made before it goes in channels */

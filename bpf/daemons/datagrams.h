@@ -195,7 +195,21 @@ struct datagram_reads {
 	u32 _pad;
 	struct task_tag tags[CHANNEL_SEGMENTS];
 };
-BPF_TASK_STORAGE(datagrams_read, struct datagram_reads);
+TASK_STATE(datagrams_read, struct datagram_reads);
+
+/* The current thread's datagram notes; made if `make`, NULL when there are none, or no room. */
+static __always_inline struct datagram_reads *datagram_reads(int make)
+{
+#if TASK_STORAGE
+	if (make)
+		return datagrams_read.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	return datagrams_read.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+#else
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct datagram_reads blank = {};
+	return make ? datagrams_read.lookup_or_try_init(&tid, &blank) : datagrams_read.lookup(&tid);
+#endif
+}
 
 /*
  * How far back from a receive queue's tail a writer looks for the datagram
@@ -241,8 +255,7 @@ static __always_inline void copied_datagram(u64 skb)
 		note = NULL;
 	}
 	/* (Every copy counts, noted or not: a call that copies several must know which ones were whose.) */
-	struct datagram_reads *reads =
-		datagrams_read.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct datagram_reads *reads = datagram_reads(1);
 	if (!reads)
 		return;
 	u32 slot = reads->count;
@@ -260,7 +273,7 @@ static __always_inline void copied_datagram(u64 skb)
 /* A receive call is over: the notes its copies found are used, or not to be. */
 static __always_inline void forget_copied_datagrams(void)
 {
-	struct datagram_reads *reads = datagrams_read.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+	struct datagram_reads *reads = datagram_reads(0);
 	if (reads)
 		reads->count = 0;
 }
@@ -275,7 +288,7 @@ static __always_inline void forget_copied_datagrams(void)
 static __always_inline int take_noted_datagrams(struct channel *channel, struct taken_segments *into)
 {
 	channel->count = 0; /* (its segments are not counted: the notes tell) */
-	struct datagram_reads *reads = datagrams_read.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+	struct datagram_reads *reads = datagram_reads(0);
 	if (!reads)
 		return 0;
 	u32 count = reads->count;

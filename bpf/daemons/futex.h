@@ -42,9 +42,12 @@ RAW_TRACEPOINT_PROBE(sched_waking)
 	const void *wakee = (const void *)ctx->args[0];
 	if (read_kernel_u32(wakee, OFF_task_struct__tgid) != pid)
 		return 0;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
+	const void *task = (const void *)bpf_get_current_task();
+	u64 regs_offset = user_regs_offset(task);
+	const char *stack = (const char *)read_kernel_u64(task, OFF_task_struct__stack);
 	u64 nr = 0;
-	bpf_probe_read_kernel(&nr, sizeof(nr), &SYSCALL_NR(regs));
+	if (regs_offset)
+		bpf_probe_read_kernel(&nr, sizeof(nr), stack + regs_offset + offsetof(struct pt_regs, orig_ax));
 	if (nr != NR_FUTEX)
 		return 0;
 	struct daemon_thread *waker = this_thread(0);
@@ -57,9 +60,6 @@ RAW_TRACEPOINT_PROBE(sched_waking)
 	 * returns (sys_exit). Its syscall number is in its saved registers, at the
 	 * same place on its stack as the waker's on the waker's.
 	 */
-	u64 regs_address = 0; /* as a number: the verifier allows no sums with the typed pointer */
-	bpf_probe_read_kernel(&regs_address, sizeof(regs_address), &regs);
-	u64 regs_offset = regs_address - read_kernel_u64((const void *)bpf_get_current_task(), OFF_task_struct__stack);
 	const void *wakee_stack = (const void *)read_kernel_u64(wakee, OFF_task_struct__stack);
 	u64 wakee_nr = 0;
 	bpf_probe_read_kernel(&wakee_nr, sizeof(wakee_nr),

@@ -53,7 +53,26 @@ struct daemon_thread {
 	struct pending_completions completions; /* workers' completions it read, and the ones it made */
 	struct episode episode;			/* episode.count 0: no calls kept since its last request */
 };
-BPF_TASK_STORAGE(daemon_threads, struct daemon_thread);
+TASK_STATE(daemon_threads, struct daemon_thread);
+#if !TASK_STORAGE
+BPF_ARRAY(blank_daemon_threads, struct daemon_thread, 1); /* never written: a new thread's zeros */
+#endif
+
+/* The current thread's state; made if `make`, NULL when there is none, or no room. */
+static __always_inline struct daemon_thread *daemon_thread_state(int make)
+{
+#if TASK_STORAGE
+	if (make)
+		return daemon_threads.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	return daemon_threads.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+#else
+	u32 tid = (u32)bpf_get_current_pid_tgid(), zero = 0;
+	struct daemon_thread *blank = make ? blank_daemon_threads.lookup(&zero) : NULL;
+	if (blank)
+		return daemon_threads.lookup_or_try_init(&tid, blank);
+	return daemon_threads.lookup(&tid);
+#endif
+}
 
 enum handoff_kind {
 	HANDOFF_WAKE = 1,   /* a futex wake-up: the waker's tag, unless the wakee read its own request */
@@ -224,10 +243,10 @@ static __always_inline void claim_handoff(struct daemon_thread *self, u32 pid)
 /* The current thread's state, made if `make` (a daemon's thread): made, it takes what was handed to it. */
 static __always_inline struct daemon_thread *this_thread(int make)
 {
-	struct daemon_thread *self = daemon_threads.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+	struct daemon_thread *self = daemon_thread_state(0);
 	if (self || !make)
 		return self;
-	self = daemon_threads.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	self = daemon_thread_state(1);
 	if (self)
 		take_handoff(self, 0);
 	else

@@ -8,6 +8,9 @@
  *   OFF_<struct>__<field>  kernel struct offsets, resolved from BTF
  *   FORK_PROBE_KPROBE      1: kretprobe on copy_process; 0: task:task_newtask
  *   EVENTS_PERF            1: records go to per-CPU perf buffers; 0: to one ring buffer
+ *   TASK_STORAGE           1: per-thread state in task storage, read through the BTF
+ *                          task helpers (Linux 5.15); 0: in hashes by tid, read with
+ *                          bpf_probe_read_kernel
  *   RINGBUF_PAGES, WATCH_MAX, WAKEUP_EVERY, IO_MAX
  *   IO_EVERY_CALL          1: a record for every read and write (--io)
  *   EXIT_HAS_GROUP_DEAD    1: sched_process_exit has its group_dead field
@@ -121,14 +124,75 @@ static __always_inline u32 parent_tgid(const void *task)
 	return parent ? read_kernel_u32(parent, OFF_task_struct__tgid) : 0;
 }
 
-/* The current task's saved user registers, typed (BTF): a field loads without a helper call. */
-static __always_inline const struct pt_regs *user_regs(void)
-{
-	return (const struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
-}
+/*
+ * Per-thread state: task storage, freed with its task, or a hash by tid,
+ * whose entries the exit hook deletes (lifecycle.h). Each map has its own
+ * accessor: BCC takes no map call written inside a macro.
+ */
+#if TASK_STORAGE
+#define TASK_STATE(name, type) BPF_TASK_STORAGE(name, type)
+#else
+#define TASK_STATE(name, type) BPF_F_TABLE("hash", u32, type, name, WATCH_MAX, BPF_F_NO_PREALLOC)
+#endif
 
 /* The number of the syscall the registers were saved for. */
 #define SYSCALL_NR(regs) ((regs)->orig_ax)
+
+/*
+ * The current task's saved user registers, in the syscall hooks and the
+ * programs they tail-call, whose first argument points at them. Typed (BTF)
+ * where the kernel has bpf_task_pt_regs: a field loads without a helper
+ * call. Elsewhere a copy, which also teaches stack_regs where the registers
+ * sit on a task's stack.
+ */
+#if TASK_STORAGE
+static __always_inline const struct pt_regs *user_regs(struct bpf_raw_tracepoint_args *ctx)
+{
+	return (const struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
+}
+#else
+BPF_PERCPU_ARRAY(regs_heap, struct pt_regs, 1);
+BPF_ARRAY(stack_regs, u64, 1); /* the registers' offset from the base of a task's kernel stack; 0: not yet known */
+
+static __always_inline const struct pt_regs *user_regs(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 zero = 0;
+	struct pt_regs *regs = regs_heap.lookup(&zero);
+	if (!regs || bpf_probe_read_kernel(regs, sizeof(*regs), (const void *)ctx->args[0]) != 0)
+		return NULL;
+	u64 *offset = stack_regs.lookup(&zero);
+	if (offset && !*offset)
+		*offset = ctx->args[0] - read_kernel_u64((const void *)bpf_get_current_task(), OFF_task_struct__stack);
+	return regs;
+}
+#endif
+
+/* The saved user registers' offset from the base of the current task's kernel stack; 0 when not known. */
+static __always_inline u64 user_regs_offset(const void *task)
+{
+#if TASK_STORAGE
+	const struct pt_regs *regs = bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
+	u64 address = 0; /* as a number: the verifier allows no sums with the typed pointer */
+	bpf_probe_read_kernel(&address, sizeof(address), &regs);
+	return address - read_kernel_u64(task, OFF_task_struct__stack);
+#else
+	u32 zero = 0;
+	u64 *offset = stack_regs.lookup(&zero);
+	return offset ? *offset : 0;
+#endif
+}
+
+/* The number of the syscall sys_exit sees end: its first argument points at the saved registers. */
+static __always_inline long exit_syscall_nr(struct bpf_raw_tracepoint_args *ctx, const struct pt_regs *regs)
+{
+#if TASK_STORAGE
+	return SYSCALL_NR(regs);
+#else
+	long nr = -1;
+	bpf_probe_read_kernel(&nr, sizeof(nr), &SYSCALL_NR((const struct pt_regs *)ctx->args[0]));
+	return nr;
+#endif
+}
 
 /* All six syscall arguments, from the saved registers. */
 static __always_inline void syscall_args(const struct pt_regs *regs, u64 args[6])

@@ -9,6 +9,7 @@ static __always_inline const void *fd_file(s64 fd)
 {
 	if (fd < 0)
 		return NULL;
+#if TASK_STORAGE
 	/* Typed loads (BTF), checked by the verifier: no helper call each. */
 	const char *task = (const char *)bpf_get_current_task_btf();
 	const char *files = *(const char **)(task + OFF_task_struct__files);
@@ -18,6 +19,15 @@ static __always_inline const void *fd_file(s64 fd)
 	if (!fdt || fd >= *(const u32 *)(fdt + OFF_fdtable__max_fds))
 		return NULL;
 	u64 fds = *(const u64 *)(fdt + OFF_fdtable__fd);
+#else
+	const void *files = (const void *)read_kernel_u64((const void *)bpf_get_current_task(), OFF_task_struct__files);
+	if (!files)
+		return NULL;
+	const void *fdt = (const void *)read_kernel_u64(files, OFF_files_struct__fdt);
+	if (!fdt || fd >= read_kernel_u32(fdt, OFF_fdtable__max_fds))
+		return NULL;
+	u64 fds = read_kernel_u64(fdt, OFF_fdtable__fd);
+#endif
 	return fds ? (const void *)read_kernel_u64((const void *)fds, fd * sizeof(u64)) : NULL;
 }
 

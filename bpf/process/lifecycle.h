@@ -11,6 +11,7 @@
 #include "lib/tasks.h"
 #include "syscalls/io.h"
 #include "daemons/threads.h"
+#include "daemons/datagrams.h"
 
 BPF_PERCPU_ARRAY(exec_heap, struct exec_event, 1);
 
@@ -215,10 +216,26 @@ static __always_inline int group_dead_now(void)
 }
 #endif
 
+#if !TASK_STORAGE
+/* A thread's entries in the per-thread hashes go with it. (Lookups first: they take no lock.) */
+static __always_inline void forget_thread_state(u32 tid, u32 pid)
+{
+	if (may_be_daemon(pid) && daemon_threads.lookup(&tid))
+		daemon_threads.delete(&tid);
+	if (datagrams_read.lookup(&tid))
+		datagrams_read.delete(&tid);
+	if (pending_writes.lookup(&tid))
+		pending_writes.delete(&tid);
+}
+#endif
+
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
+#if !TASK_STORAGE
+	forget_thread_state(tid, id >> 32);
+#endif
 	struct task_watch *watch = watch_of(tid);
 	if (!watch) {
 		u32 pid = id >> 32;
