@@ -16,8 +16,10 @@ die half way. Stdlib only: the guest has Debian's python3 and nothing else.
    started outside the watched tree. Auto must pick the kprobe where the
    kernel has kprobes, and both runs must give the same, right, result.
    A third run forces the fallbacks of kernels older than these: per-CPU
-   perf buffers (--buffer perf), and struct offsets from the kernel headers,
-   with BTF hidden in a mount namespace of its own. It must agree too.
+   perf buffers (--buffer perf), per-thread state in hashes by tid
+   (--task-state maps), and struct offsets from the kernel headers, with
+   BTF hidden in a mount namespace of its own. It must agree too. Where
+   the kernel itself lacks task storage (5.10), auto picks the hashes.
 2. A fixture daemon (thread pool) with a concurrent unwatched client: the
    watched client gets exactly its own files and the daemon.
 3. The Go daemon fixture, whose goroutines the Go uprobes follow, and the
@@ -43,8 +45,14 @@ DRIVER = os.path.join(HOME, "daemons", "driver.py")
 MONITOR_TIMEOUT = 900
 # The monitor refuses older kernels with this status (README, "Exit statuses").
 KERNEL_TOO_OLD = 78
-MINIMUM_KERNEL = "5.15"
+MINIMUM_KERNEL = "5.5"
 UNSUPPORTED = "unsupported"
+
+
+def release_at_least(version):
+    """Whether the running kernel is `version` ("5.15") or later."""
+    release = tuple(int(part) for part in os.uname().release.split("-")[0].split(".")[:2])
+    return release >= tuple(int(part) for part in version.split("."))
 
 
 def report(check, ok, detail=""):
@@ -252,10 +260,10 @@ WITHOUT_BTF = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                'mount -t tmpfs none /sys/kernel/btf && exec "$@"', "sh"]
 
 
-def run_workload(name, flags, fork_probe, buffer="ring", offsets="btf", wrapper=()):
+def run_workload(name, flags, fork_probe, task_state, buffer="ring", offsets="btf", wrapper=()):
     """Runs the workload under the monitor with `flags`, inside `wrapper`;
-    its ready line must name `fork_probe`, `buffer` and where its `offsets`
-    came from. Reports each check and returns the outcome (None when the
+    its ready line must name `fork_probe`, `task_state`, `buffer` and where
+    its `offsets` came from. Reports each check and returns the outcome (None when the
     monitor failed)."""
     workload = Workload(name)
     out = os.path.join(workload.root, "trace.json")
@@ -271,10 +279,8 @@ def run_workload(name, flags, fork_probe, buffer="ring", offsets="btf", wrapper=
     finally:
         workload.stop()
     if run.returncode == KERNEL_TOO_OLD:
-        release = tuple(int(part) for part in os.uname().release.split("-")[0].split(".")[:2])
         report(f"{name}: refuses a kernel older than {MINIMUM_KERNEL}, naming what it lacks",
-               release < tuple(int(part) for part in MINIMUM_KERNEL.split(".")) and "needs Linux" in run.stderr,
-               run.stderr.strip())
+               not release_at_least(MINIMUM_KERNEL) and "needs Linux" in run.stderr, run.stderr.strip())
         return UNSUPPORTED
     after = snapshot(workload.files)
     objects = trace(out) if os.path.exists(out) else []
@@ -287,6 +293,7 @@ def run_workload(name, flags, fork_probe, buffer="ring", offsets="btf", wrapper=
     report(f"{name}: ready names the fork probe", ready.get("fork_probe") == fork_probe,
            f"ready {ready}; kprobes {os.path.exists('/sys/kernel/tracing/kprobe_events')}")
     report(f"{name}: records through the {buffer} buffer", ready.get("buffer") == buffer, f"ready {ready}")
+    report(f"{name}: thread state in {task_state}", ready.get("task_state") == task_state, f"ready {ready}")
     report(f"{name}: offsets from {offsets}", ready.get("offsets") == offsets, f"ready {ready}")
     tree, problems = tree_outcome(objects, summary, workload.tree_report)
     report(f"{name}: process tree, threads, exit codes, signals", not problems and len(tree["shape"]) == 5,
@@ -347,11 +354,15 @@ def main():
     print(f"KCHECK-START kernel {os.uname().release}", flush=True)
     outcomes = {}
     kprobes = os.path.exists("/sys/kernel/tracing/kprobe_events")
+    fork_probe = "kprobe" if kprobes else "tracepoint"
+    # Task storage and the BTF task helpers all came by Linux 5.15.
+    task_state = "storage" if release_at_least("5.15") else "maps"
     for name, run in (
-            ("auto", lambda: run_workload("auto", [], "kprobe" if kprobes else "tracepoint")),
-            ("tracepoint", lambda: run_workload("tracepoint", ["--fork-probe", "tracepoint"], "tracepoint")),
-            ("fallbacks", lambda: run_workload("fallbacks", ["--buffer", "perf"], "kprobe" if kprobes else "tracepoint",
-                                               buffer="perf", offsets="headers", wrapper=WITHOUT_BTF))):
+            ("auto", lambda: run_workload("auto", [], fork_probe, task_state)),
+            ("tracepoint", lambda: run_workload("tracepoint", ["--fork-probe", "tracepoint"], "tracepoint",
+                                                task_state)),
+            ("fallbacks", lambda: run_workload("fallbacks", ["--buffer", "perf", "--task-state", "maps"], fork_probe,
+                                               "maps", buffer="perf", offsets="headers", wrapper=WITHOUT_BTF))):
         started = time.monotonic()
         outcomes[name] = run()
         print(f"kernel-matrix: {name} took {time.monotonic() - started:.0f} s", flush=True)
