@@ -1,2 +1,3 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <bpf/bpf.h>

@@ -1,5 +1,6 @@
 import CBCC
 import CLibbpf
+import Glibc
 
 /// The BPF features the programs use that older kernels lack. Each is
 /// probed by loading a tiny map or program (libbpf's probes), so that a
@@ -15,11 +16,17 @@ enum KernelFeatures {
 
     /// Needed everywhere.
     static let required: [Feature] = [
-        Feature(name: "bpf_probe_read_kernel()", since: "5.5") { helper(BPF_FUNC_probe_read_kernel) }
+        Feature(name: "raw tracepoint programs", since: "4.17") { programType(BPF_PROG_TYPE_RAW_TRACEPOINT) },
+        Feature(name: "bounded loops in BPF programs", since: "5.3") { boundedLoops() },
     ]
 
-    /// The oldest Linux release with every required feature.
-    static let minimumRelease = "5.5"
+    /// The oldest Linux release with every required feature, and with a long-term branch.
+    static let minimumRelease = "5.4"
+
+    /// Used where present; bpf_probe_read stands in for it.
+    static let splitProbeRead = Feature(name: "bpf_probe_read_kernel()", since: "5.5") {
+        helper(BPF_FUNC_probe_read_kernel)
+    }
 
     /// Used where present; perf buffers stand in for it.
     static let ringBuffer = Feature(name: "the BPF ring buffer", since: "5.8") { mapType(BPF_MAP_TYPE_RINGBUF) }
@@ -42,6 +49,28 @@ enum KernelFeatures {
     /// memory limit) counts as present: loading the programs will tell.
     private static func mapType(_ type: bpf_map_type) -> Bool {
         libbpf_probe_bpf_map_type(type, nil) != 0
+    }
+
+    private static func programType(_ type: bpf_prog_type) -> Bool {
+        libbpf_probe_bpf_prog_type(type, nil) != 0
+    }
+
+    /// A four-pass loop: verifiers before 5.3 refuse any jump backwards.
+    private static func boundedLoops() -> Bool {
+        func instruction(_ code: Int32, dst: UInt8 = 0, off: Int16 = 0, imm: Int32 = 0) -> bpf_insn {
+            bpf_insn(code: UInt8(code), dst_reg: dst, src_reg: 0, off: off, imm: imm)
+        }
+        let program = [
+            instruction(BPF_ALU64 | BPF_MOV | BPF_K, dst: 1),  // r1 = 0
+            instruction(BPF_ALU64 | BPF_ADD | BPF_K, dst: 1, imm: 1),  // r1 += 1
+            instruction(BPF_JMP | BPF_JLT | BPF_K, dst: 1, off: -2, imm: 4),  // if r1 < 4 goto r1 += 1
+            instruction(BPF_ALU64 | BPF_MOV | BPF_K),  // r0 = 0
+            instruction(BPF_JMP | BPF_EXIT),
+        ]
+        let fd = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, nil, "GPL", program, program.count, nil)
+        guard fd >= 0 else { return errno != EINVAL }
+        close(fd)
+        return true
     }
 
     /// Helpers are probed for raw tracepoint programs, the type of the syscall hooks.

@@ -46,6 +46,8 @@ public struct ProgramText: Sendable {
     public var offsets: KernelOffsets
     public var buffer = EventBufferKind.ring
     public var taskState = TaskStateKind.storage
+    /// bpf_probe_read_kernel and _user (Linux 5.5); else bpf_probe_read for both.
+    public var probeReadSplit = true
     public var ringBufferPages = 8192
     public var watchMax = 65_536
     public var wakeupEvery = 256
@@ -70,6 +72,7 @@ public struct ProgramText: Sendable {
         var lines = [
             "#define FORK_PROBE_KPROBE \(forkProbe == .kprobe ? 1 : 0)",
             "#define EVENTS_PERF \(buffer == .perf ? 1 : 0)",
+            "#define PROBE_READ_SPLIT \(probeReadSplit ? 1 : 0)",
             "#define TASK_STORAGE \(taskState == .storage ? 1 : 0)",
             "#define RINGBUF_PAGES \(ringBufferPages)",
             "#define WATCH_MAX \(watchMax)",

@@ -59,6 +59,7 @@ public final class Tracer {
         var text = ProgramText(forkProbe: forkProbe, offsets: offsets)
         text.buffer = buffer
         text.taskState = taskState
+        text.probeReadSplit = KernelFeatures.splitProbeRead.present()
         text.ringBufferPages = limits.ringBufferPages
         text.watchMax = limits.watchedTasks
         text.ioEveryCall = limits.ioEveryCall
@@ -167,11 +168,11 @@ public final class Tracer {
 
     /// Compiles the program for `forkProbe` and passes every function through
     /// the verifier without attaching: proves a probe type we cannot attach
-    /// here, and (`exitHasGroupDead` false, `dataReadyProbe`) the fallbacks of
-    /// older kernels.
+    /// here, and (`exitHasGroupDead` false, `dataReadyProbe`, `buffer`,
+    /// `taskState`, `probeReadSplit`) the fallbacks of older kernels.
     public static func verify(
         forkProbe: ForkProbe, exitHasGroupDead: Bool? = nil, dataReadyProbe: DataReadyProbe? = nil,
-        buffer: EventBufferKind = .ring, taskState: TaskStateKind = .storage
+        buffer: EventBufferKind = .ring, taskState: TaskStateKind = .storage, probeReadSplit: Bool = true
     ) throws -> [String] {
         try Preflight.requireRoot()
         try Preflight.requireTracefs()
@@ -181,6 +182,7 @@ public final class Tracer {
         text.dataReadyProbe = dataReadyProbe ?? Self.dataReadyProbe
         text.buffer = buffer
         text.taskState = taskState
+        text.probeReadSplit = probeReadSplit
         let module = try BPFModule(text: text.source)
         let names = module.functionNames
         for name in names {

@@ -8,6 +8,7 @@
  *   OFF_<struct>__<field>  kernel struct offsets, resolved from BTF
  *   FORK_PROBE_KPROBE      1: kretprobe on copy_process; 0: task:task_newtask
  *   EVENTS_PERF            1: records go to per-CPU perf buffers; 0: to one ring buffer
+ *   PROBE_READ_SPLIT       1: bpf_probe_read_{kernel,user}[_str] (Linux 5.5); 0: bpf_probe_read[_str]
  *   TASK_STORAGE           1: per-thread state in task storage, read through the BTF
  *                          task helpers (Linux 5.15); 0: in hashes by tid, read with
  *                          bpf_probe_read_kernel
@@ -39,6 +40,17 @@ struct task_struct;
  */
 #if !defined(__x86_64__)
 #error "ebpf-monitor's BPF programs are written for x86-64 only"
+#endif
+
+/*
+ * Before Linux 5.5 one helper read user and kernel memory alike. x86-64
+ * keeps the two address ranges apart, so it reads either right.
+ */
+#if !PROBE_READ_SPLIT
+#define bpf_probe_read_kernel bpf_probe_read
+#define bpf_probe_read_user bpf_probe_read
+#define bpf_probe_read_kernel_str bpf_probe_read_str
+#define bpf_probe_read_user_str bpf_probe_read_str
 #endif
 
 /*
