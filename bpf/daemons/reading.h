@@ -126,9 +126,9 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 	struct channel *channel = read ? channels.lookup(&read->key) : NULL;
 	if (reading && self && channel)
 		read_wakeup(ctx, channel, self, read->file, reading);
+	/* An eventfd written before its process was a daemon, or by the kernel: */
 	else if (read && self && !self->scheduling && !self->g)
-		read_unknown_wakeup(ctx,
-				    self); /* an eventfd written before its process was a daemon, or by the kernel */
+		read_unknown_wakeup(ctx, self);
 	return 0;
 }
 

@@ -5,7 +5,7 @@
  * constants the programs test for.
  *
  * Macros the text is compiled with (Sources/Kernel/ProgramText.swift):
- *   OFF_<struct>__<field>  kernel struct offsets, resolved from BTF
+ *   OFF_<struct>__<field>  kernel struct offsets, from BTF or the kernel headers
  *   FORK_PROBE_KPROBE      1: kretprobe on copy_process; 0: task:task_newtask
  *   EVENTS_PERF            1: records go to per-CPU perf buffers; 0: to one ring buffer
  *   PROBE_READ_SPLIT       1: bpf_probe_read_{kernel,user}[_str] (Linux 5.5); 0: bpf_probe_read[_str]
