@@ -45,7 +45,7 @@ DRIVER = os.path.join(HOME, "daemons", "driver.py")
 MONITOR_TIMEOUT = 900
 # The monitor refuses older kernels with this status (README, "Exit statuses").
 KERNEL_TOO_OLD = 78
-MINIMUM_KERNEL = "5.5"
+MINIMUM_KERNEL = "5.4"
 UNSUPPORTED = "unsupported"
 
 
