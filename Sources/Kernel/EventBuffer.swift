@@ -5,4 +5,8 @@ protocol EventBuffer: AnyObject {
     /// to `handler`, as raw bytes valid only during the call. Returns the
     /// record count.
     func poll(timeoutMs: Int32, _ handler: @escaping (UnsafeRawBufferPointer) -> Void) -> Int
+
+    /// A kernel time (CLOCK_MONOTONIC ns) before which every record has
+    /// been handed over by the last poll; nil where the buffer cannot say.
+    var deliveredBefore: UInt64? { get }
 }

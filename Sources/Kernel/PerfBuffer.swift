@@ -3,8 +3,11 @@ import Foundation
 
 /// The `events` perf buffers, one per online CPU, for kernels without the
 /// ring buffer. Each CPU's records arrive in their order; the session's
-/// Reorderer merges the CPUs by time. A record that finds its CPU's buffer
-/// full is counted by the program that sent it, by kind, as with the ring.
+/// Reorderer merges the CPUs by time. The CPUs are read one after another,
+/// so a record stamped late on one may be in hand while an earlier one,
+/// written to a CPU already read, is not: `deliveredBefore` tells how far
+/// every CPU has been read. A record that finds its CPU's buffer full is
+/// counted by the program that sent it, by kind, as with the ring.
 final class PerfBuffer: EventBuffer {
     typealias Handler = (UnsafeRawBufferPointer) -> Void
 
@@ -15,6 +18,10 @@ final class PerfBuffer: EventBuffer {
 
     private var readers: [OpaquePointer?] = []
     private let context = Context()
+    private(set) var deliveredBefore: UInt64? = 0
+
+    /// How long a program may take from stamping a record to writing it, at most.
+    private static let stampToWrite: UInt64 = 1_000_000
 
     /// Opens a buffer of `pagesPerCPU` pages on each online CPU, waking the
     /// reader every `wakeupEvents` records, and puts it in the map at `mapFD`.
@@ -56,7 +63,11 @@ final class PerfBuffer: EventBuffer {
         context.count = 0
         let count = Int32(readers.count)
         _ = perf_reader_poll(count, &readers, timeoutMs)
-        _ = perf_reader_consume(count, &readers)  // the CPUs short of a wakeup too
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let consumed = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        _ = perf_reader_consume(count, &readers)  // every CPU, woken or not, from `consumed` on
+        deliveredBefore = consumed > Self.stampToWrite ? consumed - Self.stampToWrite : 0
         context.handler = { _ in }
         return context.count
     }

@@ -33,6 +33,9 @@ final class RingBuffer: EventBuffer {
 
     deinit { bpf_free_ringbuf(ring) }
 
+    /// One buffer in reservation order: the session's reorder window is enough.
+    var deliveredBefore: UInt64? { nil }
+
     func poll(timeoutMs: Int32, _ handler: @escaping Handler) -> Int {
         context.handler = handler
         context.count = 0

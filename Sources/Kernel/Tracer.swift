@@ -384,6 +384,10 @@ public final class Tracer {
         output.poll(timeoutMs: timeoutMs, handler)
     }
 
+    /// Every record stamped before this kernel time has been handed over by
+    /// the last poll (per-CPU perf buffers); nil with the ring buffer.
+    public var deliveredBefore: UInt64? { output.deliveredBefore }
+
     /// Records dropped in the kernel so far, summed over CPUs, by where they
     /// were lost: the event kind whose record found the ring buffer full, or
     /// `watch_map_full` for children that could not be followed.

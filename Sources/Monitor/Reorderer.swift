@@ -17,10 +17,12 @@ public struct Reorderer: Sendable {
         newest = max(newest, event.ktime)
     }
 
-    /// Events older than the window, in timestamp order.
-    public mutating func release() -> [Event] {
+    /// Events older than the window, in timestamp order; and when given,
+    /// stamped before `delivered`, the time before which every record is in
+    /// hand (per-CPU buffers read one after another).
+    public mutating func release(delivered: UInt64? = nil) -> [Event] {
         guard newest > window else { return [] }
-        let horizon = newest - window
+        let horizon = min(newest - window, delivered ?? .max)
         return take { $0.ktime <= horizon }
     }
 

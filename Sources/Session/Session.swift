@@ -212,7 +212,7 @@ public final class Session {
         }
         for record in tracker.lost(delta, ktime: Self.now(CLOCK_MONOTONIC)) { sink.emit(record) }
         tracker.unattributed = tracer.unattributedCount()
-        let events = flushAll ? reorderer.flush() : reorderer.release()
+        let events = flushAll ? reorderer.flush() : reorderer.release(delivered: tracer.deliveredBefore)
         for event in events {
             for record in tracker.handle(event) { sink.emit(record) }
         }

@@ -28,6 +28,18 @@ import Testing
         #expect(reorderer.flush().map(\.ktime) == [700])
     }
 
+    /// Per-CPU buffers are read one after another: a record stamped before a
+    /// later-read CPU's newest may still be unread on a CPU read first. Only
+    /// what is older than every CPU's read leaves.
+    @Test func releaseStopsWhereEveryBufferWasRead() {
+        var reorderer = Reorderer(window: 100)
+        for ktime: UInt64 in [100, 300, 450, 600] { reorderer.add(marker(ktime)) }
+        #expect(reorderer.release(delivered: 350).map(\.ktime) == [100, 300])
+        reorderer.add(marker(320))  // written to a CPU just after it was read
+        #expect(reorderer.release(delivered: 700).map(\.ktime) == [320, 450])
+        #expect(reorderer.flush().map(\.ktime) == [600])
+    }
+
     @Test func horizonIsInclusive() {
         var reorderer = Reorderer(window: 100)
         reorderer.add(marker(1_000))
