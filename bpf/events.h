@@ -185,7 +185,12 @@ enum tail_call {
 	TAIL_DAEMON_WRITE = 5,	    /* tail__daemon_write: a daemon thread's write */
 	TAIL_DAEMON_REPLY = 6,	    /* tail__daemon_reply: that write goes to a socket out of the process */
 	TAIL_DAEMON_SYSCALL = 7,    /* tail__daemon_syscall: a call by a task outside the tree ends */
-	TAIL_CALL_MAX = 8,
+	TAIL_DAEMON_READ = 8,	    /* tail__daemon_read: that call is a read that may take a channel's tags */
+	TAIL_DAEMON_CALL = 9,	    /* tail__daemon_call: that call, by a daemon thread */
+	TAIL_GRPC_WRITE = 10,	    /* tail__grpc_write: a daemon thread's write, by a gRPC writer goroutine */
+	TAIL_DAEMON_TAG = 11,	    /* tail__daemon_tag: a daemon thread's write, tagged whole */
+	TAIL_DAEMON_WAKEUP = 12,    /* tail__daemon_wakeup: a daemon thread's write to a pipe or an eventfd */
+	TAIL_CALL_MAX = 13,
 };
 
 /* Indexes of the config array, set by user space. */

@@ -38,6 +38,48 @@
 #include "daemons/reading.h"
 #include "daemons/threads.h"
 
+/*
+ * A daemon thread's write (sys_enter), in programs of their own, as the
+ * reads' are (reading.h): tail__daemon_write settles the thread's state and
+ * hands on to tail__grpc_write for a gRPC writer goroutine's frames, or to
+ * tail__daemon_wakeup or tail__daemon_tag for a write tagged whole. Each finds the write again from
+ * the saved registers.
+ */
+struct daemon_writing {
+	const struct syscall_spec *spec;
+	struct daemon_thread *self;
+	u64 args[6];
+	u32 pid;
+	u32 length;
+};
+
+static __always_inline int daemon_writing(struct bpf_raw_tracepoint_args *ctx, struct daemon_writing *write)
+{
+	write->spec = spec_for(ctx->args[1]);
+	write->pid = bpf_get_current_pid_tgid() >> 32;
+	write->self = write->spec ? daemon_thread(write->pid) : NULL;
+	const struct pt_regs *regs = write->self ? user_regs(ctx) : NULL;
+	if (!regs)
+		return 0;
+	syscall_args(regs, write->args);
+	write->length = write_length(write->spec, write->args);
+	return 1;
+}
+
+/* The tag the thread's write carries to other daemons' threads. */
+static __always_inline struct task_tag daemon_writer(struct daemon_thread *self)
+{
+	struct task_tag *tag = thread_tag(self);
+	struct task_tag writer = {};
+	if (tag) {
+		writer = *tag;
+		writer.attribution |= ATTRIBUTION_DAEMON;
+		if (self->g)
+			writer.attribution &= ~ATTRIBUTION_WOKEN; /* a goroutine's hand-off is a sure one */
+	}
+	return writer;
+}
+
 /* What tail__daemon_write hands on to tail__daemon_reply. */
 struct reply_write {
 	struct task_tag writer;
@@ -47,59 +89,94 @@ struct reply_write {
 };
 BPF_PERCPU_ARRAY(reply_heap, struct reply_write, 1);
 
-/* A daemon thread's write (sys_enter): a program of its own, as the reads' are (reading.h). */
-int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
+/* A write to a socket out of the process may end the thread's work for a command, or answer one. */
+static __always_inline void hand_reply(struct bpf_raw_tracepoint_args *ctx, const struct task_tag *writer, s64 fd,
+				       u32 reaches)
 {
-	struct syscall_spec *spec = spec_for(ctx->args[1]);
-	u32 pid = bpf_get_current_pid_tgid() >> 32;
-	struct daemon_thread *self = spec ? daemon_thread(pid) : NULL;
-	const struct pt_regs *regs = self ? user_regs(ctx) : NULL;
-	if (!regs)
-		return 0;
-	if (self->claiming)
-		claim_handoff(self, pid);
-	u64 args[6];
-	syscall_args(regs, args);
-	daemon_write(self, args[0]);
-	u32 reaches = 0;
-	struct task_tag *tag = thread_tag(self);
-	struct task_tag writer = {};
-	if (tag) {
-		writer = *tag;
-		writer.attribution |= ATTRIBUTION_DAEMON;
-		if (self->g)
-			writer.attribution &= ~ATTRIBUTION_WOKEN; /* a goroutine's hand-off is a sure one */
-	}
-	u32 length = write_length(spec, args);
-	enum channel_kind kind =
-		spec->io_length == IO_LENGTH_COUNT ? grpc_write(pid, self, args, length, &reaches) : CHANNEL_NONE;
-	int local = 0;
-	if (kind != CHANNEL_NONE) {
-		writer.tag = 0; /* by stream: no one write's tag */
-	} else {
-		struct channel_write write = { .owner = writer, .bytes = length };
-		describe_write(spec, args, &write);
-		int wakes = !self->g && wakeup_kind(args[0]);
-		if (wakes) {
-			/* Maybe a worker signalling the thread that answers: its kept calls go with it. */
-			write.completion = make_completion(&self->completions, &self->episode);
-			write.make = 1; /* so that its reader knows the writer (read_wakeup) */
-			self->handed = 0;
-			self->claiming = !self->requests;
-		}
-		kind = tag_channel(args[0], &write, &reaches, &self->flight);
-		local = wakes || write.local;
-		if (wakes && writer.tag && (writer.attribution & ATTRIBUTION_WOKEN))
-			forget_handoff(self);
-	}
 	u32 zero = 0;
-	struct reply_write *reply = kind == CHANNEL_SOCKET && !local ? reply_heap.lookup(&zero) : NULL;
+	struct reply_write *reply = reply_heap.lookup(&zero);
 	if (reply) {
-		reply->writer = writer;
-		reply->fd = args[0];
+		reply->writer = *writer;
+		reply->fd = fd;
 		reply->reaches = reaches;
 		tail_calls.call(ctx, TAIL_DAEMON_REPLY);
 	}
+}
+
+int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct daemon_writing write;
+	if (!daemon_writing(ctx, &write))
+		return 0;
+	struct daemon_thread *self = write.self;
+	if (self->claiming)
+		claim_handoff(self, write.pid);
+	daemon_write(self, write.args[0]);
+	if (write.spec->io_length == IO_LENGTH_COUNT && self->g && write.length)
+		tail_calls.call(ctx, TAIL_GRPC_WRITE);
+	else if (!self->g && wakeup_kind(write.args[0]))
+		tail_calls.call(ctx, TAIL_DAEMON_WAKEUP);
+	tail_calls.call(ctx, TAIL_DAEMON_TAG);
+	return 0;
+}
+
+/* A gRPC writer goroutine's write: queued by stream (grpc_write); any other write is tagged whole. */
+int tail__grpc_write(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct daemon_writing write;
+	if (!daemon_writing(ctx, &write))
+		return 0;
+	u32 reaches = 0;
+	enum channel_kind kind = grpc_write(write.pid, write.self, write.args, write.length, &reaches);
+	if (kind == CHANNEL_NONE) {
+		tail_calls.call(ctx, TAIL_DAEMON_TAG);
+		return 0;
+	}
+	struct task_tag writer = daemon_writer(write.self);
+	writer.tag = 0; /* by stream: no one write's tag */
+	if (kind == CHANNEL_SOCKET)
+		hand_reply(ctx, &writer, write.args[0], reaches);
+	return 0;
+}
+
+/*
+ * A daemon thread's write tagged whole. `wakes`: to a pipe or an eventfd
+ * (wakeup_kind), maybe a worker signalling the thread that answers, whose
+ * kept calls go with it; otherwise a request passed on or a reply. Two
+ * programs, so that the verifier walks each kind apart.
+ */
+static __always_inline void tag_daemon_write(struct bpf_raw_tracepoint_args *ctx, int wakes)
+{
+	struct daemon_writing write;
+	if (!daemon_writing(ctx, &write))
+		return;
+	struct daemon_thread *self = write.self;
+	struct task_tag writer = daemon_writer(self);
+	struct channel_write tagged = { .owner = writer, .bytes = write.length };
+	describe_write(write.spec, write.args, &tagged);
+	if (wakes) {
+		tagged.completion = make_completion(&self->completions, &self->episode);
+		tagged.make = 1; /* so that its reader knows the writer (read_wakeup) */
+		self->handed = 0;
+		self->claiming = !self->requests;
+	}
+	u32 reaches = 0;
+	enum channel_kind kind = tag_channel(write.args[0], &tagged, &reaches, &self->flight);
+	if (wakes && writer.tag && (writer.attribution & ATTRIBUTION_WOKEN))
+		forget_handoff(self);
+	if (kind == CHANNEL_SOCKET && !wakes && !tagged.local)
+		hand_reply(ctx, &writer, write.args[0], reaches);
+}
+
+int tail__daemon_tag(struct bpf_raw_tracepoint_args *ctx)
+{
+	tag_daemon_write(ctx, 0);
+	return 0;
+}
+
+int tail__daemon_wakeup(struct bpf_raw_tracepoint_args *ctx)
+{
+	tag_daemon_write(ctx, 1);
 	return 0;
 }
 
@@ -233,35 +310,83 @@ TRACEPOINT_PROBE(skb, skb_copy_datagram_iovec)
 	return 0;
 }
 
-/* A call by a task outside the tree: a read may tag it; a tagged daemon thread's call is recorded. */
-static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec *spec, const struct pt_regs *regs,
-					   long nr, s64 ret)
+/*
+ * The end of a call by a task outside the tree, in three programs that
+ * sys_exit hands on to, one after the other, so that the verifier walks each
+ * apart: tail__daemon_syscall settles the thread's state, tail__daemon_read
+ * takes the tags a read brings, and tail__daemon_call records a tagged
+ * daemon thread's call. Each finds the call again from the saved registers.
+ */
+struct ended_call {
+	const struct pt_regs *regs;
+	const struct syscall_spec *spec;
+	long nr;
+	s64 ret;
+};
+
+static __always_inline int ended_call(struct bpf_raw_tracepoint_args *ctx, struct ended_call *call)
 {
+	call->regs = user_regs(ctx);
+	call->nr = call->regs ? exit_syscall_nr(ctx, call->regs) : -1;
+	call->spec = spec_for(call->nr);
+	call->ret = ctx->args[1];
+	return call->regs && call->spec;
+}
+
+/* A read that may take a channel's tags: by a daemon's thread, or by anyone while a command's bytes wait. */
+static __always_inline int reads_channel(const struct ended_call *call, const struct daemon_thread *self)
+{
+	return call->spec->action == SYSCALL_IO_READ && call->ret > 0 && (self || fresh_channels_exist());
+}
+
+int tail__daemon_syscall(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct ended_call call;
+	if (!ended_call(ctx, &call))
+		return 0;
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct daemon_thread *self = daemon_thread(pid);
 	if (self && self->claiming)
 		claim_handoff(self, pid);
-	if (self && spec->action == SYSCALL_IO_WRITE) /* (only watched tasks and daemons put writes in flight) */
-		settle_write(&self->flight, write_result(spec, &self->flight, ret));
+	if (self && call.spec->action == SYSCALL_IO_WRITE) /* (only watched tasks and daemons put writes in flight) */
+		settle_write(&self->flight, write_result(call.spec, &self->flight, call.ret));
 	else if (self)
 		next_request(self); /* (a write's answer ends at the first call that is not one) */
-	struct syscall_call call = {};
-	call.nr = nr;
-	if (spec->action == SYSCALL_IO_READ && ret > 0 && (self || fresh_channels_exist())) {
-		syscall_args(regs, call.args);
-		int peek = spec->io_flags_arg && (spec_arg(call.args, spec->io_flags_arg) & MSG_PEEK);
-		if (!peek)
-			read_channel(ctx, (s64)(int)call.args[0], pid, self,
-				     capped_bytes(io_bytes(spec, call.args, ret)),
-				     spec->io_length == IO_LENGTH_MMSGHDR ? ret : 1, spec, call.args);
-		forget_copied_datagrams();
-		if (!self)
-			self = daemon_thread(pid); /* the read may have made it one */
-	}
-	if (!self)
-		return;
+	if (reads_channel(&call, self))
+		tail_calls.call(ctx, TAIL_DAEMON_READ);
+	else if (self)
+		tail_calls.call(ctx, TAIL_DAEMON_CALL);
+	return 0;
+}
+
+/* A read: the tags it takes off the channel, and the daemon it may make (read_channel). */
+int tail__daemon_read(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct ended_call call;
+	if (!ended_call(ctx, &call))
+		return 0;
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct daemon_thread *self = daemon_thread(pid);
+	u64 args[6];
+	syscall_args(call.regs, args);
+	const struct syscall_spec *spec = call.spec;
+	int peek = spec->io_flags_arg && (spec_arg(args, spec->io_flags_arg) & MSG_PEEK);
+	if (!peek)
+		read_channel(ctx, (s64)(int)args[0], pid, self, capped_bytes(io_bytes(spec, args, call.ret)),
+			     spec->io_length == IO_LENGTH_MMSGHDR ? call.ret : 1, spec, args);
+	forget_copied_datagrams();
+	tail_calls.call(ctx, TAIL_DAEMON_CALL);
+	return 0;
+}
+
+/* A daemon thread's call, recorded when the thread carries a tag, kept in its episode when it was handed one. */
+static __always_inline void daemon_call(void *ctx, const struct ended_call *ended, struct daemon_thread *self)
+{
+	const struct syscall_spec *spec = ended->spec;
+	long nr = ended->nr;
+	s64 ret = ended->ret;
 	if (nr == NR_CLOSE && ret == 0 && self->source && !self->g)
-		closed_source(self, (s64)(int)PT_REGS_PARM1_SYSCALL(regs));
+		closed_source(self, (s64)(int)PT_REGS_PARM1_SYSCALL(ended->regs));
 	if (nr == NR_CLOSE && self->completions.answered_count)
 		tail_calls.call(ctx, TAIL_SETTLE_ANSWER); /* (its record is not sent: the fd table heals at reuse) */
 	struct task_tag *tag = thread_tag(self);
@@ -273,39 +398,36 @@ static __always_inline void daemon_syscall(void *ctx, const struct syscall_spec 
 	int handed = tag && (tag->attribution & ATTRIBUTION_WOKEN) && !self->g;
 	if (handed)
 		tag = NULL;
+	struct syscall_call call = { .nr = nr };
 	if (!tag) {
 		if (spec->action != SYSCALL_RECORD)
 			return;
 		count_unattributed();
-		if (self && spec->path_args[0] && ret >= 0 && (handed || !self->serving_none)) {
-			syscall_args(regs, call.args);
+		if (spec->path_args[0] && ret >= 0 && (handed || !self->serving_none)) {
+			syscall_args(ended->regs, call.args);
 			log_call(&self->episode, spec, &call, ret);
 		}
 		return;
 	}
-	syscall_args(regs, call.args);
+	syscall_args(ended->regs, call.args);
 	struct task_tag owner = *tag;
 	owner.attribution |= ATTRIBUTION_DAEMON;
 	emit_syscall(ctx, spec, &call, ret, owner, CALLER_DAEMON_THREAD);
 }
 
-/*
- * daemon_syscall, as a program of its own that sys_exit hands on to: the
- * verifier walks it apart from the watched tasks' path. Then the reads'
- * own programs: the completions and requests a daemon thread read.
- */
-int tail__daemon_syscall(struct bpf_raw_tracepoint_args *ctx)
+/* Then the reads' own programs: the completions and requests a daemon thread read. */
+int tail__daemon_call(struct bpf_raw_tracepoint_args *ctx)
 {
-	const struct pt_regs *regs = user_regs(ctx);
-	long nr = regs ? exit_syscall_nr(ctx, regs) : -1;
-	struct syscall_spec *spec = spec_for(nr);
-	if (!spec || !regs)
+	struct ended_call call;
+	if (!ended_call(ctx, &call))
 		return 0;
-	s64 ret = ctx->args[1];
-	daemon_syscall(ctx, spec, regs, nr, ret);
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct daemon_thread *self = daemon_thread(pid);
+	if (self)
+		daemon_call(ctx, &call, self);
 	u32 zero = 0;
 	/* (Only a daemon's thread holds completions: other tasks' reads pass by at the pid-slot check.) */
-	int held = spec->action == SYSCALL_IO_READ && ret > 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
+	int held = call.spec->action == SYSCALL_IO_READ && call.ret > 0 && may_be_daemon(pid);
 	struct taken_segments *reading = held ? reading_heap.lookup(&zero) : NULL;
 	if (reading && reading->holding)
 		tail_calls.call(ctx, TAIL_HOLD_COMPLETIONS);

@@ -69,6 +69,7 @@ public final class Tracer {
         // The module holds clang's and LLVM's memory: keep only the fds, free the rest.
         handles = try {
             let module = try BPFModule(text: text.source)
+            try module.loadAll()
             for name in module.functionNames {
                 if name.hasPrefix("tracepoint__") {
                     try module.attachTracepoint(name)
@@ -184,16 +185,8 @@ public final class Tracer {
         text.taskState = taskState
         text.probeReadSplit = probeReadSplit
         let module = try BPFModule(text: text.source)
-        let names = module.functionNames
-        for name in names {
-            let type =
-                name.hasPrefix("kretprobe__") || name.hasPrefix("kprobe__") || name.hasPrefix("uprobe__")
-                ? BPF_PROG_TYPE_KPROBE
-                : name.hasPrefix("raw_tracepoint__") || name.hasPrefix("tail__")
-                    ? BPF_PROG_TYPE_RAW_TRACEPOINT : BPF_PROG_TYPE_TRACEPOINT
-            _ = try module.load(name, type: type)
-        }
-        return names
+        try module.loadAll()
+        return module.functionNames
     }
 
     /// Adds a task to the watched set, working for the command whose first
@@ -409,7 +402,9 @@ public final class Tracer {
         "tail__queue_handoffs": TAIL_QUEUE_HANDOFFS.rawValue,
         "tail__answer_completion": TAIL_ANSWER_COMPLETION.rawValue,
         "tail__daemon_write": TAIL_DAEMON_WRITE.rawValue, "tail__daemon_reply": TAIL_DAEMON_REPLY.rawValue,
-        "tail__daemon_syscall": TAIL_DAEMON_SYSCALL.rawValue,
+        "tail__daemon_syscall": TAIL_DAEMON_SYSCALL.rawValue, "tail__daemon_read": TAIL_DAEMON_READ.rawValue,
+        "tail__daemon_call": TAIL_DAEMON_CALL.rawValue, "tail__grpc_write": TAIL_GRPC_WRITE.rawValue,
+        "tail__daemon_tag": TAIL_DAEMON_TAG.rawValue, "tail__daemon_wakeup": TAIL_DAEMON_WAKEUP.rawValue,
     ]
 
     private static let lostPlaces: [(UInt32, String)] = [

@@ -139,13 +139,13 @@ static __always_inline void settle_answers(void *ctx, struct pending_completions
 }
 
 /*
- * A wake-up read starts a new batch: it settles the last one's answer, and
- * its completions that no reply answered are stale (their jobs were
- * answered without them, or never).
+ * A new batch, once the last one's answers are settled (settle_answers, a
+ * program of its own: see settle_then): the completions that no reply
+ * answered are stale (their jobs were answered without them, or never).
  */
-static __always_inline void start_batch(void *ctx, struct pending_completions *pending)
+static __always_inline void open_batch(struct pending_completions *pending)
 {
-	settle_answers(ctx, pending);
+	pending->out_of_order = 0;
 	pending->overtaken = 0;
 	pending->after = pending->last_loose;
 #pragma unroll

@@ -17,7 +17,7 @@
 /* A wake-up whose writers are unknown: the thread works for no one it knows of. */
 static __always_inline void read_unknown_wakeup(void *ctx, struct daemon_thread *self)
 {
-	start_batch(ctx, &self->completions);
+	open_batch(&self->completions);
 	self->completions.by_wakeup = 1;
 	__builtin_memset(&self->tag, 0, sizeof(self->tag));
 	self->serving_none = 1;
@@ -48,7 +48,7 @@ static __always_inline void read_wakeup(void *ctx, struct channel *channel, stru
 	reading->own = 0;
 	__builtin_memset(&reading->handed, 0, sizeof(reading->handed));
 	if (!go) {
-		start_batch(ctx, &self->completions);
+		open_batch(&self->completions);
 		self->completions.by_wakeup = 1;
 	}
 #pragma unroll
@@ -113,6 +113,25 @@ struct wakeup_read {
 BPF_PERCPU_ARRAY(wakeup_heap, struct wakeup_read, 1);
 BPF_PROG_ARRAY(tail_calls, TAIL_CALL_MAX);
 
+BPF_PERCPU_ARRAY(settle_heap, u32, 1); /* the tail call tail__settle_answer goes on to, plus 1; 0: none */
+
+/*
+ * A thread that starts a new batch settles the answers of the last one
+ * first, in tail__settle_answer, which then runs program `next` again: the
+ * verifier walks the replays once, not inside every program that starts a
+ * batch. Returns only when the tail call could not be made.
+ */
+static __always_inline void settle_then(void *ctx, u32 next)
+{
+	u32 zero = 0;
+	u32 *then = settle_heap.lookup(&zero);
+	if (!then)
+		return;
+	*then = next + 1;
+	tail_calls.call(ctx, TAIL_SETTLE_ANSWER);
+	*then = 0;
+}
+
 /*
  * read_wakeup, as a program of its own that the syscall exit hook hands on
  * to: the verifier then walks it once, not once for every way to reach it.
@@ -123,6 +142,8 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 	struct wakeup_read *read = wakeup_heap.lookup(&zero);
 	struct taken_segments *reading = reading_heap.lookup(&zero);
 	struct daemon_thread *self = this_thread(0);
+	if (self && !self->scheduling && !self->g && self->completions.answered_count)
+		settle_then(ctx, TAIL_READ_WAKEUP); /* (a wake-up read starts a batch) */
 	struct channel *channel = read ? channels.lookup(&read->key) : NULL;
 	if (reading && self && channel)
 		read_wakeup(ctx, channel, self, read->file, reading);
@@ -133,15 +154,22 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /*
- * A thread that answered a completion closes a connection: its batch is over
- * (a loop closes a client it answered), so its answers are settled. A program
- * of its own, as tail__read_wakeup is.
+ * A thread's batch is over: its answers are settled. At a close (a loop
+ * closes a client it answered), or before a new batch (settle_then). A
+ * program of its own, as tail__read_wakeup is.
  */
 int tail__settle_answer(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct daemon_thread *self = this_thread(0);
 	if (self)
 		settle_answers(ctx, &self->completions);
+	u32 zero = 0;
+	u32 *then = settle_heap.lookup(&zero);
+	if (then && *then) {
+		u32 next = *then - 1;
+		*then = 0;
+		tail_calls.call(ctx, next);
+	}
 	return 0;
 }
 
@@ -175,15 +203,18 @@ int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 	if (!reading)
 		return 0;
 	u32 count = reading->holding;
-	reading->holding = 0;
 	struct daemon_thread *self = this_thread(0);
 	int carried = 0;
 #pragma unroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++)
 		if (i < count && reading->completions[i])
 			carried = 1;
-	if (self && (carried || self->completions.count)) {
-		start_batch(ctx, &self->completions);
+	int batch = self && (carried || self->completions.count);
+	if (batch && self->completions.answered_count)
+		settle_then(ctx, TAIL_HOLD_COMPLETIONS);
+	reading->holding = 0;
+	if (batch) {
+		open_batch(&self->completions);
 		self->completions.by_wakeup = 0;
 		/* Each segment is an answer its reader relays in turn: one without a completion holds its place. */
 #pragma unroll
