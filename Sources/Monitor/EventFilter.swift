@@ -78,9 +78,10 @@ public struct EventFilter: Equatable, Sendable {
     /// file content, names or attributes, a mount, a connection or listener,
     /// a signal delivered, or a daemon reached (`peer`). Reads, sends and
     /// receives move data but change no state; opening a socket or closing
-    /// an fd changes only the caller's own descriptor table.
+    /// an fd changes only the caller's own descriptor table. Nor does
+    /// anything done to `/dev/null`, the target of every shell's `>/dev/null`.
     public static func isChange(_ event: ActivityRecord) -> Bool {
-        guard event.error == nil else { return false }
+        guard event.error == nil, event.path.map({ $0.elementsEqual("/dev/null".utf8) }) != true else { return false }
         switch event.action {
         case .create, .write, .truncate, .unlink, .rmdir, .mkdir, .mknod, .rename, .link, .symlink,
             .chmod, .chown, .utime, .xattr, .mount, .umount,

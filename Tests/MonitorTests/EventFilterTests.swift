@@ -9,12 +9,12 @@ import Testing
 
     private static func activity(
         _ category: ActivityRecord.Category, _ action: ActivityAction, flags: String? = nil, error: String? = nil,
-        daemon: Bool = false
+        path: String = "/dev/shm/f", daemon: Bool = false
     ) -> Record {
         var record = ActivityRecord(
             time: testClock.wall(2), command: 1, pid: 10, tid: 10, ppid: 1, comm: utf8("sh"), category: category,
             action: action)
-        record.path = utf8("/dev/shm/f")
+        record.path = utf8(path)
         record.flags = flags
         record.error = error
         if daemon { record.daemon = DaemonScope(pid: 99, comm: utf8("dockerd"), via: [10, 99]) }
@@ -94,6 +94,8 @@ import Testing
             Self.activity(.network, .socket), Self.activity(.network, .close),
             Self.activity(.file, .unlink, error: "ENOENT"), Self.activity(.file, .create, error: "EACCES"),
             Self.activity(.network, .connect, error: "ECONNREFUSED"),
+            Self.activity(.file, .open, flags: "O_WRONLY|O_CREAT|O_TRUNC", path: "/dev/null"),
+            Self.activity(.file, .write, path: "/dev/null"),
         ]
         let filter = EventFilter(changesOnly: true)
         for record in changes { #expect(filter.passes(record), "\(record)") }
