@@ -33,11 +33,11 @@ struct EbpfMonitor: ParsableCommand {
         commandName: "ebpf-monitor",
         abstract: "Trace every process a command or a shell starts, live, with eBPF.",
         discussion: """
-            Watch a running shell and each command typed into it:   ebpf-monitor --pid=$$
-            Run one command under watch (exits with its status):    ebpf-monitor -- make -j4
-            Only what changed, files alone:                          ebpf-monitor --only files --changes -- make
+            Watch a shell and each command typed into it:    ebpf-monitor --pid=$$
+            Run a command under watch, exit with its status: ebpf-monitor -- make -j4
 
-            --only and --changes combine. Summaries, lost-event lines and status lines always print.
+            --only and --changes combine: ebpf-monitor --only files --changes -- make
+            Summaries, lost-event lines and status lines always print.
             """)
 
     @Option(name: .long, help: "Watch this process, its existing descendants and everything they start.")
