@@ -54,8 +54,9 @@ public struct EventFilter: Equatable, Sendable {
         switch record {
         case .summary, .lost, .status:
             return true
-        case .process(let event):
-            return !summaryOnly && classes?.contains(.proc) != false && (!changesOnly || Self.isChange(event))
+        case .process:
+            // Every process event is a change: a process or thread began, became another program, or ended.
+            return !summaryOnly && classes?.contains(.proc) != false
         case .activity(let event):
             return !summaryOnly && classes?.contains(Self.eventClass(event.category)) != false
                 && (!changesOnly || Self.isChange(event))
@@ -70,16 +71,12 @@ public struct EventFilter: Equatable, Sendable {
         }
     }
 
-    /// Every process event is a change: a process or thread began, became
-    /// another program, or ended.
-    public static func isChange(_ event: ProcessRecord) -> Bool { true }
-
     /// A call that succeeded and changed something another process could see:
     /// file content, names or attributes, a mount, a connection or listener,
     /// a signal delivered, or a daemon reached (`peer`). Reads, sends and
     /// receives move data but change no state; opening a socket or closing
-    /// an fd changes only the caller's own descriptor table. Nor does
-    /// anything done to `/dev/null`, the target of every shell's `>/dev/null`.
+    /// an fd changes only the caller's own descriptor table. Nothing done to
+    /// `/dev/null` counts either: it is where shells send what they discard.
     public static func isChange(_ event: ActivityRecord) -> Bool {
         guard event.error == nil, event.path.map({ $0.elementsEqual("/dev/null".utf8) }) != true else { return false }
         switch event.action {

@@ -2,7 +2,7 @@
 /// so either output format gets the same detail levels.
 public final class FilteringSink: Sink {
     private let sink: Sink
-    public let filter: EventFilter
+    private let filter: EventFilter
 
     public init(_ sink: Sink, filter: EventFilter) {
         self.sink = sink

@@ -102,7 +102,9 @@ struct EbpfMonitor: ParsableCommand {
             """)
     var changes = false
 
-    @Flag(name: [.customShort("v"), .long], help: "List every file the dynamic loader read in the text summary, instead of counting them.")
+    @Flag(
+        name: [.customShort("v"), .long],
+        help: "List every file the dynamic loader read in the text summary, instead of counting them.")
     var verbose = false
 
     @Argument(parsing: .postTerminator, help: "The command to run under watch, after --.")

@@ -4,7 +4,9 @@ import Testing
 /// The detail levels: --summary-only, --only and --changes, alone and together.
 @Suite struct EventFilterTests {
     private static func process(_ action: ProcessAction) -> Record {
-        .process(ProcessRecord(time: testClock.wall(1), command: 1, pid: 10, tid: 10, ppid: 1, comm: utf8("sh"), action: action))
+        .process(
+            ProcessRecord(
+                time: testClock.wall(1), command: 1, pid: 10, tid: 10, ppid: 1, comm: utf8("sh"), action: action))
     }
 
     private static func activity(
@@ -76,7 +78,8 @@ import Testing
     @Test func changesKeepStateChangesOnly() {
         let changes: [Record] = [
             Self.activity(.file, .create), Self.activity(.file, .write), Self.activity(.file, .truncate),
-            Self.activity(.file, .open, flags: "O_WRONLY|O_TRUNC"), Self.activity(.file, .open, flags: "O_RDWR|O_CREAT|O_TRUNC"),
+            Self.activity(.file, .open, flags: "O_WRONLY|O_TRUNC"),
+            Self.activity(.file, .open, flags: "O_RDWR|O_CREAT|O_TRUNC"),
             Self.activity(.file, .unlink), Self.activity(.file, .rmdir), Self.activity(.file, .rename),
             Self.activity(.file, .link), Self.activity(.file, .symlink), Self.activity(.file, .mknod),
             Self.activity(.file, .mkdir), Self.activity(.file, .chmod), Self.activity(.file, .chown),
@@ -106,8 +109,9 @@ import Testing
     @Test func onlyAndChangesCombine() {
         let filter = EventFilter(classes: [.files], changesOnly: true)
         #expect(passed(filter) == ["status", "create", "lost", "summary"])
-        #expect(passed(EventFilter(classes: [.net, .proc], changesOnly: true))
-            == ["status", "exec", "connect", "signal", "lost", "exit", "summary"])
+        #expect(
+            passed(EventFilter(classes: [.net, .proc], changesOnly: true))
+                == ["status", "exec", "connect", "signal", "lost", "exit", "summary"])
     }
 
     @Test func filteringSinkWritesOnlyWhatPasses() {

@@ -55,7 +55,8 @@ import Testing
     @Test func verboseTextListsThem() {
         #expect(
             text(listLoaded: true)
-                == ["read          /etc/passwd"] + Self.loaded.map { "loaded        " + String(decoding: $0, as: UTF8.self) }
+                == ["read          /etc/passwd"]
+                + Self.loaded.map { "loaded        " + String(decoding: $0, as: UTF8.self) }
                 + ["dir created   /dev/shm/d"])
     }
 
