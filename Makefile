@@ -7,6 +7,8 @@
 #   make lint | format        check | rewrite the Swift and bpf/ formatting
 #   make test-kernels         the real binary in QEMU on Debian's 5.10, 6.1, 6.12
 #   make bench                overhead against untraced and strace -f
+#   make install | uninstall  the binary, man page and completions under PREFIX
+#   make check-install        make install into a temporary DESTDIR, checked
 #   make setup | build | clean
 #
 # Every target that needs the machine set up does it itself: `make setup` is
@@ -33,7 +35,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 all: build
 
 help:
-	@sed -n '3,11s/^# \{0,1\}//p' Makefile
+	@sed -n '3,13s/^# \{0,1\}//p' Makefile
 
 setup:
 	@$(SUDO) sh scripts/setup.sh
@@ -94,7 +96,40 @@ test-kernels:
 attribution-bench: build
 	$(SUDO) env MONITOR=$(BIN) $(if $(BASELINE),BASELINE=$(BASELINE)) python3 bench/attribution.py
 
+# Installation, with DESTDIR for staging (make install DESTDIR=/tmp/stage).
+# The man page and the completion scripts are generated from the release
+# binary's own options, so they never disagree with --help.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SHARE_DIR := $(BUILD_DIR)/share
+INSTALLED := $(DESTDIR)$(PREFIX)/bin/ebpf-monitor \
+	$(DESTDIR)$(PREFIX)/share/man/man1/ebpf-monitor.1 \
+	$(DESTDIR)$(PREFIX)/share/bash-completion/completions/ebpf-monitor \
+	$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_ebpf-monitor
+.PHONY: man completions install uninstall check-install
+
+man: build
+	SWIFT=$(SWIFT) sh scripts/manual.sh $(SHARE_DIR) $(SWIFT_FLAGS)
+
+completions: build
+	mkdir -p $(SHARE_DIR)
+	$(BIN) --generate-completion-script bash >$(SHARE_DIR)/ebpf-monitor.bash
+	$(BIN) --generate-completion-script zsh >$(SHARE_DIR)/_ebpf-monitor
+
+install: build man completions
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ebpf-monitor
+	install -D -m 0644 $(SHARE_DIR)/ebpf-monitor.1 $(DESTDIR)$(PREFIX)/share/man/man1/ebpf-monitor.1
+	install -D -m 0644 $(SHARE_DIR)/ebpf-monitor.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ebpf-monitor
+	install -D -m 0644 $(SHARE_DIR)/_ebpf-monitor $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_ebpf-monitor
+
+uninstall:
+	rm -f $(INSTALLED)
+
+# make install into a temporary DESTDIR, and the four files checked there.
+check-install:
+	sh scripts/check-install.sh BUILD_DIR=$(BUILD_DIR) SWIFT=$(SWIFT)
+
 clean:
 	$(SWIFT) package clean $(SWIFT_FLAGS)
-	rm -rf $(BUILD_DIR)-unit $(BUILD_DIR)-static
+	rm -rf $(BUILD_DIR)-unit $(BUILD_DIR)-static $(SHARE_DIR)
 	rm -rf bench-results

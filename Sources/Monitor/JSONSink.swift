@@ -7,6 +7,7 @@ public final class JSONSink: Sink {
 
     public func flush() { stream.flush() }
     public var failed: Bool { stream.failed }
+    public var includesStatus: Bool { true }
 
     public func emit(_ record: Record) {
         var object = JSONObject()

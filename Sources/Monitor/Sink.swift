@@ -6,15 +6,30 @@ public protocol Sink: AnyObject {
     func flush()
     /// The output can no longer be written (the reader of a pipe went away).
     var failed: Bool { get }
+    /// Status records belong in this output too (JSON Lines); otherwise they
+    /// go to stderr alone.
+    var includesStatus: Bool { get }
+}
+
+extension Sink {
+    public var includesStatus: Bool { false }
 }
 
 public enum OutputFormat: String, CaseIterable, Sendable {
     case text, json
 }
 
-public func makeSink(_ format: OutputFormat, stream: ByteStream, utc: Bool = false) -> Sink {
+/// The sink for a format. `filter` picks the event lines; `listLoaded` lists
+/// every file the loader read in the text summary instead of counting them
+/// (JSON always lists them).
+public func makeSink(
+    _ format: OutputFormat, stream: ByteStream, utc: Bool = false, filter: EventFilter = EventFilter(),
+    listLoaded: Bool = false
+) -> Sink {
+    let sink: Sink
     switch format {
-    case .text: return TextSink(stream: stream, utc: utc)
-    case .json: return JSONSink(stream: stream)
+    case .text: sink = TextSink(stream: stream, utc: utc, listLoaded: listLoaded)
+    case .json: sink = JSONSink(stream: stream)
     }
+    return filter.isEverything ? sink : FilteringSink(sink, filter: filter)
 }

@@ -4,10 +4,13 @@
 public final class TextSink: Sink {
     private let stream: ByteStream
     private let utc: Bool
+    private let listLoaded: Bool
 
-    public init(stream: ByteStream, utc: Bool = false) {
+    /// `listLoaded`: a summary line for every file the loader read, instead of one line counting them.
+    public init(stream: ByteStream, utc: Bool = false, listLoaded: Bool = false) {
         self.stream = stream
         self.utc = utc
+        self.listLoaded = listLoaded
         stream.write(Self.line("TIME", "CMD", "COMM", "PID", "TID", "PPID", "EVENT", "DETAILS"))
     }
 
@@ -143,6 +146,10 @@ public final class TextSink: Sink {
             ("dir deleted", files.directoriesDeleted), ("dir temporary", files.directoriesTemporary),
             ("ambiguous", files.ambiguous),
         ] {
+            if bucket == "loaded" && !listLoaded {
+                if !paths.isEmpty { lines.append(Self.pad(bucket, 14) + LoadedFiles.count(paths) + " (-v lists them)") }
+                continue
+            }
             for path in paths {
                 let guess = files.uncertain.contains(path) ? " (prior existence unknown)" : ""
                 lines.append(Self.pad(bucket, 14) + Escaping.text(path) + guess)

@@ -33,8 +33,11 @@ struct EbpfMonitor: ParsableCommand {
         commandName: "ebpf-monitor",
         abstract: "Trace every process a command or a shell starts, live, with eBPF.",
         discussion: """
-            Watch a running shell and each command typed into it:   ebpf-monitor --pid=$$
-            Run one command under watch (exits with its status):    ebpf-monitor -- make -j4
+            Watch a shell and each command typed into it:    ebpf-monitor --pid=$$
+            Run a command under watch, exit with its status: ebpf-monitor -- make -j4
+
+            --only and --changes combine: ebpf-monitor --only files --changes -- make
+            Summaries, lost-event lines and status lines always print.
             """)
 
     @Option(name: .long, help: "Watch this process, its existing descendants and everything they start.")
@@ -77,6 +80,33 @@ struct EbpfMonitor: ParsableCommand {
     @Flag(name: .long, help: "Print text times in UTC instead of local time.")
     var utc = false
 
+    @Flag(
+        name: [.customLong("summary-only"), .customShort("q")],
+        help: "Print only the command summaries and lost-event lines: no event lines.")
+    var summaryOnly = false
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Print only events of these classes: files, net, proc (also file, network, process), comma-separated.",
+            valueName: "classes"),
+        completion: .list(["files", "net", "proc"]))
+    var only: String?
+
+    @Flag(
+        name: .long,
+        help: """
+            Print only events that change state: files created, written, truncated, deleted, renamed, \
+            linked or changed in mode, owner or times; forks, execs and exits; connect, bind, listen, accept, \
+            peer and signals. Not opens for reading, reads, sends and receives (data flow), or failed calls.
+            """)
+    var changes = false
+
+    @Flag(
+        name: [.customShort("v"), .long],
+        help: "List every file the dynamic loader read in the text summary, instead of counting them.")
+    var verbose = false
+
     @Argument(parsing: .postTerminator, help: "The command to run under watch, after --.")
     var command: [String] = []
 
@@ -87,6 +117,18 @@ struct EbpfMonitor: ParsableCommand {
             throw ValidationError("--buffer-pages must be a power of two from 1 to 262144")
         }
         if maxTasks < 1 || maxTasks > 1 << 22 { throw ValidationError("--max-tasks must be from 1 to 4194304") }
+        if case .failure(let unknown) = onlyClasses {
+            throw ValidationError("--only: unknown event class '\(unknown.name)': use files, net or proc")
+        }
+        if summaryOnly && (only != nil || changes) {
+            throw ValidationError("--summary-only prints no events, so it excludes --only and --changes")
+        }
+    }
+
+    /// The classes `--only` names; success with nil when it is absent.
+    private var onlyClasses: Result<Set<EventFilter.Class>?, EventFilter.UnknownClass> {
+        guard let only else { return .success(nil) }
+        return EventFilter.Class.parse(only).map { $0 }
     }
 
     mutating func run() throws {
@@ -110,8 +152,10 @@ struct EbpfMonitor: ParsableCommand {
         options.limits.ringBufferPages = bufferPages
         options.limits.watchedTasks = maxTasks
         options.limits.ioEveryCall = io
-        let session = Session(
-            options: options, sink: makeSink(format, stream: stream, utc: utc), diagnostics: diagnostics)
+        let filter = EventFilter(
+            summaryOnly: summaryOnly, classes: try onlyClasses.get(), changesOnly: changes)
+        let sink = makeSink(format, stream: stream, utc: utc, filter: filter, listLoaded: verbose)
+        let session = Session(options: options, sink: sink, diagnostics: diagnostics)
         let status: Int32
         do {
             status = try session.run()
