@@ -39,20 +39,55 @@ final class BPFModule {
     /// Loads one function into the kernel through the verifier.
     func load(_ name: String, type: bpf_prog_type) throws -> Int32 {
         if let fd = programFDs[name] { return fd }
-        guard let start = bpf_function_start(module, name) else {
-            throw KernelError.loadFailed(program: name, errno: ENOENT, log: "no such function")
-        }
-        let size = bpf_function_size(module, name)
         var fd: Int32 = -1
-        let log = try capturingStandardError {
-            fd = bcc_func_load(
-                module, Int32(type.rawValue), name, start.assumingMemoryBound(to: bpf_insn.self),
-                Int32(size), bpf_module_license(module), bpf_module_kern_version(module),
-                0, nil, 0, nil, -1)
+        let log = try capturingStandardError { fd = Self.rawLoad(module, name, type) }
+        guard fd >= 0 else {
+            if fd == -ENOENT && bpf_function_start(module, name) == nil {
+                throw KernelError.loadFailed(program: name, errno: ENOENT, log: "no such function")
+            }
+            throw KernelError.loadFailed(program: name, errno: fd == -1 ? errno : -fd, log: log)
         }
-        guard fd >= 0 else { throw KernelError.loadFailed(program: name, errno: fd == -1 ? errno : -fd, log: log) }
         programFDs[name] = fd
         return fd
+    }
+
+    /// The program type a function's name prefix stands for: `tracepoint__`,
+    /// `raw_tracepoint__` and the `tail__` programs they call, `kprobe__`,
+    /// `kretprobe__` and `uprobe__` (nil for no known prefix).
+    static func programType(of name: String) -> bpf_prog_type? {
+        if name.hasPrefix("tracepoint__") { return BPF_PROG_TYPE_TRACEPOINT }
+        if name.hasPrefix("raw_tracepoint__") || name.hasPrefix("tail__") { return BPF_PROG_TYPE_RAW_TRACEPOINT }
+        if name.hasPrefix("kprobe__") || name.hasPrefix("kretprobe__") || name.hasPrefix("uprobe__") {
+            return BPF_PROG_TYPE_KPROBE
+        }
+        return nil
+    }
+
+    /// Loads every function with a known prefix through the verifier, on a
+    /// thread per CPU (at most 4): the kernel verifies a load on the CPU that
+    /// asks, and start-up waits on the verifier more than on anything but
+    /// clang. A program that fails is loaded again alone, so that its error
+    /// carries its own verifier log.
+    func loadAll() throws {
+        let programs = functionNames.compactMap { name in Self.programType(of: name).map { (name, $0) } }
+            .filter { programFDs[$0.0] == nil }
+            .sorted { bpf_function_size(module, $0.0) > bpf_function_size(module, $1.0) }  // the longest first
+        let threads = min(4, max(1, CPUs.listed("online").count), programs.count)
+        let fds = try capturingStandardError {  // (each failure is loaded again below, alone, for its own log)
+            ParallelLoad(module: module, programs: programs).run(threads: threads)
+        }
+        for (index, (name, _)) in programs.enumerated() where fds.result[index] >= 0 {
+            programFDs[name] = fds.result[index]
+        }
+        for (name, type) in programs where programFDs[name] == nil { _ = try load(name, type: type) }
+    }
+
+    static func rawLoad(_ module: UnsafeMutableRawPointer, _ name: String, _ type: bpf_prog_type) -> Int32 {
+        guard let start = bpf_function_start(module, name) else { return -ENOENT }
+        return bcc_func_load(
+            module, Int32(type.rawValue), name, start.assumingMemoryBound(to: bpf_insn.self),
+            Int32(bpf_function_size(module, name)), bpf_module_license(module), bpf_module_kern_version(module),
+            0, nil, 0, nil, -1)
     }
 
     /// Loads and attaches `tracepoint__<category>__<event>` to that tracepoint.
@@ -146,6 +181,11 @@ final class ProbeHandles {
 /// say); an exit handler then shows what it wrote and exits 70 like any
 /// compile failure, so the diagnostics are never swallowed.
 private func capturingStandardError(_ body: () -> Void) throws -> String {
+    try capturingStandardError(body).output
+}
+
+/// `body`'s result, with what it wrote to fd 2.
+private func capturingStandardError<Result>(_ body: () -> Result) throws -> (result: Result, output: String) {
     guard let file = tmpfile() else { throw KernelError.systemCall("tmpfile", errno: errno) }
     defer { fclose(file) }
     let capture = fileno(file)
@@ -153,12 +193,12 @@ private func capturingStandardError(_ body: () -> Void) throws -> String {
     let saved = try check("dup", dup(STDERR_FILENO))
     CaptureGuard.arm(saved: saved, capture: capture)
     dup2(capture, STDERR_FILENO)
-    body()
+    let result = body()
     fflush(nil)
     dup2(saved, STDERR_FILENO)
     CaptureGuard.disarm()
     close(saved)
-    return readAll(capture).trimmingCharacters(in: .whitespacesAndNewlines)
+    return (result, readAll(capture).trimmingCharacters(in: .whitespacesAndNewlines))
 }
 
 private func readAll(_ fd: Int32) -> String {
@@ -192,4 +232,27 @@ private enum CaptureGuard {
     }
 
     static func disarm() { fds.store(-1, ordering: .sequentiallyConsistent) }
+}
+
+/// Programs of one module loaded on several threads. BCC only reads the
+/// module here: each load builds its own request.
+private struct ParallelLoad: @unchecked Sendable {
+    let module: UnsafeMutableRawPointer
+    let programs: [(String, bpf_prog_type)]
+
+    /// Each program's fd, or a negative errno; thread t loads programs t, t + threads, ...
+    func run(threads: Int) -> [Int32] {
+        let fds = UnsafeMutableBufferPointer<Int32>.allocate(capacity: programs.count)
+        defer { fds.deallocate() }
+        let slots = Slots(fds: fds)
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            for index in stride(from: thread, to: programs.count, by: threads) {
+                slots.fds[index] = BPFModule.rawLoad(module, programs[index].0, programs[index].1)
+            }
+        }
+        return Array(fds)
+    }
+
+    /// Each slot is written by one thread only.
+    private struct Slots: @unchecked Sendable { let fds: UnsafeMutableBufferPointer<Int32> }
 }
