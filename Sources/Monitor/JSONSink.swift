@@ -7,6 +7,8 @@ public final class JSONSink: Sink {
 
     public func flush() { stream.flush() }
     public var failed: Bool { stream.failed }
+    /// Scripts read the `ready` and `end` totals from the trace itself.
+    public var takesStatus: Bool { true }
 
     public func emit(_ record: Record) {
         var object = JSONObject()

@@ -6,6 +6,13 @@ public protocol Sink: AnyObject {
     func flush()
     /// The output can no longer be written (the reader of a pipe went away).
     var failed: Bool { get }
+    /// Status records (`ready`, `end`) belong in this output too. The text
+    /// trace leaves them out: the session prints them on stderr already.
+    var takesStatus: Bool { get }
+}
+
+extension Sink {
+    public var takesStatus: Bool { false }
 }
 
 public enum OutputFormat: String, CaseIterable, Sendable {

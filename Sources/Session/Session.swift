@@ -253,7 +253,7 @@ public final class Session {
         let text = fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         diagnostics.write("ebpf-monitor: \(message) \(text)\n")
         diagnostics.flush()
-        if sink is JSONSink { sink.emit(.status(record)) }
+        if sink.takesStatus { sink.emit(.status(record)) }
         sink.flush()
     }
 

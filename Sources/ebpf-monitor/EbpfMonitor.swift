@@ -46,6 +46,8 @@ struct EbpfMonitor: ParsableCommand {
     @Option(name: .long, help: "Write the trace to this file instead of standard output.")
     var output: String?
 
+    @OptionGroup var report: ReportOption
+
     @Option(
         name: .customLong("fork-probe"),
         help: "How forks are followed: auto, kprobe (copy_process) or tracepoint (task:task_newtask).")
@@ -101,6 +103,7 @@ struct EbpfMonitor: ParsableCommand {
         } else {
             stream = FileStream(fd: STDOUT_FILENO)
         }
+        let reportSink = try report.open()
         let diagnostics = FileStream(fd: STDERR_FILENO)
         var options = Session.Options(
             target: pid.map { .pid($0) } ?? .command(exactly: command),
@@ -111,7 +114,8 @@ struct EbpfMonitor: ParsableCommand {
         options.limits.watchedTasks = maxTasks
         options.limits.ioEveryCall = io
         let session = Session(
-            options: options, sink: makeSink(format, stream: stream, utc: utc), diagnostics: diagnostics)
+            options: options, sink: ReportOption.sink(makeSink(format, stream: stream, utc: utc), report: reportSink),
+            diagnostics: diagnostics)
         let status: Int32
         do {
             status = try session.run()
@@ -121,6 +125,7 @@ struct EbpfMonitor: ParsableCommand {
             Self.fail(error.description, error.exitCode)
         }
         stream.flush()
+        try report.finish(reportSink)
         throw ExitCode(status)
     }
 
