@@ -59,7 +59,7 @@ struct HTMLReport {
     private static func addSummary(
         _ object: inout JSONObject, _ summary: CommandSummary, lifetimes: [Int32: ReportCommand.Lifetime]
     ) {
-        object.addRaw("argv", strings(summary.argv))
+        object.add("argv", Escaping.arguments(summary.argv))
         object.add("pid", Int(summary.pid))
         object.add("status", termination(summary.termination, ended: summary.leader?.ended ?? true))
         object.add("start", micro(summary.start))

@@ -7,7 +7,7 @@
 /// The script reads the data with JSON.parse and adds it to the page with
 /// `textContent` and `setAttribute` only, never as markup. It draws the
 /// process graph (a tree laid out left to right: fork edges solid, requests
-/// to daemons dashed and labelled with the socket), the file buckets with
+/// to daemons dashed, each daemon labelled with its socket), the file buckets with
 /// their filters, the endpoints, and the timeline (a bar per process, a mark
 /// per event, daemon work in the daemon colour).
 enum ReportTemplate {
@@ -51,6 +51,7 @@ enum ReportTemplate {
         .filters { display: flex; flex-wrap: wrap; gap: 4px 14px; align-items: center; margin: 6px 0; }
         .filters label { white-space: nowrap; }
         .filters input[type=search] { min-width: 260px; padding: 3px 6px; }
+        .file-scroll { max-height: 30em; overflow-y: auto; border: 1px solid #eceef1; border-radius: 6px; }
         .graph, .timeline { overflow-x: auto; border: 1px solid #eceef1; border-radius: 6px; background: #fcfcfd; }
         svg text { font: 12px ui-monospace, "DejaVu Sans Mono", monospace; fill: #1d232b; }
         svg .node rect { stroke-width: 1.5; rx: 6; }
@@ -61,7 +62,6 @@ enum ReportTemplate {
         svg .node text.kind { font-size: 10px; fill: var(--muted); }
         svg .edge { fill: none; stroke: #8c949e; stroke-width: 1.5; }
         svg .edge.request { stroke: var(--dmn); stroke-dasharray: 6 4; }
-        svg text.edge-label { font-size: 10px; fill: var(--dmn); }
         svg .bar.command { fill: var(--cmd-bg); stroke: var(--cmd); }
         svg .bar.work { fill: var(--work-bg); stroke: var(--work); }
         svg .lane { fill: var(--dmn-bg); opacity: .5; }
@@ -125,46 +125,15 @@ enum ReportTemplate {
         }
         function failed(status) { return status !== "exit_code=0" && status !== "running"; }
 
-        // Lost events: said first and loudly, since every section below may be short of them.
-        const lostCommands = data.commands.filter(c => c.lost_events > 0);
-        if (data.lost.total > 0 || lostCommands.length > 0) {
-          const box = document.getElementById("lost");
-          const places = Object.entries(data.lost.where).map(([place, count]) => place + " " + count).join(", ");
-          box.hidden = false;
-          add(box, "\\u26a0 " + plural(data.lost.total, "event") + " lost" + (places ? " (" + places + ")" : "") +
-            ": this report may be incomplete.");
-          if (lostCommands.length > 0)
-            add(box, " Commands affected: " + lostCommands.map(c => "#" + c.command).join(", ") + ".");
-        }
-
-        const withSummary = data.commands.filter(c => c.argv);
-        add(document.getElementById("meta"), "Generated " + data.generated + " \\u2014 " + plural(withSummary.length, "command") +
-          (data.status.ready && data.status.ready.fork_probe ? " \\u2014 fork probe " + data.status.ready.fork_probe : ""));
-        if (data.commands.length > 1) {
-          const nav = document.getElementById("index");
-          add(nav, el("strong", {}, "Commands: "));
-          for (const c of data.commands) {
-            add(nav, el("a", { href: "#cmd-" + Number(c.command) }, "#" + c.command + " " + clip(c.argv ? c.argv.join(" ") : "", 60)));
-            add(nav, "  ");
-          }
-        }
-        const main = document.getElementById("commands");
-        for (const c of data.commands) add(main, commandSection(c));
-
-        const totals = document.getElementById("totals");
-        for (const [message, fields] of Object.entries(data.status)) {
-          add(totals, el("div", {}, message + ": " + Object.entries(fields).map(([k, v]) => k + "=" + v).join(" ")));
-        }
-
         function commandSection(c) {
           const section = el("section", { class: "command", id: "cmd-" + Number(c.command), "data-command": c.command });
-          if (!c.argv) {
+          if (c.pid === undefined) {
             add(section, el("h2", {}, "#" + c.command));
             add(section, el("p", { class: "warn" }, "No summary of this command was received; only its events are shown."));
             add(section, timeline(c, { processes: [], start: null, end: null }));
             return section;
           }
-          const heading = add(section, el("h2", {}, "#" + c.command + " ", el("code", {}, c.argv.join(" "))));
+          const heading = add(section, el("h2", {}, "#" + c.command + " ", el("code", {}, c.argv)));
           add(heading, el("span", { class: "badge " + (failed(c.status) ? "fail" : "ok") }, c.status));
           add(section, el("p", { class: "facts" },
             "pid " + c.pid + ", started " + c.start_text + ", ran " + span(c.end - c.start) + "; " +
@@ -215,7 +184,8 @@ enum ReportTemplate {
             }
           };
           for (const p of c.processes) link(p.ppid, p.pid, "fork", "");
-          for (const p of c.processes) if (p.daemon_pid !== undefined) link(p.daemon_pid, p.pid, "fork", "");
+          // The daemon that made a process: its place when no fork parent is shown (the shim, which daemonized).
+          for (const p of c.processes) if (p.daemon_pid !== undefined && nodes.get(p.pid).parent === null) link(p.daemon_pid, p.pid, "fork", "");
           for (const d of c.daemons) if (d.chain.length > 1) link(d.chain[d.chain.length - 2], d.pid, "request", d.address);
           return { nodes, edges };
         }
@@ -227,7 +197,7 @@ enum ReportTemplate {
             .sort((a, b) => (b.pid === c.pid) - (a.pid === c.pid) || a.pid - b.pid);
           const placed = new Map();
           let row = 0;
-          const W = 190, H = 40, COL = 250, ROW = 52;
+          const W = 180, H = 40, COL = 225, ROW = 52;
           function place(n, depth) {
             if (placed.size >= GRAPH_NODES) return null;
             const spot = { x: 10 + depth * COL, y: 0 };
@@ -251,7 +221,6 @@ enum ReportTemplate {
             const path = svg("path", { class: "edge " + e.kind + (e.tree ? "" : " extra"), d: `M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}`, "marker-end": "url(#arrow-" + c.command + ")" },
               title(e.kind === "request" ? "request via " + e.label : "fork"));
             add(picture, path);
-            if (e.label) add(picture, svg("text", { class: "edge-label", x: (x1 + x2) / 2 - 60, y: (y1 + y2) / 2 - 4 }, clip(e.label, 30), title(e.label)));
           }
           for (const [pid, s] of placed) {
             const n = nodes.get(pid);
@@ -259,8 +228,8 @@ enum ReportTemplate {
             const group = svg("g", { class: "node " + n.kind + (pid === c.pid ? " leader" : ""), "data-pid": pid, "data-comm": n.comm, transform: `translate(${s.x},${s.y})` },
               title(n.comm + " (" + pid + ") \\u2014 " + kind + (n.argv ? "\\n" + n.argv : "") + (n.status ? "\\n" + n.status : "") + (n.via ? "\\nvia " + n.via : "")),
               svg("rect", { width: W, height: H, rx: 6 }),
-              svg("text", { x: 8, y: 16 }, clip(n.comm, 20) + " (" + pid + ")"),
-              svg("text", { x: 8, y: 31, class: "kind" }, kind + (n.status && n.status !== "exit_code=0" ? " \\u00b7 " + clip(n.status, 18) : "")));
+              svg("text", { x: 8, y: 16 }, clip(n.comm, 16) + " (" + pid + ")"),
+              svg("text", { x: 8, y: 31, class: "kind" }, n.via ? clip("daemon via " + n.via, 32) : kind + (n.status && n.status !== "exit_code=0" ? " \\u00b7 " + clip(n.status, 18) : "")));
             add(picture, group);
           }
           add(wrap, el("div", { class: "graph" }, picture));
@@ -318,7 +287,7 @@ enum ReportTemplate {
           }
           const search = add(filters, el("input", { type: "search", placeholder: "filter paths", "aria-label": "filter paths" }));
           const shown = add(filters, el("span", { class: "note" }));
-          const table = add(wrap, el("table", { class: "file-table" }, el("tr", {}, el("th", {}, "bucket"), el("th", {}, "path"))));
+          const table = add(add(wrap, el("div", { class: "file-scroll" })), el("table", { class: "file-table" }, el("tr", {}, el("th", {}, "bucket"), el("th", {}, "path"))));
           const lines = [];
           for (const [bucket, path] of rows) {
             const tr = el("tr", { class: "file", "data-bucket": bucket }, el("td", {}, bucket), el("td", { class: "path" }, path));
@@ -379,7 +348,7 @@ enum ReportTemplate {
           for (let i = 0; i <= 5; i++) {
             const t = start + (end - start) * i / 5;
             add(axis, svg("line", { x1: x(t), x2: x(t), y1: 14, y2: height }));
-            add(axis, svg("text", { x: x(t) + 2, y: 11 }, "+" + span(Math.round(t - start))));
+            add(axis, svg("text", { x: x(t) + (i === 5 ? -2 : 2), y: 11, "text-anchor": i === 5 ? "end" : "start" }, "+" + span(Math.round(t - start))));
           }
           for (let i = 0; i < shownRows; i++) {
             const r = rows[i], y = TOP + i * ROW;
@@ -408,6 +377,36 @@ enum ReportTemplate {
           if (rows.length > shownRows)
             add(wrap, el("p", { class: "warn" }, "The timeline shows " + shownRows + " of " + rows.length + " rows; " + unplaced + " events on the rows left out are not drawn."));
           return wrap;
+        }
+        // Lost events: said first and loudly, since every section below may be short of them.
+        const lostCommands = data.commands.filter(c => c.lost_events > 0);
+        if (data.lost.total > 0 || lostCommands.length > 0) {
+          const box = document.getElementById("lost");
+          const places = Object.entries(data.lost.where).map(([place, count]) => place + " " + count).join(", ");
+          box.hidden = false;
+          add(box, "\\u26a0 " + plural(data.lost.total, "event") + " lost" + (places ? " (" + places + ")" : "") +
+            ": this report may be incomplete.");
+          if (lostCommands.length > 0)
+            add(box, " Commands affected: " + lostCommands.map(c => "#" + c.command).join(", ") + ".");
+        }
+
+        const withSummary = data.commands.filter(c => c.pid !== undefined);
+        add(document.getElementById("meta"), "Generated " + data.generated + " \\u2014 " + plural(withSummary.length, "command") +
+          (data.status.ready && data.status.ready.fork_probe ? " \\u2014 fork probe " + data.status.ready.fork_probe : ""));
+        if (data.commands.length > 1) {
+          const nav = document.getElementById("index");
+          add(nav, el("strong", {}, "Commands: "));
+          for (const c of data.commands) {
+            add(nav, el("a", { href: "#cmd-" + Number(c.command) }, "#" + c.command + " " + clip(c.argv || "", 60)));
+            add(nav, "  ");
+          }
+        }
+        const main = document.getElementById("commands");
+        for (const c of data.commands) add(main, commandSection(c));
+
+        const totals = document.getElementById("totals");
+        for (const [message, fields] of Object.entries(data.status)) {
+          add(totals, el("div", {}, message + ": " + Object.entries(fields).map(([k, v]) => k + "=" + v).join(" ")));
         }
         })();
         </script>
