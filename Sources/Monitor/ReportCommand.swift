@@ -95,11 +95,15 @@ struct ReportCommand {
         if let path = record.path { parts.append(Escaping.text(path)) }
         if let from = record.from, let to = record.to { parts.append(Escaping.text(from) + " -> " + Escaping.text(to)) }
         if let socket = record.socket {
-            if let remote = socket.remote, !remote.isEmpty { parts.append("remote=" + Escaping.text(Array(remote.utf8))) }
+            if let remote = socket.remote, !remote.isEmpty {
+                parts.append("remote=" + Escaping.text(Array(remote.utf8)))
+            }
             if let peer = socket.peer { parts.append("peer=\(Escaping.text(peer.comm))(\(peer.pid))") }
         }
         if let bytes = record.bytes { parts.append("bytes=\(bytes)") }
-        if let signal = record.signal, let target = record.target { parts.append("\(Signals.name(signal)) to \(target)") }
+        if let signal = record.signal, let target = record.target {
+            parts.append("\(Signals.name(signal)) to \(target)")
+        }
         if let error = record.error { parts.append("error=" + error) }
         return parts.joined(separator: " ")
     }

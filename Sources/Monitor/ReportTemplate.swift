@@ -1,4 +1,3 @@
-// swift-format-ignore-file
 /// The page of `--report` around its data: inline CSS and script, nothing
 /// fetched (the Content-Security-Policy forbids any load), so the file can be
 /// mailed or archived and still open. `HTMLReport` puts the escaped title

@@ -45,7 +45,9 @@ extension IntegrationTests {
             let path = { (name: String) in space.root + "/" + name }
             let buckets = dom.buckets
             #expect(buckets["created"]?.contains(path("created.txt")) == true, "created: \(buckets)")
-            #expect(buckets["created"]?.contains(path("<img src=x onerror=alert(1)>\\n&\"q\"")) == true, "the markup name as text: \(buckets)")
+            #expect(
+                buckets["created"]?.contains(path("<img src=x onerror=alert(1)>\\n&\"q\"")) == true,
+                "the markup name as text: \(buckets)")
             #expect(buckets["modified"] == [path("pre.txt")], "modified: \(buckets)")
             #expect(buckets["deleted"] == [path("del.txt")], "deleted: \(buckets)")
             #expect(buckets["renamed"] == [path("ren.txt") + " -> " + path("moved.txt")], "renamed: \(buckets)")
@@ -61,7 +63,8 @@ extension IntegrationTests {
             #expect(dom.nodes.allSatisfy { $0.classes.hasPrefix("command") }, "\(dom.nodes)")
             #expect(dom.count("class=\"bar command\"") == processes, "a timeline bar per process")
             #expect(dom.count("class=\"mark command\"") > 0, "events on the timeline")
-            #expect(dom.lostBannerShown == (objects.lostTotal > 0), "the lost banner when, and only when, events were lost")
+            #expect(
+                dom.lostBannerShown == (objects.lostTotal > 0), "the lost banner when, and only when, events were lost")
         }
 
         /// `docker run --rm IMAGE sh -c 'echo hi > /tmp/x'`: the graph shows
@@ -124,8 +127,9 @@ extension IntegrationTests {
             let started = Harness.monotonic()
             let dom = ReportDOM(html: try Chromium.dumpDOM(page))
             try Chromium.screenshot(page, to: png)
-            print("report test \(name): \(try Chromium.version()); page \(page), screenshot \(png), browser "
-                + String(format: "%.1f s", Harness.monotonic() - started))
+            print(
+                "report test \(name): \(try Chromium.version()); page \(page), screenshot \(png), browser "
+                    + String(format: "%.1f s", Harness.monotonic() - started))
             let image = Harness.read(png)
             #expect(image.starts(with: [0x89, 0x50, 0x4E, 0x47]), "a PNG at \(png)")
             #expect(image.count > 20_000, "a screenshot with content: \(image.count) bytes at \(png)")

@@ -63,7 +63,8 @@ import Testing
         ]
     }
 
-    static func daemonWork(_ pid: Int32, ppid: Int32, _ comm: String, by daemon: DaemonScope) -> CommandSummary.Process {
+    static func daemonWork(_ pid: Int32, ppid: Int32, _ comm: String, by daemon: DaemonScope) -> CommandSummary.Process
+    {
         var process = CommandSummary.Process(
             pid: pid, ppid: ppid, comm: utf8(comm), argv: [utf8(comm)], termination: .exited(0))
         process.daemon = daemon
