@@ -61,6 +61,7 @@ enum ReportTemplate {
         svg .node text.kind { font-size: 10px; fill: var(--muted); }
         svg .edge { fill: none; stroke: #8c949e; stroke-width: 1.5; }
         svg .edge.request { stroke: var(--dmn); stroke-dasharray: 6 4; }
+        svg .edge.extra { stroke-opacity: .45; }
         svg .bar.command { fill: var(--cmd-bg); stroke: var(--cmd); }
         svg .bar.work { fill: var(--work-bg); stroke: var(--work); }
         svg .lane { fill: var(--dmn-bg); opacity: .5; }

@@ -20,36 +20,33 @@ enum Chromium {
 
     /// "Chromium 156.0.8078.114 built on Debian GNU/Linux 12 (bookworm)".
     static func version() throws -> String {
-        try run(["--version"]).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        try run(["--version"], headless: false).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The page's DOM once its script has run, serialized.
     static func dumpDOM(_ page: String) throws -> String {
-        let finished = try run(headless + ["--dump-dom", "file://" + page])
+        let finished = try run(["--dump-dom", "file://" + page])
         guard finished.status == 0, !finished.timedOut else { throw HarnessError("chromium --dump-dom: \(finished)") }
         return finished.stdoutText
     }
 
     /// A 1400x1000 screenshot of the page's top, as PNG.
     static func screenshot(_ page: String, to png: String) throws {
-        let finished = try run(headless + ["--screenshot=" + png, "--window-size=1400,1000", "file://" + page])
+        let finished = try run(["--screenshot=" + png, "--window-size=1400,1000", "file://" + page])
         guard finished.status == 0, !finished.timedOut else { throw HarnessError("chromium --screenshot: \(finished)") }
     }
 
-    /// A profile of its own each run (no state shared with other runs or users);
-    /// no sandbox, as root; no GPU in this VM.
-    private static var headless: [String] {
-        ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=" + profile]
-    }
-
-    private static let profile: String = {
-        let directory = (try? Harness.temporaryDirectory()) ?? "/tmp"
-        return directory + "/chromium-profile"
-    }()
-
-    /// Runs Chromium in its own process group: whatever it leaves running is killed when it exits.
-    private static func run(_ arguments: [String]) throws -> Finished {
-        try Harness.runTool([binary] + arguments, timeout: 120)
+    /// A fresh profile each run (no state shared with other runs or users),
+    /// removed afterwards; no sandbox, as root; no GPU in this VM. Chromium
+    /// runs in its own process group: whatever it leaves running is killed when it exits.
+    private static func run(_ arguments: [String], headless: Bool = true) throws -> Finished {
+        guard headless else { return try Harness.runTool([binary] + arguments, timeout: 120) }
+        let profile = try Harness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: profile) }
+        let options = [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=" + profile,
+        ]
+        return try Harness.runTool([binary] + options + arguments, timeout: 120)
     }
 }
 
@@ -78,7 +75,7 @@ struct ReportDOM {
         html.matches(of: /<li class="chain mono">([^<]*)<\/li>/).map { Self.unescape(String($0.1)) }
     }
 
-    /// Timeline bars and marks (their SVG elements).
+    /// How often `marker` occurs in the DOM: graph edges, timeline bars and marks.
     func count(_ marker: String) -> Int { html.components(separatedBy: marker).count - 1 }
 
     /// The lost-events banner is shown.
