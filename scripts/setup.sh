@@ -5,9 +5,10 @@
 # everything is present it runs no apt at all and takes well under a second.
 # With --tests (make test), also Go, for the Go fixture daemon of the
 # attribution tests, and the real servers of RealServerTests (Apache with
-# mod_cgid, nginx with php-fpm, a JDK, MariaDB, memcached, curl). The tests
-# start their own instances; the packaged services are kept from starting
-# at install. With --kernels (make test-kernels), also QEMU and the tools
+# mod_cgid, nginx with php-fpm, a JDK, MariaDB, memcached, curl), and
+# Chromium, which ReportBrowserTests run headless to open the --report page.
+# The tests start their own instances; the packaged services are kept from
+# starting at install. With --kernels (make test-kernels), also QEMU and the tools
 # that make its guests (mmdebstrap, cpio, zstd), and gcc and Go for the
 # fixtures they run. Must run as root (Debian/Ubuntu).
 set -eu
@@ -16,7 +17,7 @@ release=$(uname -r)
 arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 packages="libbpfcc-dev libbpf-dev bpftool pkg-config python3 strace time"
 servers="apache2 nginx-light php-fpm default-jdk-headless mariadb-server mariadb-client memcached curl"
-[ "${1:-}" = "--tests" ] && packages="$packages golang-go $servers"
+[ "${1:-}" = "--tests" ] && packages="$packages golang-go $servers chromium"
 [ "${1:-}" = "--kernels" ] && packages="$packages golang-go gcc qemu-system-x86 mmdebstrap cpio zstd"
 headers_dir=/lib/modules/$release/build
 

@@ -49,6 +49,8 @@ struct EbpfMonitor: ParsableCommand {
     @Option(name: .long, help: "Write the trace to this file instead of standard output.")
     var output: String?
 
+    @OptionGroup var report: ReportOption
+
     @Option(
         name: .customLong("fork-probe"),
         help: "How forks are followed: auto, kprobe (copy_process) or tracepoint (task:task_newtask).")
@@ -143,6 +145,7 @@ struct EbpfMonitor: ParsableCommand {
         } else {
             stream = FileStream(fd: STDOUT_FILENO)
         }
+        let reportSink = try report.open()
         let diagnostics = FileStream(fd: STDERR_FILENO)
         var options = Session.Options(
             target: pid.map { .pid($0) } ?? .command(exactly: command),
@@ -154,8 +157,10 @@ struct EbpfMonitor: ParsableCommand {
         options.limits.ioEveryCall = io
         let filter = EventFilter(
             summaryOnly: summaryOnly, classes: try onlyClasses.get(), changesOnly: changes)
-        let sink = makeSink(format, stream: stream, utc: utc, filter: filter, listLoaded: verbose)
-        let session = Session(options: options, sink: sink, diagnostics: diagnostics)
+        let trace = makeSink(format, stream: stream, utc: utc, filter: filter, listLoaded: verbose)
+        // (The report gets every record: the detail levels pick what the trace shows.)
+        let session = Session(
+            options: options, sink: ReportOption.sink(trace, report: reportSink), diagnostics: diagnostics)
         let status: Int32
         do {
             status = try session.run()
@@ -165,6 +170,7 @@ struct EbpfMonitor: ParsableCommand {
             Self.fail(error.description, error.exitCode)
         }
         stream.flush()
+        try report.finish(reportSink)
         throw ExitCode(status)
     }
 

@@ -9,6 +9,7 @@ enum ExitStatus {
     static let usage: Int32 = 64  // EX_USAGE
     static let noSuchProcess: Int32 = 66  // EX_NOINPUT
     static let noKernelHeaders: Int32 = 72  // EX_OSFILE
+    static let cannotWrite: Int32 = 73  // EX_CANTCREAT
     static let kprobesUnavailable: Int32 = 76
     static let notRoot: Int32 = 77  // EX_NOPERM
     static let commandNotFound: Int32 = 127
@@ -53,6 +54,17 @@ extension IntegrationTests {
         try expectFailure(
             ["--fork-probe=kprobe", "--pid=1"], status: ExitStatus.kprobesUnavailable,
             mentioning: ["no kprobes"])
+    }
+
+    /// `--report` to a place that cannot be written fails at start, before the command runs.
+    @Test func errorReportCannotBeWritten() throws {
+        let directory = try Harness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let page = directory + "/missing/report.html"
+        try expectFailure(
+            ["--report", page, "--", "/bin/sh", "-c", "touch \"$1\"", "sh", directory + "/ran"],
+            status: ExitStatus.cannotWrite, mentioning: ["cannot write", page])
+        #expect(!FileManager.default.fileExists(atPath: directory + "/ran"), "the command must not run")
     }
 
     @Test func errorCommandNotFound() throws {
