@@ -17,7 +17,7 @@ die half way. Stdlib only: the guest has Debian's python3 and nothing else.
    kernel has kprobes, and both runs must give the same, right, result.
    A third run forces the fallbacks of kernels older than these: per-CPU
    perf buffers (--buffer perf), per-thread state in hashes by tid
-   (--task-state maps, before 6.12: see main), and struct offsets from the
+   (--task-state maps), and struct offsets from the
    kernel headers, with BTF hidden in a mount namespace of its own. It must agree too. Where
    the kernel itself lacks task storage (5.10), auto picks the hashes.
 2. A fixture daemon (thread pool) with a concurrent unwatched client: the
@@ -357,10 +357,6 @@ def main():
     fork_probe = "kprobe" if kprobes else "tracepoint"
     # Task storage and the BTF task helpers all came by Linux 5.15.
     task_state = "storage" if release_at_least("5.15") else "maps"
-    # 6.12's verifier gives up on the hashes-by-tid variant of
-    # tail__daemon_syscall (too many states), which 5.10, 6.1 and 6.18 pass;
-    # no kernel with task storage picks that variant by itself.
-    forced_state = "maps" if not release_at_least("6.12") else task_state
     # With /sys/kernel/btf hidden, the monitor on 6.12 still finds the
     # kernel's BTF through libbpf (not yet explained); 5.10 and 6.1 fall
     # back to the headers.
@@ -369,8 +365,8 @@ def main():
             ("auto", lambda: run_workload("auto", [], fork_probe, task_state)),
             ("tracepoint", lambda: run_workload("tracepoint", ["--fork-probe", "tracepoint"], "tracepoint",
                                                 task_state)),
-            ("fallbacks", lambda: run_workload("fallbacks", ["--buffer", "perf", "--task-state", forced_state],
-                                               fork_probe, forced_state, buffer="perf", offsets=hidden_offsets,
+            ("fallbacks", lambda: run_workload("fallbacks", ["--buffer", "perf", "--task-state", "maps"],
+                                               fork_probe, "maps", buffer="perf", offsets=hidden_offsets,
                                                wrapper=WITHOUT_BTF))):
         started = time.monotonic()
         outcomes[name] = run()
