@@ -7,6 +7,8 @@ public enum SessionError: Error, CustomStringConvertible {
     case notExecutable(String)
     case launch(Int32)
     case output(String, Int32)
+    /// An output file refused for safety (see OutputFile), with the reason.
+    case unsafeOutput(String, String)
 
     public var exitCode: Int32 {
         switch self {
@@ -14,7 +16,7 @@ public enum SessionError: Error, CustomStringConvertible {
         case .commandNotFound: return 127  // as a shell
         case .notExecutable: return 126  // as a shell
         case .launch: return 71  // EX_OSERR
-        case .output: return 73  // EX_CANTCREAT
+        case .output, .unsafeOutput: return 73  // EX_CANTCREAT
         }
     }
 
@@ -25,6 +27,7 @@ public enum SessionError: Error, CustomStringConvertible {
         case .notExecutable(let name): return "permission denied: \(name) is not executable"
         case .launch(let code): return "could not start the command: \(String(cString: strerror(code)))"
         case .output(let path, let code): return "cannot write \(path): \(String(cString: strerror(code)))"
+        case .unsafeOutput(let path, let reason): return "cannot write \(path): \(reason)"
         }
     }
 }

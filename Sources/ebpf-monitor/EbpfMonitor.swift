@@ -137,11 +137,11 @@ struct EbpfMonitor: ParsableCommand {
         if pid == nil && command.isEmpty { throw ValidationError("give --pid=N or -- CMD [ARGS...]") }
         let stream: FileStream
         if let output {
-            let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
-                Self.fail(SessionError.output(output, errno).description, SessionError.output(output, 0).exitCode)
+            do {
+                stream = FileStream(fd: try OutputFile.open(output), ownsDescriptor: true)
+            } catch {
+                Self.fail(error.description, error.exitCode)
             }
-            stream = FileStream(fd: fd, ownsDescriptor: true)
         } else {
             stream = FileStream(fd: STDOUT_FILENO)
         }

@@ -13,12 +13,14 @@ struct ReportOption: ParsableArguments {
     var path: String?
 
     /// The report's sink, or nil without `--report`. Exits with the `--output`
-    /// status (73) when the file cannot be created.
+    /// status (73) when the file cannot be created, or is refused as `--output` is (OutputFile).
     func open() throws -> ReportSink? {
         guard let path else { return nil }
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Self.failure(path, errno) }
-        return ReportSink(stream: FileStream(fd: fd, ownsDescriptor: true))
+        do {
+            return ReportSink(stream: FileStream(fd: try OutputFile.open(path), ownsDescriptor: true))
+        } catch {
+            throw Self.failure(error)
+        }
     }
 
     /// The trace's sink with the report's beside it.
@@ -29,11 +31,10 @@ struct ReportOption: ParsableArguments {
     /// Writes the report; a failed write is an error with the `--output` status.
     func finish(_ report: ReportSink?) throws {
         guard let report, let path, !report.finish() else { return }
-        throw Self.failure(path, EIO)
+        throw Self.failure(.output(path, EIO))
     }
 
-    private static func failure(_ path: String, _ code: Int32) -> ExitCode {
-        let error = SessionError.output(path, code)
+    private static func failure(_ error: SessionError) -> ExitCode {
         FileHandle.standardError.write(Data("ebpf-monitor: error: \(error.description)\n".utf8))
         return ExitCode(error.exitCode)
     }

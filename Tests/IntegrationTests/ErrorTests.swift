@@ -67,6 +67,54 @@ extension IntegrationTests {
         #expect(!FileManager.default.fileExists(atPath: directory + "/ran"), "the command must not run")
     }
 
+    /// `--output` and `--report` in a sticky world-writable directory, as /tmp
+    /// is: a symlink, another user's file and a hard-linked file are refused
+    /// before the command runs, and the files they lead to are left as they were.
+    @Test(arguments: ["--output", "--report"])
+    func errorUnsafeOutputRefused(option: String) throws {
+        let directory = try Harness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(chmod(directory, 0o1777) == 0)
+        let precious = directory + "/precious"
+        try Data("keep me\n".utf8).write(to: URL(fileURLWithPath: precious))
+        let ran = directory + "/ran"
+        let command = ["--", "/bin/sh", "-c", "touch \"$1\"", "sh", ran]
+
+        let link = directory + "/link.out"
+        #expect(Glibc.symlink(precious, link) == 0)
+        try expectFailure(
+            [option, link] + command, status: ExitStatus.cannotWrite, mentioning: [link, "symbolic link"])
+
+        let foreign = directory + "/foreign.out"
+        try Data("theirs\n".utf8).write(to: URL(fileURLWithPath: foreign))
+        #expect(chown(foreign, 65534, 65534) == 0)
+        try expectFailure(
+            [option, foreign] + command, status: ExitStatus.cannotWrite, mentioning: [foreign, "owned by uid 65534"])
+
+        let hard = directory + "/hard.out"
+        #expect(Glibc.link(precious, hard) == 0)
+        try expectFailure([option, hard] + command, status: ExitStatus.cannotWrite, mentioning: [hard, "hard links"])
+
+        #expect(String(decoding: Harness.read(precious), as: UTF8.self) == "keep me\n")
+        #expect(String(decoding: Harness.read(foreign), as: UTF8.self) == "theirs\n")
+        #expect(!FileManager.default.fileExists(atPath: ran), "the command must not run")
+    }
+
+    /// A new output file is created with mode 0600, whatever the umask: traces hold command lines and paths.
+    @Test func outputFilesArePrivate() throws {
+        let directory = try Harness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let trace = directory + "/trace.jsonl", page = directory + "/report.html"
+        let run = try Harness.monitor(["--format", "json", "--output", trace, "--report", page, "--", "/bin/true"])
+        #expect(run.status == 0, "\(run)")
+        for path in [trace, page] {
+            var info = stat()
+            #expect(
+                stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600,
+                "\(path): mode \(String(info.st_mode & 0o777, radix: 8))")
+        }
+    }
+
     @Test func errorCommandNotFound() throws {
         try expectFailure(
             ["--", "ebpf-monitor-no-such-command"], status: ExitStatus.commandNotFound,
