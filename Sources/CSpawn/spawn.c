@@ -40,8 +40,15 @@ pid_t spawn_gated(const char *path, const char *args, size_t args_len, int argc,
 	signal(SIGPIPE, SIG_DFL);
 	close(gate_write_fd);
 	char byte;
-	while (read(gate_fd, &byte, 1) < 0 && errno == EINTR)
+	ssize_t got;
+	while ((got = read(gate_fd, &byte, 1)) < 0 && errno == EINTR)
 		;
+	if (got != 1) {
+		/* The monitor ended before releasing the command: it must not run untraced. */
+		static const char message[] = "ebpf-monitor: the monitor ended before the command started\n";
+		write(STDERR_FILENO, message, sizeof(message) - 1);
+		_exit(125);
+	}
 	close(gate_fd);
 	execve(path, argv, environ);
 	_exit(errno == ENOENT ? 127 : 126);

@@ -140,7 +140,8 @@ final class BPFModule {
     /// while the probes stay attached.
     func release(tables: [String]) throws -> ProbeHandles {
         var maps: [String: Int32] = [:]
-        for name in tables { maps[name] = try check("dup", dup(try tableFD(name))) }
+        // (Close-on-exec: the command the monitor launches must not inherit the maps.)
+        for name in tables { maps[name] = try check("dup", fcntl(try tableFD(name), F_DUPFD_CLOEXEC, 0)) }
         let handles = ProbeHandles(links: attachFDs + Array(programFDs.values), maps: maps, programs: programFDs)
         attachFDs = []
         programFDs = [:]
