@@ -109,6 +109,14 @@ struct EbpfMonitor: ParsableCommand {
         help: "List every file the dynamic loader read in the text summary, instead of counting them.")
     var verbose = false
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: """
+            Mask passwords, tokens and keys in command lines and paths (README, "Secrets"). \
+            On by default when the trace or the report goes to a file.
+            """)
+    var redact: Bool?
+
     @Argument(parsing: .postTerminator, help: "The command to run under watch, after --.")
     var command: [String] = []
 
@@ -159,8 +167,9 @@ struct EbpfMonitor: ParsableCommand {
             summaryOnly: summaryOnly, classes: try onlyClasses.get(), changesOnly: changes)
         let trace = makeSink(format, stream: stream, utc: utc, filter: filter, listLoaded: verbose)
         // (The report gets every record: the detail levels pick what the trace shows.)
-        let session = Session(
-            options: options, sink: ReportOption.sink(trace, report: reportSink), diagnostics: diagnostics)
+        var sink = ReportOption.sink(trace, report: reportSink)
+        if redact ?? (output != nil || report.path != nil) { sink = RedactingSink(sink) }
+        let session = Session(options: options, sink: sink, diagnostics: diagnostics)
         let status: Int32
         do {
             status = try session.run()
