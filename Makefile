@@ -7,6 +7,7 @@
 #   make lint | format        check | rewrite the Swift and bpf/ formatting
 #   make test-kernels         the real binary in QEMU on Debian's 5.10, 6.1, 6.12
 #   make bench                overhead against untraced and strace -f
+#   make fuzz                 the decoder and tracker under libFuzzer (FUZZ_SECONDS)
 #   make install | uninstall  the binary, man page and completions under PREFIX
 #   make check-install        make install into a temporary DESTDIR, checked
 #   make setup | build | clean
@@ -30,12 +31,12 @@ DEMO := sh scripts/demo.sh
 BIN := $(BUILD_DIR)/release/ebpf-monitor
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all help setup build test unit lint format run bench clean
+.PHONY: all help setup build test unit lint format run bench fuzz clean
 
 all: build
 
 help:
-	@sed -n '3,13s/^# \{0,1\}//p' Makefile
+	@sed -n '3,14s/^# \{0,1\}//p' Makefile
 
 setup:
 	@$(SUDO) sh scripts/setup.sh
@@ -129,7 +130,20 @@ uninstall:
 check-install:
 	sh scripts/check-install.sh BUILD_DIR=$(BUILD_DIR) SWIFT=$(SWIFT)
 
+# The decoder, the tracker, the sinks and the redactor fed malformed record
+# streams by libFuzzer, with the address sanitizer, for FUZZ_SECONDS. Seeds
+# are kept in Tests/Fuzz/corpus (Tests/Fuzz/seeds.py); what the run finds
+# goes to $(BUILD_DIR)-fuzz/corpus, and a crash to $(BUILD_DIR)-fuzz/crash-*,
+# which `make fuzz` then fails on. A crash becomes a unit test.
+FUZZ_SECONDS ?= 60
+fuzz:
+	EBPF_MONITOR_FUZZ=1 $(SWIFT) build --scratch-path $(BUILD_DIR)-fuzz --product FuzzTracker \
+		-Xswiftc -sanitize=fuzzer,address
+	mkdir -p $(BUILD_DIR)-fuzz/corpus
+	$(BUILD_DIR)-fuzz/debug/FuzzTracker -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 \
+		-print_final_stats=1 -artifact_prefix=$(BUILD_DIR)-fuzz/ $(BUILD_DIR)-fuzz/corpus Tests/Fuzz/corpus
+
 clean:
 	$(SWIFT) package clean $(SWIFT_FLAGS)
-	rm -rf $(BUILD_DIR)-unit $(BUILD_DIR)-static $(SHARE_DIR)
+	rm -rf $(BUILD_DIR)-unit $(BUILD_DIR)-static $(BUILD_DIR)-fuzz $(SHARE_DIR)
 	rm -rf bench-results

@@ -6,6 +6,9 @@ import PackageDescription
 // libbcc or libbpf, so the unit tests build and run on a machine with only
 // Swift and the kernel's uapi headers: no root, no setup.
 let unitOnly = ProcessInfo.processInfo.environment["EBPF_MONITOR_UNIT_ONLY"] == "1"
+// EBPF_MONITOR_FUZZ=1 (make fuzz) builds the libFuzzer target over the model
+// alone; it links only with -sanitize=fuzzer, which provides its main.
+let fuzz = ProcessInfo.processInfo.environment["EBPF_MONITOR_FUZZ"] == "1"
 
 // C: the event ABI with the embedded BPF text.
 var targets: [Target] = [
@@ -17,7 +20,12 @@ var targets: [Target] = [
 var products: [Product] = []
 var dependencies: [Package.Dependency] = []
 
-if !unitOnly {
+if fuzz {
+    targets.append(
+        .executableTarget(
+            name: "FuzzTracker", dependencies: ["Monitor", "BPFSources"],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+} else if !unitOnly {
     products.append(.executable(name: "ebpf-monitor", targets: ["ebpf-monitor"]))
     dependencies.append(.package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"))
     targets += [

@@ -5,5 +5,10 @@ public struct WallClock: Sendable {
 
     public init(offset: Int64) { self.offset = offset }
 
-    public func wall(_ ktime: UInt64) -> UInt64 { UInt64(Int64(ktime) + offset) }
+    /// A time no kernel gives (a damaged record) comes out clamped, never as a trap.
+    public func wall(_ ktime: UInt64) -> UInt64 {
+        let (sum, overflow) = Int64(clamping: ktime).addingReportingOverflow(offset)
+        if overflow { return offset > 0 ? UInt64.max : 0 }
+        return UInt64(clamping: sum)
+    }
 }

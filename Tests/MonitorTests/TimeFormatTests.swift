@@ -24,3 +24,11 @@ import Testing
         #expect(TimeFormat.timeOfDay(5_000, utc: true) == "00:00:00.000005")
     }
 }
+
+/// A damaged record's time (found by `make fuzz`): clamped, not a trap.
+@Test func wallClockClampsImpossibleTimes() {
+    #expect(WallClock(offset: 5).wall(UInt64.max) == UInt64.max)
+    #expect(WallClock(offset: -10).wall(3) == 0)
+    #expect(WallClock(offset: Int64.max).wall(UInt64(Int64.max)) == UInt64.max)
+    #expect(WallClock(offset: 7).wall(100) == 107)
+}
