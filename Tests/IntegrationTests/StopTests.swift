@@ -163,3 +163,34 @@ extension IntegrationTests {
         }
     }
 }
+
+extension IntegrationTests {
+    /// The monitor stopped (SIGSTOP) for 10 s while its command runs 3,000
+    /// execs into a 64 KiB buffer: the buffer overflows, the loss is counted
+    /// and shown, and once it runs again the command's summary still comes,
+    /// saying what was lost.
+    @Test func pausedMonitorCountsWhatOverflowed() throws {
+        let directory = try Harness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let monitor = try Harness.startMonitor(
+            [
+                "--format", "json", "--buffer-pages", "16", "--", "/bin/sh", "-c",
+                "sleep 1; i=0; while [ $i -lt 3000 ]; do /bin/true; i=$((i+1)); done",
+            ],
+            directory: directory)
+        defer { monitor.kill() }
+        try #require(Harness.waitForReady(monitor) && monitor.stderr.contains("ready "), "\(monitor.stderr)")
+        kill(monitor.pid, SIGSTOP)
+        Thread.sleep(forTimeInterval: 10)
+        kill(monitor.pid, SIGCONT)
+        let run = monitor.wait(timeout: 120)
+        #expect(!run.timedOut && run.status == 0, "\(run)")
+        let objects = try run.json()
+        let lost = objects.ofType("lost").compactMap { $0.int("count") }.reduce(0, +)
+        #expect(lost > 0, "a 64 KiB buffer left alone for 10 s must overflow: \(objects.ofType("lost"))")
+        let summary = objects.ofType("summary").first { $0.int("command") == 1 }
+        #expect(summary != nil, "the summary still comes")
+        #expect((summary?.int("lost_events") ?? 0) > 0, "and says the trace is incomplete: \(summary ?? [:])")
+        #expect(run.stderrLines.last?.hasPrefix("ebpf-monitor: end ") == true, "\(run.stderr)")
+    }
+}
