@@ -120,6 +120,8 @@ public struct Redactor: Sendable {
 
     /// A path or other text: the password of every URL in it.
     public func text(_ bytes: [UInt8]) -> [UInt8] {
+        // Most paths hold no colon: one scan, no copy (this runs on every event's path).
+        guard bytes.contains(UInt8(ascii: ":")) else { return bytes }
         var output: [UInt8] = []
         var rest = bytes[...]
         while let scheme = Self.find(Array("://".utf8), in: rest) {
