@@ -2,10 +2,11 @@ import Glibc
 
 /// Collects what the HTML report shows while the trace streams, and writes
 /// the page once, at the end (`finish`). It sits beside the trace's own sink
-/// (see `TeeSink`), so the report is made from exactly the records the trace
-/// prints. Memory stays bounded on long traces: per command it keeps the
-/// summary and at most `timelineCap` timeline marks and process spans, and at
-/// most `totalCap` marks over all commands; the page says when it dropped any.
+/// (see `TeeSink`), in front of the detail levels, so it gets every record
+/// the trace could print. Memory stays bounded on long traces apart from
+/// the summaries: per command it keeps the summary and at most `timelineCap`
+/// timeline marks and process spans, and at most `totalCap` marks over all
+/// commands; the page says when it dropped any.
 public final class ReportSink: Sink {
     public static let defaultTimelineCap = 5_000
     public static let defaultTotalCap = 200_000
