@@ -14,6 +14,13 @@
  *   tree REPORT comm NAME    sets its comm to NAME (prctl) and exits 0.
  *   tree REPORT burst N      forks N children that all stay alive until the
  *                            last is forked, then _exit(0); reaps them, exits 0.
+ *   tree REPORT bomb MS      a fork bomb for MS milliseconds: every process,
+ *                            each child included, forks once a millisecond,
+ *                            so the bomb doubles every millisecond; a refused
+ *                            fork (a pids cgroup's limit) is retried after
+ *                            50 ms. At the deadline each process reaps
+ *                            its children and exits 0, and the first reports
+ *                            "bomb FORKS REFUSED", the forks made and refused.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,9 +30,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *report_path;
@@ -177,6 +186,42 @@ static int run_burst(int count)
 	return 0;
 }
 
+static long milliseconds_now(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec * 1000L + now.tv_nsec / 1000000L;
+}
+
+static int run_bomb(long milliseconds)
+{
+	/* Counters every process of the bomb shares: forks made and refused. */
+	long *counts = mmap(NULL, 2 * sizeof(long), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (counts == MAP_FAILED)
+		die("mmap");
+	pid_t first = getpid();
+	long deadline = milliseconds_now() + milliseconds;
+	while (milliseconds_now() < deadline) {
+		pid_t pid = fork();
+		if (pid == 0)
+			continue; /* the child bombs on, as its parent does */
+		if (pid > 0) {
+			__atomic_add_fetch(&counts[0], 1, __ATOMIC_RELAXED);
+			usleep(1000);
+			continue;
+		}
+		__atomic_add_fetch(&counts[1], 1, __ATOMIC_RELAXED);
+		/* A refused fork costs nearly a whole one: a pause keeps the refusals few. */
+		usleep(50000);
+	}
+	while (wait(NULL) > 0 || errno == EINTR)
+		;
+	if (getpid() != first)
+		_exit(0);
+	report("bomb", __atomic_load_n(&counts[0], __ATOMIC_RELAXED), __atomic_load_n(&counts[1], __ATOMIC_RELAXED));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -210,6 +255,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(role, "burst") == 0)
 		return run_burst(atoi(argv[3]));
+	if (strcmp(role, "bomb") == 0)
+		return run_bomb(atol(argv[3]));
 	fprintf(stderr, "unknown role %s\n", role);
 	return 2;
 }
