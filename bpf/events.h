@@ -143,8 +143,13 @@ struct io_totals {
 _Static_assert(sizeof(struct io_totals) == 32, "io_totals layout");
 
 /*
- * Attribution. Work is credited to a command by its tag: the pid of the
- * command's first process. Watched tasks carry their command's tag. Threads of
+ * Attribution. Work is credited to a command by its tag. Watched tasks carry
+ * their command's tag. User space gives the commands it starts or finds at
+ * attach the pid of their first process; a command the --pid root forks gets
+ * its tag from the fork probe (command_tag in lib/tasks.h): the child's pid
+ * with a generation above the pid's bits, so that no tag ever names two
+ * commands, though daemon threads may hold an ended command's tag when its
+ * pid leads another. The fork record tells user space the child's tag. Threads of
  * daemons take the tag of what they read (see struct channel) and of the
  * thread that woke them, and lose it when they read other clients' requests;
  * a process forked by a tagged daemon thread is watched whole, in daemon scope.
@@ -161,6 +166,9 @@ enum attribution_flags {
 	ATTRIBUTION_WOKEN = 1 << 2,
 };
 
+/* Bits of a tag that hold the pid (Linux's PID_MAX_LIMIT is 1 << 22); a command tag's generation is above them. */
+#define TAG_PID_BITS 22
+
 struct event_header {
 	__u16 kind;
 	__u16 size; /* whole record, header included */
@@ -169,7 +177,7 @@ struct event_header {
 	__u64 ktime;	   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u32 pid;	   /* tgid of the task the event happened in */
 	__u32 tid;
-	__u32 tag;	/* the command the work is for: its first process's pid; 0 for none */
+	__u32 tag;	/* the command the work is for (see "Attribution"); 0 for none */
 	__u32 also_tag; /* with ATTRIBUTION_AMBIGUOUS: the other command it may be for */
 	char comm[COMM_LEN];
 };
@@ -317,8 +325,10 @@ struct fork_event {
 	__u32 parent_pid; /* the child's parent process (differs from header.pid under CLONE_PARENT) */
 	__u32 flags;
 	__u64 clone_flags;
+	__u32 child_tag; /* the child's command's tag: a new one when the fork starts a command */
+	__u32 _pad;
 };
-_Static_assert(sizeof(struct fork_event) == 72, "fork_event layout");
+_Static_assert(sizeof(struct fork_event) == 80, "fork_event layout");
 
 struct exec_event {
 	struct event_header header;

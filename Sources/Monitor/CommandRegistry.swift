@@ -1,7 +1,9 @@
 /// The commands not yet summarised, by number, and the kernel's tags for them.
 ///
-/// A command's tag is the pid of its first process: the kernel tags the work
-/// daemons do for a command with it.
+/// The kernel tags the work daemons do for a command with the command's tag:
+/// the pid of its first process for the commands user space starts or finds
+/// at attach, a tag the fork probe makes for the commands the `--pid` root
+/// forks (told in the fork record). No tag names two commands.
 struct CommandRegistry {
     private var states: [Int: CommandState] = [:]
     private var byTag: [Int32: Int] = [:]
@@ -29,27 +31,33 @@ struct CommandRegistry {
     /// Some command's own processes have ended while daemon work for it goes on.
     var waitingForDaemons: Bool { states.values.contains { $0.ownEnded != nil } }
 
-    /// Starts the next command, led by `leader`, and returns its number.
-    mutating func start(leader: Int32, ktime: UInt64, lostAtStart: UInt64, unattributedAtStart: UInt64) -> Int {
+    /// Starts the next command, led by `leader` and tagged `tag`, and returns its number.
+    mutating func start(
+        leader: Int32, tag: Int32, ktime: UInt64, lostAtStart: UInt64, unattributedAtStart: UInt64
+    ) -> Int {
         let number = next
         next += 1
-        open(number, leader: leader, ktime: ktime, lostAtStart: lostAtStart, unattributedAtStart: unattributedAtStart)
+        open(
+            number, leader: leader, tag: tag, ktime: ktime, lostAtStart: lostAtStart,
+            unattributedAtStart: unattributedAtStart)
         return number
     }
 
-    /// Opens command `number`, led by `leader`, unless it is open.
-    mutating func open(_ number: Int, leader: Int32, ktime: UInt64, lostAtStart: UInt64, unattributedAtStart: UInt64) {
+    /// Opens command `number`, led by `leader` and tagged `tag`, unless it is open.
+    mutating func open(
+        _ number: Int, leader: Int32, tag: Int32, ktime: UInt64, lostAtStart: UInt64, unattributedAtStart: UInt64
+    ) {
         guard states[number] == nil else { return }
         states[number] = CommandState(
-            leader: leader, start: ktime, lostAtStart: lostAtStart,
+            leader: leader, tag: tag, start: ktime, lostAtStart: lostAtStart,
             unattributedAtStart: unattributedAtStart)
-        byTag[leader] = number
+        byTag[tag] = number
     }
 
     /// Closes command `number` and returns its state.
     mutating func remove(_ number: Int) -> CommandState? {
         guard let state = states.removeValue(forKey: number) else { return nil }
-        if byTag[state.leader] == number { byTag[state.leader] = nil }
+        if byTag[state.tag] == number { byTag[state.tag] = nil }
         return state
     }
 

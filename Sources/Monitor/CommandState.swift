@@ -1,6 +1,8 @@
 /// Everything one command has done so far, kept until its summary.
 struct CommandState {
     var leader: Int32
+    /// The kernel's tag for the command's work (see "Attribution" in bpf/events.h).
+    var tag: Int32
     var start: UInt64
     var lostAtStart: UInt64
     var unattributedAtStart: UInt64
@@ -24,8 +26,9 @@ struct CommandState {
     var endpointInodes: [UInt64?] = []
     var daemons: [DaemonEntry] = []
 
-    init(leader: Int32, start: UInt64, lostAtStart: UInt64, unattributedAtStart: UInt64) {
+    init(leader: Int32, tag: Int32, start: UInt64, lostAtStart: UInt64, unattributedAtStart: UInt64) {
         self.leader = leader
+        self.tag = tag
         self.start = start
         self.lostAtStart = lostAtStart
         self.unattributedAtStart = unattributedAtStart

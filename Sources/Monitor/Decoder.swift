@@ -25,7 +25,7 @@ public struct Decoder: Sendable {
                     parentPid: Int32(bitPattern: record.parent_pid),
                     isThread: record.flags & EVENT_FLAG_THREAD.rawValue != 0,
                     unfollowed: record.flags & EVENT_FLAG_UNFOLLOWED.rawValue != 0,
-                    cloneFlags: record.clone_flags))
+                    cloneFlags: record.clone_flags, childTag: Int32(bitPattern: record.child_tag)))
         case EVENT_EXEC.rawValue:
             body = .exec(try decodeExec(bytes, kind: header.kind))
         case EVENT_SYSCALL.rawValue:

@@ -164,10 +164,14 @@ public struct Event: Equatable, Sendable {
         /// The watch map was full: the child runs unwatched.
         public var unfollowed: Bool
         public var cloneFlags: UInt64
+        /// The kernel's tag for the child's command: a new command's own when
+        /// the fork starts one (a child of the `--pid` root).
+        public var childTag: Int32
 
+        /// `childTag` nil: the child's pid, as for a command user space starts.
         public init(
             childPid: Int32, childTid: Int32, parentPid: Int32, isThread: Bool,
-            unfollowed: Bool = false, cloneFlags: UInt64 = 0
+            unfollowed: Bool = false, cloneFlags: UInt64 = 0, childTag: Int32? = nil
         ) {
             self.childPid = childPid
             self.childTid = childTid
@@ -175,6 +179,7 @@ public struct Event: Equatable, Sendable {
             self.isThread = isThread
             self.unfollowed = unfollowed
             self.cloneFlags = cloneFlags
+            self.childTag = childTag ?? childPid
         }
     }
 

@@ -78,7 +78,7 @@ public struct Tracker {
         if pid == root {
             command = rootCommand
         } else if ppid == root, case .shell = mode {
-            command = startCommand(leader: pid, ktime: ktime)
+            command = startCommand(leader: pid, tag: pid, ktime: ktime)
         } else {
             command = processes[ppid]?.command ?? rootCommand
         }
@@ -147,7 +147,7 @@ public struct Tracker {
         }
         var command = parent.command
         if case .shell = mode, event.pid == root, !fork.unfollowed {
-            command = startCommand(leader: fork.childPid, ktime: event.ktime)
+            command = startCommand(leader: fork.childPid, tag: fork.childTag, ktime: event.ktime)
         }
         if !fork.unfollowed {
             // A child of a process a daemon forked for the command is daemon work too.
@@ -278,10 +278,10 @@ public struct Tracker {
         attribution.takeChores()
     }
 
-    /// The kernel's tag for the process's work: its command's first process.
+    /// The kernel's tag for the process's work: its command's.
     public func tag(of pid: Int32) -> Int32 {
-        guard let command = processes[pid]?.command, let leader = commands[command]?.leader else { return root }
-        return leader
+        guard let command = processes[pid]?.command, let tag = commands[command]?.tag else { return root }
+        return tag
     }
 
     /// Pids of the processes still alive in the model.
@@ -296,8 +296,9 @@ public struct Tracker {
         }
     }
 
-    private mutating func startCommand(leader: Int32, ktime: UInt64) -> Int {
-        commands.start(leader: leader, ktime: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
+    private mutating func startCommand(leader: Int32, tag: Int32, ktime: UInt64) -> Int {
+        commands.start(
+            leader: leader, tag: tag, ktime: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
     }
 
     private mutating func addProcess(
@@ -317,7 +318,8 @@ public struct Tracker {
         pid: Int32, ppid: Int32, comm: [UInt8], argv: [[UInt8]], command: Int,
         ktime: UInt64, files: FileTable, daemon: DaemonScope?
     ) -> LiveProcess {
-        commands.open(command, leader: pid, ktime: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
+        commands.open(
+            command, leader: pid, tag: pid, ktime: ktime, lostAtStart: lostTotal, unattributedAtStart: unattributed)
         var entry = CommandSummary.Process(pid: pid, ppid: ppid, comm: comm, argv: argv, termination: nil)
         entry.daemon = daemon
         return LiveProcess(
@@ -363,7 +365,7 @@ public struct Tracker {
 
     private mutating func endCommand(_ number: Int, ktime: UInt64) -> Record? {
         guard let command = commands.remove(number) else { return nil }
-        if !command.daemons.isEmpty { attribution.endedTags.append(command.leader) }
+        if !command.daemons.isEmpty { attribution.endedTags.append(command.tag) }
         return .summary(
             command.summary(
                 number: number, start: clock.wall(command.start), end: clock.wall(ktime),

@@ -15,7 +15,8 @@ def header(kind, size, ktime, pid, tid, comm, tag=0):
 
 
 def fork(ktime, parent, child, thread=False):
-    return header(FORK, 72, ktime, parent, parent, "sh", parent) + struct.pack("<IIIIQ", child, child, parent, 1 if thread else 0, 0)
+    body = struct.pack("<IIIIQII", child, child, parent, 1 if thread else 0, 0, child, 0)
+    return header(FORK, 80, ktime, parent, parent, "sh", parent) + body
 
 
 def execve(ktime, pid, path, argv):

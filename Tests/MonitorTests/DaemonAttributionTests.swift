@@ -1,3 +1,4 @@
+import BPFSources
 import Monitor
 import Testing
 
@@ -151,6 +152,43 @@ import Testing
         let summary = try #require(tracker.expire(ktime: 20_000 + Tracker.daemonGrace).summaries.first)
         #expect(summary.entry(600)?.ended == false)
         #expect(tracker.takeKernelChores().unwatch == [600])
+    }
+
+    /// `--pid`: command 1's pid, 100, leads command 2 after command 1 ended.
+    /// The fork probe gave each its own tag, so work a daemon thread still
+    /// does under command 1's tag is late work, never command 2's, and
+    /// command 2 is credited with what is tagged for it only.
+    @Test func aCommandAtAnEndedCommandsPidHasATagOfItsOwn() throws {
+        let first: Int32 = 100 | 1 << TAG_PID_BITS
+        let second: Int32 = 100 | 2 << TAG_PID_BITS
+        var tracker = Tracker(mode: .shell(root: 10), clock: testClock, system: Daemons())
+        tracker.seed(pid: 10, ppid: 1, comm: utf8("bash"), argv: [utf8("bash")], threads: [10], ktime: 1_000)
+        _ = tracker.feed([
+            Make.fork(2_000, pid: 10, comm: "bash", child: 100, tag: first),
+            Make.peer(3_000, daemon: 500, tid: 501, tag: first, writer: 100, inode: 77),
+            Make.create(4_000, daemon: 500, tid: 501, tag: first, path: "/srv/one"),
+            Make.exit(5_000, pid: 100, parent: 10),
+        ])
+        let one = try #require(tracker.expire(ktime: 5_000 + Tracker.daemonQuiet).summaries.first)
+        #expect(one.command == 1 && one.files.directoriesCreated == [utf8("/srv/one")])
+        #expect(tracker.takeKernelChores().forget == [first])
+
+        let records = tracker.feed([
+            Make.fork(10_000, pid: 10, comm: "bash", child: 100, tag: second),
+            Make.create(11_000, daemon: 500, tid: 501, tag: first, path: "/srv/stale"),
+        ])
+        #expect(records.activities.isEmpty, "work under command 1's tag: \(records)")
+        #expect(tracker.lateDaemonWork == 1)
+        _ = tracker.feed([
+            Make.peer(12_000, daemon: 500, tid: 502, tag: second, writer: 100, inode: 77),
+            Make.create(13_000, daemon: 500, tid: 502, tag: second, path: "/srv/two"),
+            Make.exit(14_000, pid: 100, parent: 10),
+        ])
+        let two = try #require(tracker.expire(ktime: 14_000 + Tracker.daemonQuiet).summaries.first)
+        #expect(two.command == 2 && two.pid == 100)
+        #expect(two.files.directoriesCreated == [utf8("/srv/two")])
+        #expect(two.daemons.map(\.pid) == [500])
+        #expect(tracker.takeKernelChores().forget == [second])
     }
 }
 

@@ -54,7 +54,7 @@ import Testing
 
     @Test func layoutsMatchTheHeader() {
         #expect(MemoryLayout<event_header>.size == 48)
-        #expect(MemoryLayout<fork_event>.size == 72)
+        #expect(MemoryLayout<fork_event>.size == 80)
         #expect(MemoryLayout<exit_event>.size == 64)
         #expect(MemoryLayout<peer_event>.size == 80)
         #expect(MemoryLayout<exec_event>.size == 48 + 16 + 1024 + 4096)
@@ -69,6 +69,7 @@ import Testing
         record.parent_pid = 90
         record.flags = EVENT_FLAG_UNFOLLOWED.rawValue
         record.clone_flags = 0x01200011
+        record.child_tag = 300 | 7 << TAG_PID_BITS
         let event = try decode(record)
         #expect(
             event
@@ -77,7 +78,7 @@ import Testing
                     body: .fork(
                         Event.Fork(
                             childPid: 300, childTid: 300, parentPid: 90, isThread: false, unfollowed: true,
-                            cloneFlags: 0x01200011))))
+                            cloneFlags: 0x01200011, childTag: 300 | 7 << TAG_PID_BITS))))
     }
 
     @Test func threadFork() throws {
@@ -201,7 +202,7 @@ import Testing
     @Test func sizeFieldMustMatchEvenWhenTheBufferFitsTheStruct() {
         var record = fork_event()
         record.header = header(EVENT_FORK, size: 60)
-        #expect(throws: Decoder.Failure.sizeMismatch(kind: 1, size: 72)) { try decode(record) }
+        #expect(throws: Decoder.Failure.sizeMismatch(kind: 1, size: 80)) { try decode(record) }
         var (exec, size) = execRecord(argv: utf8("ls\0"))
         exec.header.size = UInt16(size + 1)
         #expect(throws: Decoder.Failure.sizeMismatch(kind: 2, size: size)) { try decode(exec, size: size) }
@@ -210,7 +211,7 @@ import Testing
     @Test func wrongSizeForTheKind() {
         var record = fork_event()
         record.header = header(EVENT_EXIT, size: MemoryLayout<fork_event>.size)  // a fork-sized exit
-        #expect(throws: Decoder.Failure.sizeMismatch(kind: 3, size: 72)) { try decode(record) }
+        #expect(throws: Decoder.Failure.sizeMismatch(kind: 3, size: 80)) { try decode(record) }
         record.header = header(EVENT_FORK, size: 56)
         #expect(throws: Decoder.Failure.sizeMismatch(kind: 1, size: 56)) { try decode(record, size: 56) }
     }

@@ -13,22 +13,25 @@ enum Code {
 }
 
 enum Make {
+    /// `tag`: the child's tag, as the fork probe tells it; nil for its pid.
     static func fork(
         _ ktime: UInt64, pid: Int32, tid: Int32? = nil, comm: String = "sh",
-        child: Int32, parent: Int32? = nil, unfollowed: Bool = false
+        child: Int32, parent: Int32? = nil, unfollowed: Bool = false, tag: Int32? = nil
     ) -> Event {
-        fork(ktime, pid: pid, tid: tid, comm: utf8(comm), child: child, parent: parent, unfollowed: unfollowed)
+        fork(
+            ktime, pid: pid, tid: tid, comm: utf8(comm), child: child, parent: parent, unfollowed: unfollowed, tag: tag)
     }
 
     static func fork(
         _ ktime: UInt64, pid: Int32, tid: Int32? = nil, comm: [UInt8],
-        child: Int32, parent: Int32? = nil, unfollowed: Bool = false
+        child: Int32, parent: Int32? = nil, unfollowed: Bool = false, tag: Int32? = nil
     ) -> Event {
         Event(
             ktime: ktime, pid: pid, tid: tid ?? pid, comm: comm,
             body: .fork(
                 Event.Fork(
-                    childPid: child, childTid: child, parentPid: parent ?? pid, isThread: false, unfollowed: unfollowed)
+                    childPid: child, childTid: child, parentPid: parent ?? pid, isThread: false, unfollowed: unfollowed,
+                    childTag: tag)
             ))
     }
 

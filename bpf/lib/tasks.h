@@ -24,6 +24,8 @@ BPF_HASH(daemons, u32, u32, DAEMON_MAX); /* pid -> 1 */
 BPF_ARRAY(maybe_watched, u32, MAYBE_SLOTS);
 BPF_ARRAY(maybe_daemons, u32, MAYBE_SLOTS);
 BPF_TABLE("lru_hash", u32, u32, retired_tags, 4096); /* tags of ended commands (Tracer.forget) */
+/* The last generation of the command tags made for each pid, by slot (the pid modulo the slots). */
+BPF_ARRAY(tag_generations, u32, MAYBE_SLOTS);
 
 enum maybe_set {
 	MAYBE_WATCHED = 0, /* a tid in maybe_watched */
@@ -48,6 +50,28 @@ static __always_inline void mark_maybe(u32 id, enum maybe_set set)
 	u32 *mark = maybe_slot(id, set);
 	if (mark)
 		*mark = 1;
+}
+
+/*
+ * The tag of a command the --pid root's fork starts: the child's pid, with a
+ * generation above its bits that grows each time a pid of the slot leads a
+ * command. A pid handed out again thus leads a command of a new tag, while
+ * daemon threads that still hold the old command's tag find it retired.
+ * Generations start at 1, so no command tag equals a pid, the tag user space
+ * gives the commands it starts. The generation wraps after 1023 commands led
+ * by one pid. Only a fork makes a pid's command, so the slot needs no lock.
+ */
+static __always_inline u32 command_tag(u32 pid)
+{
+	u32 slot = pid & (MAYBE_SLOTS - 1);
+	u32 *last = tag_generations.lookup(&slot);
+	if (!last)
+		return pid;
+	u32 generation = (*last + 1) & ((1u << (32 - TAG_PID_BITS)) - 1);
+	if (!generation)
+		generation = 1;
+	*last = generation;
+	return (pid & ((1u << TAG_PID_BITS) - 1)) | (generation << TAG_PID_BITS);
 }
 
 #define may_be_watched(tid) may_be(tid, MAYBE_WATCHED)

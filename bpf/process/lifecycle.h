@@ -27,7 +27,7 @@ struct new_task {
 /*
  * The child's watch entry, from a watched parent. A thread shares the fd
  * table, so it shares the generation; a new process starts at 0. A child
- * of the --pid root starts a command: its own pid is its tag.
+ * of the --pid root starts a command, with a new tag (command_tag).
  */
 static __always_inline struct task_watch child_watch(const struct task_watch *parent, u32 parent_pid, u32 child_pid,
 						     u32 flags)
@@ -35,10 +35,8 @@ static __always_inline struct task_watch child_watch(const struct task_watch *pa
 	struct task_watch child = *parent;
 	if (!(flags & EVENT_FLAG_THREAD)) {
 		child.generation = IO_GENERATION_FIRST;
-		if (parent_pid == config_value(CONFIG_SHELL_ROOT)) {
-			child.tag = child_pid;
-			retired_tags.delete(&child_pid); /* a reused pid: a new command */
-		}
+		if (parent_pid == config_value(CONFIG_SHELL_ROOT))
+			child.tag = command_tag(child_pid);
 	}
 	return child;
 }
@@ -60,6 +58,8 @@ static __always_inline void emit_fork(void *ctx, struct new_task task, struct ta
 	event->parent_pid = task.parent_pid;
 	event->flags = task.flags;
 	event->clone_flags = task.clone_flags;
+	event->child_tag = watch->tag;
+	event->_pad = 0;
 	submit_record(ctx, event, sizeof(*event), EVENT_FORK);
 }
 
