@@ -48,6 +48,8 @@ enum event_flags {
 	EVENT_FLAG_PATH0_TRUNCATED = 1 << 5, /* syscall: paths[0] was cut at SYSCALL_PATH_CAP */
 	EVENT_FLAG_PATH1_TRUNCATED = 1 << 6,
 	EVENT_FLAG_HAS_FILE = 1 << 7, /* syscall: file_* fields describe the fd */
+	/* peer: the reader's process was no daemon before this read (a process at a dead daemon's pid is new) */
+	EVENT_FLAG_NEW_DAEMON = 1 << 8,
 };
 
 /*
@@ -314,7 +316,7 @@ struct peer_event {
 	__u64 writer_inode;
 	__u64 reader_inode;
 	__s32 reader_fd;
-	__u32 _pad;
+	__u32 flags; /* EVENT_FLAG_NEW_DAEMON */
 };
 _Static_assert(sizeof(struct peer_event) == 48 + 32, "peer_event layout");
 

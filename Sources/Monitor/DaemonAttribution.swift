@@ -40,10 +40,13 @@ struct DaemonAttribution {
         self.system = system
     }
 
-    /// A process outside the tree read what a watched task wrote.
+    /// A process outside the tree read what a watched task wrote. A new
+    /// daemon at a known pid is another process than the daemon that had
+    /// the pid: that one is dead, and what was known of it goes.
     mutating func peer(_ event: Event, _ peer: Event.Peer, commands: inout CommandRegistry, tree: ProcessTree)
         -> [Record]
     {
+        if peer.newDaemon { daemons[event.pid] = nil }
         guard let command = commands.number(tag: event.attribution.tag) else { return [] }
         return note(
             event.pid, comm: event.comm, for: command, writer: peer.writerPid, writerInode: peer.writerInode,
@@ -107,7 +110,7 @@ struct DaemonAttribution {
         tree: inout ProcessTree, interpreter: SyscallInterpreter, forks: inout [Fork]
     ) -> [Record] {
         guard var scope = state.daemon else { return [] }
-        scope.via = commands[command]?.daemons.first { $0.pid == event.pid }?.via ?? [event.pid]
+        scope.via = commands[command]?.daemons.last { $0.pid == event.pid }?.via ?? [event.pid]
         scope.ambiguous = event.attribution.ambiguous
         switch event.body {
         case .fork(let fork) where !fork.isThread:
@@ -166,7 +169,10 @@ struct DaemonAttribution {
                 argv: snapshot?.argv ?? [], threads: [], files: snapshot?.files ?? FileTable(),
                 daemon: DaemonScope(pid: pid, comm: daemonComm, via: [pid]))
         }
-        guard let known = commands[command]?.daemons, !known.contains(where: { $0.pid == pid }) else { return [] }
+        // A daemon restarted at its predecessor's pid is listed apart from it, when it is another program.
+        guard let known = commands[command]?.daemons,
+            !known.contains(where: { $0.pid == pid && $0.comm == daemonComm })
+        else { return [] }
         var via = [pid]
         var channel: SocketState?  // the writer's end; nil for a pipe
         var writerComm: [UInt8] = []
@@ -181,7 +187,7 @@ struct DaemonAttribution {
                 {
                     channel = SocketState(family: endpoint.family, type: endpoint.type, remote: endpoint.remote)
                 }
-            } else if let entry = known.first(where: { $0.pid == writer }) {
+            } else if let entry = known.last(where: { $0.pid == writer }) {
                 via = entry.via + [pid]
                 writerComm = entry.comm
                 writerScope = DaemonScope(pid: writer, comm: entry.comm, via: entry.via)

@@ -35,7 +35,8 @@ public struct Decoder: Sendable {
             body = .peer(
                 Event.Peer(
                     writerPid: Int32(bitPattern: record.writer_pid), writerTid: Int32(bitPattern: record.writer_tid),
-                    writerInode: record.writer_inode, readerInode: record.reader_inode, readerFD: record.reader_fd))
+                    writerInode: record.writer_inode, readerInode: record.reader_inode, readerFD: record.reader_fd,
+                    newDaemon: record.flags & EVENT_FLAG_NEW_DAEMON.rawValue != 0))
         case EVENT_EXIT.rawValue:
             let record: exit_event = try load(bytes, kind: header.kind)
             body = .exit(

@@ -47,13 +47,20 @@ public struct Event: Equatable, Sendable {
         public var writerInode: UInt64
         public var readerInode: UInt64
         public var readerFD: Int32
+        /// The reader's process was no daemon before this read: whatever was
+        /// known of an earlier process at its pid is not its.
+        public var newDaemon: Bool
 
-        public init(writerPid: Int32, writerTid: Int32, writerInode: UInt64, readerInode: UInt64, readerFD: Int32) {
+        public init(
+            writerPid: Int32, writerTid: Int32, writerInode: UInt64, readerInode: UInt64, readerFD: Int32,
+            newDaemon: Bool = false
+        ) {
             self.writerPid = writerPid
             self.writerTid = writerTid
             self.writerInode = writerInode
             self.readerInode = readerInode
             self.readerFD = readerFD
+            self.newDaemon = newDaemon
         }
     }
 

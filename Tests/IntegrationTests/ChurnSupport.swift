@@ -158,7 +158,7 @@ final class WatchedShell {
         close(input)
         input = -1
         let run = monitor.wait(timeout: timeout)
-        bash.wait(timeout: 10)
+        _ = bash.wait(timeout: 10)
         do { return (run, try run.json()) } catch { throw HarnessError("\(error); \(run)") }
     }
 }

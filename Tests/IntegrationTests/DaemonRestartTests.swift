@@ -10,6 +10,9 @@ extension IntegrationTests {
     enum Restart: String, CaseIterable, Sendable {
         /// The same program, with a new pid, as a service manager restarts it.
         case newPid = "new pid"
+        /// Another program (a copy of the event loop named `newloop`) with the
+        /// dead daemon's pid, placed there by `at-pid`.
+        case samePid = "same pid"
     }
 
     /// `--pid` on a shell whose first command asks an event-loop daemon
@@ -19,7 +22,8 @@ extension IntegrationTests {
     /// daemon all along. Each command is credited exactly its own files, made
     /// by the daemon that served it and named with that daemon's pid and
     /// comm; neither command names the other's daemon, and nothing of the
-    /// unwatched clients is anyone's.
+    /// unwatched clients is anyone's. With the new daemon at the dead one's
+    /// pid, nothing the monitor knew of the dead one names the new one.
     @Test(arguments: Restart.allCases)
     func daemonKilledAndRestartedDuringATrace(restart: Restart) throws {
         let directory = try Harness.temporaryDirectory()
@@ -36,9 +40,11 @@ extension IntegrationTests {
         kill(firstPid, SIGKILL)
         #expect(first.wait(timeout: 10).status == 128 + SIGKILL)
 
-        let secondComm = "eventloop"
-        let (_, secondPid) = try workspace.startDaemon(secondComm, socket: socket)
-        try #require(secondPid != firstPid)
+        let secondComm = restart == .newPid ? "eventloop" : "newloop"
+        try FileManager.default.copyItem(atPath: workspace.program("eventloop"), toPath: workspace.program("newloop"))
+        let (_, secondPid) = try workspace.startDaemon(
+            secondComm, socket: socket, pid: restart == .samePid ? firstPid : nil)
+        try #require((secondPid == firstPid) == (restart == .samePid), "the new daemon's pid: \(secondPid)")
         _ = try workspace.startNoise(prefix: "noiseB", socket: socket)
         let two = workspace.client(prefix: "two", socket: socket, count: Self.restartRequests)
         try shell.feed(two.joined(separator: " "))

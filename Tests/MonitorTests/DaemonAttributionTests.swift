@@ -154,6 +154,33 @@ import Testing
         #expect(tracker.takeKernelChores().unwatch == [600])
     }
 
+    /// Daemon 500 dies while command 1 runs, and another program starts at
+    /// its pid; the command reaches it, and its first read comes as a new
+    /// daemon's. It is named as itself, not as the dead daemon: in the peer
+    /// line, the daemon of its work, and the summary's daemons, where the
+    /// dead one keeps its own entry.
+    @Test func aDaemonAtADeadDaemonsPidIsNamedAsItself() throws {
+        let system = Daemons()
+        var tracker = Tracker(mode: .shell(root: 10), clock: testClock, system: system)
+        tracker.seed(pid: 10, ppid: 1, comm: utf8("bash"), argv: [utf8("bash")], threads: [10], ktime: 1_000)
+        _ = tracker.feed([
+            Make.fork(2_000, pid: 10, comm: "bash", child: 100),
+            Make.peer(3_000, daemon: 500, tid: 501, tag: 100, writer: 100, inode: 77, new: true),
+            Make.create(4_000, daemon: 500, tid: 501, tag: 100, path: "/srv/a"),
+        ])
+        system.comm = utf8("newloop")
+        let peer = tracker.handle(Make.peer(5_000, daemon: 500, tid: 500, tag: 100, writer: 100, inode: 78, new: true))
+        #expect(peer.activities.first?.socket?.peer == SocketPeer(pid: 500, comm: utf8("newloop")), "\(peer)")
+        let work = try #require(
+            tracker.handle(Make.create(6_000, daemon: 500, tid: 500, tag: 100, path: "/srv/b")).activities.first)
+        #expect(work.daemon == DaemonScope(pid: 500, comm: utf8("newloop"), via: [100, 500]))
+        _ = tracker.handle(Make.exit(7_000, pid: 100, parent: 10))
+        let summary = try #require(tracker.expire(ktime: 7_000 + Tracker.daemonQuiet).summaries.first)
+        #expect(summary.daemons.map(\.comm) == [utf8("dockerd"), utf8("newloop")], "\(summary.daemons)")
+        #expect(summary.daemons.map(\.pid) == [500, 500])
+        #expect(summary.files.directoriesCreated == [utf8("/srv/a"), utf8("/srv/b")])
+    }
+
     /// `--pid`: command 1's pid, 100, leads command 2 after command 1 ended.
     /// The fork probe gave each its own tag, so work a daemon thread still
     /// does under command 1's tag is late work, never command 2's, and
@@ -192,8 +219,11 @@ import Testing
     }
 }
 
-/// /proc and sock_diag for the daemon: pid 500 is dockerd; socket 77 and 78 lead to it.
+/// /proc and sock_diag for the daemon: pid 500 is dockerd, or what `comm`
+/// says once it was restarted; socket 77 and 78 lead to it.
 private final class Daemons: SystemQueries {
+    var comm = utf8("dockerd")
+
     func takeIOTotals(pid: Int32, fds: [Int32], generations: ClosedRange<UInt32>) -> [Int32: Event.IOTotals] { [:] }
 
     /// Inode 1000 is one end of a socketpair, 2000 a pipe's (no socket), 3000
@@ -215,19 +245,21 @@ private final class Daemons: SystemQueries {
 
     func process(_ pid: Int32) -> ProcessSnapshot? {
         guard pid == 500 else { return nil }
-        return ProcessSnapshot(
-            ppid: 1, comm: utf8("dockerd"), argv: [utf8("dockerd")], files: FileTable(cwd: utf8("/")))
+        return ProcessSnapshot(ppid: 1, comm: comm, argv: [comm], files: FileTable(cwd: utf8("/")))
     }
 }
 
 extension Make {
-    static func peer(_ ktime: UInt64, daemon: Int32, tid: Int32, tag: Int32, writer: Int32, inode: UInt64) -> Event {
+    /// `new`: the reader's process was no daemon before (EVENT_FLAG_NEW_DAEMON).
+    static func peer(
+        _ ktime: UInt64, daemon: Int32, tid: Int32, tag: Int32, writer: Int32, inode: UInt64, new: Bool = false
+    ) -> Event {
         Event(
             ktime: ktime, pid: daemon, tid: tid, comm: utf8("dockerd"),
             body: .peer(
                 Event.Peer(
                     writerPid: writer, writerTid: writer, writerInode: inode, readerInode: inode + 1,
-                    readerFD: 9)),
+                    readerFD: 9, newDaemon: new)),
             attribution: Event.Attribution(tag: tag))
     }
 

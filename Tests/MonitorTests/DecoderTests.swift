@@ -93,6 +93,25 @@ import Testing
         #expect(fork.childTid == 105)
     }
 
+    @Test func peerOfANewDaemon() throws {
+        var record = peer_event()
+        record.header = header(EVENT_PEER, size: MemoryLayout<peer_event>.size, pid: 500, tid: 501, comm: utf8("redis"))
+        record.writer_pid = 100
+        record.writer_tid = 101
+        record.writer_inode = 77
+        record.reader_inode = 78
+        record.reader_fd = 9
+        record.flags = EVENT_FLAG_NEW_DAEMON.rawValue
+        guard case .peer(let peer) = try decode(record).body else { Issue.record("not a peer"); return }
+        #expect(
+            peer
+                == Event.Peer(
+                    writerPid: 100, writerTid: 101, writerInode: 77, readerInode: 78, readerFD: 9, newDaemon: true))
+        record.flags = 0
+        guard case .peer(let turned) = try decode(record).body else { Issue.record("not a peer"); return }
+        #expect(!turned.newDaemon)
+    }
+
     @Test func exit() throws {
         var record = exit_event()
         record.header = header(EVENT_EXIT, size: MemoryLayout<exit_event>.size, pid: 300, tid: 302, comm: utf8("cc1"))

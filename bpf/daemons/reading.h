@@ -416,10 +416,11 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	}
 	if (daemon && !turned)
 		return;
-	u32 one = 1;
+	u32 one = 1, made = 0;
 	if (!daemon) {
 		mark_maybe(pid, MAYBE_DAEMON);
-		daemons.update(&pid, &one);
+		/* Only the one read that makes the entry says the daemon is new: threads may race to it. */
+		made = daemons.insert(&pid, &one) == 0;
 		channel->daemon_reads = 1;
 		count_fresh(channel, 0);
 	}
@@ -431,7 +432,7 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	event->writer_inode = channel->writer_inode;
 	event->reader_inode = inode;
 	event->reader_fd = fd;
-	event->_pad = 0;
+	event->flags = made ? EVENT_FLAG_NEW_DAEMON : 0;
 	fill_header(&event->header, EVENT_PEER, sizeof(*event), tag);
 	submit_record(ctx, event, sizeof(*event), EVENT_PEER);
 }

@@ -243,6 +243,9 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 			handoffs.delete(&tid); /* (a lookup first: it takes no lock) */
 		if (may_be_daemon(pid) && GROUP_DEAD(args) && handoff_queues.lookup(&pid))
 			handoff_queues.delete(&pid);
+		/* A daemon's pid handed out again is another process's: no daemon until it reads a command's bytes. */
+		if (may_be_daemon(pid) && GROUP_DEAD(args) && daemons.lookup(&pid))
+			daemons.delete(&pid);
 		return 0;
 	}
 	u32 tag = watch->tag, attribution = watch->attribution;
