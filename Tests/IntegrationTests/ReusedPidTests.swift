@@ -4,8 +4,8 @@ import Testing
 
 /// Pids handed out again while the monitor runs: a watched process's pid
 /// taken by a process outside the tree, a dead daemon's pid taken by a
-/// watched process, and an ended command's pid taken by the next command of
-/// a `--pid` session. The pid is placed with `at-pid` (clone3 with set_tid:
+/// process outside the tree and by a watched one, and an ended command's pid
+/// taken by the next command of a `--pid` session. The pid is placed with `at-pid` (clone3 with set_tid:
 /// no other fork can take it) or, for a shell's own fork, through
 /// /proc/sys/kernel/ns_last_pid, which any fork on the machine can race:
 /// that is retried, and a test fails when the pid could not be placed.
@@ -69,6 +69,48 @@ extension IntegrationTests {
             #expect(summary.summaryDirectories("created").isEmpty, "\(summary.summaryDirectories("created"))")
             let entries = summary.summaryProcesses.filter { $0.int("pid") == Int(child) }
             #expect(entries.count == 1, "pid \(child) in the summary: \(entries)")
+        }
+
+        /// A daemon that served the command is killed, and a process outside
+        /// the tree is started at its pid while the command still runs; it
+        /// creates and removes 200 files. None of it is in the trace, and
+        /// its calls (some 1,600 traced ones) are not counted as the
+        /// daemon's unattributed work: the process at the pid is no daemon.
+        @Test func unwatchedProcessTakesADeadDaemonsPid() throws {
+            let directory = try Harness.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let workspace = try FixtureWorkspace(programs: ["eventloop"])
+            let (daemon, dead) = try workspace.startDaemon("eventloop", socket: "daemon.sock")
+            let gate = try Gate(directory + "/gate")
+            let one = workspace.client(prefix: "one", socket: "daemon.sock", count: 3).joined(separator: " ")
+            let monitor = try Harness.startMonitor(
+                ["--format", "json", "--", "/bin/sh", "-c", "\(one); read -r _ < \(gate.path)"], directory: directory)
+            defer { monitor.kill() }
+            let served = Harness.waitUntil(timeout: Harness.readyTimeout + 10) {
+                workspace.names(prefixed: "one-").count == 3
+            }
+            try #require(served, "the daemon never served the command: \(monitor.stderr)")
+            kill(dead, SIGKILL)
+            #expect(daemon.wait(timeout: 10).status == 128 + SIGKILL)
+            let stranger = """
+                echo $$ > \(directory)/stranger-0
+                for i in $(seq 200); do echo x > \(directory)/stranger-$i; done; rm \(directory)/stranger-*[0-9]
+                """
+            let placed = try Harness.runTool([workspace.program("at-pid"), "\(dead)", "/bin/sh", "-c", stranger])
+            try #require(placed.status == 0, "at-pid could not start a process at \(dead): \(placed)")
+            try gate.open()
+
+            let run = monitor.wait(timeout: 30)
+            #expect(!run.timedOut && run.status == 0, "\(run)")
+            let objects = try run.json()
+            let mentions = objects.filter { $0.allStrings.contains { $0.contains("stranger") } }
+            #expect(mentions.isEmpty, "the stranger's work is in the trace: \(mentions.prefix(5))")
+            let end = try #require(objects.last)
+            #expect(
+                end.int("daemon_unattributed") ?? 0 < 200,
+                "the stranger's calls counted as the dead daemon's: \(end)")
+            let summary = try #require(objects.ofType("summary").first)
+            #expect(summary.summaryDaemons.map { $0.int("pid") } == [Int(dead)])
         }
 
         /// A daemon that served the command is killed, and the command's next
