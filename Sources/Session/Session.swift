@@ -111,6 +111,9 @@ public final class Session {
 
         var interrupted = false
         while true {
+            // Reaped before this poll began: the command's last records (its exit's among them) were in the
+            // buffer before waitpid could reap it, so a poll from then on that brings nothing has had them all.
+            let reapedBeforePoll = launcher?.termination != nil
             let records = poll(tracer, timeout: options.pollMilliseconds)
             process(&tracker, tracer: tracer, flushAll: records == 0)
             if let signal = StopSignal.take() {
@@ -123,8 +126,8 @@ public final class Session {
                 }
             }
             launcher?.poll()
-            if records == 0, let launcher, let termination = launcher.termination {
-                // Every event from before the reap has been processed by now (quiet poll).
+            if records == 0, reapedBeforePoll, let launcher, let termination = launcher.termination {
+                // Still in the tree, it lost its exit event: every event from before the reap is processed.
                 for record in tracker.vanished(launcher.pid, ktime: Self.now(CLOCK_MONOTONIC), termination: termination)
                 {
                     sink.emit(record)

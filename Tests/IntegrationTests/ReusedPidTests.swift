@@ -109,6 +109,7 @@ extension IntegrationTests {
             #expect(
                 end.int("daemon_unattributed") ?? 0 < 200,
                 "the stranger's calls counted as the dead daemon's: \(end)")
+            #expect(end.int("adopted") == 0, "a process was adopted: \(end)")
             let summary = try #require(objects.ofType("summary").first)
             #expect(summary.summaryDaemons.map { $0.int("pid") } == [Int(dead)])
         }
