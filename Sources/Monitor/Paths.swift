@@ -43,6 +43,19 @@ public enum Paths {
         return true
     }
 
+    /// `/proc/self` and `/proc/thread-self` name whoever resolves them: the
+    /// caller's own entries, as the calling thread `pid`/`tid` saw them, are
+    /// `/proc/PID` and `/proc/PID/task/TID`. Other paths are returned as they are.
+    public static func procSelf(_ path: [UInt8], pid: Int32, tid: Int32) -> [UInt8] {
+        for (name, own) in [("/proc/self", "/proc/\(pid)"), ("/proc/thread-self", "/proc/\(pid)/task/\(tid)")] {
+            let prefix = Array(name.utf8)
+            if path.starts(with: prefix) && (path.count == prefix.count || path[prefix.count] == slash) {
+                return Array(own.utf8) + path[prefix.count...]
+            }
+        }
+        return path
+    }
+
     /// Shared libraries, the loader's cache and locale data: what the
     /// dynamic loader and libc read on a program's behalf.
     public static func isLoaderFile(_ path: [UInt8]) -> Bool {

@@ -93,6 +93,19 @@ import Testing
             #expect(!Paths.isLoaderFile(bytes(path)), "\(path)")
         }
     }
+
+    /// `/proc/self` is the caller's entry, so the monitor never resolves it as its own.
+    @Test(arguments: [
+        ("/proc/self/exe", "/proc/42/exe"),
+        ("/proc/self", "/proc/42"),
+        ("/proc/thread-self/comm", "/proc/42/task/43/comm"),
+        ("/proc/selfish/x", "/proc/selfish/x"),
+        ("/proc/42/exe", "/proc/42/exe"),
+        ("/srv/proc/self/x", "/srv/proc/self/x"),
+    ])
+    func procSelfIsTheCallers(path: String, expected: String) {
+        #expect(text(Paths.procSelf(bytes(path), pid: 42, tid: 43)) == expected)
+    }
 }
 
 private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
