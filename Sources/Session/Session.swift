@@ -52,6 +52,7 @@ public final class Session {
     private var missingOnLastSweep = Set<Int32>()
     private var lastSweep: UInt64 = 0
     private var lastIOSweep: UInt64 = 0
+    private var unknownIOAtLastSweep = Set<Int32>()
     private var unattributedIO = 0
 
     /// `sink` gets the trace; `diagnostics` (stderr) gets the status lines.
@@ -226,12 +227,20 @@ public final class Session {
 
     /// Every 2 s, deletes the kernel's read and write totals of processes that
     /// are gone: I/O on descriptors the trace does not name (eventfd, epoll ...).
+    /// A process the tracker does not know may be one whose fork is still on
+    /// its way: its totals go only when it was unknown at the sweep before too.
     private func dropStaleIOTotals(_ tracer: Tracer, _ tracker: Tracker) {
         let now = Self.now(CLOCK_MONOTONIC)
         guard now - lastIOSweep >= 2_000_000_000 else { return }
         lastIOSweep = now
         let live = Set(tracker.livePids)
-        unattributedIO += tracer.dropIOTotals { live.contains($0) }
+        var unknown = Set<Int32>()
+        unattributedIO += tracer.dropIOTotals { pid in
+            if live.contains(pid) { return true }
+            unknown.insert(pid)
+            return !unknownIOAtLastSweep.contains(pid)
+        }
+        unknownIOAtLastSweep = unknown
     }
 
     /// When exit events were lost, processes can end unseen: once a second,
