@@ -7,6 +7,7 @@
 #   make lint | format        check | rewrite the Swift and bpf/ formatting
 #   make test-kernels         the real binary in QEMU on Debian's 5.10, 6.1, 6.12
 #   make bench                overhead against untraced and strace -f
+#   make storm                syscall storms: the rate at which events start to be lost
 #   make fuzz                 the decoder and tracker under libFuzzer (FUZZ_SECONDS)
 #   make install | uninstall  the binary, man page and completions under PREFIX
 #   make check-install        make install into a temporary DESTDIR, checked
@@ -36,7 +37,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 all: build
 
 help:
-	@sed -n '3,14s/^# \{0,1\}//p' Makefile
+	@sed -n '3,15s/^# \{0,1\}//p' Makefile
 
 setup:
 	@$(SUDO) sh scripts/setup.sh
@@ -92,6 +93,12 @@ test-kernels:
 	@$(SUDO) sh scripts/setup.sh --kernels
 	$(SWIFT) build -c release --scratch-path $(BUILD_DIR)-static -Xswiftc -static-stdlib
 	$(SUDO) python3 Tests/KernelMatrix/matrix.py --monitor $(BUILD_DIR)-static/release/ebpf-monitor $(KERNELS)
+
+# Syscall storms at set rates (bench/storm.sh: RATES, MIXES, SECONDS_EACH):
+# what the trace shows against the calls made, and what was counted lost.
+.PHONY: storm
+storm: build
+	$(SUDO) env MONITOR=$(BIN) bash bench/storm.sh
 
 .PHONY: attribution-bench
 attribution-bench: build
