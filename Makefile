@@ -120,9 +120,7 @@ man: build
 	SWIFT=$(SWIFT) sh scripts/manual.sh $(SHARE_DIR) $(SWIFT_FLAGS)
 
 completions: build
-	mkdir -p $(SHARE_DIR)
-	$(BIN) --generate-completion-script bash >$(SHARE_DIR)/ebpf-monitor.bash
-	$(BIN) --generate-completion-script zsh >$(SHARE_DIR)/_ebpf-monitor
+	sh scripts/completions.sh $(BIN) $(SHARE_DIR)
 
 install: build man completions
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ebpf-monitor
