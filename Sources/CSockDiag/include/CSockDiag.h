@@ -149,4 +149,9 @@ int sockdiag_process_sockets(int32_t pid, uint32_t *inodes, int32_t *fds, size_t
  * negative errno (-ENOENT: no such process or fd). */
 int64_t sockdiag_fd_socket_inode(int32_t pid, int32_t fd);
 
+/* The inode in an fd link's target, "socket:[12345]" (len bytes, no NUL
+ * needed); 0 for any other target, and for a number that is not plain
+ * decimal digits or does not fit 32 bits. */
+uint32_t sockdiag_socket_link_inode(const char *link, size_t len);
+
 #endif
