@@ -16,6 +16,9 @@ var targets: [Target] = [
     // Model: decoding, process tree, commands, sinks. No root, no kernel.
     .target(name: "Monitor", dependencies: ["BPFSources"]),
     .testTarget(name: "MonitorTests", dependencies: ["Monitor", "BPFSources"], resources: [.copy("Golden")]),
+    // C: the sock_diag client, its reply parsers and the /proc fd readers. Needs only the kernel's uapi headers.
+    .target(name: "CSockDiag"),
+    .testTarget(name: "SockDiagTests", dependencies: ["CSockDiag"]),
 ]
 var products: [Product] = []
 var dependencies: [Package.Dependency] = []
@@ -29,11 +32,10 @@ if fuzz {
     products.append(.executable(name: "ebpf-monitor", targets: ["ebpf-monitor"]))
     dependencies.append(.package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"))
     targets += [
-        // C: libbcc, libbpf's BTF API, the gated spawn, sock_diag and /proc readers.
+        // C: libbcc, libbpf's BTF API, the gated spawn.
         .systemLibrary(name: "CBCC", pkgConfig: "libbcc", providers: [.apt(["libbpfcc-dev"])]),
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .target(name: "CSpawn"),
-        .target(name: "CSockDiag"),
         // Kernel side: BTF offsets, BPF text assembly, loading, attaching, ring buffer. The only importer of CBCC.
         .target(name: "Kernel", dependencies: ["CBCC", "CLibbpf", "BPFSources"]),
         // The poll loop and the launch: wires Kernel -> Monitor -> sink.
