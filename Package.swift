@@ -6,8 +6,9 @@ import PackageDescription
 // libbcc or libbpf, so the unit tests build and run on a machine with only
 // Swift and the kernel's uapi headers: no root, no setup.
 let unitOnly = ProcessInfo.processInfo.environment["EBPF_MONITOR_UNIT_ONLY"] == "1"
-// EBPF_MONITOR_FUZZ=1 (make fuzz) builds the libFuzzer target over the model
-// alone; it links only with -sanitize=fuzzer, which provides its main.
+// EBPF_MONITOR_FUZZ=1 (make fuzz) builds the libFuzzer targets over the model
+// and the sock_diag parsers alone; they link only with -sanitize=fuzzer,
+// which provides their main.
 let fuzz = ProcessInfo.processInfo.environment["EBPF_MONITOR_FUZZ"] == "1"
 
 // C: the event ABI with the embedded BPF text.
@@ -24,10 +25,14 @@ var products: [Product] = []
 var dependencies: [Package.Dependency] = []
 
 if fuzz {
-    targets.append(
+    targets += [
         .executableTarget(
             name: "FuzzTracker", dependencies: ["Monitor", "BPFSources"],
-            swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(
+            name: "FuzzParsers", dependencies: ["Monitor", "CSockDiag"],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+    ]
 } else if !unitOnly {
     products.append(.executable(name: "ebpf-monitor", targets: ["ebpf-monitor"]))
     dependencies.append(.package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"))
