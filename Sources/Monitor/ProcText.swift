@@ -16,9 +16,10 @@ public enum ProcText {
 
     /// "pid (comm) state ppid ...": comm runs from the first "(" to the last ")".
     public static func stat(_ bytes: [UInt8]) -> Stat? {
-        guard let open = bytes.firstIndex(of: UInt8(ascii: "(")), let close = bytes.lastIndex(of: UInt8(ascii: ")"))
+        guard let open = bytes.firstIndex(of: UInt8(ascii: "(")), let close = bytes.lastIndex(of: UInt8(ascii: ")")),
+            open < close
         else { return nil }
-        let fields = bytes[(close + 2)...].split(separator: UInt8(ascii: " "))
+        let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))
         guard fields.count > 1, let ppid = Int32(String(decoding: fields[1], as: UTF8.self)) else { return nil }
         return Stat(comm: Array(bytes[(open + 1)..<close]), ppid: ppid)
     }
@@ -31,11 +32,12 @@ public enum ProcText {
     }
 
     /// The first word of a field of /proc/PID/status ("VmRSS:\t    1234 kB"
-    /// gives "1234"); nil if absent.
+    /// gives "1234"; the kernel pads values to 8 digits, so a longer one
+    /// follows the tab directly); nil if absent.
     public static func statusField(_ name: String, in bytes: [UInt8]) -> String? {
         let text = String(decoding: bytes, as: UTF8.self)
-        let line = text.split(separator: "\n").first { $0.hasPrefix(name + ":") }
-        return line?.split(separator: " ").dropFirst().first.map(String.init)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
+        return line.dropFirst(name.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map(String.init)
     }
 
     /// The open flags in /proc/PID/fdinfo/FD (its octal "flags:" line).
