@@ -25,15 +25,15 @@ public struct MountInfo: Equatable, Sendable {
         }
     }
 
-    /// The kernel's octal escapes (\040 for a space) undone.
+    /// The kernel's escapes undone: a backslash and three octal digits
+    /// (\040 for a space) stand for one byte. Anything else is kept as it
+    /// is, the backslash too.
     static func unescape(_ field: ArraySlice<UInt8>) -> [UInt8] {
         let raw = Array(field)
         var out: [UInt8] = []
         var i = 0
         while i < raw.count {
-            if raw[i] == UInt8(ascii: "\\"), i + 3 < raw.count,
-                let value = UInt8(String(decoding: raw[(i + 1)...(i + 3)], as: UTF8.self), radix: 8)
-            {
+            if raw[i] == UInt8(ascii: "\\"), let value = octalByte(raw.dropFirst(i + 1).prefix(3)) {
                 out.append(value)
                 i += 4
             } else {
@@ -42,5 +42,14 @@ public struct MountInfo: Equatable, Sendable {
             }
         }
         return out
+    }
+
+    /// Three octal digits that make a byte (\000 to \377), or nil.
+    private static func octalByte(_ digits: ArraySlice<UInt8>) -> UInt8? {
+        guard digits.count == 3, digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "7")).contains($0) }) else {
+            return nil
+        }
+        let value = digits.reduce(0) { $0 * 8 + Int($1 - UInt8(ascii: "0")) }
+        return UInt8(exactly: value)
     }
 }
