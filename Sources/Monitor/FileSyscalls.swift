@@ -286,13 +286,18 @@ struct FileSyscalls {
     }
 
     static func openFlags(_ flags: UInt64) -> String {
-        var names = [["O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"][Int(flags & 3)]]
-        let bits: [(UInt64, String)] = [
-            (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o1000, "O_TRUNC"), (0o2000, "O_APPEND"),
-            (0o4000, "O_NONBLOCK"), (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"),
-            (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"), (0o20000000, "O_TMPFILE"),
-        ]
-        for (bit, name) in bits where flags & bit == bit { names.append(name) }
-        return names.joined(separator: "|")
+        var names = accessModes[Int(flags & 3)]
+        for (bit, name) in flagBits where flags & bit == bit {
+            names += "|"
+            names += name
+        }
+        return names
     }
+
+    private static let accessModes = ["O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"]
+    private static let flagBits: [(UInt64, String)] = [
+        (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o1000, "O_TRUNC"), (0o2000, "O_APPEND"),
+        (0o4000, "O_NONBLOCK"), (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"),
+        (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"), (0o20000000, "O_TMPFILE"),
+    ]
 }

@@ -47,14 +47,19 @@ public enum Paths {
     /// caller's own entries, as the calling thread `pid`/`tid` saw them, are
     /// `/proc/PID` and `/proc/PID/task/TID`. Other paths are returned as they are.
     public static func procSelf(_ path: [UInt8], pid: Int32, tid: Int32) -> [UInt8] {
-        for (name, own) in [("/proc/self", "/proc/\(pid)"), ("/proc/thread-self", "/proc/\(pid)/task/\(tid)")] {
-            let prefix = Array(name.utf8)
-            if path.starts(with: prefix) && (path.count == prefix.count || path[prefix.count] == slash) {
-                return Array(own.utf8) + path[prefix.count...]
-            }
+        guard path.starts(with: procDirectory) else { return path }  // most paths: one comparison
+        let name = path[procDirectory.count...]
+        let entry = name.prefix { $0 != slash }
+        if entry.elementsEqual("self".utf8) {
+            return Array("/proc/\(pid)".utf8) + name[entry.endIndex...]
+        }
+        if entry.elementsEqual("thread-self".utf8) {
+            return Array("/proc/\(pid)/task/\(tid)".utf8) + name[entry.endIndex...]
         }
         return path
     }
+
+    private static let procDirectory = Array("/proc/".utf8)
 
     /// Shared libraries, the loader's cache and locale data: what the
     /// dynamic loader and libc read on a program's behalf.
