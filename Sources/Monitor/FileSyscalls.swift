@@ -44,7 +44,7 @@ struct FileSyscalls {
             var record = ctx.record(.file, .open)
             record.path = path
             record.flags = flags.map(Self.openFlags)
-            record.truncated = call.pathTruncated.first ?? false
+            record.truncated = call.isPathTruncated(0)
             ctx.records.append(.activity(record))
             return
         }
@@ -75,7 +75,7 @@ struct FileSyscalls {
         record.fd = fd
         record.flags = flags.map(Self.openFlags) ?? (writable ? "write" : "read")
         record.loader = loader
-        record.truncated = call.pathTruncated.first ?? false
+        record.truncated = call.isPathTruncated(0)
         ctx.records.append(.activity(record))
     }
 
@@ -155,7 +155,7 @@ struct FileSyscalls {
         var record = ctx.record(.file, rename ? .rename : .link)
         record.from = from
         record.to = to
-        record.truncated = call.pathTruncated.contains(true)
+        record.truncated = call.anyPathTruncated
         if call.ret == 0, let from, let to {
             if rename {
                 let flags = ctx.arg(ctx.arguments.flags) ?? 0
@@ -273,7 +273,7 @@ struct FileSyscalls {
     ) {
         var record = ctx.record(category, action)
         record.path = path
-        record.truncated = ctx.call.pathTruncated.first ?? false
+        record.truncated = ctx.call.isPathTruncated(0)
         ctx.records.append(.activity(record))
     }
 

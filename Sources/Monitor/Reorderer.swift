@@ -35,7 +35,11 @@ public struct Reorderer: Sendable {
             pending.sort { $0.ktime < $1.ktime }
         }
         let cut = pending.firstIndex { !ready($0) } ?? pending.count
-        defer { pending.removeFirst(cut) }
-        return Array(pending[..<cut])
+        // The held-back tail (a few milliseconds' worth) is copied, not the
+        // released head: that goes out in the array it is in.
+        var released = Array(pending[cut...])
+        swap(&released, &pending)
+        released.removeSubrange(cut...)
+        return released
     }
 }
