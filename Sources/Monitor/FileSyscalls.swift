@@ -35,9 +35,11 @@ struct FileSyscalls {
     func open(_ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?) {
         let call = ctx.call
         let flags: UInt64? = ctx.arg(ctx.arguments.flags) ?? ctx.arguments.impliedFlags
+        // O_CREAT|O_EXCL never follows a symlink in the last component: it fails on one.
+        let exclusive = (flags ?? 0) & (Linux.oCreat | Linux.oExcl) == Linux.oCreat | Linux.oExcl
         let path = resolved(
             ctx, files, dirfd: ctx.dirfd(ctx.arguments.dirfd), slot: 0,
-            followLast: (flags ?? 0) & Linux.oNofollow == 0)
+            followLast: (flags ?? 0) & Linux.oNofollow == 0 && !exclusive)
         guard call.ret >= 0 else {
             // ENOENT says nothing certain (a dangling symlink gives it too); EEXIST of O_CREAT|O_EXCL does.
             if call.errno == Linux.eexist, let path { changeLedger(&command, ctx) { $0.observed(path, exists: true) } }
@@ -125,7 +127,10 @@ struct FileSyscalls {
             changeLedger(&command, ctx) { $0.removed(path, directory: directory) }
             command?.hardLinks.remove(path)
             detachOpenFiles(at: path, caller: &files, others: &others)
-            system.pathChanged(path)
+            // Removing a directory changes how no other name resolves: what
+            // could take its place (a symlink, a renamed directory) says so
+            // when it comes. A removed symlink does change names under it.
+            if !directory { system.pathChanged(path) }
         }
         if call.errno == Linux.enoent, let path { changeLedger(&command, ctx) { $0.observed(path, exists: false) } }
         simple(&ctx, .file, directory ? .rmdir : .unlink, path: path)
