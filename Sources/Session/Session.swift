@@ -213,10 +213,10 @@ public final class Session {
         }
         for record in tracker.lost(delta, ktime: Self.now(CLOCK_MONOTONIC)) { sink.emit(record) }
         tracker.unattributed = tracer.unattributedCount()
-        let events = flushAll ? reorderer.flush() : reorderer.release(delivered: tracer.deliveredBefore)
-        for event in events {
-            for record in tracker.handle(event) { sink.emit(record) }
+        let handle = { (event: Event) in
+            for record in tracker.handle(event) { self.sink.emit(record) }
         }
+        if flushAll { reorderer.flush(handle) } else { reorderer.release(delivered: tracer.deliveredBefore, handle) }
         for record in tracker.expire(ktime: Self.now(CLOCK_MONOTONIC)) { sink.emit(record) }
         let chores = tracker.takeKernelChores()
         for tag in chores.forget { tracer.forget(tag: tag) }
