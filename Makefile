@@ -7,7 +7,8 @@
 #   make lint | format        check | rewrite the Swift and bpf/ formatting
 #   make test-kernels         the real binary in QEMU on Debian's 5.10, 6.1, 6.12
 #   make bench                overhead against untraced and strace -f
-#   make fuzz                 the decoder and tracker under libFuzzer (FUZZ_SECONDS)
+#   make storm                syscall storms: the rate at which events start to be lost
+#   make fuzz                 the decoder, tracker and parsers under libFuzzer (FUZZ_SECONDS each)
 #   make install | uninstall  the binary, man page and completions under PREFIX
 #   make check-install        make install into a temporary DESTDIR, checked
 #   make setup | build | clean
@@ -36,7 +37,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 all: build
 
 help:
-	@sed -n '3,14s/^# \{0,1\}//p' Makefile
+	@sed -n '3,15s/^# \{0,1\}//p' Makefile
 
 setup:
 	@$(SUDO) sh scripts/setup.sh
@@ -93,6 +94,12 @@ test-kernels:
 	$(SWIFT) build -c release --scratch-path $(BUILD_DIR)-static -Xswiftc -static-stdlib
 	$(SUDO) python3 Tests/KernelMatrix/matrix.py --monitor $(BUILD_DIR)-static/release/ebpf-monitor $(KERNELS)
 
+# Syscall storms at set rates (bench/storm.sh: RATES, MIXES, SECONDS_EACH):
+# what the trace shows against the calls made, and what was counted lost.
+.PHONY: storm
+storm: build
+	$(SUDO) env MONITOR=$(BIN) bash bench/storm.sh
+
 .PHONY: attribution-bench
 attribution-bench: build
 	$(SUDO) env MONITOR=$(BIN) $(if $(BASELINE),BASELINE=$(BASELINE)) python3 bench/attribution.py
@@ -113,9 +120,7 @@ man: build
 	SWIFT=$(SWIFT) sh scripts/manual.sh $(SHARE_DIR) $(SWIFT_FLAGS)
 
 completions: build
-	mkdir -p $(SHARE_DIR)
-	$(BIN) --generate-completion-script bash >$(SHARE_DIR)/ebpf-monitor.bash
-	$(BIN) --generate-completion-script zsh >$(SHARE_DIR)/_ebpf-monitor
+	sh scripts/completions.sh $(BIN) $(SHARE_DIR)
 
 install: build man completions
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ebpf-monitor
@@ -130,18 +135,25 @@ uninstall:
 check-install:
 	sh scripts/check-install.sh BUILD_DIR=$(BUILD_DIR) SWIFT=$(SWIFT)
 
-# The decoder, the tracker, the sinks and the redactor fed malformed record
-# streams by libFuzzer, with the address sanitizer, for FUZZ_SECONDS. Seeds
-# are kept in Tests/Fuzz/corpus (Tests/Fuzz/seeds.py); what the run finds
-# goes to $(BUILD_DIR)-fuzz/corpus, and a crash to $(BUILD_DIR)-fuzz/crash-*,
+# libFuzzer with the address sanitizer, FUZZ_SECONDS for each target:
+# FuzzTracker feeds malformed record streams to the decoder, the tracker, the
+# sinks and the redactor; FuzzParsers feeds malformed sock_diag replies and
+# hostile /proc contents (stat, cmdline, status, fdinfo, mountinfo, fd links)
+# to their parsers, C and Swift alike. Seeds are kept in Tests/Fuzz/corpus
+# and Tests/Fuzz/corpus-parsers (Tests/Fuzz/seeds.py). What a run finds goes
+# to $(FUZZ_DIR)/corpus-TARGET, and a crash to $(FUZZ_DIR)/TARGET-crash-*,
 # which `make fuzz` then fails on. A crash becomes a unit test.
 FUZZ_SECONDS ?= 60
+FUZZ_DIR := $(BUILD_DIR)-fuzz
+# $(call fuzz-run,TARGET,SEEDS,MAX_LEN): one target's run.
+fuzz-run = mkdir -p $(FUZZ_DIR)/corpus-$(1) && $(FUZZ_DIR)/debug/$(1) -max_total_time=$(FUZZ_SECONDS) \
+	-max_len=$(3) -timeout=10 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/$(1)- \
+	$(FUZZ_DIR)/corpus-$(1) Tests/Fuzz/$(2)
 fuzz:
-	EBPF_MONITOR_FUZZ=1 $(SWIFT) build --scratch-path $(BUILD_DIR)-fuzz --product FuzzTracker \
-		-Xswiftc -sanitize=fuzzer,address
-	mkdir -p $(BUILD_DIR)-fuzz/corpus
-	$(BUILD_DIR)-fuzz/debug/FuzzTracker -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 \
-		-print_final_stats=1 -artifact_prefix=$(BUILD_DIR)-fuzz/ $(BUILD_DIR)-fuzz/corpus Tests/Fuzz/corpus
+	EBPF_MONITOR_FUZZ=1 $(SWIFT) build --scratch-path $(FUZZ_DIR) \
+		-Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address
+	$(call fuzz-run,FuzzTracker,corpus,16384)
+	$(call fuzz-run,FuzzParsers,corpus-parsers,8192)
 
 clean:
 	$(SWIFT) package clean $(SWIFT_FLAGS)

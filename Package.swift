@@ -6,8 +6,9 @@ import PackageDescription
 // libbcc or libbpf, so the unit tests build and run on a machine with only
 // Swift and the kernel's uapi headers: no root, no setup.
 let unitOnly = ProcessInfo.processInfo.environment["EBPF_MONITOR_UNIT_ONLY"] == "1"
-// EBPF_MONITOR_FUZZ=1 (make fuzz) builds the libFuzzer target over the model
-// alone; it links only with -sanitize=fuzzer, which provides its main.
+// EBPF_MONITOR_FUZZ=1 (make fuzz) builds the libFuzzer targets over the model
+// and the sock_diag parsers alone; they link only with -sanitize=fuzzer,
+// which provides their main.
 let fuzz = ProcessInfo.processInfo.environment["EBPF_MONITOR_FUZZ"] == "1"
 
 // C: the event ABI with the embedded BPF text.
@@ -16,24 +17,30 @@ var targets: [Target] = [
     // Model: decoding, process tree, commands, sinks. No root, no kernel.
     .target(name: "Monitor", dependencies: ["BPFSources"]),
     .testTarget(name: "MonitorTests", dependencies: ["Monitor", "BPFSources"], resources: [.copy("Golden")]),
+    // C: the sock_diag client, its reply parsers and the /proc fd readers. Needs only the kernel's uapi headers.
+    .target(name: "CSockDiag"),
+    .testTarget(name: "SockDiagTests", dependencies: ["CSockDiag"]),
 ]
 var products: [Product] = []
 var dependencies: [Package.Dependency] = []
 
 if fuzz {
-    targets.append(
+    targets += [
         .executableTarget(
             name: "FuzzTracker", dependencies: ["Monitor", "BPFSources"],
-            swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(
+            name: "FuzzParsers", dependencies: ["Monitor", "CSockDiag"],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+    ]
 } else if !unitOnly {
     products.append(.executable(name: "ebpf-monitor", targets: ["ebpf-monitor"]))
     dependencies.append(.package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"))
     targets += [
-        // C: libbcc, libbpf's BTF API, the gated spawn, sock_diag and /proc readers.
+        // C: libbcc, libbpf's BTF API, the gated spawn.
         .systemLibrary(name: "CBCC", pkgConfig: "libbcc", providers: [.apt(["libbpfcc-dev"])]),
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .target(name: "CSpawn"),
-        .target(name: "CSockDiag"),
         // Kernel side: BTF offsets, BPF text assembly, loading, attaching, ring buffer. The only importer of CBCC.
         .target(name: "Kernel", dependencies: ["CBCC", "CLibbpf", "BPFSources"]),
         // The poll loop and the launch: wires Kernel -> Monitor -> sink.

@@ -1,7 +1,8 @@
 #!/bin/sh
 # make check-install: `make install` into a staging DESTDIR, then checks that
 # the four files are in place and work: the binary prints its help, the man
-# page formats without warnings, the completion scripts parse. The stage is
+# page formats without warnings, the completion scripts complete command
+# lines in bash and zsh (scripts/check-completions.sh). The stage is
 # removed afterwards. Arguments are passed on to make (BUILD_DIR=..., SWIFT=...).
 set -eu
 cd "$(dirname "$0")/.."
@@ -24,6 +25,6 @@ warnings=$(groff -mdoc -ww -z -Tutf8 "$page" 2>&1) || fail "groff cannot format 
 bash -n "$prefix/share/bash-completion/completions/ebpf-monitor" || fail "the bash completion does not parse"
 zsh_completion=$prefix/share/zsh/site-functions/_ebpf-monitor
 head -n 1 "$zsh_completion" | grep -q '^#compdef ebpf-monitor' || fail "the zsh completion has no #compdef line"
-if command -v zsh >/dev/null; then zsh -n "$zsh_completion" || fail "the zsh completion does not parse"; fi
+sh scripts/check-completions.sh "$prefix" || fail "the completions do not complete"
 [ "$status" = 0 ] && echo "check-install: the binary, man page and bash and zsh completions install and work"
 exit "$status"

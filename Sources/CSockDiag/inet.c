@@ -12,8 +12,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* One message being parsed. */
 struct inet_parse {
-	sockdiag_inet entry;
+	sockdiag_inet socket;
 	int v6only;
 };
 
@@ -24,31 +25,47 @@ static void inet_attribute(uint16_t type, const uint8_t *payload, size_t len, vo
 		parse->v6only = payload[0] != 0;
 }
 
-static int parse_inet(const struct nlmsghdr *h, uint8_t protocol, struct inet_parse *parse)
+static int visit_inet(const struct nlmsghdr *header, const uint8_t *body, size_t len, void *ctx)
 {
-	if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-		return -EBADMSG;
+	const sockdiag_inet_reader *reader = ctx;
 	struct inet_diag_msg message;
-	memcpy(&message, NLMSG_DATA(h), sizeof message);
+	if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY || len < sizeof message)
+		return 0;
+	memcpy(&message, body, sizeof message);
 	if (message.idiag_family != AF_INET && message.idiag_family != AF_INET6)
-		return -EBADMSG;
-	sockdiag_inet *e = &parse->entry;
-	memset(e, 0, sizeof *e);
+		return 0;
+	struct inet_parse parse = { 0 };
+	sockdiag_inet *e = &parse.socket;
 	e->inode = message.idiag_inode;
 	e->family = message.idiag_family;
-	e->protocol = protocol;
+	e->protocol = reader->protocol;
 	e->state = message.idiag_state;
 	e->local_port = ntohs(message.id.idiag_sport);
 	e->remote_port = ntohs(message.id.idiag_dport);
 	size_t size = e->family == AF_INET ? 4 : 16;
 	memcpy(e->local_addr, message.id.idiag_src, size);
 	memcpy(e->remote_addr, message.id.idiag_dst, size);
-	parse->v6only = 0;
-	sockdiag_each_attribute(h, sizeof message, inet_attribute, parse);
-	return 0;
+	sockdiag_each_attribute(body, len, sizeof message, inet_attribute, &parse);
+	return reader->each(&parse.socket, parse.v6only, reader->ctx) ? 1 : 0;
 }
 
-static int inet_dump(uint8_t family, uint8_t protocol, uint16_t sport, visit_fn visit, void *ctx)
+int sockdiag_inet_parse(const void *buf, size_t len, const sockdiag_inet_reader *reader)
+{
+	if (!reader || !reader->each)
+		return -EINVAL;
+	return sockdiag_walk(buf, len, visit_inet, (void *)reader);
+}
+
+static int inet_reply(const void *buf, size_t len, void *ctx)
+{
+	return sockdiag_inet_parse(buf, len, ctx);
+}
+
+typedef int (*inet_fn)(const sockdiag_inet *socket, int v6only, void *ctx);
+
+/* Dumps one family's table of one protocol, of sockets on local port
+ * sport (0: all), into each. */
+static int inet_dump(uint8_t family, uint8_t protocol, uint16_t sport, inet_fn each, void *ctx)
 {
 	struct inet_diag_req_v2 request = {
 		.sdiag_family = family,
@@ -56,22 +73,24 @@ static int inet_dump(uint8_t family, uint8_t protocol, uint16_t sport, visit_fn 
 		.idiag_states = ~0U,
 		.id = { .idiag_sport = htons(sport), .idiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } },
 	};
-	return sockdiag_exchange(&request, sizeof request, 1, visit, ctx);
+	sockdiag_inet_reader reader = { .protocol = protocol, .each = each, .ctx = ctx };
+	return sockdiag_exchange(&request, sizeof request, 1, inet_reply, &reader);
 }
 
 struct inet_find {
 	uint32_t inode;
-	uint8_t protocol;
-	struct inet_parse parse;
-	int found;
+	sockdiag_inet found;
+	int have;
 };
 
-static int visit_inet_find(const struct nlmsghdr *h, void *ctx)
+static int each_inet_find(const sockdiag_inet *socket, int v6only, void *ctx)
 {
+	(void)v6only;
 	struct inet_find *find = ctx;
-	if (parse_inet(h, find->protocol, &find->parse) != 0 || find->parse.entry.inode != find->inode)
+	if (socket->inode != find->inode)
 		return 0;
-	find->found = 1;
+	find->found = *socket;
+	find->have = 1;
 	return 1;
 }
 
@@ -86,10 +105,10 @@ int sockdiag_inet_query(uint32_t inode, uint8_t protocol, sockdiag_inet *out)
 		if (protocol && protocol != both[p])
 			continue;
 		for (size_t f = 0; f < sizeof families; f++) {
-			struct inet_find find = { .inode = inode, .protocol = both[p] };
-			int error = inet_dump(families[f], both[p], 0, visit_inet_find, &find);
-			if (find.found) {
-				*out = find.parse.entry;
+			struct inet_find find = { .inode = inode };
+			int error = inet_dump(families[f], both[p], 0, each_inet_find, &find);
+			if (find.have) {
+				*out = find.found;
 				return 0;
 			}
 			if (error && !first_error)
@@ -155,19 +174,15 @@ struct inet_peer_search {
 	const sockdiag_inet *sock;
 	uint8_t sock_local[16], sock_remote[16]; /* normalized */
 	uint8_t protocol;
-	struct inet_parse parse;
 	sockdiag_inet exact;
 	int have_exact;
 	sockdiag_inet listener;
 	int listener_score; /* 0 none; 3 bound to the address; 2 same-family wildcard; 1 IPv6 wildcard for IPv4 */
 };
 
-static int visit_inet_peer(const struct nlmsghdr *h, void *ctx)
+static int each_inet_peer(const sockdiag_inet *c, int v6only, void *ctx)
 {
 	struct inet_peer_search *search = ctx;
-	if (parse_inet(h, search->protocol, &search->parse) != 0)
-		return 0;
-	const sockdiag_inet *c = &search->parse.entry;
 	if (c->local_port != search->sock->remote_port)
 		return 0; /* the kernel filters on it; this makes sure */
 	uint8_t local[16], remote[16];
@@ -192,7 +207,7 @@ static int visit_inet_peer(const struct nlmsghdr *h, void *ctx)
 	else if (c->family == AF_INET && is_zero(c->local_addr, 4) && is_mapped(search->sock_remote))
 		score = 2;
 	else if (c->family == AF_INET6 && is_zero(c->local_addr, 16))
-		score = !is_mapped(search->sock_remote) ? 2 : (search->parse.v6only ? 0 : 1);
+		score = !is_mapped(search->sock_remote) ? 2 : (v6only ? 0 : 1);
 	if (score > search->listener_score) {
 		search->listener = *c;
 		search->listener_score = score;
@@ -216,7 +231,7 @@ int sockdiag_inet_peer(const sockdiag_inet *sock, sockdiag_inet *peer, int *kind
 		/* An IPv4-only peer cannot hold an IPv6 address. */
 		if (families[f] == AF_INET && !is_mapped(search.sock_remote))
 			continue;
-		int error = inet_dump(families[f], sock->protocol, sock->remote_port, visit_inet_peer, &search);
+		int error = inet_dump(families[f], sock->protocol, sock->remote_port, each_inet_peer, &search);
 		if (error)
 			return error;
 	}
@@ -264,17 +279,14 @@ int sockdiag_inet_format(const sockdiag_inet *sock, int remote, char *buf, size_
 struct inet_listener_search {
 	uint8_t target[16]; /* normalized */
 	uint16_t port;
-	struct inet_parse parse;
 	sockdiag_inet best;
 	int best_score; /* 2: bound to the address itself, 1: to the wildcard */
 };
 
-static int visit_inet_listener(const struct nlmsghdr *h, void *ctx)
+static int each_inet_listener(const sockdiag_inet *c, int v6only, void *ctx)
 {
+	(void)v6only;
 	struct inet_listener_search *search = ctx;
-	if (parse_inet(h, IPPROTO_TCP, &search->parse) != 0)
-		return 0;
-	const sockdiag_inet *c = &search->parse.entry;
 	if (c->state != ST_LISTEN || c->local_port != search->port || c->inode == 0)
 		return 0;
 	uint8_t local[16];
@@ -295,7 +307,7 @@ int sockdiag_inet_listener_at(uint8_t family, const uint8_t *address, uint16_t p
 	normalized(family, address, search.target);
 	static const uint8_t families[] = { AF_INET, AF_INET6 };
 	for (size_t f = 0; f < sizeof families; f++) {
-		int error = inet_dump(families[f], IPPROTO_TCP, port, visit_inet_listener, &search);
+		int error = inet_dump(families[f], IPPROTO_TCP, port, each_inet_listener, &search);
 		if (error)
 			return error;
 	}

@@ -10,19 +10,22 @@
 #include <string.h>
 #include <unistd.h>
 
-/* "socket:[12345]" -> 12345. */
-static int socket_link_inode(const char *link, uint32_t *inode)
+/* See CSockDiag.h. Only decimal digits are taken: no sign, no spaces. */
+uint32_t sockdiag_socket_link_inode(const char *link, size_t len)
 {
 	static const char prefix[] = "socket:[";
-	if (strncmp(link, prefix, sizeof prefix - 1) != 0)
+	size_t start = sizeof prefix - 1;
+	if (!link || len < start + 2 || memcmp(link, prefix, start) != 0 || link[len - 1] != ']')
 		return 0;
-	char *end;
-	errno = 0;
-	unsigned long long value = strtoull(link + sizeof prefix - 1, &end, 10);
-	if (errno || end[0] != ']' || end[1] != '\0' || value == 0 || value > UINT32_MAX)
-		return 0;
-	*inode = (uint32_t)value;
-	return 1;
+	uint64_t value = 0;
+	for (size_t i = start; i < len - 1; i++) {
+		if (link[i] < '0' || link[i] > '9')
+			return 0;
+		value = value * 10 + (uint64_t)(link[i] - '0');
+		if (value > UINT32_MAX)
+			return 0;
+	}
+	return (uint32_t)value;
 }
 
 int sockdiag_process_sockets(int32_t pid, uint32_t *inodes, int32_t *fds, size_t capacity)
@@ -40,12 +43,11 @@ int sockdiag_process_sockets(int32_t pid, uint32_t *inodes, int32_t *fds, size_t
 		if (end == entry->d_name || *end != '\0' || fd < 0 || fd > INT32_MAX)
 			continue;
 		char link[64];
-		ssize_t n = readlinkat(dirfd(dir), entry->d_name, link, sizeof link - 1);
+		ssize_t n = readlinkat(dirfd(dir), entry->d_name, link, sizeof link);
 		if (n <= 0)
 			continue;
-		link[n] = '\0';
-		uint32_t inode;
-		if (!socket_link_inode(link, &inode))
+		uint32_t inode = sockdiag_socket_link_inode(link, (size_t)n);
+		if (inode == 0)
 			continue;
 		if (count < capacity && inodes && fds) {
 			inodes[count] = inode;
@@ -61,10 +63,8 @@ int64_t sockdiag_fd_socket_inode(int32_t pid, int32_t fd)
 {
 	char path[64], link[64];
 	snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
-	ssize_t n = readlink(path, link, sizeof link - 1);
+	ssize_t n = readlink(path, link, sizeof link);
 	if (n < 0)
 		return -errno;
-	link[n] = '\0';
-	uint32_t inode;
-	return socket_link_inode(link, &inode) ? (int64_t)inode : 0;
+	return sockdiag_socket_link_inode(link, (size_t)n);
 }

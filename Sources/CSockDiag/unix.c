@@ -9,65 +9,87 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* One message being parsed. */
 struct unix_parse {
-	sockdiag_unix *out;
-	uint32_t wanted_icon; /* a pending client's inode to look for, or 0 */
-	int found_icon;
-	const uint8_t *wanted_name; /* a listener's bound name to look for, or NULL */
-	size_t wanted_name_len;
+	sockdiag_unix socket;
+	uint32_t icon; /* the reader's icon, or 0 */
+	int holds_icon;
 };
 
 static void unix_attribute(uint16_t type, const uint8_t *payload, size_t len, void *ctx)
 {
 	struct unix_parse *parse = ctx;
-	sockdiag_unix *out = parse->out;
+	sockdiag_unix *socket = &parse->socket;
 	switch (type) {
 	case UNIX_DIAG_NAME: {
-		size_t n = len < sizeof out->name ? len : sizeof out->name;
-		memcpy(out->name, payload, n);
-		out->name_len = (uint16_t)n;
+		size_t n = len < sizeof socket->name ? len : sizeof socket->name;
+		memcpy(socket->name, payload, n);
+		socket->name_len = (uint16_t)n;
 		break;
 	}
 	case UNIX_DIAG_PEER:
 		if (len >= sizeof(uint32_t)) {
-			memcpy(&out->peer_inode, payload, sizeof(uint32_t));
-			out->has_peer = 1;
+			memcpy(&socket->peer_inode, payload, sizeof(uint32_t));
+			socket->has_peer = 1;
 		}
 		break;
 	case UNIX_DIAG_SHUTDOWN:
 		if (len >= 1)
-			out->shutdown = payload[0];
+			socket->shutdown = payload[0];
 		break;
 	case UNIX_DIAG_ICONS:
-		for (size_t i = 0; parse->wanted_icon && i + sizeof(uint32_t) <= len; i += sizeof(uint32_t)) {
+		for (size_t i = 0; parse->icon && i + sizeof(uint32_t) <= len; i += sizeof(uint32_t)) {
 			uint32_t icon;
 			memcpy(&icon, payload + i, sizeof icon);
-			if (icon == parse->wanted_icon)
-				parse->found_icon = 1;
+			if (icon == parse->icon)
+				parse->holds_icon = 1;
 		}
 		break;
 	}
 }
 
-static int parse_unix(const struct nlmsghdr *h, struct unix_parse *parse)
+static int visit_unix(const struct nlmsghdr *header, const uint8_t *body, size_t len, void *ctx)
 {
-	if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
-		return -EBADMSG;
+	const sockdiag_unix_reader *reader = ctx;
 	struct unix_diag_msg message;
-	memcpy(&message, NLMSG_DATA(h), sizeof message);
-	memset(parse->out, 0, sizeof *parse->out);
-	parse->out->inode = message.udiag_ino;
-	parse->out->type = message.udiag_type;
-	parse->out->state = message.udiag_state;
-	parse->found_icon = 0;
-	sockdiag_each_attribute(h, sizeof message, unix_attribute, parse);
-	return 0;
+	if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY || len < sizeof message)
+		return 0;
+	memcpy(&message, body, sizeof message);
+	struct unix_parse parse = { .icon = reader->icon };
+	parse.socket.inode = message.udiag_ino;
+	parse.socket.type = message.udiag_type;
+	parse.socket.state = message.udiag_state;
+	sockdiag_each_attribute(body, len, sizeof message, unix_attribute, &parse);
+	return reader->each(&parse.socket, parse.holds_icon, reader->ctx) ? 1 : 0;
 }
 
-static int visit_unix_exact(const struct nlmsghdr *h, void *ctx)
+int sockdiag_unix_parse(const void *buf, size_t len, const sockdiag_unix_reader *reader)
 {
-	int error = parse_unix(h, ctx);
-	return error ? error : 1;
+	if (!reader || !reader->each)
+		return -EINVAL;
+	return sockdiag_walk(buf, len, visit_unix, (void *)reader);
+}
+
+static int unix_reply(const void *buf, size_t len, void *ctx)
+{
+	return sockdiag_unix_parse(buf, len, ctx);
+}
+
+/* What a query looks for, and where the match goes. */
+struct unix_search {
+	sockdiag_unix *out;
+	const uint8_t *name; /* a listener's bound name, or NULL */
+	size_t name_len;
+	int found;
+};
+
+static int take_first(const sockdiag_unix *socket, int holds_icon, void *ctx)
+{
+	(void)holds_icon;
+	struct unix_search *search = ctx;
+	*search->out = *socket;
+	search->found = 1;
+	return 1;
 }
 
 int sockdiag_unix_query(uint32_t inode, sockdiag_unix *out)
@@ -81,20 +103,17 @@ int sockdiag_unix_query(uint32_t inode, sockdiag_unix *out)
 		.udiag_show = UDIAG_SHOW_PEER | UDIAG_SHOW_NAME,
 		.udiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE },
 	};
-	struct unix_parse parse = { .out = out };
-	out->inode = 0;
-	int error = sockdiag_exchange(&request, sizeof request, 0, visit_unix_exact, &parse);
+	struct unix_search search = { .out = out };
+	sockdiag_unix_reader reader = { .each = take_first, .ctx = &search };
+	int error = sockdiag_exchange(&request, sizeof request, 0, unix_reply, &reader);
 	if (error)
 		return error;
-	return out->inode == inode ? 0 : -ENOENT;
+	return search.found && out->inode == inode ? 0 : -ENOENT;
 }
 
-static int visit_unix_listener(const struct nlmsghdr *h, void *ctx)
+static int take_icon_holder(const sockdiag_unix *socket, int holds_icon, void *ctx)
 {
-	struct unix_parse *parse = ctx;
-	if (parse_unix(h, parse) != 0)
-		return 0;
-	return parse->found_icon ? 1 : 0;
+	return holds_icon ? take_first(socket, holds_icon, ctx) : 0;
 }
 
 int sockdiag_unix_listener_for(uint32_t client_inode, sockdiag_unix *out)
@@ -107,13 +126,13 @@ int sockdiag_unix_listener_for(uint32_t client_inode, sockdiag_unix *out)
 		.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_ICONS,
 		.udiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE },
 	};
-	struct unix_parse parse = { .out = out, .wanted_icon = client_inode };
-	int error = sockdiag_exchange(&request, sizeof request, 1, visit_unix_listener, &parse);
+	struct unix_search search = { .out = out };
+	sockdiag_unix_reader reader = { .icon = client_inode, .each = take_icon_holder, .ctx = &search };
+	int error = sockdiag_exchange(&request, sizeof request, 1, unix_reply, &reader);
 	if (error)
 		return error;
-	return parse.found_icon ? 0 : -ENOENT;
+	return search.found ? 0 : -ENOENT;
 }
-
 
 /* A bound path ends at its NUL (the kernel stores one); an abstract name is exact. */
 static int unix_name_is(const sockdiag_unix *socket, const uint8_t *name, size_t len)
@@ -124,12 +143,10 @@ static int unix_name_is(const sockdiag_unix *socket, const uint8_t *name, size_t
 	return have == len && memcmp(socket->name, name, len) == 0;
 }
 
-static int visit_unix_named(const struct nlmsghdr *h, void *ctx)
+static int take_named(const sockdiag_unix *socket, int holds_icon, void *ctx)
 {
-	struct unix_parse *parse = ctx;
-	if (parse_unix(h, parse) != 0)
-		return 0;
-	return unix_name_is(parse->out, parse->wanted_name, parse->wanted_name_len);
+	struct unix_search *search = ctx;
+	return unix_name_is(socket, search->name, search->name_len) ? take_first(socket, holds_icon, ctx) : 0;
 }
 
 int sockdiag_unix_listener_named(const uint8_t *name, size_t len, sockdiag_unix *out)
@@ -142,9 +159,10 @@ int sockdiag_unix_listener_named(const uint8_t *name, size_t len, sockdiag_unix 
 		.udiag_show = UDIAG_SHOW_NAME,
 		.udiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE },
 	};
-	struct unix_parse parse = { .out = out, .wanted_name = name, .wanted_name_len = len };
-	int error = sockdiag_exchange(&request, sizeof request, 1, visit_unix_named, &parse);
+	struct unix_search search = { .out = out, .name = name, .name_len = len };
+	sockdiag_unix_reader reader = { .each = take_named, .ctx = &search };
+	int error = sockdiag_exchange(&request, sizeof request, 1, unix_reply, &reader);
 	if (error)
 		return error;
-	return out->inode != 0 && unix_name_is(out, name, len) ? 0 : -ENOENT;
+	return search.found && out->inode != 0 ? 0 : -ENOENT;
 }

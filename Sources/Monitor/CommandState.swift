@@ -125,7 +125,7 @@ struct CommandState {
                 ambiguous.created + ambiguous.modified + ambiguous.deleted + ambiguous.temporary
                     + ambiguous.metadata + ambiguous.directoriesCreated + ambiguous.directoriesDeleted
                     + ambiguous.directoriesTemporary + ambiguous.renamed.map(\.to))
-        ).sorted { $0.lexicographicallyPrecedes($1) }
+        ).sorted(by: Paths.precedes)
         summary.network = network
         summary.daemons = daemons
         summary.unattributed = unattributed

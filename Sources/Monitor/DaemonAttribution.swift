@@ -119,7 +119,7 @@ struct DaemonAttribution {
             forks.append(
                 Fork(
                     command: command, pid: fork.childPid, ppid: fork.parentPid, comm: event.comm,
-                    argv: state.argv, files: state.files, scope: child))
+                    argv: state.argv, files: state.files.forked(), scope: child))
             var record = ProcessRecord(
                 time: clock.wall(event.ktime), command: command, pid: event.pid, tid: event.tid,
                 ppid: state.ppid, comm: event.comm, action: .fork)

@@ -112,7 +112,8 @@ public struct Decoder: Sendable {
             paths.append(Array(bytes[start..<start + lengths[slot]]))
         }
         let argsOffset = MemoryLayout<syscall_event>.offset(of: \syscall_event.args)!
-        let args = (0..<6).map { bytes.loadUnaligned(fromByteOffset: argsOffset + 8 * $0, as: UInt64.self) }
+        var args = SIMD8<UInt64>()
+        for index in 0..<6 { args[index] = bytes.loadUnaligned(fromByteOffset: argsOffset + 8 * index, as: UInt64.self) }
         guard pathsOffset + sockaddrLength <= bytes.count else {
             throw Failure.sizeMismatch(kind: kind, size: bytes.count)
         }
@@ -130,10 +131,8 @@ public struct Decoder: Sendable {
         return Event.Syscall(
             nr: Int(field(\syscall_event.nr, UInt32.self)), ret: field(\syscall_event.ret, Int64.self), args: args,
             paths: paths,
-            pathTruncated: [
-                flags & EVENT_FLAG_PATH0_TRUNCATED.rawValue != 0,
-                flags & EVENT_FLAG_PATH1_TRUNCATED.rawValue != 0,
-            ].prefix(paths.count).map { $0 },
+            truncatedPaths: (flags & EVENT_FLAG_PATH0_TRUNCATED.rawValue != 0 && paths.count > 0 ? 1 : 0)
+                | (flags & EVENT_FLAG_PATH1_TRUNCATED.rawValue != 0 && paths.count > 1 ? 2 : 0),
             sockaddr: sockaddr, file: file,
             io: io.reads == 0 && io.writes == 0 && io.metadata == 0 ? nil : Event.IOTotals(io))
     }

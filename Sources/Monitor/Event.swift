@@ -69,9 +69,12 @@ public struct Event: Equatable, Sendable {
     public struct Syscall: Equatable, Sendable {
         public var nr: Int
         public var ret: Int64
-        public var args: [UInt64]
+        /// The six arguments, in a vector so that they are stored inline: no
+        /// allocation per event, nothing to retain when an event is copied.
+        public var args: SIMD8<UInt64>
         public var paths: [[UInt8]]
-        public var pathTruncated: [Bool]
+        /// Bit N: path N was cut at the kernel's limit.
+        private var truncatedPaths: UInt8
         /// A sockaddr, or the int[2] of pipe and socketpair.
         public var sockaddr: [UInt8]
         /// The file behind the fd the call used or returned.
@@ -85,10 +88,28 @@ public struct Event: Equatable, Sendable {
         ) {
             self.nr = nr
             self.ret = ret
-            self.args = args + Array(repeating: 0, count: max(0, 6 - args.count))
+            self.args = SIMD8()
+            for (index, value) in args.prefix(6).enumerated() { self.args[index] = value }
             self.paths = paths
-            self.pathTruncated =
-                pathTruncated + Array(repeating: false, count: max(0, paths.count - pathTruncated.count))
+            truncatedPaths = 0
+            for (slot, truncated) in pathTruncated.prefix(paths.count).enumerated() where truncated {
+                truncatedPaths |= 1 << slot
+            }
+            self.sockaddr = sockaddr
+            self.file = file
+            self.io = io
+        }
+
+        /// As the decoder makes it: `truncatedPaths` bit N for path N.
+        init(
+            nr: Int, ret: Int64, args: SIMD8<UInt64>, paths: [[UInt8]], truncatedPaths: UInt8,
+            sockaddr: [UInt8], file: FileInfo?, io: IOTotals?
+        ) {
+            self.nr = nr
+            self.ret = ret
+            self.args = args
+            self.paths = paths
+            self.truncatedPaths = truncatedPaths
             self.sockaddr = sockaddr
             self.file = file
             self.io = io
@@ -97,6 +118,8 @@ public struct Event: Equatable, Sendable {
         /// The errno of a failed call.
         public var errno: Int32? { ret < 0 && ret >= -4095 ? Int32(-ret) : nil }
         public func arg(_ index: Int) -> UInt64 { args[index] }
+        public func isPathTruncated(_ slot: Int) -> Bool { truncatedPaths & (1 << slot) != 0 }
+        public var anyPathTruncated: Bool { truncatedPaths != 0 }
         /// An argument as the C int it is, e.g. an fd or AT_FDCWD.
         public func int(_ index: Int) -> Int32 { Int32(truncatingIfNeeded: args[index]) }
     }

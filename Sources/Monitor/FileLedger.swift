@@ -218,6 +218,13 @@ public struct FileLedger: Sendable {
 
     /// Empties `path` and everything below it: objects there are gone.
     private mutating func vacate(_ path: [UInt8]) {
+        // A name with nothing below it (most files) is emptied in place: the
+        // same end as taking it out of `children` and hanging it back in.
+        if children[path] == nil, let slot = names[path] {
+            if case .object(let index) = slot { objects[index].current = nil }
+            names[path] = .vacant
+            return
+        }
         for (name, slot) in subtree(path) {
             if case .object(let index) = slot { objects[index].current = nil }
             remove(name)

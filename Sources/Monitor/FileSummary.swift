@@ -142,7 +142,7 @@ private struct NetEffect {
         summary.modified = ordered(modified)
         summary.deleted = ordered(deleted)
         summary.renamed = renamed.sorted { a, b in
-            a.from != b.from ? a.from.lexicographicallyPrecedes(b.from) : a.to.lexicographicallyPrecedes(b.to)
+            a.from != b.from ? Paths.precedes(a.from, b.from) : Paths.precedes(a.to, b.to)
         }
         summary.read = ordered(read)
         summary.loaded = ordered(loaded)
@@ -156,6 +156,6 @@ private struct NetEffect {
     }
 
     private func ordered(_ names: Set<[UInt8]>) -> [[UInt8]] {
-        names.sorted { $0.lexicographicallyPrecedes($1) }
+        names.sorted(by: Paths.precedes)
     }
 }

@@ -35,16 +35,18 @@ struct FileSyscalls {
     func open(_ ctx: inout SyscallContext, files: inout FileTable, command: inout CommandState?) {
         let call = ctx.call
         let flags: UInt64? = ctx.arg(ctx.arguments.flags) ?? ctx.arguments.impliedFlags
+        // O_CREAT|O_EXCL never follows a symlink in the last component: it fails on one.
+        let exclusive = (flags ?? 0) & (Linux.oCreat | Linux.oExcl) == Linux.oCreat | Linux.oExcl
         let path = resolved(
             ctx, files, dirfd: ctx.dirfd(ctx.arguments.dirfd), slot: 0,
-            followLast: (flags ?? 0) & Linux.oNofollow == 0)
+            followLast: (flags ?? 0) & Linux.oNofollow == 0 && !exclusive)
         guard call.ret >= 0 else {
             // ENOENT says nothing certain (a dangling symlink gives it too); EEXIST of O_CREAT|O_EXCL does.
             if call.errno == Linux.eexist, let path { changeLedger(&command, ctx) { $0.observed(path, exists: true) } }
             var record = ctx.record(.file, .open)
             record.path = path
             record.flags = flags.map(Self.openFlags)
-            record.truncated = call.pathTruncated.first ?? false
+            record.truncated = call.isPathTruncated(0)
             ctx.records.append(.activity(record))
             return
         }
@@ -75,7 +77,7 @@ struct FileSyscalls {
         record.fd = fd
         record.flags = flags.map(Self.openFlags) ?? (writable ? "write" : "read")
         record.loader = loader
-        record.truncated = call.pathTruncated.first ?? false
+        record.truncated = call.isPathTruncated(0)
         ctx.records.append(.activity(record))
     }
 
@@ -125,7 +127,10 @@ struct FileSyscalls {
             changeLedger(&command, ctx) { $0.removed(path, directory: directory) }
             command?.hardLinks.remove(path)
             detachOpenFiles(at: path, caller: &files, others: &others)
-            system.pathChanged(path)
+            // Removing a directory changes how no other name resolves: what
+            // could take its place (a symlink, a renamed directory) says so
+            // when it comes. A removed symlink does change names under it.
+            if !directory { system.pathChanged(path) }
         }
         if call.errno == Linux.enoent, let path { changeLedger(&command, ctx) { $0.observed(path, exists: false) } }
         simple(&ctx, .file, directory ? .rmdir : .unlink, path: path)
@@ -155,7 +160,7 @@ struct FileSyscalls {
         var record = ctx.record(.file, rename ? .rename : .link)
         record.from = from
         record.to = to
-        record.truncated = call.pathTruncated.contains(true)
+        record.truncated = call.anyPathTruncated
         if call.ret == 0, let from, let to {
             if rename {
                 let flags = ctx.arg(ctx.arguments.flags) ?? 0
@@ -236,6 +241,8 @@ struct FileSyscalls {
     /// The absolute path a syscall argument names. Symlinks in the directory
     /// part, and in the last component when the call follows it, are resolved
     /// through the file system as it is now; where that fails, `..` is taken lexically.
+    /// `/proc/self` is the caller's, not the monitor's. Under a changed root
+    /// (a container) the monitor cannot see the caller's `/proc`, and leaves it be.
     func resolved(_ ctx: SyscallContext, _ files: FileTable, dirfd: Int32, slot: Int, followLast: Bool = false)
         -> [UInt8]?
     {
@@ -250,6 +257,7 @@ struct FileSyscalls {
             if path.isEmpty { return base }
             joined = base + [Paths.slash] + path
         }
+        if files.root == nil { joined = Paths.procSelf(joined, pid: ctx.origin.pid, tid: ctx.origin.tid) }
         return system.canonical(joined, followLast: followLast) ?? Paths.normalize(joined)
     }
 
@@ -270,7 +278,7 @@ struct FileSyscalls {
     ) {
         var record = ctx.record(category, action)
         record.path = path
-        record.truncated = ctx.call.pathTruncated.first ?? false
+        record.truncated = ctx.call.isPathTruncated(0)
         ctx.records.append(.activity(record))
     }
 
@@ -283,13 +291,18 @@ struct FileSyscalls {
     }
 
     static func openFlags(_ flags: UInt64) -> String {
-        var names = [["O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"][Int(flags & 3)]]
-        let bits: [(UInt64, String)] = [
-            (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o1000, "O_TRUNC"), (0o2000, "O_APPEND"),
-            (0o4000, "O_NONBLOCK"), (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"),
-            (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"), (0o20000000, "O_TMPFILE"),
-        ]
-        for (bit, name) in bits where flags & bit == bit { names.append(name) }
-        return names.joined(separator: "|")
+        var names = accessModes[Int(flags & 3)]
+        for (bit, name) in flagBits where flags & bit == bit {
+            names += "|"
+            names += name
+        }
+        return names
     }
+
+    private static let accessModes = ["O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"]
+    private static let flagBits: [(UInt64, String)] = [
+        (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o1000, "O_TRUNC"), (0o2000, "O_APPEND"),
+        (0o4000, "O_NONBLOCK"), (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"),
+        (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"), (0o20000000, "O_TMPFILE"),
+    ]
 }

@@ -121,6 +121,16 @@ public struct FileTable: Equatable, Sendable {
         if on { closeOnExec.insert(fd) } else { closeOnExec.remove(fd) }
     }
 
+    /// The table a forked child starts with: the same descriptors, in the
+    /// first io generation, as the kernel starts a new process (see `child_watch`).
+    /// Totals carried for the parent's fds stay the parent's.
+    public func forked() -> FileTable {
+        var child = self
+        child.ioGeneration = UInt32(IO_GENERATION_FIRST)
+        child.carried = [:]
+        return child
+    }
+
     /// The fds exec closes, removed from the table.
     public mutating func exec() -> [Int32: OpenFile] {
         var closed: [Int32: OpenFile] = [:]

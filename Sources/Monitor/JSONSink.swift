@@ -210,6 +210,9 @@ struct JSONObject {
     private var bytes: [UInt8] = [UInt8(ascii: "{")]
     private var empty = true
 
+    /// Room for a typical event line at once, rather than growing to it in steps.
+    init() { bytes.reserveCapacity(512) }
+
     var text: String { String(decoding: bytes + [UInt8(ascii: "}")], as: UTF8.self) }
 
     /// The object closed, as one line of output; nothing may be added after.

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Absolute paths as byte strings: Linux names are bytes, not text.
 public enum Paths {
     static let slash = UInt8(ascii: "/")
@@ -41,6 +43,33 @@ public enum Paths {
             start = index + 1
         }
         return true
+    }
+
+    /// `/proc/self` and `/proc/thread-self` name whoever resolves them: the
+    /// caller's own entries, as the calling thread `pid`/`tid` saw them, are
+    /// `/proc/PID` and `/proc/PID/task/TID`. Other paths are returned as they are.
+    public static func procSelf(_ path: [UInt8], pid: Int32, tid: Int32) -> [UInt8] {
+        guard path.starts(with: procDirectory) else { return path }  // most paths: one comparison
+        let name = path[procDirectory.count...]
+        let entry = name.prefix { $0 != slash }
+        if entry.elementsEqual("self".utf8) {
+            return Array("/proc/\(pid)".utf8) + name[entry.endIndex...]
+        }
+        if entry.elementsEqual("thread-self".utf8) {
+            return Array("/proc/\(pid)/task/\(tid)".utf8) + name[entry.endIndex...]
+        }
+        return path
+    }
+
+    private static let procDirectory = Array("/proc/".utf8)
+
+    /// Byte order, as `lexicographicallyPrecedes` has it, by memcmp: summaries sort thousands of names.
+    public static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        let common = min(a.count, b.count)
+        let order = a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { y in common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common) }
+        }
+        return order != 0 ? order < 0 : a.count < b.count
     }
 
     /// Shared libraries, the loader's cache and locale data: what the

@@ -17,25 +17,42 @@ public struct Reorderer: Sendable {
         newest = max(newest, event.ktime)
     }
 
-    /// Events older than the window, in timestamp order; and when given,
-    /// stamped before `delivered`, the time before which every record is in
-    /// hand (per-CPU buffers read one after another).
-    public mutating func release(delivered: UInt64? = nil) -> [Event] {
-        guard newest > window else { return [] }
+    /// Hands `body` the events older than the window, in timestamp order; and
+    /// when given, stamped before `delivered`, the time before which every
+    /// record is in hand (per-CPU buffers read one after another).
+    public mutating func release(delivered: UInt64? = nil, _ body: (Event) -> Void) {
+        guard newest > window else { return }
         let horizon = min(newest - window, delivered ?? .max)
-        return take { $0.ktime <= horizon }
+        take({ $0.ktime <= horizon }, body)
     }
 
     /// Everything held, in timestamp order: for a quiet poll or the end.
-    public mutating func flush() -> [Event] { take { _ in true } }
+    public mutating func flush(_ body: (Event) -> Void) { take({ _ in true }, body) }
 
-    private mutating func take(_ ready: (Event) -> Bool) -> [Event] {
+    /// `release`, collected.
+    public mutating func release(delivered: UInt64? = nil) -> [Event] {
+        var events: [Event] = []
+        release(delivered: delivered) { events.append($0) }
+        return events
+    }
+
+    /// `flush`, collected.
+    public mutating func flush() -> [Event] {
+        var events: [Event] = []
+        flush { events.append($0) }
+        return events
+    }
+
+    /// The events are handed out where they lie, then dropped: not copied out first.
+    private mutating func take(_ ready: (Event) -> Bool, _ body: (Event) -> Void) {
         // Mostly in order already. sort is stable: equal timestamps keep arrival order.
         if !pending.indices.dropFirst().allSatisfy({ pending[$0 - 1].ktime <= pending[$0].ktime }) {
             pending.sort { $0.ktime < $1.ktime }
         }
         let cut = pending.firstIndex { !ready($0) } ?? pending.count
-        defer { pending.removeFirst(cut) }
-        return Array(pending[..<cut])
+        pending.withUnsafeBufferPointer { events in
+            for event in events[..<cut] { body(event) }
+        }
+        pending.removeFirst(cut)
     }
 }

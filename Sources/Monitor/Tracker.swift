@@ -158,7 +158,7 @@ public struct Tracker {
             }
             addProcess(
                 pid: fork.childPid, ppid: fork.parentPid, comm: event.comm, argv: parent.argv,
-                command: command, ktime: event.ktime, files: parent.files, daemon: daemon)
+                command: command, ktime: event.ktime, files: parent.files.forked(), daemon: daemon)
         }
         record.command = command
         return records + [.process(record)]

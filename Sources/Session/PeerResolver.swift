@@ -275,13 +275,7 @@ public final class PeerResolver {
 
     /// The parent pid from /proc/PID/stat; nil if the process is gone.
     public static func parentPid(_ pid: Int32) -> Int32? {
-        guard let stat = FileManager.default.contents(atPath: "/proc/\(pid)/stat").map([UInt8].init),
-            let close = stat.lastIndex(of: UInt8(ascii: ")")), close + 2 < stat.count
-        else { return nil }
-        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        let fields = stat[(close + 2)...].split(separator: UInt8(ascii: " "))
-        guard fields.count > 1 else { return nil }
-        return Int32(String(decoding: fields[1], as: UTF8.self))
+        FileManager.default.contents(atPath: "/proc/\(pid)/stat").flatMap { ProcText.stat([UInt8]($0))?.ppid }
     }
 
     /// /proc/PID/comm without its newline; nil if the process is gone.

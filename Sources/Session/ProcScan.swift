@@ -1,4 +1,5 @@
 import Foundation
+import Monitor
 
 /// Reads /proc for the processes that exist before the probes see them.
 enum ProcScan {
@@ -15,17 +16,9 @@ enum ProcScan {
     }
 
     static func read(_ pid: Int32) -> Process? {
-        guard let stat = bytes("/proc/\(pid)/stat"),
-            let open = stat.firstIndex(of: UInt8(ascii: "(")),
-            let close = stat.lastIndex(of: UInt8(ascii: ")"))
-        else { return nil }
-        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        let fields = stat[(close + 2)...].split(separator: UInt8(ascii: " "))
-        guard fields.count > 1, let ppid = Int32(String(decoding: fields[1], as: UTF8.self)) else { return nil }
-        var argv = (bytes("/proc/\(pid)/cmdline") ?? []).split(separator: 0, omittingEmptySubsequences: false).map(
-            Array.init)
-        if argv.last?.isEmpty == true { argv.removeLast() }
-        return Process(pid: pid, ppid: ppid, comm: Array(stat[(open + 1)..<close]), argv: argv, threads: threads(pid))
+        guard let stat = bytes("/proc/\(pid)/stat").flatMap(ProcText.stat) else { return nil }
+        let argv = ProcText.cmdline(bytes("/proc/\(pid)/cmdline") ?? [])
+        return Process(pid: pid, ppid: stat.ppid, comm: stat.comm, argv: argv, threads: threads(pid))
     }
 
     static func threads(_ pid: Int32) -> [Int32] {
@@ -55,18 +48,14 @@ enum ProcScan {
         return result
     }
 
-    /// The open flags of an fd, from /proc/PID/fdinfo (octal "flags:" line).
+    /// The open flags of an fd, from /proc/PID/fdinfo.
     static func fdFlags(pid: Int32, fd: Int32) -> UInt64? {
-        let text = String(decoding: bytes("/proc/\(pid)/fdinfo/\(fd)") ?? [], as: UTF8.self)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags:") }) else { return nil }
-        return UInt64(line.dropFirst("flags:".count).trimmingCharacters(in: .whitespaces), radix: 8)
+        bytes("/proc/\(pid)/fdinfo/\(fd)").flatMap(ProcText.fdinfoFlags)
     }
 
     /// A field of /proc/self/status in KiB, e.g. VmRSS; "?" if absent.
     static func memory(_ field: String) -> String {
-        let text = String(decoding: bytes("/proc/self/status") ?? [], as: UTF8.self)
-        let line = text.split(separator: "\n").first { $0.hasPrefix(field + ":") }
-        return line?.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
+        ProcText.statusField(field, in: bytes("/proc/self/status") ?? []) ?? "?"
     }
 
     /// Where `pid`'s root directory is mounted in the monitor's mount
@@ -79,39 +68,23 @@ enum ProcScan {
         if root.st_dev == own.st_dev && root.st_ino == own.st_ino { return nil }
         let dev = UInt64(root.st_dev)  // glibc's major() and minor(), which Swift does not import
         let device = "\((dev >> 8) & 0xfff | (dev >> 32) & ~0xfff):\(dev & 0xff | (dev >> 12) & ~0xff)"
-        let text = String(decoding: bytes("/proc/self/mountinfo") ?? [], as: UTF8.self)
-        for line in text.split(separator: "\n") {
-            // ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ...: spaces in paths are escaped as \040.
-            let fields = line.split(separator: " ")
-            guard fields.count > 4, fields[2] == device, fields[3] == "/" else { continue }
-            let point = unescapeMountPath(fields[4])
-            var mounted = stat()
-            if stat(String(decoding: point, as: UTF8.self), &mounted) == 0, mounted.st_dev == root.st_dev,
-                mounted.st_ino == root.st_ino
+        for mount in MountInfo.parse(bytes("/proc/self/mountinfo") ?? []) {
+            guard mount.device == device, mount.root == Array("/".utf8) else { continue }
+            if let mounted = status(of: mount.mountPoint), mounted.st_dev == root.st_dev, mounted.st_ino == root.st_ino
             {
-                return point
+                return mount.mountPoint
             }
         }
         return nil
     }
 
-    /// mountinfo's octal escapes (\040 for a space) undone.
-    private static func unescapeMountPath(_ field: Substring) -> [UInt8] {
-        let raw = Array(field.utf8)
-        var out: [UInt8] = []
-        var i = 0
-        while i < raw.count {
-            if raw[i] == UInt8(ascii: "\\"), i + 3 < raw.count,
-                let value = UInt8(String(decoding: raw[(i + 1)...(i + 3)], as: UTF8.self), radix: 8)
-            {
-                out.append(value)
-                i += 4
-            } else {
-                out.append(raw[i])
-                i += 1
-            }
+    /// stat(2) of a path given as bytes: a mount point need not be UTF-8.
+    private static func status(of path: [UInt8]) -> stat? {
+        var info = stat()
+        let result = (path + [0]).withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { stat($0.baseAddress!, &info) }
         }
-        return out
+        return result == 0 ? info : nil
     }
 
     private static func bytes(_ path: String) -> [UInt8]? {

@@ -52,6 +52,7 @@ public final class Session {
     private var missingOnLastSweep = Set<Int32>()
     private var lastSweep: UInt64 = 0
     private var lastIOSweep: UInt64 = 0
+    private var unknownIOAtLastSweep = Set<Int32>()
     private var unattributedIO = 0
 
     /// `sink` gets the trace; `diagnostics` (stderr) gets the status lines.
@@ -215,10 +216,10 @@ public final class Session {
         }
         for record in tracker.lost(delta, ktime: Self.now(CLOCK_MONOTONIC)) { sink.emit(record) }
         tracker.unattributed = tracer.unattributedCount()
-        let events = flushAll ? reorderer.flush() : reorderer.release(delivered: tracer.deliveredBefore)
-        for event in events {
-            for record in tracker.handle(event) { sink.emit(record) }
+        let handle = { (event: Event) in
+            for record in tracker.handle(event) { self.sink.emit(record) }
         }
+        if flushAll { reorderer.flush(handle) } else { reorderer.release(delivered: tracer.deliveredBefore, handle) }
         for record in tracker.expire(ktime: Self.now(CLOCK_MONOTONIC)) { sink.emit(record) }
         let chores = tracker.takeKernelChores()
         for tag in chores.forget { tracer.forget(tag: tag) }
@@ -229,12 +230,20 @@ public final class Session {
 
     /// Every 2 s, deletes the kernel's read and write totals of processes that
     /// are gone: I/O on descriptors the trace does not name (eventfd, epoll ...).
+    /// A process the tracker does not know may be one whose fork is still on
+    /// its way: its totals go only when it was unknown at the sweep before too.
     private func dropStaleIOTotals(_ tracer: Tracer, _ tracker: Tracker) {
         let now = Self.now(CLOCK_MONOTONIC)
         guard now - lastIOSweep >= 2_000_000_000 else { return }
         lastIOSweep = now
         let live = Set(tracker.livePids)
-        unattributedIO += tracer.dropIOTotals { live.contains($0) }
+        var unknown = Set<Int32>()
+        unattributedIO += tracer.dropIOTotals { pid in
+            if live.contains(pid) { return true }
+            unknown.insert(pid)
+            return !unknownIOAtLastSweep.contains(pid)
+        }
+        unknownIOAtLastSweep = unknown
     }
 
     /// When exit events were lost, processes can end unseen: once a second,

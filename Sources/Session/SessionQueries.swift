@@ -1,4 +1,5 @@
 import BPFSources
+import CSockDiag
 import Foundation
 import Kernel
 import Monitor
@@ -134,7 +135,8 @@ final class SessionQueries: SystemQueries {
                 let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(name)")
             else { continue }
             let writable = ProcScan.fdFlags(pid: pid, fd: fd).map { $0 & 3 != 0 } ?? false
-            if target.hasPrefix("socket:["), let inode = UInt64(target.dropFirst(8).dropLast()) {
+            let inode = UInt64(sockdiag_socket_link_inode(target, target.utf8.count))
+            if inode != 0 {
                 let socket = socket(inode: inode) ?? SocketState(family: "unknown", type: "unknown", inode: inode)
                 table.open(fd, OpenFile(kind: .socket, writable: true, socket: socket))
             } else if target.hasPrefix("pipe:[") {

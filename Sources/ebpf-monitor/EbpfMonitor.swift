@@ -40,13 +40,15 @@ struct EbpfMonitor: ParsableCommand {
             Summaries, lost-event lines and status lines always print.
             """)
 
-    @Option(name: .long, help: "Watch this process, its existing descendants and everything they start.")
+    @Option(
+        name: .long, help: "Watch this process, its existing descendants and everything they start.",
+        completion: .shellCommand("ps -e -o pid="))
     var pid: Int32?
 
     @Option(name: .long, help: "Output format: text (columns, for people) or json (JSON Lines, for scripts).")
     var format: OutputFormat = .text
 
-    @Option(name: .long, help: "Write the trace to this file instead of standard output.")
+    @Option(name: .long, help: "Write the trace to this file instead of standard output.", completion: .file())
     var output: String?
 
     @OptionGroup var report: ReportOption

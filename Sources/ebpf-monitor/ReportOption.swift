@@ -9,7 +9,8 @@ import Session
 struct ReportOption: ParsableArguments {
     @Option(
         name: .customLong("report"),
-        help: "When the trace ends, also write a self-contained HTML report to this file.")
+        help: "When the trace ends, also write a self-contained HTML report to this file.",
+        completion: .file(extensions: ["html"]))
     var path: String?
 
     /// The report's sink, or nil without `--report`. Exits with the `--output`

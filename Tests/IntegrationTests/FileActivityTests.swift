@@ -325,6 +325,24 @@ extension IntegrationTests {
             #expect(writes.map { $0.int("bytes") ?? -1 } == [5], "one total at exit: \(writes)")
         }
 
+        /// Every read of a child the shell forks the moment the command starts is
+        /// counted: the kernel's totals of a process whose fork user space has
+        /// not yet decoded are kept, not swept away as a stale process's.
+        @Test func readsOfAFreshChildAreAllCounted() throws {
+            let scenario = FileScenario(
+                name: "fresh child", setup: "head -c 50000 /dev/zero >source.bin",
+                script: """
+                    dd if=source.bin of=/dev/null bs=1 status=none
+                    true
+                    """)
+            let space = try FileWorkspace(scenario: scenario)
+            defer { space.remove() }
+            let (_, objects) = try space.runJSON(scenario)
+            let reads = FileStream(objects: objects, root: space.rootBytes)
+                .events("read", space.rootBytes + Array("/source.bin".utf8))
+            #expect(reads.map { $0.int("calls") ?? -1 } == [50_000], "one byte a call: \(reads)")
+        }
+
         /// The summary's net effect against a before/after snapshot of the directory,
         /// objects followed by inode. The stream's creations name paths that really
         /// exist at the end, or that a later event removed.

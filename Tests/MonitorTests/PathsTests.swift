@@ -93,6 +93,29 @@ import Testing
             #expect(!Paths.isLoaderFile(bytes(path)), "\(path)")
         }
     }
+
+    /// The summaries' sort order is the bytes' order, high bytes after ASCII, a prefix first.
+    @Test func precedesIsByteOrder() {
+        let names: [[UInt8]] = [[], [0x2F], [0x2F, 0x61], [0x2F, 0x62], [0x2F, 0x61, 0x00], [0xFF], [0x7F, 0x80], [0x80]]
+        for a in names {
+            for b in names {
+                #expect(Paths.precedes(a, b) == a.lexicographicallyPrecedes(b), "\(a) \(b)")
+            }
+        }
+    }
+
+    /// `/proc/self` is the caller's entry, so the monitor never resolves it as its own.
+    @Test(arguments: [
+        ("/proc/self/exe", "/proc/42/exe"),
+        ("/proc/self", "/proc/42"),
+        ("/proc/thread-self/comm", "/proc/42/task/43/comm"),
+        ("/proc/selfish/x", "/proc/selfish/x"),
+        ("/proc/42/exe", "/proc/42/exe"),
+        ("/srv/proc/self/x", "/srv/proc/self/x"),
+    ])
+    func procSelfIsTheCallers(path: String, expected: String) {
+        #expect(text(Paths.procSelf(bytes(path), pid: 42, tid: 43)) == expected)
+    }
 }
 
 private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }

@@ -192,6 +192,29 @@ import Testing
         #expect(texts(try #require(records.summaries.first).files.created) == ["/t/out"])
     }
 
+    /// A forked child starts in the kernel's first io generation, whatever the
+    /// parent's: at its exec the child's own totals are looked up, and the
+    /// totals of what it opens after the exec are not taken early.
+    @Test func forkedChildCountsGenerationsFromTheFirst() throws {
+        var run = Run()
+        run.handle(Make.exec(run.tick(), pid: 100, comm: "sh", path: "/bin/sh", argv: ["sh"]))
+        run.call("openat", ret: 3, [atFDCWD, 0, O.rdonly], paths: ["/t/a"], file: .regular())
+        run.handle(Make.fork(run.tick(), pid: 100, child: 101))
+        run.system.hold(pid: 101, fd: 3, generation: 0, io(read: 4, reads: 1))
+        // The child's exec, and the 900 reads its new program made on fd 3
+        // (a new file, in generation 1) before the exec was decoded.
+        run.system.hold(pid: 101, fd: 3, generation: 1, io(read: 900, reads: 900))
+        let exec = Event.Exec(filename: p("/bin/storm"), argv: [p("storm")], oldTid: 101, ioEntries: 2)
+        run.handle(Event(ktime: run.tick(), pid: 101, tid: 101, comm: p("storm"), body: .exec(exec)))
+        #expect(run.system.ioQueries.last?.generations == 0...0)
+        run.call("close", ret: 0, [3], pid: 101)  // the parent's file, read 4 bytes in generation 0
+        run.call("openat", ret: 3, [atFDCWD, 0, O.rdonly], paths: ["/t/b"], file: .regular(), pid: 101)
+        let read = try #require(
+            run.call("close", ret: 0, [3], io: io(read: 100, reads: 100), pid: 101).activities.first)
+        #expect(read.path == p("/t/b") && read.bytes == 100 && read.calls == 100)
+        #expect(run.system.held[.init(pid: 101, fd: 3, generation: 1)]?.reads == 900, "taken before its time")
+    }
+
     /// dup and F_DUPFD share the file: ftruncate through the copy names it.
     @Test func ftruncateThroughADupedDescriptor() throws {
         var run = Run()

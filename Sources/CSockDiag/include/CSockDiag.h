@@ -7,8 +7,8 @@
  * name the socket's creator, which is wrong for inherited or socket-activated
  * sockets. Mapping a socket inode to its processes is done from /proc.
  *
- * Every function opens its own netlink socket and closes it before
- * returning, so calls are independent and thread-safe. Functions return 0 on
+ * Every query opens its own netlink socket and closes it before returning,
+ * so calls are independent and thread-safe. Functions return 0 on
  * success and a negative errno on failure; -ENOENT means "no such socket".
  * Socket inode numbers are 32-bit in the kernel's diag interfaces.
  */
@@ -81,9 +81,6 @@ enum {
  * remote host, a listener, an unconnected UDP socket, or a peer that closed. */
 int sockdiag_inet_peer(const sockdiag_inet *sock, sockdiag_inet *peer, int *kind);
 
-/* "1.2.3.4:80" or "[::1]:80" for one side of sock (remote != 0: the remote
- * side) into buf, NUL-terminated. Returns the length, or -ENOSPC. 64 bytes
- * always suffice. */
 /*
  * The TCP socket listening on `address` (4 bytes for AF_INET, 16 for
  * AF_INET6, network order) and `port`, or on the wildcard address there: who
@@ -91,7 +88,56 @@ int sockdiag_inet_peer(const sockdiag_inet *sock, sockdiag_inet *peer, int *kind
  */
 int sockdiag_inet_listener_at(uint8_t family, const uint8_t *address, uint16_t port, sockdiag_inet *out);
 
+/* "1.2.3.4:80" or "[::1]:80" for one side of sock (remote != 0: the remote
+ * side) into buf, NUL-terminated. Returns the length, or -ENOSPC. 64 bytes
+ * always suffice. */
 int sockdiag_inet_format(const sockdiag_inet *sock, int remote, char *buf, size_t len);
+
+/*
+ * The reply parsers behind the queries above: pure functions of the bytes,
+ * apart from the I/O, so that tests and the fuzzer can feed them any reply.
+ * Each takes one datagram as recv() returned it and walks its netlink
+ * messages, checking every header and attribute against what is left of the
+ * datagram before reading it. Messages of other requests (another
+ * nlmsg_seq) are passed over; a socket message of another type, or too short
+ * for its fixed header, is skipped; an attribute that does not fit ends the
+ * attributes of its message. `each` is called for every socket described.
+ *
+ * Returns 0 when the reply is complete (NLMSG_DONE, an ack, or `each`
+ * returned nonzero), SOCKDIAG_MORE when the next datagram must be read, or
+ * a negative errno: the kernel's, from NLMSG_ERROR or from the NLMSG_DONE of
+ * a failed dump; -EBADMSG for a message header that claims less than itself
+ * or more than is left, or an NLMSG_ERROR that is short or holds no errno.
+ */
+enum { SOCKDIAG_SEQ = 1 };  /* the sequence number of every request */
+enum { SOCKDIAG_MORE = 1 }; /* the reply goes on in the next datagram */
+
+typedef struct sockdiag_unix_reader {
+	/* A client's inode to look for in each listener's accept queue
+	 * (UNIX_DIAG_ICONS), or 0. */
+	uint32_t icon;
+	/* holds_icon: the socket's accept queue holds `icon`. Returns 0 to go
+	 * on, nonzero to stop. */
+	int (*each)(const sockdiag_unix *socket, int holds_icon, void *ctx);
+	void *ctx;
+} sockdiag_unix_reader;
+
+/* UNIX_DIAG replies (unix_diag_msg and UNIX_DIAG_* attributes). */
+int sockdiag_unix_parse(const void *buf, size_t len, const sockdiag_unix_reader *reader);
+
+typedef struct sockdiag_inet_reader {
+	/* IPPROTO_TCP or IPPROTO_UDP: the table that was dumped, which the
+	 * reply does not name. */
+	uint8_t protocol;
+	/* v6only: INET_DIAG_SKV6ONLY was set. Returns 0 to go on, nonzero to
+	 * stop. */
+	int (*each)(const sockdiag_inet *socket, int v6only, void *ctx);
+	void *ctx;
+} sockdiag_inet_reader;
+
+/* inet_diag replies (inet_diag_msg and INET_DIAG_* attributes); a message
+ * of a family other than AF_INET and AF_INET6 is skipped. */
+int sockdiag_inet_parse(const void *buf, size_t len, const sockdiag_inet_reader *reader);
 
 /* The socket inodes a process holds: for each /proc/PID/fd entry that is a
  * socket, one inode and its fd. Fills at most capacity pairs and returns how
@@ -102,5 +148,10 @@ int sockdiag_process_sockets(int32_t pid, uint32_t *inodes, int32_t *fds, size_t
 /* The socket inode behind /proc/PID/fd/FD, 0 if it is not a socket, or a
  * negative errno (-ENOENT: no such process or fd). */
 int64_t sockdiag_fd_socket_inode(int32_t pid, int32_t fd);
+
+/* The inode in an fd link's target, "socket:[12345]" (len bytes, no NUL
+ * needed); 0 for any other target, and for a number that is not plain
+ * decimal digits or does not fit 32 bits. */
+uint32_t sockdiag_socket_link_inode(const char *link, size_t len);
 
 #endif
