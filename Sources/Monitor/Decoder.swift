@@ -113,7 +113,9 @@ public struct Decoder: Sendable {
         }
         let argsOffset = MemoryLayout<syscall_event>.offset(of: \syscall_event.args)!
         var args = SIMD8<UInt64>()
-        for index in 0..<6 { args[index] = bytes.loadUnaligned(fromByteOffset: argsOffset + 8 * index, as: UInt64.self) }
+        for index in 0..<6 {
+            args[index] = bytes.loadUnaligned(fromByteOffset: argsOffset + 8 * index, as: UInt64.self)
+        }
         guard pathsOffset + sockaddrLength <= bytes.count else {
             throw Failure.sizeMismatch(kind: kind, size: bytes.count)
         }

@@ -96,7 +96,9 @@ import Testing
 
     /// The summaries' sort order is the bytes' order, high bytes after ASCII, a prefix first.
     @Test func precedesIsByteOrder() {
-        let names: [[UInt8]] = [[], [0x2F], [0x2F, 0x61], [0x2F, 0x62], [0x2F, 0x61, 0x00], [0xFF], [0x7F, 0x80], [0x80]]
+        let names: [[UInt8]] = [
+            [], [0x2F], [0x2F, 0x61], [0x2F, 0x62], [0x2F, 0x61, 0x00], [0xFF], [0x7F, 0x80], [0x80],
+        ]
         for a in names {
             for b in names {
                 #expect(Paths.precedes(a, b) == a.lexicographicallyPrecedes(b), "\(a) \(b)")
