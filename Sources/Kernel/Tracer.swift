@@ -189,10 +189,12 @@ public final class Tracer {
         return module.functionNames
     }
 
-    /// Adds a task to the watched set, working for the command whose first
-    /// process is `tag`. False when the map is full.
+    /// Adds a task to the watched set, working for the command tagged `tag`
+    /// (see "Attribution" in bpf/events.h). False when the map is full.
+    /// `replacing` false leaves a task the fork probe watched already as it
+    /// is, with the tag the probe gave it.
     @discardableResult
-    public func watch(tid: Int32, tag: Int32) -> Bool {
+    public func watch(tid: Int32, tag: Int32, replacing: Bool = true) -> Bool {
         var key = UInt32(bitPattern: tid)
         // The first generation, as FileTable counts it: totals are looked up by it.
         var value = task_watch(
@@ -201,10 +203,13 @@ public final class Tracer {
         _ = bpf_delete_elem(retiredFD, &retired)  // a reused pid: a new command
         var slot = key & (UInt32(MAYBE_SLOTS) - 1), mark: UInt32 = 1  // before the entry: see maybe_watched
         guard bpf_update_elem(maybeWatchedFD, &slot, &mark, 0) == 0 else { return false }
-        return bpf_update_elem(watchedFD, &key, &value, 0) == 0
+        if bpf_update_elem(watchedFD, &key, &value, replacing ? UInt64(BPF_ANY) : UInt64(BPF_NOEXIST)) == 0 {
+            return true
+        }
+        return !replacing && errno == EEXIST
     }
 
-    /// --pid: each child of `root` starts a command, with its own pid as its tag.
+    /// --pid: each child of `root` starts a command, with a tag of its own (command_tag in bpf/lib/tasks.h).
     public func setShellRoot(_ root: Int32) throws {
         var key = CONFIG_SHELL_ROOT.rawValue
         var value = UInt32(bitPattern: root)

@@ -185,7 +185,8 @@ public final class Session {
             if late.isEmpty { break }
             for process in late {
                 let tag = process.ppid == root ? process.pid : tracker.tag(of: process.ppid)
-                for tid in process.threads { tracer.watch(tid: tid, tag: tag) }
+                // Forked after the root was watched: the fork probe may have watched it, with the tag it made.
+                for tid in process.threads { tracer.watch(tid: tid, tag: tag, replacing: false) }
                 known.insert(process.pid)
             }
         }

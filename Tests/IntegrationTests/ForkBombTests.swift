@@ -48,7 +48,8 @@ extension IntegrationTests {
         let bomb = try #require(Fixture.report(report).first { $0.role == "bomb" }, "the bomb did not report: \(run)")
         let (made, refused) = (bomb.id, bomb.parent)
         #expect(
-            refused > 0 && made == Self.bombLimit - 1,
+            // At least the cgroup's room: a fork can still succeed after others past their deadline were reaped.
+            refused > 0 && made >= Self.bombLimit - 1,
             "the cgroup must have held the bomb: \(made) forks made, \(refused) refused")
 
         let root = try #require(objects.events("exec").first?.int("pid"))

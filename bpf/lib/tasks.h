@@ -58,8 +58,10 @@ static __always_inline void mark_maybe(u32 id, enum maybe_set set)
  * command. A pid handed out again thus leads a command of a new tag, while
  * daemon threads that still hold the old command's tag find it retired.
  * Generations start at 1, so no command tag equals a pid, the tag user space
- * gives the commands it starts. The generation wraps after 1023 commands led
- * by one pid. Only a fork makes a pid's command, so the slot needs no lock.
+ * gives the commands it starts. Pids share a slot's counter (the pid modulo
+ * the slots), so a tag comes back after 1023 commands led by the pids of one
+ * slot. Two forks of one slot at once may take one generation; their pids
+ * still differ, and so do their tags.
  */
 static __always_inline u32 command_tag(u32 pid)
 {

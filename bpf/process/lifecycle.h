@@ -35,8 +35,10 @@ static __always_inline struct task_watch child_watch(const struct task_watch *pa
 	struct task_watch child = *parent;
 	if (!(flags & EVENT_FLAG_THREAD)) {
 		child.generation = IO_GENERATION_FIRST;
-		if (parent_pid == config_value(CONFIG_SHELL_ROOT))
+		if (parent_pid == config_value(CONFIG_SHELL_ROOT)) {
 			child.tag = command_tag(child_pid);
+			retired_tags.delete(&child.tag); /* a tag made again after its generation wrapped */
+		}
 	}
 	return child;
 }
