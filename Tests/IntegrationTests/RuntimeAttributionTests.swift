@@ -83,8 +83,6 @@ extension IntegrationTests {
             case .broker where scenario.clients > 1:
                 return
                     "a service's completion is certain only when the broker's batch of replies pairs with its answers one to one, and the first requests on a connection tagged while it held bytes are out of step"
-            case .datagram where scenario.daemonOptions.contains("recvmmsg") && scenario.clients > 1:
-                return "the datagrams of one recvmmsg count as one request, their tags mixed: ambiguous"
             case .selfwake where scenario.clients > 1:
                 return "an eventfd found holding wake-ups from before is read for no one"
             default:
@@ -130,25 +128,12 @@ extension IntegrationTests {
             } else {
                 #expect(watched.recall >= target, "recall at least \(target): \(watched.misattribution)")
             }
-            let found = {
-                #expect(
-                    watched.recall == 1 || (watched.summary.int("unattributed") ?? 0) > 0,
-                    "a missed file is counted as unattributed daemon work: \(watched.misattribution)")
-                expectDaemons(watched, daemon: daemon)
-            }
-            if scenario.design == .datagram, watched.recall == 0, let shortfall = Self.knownRecallShortfall(scenario) {
-                // (A datagram server never credited is never made a daemon: its calls are no one's to count.)
-                withKnownIssue(Comment(rawValue: shortfall), isIntermittent: true) { found() }
-            } else {
-                found()
-            }
+            #expect(
+                watched.recall == 1 || (watched.summary.int("unattributed") ?? 0) > 0,
+                "a missed file is counted as unattributed daemon work: \(watched.misattribution)")
+            expectDaemons(watched, daemon: daemon)
             expectDaemonEvents(watched, daemon: daemon)
-            if scenario.design == .datagram, let shortfall = Self.knownRecallShortfall(scenario) {
-                // (A server seldom credited is seldom found: its address may then name no process.)
-                withKnownIssue(Comment(rawValue: shortfall), isIntermittent: true) {
-                    expectPeerNamed(watched, daemon: daemon)
-                }
-            } else if scenario.design == .datagram {
+            if scenario.design == .datagram {
                 expectPeerNamed(watched, daemon: daemon)
             }
         }

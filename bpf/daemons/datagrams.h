@@ -280,12 +280,20 @@ static __always_inline void forget_copied_datagrams(void)
 
 /*
  * The datagrams a receive call of a named unix datagram socket took, by
- * their notes; the call's notes are used up. Datagrams read together
- * (recvmmsg) are answered to as many addresses through one socket, where no
- * run of writes tells one answer from the next: like a goroutine's requests,
- * they count as one, their tags mixed.
+ * their notes; the call's notes are used up. Returns how many it took, or
+ * -1 when their tags are unknown.
+ * - Datagrams of one command (or of none) are one request of that command.
+ * - Datagrams of several read together (recvmmsg) are answered through one
+ *   socket, to as many addresses, where no run of writes tells one answer
+ *   from the next. Each answer goes to its datagram's sender, so the thread
+ *   takes no tag (`by_reply`): its calls wait in its episode for the write
+ *   that answers them, which names whose they were (daemon_reply). A
+ *   goroutine, whose requests are followed one by one, takes them mixed.
+ * - A call that copied more datagrams than can be noted took some of
+ *   unknown senders: for no one.
  */
-static __always_inline int take_noted_datagrams(struct channel *channel, struct taken_segments *into)
+static __always_inline int take_noted_datagrams(struct channel *channel, struct taken_segments *into, u32 messages,
+						int goroutine)
 {
 	channel->count = 0; /* (its segments are not counted: the notes tell) */
 	struct datagram_reads *reads = datagram_reads(0);
@@ -295,12 +303,27 @@ static __always_inline int take_noted_datagrams(struct channel *channel, struct 
 	reads->count = 0;
 	if (!count)
 		return 0;
+	if (messages > count)
+		return -1;
 	into->tags[0] = reads->tags[0];
+	int differ = 0;
+#pragma unroll
+	for (int i = 1; i < CHANNEL_SEGMENTS; i++) {
+		if (i < count) {
+			differ |= reads->tags[i].tag != reads->tags[0].tag ||
+				  reads->tags[i].also_tag != reads->tags[0].also_tag;
+			if (goroutine || !differ)
+				mix_tags(&into->tags[0], &reads->tags[i]);
+		}
+	}
+	if (goroutine || !differ)
+		return 1;
 #pragma unroll
 	for (int i = 1; i < CHANNEL_SEGMENTS; i++)
 		if (i < count)
-			mix_tags(&into->tags[0], &reads->tags[i]);
-	return 1;
+			into->tags[i] = reads->tags[i];
+	into->by_reply = 1;
+	return count;
 }
 
 /*

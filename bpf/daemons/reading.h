@@ -293,6 +293,7 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	struct task_tag *taken = reading->tags;
 	int count = 0;
 	int continues = 0;
+	int by_reply = 0;
 	if (channel) {
 		if (g)
 			grpc_read(&goroutine, &key);
@@ -308,7 +309,9 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 			count = sender ? take_sender_datagram(channel, &key, sock, sender, reading) : DATAGRAM_COUNTED;
 			if (count == DATAGRAM_COUNTED)
 				count = key.b & CHANNEL_KEY_UDP ? take_datagrams(channel, &key, sock, messages, reading)
-								: take_noted_datagrams(channel, reading);
+								: take_noted_datagrams(channel, reading, messages, g != 0);
+			by_reply = reading->by_reply;
+			reading->by_reply = 0;
 		} else {
 			if (channel->messages && channel->unsynced && took_first_message(channel, sock))
 				channel->unsynced = 0;
@@ -359,15 +362,16 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	if (queue)
 		self->queued = 0;
 	reader_tag(&first, g != 0, daemon);
-	struct task_tag tag = {}; /* with bytes of unknown order (count < 0): for none */
-	if (count > 0)
+	/* With bytes of unknown order (count < 0): for none. Datagrams answered one by one: none yet. */
+	struct task_tag tag = {};
+	if (count > 0 && !by_reply)
 		tag = taken[0];
 	if (g) {
 #pragma unroll
 		for (int i = 1; i < CHANNEL_SEGMENTS; i++)
 			if (i < count)
 				mix_tags(&tag, &taken[i]);
-	} else if (count > 1 && (daemon || first.tag)) {
+	} else if (count > 1 && !by_reply && (daemon || first.tag)) {
 		if (!self)
 			self = this_thread(1);
 		if (self) {
@@ -384,7 +388,7 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	if (self && daemon && !g)
 		self->requests += 1;
 	if (self && daemon && !g && !tag.tag)
-		self->serving_none = 1;
+		self->serving_none = !by_reply;
 	else if (self && tag.tag)
 		self->serving_none = 0;
 	if (!tag.tag && (daemon || first.tag)) {
