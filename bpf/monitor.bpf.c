@@ -159,6 +159,16 @@ static __always_inline void tag_daemon_write(struct bpf_raw_tracepoint_args *ctx
 		tagged.make = 1; /* so that its reader knows the writer (read_wakeup) */
 		self->handed = 0;
 		self->claiming = !self->requests;
+	} else if (self->episode.count && !self->g) {
+		/*
+		 * Its kept calls may ride on a reply to another daemon (pass_completion):
+		 * on a stream that daemon sent it requests on, the reply makes the channel.
+		 * (Not on others: a channel no one reads is never deleted.)
+		 */
+		struct channel_end back = {};
+		tagged.make = channel_of(write.args[0], CHANNEL_READER, NULL, &back) == CHANNEL_SOCKET &&
+			      back.key.b != CHANNEL_KEY_UNIX_NAME && !(back.key.b & CHANNEL_KEY_UDP) &&
+			      channels.lookup(&back.key) != NULL;
 	}
 	u32 reaches = 0;
 	enum channel_kind kind = tag_channel(write.args[0], &tagged, &reaches, &self->flight);
