@@ -134,8 +134,7 @@ static __always_inline void read_kernel_two(const void *base, u64 a, u64 b, u64 
  * The 8 bytes at offsets a, b and c of one struct: in one read when the
  * three lie within READ_SPAN bytes, else in read_kernel_two's reads.
  */
-static __always_inline void read_kernel_three(const void *base, u64 a, u64 b, u64 c, u64 *at_a, u64 *at_b,
-					      u64 *at_c)
+static __always_inline void read_kernel_three(const void *base, u64 a, u64 b, u64 c, u64 *at_a, u64 *at_b, u64 *at_c)
 {
 	u64 low = a < b ? a : b, high = a < b ? b : a;
 	low = c < low ? c : low;
