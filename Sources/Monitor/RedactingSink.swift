@@ -7,7 +7,17 @@ public final class RedactingSink: Sink {
 
     public init(_ sink: Sink) { self.sink = sink }
 
-    public func emit(_ record: Record) { sink.emit(redacted(record)) }
+    /// A file or network event whose names hold nothing to mask (most of them)
+    /// goes on as it is, without a copy of the event.
+    public func emit(_ record: Record) {
+        if case .activity(let event) = record, redactor.leaves(event.path), redactor.leaves(event.from),
+            redactor.leaves(event.to)
+        {
+            sink.emit(record)
+            return
+        }
+        sink.emit(redacted(record))
+    }
     public func flush() { sink.flush() }
     public var failed: Bool { sink.failed }
     public var includesStatus: Bool { sink.includesStatus }

@@ -119,9 +119,15 @@ public struct Redactor: Sendable {
     }
 
     /// A path or other text: the password of every URL in it.
+    /// Whether `text` returns `bytes` as they are, known without a copy: a URL's password needs a colon.
+    public func leaves(_ bytes: [UInt8]?) -> Bool {
+        guard let bytes else { return true }
+        return !bytes.contains(UInt8(ascii: ":"))
+    }
+
     public func text(_ bytes: [UInt8]) -> [UInt8] {
         // Most paths hold no colon: one scan, no copy (this runs on every event's path).
-        guard bytes.contains(UInt8(ascii: ":")) else { return bytes }
+        guard !leaves(bytes) else { return bytes }
         var output: [UInt8] = []
         var rest = bytes[...]
         while let scheme = Self.find(Array("://".utf8), in: rest) {

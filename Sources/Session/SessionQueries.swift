@@ -67,11 +67,18 @@ final class SessionQueries: SystemQueries {
         guard let slash = path.lastIndex(of: UInt8(ascii: "/")) else { return nil }
         let directory = slash == 0 ? [UInt8(ascii: "/")] : Array(path[..<slash])
         let name = Array(path[(slash + 1)...])
-        if name.isEmpty || name == Array(".".utf8) || name == Array("..".utf8) { return Self.realPath(path) }
         let key = PathKey(directory)
+        if name.isEmpty || name == Array(".".utf8) || name == Array("..".utf8) {
+            // A resolved directory holds no symlink, so its `..` is its lexical parent
+            // (`rm -r` climbs back out of each directory it emptied that way).
+            guard !name.isEmpty, let real = realDirectories[key] else { return Self.realPath(path) }
+            guard name.count == 2 else { return real }
+            guard let up = real.lastIndex(of: UInt8(ascii: "/")), up > 0 else { return [UInt8(ascii: "/")] }
+            return Array(real[..<up])
+        }
         guard !unresolvable.contains(key) else { return nil }
         let known = realDirectories[key]
-        guard let real = known ?? Self.realPath(directory) else {
+        guard let real = known ?? fromParent(directory) ?? Self.realPath(directory) else {
             if unresolvable.count > 4096 { unresolvable.removeAll() }
             unresolvable.insert(key)
             return nil
@@ -90,6 +97,21 @@ final class SessionQueries: SystemQueries {
 
     func pathCreated(_ path: [UInt8]) {
         if !unresolvable.isEmpty { unresolvable.removeAll() }
+    }
+
+    /// The real path of `directory` from its parent's resolution, when that is
+    /// known and its last name is a directory, not a symlink: one lstat where
+    /// realpath(3) would look at every name on the way (a new directory's files
+    /// come in right after it is made). Nil when it cannot be had that way.
+    private func fromParent(_ directory: [UInt8]) -> [UInt8]? {
+        guard let slash = directory.lastIndex(of: UInt8(ascii: "/")), slash > 0 else { return nil }
+        let name = directory[(slash + 1)...]
+        if name.isEmpty || name.elementsEqual(".".utf8) || name.elementsEqual("..".utf8) { return nil }
+        guard let parent = realDirectories[PathKey(Array(directory[..<slash]))] else { return nil }
+        let real = (parent == [UInt8(ascii: "/")] ? [] : parent) + [UInt8(ascii: "/")] + name
+        var info = stat()
+        guard Self.withCPath(real, { lstat($0, &info) }) == 0, info.st_mode & S_IFMT == S_IFDIR else { return nil }
+        return real
     }
 
     private func remember(_ directory: PathKey, _ real: [UInt8]) {

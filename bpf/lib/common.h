@@ -130,6 +130,32 @@ static __always_inline void read_kernel_two(const void *base, u64 a, u64 b, u64 
 	__builtin_memcpy(at_b, span + (b - low), 8);
 }
 
+/*
+ * The 8 bytes at offsets a, b and c of one struct: in one read when the
+ * three lie within READ_SPAN bytes, else in read_kernel_two's reads.
+ */
+static __always_inline void read_kernel_three(const void *base, u64 a, u64 b, u64 c, u64 *at_a, u64 *at_b, u64 *at_c)
+{
+	u64 low = a < b ? a : b, high = a < b ? b : a;
+	low = c < low ? c : low;
+	high = c > high ? c : high;
+	if (high - low + 8 > READ_SPAN) {
+		read_kernel_two(base, a, b, at_a, at_b);
+		*at_c = read_kernel_u64(base, c);
+		return;
+	}
+	u8 span[READ_SPAN];
+	if (bpf_probe_read_kernel(span, high - low + 8, (const char *)base + low) != 0) {
+		*at_a = 0;
+		*at_b = 0;
+		*at_c = 0;
+		return;
+	}
+	__builtin_memcpy(at_a, span + (a - low), 8);
+	__builtin_memcpy(at_b, span + (b - low), 8);
+	__builtin_memcpy(at_c, span + (c - low), 8);
+}
+
 static __always_inline u32 parent_tgid(const void *task)
 {
 	const void *parent = (const void *)read_kernel_u64(task, OFF_task_struct__real_parent);
@@ -292,10 +318,10 @@ static __always_inline void output_record(void *ctx, void *record, u32 size, u32
 }
 #endif
 
-/* The header of a record of `kind` and `size` bytes, made by the current task for the command(s) in `owner`. */
-static __always_inline void fill_header(struct event_header *header, u16 kind, u16 size, struct task_tag owner)
+/* fill_header, for a caller that has the current task's bpf_get_current_pid_tgid() at hand as `id`. */
+static __always_inline void fill_header_of(struct event_header *header, u16 kind, u16 size, struct task_tag owner,
+					   u64 id)
 {
-	u64 id = bpf_get_current_pid_tgid();
 	header->kind = kind;
 	header->size = size;
 	header->cpu = bpf_get_smp_processor_id();
@@ -306,6 +332,12 @@ static __always_inline void fill_header(struct event_header *header, u16 kind, u
 	header->pid = id >> 32;
 	header->tid = (u32)id;
 	bpf_get_current_comm(header->comm, sizeof(header->comm));
+}
+
+/* The header of a record of `kind` and `size` bytes, made by the current task for the command(s) in `owner`. */
+static __always_inline void fill_header(struct event_header *header, u16 kind, u16 size, struct task_tag owner)
+{
+	fill_header_of(header, kind, size, owner, bpf_get_current_pid_tgid());
 }
 
 /* A record's owner: one command (0: none), with its attribution flags. */

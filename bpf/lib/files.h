@@ -49,9 +49,11 @@ static __always_inline int file_facts(s64 fd, struct file_facts *facts)
 	if (!inode)
 		return 0;
 	facts->mode = (u32)mode_word;
-	read_kernel_two((const void *)inode, OFF_inode__i_ino, OFF_inode__i_sb, &facts->inode, &sb);
+	u64 imode_word = 0;
+	read_kernel_three((const void *)inode, OFF_inode__i_ino, OFF_inode__i_sb, OFF_inode__i_mode, &facts->inode, &sb,
+			  &imode_word);
+	facts->imode = (u16)imode_word; /* i_mode is the first 2 of the 8 bytes read (x86-64 is little-endian) */
 	facts->dev = sb ? read_kernel_u32((const void *)sb, OFF_super_block__s_dev) : 0;
-	bpf_probe_read_kernel(&facts->imode, sizeof(facts->imode), (const char *)inode + OFF_inode__i_mode);
 	return 1;
 }
 

@@ -97,9 +97,10 @@ static __always_inline void emit_syscall(void *ctx, const struct syscall_spec *s
 	event->sockaddr_len = 0;
 	event->file_imode = 0;
 
-	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
 	if (spec->io_fd_arg && ret >= 0 && caller == CALLER_WATCHED) {
-		struct io_key key = { .pid = bpf_get_current_pid_tgid() >> 32,
+		struct io_key key = { .pid = id >> 32,
 				      .fd = (u32)spec_arg(call->args, spec->io_fd_arg),
 				      .generation = call->generation };
 		struct io_totals *totals = io_totals.lookup(&key);
@@ -130,7 +131,7 @@ static __always_inline void emit_syscall(void *ctx, const struct syscall_spec *s
 	if (spec->path_args[1])
 		size = offsetof(struct syscall_event, paths[1]) +
 		       copy_path(event, 1, spec_arg(call->args, spec->path_args[1]));
-	fill_header(&event->header, EVENT_SYSCALL, size, owner);
+	fill_header_of(&event->header, EVENT_SYSCALL, size, owner, id);
 	if (size > sizeof(*event))
 		return;
 	output_record(ctx, event, size, EVENT_SYSCALL);
