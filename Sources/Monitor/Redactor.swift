@@ -118,13 +118,13 @@ public struct Redactor: Sendable {
         byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n")
     }
 
-    /// A path or other text: the password of every URL in it.
     /// Whether `text` returns `bytes` as they are, known without a copy: a URL's password needs a colon.
     public func leaves(_ bytes: [UInt8]?) -> Bool {
         guard let bytes else { return true }
         return !bytes.contains(UInt8(ascii: ":"))
     }
 
+    /// A path or other text: the password of every URL in it.
     public func text(_ bytes: [UInt8]) -> [UInt8] {
         // Most paths hold no colon: one scan, no copy (this runs on every event's path).
         guard !leaves(bytes) else { return bytes }
