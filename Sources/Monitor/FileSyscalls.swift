@@ -241,8 +241,10 @@ struct FileSyscalls {
     /// The absolute path a syscall argument names. Symlinks in the directory
     /// part, and in the last component when the call follows it, are resolved
     /// through the file system as it is now; where that fails, `..` is taken lexically.
-    /// `/proc/self` is the caller's, not the monitor's. Under a changed root
-    /// (a container) the monitor cannot see the caller's `/proc`, and leaves it be.
+    /// `/proc/self` is the caller's, not the monitor's, and the caller's
+    /// `/proc/PID/fd/N` is the file its descriptor N holds at the call.
+    /// Under a changed root (a container) the monitor cannot see the caller's
+    /// `/proc`, and leaves it be.
     func resolved(_ ctx: SyscallContext, _ files: FileTable, dirfd: Int32, slot: Int, followLast: Bool = false)
         -> [UInt8]?
     {
@@ -257,7 +259,15 @@ struct FileSyscalls {
             if path.isEmpty { return base }
             joined = base + [Paths.slash] + path
         }
-        if files.root == nil { joined = Paths.procSelf(joined, pid: ctx.origin.pid, tid: ctx.origin.tid) }
+        if files.root == nil {
+            joined = Paths.procSelf(joined, pid: ctx.origin.pid, tid: ctx.origin.tid)
+            if let link = Paths.descriptorLink(joined, pid: ctx.origin.pid), followLast || !link.rest.isEmpty,
+                let target = files[link.fd]?.path
+            {
+                if link.rest.isEmpty { return target }
+                joined = target + link.rest
+            }
+        }
         return system.canonical(joined, followLast: followLast) ?? Paths.normalize(joined)
     }
 

@@ -63,6 +63,43 @@ public enum Paths {
 
     private static let procDirectory = Array("/proc/".utf8)
 
+    /// The descriptor `/proc/PID/fd/N` (or `/proc/PID/task/TID/fd/N`, or
+    /// `/dev/fd/N`) names for process `pid` itself, and the rest of the path
+    /// after it. The link is the file the descriptor holds when the call is
+    /// made, which the monitor, reading `/proc` later, may no longer see.
+    public static func descriptorLink(_ path: [UInt8], pid: Int32) -> (fd: Int32, rest: ArraySlice<UInt8>)? {
+        var name = path[...]
+        if path.starts(with: devFD) {
+            name = name.dropFirst(devFD.count)
+        } else {
+            guard path.starts(with: procDirectory) else { return nil }
+            name = name.dropFirst(procDirectory.count)
+            guard let owner = number(&name), owner == pid, name.first == slash else { return nil }
+            name = name.dropFirst()
+            if name.starts(with: task) {
+                name = name.dropFirst(task.count)
+                guard number(&name) != nil, name.first == slash else { return nil }
+                name = name.dropFirst()
+            }
+            guard name.starts(with: fd) else { return nil }
+            name = name.dropFirst(fd.count)
+        }
+        guard let descriptor = number(&name), name.isEmpty || name.first == slash else { return nil }
+        return (descriptor, name)
+    }
+
+    /// The decimal number at the front of `name`, taken off it; nil if there is none or it is too long.
+    private static func number(_ name: inout ArraySlice<UInt8>) -> Int32? {
+        let digits = name.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        guard !digits.isEmpty, digits.count <= 9 else { return nil }
+        name = name.dropFirst(digits.count)
+        return digits.reduce(0) { $0 * 10 + Int32($1 - UInt8(ascii: "0")) }
+    }
+
+    private static let devFD = Array("/dev/fd/".utf8)
+    private static let task = Array("task/".utf8)
+    private static let fd = Array("fd/".utf8)
+
     /// Byte order, as `lexicographicallyPrecedes` has it, by memcmp: summaries sort thousands of names.
     public static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         let common = min(a.count, b.count)

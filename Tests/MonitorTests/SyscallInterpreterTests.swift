@@ -57,6 +57,35 @@ import Testing
                 == p("/var/lib/docker/overlay2/abc/merged/x"))
     }
 
+    /// tar sets modes through `/proc/self/fd/N`: the link names the file
+    /// descriptor N holds at the call, whatever N holds when the monitor
+    /// reads the record. `/dev/fd/N` and `/proc/PID/task/TID/fd/N` the same;
+    /// another process's descriptor, or the link itself, are left as named.
+    @Test func descriptorLinksNameTheFileTheDescriptorHoldsAtTheCall() throws {
+        var run = Run()
+        run.call("openat", ret: 3, [atFDCWD, 0, O.rdonly | O.directory], paths: ["/data/dir"], file: .directory)
+        #expect(
+            run.call("fchmodat", ret: 0, [atFDCWD, 0, 0o755, 0], paths: ["/proc/self/fd/3"]).activities.first?.path
+                == p("/data/dir"))
+        #expect(
+            run.call("mkdir", ret: 0, [0, 0o755], paths: ["/proc/thread-self/fd/3/sub"]).activities.first?.path
+                == p("/data/dir/sub"))
+        run.call("close", ret: 0, [3])
+        run.call("openat", ret: 3, [atFDCWD, 0, O.rdonly], paths: ["/data/other"], file: .regular())
+        #expect(
+            run.call("fchmodat", ret: 0, [atFDCWD, 0, 0o600, 0], paths: ["/dev/fd/3"]).activities.first?.path
+                == p("/data/other"))
+        #expect(
+            run.call("fchownat", ret: 0, [atFDCWD, 0, 0, 0, 0], paths: ["/proc/100/fd/3"]).activities.first?.path
+                == p("/data/other"))
+        #expect(
+            run.call("fchownat", ret: 0, [atFDCWD, 0, 0, 0, 0x100], paths: ["/proc/100/fd/3"]).activities.first?.path
+                == p("/proc/100/fd/3"), "AT_SYMLINK_NOFOLLOW: the link itself")
+        #expect(
+            run.call("fchmodat", ret: 0, [atFDCWD, 0, 0o600, 0], paths: ["/proc/77/fd/3"]).activities.first?.path
+                == p("/proc/77/fd/3"))
+    }
+
     @Test func openatRelativeToTheWorkingDirectoryAfterChdir() throws {
         var run = Run()
         run.call("chdir", ret: 0, paths: ["sub"])
