@@ -1,4 +1,5 @@
 import CBCC
+import CBCCHooks
 import Foundation
 import Synchronization
 
@@ -13,6 +14,7 @@ final class BPFModule {
     /// Compiles `text` with BCC's clang. Clang prints diagnostics to stderr,
     /// so they are captured there and carried in the error.
     init(text: String) throws {
+        _ = bcc_hooks_linked()  // keeps CBCCHooks' short kernel symbol list in the link
         var compiled: UnsafeMutableRawPointer?
         let diagnostics = try capturingStandardError {
             compiled = bpf_module_create_c_from_string(text, 0, nil, 0, true, nil)
