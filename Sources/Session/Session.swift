@@ -107,8 +107,9 @@ public final class Session {
                 "go_programs": String(goPrograms),
                 "watching": String(tracker.liveProcesses),
             ])
-        let cpuAtReady = Self.cpuSeconds()
         launcher?.release()
+        tracer.freeCompiler()
+        let cpuAtReady = Self.cpuSeconds()
 
         var interrupted = false
         while true {
