@@ -60,8 +60,7 @@ struct task_struct;
  * already (libbpf's helper probe, Sources/Kernel/KernelFeatures.swift).
  */
 static long (*read_user_memory)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
-static long (*read_user_string)(void *dst, __u32 size, const void *unsafe_ptr) =
-    (void *)BPF_FUNC_probe_read_user_str;
+static long (*read_user_string)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user_str;
 #define bpf_probe_read_user read_user_memory
 #define bpf_probe_read_user_str read_user_string
 #endif
