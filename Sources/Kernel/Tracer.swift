@@ -12,9 +12,6 @@ public final class Tracer {
     /// Kernel struct offsets, from BTF or the kernel headers.
     public let offsets: KernelOffsets
     private let handles: ProbeHandles
-    /// The compiled module, which holds clang's and LLVM's memory (tens of
-    /// megabytes) after its fds went to `handles`; see `freeCompiler`.
-    private var compiled: BPFModule?
     private let output: EventBuffer
     private let watchedFD: Int32
     private let maybeWatchedFD: Int32
@@ -69,27 +66,30 @@ public final class Tracer {
         text.exitHasGroupDead = Self.exitHasGroupDead
         dataReadyProbe = Self.dataReadyProbe
         text.dataReadyProbe = dataReadyProbe
-        let module = try BPFModule(text: text.source)
-        try module.loadAll()
-        for name in module.functionNames {
-            if name.hasPrefix("tracepoint__") {
-                try module.attachTracepoint(name)
-            } else if name.hasPrefix("raw_tracepoint__") {
-                try module.attachRawTracepoint(name)
-            } else if name.hasPrefix("kretprobe__") || name.hasPrefix("kprobe__") {
-                try module.attachKprobe(name)
-            } else if name.hasPrefix("uprobe__") {
-                _ = try module.load(name, type: BPF_PROG_TYPE_KPROBE)  // attached per daemon binary
+        // The module holds clang's and LLVM's memory: keep only the fds, free the rest.
+        handles = try {
+            let module = try BPFModule(text: text.source)
+            try module.loadAll()
+            for name in module.functionNames {
+                if name.hasPrefix("tracepoint__") {
+                    try module.attachTracepoint(name)
+                } else if name.hasPrefix("raw_tracepoint__") {
+                    try module.attachRawTracepoint(name)
+                } else if name.hasPrefix("kretprobe__") || name.hasPrefix("kprobe__") {
+                    try module.attachKprobe(name)
+                } else if name.hasPrefix("uprobe__") {
+                    _ = try module.load(name, type: BPF_PROG_TYPE_KPROBE)  // attached per daemon binary
+                }
             }
-        }
-        try module.loadTailCalls(Self.tailCalls)
-        handles = try module.release(tables: [
-            "watched", "lost_counts", "events", "syscall_specs", "io_totals",
-            "config", "retired_tags", "channels", "command_ends", "unattributed_counts",
-            "maybe_watched",
-            "tail_calls",  // (a program array is emptied when user space holds no fd of it)
-        ])
-        compiled = module
+            try module.loadTailCalls(Self.tailCalls)
+            return try module.release(tables: [
+                "watched", "lost_counts", "events", "syscall_specs", "io_totals",
+                "config", "retired_tags", "channels", "command_ends", "unattributed_counts",
+                "maybe_watched",
+                "tail_calls",  // (a program array is emptied when user space holds no fd of it)
+            ])
+        }()
+        malloc_trim(0)
         watchedFD = handles.maps["watched"]!
         maybeWatchedFD = handles.maps["maybe_watched"]!
         lostFD = handles.maps["lost_counts"]!
@@ -111,15 +111,6 @@ public final class Tracer {
                 mapFD: handles.maps["events"]!, pagesPerCPU: Int32(pages), wakeupEvents: Int32(text.wakeupEvery))
         }
         cpuCount = (CPUs.listed("possible").max() ?? 0) + 1  // per-CPU maps hold a value for each
-    }
-
-    /// Frees the compiler's memory. The probes stay attached: their fds
-    /// are in `handles`. Freeing takes some tens of milliseconds, so the
-    /// session does it after it has announced ready and released the command.
-    public func freeCompiler() {
-        guard compiled != nil else { return }
-        compiled = nil
-        malloc_trim(0)
     }
 
     /// A one-element map proves the bpf() syscall works before clang spends a second compiling.

@@ -107,9 +107,8 @@ public final class Session {
                 "go_programs": String(goPrograms),
                 "watching": String(tracker.liveProcesses),
             ])
-        launcher?.release()
-        tracer.freeCompiler()
         let cpuAtReady = Self.cpuSeconds()
+        launcher?.release()
 
         var interrupted = false
         while true {
