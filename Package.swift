@@ -41,8 +41,10 @@ if fuzz {
         .systemLibrary(name: "CBCC", pkgConfig: "libbcc", providers: [.apt(["libbpfcc-dev"])]),
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .target(name: "CSpawn"),
+        // C: libbcc functions replaced in the executable (the kernel symbol list BCC's clang reads).
+        .target(name: "CBCCHooks", linkerSettings: [.linkedLibrary("bpf")]),
         // Kernel side: BTF offsets, BPF text assembly, loading, attaching, ring buffer. The only importer of CBCC.
-        .target(name: "Kernel", dependencies: ["CBCC", "CLibbpf", "BPFSources"]),
+        .target(name: "Kernel", dependencies: ["CBCC", "CLibbpf", "CBCCHooks", "BPFSources"]),
         // The poll loop and the launch: wires Kernel -> Monitor -> sink.
         .target(name: "Session", dependencies: ["Kernel", "Monitor", "CSpawn", "CSockDiag"]),
         .executableTarget(

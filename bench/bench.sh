@@ -21,7 +21,8 @@
 #   syscount (bpfcc-tools, Python; execsnoop needs kprobes, which this
 #   machine lacks), each timed from its start to the line it prints once its
 #   probes are attached (bpftrace's BEGIN probe, syscount's "Tracing"). The
-#   anchors are installed when missing.
+#   anchors are installed when missing. With BASELINE, that build is started
+#   after the monitor in each round, and its median is printed too.
 # - Everything temporary lives on /dev/shm (the root disk is slow and noisy).
 #
 # At the end it prints the table that docs/benchmarks.md keeps (one row per
@@ -315,6 +316,9 @@ command -v bpftrace >/dev/null && command -v syscount-bpfcc >/dev/null ||
 echo "bench: time to ready, $READY_RUNS starts each of ebpf-monitor, bpftrace and BCC's syscount" >&2
 for ((i = 1; i <= READY_RUNS; i++)); do
 	"$MONITOR" -- /bin/true 2>&1 >/dev/null | field ready_seconds | head -n 1 >>"$shm/ready.monitor"
+	if [ -n "$BASELINE" ]; then
+		"$BASELINE" -- /bin/true 2>&1 >/dev/null | field ready_seconds | head -n 1 >>"$shm/ready.baseline"
+	fi
 	first_line_seconds READY bpftrace -e 'BEGIN { printf("READY\n"); } tracepoint:syscalls:sys_enter_execve { printf("%s\n", comm); }' >>"$shm/ready.bpftrace"
 	first_line_seconds Tracing env PYTHONUNBUFFERED=1 syscount-bpfcc >>"$shm/ready.bcc"
 done
@@ -323,6 +327,9 @@ ready_bpftrace=$(median <"$shm/ready.bpftrace")
 ready_bcc=$(median <"$shm/ready.bcc")
 echo "time to ready, median of $READY_RUNS starts: ebpf-monitor $ready_monitor s, bpftrace $ready_bpftrace s, BCC syscount $ready_bcc s"
 echo "  each: ebpf-monitor $(tr '\n' ' ' <"$shm/ready.monitor")/ bpftrace $(tr '\n' ' ' <"$shm/ready.bpftrace")/ syscount $(tr '\n' ' ' <"$shm/ready.bcc")"
+if [ -n "$BASELINE" ]; then
+	echo "  baseline (started alternately with ebpf-monitor): median $(median <"$shm/ready.baseline") s; each: $(tr '\n' ' ' <"$shm/ready.baseline")"
+fi
 echo "  target ebpf-monitor time to ready <= $TARGET_READY s: $(verdict "$ready_monitor" "$TARGET_READY" '<=')"
 echo
 

@@ -51,6 +51,18 @@ struct task_struct;
 #define bpf_probe_read_user bpf_probe_read
 #define bpf_probe_read_kernel_str bpf_probe_read_str
 #define bpf_probe_read_user_str bpf_probe_read_str
+#else
+/*
+ * The user-memory helpers under names BCC's rewriter does not know. At every
+ * call of bpf_probe_read_user[_str] it asks /proc/kallsyms whether the helper
+ * exists, and rebuilds its index of the kernel's 120,000 symbols for each
+ * asking: tens of milliseconds a call site. PROBE_READ_SPLIT has answered
+ * already (libbpf's helper probe, Sources/Kernel/KernelFeatures.swift).
+ */
+static long (*read_user_memory)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
+static long (*read_user_string)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user_str;
+#define bpf_probe_read_user read_user_memory
+#define bpf_probe_read_user_str read_user_string
 #endif
 
 /*
