@@ -119,18 +119,19 @@ import Testing
         #expect(text(Paths.procSelf(bytes(path), pid: 42, tid: 43)) == expected)
     }
 
-    @Test(arguments: [
-        ("/proc/42/fd/3", "3", ""),
-        ("/proc/42/fd/12/sub/x", "12", "/sub/x"),
-        ("/proc/42/task/43/fd/0", "0", ""),
-        ("/dev/fd/7", "7", ""),
-        ("/proc/41/fd/3", nil, nil),
-        ("/proc/42/fdinfo/3", nil, nil),
-        ("/proc/42/fd/3x", nil, nil),
-        ("/proc/42/fd/", nil, nil),
-        ("/proc/42", nil, nil),
-        ("/dev/fd/99999999999", nil, nil),
-    ] as [(String, String?, String?)])
+    @Test(
+        arguments: [
+            ("/proc/42/fd/3", "3", ""),
+            ("/proc/42/fd/12/sub/x", "12", "/sub/x"),
+            ("/proc/42/task/43/fd/0", "0", ""),
+            ("/dev/fd/7", "7", ""),
+            ("/proc/41/fd/3", nil, nil),
+            ("/proc/42/fdinfo/3", nil, nil),
+            ("/proc/42/fd/3x", nil, nil),
+            ("/proc/42/fd/", nil, nil),
+            ("/proc/42", nil, nil),
+            ("/dev/fd/99999999999", nil, nil),
+        ] as [(String, String?, String?)])
     func descriptorLinksOfTheCaller(path: String, fd: String?, rest: String?) {
         let link = Paths.descriptorLink(bytes(path), pid: 42)
         #expect(link.map { String($0.fd) } == fd)

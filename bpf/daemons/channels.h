@@ -400,8 +400,8 @@ struct taken_segments {
 	u32 holding;	   /* a daemon thread's read took this many segments, whose completions it holds (sys_exit) */
 	u32 handing;	   /* a daemon thread's read: its requests are queued as hand-offs (sys_exit) */
 	s32 handing_count; /* how many segments it took; 0 or less: none known */
-	u32 handing_continues;	/* the first continues a request read before */
-	u32 by_reply;		/* several commands' datagrams read at once: each answer says whose (take_noted_datagrams) */
+	u32 handing_continues; /* the first continues a request read before */
+	u32 by_reply; /* several commands' datagrams read at once: each answer says whose (take_noted_datagrams) */
 	struct task_tag handed; /* the first tag another thread wrote */
 };
 BPF_PERCPU_ARRAY(reading_heap, struct taken_segments, 1);

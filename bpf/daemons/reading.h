@@ -308,8 +308,9 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 			}
 			count = sender ? take_sender_datagram(channel, &key, sock, sender, reading) : DATAGRAM_COUNTED;
 			if (count == DATAGRAM_COUNTED)
-				count = key.b & CHANNEL_KEY_UDP ? take_datagrams(channel, &key, sock, messages, reading)
-								: take_noted_datagrams(channel, reading, messages, g != 0);
+				count = key.b & CHANNEL_KEY_UDP
+						? take_datagrams(channel, &key, sock, messages, reading)
+						: take_noted_datagrams(channel, reading, messages, g != 0);
 			by_reply = reading->by_reply;
 			reading->by_reply = 0;
 		} else {
