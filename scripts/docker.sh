@@ -81,6 +81,8 @@ install_packages() {
 	say "installing $*"
 	t_install=$(now_ms)
 	rc=0
+	# An install that was cut off makes dpkg refuse every other until it is finished.
+	dpkg --configure -a >/dev/null 2>&1 || true
 	{ apt-get update -qq >/dev/null || apt-get update; } &&
 		{ apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
 			apt-get install -y --no-install-recommends "$@"; } || rc=$?

@@ -75,6 +75,8 @@ if [ -n "$missing" ] || [ "$need_headers" = 1 ]; then
 		trap 'rm -f "$policy"' EXIT
 	fi
 	echo "setup: installing$missing" >&2
+	# An install that was cut off makes dpkg refuse every other until it is finished.
+	dpkg --configure -a >/dev/null 2>&1 || true
 	apt-get install -y -qq $missing >/dev/null || apt-get install -y $missing
 fi
 
