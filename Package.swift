@@ -41,8 +41,17 @@ if fuzz {
         .systemLibrary(name: "CBCC", pkgConfig: "libbcc", providers: [.apt(["libbpfcc-dev"])]),
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .target(name: "CSpawn"),
-        // C: libbcc functions replaced in the executable (the kernel symbol list BCC's clang reads).
-        .target(name: "CBCCHooks", linkerSettings: [.linkedLibrary("bpf")]),
+        // C: functions libbcc calls, replaced in the executable (the kernel symbol list BCC's clang
+        // reads; BCC's second LLVM pipeline), exported by name since no library defines the second.
+        .target(
+            name: "CBCCHooks",
+            linkerSettings: [
+                .linkedLibrary("bpf"),
+                .unsafeFlags([
+                    "-Xlinker",
+                    "--export-dynamic-symbol=_ZN4llvm18PassManagerBuilder25populateModulePassManagerERNS_6legacy15PassManagerBaseE",
+                ]),
+            ]),
         // Kernel side: BTF offsets, BPF text assembly, loading, attaching, ring buffer. The only importer of CBCC.
         .target(name: "Kernel", dependencies: ["CBCC", "CLibbpf", "CBCCHooks", "BPFSources"]),
         // The poll loop and the launch: wires Kernel -> Monitor -> sink.

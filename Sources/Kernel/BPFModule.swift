@@ -11,18 +11,19 @@ final class BPFModule {
     private var programFDs: [String: Int32] = [:]
     private var attachFDs: [Int32] = []
 
-    /// Flags for BCC's clang, after its own `-O2`. BCC runs LLVM's -O3
-    /// pipeline over the module after clang's pipeline has run, so clang's
-    /// need not be -O2's as well: -O1 there cut the compile by about 0.2 s of
-    /// 2.4 and gave 3% fewer instructions, which the verifier passes as fast
-    /// or faster. (Without clang's pipeline, BPF's own IR passes in it do not
-    /// run, and the verifier refuses the result.)
-    static let compilerFlags = ["-O1"]
+    /// Flags for BCC's clang. Clang's -O2 pipeline is the only one that
+    /// runs: the executable empties the -O3 pipeline BCC runs after it
+    /// (`Sources/CBCCHooks/passes.c`). Where that replacement is not called
+    /// (LLVM 15 and later), BCC's -O3 follows as BCC intends. (Without
+    /// clang's pipeline, BPF's own IR passes in it do not run, and the
+    /// verifier refuses the result; clang at -O1 followed by nothing leaves
+    /// the daemon programs too complex for it.)
+    static let compilerFlags = ["-O2"]
 
     /// Compiles `text` with BCC's clang. Clang prints diagnostics to stderr,
     /// so they are captured there and carried in the error.
     init(text: String) throws {
-        _ = bcc_hooks_linked()  // keeps CBCCHooks' short kernel symbol list in the link
+        _ = bcc_hooks_linked() + bcc_hooks_passes_linked()  // keeps CBCCHooks' replacements in the link
         var compiled: UnsafeMutableRawPointer?
         let diagnostics = try capturingStandardError {
             withCStrings(Self.compilerFlags) { flags, count in
