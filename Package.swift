@@ -53,7 +53,7 @@ if fuzz {
                 ]),
             ]),
         // Kernel side: BTF offsets, BPF text assembly, loading, attaching, ring buffer. The only importer of CBCC.
-        .target(name: "Kernel", dependencies: ["CBCC", "CLibbpf", "CBCCHooks", "BPFSources"]),
+        .target(name: "Kernel", dependencies: ["CBCC", "CLibbpf", "CBCCHooks", "CSpawn", "BPFSources"]),
         // The poll loop and the launch: wires Kernel -> Monitor -> sink.
         .target(name: "Session", dependencies: ["Kernel", "Monitor", "CSpawn", "CSockDiag"]),
         .executableTarget(

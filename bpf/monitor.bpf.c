@@ -103,6 +103,7 @@ static __always_inline void hand_reply(struct bpf_raw_tracepoint_args *ctx, cons
 	}
 }
 
+#if PART(2)
 int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct daemon_writing write;
@@ -119,8 +120,10 @@ int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
 	tail_calls.call(ctx, TAIL_DAEMON_TAG);
 	return 0;
 }
+#endif
 
 /* A gRPC writer goroutine's write: queued by stream (grpc_write); any other write is tagged whole. */
+#if PART(2)
 int tail__grpc_write(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct daemon_writing write;
@@ -138,6 +141,7 @@ int tail__grpc_write(struct bpf_raw_tracepoint_args *ctx)
 		hand_reply(ctx, &writer, write.args[0], reaches);
 	return 0;
 }
+#endif
 
 /*
  * A daemon thread's write tagged whole. `wakes`: to a pipe or an eventfd
@@ -178,17 +182,21 @@ static __always_inline void tag_daemon_write(struct bpf_raw_tracepoint_args *ctx
 		hand_reply(ctx, &writer, write.args[0], reaches);
 }
 
+#if PART(1)
 int tail__daemon_tag(struct bpf_raw_tracepoint_args *ctx)
 {
 	tag_daemon_write(ctx, 0);
 	return 0;
 }
+#endif
 
+#if PART(2)
 int tail__daemon_wakeup(struct bpf_raw_tracepoint_args *ctx)
 {
 	tag_daemon_write(ctx, 1);
 	return 0;
 }
+#endif
 
 /*
  * A daemon thread's write to a socket out of its process (tail__daemon_write
@@ -196,6 +204,7 @@ int tail__daemon_wakeup(struct bpf_raw_tracepoint_args *ctx)
  * one. A program of its own, so that each of the two fits the verifier's
  * budget on older kernels too.
  */
+#if PART(1)
 int tail__daemon_reply(struct bpf_raw_tracepoint_args *ctx)
 {
 	u32 zero = 0;
@@ -210,12 +219,14 @@ int tail__daemon_reply(struct bpf_raw_tracepoint_args *ctx)
 		tail_calls.call(ctx, TAIL_ANSWER_COMPLETION);
 	return 0;
 }
+#endif
 
 /*
  * The syscall hooks are raw tracepoints: they get the saved user registers
  * and the number (or return value) as they are, where the raw_syscalls
  * tracepoints would first copy every call's arguments into a trace record.
  */
+#if PART(1)
 RAW_TRACEPOINT_PROBE(sys_enter)
 {
 	long nr = ctx->args[1];
@@ -256,6 +267,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		count_lost(LOST_PENDING_FULL);
 	return 0;
 }
+#endif
 
 /*
  * A socket was given data to read: a datagram the current task sends is in
@@ -295,12 +307,15 @@ static __always_inline void data_ready(u16 family, const void *sock)
  * with, sees the same moment; with neither, datagrams are followed to no one.
  */
 #if DATA_READY_PROBE == DATA_READY_TRACEPOINT
+#if PART(1)
 TRACEPOINT_PROBE(sock, sk_data_ready)
 {
 	data_ready(args->family, args->skaddr);
 	return 0;
 }
+#endif
 #elif DATA_READY_PROBE == DATA_READY_KPROBE
+#if PART(1)
 int kprobe__sock_def_readable(struct pt_regs *ctx)
 {
 	const void *sock = (const void *)PT_REGS_PARM1(ctx);
@@ -310,8 +325,10 @@ int kprobe__sock_def_readable(struct pt_regs *ctx)
 	return 0;
 }
 #endif
+#endif
 
 /* A datagram copied out of a socket by its reader (see note_datagram). */
+#if PART(1)
 TRACEPOINT_PROBE(skb, skb_copy_datagram_iovec)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
@@ -319,6 +336,7 @@ TRACEPOINT_PROBE(skb, skb_copy_datagram_iovec)
 		copied_datagram((u64)args->skbaddr);
 	return 0;
 }
+#endif
 
 /*
  * The end of a call by a task outside the tree, in three programs that
@@ -349,6 +367,7 @@ static __always_inline int reads_channel(const struct ended_call *call, const st
 	return call->spec->action == SYSCALL_IO_READ && call->ret > 0 && (self || fresh_channels_exist());
 }
 
+#if PART(2)
 int tail__daemon_syscall(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct ended_call call;
@@ -368,8 +387,10 @@ int tail__daemon_syscall(struct bpf_raw_tracepoint_args *ctx)
 		tail_calls.call(ctx, TAIL_DAEMON_CALL);
 	return 0;
 }
+#endif
 
 /* A read: the tags it takes off the channel, and the daemon it may make (read_channel). */
+#if PART(2)
 int tail__daemon_read(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct ended_call call;
@@ -388,6 +409,7 @@ int tail__daemon_read(struct bpf_raw_tracepoint_args *ctx)
 	tail_calls.call(ctx, TAIL_DAEMON_CALL);
 	return 0;
 }
+#endif
 
 /* A daemon thread's call, recorded when the thread carries a tag, kept in its episode when it was handed one. */
 static __always_inline void daemon_call(void *ctx, const struct ended_call *ended, struct daemon_thread *self)
@@ -426,6 +448,7 @@ static __always_inline void daemon_call(void *ctx, const struct ended_call *ende
 }
 
 /* Then the reads' own programs: the completions and requests a daemon thread read. */
+#if PART(1)
 int tail__daemon_call(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct ended_call call;
@@ -449,7 +472,9 @@ int tail__daemon_call(struct bpf_raw_tracepoint_args *ctx)
 	}
 	return 0;
 }
+#endif
 
+#if PART(1)
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
 	/* Typed registers cost no copy: they are had at once. A copy waits for a syscall that needs it. */
@@ -496,3 +521,4 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	emit_syscall(ctx, spec, &call, ret, owner_of(watch->tag, watch->attribution), CALLER_WATCHED);
 	return 0;
 }
+#endif

@@ -22,11 +22,11 @@ final class BPFModule {
 
     /// Compiles `text` with BCC's clang. Clang prints diagnostics to stderr,
     /// so they are captured there and carried in the error.
-    init(text: String) throws {
+    init(text: String, flags: [String] = BPFModule.compilerFlags) throws {
         _ = bcc_hooks_linked() + bcc_hooks_passes_linked()  // keeps CBCCHooks' replacements in the link
         var compiled: UnsafeMutableRawPointer?
         let diagnostics = try capturingStandardError {
-            withCStrings(Self.compilerFlags) { flags, count in
+            withCStrings(flags) { flags, count in
                 compiled = bpf_module_create_c_from_string(text, 0, flags, count, true, nil)
             }
         }
@@ -42,6 +42,13 @@ final class BPFModule {
 
     /// The value size of map `table`, as clang laid out its type; 0 for no such map.
     func valueSize(ofMap table: String) -> Int { bpf_table_leaf_size(module, table) }
+
+    /// Every map of the module, by name, with the module's fd of it.
+    var tables: [(name: String, fd: Int32)] {
+        (0..<bpf_num_tables(module)).compactMap { id in
+            bpf_table_name(module, id).map { (String(cString: $0), bpf_table_fd_id(module, id)) }
+        }
+    }
 
     var functionNames: [String] {
         (0..<bpf_num_functions(module)).compactMap { id in
@@ -138,10 +145,12 @@ final class BPFModule {
         attachFDs.append(link)
     }
 
-    /// Loads `tail__<name>` programs (of the raw tracepoints' type, to be called
-    /// from them) and puts each in the `tail_calls` program array at its index.
+    /// Loads the `tail__<name>` programs this module compiled (of the raw
+    /// tracepoints' type, to be called from them) and puts each in the
+    /// `tail_calls` program array at its index.
     func loadTailCalls(_ indexes: [String: UInt32]) throws {
-        for (name, index) in indexes {
+        let compiled = Set(functionNames)
+        for (name, index) in indexes where compiled.contains(name) {
             var fd = try load(name, type: BPF_PROG_TYPE_RAW_TRACEPOINT)
             var key = index
             try check("bpf_update_elem(tail_calls)", bpf_update_elem(try tableFD("tail_calls"), &key, &fd, 0))

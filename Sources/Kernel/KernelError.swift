@@ -2,7 +2,7 @@ import Foundation
 
 /// Every way the kernel side can fail, each with its own exit status so that
 /// scripts can tell "install headers" from "run as root" without parsing text.
-public enum KernelError: Error, CustomStringConvertible, Equatable {
+public enum KernelError: Error, CustomStringConvertible, Equatable, Codable {
     case notRoot
     case noTracefs
     case noKernelHeaders(release: String)

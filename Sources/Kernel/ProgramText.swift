@@ -62,6 +62,8 @@ public struct ProgramText: Sendable {
     /// thread count.
     public var exitHasGroupDead = true
     public var dataReadyProbe = DataReadyProbe.tracepoint
+    /// The parts of the programs (`#if PART(n)` in bpf/) this text compiles.
+    public var parts: Set<Int> = [1, 2]
 
     public init(forkProbe: ForkProbe, offsets: KernelOffsets) {
         self.forkProbe = forkProbe
@@ -87,6 +89,9 @@ public struct ProgramText: Sendable {
             "#define NR_FUTEX \(__NR_futex)",
             "#define NR_CLOSE \(__NR_close)",
         ]
+        for part in 1...2 {
+            lines.append("#define PART_\(part) \(parts.contains(part) ? 1 : 0)")
+        }
         // A field missing from `offsets` gets no macro: clang then names it.
         for path in KernelOffsets.required {
             if let offset = offsets.offsets[path] { lines.append("#define \(KernelOffsets.macroName(path)) \(offset)") }

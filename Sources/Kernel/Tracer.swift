@@ -9,6 +9,8 @@ public final class Tracer {
     public let dataReadyProbe: DataReadyProbe
     public let buffer: EventBufferKind
     public let taskState: TaskStateKind
+    /// 2 when a helper process compiled part of the programs (SplitCompile), else 1.
+    public let compileProcesses: Int
     /// Kernel struct offsets, from BTF or the kernel headers.
     public let offsets: KernelOffsets
     private let handles: ProbeHandles
@@ -66,10 +68,20 @@ public final class Tracer {
         text.exitHasGroupDead = Self.exitHasGroupDead
         dataReadyProbe = Self.dataReadyProbe
         text.dataReadyProbe = dataReadyProbe
+        // Part 2 of the programs compiles in a helper process meanwhile (SplitCompile).
+        var ownText = text
+        var helperText = text
+        helperText.parts = [2]
+        let helper = SplitCompile.start(text: helperText.source)
+        if helper != nil { ownText.parts = [1] }
+        compileProcesses = helper == nil ? 1 : 2
         // The module holds clang's and LLVM's memory: keep only the fds, free the rest.
         handles = try {
-            let module = try BPFModule(text: text.source)
+            let module = try BPFModule(text: ownText.source)
+            helper?.lend(module)
             try module.loadAll()
+            // Nothing is attached before the helper's tail calls are in place.
+            try helper?.finish()
             for name in module.functionNames {
                 if name.hasPrefix("tracepoint__") {
                     try module.attachTracepoint(name)
@@ -401,7 +413,7 @@ public final class Tracer {
     }
 
     /// The programs the syscall hooks tail-call, by their index in `tail_calls`.
-    private static let tailCalls = [
+    static let tailCalls = [
         "tail__read_wakeup": TAIL_READ_WAKEUP.rawValue, "tail__settle_answer": TAIL_SETTLE_ANSWER.rawValue,
         "tail__hold_completions": TAIL_HOLD_COMPLETIONS.rawValue,
         "tail__queue_handoffs": TAIL_QUEUE_HANDOFFS.rawValue,

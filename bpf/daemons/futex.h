@@ -34,6 +34,7 @@ static __always_inline int futex_waited(const struct pt_regs *regs)
  * in the waker's context; sched_wakeup of a thread woken onto an idle CPU
  * runs in that CPU's, where the waker is unknown.
  */
+#if PART(1)
 RAW_TRACEPOINT_PROBE(sched_waking)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
@@ -79,5 +80,6 @@ RAW_TRACEPOINT_PROBE(sched_waking)
 	handoffs.update(&wakee_tid, &handed);
 	return 0;
 }
+#endif
 
 #endif

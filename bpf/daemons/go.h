@@ -63,6 +63,7 @@ static __always_inline int hand_to_goroutine(const struct go_key *to, const stru
 #define GO_G_M 48	    /* offsetof(g, m) since Go 1.5; offsetof(m, g0) is 0 */
 #define GO_M_CURG 192	    /* offsetof(m, curg), Go 1.17 to 1.24 on amd64 */
 
+#if PART(1)
 int uprobe__go_casgstatus(struct pt_regs *ctx)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
@@ -132,6 +133,7 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 	hand_to_goroutine(&key, tag, &handed);
 	return 0;
 }
+#endif
 
 /*
  * runtime.readyWithTime(s, traceskip) (AX, BX) wakes s->g (a sudog's first
@@ -143,6 +145,7 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
  */
 #define SEMRELEASE_TRACESKIP 5 /* readyWithTime's traceskip when semrelease1 calls it */
 
+#if PART(1)
 int uprobe__go_ready_with_time(struct pt_regs *ctx)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
@@ -155,6 +158,7 @@ int uprobe__go_ready_with_time(struct pt_regs *ctx)
 		go_lock_wakes.update(&woken, &one);
 	return 0;
 }
+#endif
 
 /*
  * runtime.recv(c, sg, ...) (Go's register ABI: sg in BX): the running
@@ -163,6 +167,7 @@ int uprobe__go_ready_with_time(struct pt_regs *ctx)
  * receiver, against that wake-up: the receiver takes the sender's tag as a
  * woken one would (ttrpc's server loop takes requests from its reader so).
  */
+#if PART(1)
 int uprobe__go_recv(struct pt_regs *ctx)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
@@ -178,5 +183,6 @@ int uprobe__go_recv(struct pt_regs *ctx)
 		set_thread_tag(self, &handed); /* it runs here now */
 	return 0;
 }
+#endif
 
 #endif

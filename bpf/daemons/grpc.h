@@ -100,6 +100,7 @@ struct grpc_runs {
 BPF_PERCPU_ARRAY(grpc_heap, struct grpc_runs, 1);
 
 /* executeAndPut(c, f, it cbItem): a tagged caller's item, perhaps a new stream's headers. */
+#if PART(1)
 int uprobe__grpc_execute_and_put(struct pt_regs *ctx)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
@@ -114,8 +115,10 @@ int uprobe__grpc_execute_and_put(struct pt_regs *ctx)
 	grpc_headers.update(&item, &copy);
 	return 0;
 }
+#endif
 
 /* loopyWriter.headerHandler(l, h): the writer goroutine takes a stream's headers, with its id. */
+#if PART(1)
 int uprobe__grpc_header_handler(struct pt_regs *ctx)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
@@ -143,6 +146,7 @@ int uprobe__grpc_header_handler(struct pt_regs *ctx)
 	grpc_headers.delete(&item);
 	return 0;
 }
+#endif
 
 /* Adds `bytes` for `tag` to the runs: to the last if the tag is the same, else to a new one, or mixed into the last. */
 static __always_inline void add_run(struct grpc_runs *runs, const struct task_tag *tag, u32 bytes)
@@ -272,6 +276,7 @@ static __always_inline void grpc_read(const struct go_key *reader, const struct 
 }
 
 /* http2Server.operateHeaders(t, frame, ...): the reader goroutine takes a new stream. */
+#if PART(1)
 int uprobe__grpc_operate_headers(struct pt_regs *ctx)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
@@ -304,5 +309,6 @@ int uprobe__grpc_operate_headers(struct pt_regs *ctx)
 		set_thread_tag(self, &tag);
 	return 0;
 }
+#endif
 
 #endif

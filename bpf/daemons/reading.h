@@ -136,6 +136,7 @@ static __always_inline void settle_then(void *ctx, u32 next)
  * read_wakeup, as a program of its own that the syscall exit hook hands on
  * to: the verifier then walks it once, not once for every way to reach it.
  */
+#if PART(2)
 int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 {
 	u32 zero = 0;
@@ -152,12 +153,14 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 		read_unknown_wakeup(ctx, self);
 	return 0;
 }
+#endif
 
 /*
  * A thread's batch is over: its answers are settled. At a close (a loop
  * closes a client it answered), or before a new batch (settle_then). A
  * program of its own, as tail__read_wakeup is.
  */
+#if PART(2)
 int tail__settle_answer(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct daemon_thread *self = this_thread(0);
@@ -172,11 +175,13 @@ int tail__settle_answer(struct bpf_raw_tracepoint_args *ctx)
 	}
 	return 0;
 }
+#endif
 
 /*
  * A daemon thread read requests off a connection (read_channel): they are
  * queued as hand-offs. A program of its own, as tail__read_wakeup is.
  */
+#if PART(2)
 int tail__queue_handoffs(struct bpf_raw_tracepoint_args *ctx)
 {
 	u32 zero = 0;
@@ -188,6 +193,7 @@ int tail__queue_handoffs(struct bpf_raw_tracepoint_args *ctx)
 			    reading->handing_continues);
 	return 0;
 }
+#endif
 
 /*
  * A daemon thread read segments off a connection (read_channel): the
@@ -196,6 +202,7 @@ int tail__queue_handoffs(struct bpf_raw_tracepoint_args *ctx)
  * next replies relay them, not the completions it holds. A program of its
  * own, as tail__read_wakeup is; it goes on to tail__queue_handoffs.
  */
+#if PART(2)
 int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 {
 	u32 zero = 0;
@@ -226,8 +233,10 @@ int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 		tail_calls.call(ctx, TAIL_QUEUE_HANDOFFS);
 	return 0;
 }
+#endif
 
 /* A reply by a thread that holds completions answers one (see daemon_reply). */
+#if PART(2)
 int tail__answer_completion(struct bpf_raw_tracepoint_args *ctx)
 {
 	u32 zero = 0;
@@ -237,6 +246,7 @@ int tail__answer_completion(struct bpf_raw_tracepoint_args *ctx)
 		answer_completion(&self->completions, *reaches);
 	return 0;
 }
+#endif
 
 /*
  * A read of `bytes` by a task outside the tree. The thread takes the tag of

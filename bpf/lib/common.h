@@ -20,6 +20,7 @@
  *   DAEMON_MAX, CHANNEL_MAX, GO_MAX
  *   NR_FUTEX               this architecture's futex syscall number
  *   NR_CLOSE               and its close syscall number
+ *   PART_1, PART_2         1 for the parts of the programs this text compiles (below)
  */
 #ifndef BPF_LIB_COMMON_H
 #define BPF_LIB_COMMON_H
@@ -33,6 +34,13 @@
 #include <asm/ptrace.h>
 struct task_struct;
 #include "events.h"
+
+/*
+ * Each program is bracketed by #if PART(n): the programs come in two parts,
+ * which two processes compile at once at start-up
+ * (Sources/Kernel/SplitCompile.swift), each from a text with one part.
+ */
+#define PART(n) PART_##n
 
 /*
  * The saved syscall number (orig_ax), Go's register ABI in the uprobes and

@@ -69,6 +69,7 @@ static __always_inline void emit_fork(void *ctx, struct new_task task, struct ta
 #include <linux/err.h>
 
 /* Where the kernel has kprobes: the new task is copy_process's return value. */
+#if PART(1)
 int kretprobe__copy_process(struct pt_regs *ctx)
 {
 	u64 id = bpf_get_current_pid_tgid();
@@ -88,8 +89,10 @@ int kretprobe__copy_process(struct pt_regs *ctx)
 	emit_fork(ctx, task, &watch, parent->tag);
 	return 0;
 }
+#endif
 #else
 /* Runs in the parent inside copy_process, before the child can run. */
+#if PART(1)
 TRACEPOINT_PROBE(task, task_newtask)
 {
 	u64 id = bpf_get_current_pid_tgid();
@@ -142,7 +145,9 @@ TRACEPOINT_PROBE(task, task_newtask)
 	return 0;
 }
 #endif
+#endif
 
+#if PART(1)
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
@@ -200,6 +205,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 	output_record(args, event, size, EVENT_EXEC);
 	return 0;
 }
+#endif
 
 /*
  * Whether the exiting task is its process's last: the tracepoint says so
@@ -231,6 +237,7 @@ static __always_inline void forget_thread_state(u32 tid, u32 pid)
 }
 #endif
 
+#if PART(1)
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {
 	u64 id = bpf_get_current_pid_tgid();
@@ -271,5 +278,6 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 	submit_record(args, event, sizeof(*event), EVENT_EXIT);
 	return 0;
 }
+#endif
 
 #endif

@@ -1,0 +1,118 @@
+/*
+ * Maps that a BCC module in another process created. Two processes compile
+ * the two parts of the programs at once (Sources/Kernel/SplitCompile.swift),
+ * and both parts must use the same maps. BCC creates every map its text
+ * declares when its compile ends; this replacement of libbcc's
+ * bcc_create_map_xattr hands it, instead, a duplicate of the map of that
+ * name the other process lent. The lending process sends its maps, each a
+ * name with its fd, over a unix socket when its own compile has ended; the
+ * borrowing process waits for them at its first map, which comes at the end
+ * of its compile, when most of its work is done. Without a lender the real
+ * function runs.
+ *
+ * Both texts declare the same maps, so a name the lender did not send is an
+ * error, not a map to create: a private copy would part the two halves.
+ */
+#define _GNU_SOURCE
+#include "CBCCHooks.h"
+
+#include <bcc/libbpf.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LENT_MAX 256
+#define NAME_MAX_LENGTH 64
+
+struct lent_map {
+	char name[NAME_MAX_LENGTH];
+	int fd;
+};
+
+static struct lent_map lent[LENT_MAX];
+static int lent_count;
+static int lender = -1; /* the socket the maps come from, until they have come */
+static int borrowed;    /* 1: every map is a lent one */
+
+void bcc_hooks_borrow_maps(int socket) { lender = socket; }
+
+int bcc_hooks_lend_map(int socket, const char *name, int fd)
+{
+	char payload[NAME_MAX_LENGTH] = {0};
+	strncpy(payload, name, NAME_MAX_LENGTH - 1);
+	struct iovec iov = {.iov_base = payload, .iov_len = sizeof(payload)};
+	union {
+		char buffer[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct msghdr message = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		message.msg_control = control.buffer;
+		message.msg_controllen = sizeof(control.buffer);
+		struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+		header->cmsg_level = SOL_SOCKET;
+		header->cmsg_type = SCM_RIGHTS;
+		header->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(header), &fd, sizeof(int));
+	}
+	return sendmsg(socket, &message, MSG_NOSIGNAL) == (ssize_t)sizeof(payload) ? 0 : -errno;
+}
+
+/* Takes the lent maps off the socket, up to the end mark (a message with no fd); -errno when the lender failed. */
+static int receive_lent(void)
+{
+	for (;;) {
+		char payload[NAME_MAX_LENGTH];
+		struct iovec iov = {.iov_base = payload, .iov_len = sizeof(payload)};
+		union {
+			char buffer[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} control;
+		struct msghdr message = {
+			.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buffer, .msg_controllen = sizeof(control.buffer)};
+		ssize_t length = recvmsg(lender, &message, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+		if (length != (ssize_t)sizeof(payload))
+			return length < 0 ? -errno : -EPIPE;
+		struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+		if (!header || header->cmsg_type != SCM_RIGHTS)
+			return 0;
+		if (lent_count == LENT_MAX)
+			return -ENOSPC;
+		memcpy(&lent[lent_count].fd, CMSG_DATA(header), sizeof(int));
+		memcpy(lent[lent_count].name, payload, NAME_MAX_LENGTH);
+		lent[lent_count].name[NAME_MAX_LENGTH - 1] = 0;
+		lent_count++;
+	}
+}
+
+int bcc_create_map_xattr(struct bcc_create_map_attr *attr, bool allow_rlimit)
+{
+	if (lender >= 0) {
+		int status = receive_lent();
+		lender = -1;
+		borrowed = 1;
+		if (status < 0) {
+			errno = -status;
+			return -1;
+		}
+	}
+	for (int index = 0; index < lent_count; index++)
+		if (attr->name && strcmp(lent[index].name, attr->name) == 0)
+			return fcntl(lent[index].fd, F_DUPFD_CLOEXEC, 0);
+	if (borrowed) {
+		errno = ENOENT;
+		return -1;
+	}
+	static int (*create)(struct bcc_create_map_attr *, bool);
+	if (!create)
+		create = (int (*)(struct bcc_create_map_attr *, bool))dlsym(RTLD_NEXT, "bcc_create_map_xattr");
+	if (!create) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return create(attr, allow_rlimit);
+}

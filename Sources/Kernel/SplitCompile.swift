@@ -1,0 +1,131 @@
+import CBCC
+import CBCCHooks
+import CSpawn
+import Foundation
+
+/// A second process that compiles and loads part 2 of the programs
+/// (`PROGRAM(2)` in bpf/) while this one compiles part 1. LLVM works on one
+/// thread, and its work is most of the time to `ready`: two processes put
+/// the machine's second core to it. (BCC's clang keeps state of its own that
+/// two compiles in one process would share.)
+///
+/// The helper is this executable, started with `--compile-helper`: fd 3 is a
+/// unix socket to this process, fd 4 a memfd holding its program text. Both
+/// parts declare the same maps; this process creates them and lends them,
+/// over the socket, once its compile has ended, and the helper's BCC takes
+/// them instead of creating its own (`Sources/CBCCHooks/maps.c`). The helper
+/// loads its programs, which are all tail calls, puts them in `tail_calls`
+/// (the map keeps them loaded once the helper has gone), sends back its
+/// error, if any, as JSON, and exits.
+public final class SplitCompile {
+    private var pid: pid_t
+    private let socket: Int32
+
+    /// The helper's only argument.
+    public static let flag = "--compile-helper"
+    private static let socketFD: Int32 = 3  // (spawn_helper's)
+    private static let textFD: Int32 = 4
+
+    private init(pid: pid_t, socket: Int32) {
+        self.pid = pid
+        self.socket = socket
+    }
+
+    deinit {
+        close(socket)
+        if pid > 0 {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+        }
+    }
+
+    /// Starts the helper on `text`; nil when it cannot start, and then the
+    /// caller compiles both parts itself.
+    static func start(text: String) -> SplitCompile? {
+        var pair: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            return nil
+        }
+        defer { close(pair[1]) }
+        let pid = Array(text.utf8).withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) {
+                spawn_helper("/proc/self/exe", flag, pair[1], $0.baseAddress, $0.count)
+            }
+        }
+        guard pid > 0 else {
+            close(pair[0])
+            return nil
+        }
+        return SplitCompile(pid: pid, socket: pair[0])
+    }
+
+    /// Lends the helper every map of `module`, this process's compile of
+    /// part 1. The helper's compile waits for them at its end. A helper
+    /// that cannot take them has failed, and `finish` reports why.
+    func lend(_ module: BPFModule) {
+        for table in module.tables where bcc_hooks_lend_map(socket, table.name, table.fd) != 0 { return }
+        _ = bcc_hooks_lend_map(socket, "", -1)
+    }
+
+    /// Waits for the helper to end with its programs in `tail_calls`, and
+    /// throws its error if it had one.
+    func finish() throws {
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(socket, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            reply += buffer[0..<count]
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        pid = 0
+        if let error = try? JSONDecoder().decode(KernelError.self, from: Data(reply)) { throw error }
+        guard status == 0 else {
+            throw KernelError.compileFailed(
+                diagnostics: "the process compiling part 2 of the programs ended with status \(status)")
+        }
+    }
+
+    /// The helper's side, in the process `start` began: compiles the text on
+    /// fd 4 with the maps lent on fd 3, loads its programs, and reports.
+    /// Returns the exit status.
+    public static func serve() -> Int32 {
+        guard die_with_parent() == 0 else { return 1 }  // a monitor that dies while starting takes its helper along
+        var text: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = read(textFD, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            text += buffer[0..<count]
+        }
+        close(textFD)
+        bcc_hooks_borrow_maps(socketFD)
+        do {
+            // Without debug info, which costs LLVM a fifth of its time: only the maps' BTF needs it, and they are lent.
+            let module = try BPFModule(
+                text: String(decoding: text, as: UTF8.self), flags: BPFModule.compilerFlags + ["-g0"])
+            try module.loadAll()
+            try module.loadTailCalls(Tracer.tailCalls)
+            return 0
+        } catch {
+            let failure = error as? KernelError ?? .compileFailed(diagnostics: "\(error)")
+            if let encoded = try? JSONEncoder().encode(failure) { _ = writeAll(socketFD, Array(encoded)) }
+            return 1
+        }
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return false }
+            offset += count
+        }
+        return true
+    }
+}
