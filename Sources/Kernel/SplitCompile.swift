@@ -4,10 +4,10 @@ import CSpawn
 import Foundation
 
 /// A second process that compiles and loads part 2 of the programs
-/// (`PROGRAM(2)` in bpf/) while this one compiles part 1. LLVM works on one
+/// (`#if PART(2)` in bpf/) while this one compiles part 1. LLVM works on one
 /// thread, and its work is most of the time to `ready`: two processes put
-/// the machine's second core to it. (BCC's clang keeps state of its own that
-/// two compiles in one process would share.)
+/// the machine's second core to it. (Processes, not threads: libbcc does not
+/// say that two of its compiles may run at once in one process.)
 ///
 /// The helper is this executable, started with `--compile-helper`: fd 3 is a
 /// unix socket to this process, fd 4 a memfd holding its program text. Both
@@ -84,8 +84,9 @@ public final class SplitCompile {
         pid = 0
         if let error = try? JSONDecoder().decode(KernelError.self, from: Data(reply)) { throw error }
         guard status == 0 else {
+            let end = status & 0x7f == 0 ? "exit status \(status >> 8 & 0xff)" : "signal \(status & 0x7f)"
             throw KernelError.compileFailed(
-                diagnostics: "the process compiling part 2 of the programs ended with status \(status)")
+                diagnostics: "the process compiling part 2 of the programs ended with \(end)")
         }
     }
 

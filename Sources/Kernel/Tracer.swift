@@ -183,9 +183,11 @@ public final class Tracer {
     /// the verifier without attaching: proves a probe type we cannot attach
     /// here, and (`exitHasGroupDead` false, `dataReadyProbe`, `buffer`,
     /// `taskState`, `probeReadSplit`) the fallbacks of older kernels.
+    /// `parts` are the parts of the programs compiled (SplitCompile).
     public static func verify(
         forkProbe: ForkProbe, exitHasGroupDead: Bool? = nil, dataReadyProbe: DataReadyProbe? = nil,
-        buffer: EventBufferKind = .ring, taskState: TaskStateKind = .storage, probeReadSplit: Bool = true
+        buffer: EventBufferKind = .ring, taskState: TaskStateKind = .storage, probeReadSplit: Bool = true,
+        parts: Set<Int> = [1, 2]
     ) throws -> [String] {
         try Preflight.requireRoot()
         try Preflight.requireTracefs()
@@ -196,6 +198,7 @@ public final class Tracer {
         text.buffer = buffer
         text.taskState = taskState
         text.probeReadSplit = probeReadSplit
+        text.parts = parts
         let module = try BPFModule(text: text.source)
         try module.loadAll()
         return module.functionNames

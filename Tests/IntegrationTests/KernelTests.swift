@@ -34,6 +34,20 @@ extension IntegrationTests {
         #expect(names.contains("tracepoint__sched__sched_process_exit"), "\(names)")
     }
 
+    /// The helper process that compiles part 2 at start-up only puts its
+    /// programs in `tail_calls` (SplitCompile): every program is in one part
+    /// exactly, and part 2 holds tail calls alone. Each part passes the
+    /// verifier on its own, with maps of its own here.
+    @Test func programPartsSplitTheProgramsInTwo() throws {
+        let whole = Set(try Tracer.verify(forkProbe: .tracepoint))
+        let first = Set(try Tracer.verify(forkProbe: .tracepoint, parts: [1]))
+        let second = Set(try Tracer.verify(forkProbe: .tracepoint, parts: [2]))
+        #expect(first.union(second) == whole, "missing from the parts: \(whole.subtracting(first.union(second)))")
+        #expect(first.isDisjoint(with: second), "in both parts: \(first.intersection(second))")
+        #expect(second.allSatisfy { $0.hasPrefix("tail__") }, "part 2 has programs to attach: \(second)")
+        #expect(!second.isEmpty && first.contains("raw_tracepoint__sys_enter"), "\(first) / \(second)")
+    }
+
     /// Offsets resolved through libbpf agree with `bpftool btf dump ... format raw`,
     /// walked independently here, for every field the BPF text reads.
     @Test func btfOffsetsMatchBpftool() throws {
