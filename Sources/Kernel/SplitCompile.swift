@@ -94,7 +94,9 @@ public final class SplitCompile {
     /// fd 4 with the maps lent on fd 3, loads its programs, and reports.
     /// Returns the exit status.
     public static func serve() -> Int32 {
-        guard die_with_parent() == 0 else { return 1 }  // a monitor that dies while starting takes its helper along
+        // A monitor that dies while starting takes its helper along; one that died already closed its socket.
+        var peer = pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0)  // (POLLHUP comes unasked)
+        guard die_with_parent() == 0, poll(&peer, 1, 0) == 0 else { return 1 }
         var text: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {

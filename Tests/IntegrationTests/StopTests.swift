@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Kernel
 import Testing
 
 extension IntegrationTests {
@@ -120,6 +121,19 @@ extension IntegrationTests {
         #expect(after.isPart(of: before), "left behind after kill -9 \(point.rawValue): \(after), before: \(before)")
         // (The harness then ends what is left of the monitor's process group: the command.)
         #expect(run.leftovers == (point == .whileTracing), "the command outlives the monitor once started: \(run)")
+        // The process that compiles part of the programs (SplitCompile) dies with the monitor.
+        #expect(
+            try Harness.waitUntil(timeout: 10) { Self.compileHelpers().isEmpty },
+            "compile helpers left: \(Self.compileHelpers())")
+    }
+
+    /// The pids of live processes started as `ebpf-monitor --compile-helper`.
+    static func compileHelpers() -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            let arguments = Harness.read("/proc/\(pid)/cmdline").split(separator: 0, omittingEmptySubsequences: false)
+            return arguments.count > 1 && String(decoding: arguments[1], as: UTF8.self) == SplitCompile.flag
+        }
     }
 
     /// The kernel objects this monitor makes, by id (bpftool, by their names)

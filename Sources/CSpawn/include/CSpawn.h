@@ -15,11 +15,12 @@ pid_t spawn_gated(const char *path, const char *args, size_t args_len, int argc,
 
 /*
  * Starts path with the one argument arg, socket_fd as its fd 3 and a memfd
- * holding text as its fd 4; every other fd of the caller's that is
- * close-on-exec stays behind. Returns the pid, or -1 with errno set.
+ * holding text as its fd 4, in a process group of its own; every other fd
+ * of the caller's that is close-on-exec stays behind. Returns the pid, or -1
+ * with errno set.
  */
 pid_t spawn_helper(const char *path, const char *arg, int socket_fd, const char *text, size_t length);
 
-/* The calling process is killed when its parent dies. -1 when the parent has died already. */
+/* The calling process is killed when its parent dies (from now on: check that it has not died already). */
 int die_with_parent(void);
 #endif
