@@ -17,6 +17,7 @@
 #include "CBCCHooks.h"
 
 #include <bcc/libbpf.h>
+#include <bpf/btf.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -89,6 +90,35 @@ static int receive_lent(void)
 	}
 }
 
+/*
+ * Creates a map of local storage (task, socket, inode storage) that comes
+ * with no BTF. The kernel wants one for these (it checks that the key is a
+ * 4-byte int and that the value's size is the map's), and BCC gives the
+ * types it finds in the debug info, which the monitor's programs are
+ * compiled without. A key of type int and a value of a struct of the right
+ * size, with no members, pass those checks.
+ */
+static int create_with_btf(int (*create)(struct bcc_create_map_attr *, bool), struct bcc_create_map_attr *attr,
+			   bool allow_rlimit)
+{
+	struct btf *btf = btf__new_empty();
+	int key = btf ? btf__add_int(btf, "int", 4, BTF_INT_SIGNED) : -1;
+	int value = key > 0 ? btf__add_struct(btf, "value", attr->value_size) : -1;
+	if (value < 0 || btf__load_into_kernel(btf) != 0) {
+		btf__free(btf);
+		errno = EINVAL;
+		return -1;
+	}
+	attr->btf_fd = (__u32)btf__fd(btf);
+	attr->btf_key_type_id = (__u32)key;
+	attr->btf_value_type_id = (__u32)value;
+	int fd = create(attr, allow_rlimit);
+	int saved = errno;
+	btf__free(btf); /* the map holds the BTF it was made with */
+	errno = saved;
+	return fd;
+}
+
 int bcc_create_map_xattr(struct bcc_create_map_attr *attr, bool allow_rlimit)
 {
 	if (lender >= 0) {
@@ -114,5 +144,9 @@ int bcc_create_map_xattr(struct bcc_create_map_attr *attr, bool allow_rlimit)
 		errno = ENOSYS;
 		return -1;
 	}
+	int local_storage = attr->map_type == BPF_MAP_TYPE_TASK_STORAGE || attr->map_type == BPF_MAP_TYPE_SK_STORAGE ||
+			    attr->map_type == BPF_MAP_TYPE_INODE_STORAGE;
+	if (local_storage && !attr->btf_key_type_id)
+		return create_with_btf(create, attr, allow_rlimit);
 	return create(attr, allow_rlimit);
 }

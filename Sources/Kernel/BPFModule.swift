@@ -18,15 +18,19 @@ final class BPFModule {
     /// clang's pipeline, BPF's own IR passes in it do not run, and the
     /// verifier refuses the result; clang at -O1 followed by nothing leaves
     /// the daemon programs too complex for it.)
-    static let compilerFlags = ["-O2"]
+    ///
+    /// Without debug info, which costs LLVM a fifth of its time. BCC takes
+    /// the maps' BTF from it, and only local storage maps need BTF: the
+    /// executable makes theirs (`Sources/CBCCHooks/maps.c`).
+    static let compilerFlags = ["-O2", "-g0"]
 
     /// Compiles `text` with BCC's clang. Clang prints diagnostics to stderr,
     /// so they are captured there and carried in the error.
-    init(text: String, flags: [String] = BPFModule.compilerFlags) throws {
+    init(text: String) throws {
         _ = bcc_hooks_linked() + bcc_hooks_passes_linked()  // keeps CBCCHooks' replacements in the link
         var compiled: UnsafeMutableRawPointer?
         let diagnostics = try capturingStandardError {
-            withCStrings(flags) { flags, count in
+            withCStrings(Self.compilerFlags) { flags, count in
                 compiled = bpf_module_create_c_from_string(text, 0, flags, count, true, nil)
             }
         }

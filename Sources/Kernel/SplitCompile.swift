@@ -108,9 +108,7 @@ public final class SplitCompile {
         close(textFD)
         bcc_hooks_borrow_maps(socketFD)
         do {
-            // Without debug info, which costs LLVM a fifth of its time: only the maps' BTF needs it, and they are lent.
-            let module = try BPFModule(
-                text: String(decoding: text, as: UTF8.self), flags: BPFModule.compilerFlags + ["-g0"])
+            let module = try BPFModule(text: String(decoding: text, as: UTF8.self))
             try module.loadAll()
             try module.loadTailCalls(Tracer.tailCalls)
             return 0
