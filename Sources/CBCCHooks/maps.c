@@ -1,7 +1,7 @@
 /*
- * Maps that a BCC module in another process created. Two processes compile
- * the two parts of the programs at once (Sources/Kernel/SplitCompile.swift),
- * and both parts must use the same maps. BCC creates every map its text
+ * The maps BCC creates. First, maps that a BCC module in another process
+ * created: two processes compile the two parts of the programs at once
+ * (Sources/Kernel/SplitCompile.swift), and both parts must use the same maps. BCC creates every map its text
  * declares when its compile ends; this replacement of libbcc's
  * bcc_create_map_xattr hands it, instead, a duplicate of the map of that
  * name the other process lent. The lending process sends its maps, each a
@@ -12,6 +12,9 @@
  *
  * Both texts declare the same maps, so a name the lender did not send is an
  * error, not a map to create: a private copy would part the two halves.
+ *
+ * The maps this process does create get their BTF here where BCC has none
+ * to give (create_with_btf): the programs are compiled without debug info.
  */
 #define _GNU_SOURCE
 #include "CBCCHooks.h"
