@@ -71,14 +71,7 @@ public final class SplitCompile {
     /// Waits for the helper to end with its programs in `tail_calls`, and
     /// throws its error if it had one.
     func finish() throws {
-        var reply: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = read(socket, &buffer, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            reply += buffer[0..<count]
-        }
+        let reply = Self.readAll(socket)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         pid = 0
@@ -97,14 +90,7 @@ public final class SplitCompile {
         // A monitor that dies while starting takes its helper along; one that died already closed its socket.
         var peer = pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0)  // (POLLHUP comes unasked)
         guard die_with_parent() == 0, poll(&peer, 1, 0) == 0 else { return 1 }
-        var text: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = read(textFD, &buffer, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            text += buffer[0..<count]
-        }
+        let text = readAll(textFD)
         close(textFD)
         bcc_hooks_borrow_maps(socketFD)
         do {
@@ -116,6 +102,18 @@ public final class SplitCompile {
             let failure = error as? KernelError ?? .compileFailed(diagnostics: "\(error)")
             if let encoded = try? JSONEncoder().encode(failure) { _ = writeAll(socketFD, Array(encoded)) }
             return 1
+        }
+    }
+
+    /// What `fd` holds up to its end (or an error).
+    private static func readAll(_ fd: Int32) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return bytes }
+            bytes += buffer[0..<count]
         }
     }
 
