@@ -271,6 +271,7 @@ def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     failed = broken = False
     results = []
+    failures_seen = []  # repeated at the end, where a CI log's tail shows them
     try:
         fixtures = os.path.join(OUT_DIR, "bin")
         build_fixtures(fixtures)
@@ -289,6 +290,7 @@ def main():
             if failure:
                 log(f"  FAIL {failure}")
             results.append((version, release, len(checks) - len(bad), len(checks), seconds, failure is None))
+            failures_seen += [f"{version}: {c['check']}: {c['detail'][:600]}" for c in bad]
             failed = failed or bool(bad) or failure is not None or not checks
     except MatrixError as error:
         log(f"error: {error}")
@@ -296,6 +298,8 @@ def main():
     for version, release, passed, total, seconds, finished in results:
         log(f"{version:<5} {release:<26} {passed}/{total} checks passed in {seconds:.0f} s"
             + ("" if finished else ", guest failed"))
+    for failure in failures_seen:
+        log(f"FAILED {failure}")
     # The closing line CI reads: failed checks, and each guest that failed, count as failures.
     passed = sum(r[2] for r in results)
     failures = sum(r[3] - r[2] + (not r[5]) for r in results)
