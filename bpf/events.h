@@ -269,6 +269,7 @@ struct command_end {
 	__u32 tag;
 	__u32 _pad;
 	__u64 inode; /* the command's socket inode: a socket's memory is reused, its inode number is not */
+	__u64 sock;  /* the command's struct sock, whose socket must still have that inode */
 };
 
 /*

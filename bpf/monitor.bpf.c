@@ -298,6 +298,8 @@ static __always_inline void data_ready(u16 family, const void *sock)
 		note_datagram(flight, sock, owner_of(watch->tag, watch->attribution));
 		message_queued(flight);
 		name_udp_sender(flight);
+		if (!(watch->attribution & ATTRIBUTION_DAEMON))
+			remember_udp_command(flight, watch->tag);
 	}
 }
 

@@ -100,6 +100,54 @@ extension IntegrationTests {
             // Each watched message is one datagram of "REQ watched-0".
             #expect(sends.reduce(0) { $0 + ($1.int("bytes") ?? 0) } == 13, "\(sends)")
         }
+
+        /// The command's UDP socket gets its port from its first sendto, and
+        /// the server answers each request to that port. After the command
+        /// closes the socket, an unwatched process binds the same port and
+        /// leaves four answers waiting before it reads them. The answers the
+        /// command had are not its to read, nor are the server's answers to
+        /// the stranger the command's: only the server is its daemon.
+        @Test func aPortTheCommandClosedIsNotItsWhenReused() throws {
+            let directory = try Harness.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let files = directory + "/files"
+            try #require(mkdir(files, 0o755) == 0)
+            let portFile = directory + "/port"
+            let server = try Started(
+                ["/usr/bin/python3", "-c", answeringServerScript, files].map { Array($0.utf8) },
+                directory: directory, name: "server")
+            defer { server.kill() }
+            var ready: String?
+            _ = Harness.waitUntil(timeout: 10) {
+                ready = String(decoding: server.stdout, as: UTF8.self).split(separator: "\n").first {
+                    $0.hasPrefix("ready ")
+                }.map { String($0.dropFirst(6)) }
+                return ready != nil || kill(server.pid, 0) != 0
+            }
+            let port = try #require(ready, "the server did not start: \(server.stderr)")
+            let stranger = try Started(
+                ["/usr/bin/python3", "-c", strangerScript, port, portFile].map { Array($0.utf8) },
+                directory: directory, name: "stranger")
+            defer { stranger.kill() }
+            let run = try Harness.monitor(
+                ["--format", "json", "--", "/usr/bin/python3", "-c", closingClientScript, port, portFile])
+            #expect(!run.timedOut && run.status == 0, "\(run)")
+            #expect(
+                Harness.waitUntil(timeout: 10) { kill(stranger.pid, 0) != 0 || stranger.stdout.count > 0 },
+                "the stranger ends")
+            #expect(
+                String(decoding: stranger.stdout, as: UTF8.self).hasPrefix("answered 4"),
+                "the stranger reused the port and was answered: \(stranger.stderr)")
+
+            let objects = try run.json()
+            let summary = try #require(objects.ofType("summary").first, "\(run)")
+            let daemons = summary["daemons"] as? [[String: Any]] ?? []
+            #expect(daemons.map { $0.int("pid") } == [Int(server.pid)], "only the server: \(daemons)")
+            let created = (summary["files"] as? [String: Any])?["created"] as? [String] ?? []
+            #expect(
+                Set(created.filter { $0.hasPrefix(files + "/") }) == Set((1...10).map { files + "/watched-\($0)" }),
+                "the command's files and no other: \(created)")
+        }
     }
 }
 
@@ -172,4 +220,58 @@ private let clientScript = #"""
                 raise OSError(ctypes.get_errno(), "sendmmsg")
         time.sleep(0.005)
     time.sleep(0.2)
+    """#
+
+/// argv: directory. A UDP server on 127.0.0.1: prints `ready <port>`, then
+/// for each datagram `REQ <name>` creates <directory>/<name> and answers
+/// `OK <name>` to the address it came from.
+private let answeringServerScript = #"""
+    import os, socket, sys
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    print("ready %d" % s.getsockname()[1], flush=True)
+    while True:
+        data, source = s.recvfrom(4096)
+        request = data.decode().split()
+        if len(request) == 2 and request[0] == "REQ" and "/" not in request[1]:
+            with open(os.path.join(sys.argv[1], request[1]), "w") as f:
+                f.write(request[1] + "\n")
+            s.sendto(("OK " + request[1]).encode(), source)
+    """#
+
+/// argv: the server's port, a file. Ten requests from one unbound socket
+/// (its first sendto binds it), each answered; then it closes the socket,
+/// writes its port to the file, and waits while another process uses it.
+private let closingClientScript = #"""
+    import os, socket, sys, time
+    port, port_file = int(sys.argv[1]), sys.argv[2]
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(1, 11):
+        s.sendto(b"REQ watched-%d" % i, ("127.0.0.1", port))
+        s.recv(100)
+    own = s.getsockname()[1]
+    s.close()
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(own))
+    os.rename(port_file + ".tmp", port_file)
+    time.sleep(2)
+    """#
+
+/// argv: the server's port, the file the command writes its closed port to.
+/// Binds that port, sends four requests, lets their answers wait, reads
+/// them, and prints `answered 4`.
+private let strangerScript = #"""
+    import os, socket, sys, time
+    port, port_file = int(sys.argv[1]), sys.argv[2]
+    while not os.path.exists(port_file):
+        time.sleep(0.01)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", int(open(port_file).read())))
+    s.settimeout(10)
+    for i in range(1, 5):
+        s.sendto(b"REQ stranger-%d" % i, ("127.0.0.1", port))
+    time.sleep(0.3)
+    for i in range(4):
+        s.recv(100)
+    print("answered 4", flush=True)
     """#

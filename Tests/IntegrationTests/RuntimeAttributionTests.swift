@@ -90,19 +90,6 @@ extension IntegrationTests {
             }
         }
 
-        /// Why a noise client may be listed among the command's daemons, where
-        /// it may (docs/attribution.md, "Limits of the rules"); nil elsewhere.
-        /// A wrong credit, not a shortfall, and not yet explained: on
-        /// 2026-12-05 it came in three of four full runs of the suite, and
-        /// never when this test ran alone.
-        static func knownStranger(_ scenario: Case) -> String? {
-            guard scenario.design == .datagram, scenario.transport == .udp, scenario.clients == 8,
-                scenario.clientOptions.contains("sendmmsg")
-            else { return nil }
-            return
-                "a noise client sometimes takes the command's tag from the server's reply: a wrong credit, cause not established"
-        }
-
         /// The least recall the targets allow with `clients` clients.
         static func recallTarget(clients: Int) -> Double { clients <= 2 ? 0.99 : 0.95 }
 
@@ -144,7 +131,7 @@ extension IntegrationTests {
             #expect(
                 watched.recall == 1 || (watched.summary.int("unattributed") ?? 0) > 0,
                 "a missed file is counted as unattributed daemon work: \(watched.misattribution)")
-            expectDaemons(watched, daemon: daemon, knownStranger: Self.knownStranger(scenario))
+            expectDaemons(watched, daemon: daemon)
             expectDaemonEvents(watched, daemon: daemon)
             if scenario.design == .datagram {
                 expectPeerNamed(watched, daemon: daemon)
@@ -159,8 +146,7 @@ extension IntegrationTests {
         /// broker before the service). No other process is listed: not a
         /// noise client, whose requests the daemons also served.
         private func expectDaemons(
-            _ watched: AttributionRun, daemon: DaemonScenario, knownStranger: String? = nil,
-            sourceLocation: SourceLocation = #_sourceLocation
+            _ watched: AttributionRun, daemon: DaemonScenario, sourceLocation: SourceLocation = #_sourceLocation
         ) {
             let listed = watched.daemons
             let client = watched.summary.int("pid") ?? -1
@@ -189,17 +175,10 @@ extension IntegrationTests {
             }
             let strangers = listed.filter { !daemon.pids.contains($0.int("pid") ?? -1) }
             let noisePids = Set(daemon.noise.map { Int($0.pid) })
-            let noStranger = {
-                #expect(
-                    strangers.isEmpty,
-                    "daemons that are not the design's (noise clients: \(noisePids.sorted())): \(strangers)",
-                    sourceLocation: sourceLocation)
-            }
-            if let knownStranger {
-                withKnownIssue(Comment(rawValue: knownStranger), isIntermittent: true, noStranger)
-            } else {
-                noStranger()
-            }
+            #expect(
+                strangers.isEmpty,
+                "daemons that are not the design's (noise clients: \(noisePids.sorted())): \(strangers)",
+                sourceLocation: sourceLocation)
             let noiseProcesses = watched.processes.filter { noisePids.contains($0.int("pid") ?? -1) }
             #expect(
                 noiseProcesses.isEmpty, "noise clients among the command's processes: \(noiseProcesses)",

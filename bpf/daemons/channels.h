@@ -187,17 +187,12 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 	u32 tag = write->owner.tag, bytes = write->bytes;
 	struct command_end *command = kind == CHANNEL_SOCKET ? command_ends.lookup(&key) : NULL;
 	*reaches = 0;
-	if (command && key.b == CHANNEL_KEY_UNIX) { /* (a name's key holds no socket) */
-		/* unix: the key is the command's socket; check it is still that socket. */
-		const void *client = (const void *)read_kernel_u64((const void *)key.a, OFF_sock__sk_socket);
-		u64 ino = client ? read_kernel_u64((const char *)client + OFF_socket_alloc__vfs_inode, OFF_inode__i_ino)
-				 : 0;
-		if (ino == command->inode)
+	if (command) {
+		/* The command's socket must still be open: a closed one's key (a UDP port) may be another's now. */
+		if (socket_inode((const void *)command->sock) == command->inode)
 			*reaches = command->tag;
 		else
 			command_ends.delete(&key);
-	} else if (command) {
-		*reaches = command->tag;
 	}
 	if (!bytes)
 		return kind; /* nothing a reader could take (or an iovec we could not read) */
@@ -206,6 +201,12 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 	u32 attribution = write->owner.attribution & (ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON | ATTRIBUTION_WOKEN);
 	struct task_tag owner = { .tag = tag, .also_tag = write->owner.also_tag, .attribution = attribution };
 	struct channel *channel = channels.lookup(&key);
+	if (channel && *reaches) {
+		/* Commands read no channel: what was queued for the socket before it was known as the command's is no one's. */
+		count_fresh(channel, 0);
+		channels.delete(&key);
+		return kind;
+	}
 	if (channel && channel->writer_end != end) {
 		count_fresh(channel, 0);
 		channels.delete(&key); /* a reused key: the old channel is gone */
@@ -380,14 +381,25 @@ static __always_inline u32 write_length(const struct syscall_spec *spec, const u
 	return iovec_bytes(iov, count);
 }
 
-/* A command's socket, as a daemon writing back to it names it (see channel_of). */
+/* A command's socket `sk`, as a daemon writing back to it names it (`key`, see channel_of). */
+static __always_inline void remember_command_socket(const struct channel_key *key, const void *sk, u32 tag)
+{
+	struct command_end value = { .tag = tag, .inode = socket_inode(sk), .sock = (u64)sk };
+	if (value.inode)
+		command_ends.update(key, &value);
+}
+
+/*
+ * The command's socket behind fd. A UDP socket not bound yet has no key: it
+ * is remembered when its first datagram lands (see data_ready).
+ */
 static __always_inline void remember_command_end(s64 fd, u32 tag)
 {
 	struct channel_end found = {};
-	if (channel_of(fd, CHANNEL_READER, NULL, &found) == CHANNEL_SOCKET) {
-		struct command_end value = { .tag = tag, .inode = found.inode };
-		command_ends.update(&found.key, &value);
-	}
+	if (channel_of(fd, CHANNEL_READER, NULL, &found) != CHANNEL_SOCKET)
+		return;
+	if (!(found.key.b & CHANNEL_KEY_UDP) || (u16)found.key.b)
+		remember_command_socket(&found.key, (const void *)found.sock, tag);
 }
 
 /* What a read took off a channel, segment by segment: too big for the BPF stack. */

@@ -368,6 +368,20 @@ static __always_inline void name_udp_sender(struct write_in_flight *flight)
 }
 
 /*
+ * A command's UDP write: its socket has a port now, the moment its first
+ * datagram lands (sk_data_ready, in the writer's context), before the reader
+ * can answer. The socket is remembered as the command's, so answers to it
+ * are known as such (tag_channel) and queue no channel for its port.
+ */
+static __always_inline void remember_udp_command(const struct write_in_flight *flight, u32 tag)
+{
+	struct channel_key own = {};
+	if (flight && flight->bytes && (flight->key.b & CHANNEL_KEY_UDP) &&
+	    udp_reader_key((const void *)flight->sock, &own) && !command_ends.lookup(&own))
+		remember_command_socket(&own, (const void *)flight->sock, tag);
+}
+
+/*
  * What a read or write moved, for the I/O totals: its result, but for
  * sendmmsg and recvmmsg (which return how many messages) the msg_len of
  * each, at most IO_MESSAGES of them.

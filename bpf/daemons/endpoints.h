@@ -261,6 +261,50 @@ static __always_inline int is_eventfd(const void *file)
 }
 
 /*
+ * An inet socket's own and peer addresses, each folded to 64 bits, and the
+ * family a key names them in: an IPv4 peer of a dual-stack socket is named
+ * as its IPv4 end names it. 0 for other families.
+ */
+static __always_inline u16 inet_addresses(const void *sk, u16 family, u64 *own, u64 *peer)
+{
+	if (family == AF_INET) {
+		*own = read_kernel_u32(sk, OFF_sock_common__skc_rcv_saddr);
+		*peer = read_kernel_u32(sk, OFF_sock_common__skc_daddr);
+		return AF_INET;
+	}
+	if (family != AF_INET6)
+		return 0;
+	u64 halves[2] = {}, peer_halves[2] = {};
+	bpf_probe_read_kernel(halves, sizeof(halves), (const char *)sk + OFF_sock_common__skc_v6_rcv_saddr);
+	bpf_probe_read_kernel(peer_halves, sizeof(peer_halves), (const char *)sk + OFF_sock_common__skc_v6_daddr);
+	if (v4_mapped(halves) && v4_mapped(peer_halves)) {
+		*own = halves[1] >> 32;
+		*peer = peer_halves[1] >> 32;
+		return AF_INET;
+	}
+	*own = halves[0] ^ halves[1];
+	*peer = peer_halves[0] ^ peer_halves[1];
+	return AF_INET6;
+}
+
+/*
+ * A UDP socket's key as its reader: its own address and port. 0 while it
+ * has no port (a socket's first sendto binds it).
+ */
+static __always_inline int udp_reader_key(const void *sk, struct channel_key *key)
+{
+	u16 family = 0, port = 0;
+	bpf_probe_read_kernel(&family, sizeof(family), (const char *)sk + OFF_sock_common__skc_family);
+	bpf_probe_read_kernel(&port, sizeof(port), (const char *)sk + OFF_sock_common__skc_num);
+	u64 own = 0, peer = 0;
+	family = inet_addresses(sk, family, &own, &peer);
+	if (!family || !port)
+		return 0;
+	udp_key(key, family, own, port);
+	return 1;
+}
+
+/*
  * The channel that fd writes to (CHANNEL_WRITER) or reads from, as the
  * reader sees it: a unix socket's reading end, a TCP (from, to) address
  * pair, or a pipe's inode. CHANNEL_NONE for anything else.
@@ -358,26 +402,9 @@ static __always_inline enum channel_kind channel_of(s64 fd, enum channel_side si
 	    (family == AF_INET || family == AF_INET6) && udp_destination(to, family, &found->key))
 		return CHANNEL_SOCKET;
 	u64 own = 0, peer = 0;
-	if (family == AF_INET) {
-		own = read_kernel_u32(sk, OFF_sock_common__skc_rcv_saddr);
-		peer = read_kernel_u32(sk, OFF_sock_common__skc_daddr);
-	} else if (family == AF_INET6) {
-		u64 halves[2] = {}, peer_halves[2] = {};
-		bpf_probe_read_kernel(halves, sizeof(halves), (const char *)sk + OFF_sock_common__skc_v6_rcv_saddr);
-		bpf_probe_read_kernel(peer_halves, sizeof(peer_halves),
-				      (const char *)sk + OFF_sock_common__skc_v6_daddr);
-		if (v4_mapped(halves) && v4_mapped(peer_halves)) {
-			/* An IPv4 peer of a dual-stack socket: named as its IPv4 end names it. */
-			family = AF_INET;
-			own = halves[1] >> 32;
-			peer = peer_halves[1] >> 32;
-		} else {
-			own = halves[0] ^ halves[1];
-			peer = peer_halves[0] ^ peer_halves[1];
-		}
-	} else {
+	family = inet_addresses(sk, family, &own, &peer);
+	if (!family)
 		return CHANNEL_NONE;
-	}
 	if (type == SOCK_DGRAM) {
 		/* A connected writer sends to its peer; a reader is named by its own address. */
 		udp_key(&found->key, family, writing ? peer : own, writing ? peer_port : own_port);
@@ -404,12 +431,18 @@ static __always_inline int wakeup_kind(s64 fd)
 	return (imode & S_IFMT) == S_IFIFO || (inode && (imode & S_IFMT) == 0 && is_eventfd(file));
 }
 
+/* The inode number of a struct sock's socket; 0 once it closed (the memory not yet reused). */
+static __always_inline u64 socket_inode(const void *sk)
+{
+	const void *socket = (const void *)read_kernel_u64(sk, OFF_sock__sk_socket);
+	return socket ? read_kernel_u64((const char *)socket + OFF_socket_alloc__vfs_inode, OFF_inode__i_ino) : 0;
+}
+
 /* The inode number of the unix socket peer (a reader's writing end), or ANY_END once it closed. */
 static __always_inline u64 writer_end(const void *peer)
 {
-	const void *writer = (const void *)read_kernel_u64(peer, OFF_sock__sk_socket);
-	/* The writer closed: its socket is gone, the memory not yet reused. */
-	return writer ? read_kernel_u64((const char *)writer + OFF_socket_alloc__vfs_inode, OFF_inode__i_ino) : ANY_END;
+	u64 inode = socket_inode(peer);
+	return inode ? inode : ANY_END;
 }
 
 /* The buffers waiting in a unix socket's receive queue: for a datagram or seqpacket socket, its messages. */
