@@ -7,7 +7,7 @@ public enum KernelError: Error, CustomStringConvertible, Equatable, Codable {
     case noTracefs
     case noKernelHeaders(release: String)
     case noBPF(String)
-    case kprobesUnavailable
+    case kprobesUnavailable(option: String)
     case kernelTooOld(feature: String, since: String, release: String, minimum: String)
     case compileFailed(diagnostics: String)
     case loadFailed(program: String, errno: Int32, log: String)
@@ -39,9 +39,9 @@ public enum KernelError: Error, CustomStringConvertible, Equatable, Codable {
                 "no kernel headers at /lib/modules/\(release)/build: run 'sudo make setup' (installs headers and links them)"
         case .noBPF(let why):
             return "BPF is unavailable: \(why)"
-        case .kprobesUnavailable:
+        case .kprobesUnavailable(let option):
             return
-                "--fork-probe kprobe: this kernel has no kprobes (CONFIG_KPROBES off); use --fork-probe tracepoint or auto"
+                "--\(option) kprobe: this kernel has no kprobes (CONFIG_KPROBES off); use another --\(option), or auto"
         case .kernelTooOld(let feature, let since, let release, let minimum):
             return
                 "this kernel (\(release)) has no \(feature) (Linux \(since)): ebpf-monitor needs Linux \(minimum) or later"

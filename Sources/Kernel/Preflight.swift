@@ -53,7 +53,7 @@ public enum Preflight {
         switch requested {
         case nil: return hasKprobes ? .kprobe : .tracepoint
         case .kprobe?:
-            guard hasKprobes else { throw KernelError.kprobesUnavailable }
+            guard hasKprobes else { throw KernelError.kprobesUnavailable(option: "fork-probe") }
             return .kprobe
         case .tracepoint?: return .tracepoint
         }

@@ -33,6 +33,8 @@ public final class Tracer {
         public var buffer: EventBufferKind?
         /// Task storage, or hashes by tid; nil: task storage where the kernel has it.
         public var taskState: TaskStateKind?
+        /// How a datagram is seen landing in its reader's socket; nil: the best the kernel has.
+        public var dataReadyProbe: DataReadyProbe?
         /// Ring buffer size in pages, a power of two; perf buffers share it out among the CPUs.
         public var ringBufferPages = 8192
         /// Most tasks (threads) watched at once.
@@ -66,7 +68,7 @@ public final class Tracer {
         text.watchMax = limits.watchedTasks
         text.ioEveryCall = limits.ioEveryCall
         text.exitHasGroupDead = Self.exitHasGroupDead
-        dataReadyProbe = Self.dataReadyProbe
+        dataReadyProbe = try Self.resolve(limits.dataReadyProbe)
         text.dataReadyProbe = dataReadyProbe
         // Part 2 of the programs compiles in a helper process meanwhile (SplitCompile).
         var ownText = text
@@ -173,6 +175,19 @@ public final class Tracer {
 
     private static var dataReadyProbe: DataReadyProbe {
         Preflight.hasTracepoint("sock/sk_data_ready") ? .tracepoint : Preflight.hasKprobes ? .kprobe : .unavailable
+    }
+
+    /// The probe asked for, if the kernel has it; nil: the best it has.
+    private static func resolve(_ requested: DataReadyProbe?) throws -> DataReadyProbe {
+        switch requested {
+        case .tracepoint? where !Preflight.hasTracepoint("sock/sk_data_ready"):
+            throw KernelError.kernelTooOld(
+                feature: "the sock:sk_data_ready tracepoint", since: "6.6", release: Preflight.kernelRelease,
+                minimum: "6.6")
+        case .kprobe? where !Preflight.hasKprobes: throw KernelError.kprobesUnavailable(option: "datagram-probe")
+        case let probe?: return probe
+        case nil: return dataReadyProbe
+        }
     }
 
     private static var exitHasGroupDead: Bool {

@@ -71,6 +71,14 @@ struct EbpfMonitor: ParsableCommand {
     var taskState: TaskStateChoice = .auto
 
     @Option(
+        name: .customLong("datagram-probe"),
+        help: """
+            How a datagram is seen landing in its reader's socket: auto, tracepoint (sock:sk_data_ready, \
+            Linux 6.6), kprobe (sock_def_readable) or none (only a command's named unix sockets are followed).
+            """)
+    var datagramProbe: DatagramProbeChoice = .auto
+
+    @Option(
         name: .customLong("buffer-pages"),
         help: "Kernel buffer size in 4 KiB pages, a power of two, shared among the CPUs with --buffer perf.")
     var bufferPages = 8192
@@ -164,6 +172,7 @@ struct EbpfMonitor: ParsableCommand {
             forkProbe: forkProbe.probe, startedAt: startedAt)
         options.limits.buffer = buffer.kind
         options.limits.taskState = taskState.kind
+        options.limits.dataReadyProbe = datagramProbe.probe
         options.limits.ringBufferPages = bufferPages
         options.limits.watchedTasks = maxTasks
         options.limits.ioEveryCall = io
@@ -215,6 +224,12 @@ enum TaskStateChoice: String, ExpressibleByArgument, CaseIterable {
     case auto, storage, maps
 
     var kind: TaskStateKind? { TaskStateKind(rawValue: rawValue) }
+}
+
+enum DatagramProbeChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, tracepoint, kprobe, none
+
+    var probe: DataReadyProbe? { self == .auto ? nil : DataReadyProbe(rawValue: rawValue) }
 }
 
 extension OutputFormat: ExpressibleByArgument {}

@@ -66,10 +66,11 @@ final class DaemonScenario {
     private let writers: [String: (pid: Int, tid: Int)]
 
     /// `options` go to every program of the design, after the common ones;
-    /// `clientOptions` to every client, the watched one and the noise.
+    /// `clientOptions` to every client, the watched one and the noise;
+    /// `monitorOptions` to the monitor, after `--format json`.
     init(
         _ design: DaemonDesign, transport: DaemonTransport = .unix, options: [String] = [], noise noiseClients: Int = 0,
-        requests: Int, connections: Int = 2, clientOptions: [String] = []
+        requests: Int, connections: Int = 2, clientOptions: [String] = [], monitorOptions: [String] = []
     ) throws {
         self.design = design
         self.transport = transport
@@ -83,7 +84,7 @@ final class DaemonScenario {
                 "workdir": root, "design": design.rawValue, "transport": transport.rawValue, "daemon_options": options,
                 "noise": noiseClients, "requests": requests, "connections": connections,
                 "client_options": clientOptions,
-                "monitor": try Harness.monitorBinary(), "monitor_args": ["--format", "json"],
+                "monitor": try Harness.monitorBinary(), "monitor_args": ["--format", "json"] + monitorOptions,
             ]
             let report = try Self.drive(spec, in: root)
             files = try Self.field(report, "files")

@@ -101,6 +101,22 @@ extension IntegrationTests {
             #expect(sends.reduce(0) { $0 + ($1.int("bytes") ?? 0) } == 13, "\(sends)")
         }
 
+        /// Without the hook that notes each datagram as it lands, a command's
+        /// datagrams from a named unix socket are still its own: the reader
+        /// finds the sender's socket among the command's. The fixture
+        /// datagram server, with an unwatched client sending all the while.
+        @Test func namedUnixSocketsWithoutTheDataReadyHook() throws {
+            let daemon = try DaemonScenario(
+                .datagram, noise: 1, requests: 20, clientOptions: ["--delay-us", "500"],
+                monitorOptions: ["--datagram-probe", "none"])
+            let watched = try AttributionRun(daemon)
+            #expect(watched.run.stderr.contains("datagram_probe=none"), "\(watched.run.stderr)")
+            #expect(watched.precision == 1 && watched.recall == 1, "\(watched.misattribution)")
+            #expect(
+                watched.daemons.map { $0.int("pid") } == daemon.servers.map(\.pid),
+                "only the server: \(watched.daemons)")
+        }
+
         /// The command's UDP socket gets its port from its first sendto, and
         /// the server answers each request to that port. After the command
         /// closes the socket, an unwatched process binds the same port and

@@ -54,6 +54,9 @@ extension IntegrationTests {
         try expectFailure(
             ["--fork-probe=kprobe", "--pid=1"], status: ExitStatus.kprobesUnavailable,
             mentioning: ["no kprobes"])
+        try expectFailure(
+            ["--datagram-probe", "kprobe", "--", "/bin/true"], status: ExitStatus.kprobesUnavailable,
+            mentioning: ["--datagram-probe kprobe", "no kprobes"])
     }
 
     /// `--report` to a place that cannot be written fails at start, before the command runs.
@@ -186,7 +189,7 @@ extension IntegrationTests {
     @Test func errorStatusesAreDistinct() {
         #expect(KernelError.notRoot.exitCode == ExitStatus.notRoot)
         #expect(KernelError.noKernelHeaders(release: "x").exitCode == ExitStatus.noKernelHeaders)
-        #expect(KernelError.kprobesUnavailable.exitCode == ExitStatus.kprobesUnavailable)
+        #expect(KernelError.kprobesUnavailable(option: "fork-probe").exitCode == ExitStatus.kprobesUnavailable)
         let statuses = [
             ExitStatus.usage, ExitStatus.noSuchProcess, ExitStatus.noKernelHeaders,
             ExitStatus.kprobesUnavailable, ExitStatus.notRoot, ExitStatus.commandNotFound,

@@ -185,7 +185,8 @@ static __always_inline s64 write_result(const struct syscall_spec *spec, const s
 #define DATAGRAM_NOTES 4096
 struct datagram_note {
 	struct task_tag tag;
-	u64 sender; /* the sender's struct sock, the skb's owner: a note outlived by its skb finds another */
+	u64 sender;	  /* the sender's struct sock, the skb's owner: a note outlived by its skb finds another */
+	u64 sender_inode; /* its socket's inode number: the memory of a closed sender is another's next */
 };
 BPF_TABLE("lru_hash", u64, struct datagram_note, datagram_tags, DATAGRAM_NOTES);
 
@@ -234,12 +235,47 @@ static __always_inline void note_datagram(const struct write_in_flight *flight, 
 		if (!skb || skb == head)
 			return;
 		if (read_kernel_u64((const void *)skb, OFF_sk_buff__sk) == flight->sock) {
-			struct datagram_note note = { .tag = owner, .sender = flight->sock };
+			struct datagram_note note = { .tag = owner,
+						      .sender = flight->sock,
+						      .sender_inode = socket_inode((const void *)flight->sock) };
 			datagram_tags.update(&skb, &note);
 			return;
 		}
 		skb = read_kernel_u64((const void *)skb, OFF_sk_buff__prev);
 	}
+}
+
+/*
+ * Whether a note was made for a datagram of `sender`: the skb's owner now.
+ * A note made as its datagram was read (the writer's hook came late) stays
+ * on an skb another datagram may reuse, from a socket that may reuse the
+ * sender's memory: the socket's inode tells them apart. (A sender that
+ * closed has none; its skb keeps its memory from reuse.)
+ */
+static __always_inline int noted_sender(const struct datagram_note *note, const void *sender)
+{
+	if (note->sender != (u64)sender)
+		return 0;
+	u64 inode = socket_inode(sender);
+	return !inode || inode == note->sender_inode;
+}
+
+/*
+ * A datagram without a note, from `sender`: the command's, when the sender
+ * is a command's named unix datagram socket (a command end, still open). Its
+ * reader may copy it out before the writer's hook notes it.
+ */
+static __always_inline void command_datagram(const void *sender, struct task_tag *tag)
+{
+	u16 family = 0, type = 0;
+	bpf_probe_read_kernel(&family, sizeof(family), (const char *)sender + OFF_sock_common__skc_family);
+	bpf_probe_read_kernel(&type, sizeof(type), (const char *)sender + OFF_sock__sk_type);
+	if (family != AF_UNIX || type != SOCK_DGRAM)
+		return;
+	struct channel_key key = { .a = unix_socket_name(sender), .b = CHANNEL_KEY_UNIX_NAME };
+	struct command_end *command = key.a ? command_ends.lookup(&key) : NULL;
+	if (command && command->sock == (u64)sender && socket_inode(sender) == command->inode)
+		tag->tag = command->tag;
 }
 
 /*
@@ -249,25 +285,24 @@ static __always_inline void note_datagram(const struct write_in_flight *flight, 
  */
 static __always_inline void copied_datagram(u64 skb)
 {
+	const void *sender = (const void *)read_kernel_u64((const void *)skb, OFF_sk_buff__sk);
 	struct datagram_note *note = datagram_tags.lookup(&skb);
-	if (note && note->sender != read_kernel_u64((const void *)skb, OFF_sk_buff__sk)) {
-		datagram_tags.delete(&skb); /* the note of a datagram never read, whose skb is reused */
-		note = NULL;
-	}
+	struct task_tag tag = {};
+	if (note && noted_sender(note, sender))
+		tag = note->tag;
+	else if (sender)
+		command_datagram(sender, &tag);
+	if (note)
+		datagram_tags.delete(&skb);
 	/* (Every copy counts, noted or not: a call that copies several must know which ones were whose.) */
 	struct datagram_reads *reads = datagram_reads(1);
 	if (!reads)
 		return;
 	u32 slot = reads->count;
 	if (slot < CHANNEL_SEGMENTS) {
-		if (note)
-			reads->tags[slot & (CHANNEL_SEGMENTS - 1)] = note->tag;
-		else
-			__builtin_memset(&reads->tags[slot & (CHANNEL_SEGMENTS - 1)], 0, sizeof(struct task_tag));
+		reads->tags[slot & (CHANNEL_SEGMENTS - 1)] = tag;
 		reads->count = slot + 1;
 	}
-	if (note)
-		datagram_tags.delete(&skb);
 }
 
 /* A receive call is over: the notes its copies found are used, or not to be. */
