@@ -147,16 +147,27 @@ int tail__grpc_write(struct bpf_raw_tracepoint_args *ctx)
  * A daemon thread's write tagged whole. `wakes`: to a pipe or an eventfd
  * (wakeup_kind), maybe a worker signalling the thread that answers, whose
  * kept calls go with it; otherwise a request passed on or a reply. Two
- * programs, so that the verifier walks each kind apart.
+ * programs describe the write, one for each kind, and hand it on to a third,
+ * tail__daemon_channel, that queues it on its channel: the verifier walks
+ * each apart, and the ways through one never multiply the other's.
  */
-static __always_inline void tag_daemon_write(struct bpf_raw_tracepoint_args *ctx, int wakes)
+struct daemon_tagging {
+	struct channel_write tagged;
+	s64 fd;
+	u32 wakes;
+	u32 _pad;
+};
+BPF_PERCPU_ARRAY(tagging_heap, struct daemon_tagging, 1);
+
+static __always_inline void describe_daemon_write(struct bpf_raw_tracepoint_args *ctx, int wakes)
 {
+	u32 zero = 0;
+	struct daemon_tagging *tagging = tagging_heap.lookup(&zero);
 	struct daemon_writing write;
-	if (!daemon_writing(ctx, &write))
+	if (!tagging || !daemon_writing(ctx, &write))
 		return;
 	struct daemon_thread *self = write.self;
-	struct task_tag writer = daemon_writer(self);
-	struct channel_write tagged = { .owner = writer, .bytes = write.length };
+	struct channel_write tagged = { .owner = daemon_writer(self), .bytes = write.length };
 	describe_write(write.spec, write.args, &tagged);
 	if (wakes) {
 		tagged.completion = make_completion(&self->completions, &self->episode);
@@ -174,18 +185,16 @@ static __always_inline void tag_daemon_write(struct bpf_raw_tracepoint_args *ctx
 			      back.key.b != CHANNEL_KEY_UNIX_NAME && !(back.key.b & CHANNEL_KEY_UDP) &&
 			      channels.lookup(&back.key) != NULL;
 	}
-	u32 reaches = 0;
-	enum channel_kind kind = tag_channel(write.args[0], &tagged, &reaches, &self->flight);
-	if (wakes && writer.tag && (writer.attribution & ATTRIBUTION_WOKEN))
-		forget_handoff(self);
-	if (kind == CHANNEL_SOCKET && !wakes && !tagged.local)
-		hand_reply(ctx, &writer, write.args[0], reaches);
+	tagging->tagged = tagged;
+	tagging->fd = write.args[0];
+	tagging->wakes = wakes;
+	tail_calls.call(ctx, TAIL_DAEMON_CHANNEL);
 }
 
 #if PART(1)
 int tail__daemon_tag(struct bpf_raw_tracepoint_args *ctx)
 {
-	tag_daemon_write(ctx, 0);
+	describe_daemon_write(ctx, 0);
 	return 0;
 }
 #endif
@@ -193,7 +202,29 @@ int tail__daemon_tag(struct bpf_raw_tracepoint_args *ctx)
 #if PART(2)
 int tail__daemon_wakeup(struct bpf_raw_tracepoint_args *ctx)
 {
-	tag_daemon_write(ctx, 1);
+	describe_daemon_write(ctx, 1);
+	return 0;
+}
+#endif
+
+/* The write tail__daemon_tag or tail__daemon_wakeup described, queued on its channel. */
+#if PART(1)
+int tail__daemon_channel(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 zero = 0;
+	struct daemon_tagging *tagging = tagging_heap.lookup(&zero);
+	struct daemon_thread *self = tagging ? daemon_thread(bpf_get_current_pid_tgid() >> 32) : NULL;
+	if (!self)
+		return 0;
+	struct channel_write *tagged = &tagging->tagged;
+	u32 reaches = 0;
+	enum channel_kind kind = tag_channel(tagging->fd, tagged, &reaches, &self->flight);
+	if (tagging->wakes && tagged->owner.tag && (tagged->owner.attribution & ATTRIBUTION_WOKEN))
+		forget_handoff(self);
+	if (kind == CHANNEL_SOCKET && !tagging->wakes && !tagged->local) {
+		struct task_tag writer = tagged->owner;
+		hand_reply(ctx, &writer, tagging->fd, reaches);
+	}
 	return 0;
 }
 #endif
@@ -222,6 +253,19 @@ int tail__daemon_reply(struct bpf_raw_tracepoint_args *ctx)
 #endif
 
 /*
+ * A watched task's write, as sys_enter describes it and hands it on to
+ * tail__command_channel: two programs, so that the ways through the one
+ * never multiply the other's for the verifier.
+ */
+struct command_writing {
+	struct channel_write write;
+	s64 fd;
+	u32 tag;
+	u32 daemon_side; /* a task a daemon made for the command: its sockets are no command ends, its pipes channels */
+};
+BPF_PERCPU_ARRAY(command_writing_heap, struct command_writing, 1);
+
+/*
  * The syscall hooks are raw tracepoints: they get the saved user registers
  * and the number (or return value) as they are, where the raw_syscalls
  * tracepoints would first copy every call's arguments into a trace record.
@@ -243,21 +287,39 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		return 0;
 	}
 	const struct pt_regs *regs = user_regs(ctx);
-	if (!regs)
+	u32 zero = 0;
+	struct command_writing *writing = regs ? command_writing_heap.lookup(&zero) : NULL;
+	if (!writing)
 		return 0;
 	u64 args[6];
 	syscall_args(regs, args);
-	u32 reaches = 0;
 	int daemon_side = watch->attribution & ATTRIBUTION_DAEMON;
-	struct write_in_flight flight = {};
 	struct channel_write write = {
 		.owner = owner_of(watch->tag, watch->attribution),
 		.bytes = write_length(spec, args),
 		.sockets_only = !daemon_side,
 	};
 	describe_write(spec, args, &write);
-	if (tag_channel(args[0], &write, &reaches, &flight) == CHANNEL_SOCKET && !daemon_side)
-		remember_command_end(args[0], watch->tag);
+	writing->write = write;
+	writing->fd = args[0];
+	writing->tag = watch->tag;
+	writing->daemon_side = daemon_side;
+	tail_calls.call(ctx, TAIL_COMMAND_CHANNEL);
+	return 0;
+}
+#endif
+
+/* The write sys_enter described, by a watched task, queued on its channel and kept until its exit. */
+#if PART(1)
+int tail__command_channel(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 zero = 0, reaches = 0;
+	struct command_writing *writing = command_writing_heap.lookup(&zero);
+	if (!writing)
+		return 0;
+	struct write_in_flight flight = {};
+	if (tag_channel(writing->fd, &writing->write, &reaches, &flight) == CHANNEL_SOCKET && !writing->daemon_side)
+		remember_command_end(writing->fd, writing->tag);
 	if (!flight.bytes)
 		return 0; /* not to a channel: nothing to settle at exit */
 	struct write_in_flight *pending = pending_write(1);
@@ -407,6 +469,20 @@ int tail__daemon_read(struct bpf_raw_tracepoint_args *ctx)
 	if (!peek)
 		read_channel(ctx, (s64)(int)args[0], pid, self, capped_bytes(io_bytes(spec, args, call.ret)),
 			     spec->io_length == IO_LENGTH_MMSGHDR ? call.ret : 1, spec, args);
+	forget_copied_datagrams();
+	tail_calls.call(ctx, TAIL_DAEMON_CALL);
+	return 0;
+}
+#endif
+
+/* What tail__daemon_read took off a channel, acted on (take_read); then on to tail__daemon_call. */
+#if PART(1)
+int tail__daemon_taken(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 zero = 0;
+	struct taken_segments *reading = reading_heap.lookup(&zero);
+	if (reading)
+		take_read(ctx, bpf_get_current_pid_tgid() >> 32, reading);
 	forget_copied_datagrams();
 	tail_calls.call(ctx, TAIL_DAEMON_CALL);
 	return 0;

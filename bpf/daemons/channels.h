@@ -382,7 +382,7 @@ static __always_inline u32 write_length(const struct syscall_spec *spec, const u
 }
 
 /* A command's socket `sk`, as a daemon writing back to it names it (`key`, see channel_of). */
-static __always_inline void remember_command_socket(const struct channel_key *key, const void *sk, u32 tag)
+static __always_inline void remember_command_socket(struct channel_key *key, const void *sk, u32 tag)
 {
 	struct command_end value = { .tag = tag, .inode = socket_inode(sk), .sock = (u64)sk };
 	if (value.inode)
@@ -415,6 +415,15 @@ struct taken_segments {
 	u32 handing_continues; /* the first continues a request read before */
 	u32 by_reply; /* several commands' datagrams read at once: each answer says whose (take_noted_datagrams) */
 	struct task_tag handed; /* the first tag another thread wrote */
+	/* A read, as read_channel hands it on to tail__daemon_taken: */
+	s32 count;     /* segments taken; less than 0: bytes of unknown order */
+	u32 continues; /* the first continues a request read before */
+	u32 daemon;    /* the reader's process was a daemon already */
+	u32 found;     /* there is a channel, at `key` */
+	s64 fd;
+	u64 file;
+	u64 inode;
+	struct channel_key key;
 };
 BPF_PERCPU_ARRAY(reading_heap, struct taken_segments, 1);
 

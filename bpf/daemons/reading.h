@@ -249,15 +249,14 @@ int tail__answer_completion(struct bpf_raw_tracepoint_args *ctx)
 #endif
 
 /*
- * A read of `bytes` by a task outside the tree. The thread takes the tag of
- * the first request it read, and queues the others (next_request); a
- * goroutine takes them all as one, since Go hands requests to other
- * goroutines rather than answering in order. Reading bytes for no watched
- * command means working for someone else, so a daemon thread loses its tag.
- * The first tagged read makes the reader's process a daemon. `self` is
+ * A read of `bytes` by a task outside the tree takes the tags of the
+ * segments it read off the channel, and hands them on to tail__daemon_taken
+ * (in reading_heap), which acts on them: two programs, so that the ways
+ * through the one never multiply the other's for the verifier. `self` is
  * the reader's state, NULL outside daemons (see daemon_thread). `messages`:
  * how many datagrams the read took (recvmmsg takes several), 1 for others.
- * `spec` and `args`: the call's, where a UDP read finds its sender.
+ * `spec` and `args`: the call's, where a UDP read finds its sender. Returns
+ * only when there is nothing to act on, or the hand-on failed.
  */
 static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daemon_thread *self, u32 bytes,
 					 u32 messages, const struct syscall_spec *spec, const u64 *args)
@@ -300,10 +299,9 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	}
 	u64 g = self ? self->g : 0;
 	struct go_key goroutine = { .pid = pid, .g = g };
-	struct task_tag *taken = reading->tags;
 	int count = 0;
 	int continues = 0;
-	int by_reply = 0;
+	reading->by_reply = 0;
 	if (channel) {
 		if (g)
 			grpc_read(&goroutine, &key);
@@ -321,8 +319,6 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 				count = key.b & CHANNEL_KEY_UDP
 						? take_datagrams(channel, &key, sock, messages, reading)
 						: take_noted_datagrams(channel, reading, messages, g != 0);
-			by_reply = reading->by_reply;
-			reading->by_reply = 0;
 		} else {
 			if (channel->messages && channel->unsynced && took_first_message(channel, sock))
 				channel->unsynced = 0;
@@ -350,6 +346,39 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 			count_fresh(channel, 0);
 		}
 	}
+	reading->count = count;
+	reading->continues = continues;
+	reading->daemon = daemon;
+	reading->found = channel != NULL;
+	reading->fd = fd;
+	reading->file = file;
+	reading->inode = inode;
+	reading->key = key;
+	tail_calls.call(ctx, TAIL_DAEMON_TAKEN);
+}
+
+/*
+ * What a read took (read_channel, in `reading`): the thread takes the tag of
+ * the first request it read, and queues the others (next_request); a
+ * goroutine takes them all as one, since Go hands requests to other
+ * goroutines rather than answering in order. Reading bytes for no watched
+ * command means working for someone else, so a daemon thread loses its tag.
+ * The first tagged read makes the reader's process a daemon.
+ */
+static __always_inline void take_read(void *ctx, u32 pid, struct taken_segments *reading)
+{
+	struct daemon_thread *self = daemon_thread(pid);
+	int daemon = reading->daemon;
+	if (!self)
+		self = this_thread(0);
+	struct channel *channel = reading->found ? channels.lookup(&reading->key) : NULL;
+	u64 g = self ? self->g : 0;
+	struct go_key goroutine = { .pid = pid, .g = g };
+	struct task_tag *taken = reading->tags;
+	int count = reading->count, continues = reading->continues, by_reply = reading->by_reply;
+	s64 fd = reading->fd;
+	u64 file = reading->file, inode = reading->inode;
+	reading->by_reply = 0;
 	if (self && self->scheduling)
 		return; /* Go's scheduler between goroutines reads the netpoller's wake-up pipe: no one's request */
 	/* The first command among the requests read: a reader outside the tree becomes its daemon. */
