@@ -208,7 +208,7 @@ int tail__daemon_wakeup(struct bpf_raw_tracepoint_args *ctx)
 #endif
 
 /* The write tail__daemon_tag or tail__daemon_wakeup described, queued on its channel. */
-#if PART(1)
+#if PART(2)
 int tail__daemon_channel(struct bpf_raw_tracepoint_args *ctx)
 {
 	u32 zero = 0;

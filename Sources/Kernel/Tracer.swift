@@ -82,8 +82,9 @@ public final class Tracer {
             let module = try BPFModule(text: ownText.source)
             helper?.lend(module)
             try module.loadAll()
-            // Nothing is attached before the helper's tail calls are in place.
+            // Nothing is attached before every tail call, the helper's and this module's, is in place.
             try helper?.finish()
+            try module.loadTailCalls(Self.tailCalls)
             for name in module.functionNames {
                 if name.hasPrefix("tracepoint__") {
                     try module.attachTracepoint(name)
@@ -95,7 +96,6 @@ public final class Tracer {
                     _ = try module.load(name, type: BPF_PROG_TYPE_KPROBE)  // attached per daemon binary
                 }
             }
-            try module.loadTailCalls(Self.tailCalls)
             return try module.release(tables: [
                 "watched", "lost_counts", "events", "syscall_specs", "io_totals",
                 "config", "retired_tags", "channels", "command_ends", "unattributed_counts",
