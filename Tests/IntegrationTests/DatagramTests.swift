@@ -27,6 +27,23 @@ extension IntegrationTests {
             try #require(geteuid() == 0, "the datagram tests load BPF programs and must run as root")
         }
 
+        /// Starts a server script and waits for its `ready <address>` line: the server and that address.
+        static func startServer(_ argv: [String], directory: String) throws -> (Started, String) {
+            let server = try Started(argv.map { Array($0.utf8) }, directory: directory, name: "server")
+            var ready: String?
+            _ = Harness.waitUntil(timeout: 10) {
+                ready = String(decoding: server.stdout, as: UTF8.self).split(separator: "\n").first {
+                    $0.hasPrefix("ready ")
+                }.map { String($0.dropFirst(6)) }
+                return ready != nil || kill(server.pid, 0) != 0
+            }
+            guard let ready else {
+                server.kill()
+                throw HarnessError("the server did not start: \(server.stderr)")
+            }
+            return (server, ready)
+        }
+
         @Test(arguments: cases) func watchedClientAmongNoise(_ test: Case) throws {
             let directory = try Harness.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -38,18 +55,9 @@ extension IntegrationTests {
                 test.kind == "unix"
                 ? directory + "/server.sock"
                 : test.kind == "abstract" ? "ebpf-monitor-dgram-\(getpid())-\(test.mode)" : "0"
-            let server = try Started(
-                [python, "-c", serverScript, test.kind, address, files].map { Array($0.utf8) }, directory: directory,
-                name: "server")
+            let (server, target) = try Self.startServer(
+                [python, "-c", serverScript, test.kind, address, files], directory: directory)
             defer { server.kill() }
-            var ready: String?
-            _ = Harness.waitUntil(timeout: 10) {
-                ready = String(decoding: server.stdout, as: UTF8.self).split(separator: "\n").first {
-                    $0.hasPrefix("ready ")
-                }.map { String($0.dropFirst(6)) }
-                return ready != nil || kill(server.pid, 0) != 0
-            }
-            let target = try #require(ready, "the server did not start: \(server.stderr)")
             let expectedVia =
                 test.kind == "unix"
                 ? "unix:" + target : test.kind == "abstract" ? "unix:@" + target : "udp:127.0.0.1:" + target
@@ -129,18 +137,9 @@ extension IntegrationTests {
             let files = directory + "/files"
             try #require(mkdir(files, 0o755) == 0)
             let portFile = directory + "/port"
-            let server = try Started(
-                ["/usr/bin/python3", "-c", answeringServerScript, files].map { Array($0.utf8) },
-                directory: directory, name: "server")
+            let (server, port) = try Self.startServer(
+                ["/usr/bin/python3", "-c", answeringServerScript, files], directory: directory)
             defer { server.kill() }
-            var ready: String?
-            _ = Harness.waitUntil(timeout: 10) {
-                ready = String(decoding: server.stdout, as: UTF8.self).split(separator: "\n").first {
-                    $0.hasPrefix("ready ")
-                }.map { String($0.dropFirst(6)) }
-                return ready != nil || kill(server.pid, 0) != 0
-            }
-            let port = try #require(ready, "the server did not start: \(server.stderr)")
             let stranger = try Started(
                 ["/usr/bin/python3", "-c", strangerScript, port, portFile].map { Array($0.utf8) },
                 directory: directory, name: "stranger")
