@@ -200,10 +200,9 @@ enum tail_call {
 	TAIL_GRPC_WRITE = 10,	    /* tail__grpc_write: a daemon thread's write, by a gRPC writer goroutine */
 	TAIL_DAEMON_TAG = 11,	    /* tail__daemon_tag: a daemon thread's write, tagged whole */
 	TAIL_DAEMON_WAKEUP = 12,    /* tail__daemon_wakeup: a daemon thread's write to a pipe or an eventfd */
-	TAIL_DAEMON_CHANNEL = 13,   /* tail__daemon_channel: either of those two, on the channel it goes to */
-	TAIL_COMMAND_CHANNEL = 14,  /* tail__command_channel: a watched task's write, on the channel it goes to */
-	TAIL_DAEMON_TAKEN = 15,	    /* tail__daemon_taken: what a read took off a channel, acted on */
-	TAIL_CALL_MAX = 16,
+	TAIL_WRITE_CHANNEL = 13,    /* tail__write_channel: a write sys_enter or those two described, on its channel */
+	TAIL_DAEMON_TAKEN = 14,	    /* tail__daemon_taken: what a read took off a channel, acted on */
+	TAIL_CALL_MAX = 15,
 };
 
 /* Indexes of the config array, set by user space. */

@@ -144,27 +144,34 @@ int tail__grpc_write(struct bpf_raw_tracepoint_args *ctx)
 #endif
 
 /*
+ * A write as it is described, by sys_enter for a watched task or by
+ * tail__daemon_tag and tail__daemon_wakeup for a daemon thread, and handed
+ * on to tail__write_channel, which queues it on its channel: the verifier
+ * walks the two apart, and the ways through the one never multiply the
+ * other's.
+ */
+struct described_write {
+	struct channel_write write;
+	s64 fd;
+	u32 daemon;	 /* a daemon thread's write; otherwise a watched task's */
+	u32 wakes;	 /* a daemon thread's, to a pipe or an eventfd */
+	u32 tag;	 /* a watched task's command */
+	u32 daemon_side; /* a watched task a daemon made for the command: its sockets are no command ends */
+};
+BPF_PERCPU_ARRAY(described_heap, struct described_write, 1);
+
+/*
  * A daemon thread's write tagged whole. `wakes`: to a pipe or an eventfd
  * (wakeup_kind), maybe a worker signalling the thread that answers, whose
- * kept calls go with it; otherwise a request passed on or a reply. Two
- * programs describe the write, one for each kind, and hand it on to a third,
- * tail__daemon_channel, that queues it on its channel: the verifier walks
- * each apart, and the ways through one never multiply the other's.
+ * kept calls go with it; otherwise a request passed on or a reply. A
+ * program for each kind.
  */
-struct daemon_tagging {
-	struct channel_write tagged;
-	s64 fd;
-	u32 wakes;
-	u32 _pad;
-};
-BPF_PERCPU_ARRAY(tagging_heap, struct daemon_tagging, 1);
-
 static __always_inline void describe_daemon_write(struct bpf_raw_tracepoint_args *ctx, int wakes)
 {
 	u32 zero = 0;
-	struct daemon_tagging *tagging = tagging_heap.lookup(&zero);
+	struct described_write *described = described_heap.lookup(&zero);
 	struct daemon_writing write;
-	if (!tagging || !daemon_writing(ctx, &write))
+	if (!described || !daemon_writing(ctx, &write))
 		return;
 	struct daemon_thread *self = write.self;
 	struct channel_write tagged = { .owner = daemon_writer(self), .bytes = write.length };
@@ -185,10 +192,11 @@ static __always_inline void describe_daemon_write(struct bpf_raw_tracepoint_args
 			      back.key.b != CHANNEL_KEY_UNIX_NAME && !(back.key.b & CHANNEL_KEY_UDP) &&
 			      channels.lookup(&back.key) != NULL;
 	}
-	tagging->tagged = tagged;
-	tagging->fd = write.args[0];
-	tagging->wakes = wakes;
-	tail_calls.call(ctx, TAIL_DAEMON_CHANNEL);
+	described->write = tagged;
+	described->fd = write.args[0];
+	described->daemon = 1;
+	described->wakes = wakes;
+	tail_calls.call(ctx, TAIL_WRITE_CHANNEL);
 }
 
 #if PART(1)
@@ -207,24 +215,47 @@ int tail__daemon_wakeup(struct bpf_raw_tracepoint_args *ctx)
 }
 #endif
 
-/* The write tail__daemon_tag or tail__daemon_wakeup described, queued on its channel. */
-#if PART(2)
-int tail__daemon_channel(struct bpf_raw_tracepoint_args *ctx)
+/*
+ * The write described, queued on its channel. A daemon thread's may end its
+ * work for a command or answer one (tail__daemon_reply); a watched task's
+ * is kept until its exit, which settles what it sent.
+ */
+#if PART(1)
+int tail__write_channel(struct bpf_raw_tracepoint_args *ctx)
 {
-	u32 zero = 0;
-	struct daemon_tagging *tagging = tagging_heap.lookup(&zero);
-	struct daemon_thread *self = tagging ? daemon_thread(bpf_get_current_pid_tgid() >> 32) : NULL;
-	if (!self)
+	u32 zero = 0, reaches = 0;
+	struct described_write *described = described_heap.lookup(&zero);
+	if (!described)
 		return 0;
-	struct channel_write *tagged = &tagging->tagged;
-	u32 reaches = 0;
-	enum channel_kind kind = tag_channel(tagging->fd, tagged, &reaches, &self->flight);
-	if (tagging->wakes && tagged->owner.tag && (tagged->owner.attribution & ATTRIBUTION_WOKEN))
-		forget_handoff(self);
-	if (kind == CHANNEL_SOCKET && !tagging->wakes && !tagged->local) {
-		struct task_tag writer = tagged->owner;
-		hand_reply(ctx, &writer, tagging->fd, reaches);
+	struct channel_write *write = &described->write;
+	struct daemon_thread *self = NULL;
+	struct write_in_flight own = {};
+	struct write_in_flight *flight = &own;
+	if (described->daemon) {
+		self = daemon_thread(bpf_get_current_pid_tgid() >> 32);
+		if (!self)
+			return 0;
+		flight = &self->flight;
 	}
+	enum channel_kind kind = tag_channel(described->fd, write, &reaches, flight);
+	if (self) {
+		if (described->wakes && write->owner.tag && (write->owner.attribution & ATTRIBUTION_WOKEN))
+			forget_handoff(self);
+		if (kind == CHANNEL_SOCKET && !described->wakes && !write->local) {
+			struct task_tag writer = write->owner;
+			hand_reply(ctx, &writer, described->fd, reaches);
+		}
+		return 0;
+	}
+	if (kind == CHANNEL_SOCKET && !described->daemon_side)
+		remember_command_end(described->fd, described->tag);
+	if (!own.bytes)
+		return 0; /* not to a channel: nothing to settle at exit */
+	struct write_in_flight *pending = pending_write(1);
+	if (pending)
+		*pending = own;
+	else
+		count_lost(LOST_PENDING_FULL);
 	return 0;
 }
 #endif
@@ -235,7 +266,7 @@ int tail__daemon_channel(struct bpf_raw_tracepoint_args *ctx)
  * one. A program of its own, so that each of the two fits the verifier's
  * budget on older kernels too.
  */
-#if PART(1)
+#if PART(2)
 int tail__daemon_reply(struct bpf_raw_tracepoint_args *ctx)
 {
 	u32 zero = 0;
@@ -251,19 +282,6 @@ int tail__daemon_reply(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 #endif
-
-/*
- * A watched task's write, as sys_enter describes it and hands it on to
- * tail__command_channel: two programs, so that the ways through the one
- * never multiply the other's for the verifier.
- */
-struct command_writing {
-	struct channel_write write;
-	s64 fd;
-	u32 tag;
-	u32 daemon_side; /* a task a daemon made for the command: its sockets are no command ends, its pipes channels */
-};
-BPF_PERCPU_ARRAY(command_writing_heap, struct command_writing, 1);
 
 /*
  * The syscall hooks are raw tracepoints: they get the saved user registers
@@ -288,8 +306,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	}
 	const struct pt_regs *regs = user_regs(ctx);
 	u32 zero = 0;
-	struct command_writing *writing = regs ? command_writing_heap.lookup(&zero) : NULL;
-	if (!writing)
+	struct described_write *described = regs ? described_heap.lookup(&zero) : NULL;
+	if (!described)
 		return 0;
 	u64 args[6];
 	syscall_args(regs, args);
@@ -300,33 +318,12 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 		.sockets_only = !daemon_side,
 	};
 	describe_write(spec, args, &write);
-	writing->write = write;
-	writing->fd = args[0];
-	writing->tag = watch->tag;
-	writing->daemon_side = daemon_side;
-	tail_calls.call(ctx, TAIL_COMMAND_CHANNEL);
-	return 0;
-}
-#endif
-
-/* The write sys_enter described, by a watched task, queued on its channel and kept until its exit. */
-#if PART(1)
-int tail__command_channel(struct bpf_raw_tracepoint_args *ctx)
-{
-	u32 zero = 0, reaches = 0;
-	struct command_writing *writing = command_writing_heap.lookup(&zero);
-	if (!writing)
-		return 0;
-	struct write_in_flight flight = {};
-	if (tag_channel(writing->fd, &writing->write, &reaches, &flight) == CHANNEL_SOCKET && !writing->daemon_side)
-		remember_command_end(writing->fd, writing->tag);
-	if (!flight.bytes)
-		return 0; /* not to a channel: nothing to settle at exit */
-	struct write_in_flight *pending = pending_write(1);
-	if (pending)
-		*pending = flight;
-	else
-		count_lost(LOST_PENDING_FULL);
+	described->write = write;
+	described->fd = args[0];
+	described->daemon = 0;
+	described->tag = watch->tag;
+	described->daemon_side = daemon_side;
+	tail_calls.call(ctx, TAIL_WRITE_CHANNEL);
 	return 0;
 }
 #endif

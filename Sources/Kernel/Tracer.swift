@@ -440,8 +440,7 @@ public final class Tracer {
         "tail__daemon_syscall": TAIL_DAEMON_SYSCALL.rawValue, "tail__daemon_read": TAIL_DAEMON_READ.rawValue,
         "tail__daemon_call": TAIL_DAEMON_CALL.rawValue, "tail__grpc_write": TAIL_GRPC_WRITE.rawValue,
         "tail__daemon_tag": TAIL_DAEMON_TAG.rawValue, "tail__daemon_wakeup": TAIL_DAEMON_WAKEUP.rawValue,
-        "tail__daemon_channel": TAIL_DAEMON_CHANNEL.rawValue, "tail__command_channel": TAIL_COMMAND_CHANNEL.rawValue,
-        "tail__daemon_taken": TAIL_DAEMON_TAKEN.rawValue,
+        "tail__write_channel": TAIL_WRITE_CHANNEL.rawValue, "tail__daemon_taken": TAIL_DAEMON_TAKEN.rawValue,
     ]
 
     private static let lostPlaces: [(UInt32, String)] = [
