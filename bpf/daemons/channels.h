@@ -418,7 +418,6 @@ struct taken_segments {
 	/* A read, as read_channel hands it on to tail__daemon_taken: */
 	s32 count;     /* segments taken; less than 0: bytes of unknown order */
 	u32 continues; /* the first continues a request read before */
-	u32 daemon;    /* the reader's process was a daemon already */
 	u32 found;     /* there is a channel, at `key` */
 	s64 fd;
 	u64 file;

@@ -348,7 +348,6 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	}
 	reading->count = count;
 	reading->continues = continues;
-	reading->daemon = daemon;
 	reading->found = channel != NULL;
 	reading->fd = fd;
 	reading->file = file;
@@ -368,7 +367,7 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 static __always_inline void take_read(void *ctx, u32 pid, struct taken_segments *reading)
 {
 	struct daemon_thread *self = daemon_thread(pid);
-	int daemon = reading->daemon;
+	int daemon = self != NULL;
 	if (!self)
 		self = this_thread(0);
 	struct channel *channel = reading->found ? channels.lookup(&reading->key) : NULL;
