@@ -147,7 +147,7 @@ static __always_inline u32 queue_more(struct channel *channel, const struct task
 	struct mmsg_lengths *lengths = mmsg_heap.lookup(&zero);
 	if (!lengths)
 		return 0;
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < WRITE_MESSAGES - 1; i++) {
 		if (i < more) {
 			queue_segment(channel, owner, lengths->bytes[i], 0);
@@ -160,7 +160,7 @@ static __always_inline u32 queue_more(struct channel *channel, const struct task
 /* The newest `messages` segments came from `sender` (see udp_sender). */
 static __always_inline void name_senders(struct channel *channel, u32 messages, u32 sender)
 {
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++)
 		if (i < messages && i < channel->count)
 			channel->segments[(channel->first + channel->count - 1 - i) & (CHANNEL_SEGMENTS - 1)].sender =
@@ -353,7 +353,7 @@ static __always_inline struct destination message_name(const u64 *args)
 static __always_inline u32 iovec_bytes(u64 iov, u64 count)
 {
 	u64 total = 0;
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < WRITE_IOVECS; i++) {
 		if (i >= count)
 			break;
@@ -446,7 +446,7 @@ static __always_inline int take_segments(struct channel *channel, u32 bytes, str
 {
 	int count = 0;
 	*left = bytes;
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
 		if (*left && channel->count) {
 			struct channel_segment *segment = &channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)];

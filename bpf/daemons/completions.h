@@ -148,7 +148,7 @@ static __always_inline void open_batch(struct pending_completions *pending)
 	pending->out_of_order = 0;
 	pending->overtaken = 0;
 	pending->after = pending->last_loose;
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < PENDING_COMPLETIONS; i++)
 		if (i < pending->count)
 			forget_completion(pending->ids[i]);
@@ -228,7 +228,7 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 		pending->after = times.signalled;
 	else if (pending->by_wakeup)
 		pending->overtaken = 1; /* (aged out, or none could be made: its time is unknown) */
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < PENDING_COMPLETIONS - 1; i++)
 		pending->ids[i] = pending->ids[i + 1];
 	pending->count -= 1;

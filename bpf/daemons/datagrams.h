@@ -22,7 +22,7 @@ static __always_inline int take_datagrams(struct channel *channel, const struct 
 	if (!took_own_messages(channel, key, sock, messages))
 		return -1;
 	u32 bytes = 0, left = 0;
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++)
 		if (i < messages)
 			bytes += channel->segments[(channel->first + i) & (CHANNEL_SEGMENTS - 1)].bytes;
@@ -129,7 +129,7 @@ static __always_inline u32 mmsg_lengths(const u64 *args, struct channel_write *w
 		count = 1;
 	u64 first_name = 0;
 	u32 first = 0;
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < WRITE_MESSAGES; i++) {
 		if (i >= count)
 			break;
@@ -230,7 +230,7 @@ static __always_inline void note_datagram(const struct write_in_flight *flight, 
 		return;
 	u64 head = (u64)sock + OFF_sock__sk_receive_queue;
 	u64 skb = read_kernel_u64(sock, OFF_sock__sk_receive_queue + OFF_sk_buff_head__prev);
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < DATAGRAM_LOOKBACK; i++) {
 		if (!skb || skb == head)
 			return;
@@ -342,7 +342,7 @@ static __always_inline int take_noted_datagrams(struct channel *channel, struct 
 		return -1;
 	into->tags[0] = reads->tags[0];
 	int differ = 0;
-#pragma unroll
+#pragma nounroll
 	for (int i = 1; i < CHANNEL_SEGMENTS; i++) {
 		if (i < count) {
 			differ |= reads->tags[i].tag != reads->tags[0].tag ||
@@ -353,7 +353,7 @@ static __always_inline int take_noted_datagrams(struct channel *channel, struct 
 	}
 	if (goroutine || !differ)
 		return 1;
-#pragma unroll
+#pragma nounroll
 	for (int i = 1; i < CHANNEL_SEGMENTS; i++)
 		if (i < count)
 			into->tags[i] = reads->tags[i];
@@ -393,7 +393,7 @@ static __always_inline void name_udp_sender(struct write_in_flight *flight)
 	if (!channel || channel->count < naming || naming > CHANNEL_SEGMENTS)
 		return;
 	u32 oldest = channel->first + channel->count - naming;
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
 		struct channel_segment *segment = &channel->segments[(oldest + i) & (CHANNEL_SEGMENTS - 1)];
 		if (i < naming && (segment->writer_tid != tid || segment->sender))
@@ -428,7 +428,7 @@ static __always_inline s64 io_bytes(const struct syscall_spec *spec, const u64 *
 		return ret;
 	const struct user_mmsghdr64 *messages = (const struct user_mmsghdr64 *)args[1];
 	s64 total = 0;
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < IO_MESSAGES; i++) {
 		if (i >= ret)
 			break;

@@ -98,7 +98,7 @@ static __always_inline u64 unix_name_hash(u64 name, u64 length, int user)
 			return 0;
 		hash ^= length; /* an abstract name's trailing NULs are part of it */
 	}
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < 16; i++)
 		hash = (hash ^ scratch->words[i]) * 0x100000001b3ULL;
 	return hash ? hash : 1;

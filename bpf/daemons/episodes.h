@@ -42,7 +42,7 @@ static __always_inline void log_call(struct episode *episode, const struct sysca
 	struct episode_call *call = &episode->calls[episode->count & (EPISODE_CALLS - 1)];
 	call->nr = made->nr;
 	call->ret = ret;
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < EPISODE_ARGS; i++)
 		call->args[i] = made->args[i];
 	call->file_inode = 0;
@@ -84,7 +84,7 @@ static __always_inline void replay_call(void *ctx, struct syscall_event *event, 
 {
 	__builtin_memset(&event->io, 0, sizeof(event->io));
 	event->ret = call->ret;
-#pragma unroll
+#pragma nounroll
 	for (int j = 0; j < 6; j++)
 		event->args[j] = j < EPISODE_ARGS ? call->args[j] : 0;
 	event->nr = call->nr;

@@ -51,7 +51,7 @@ static __always_inline void read_wakeup(void *ctx, struct channel *channel, stru
 		open_batch(&self->completions);
 		self->completions.by_wakeup = 1;
 	}
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
 		if (i >= count || go)
 			break;
@@ -89,7 +89,7 @@ static __always_inline void read_wakeup(void *ctx, struct channel *channel, stru
 		next->answer = 0;
 		next->answering = 0;
 		next->count = own - 1;
-#pragma unroll
+#pragma nounroll
 		for (int i = 1; i < CHANNEL_SEGMENTS && i <= REQUEST_QUEUE; i++)
 			next->next[i - 1] = reading->tags[i];
 		self->queued = own > 1;
@@ -212,7 +212,7 @@ int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 	u32 count = reading->holding;
 	struct daemon_thread *self = this_thread(0);
 	int carried = 0;
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++)
 		if (i < count && reading->completions[i])
 			carried = 1;
@@ -224,7 +224,7 @@ int tail__hold_completions(struct bpf_raw_tracepoint_args *ctx)
 		open_batch(&self->completions);
 		self->completions.by_wakeup = 0;
 		/* Each segment is an answer its reader relays in turn: one without a completion holds its place. */
-#pragma unroll
+#pragma nounroll
 		for (int i = 0; i < CHANNEL_SEGMENTS; i++)
 			if (i < count)
 				hold_completion(&self->completions, reading->completions[i]);
@@ -382,7 +382,7 @@ static __always_inline void take_read(void *ctx, u32 pid, struct taken_segments 
 		return; /* Go's scheduler between goroutines reads the netpoller's wake-up pipe: no one's request */
 	/* The first command among the requests read: a reader outside the tree becomes its daemon. */
 	struct task_tag first = {};
-#pragma unroll
+#pragma nounroll
 	for (int i = CHANNEL_SEGMENTS - 1; i >= 0; i--)
 		if (i < count && taken[i].tag)
 			first = taken[i];
@@ -406,7 +406,7 @@ static __always_inline void take_read(void *ctx, u32 pid, struct taken_segments 
 	if (count > 0 && !by_reply)
 		tag = taken[0];
 	if (g) {
-#pragma unroll
+#pragma nounroll
 		for (int i = 1; i < CHANNEL_SEGMENTS; i++)
 			if (i < count)
 				mix_tags(&tag, &taken[i]);

@@ -195,7 +195,7 @@ static __always_inline void queue_read_handoffs(u32 pid, const struct task_tag *
 	}
 	u64 tail = queue->tail;
 	u32 first = continues ? 1 : 0;
-#pragma unroll
+#pragma nounroll
 	for (u32 i = 0; i < CHANNEL_SEGMENTS; i++) {
 		if (i < first || i >= count)
 			continue;
@@ -432,7 +432,7 @@ static __always_inline void next_request(struct daemon_thread *self)
 		return;
 	}
 	struct task_tag tag = queue->next[0];
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < REQUEST_QUEUE - 1; i++)
 		queue->next[i] = queue->next[i + 1];
 	queue->count -= 1;
@@ -469,7 +469,7 @@ static __always_inline void daemon_write(struct daemon_thread *self, s64 fd)
 static __always_inline void queue_requests(struct request_queue *queue, struct task_tag *taken, int count, int from,
 					   int daemon)
 {
-#pragma unroll
+#pragma nounroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
 		u32 slot = queue->count;
 		if (i >= from && i < count && slot < REQUEST_QUEUE) {

@@ -43,6 +43,15 @@ struct task_struct;
 #define PART(n) PART_##n
 
 /*
+ * Loops carry #pragma nounroll: the kernels the monitor runs on (5.3 and
+ * later) verify bounded loops, and clang's unrolled copies of them cost the
+ * start-up's compiles more time than the loops cost at run time. Hot paths
+ * copy with __builtin_memcpy instead. A loop that compares with a constant
+ * string stays unrolled: as a loop, clang would put the string in .rodata,
+ * which BCC does not load.
+ */
+
+/*
  * The saved syscall number (orig_ax), Go's register ABI in the uprobes and
  * the pt_regs layout found on a task's stack are x86-64's.
  */

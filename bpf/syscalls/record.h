@@ -78,9 +78,7 @@ static __always_inline void emit_syscall(void *ctx, const struct syscall_spec *s
 	if (!event)
 		return;
 	event->ret = ret;
-#pragma unroll
-	for (int i = 0; i < 6; i++)
-		event->args[i] = call->args[i];
+	__builtin_memcpy(event->args, call->args, sizeof(event->args));
 	event->nr = call->nr;
 	event->flags = 0;
 	event->file_inode = 0;
