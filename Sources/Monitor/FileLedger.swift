@@ -179,8 +179,10 @@ public struct FileLedger: Sendable {
 
     /// A new object at `path`. Something the ledger still held there was removed unseen.
     private mutating func bringIntoBeing(_ path: [UInt8], directory: Bool) -> Int {
-        if names[path] == nil, let original = origin(of: path), prior[original] == nil {
-            prior[original] = false
+        if names[path] == nil {
+            if let original = origin(of: path), prior[original] == nil { prior[original] = false }
+            // Nothing known at or below the name (most creations): nothing to vacate.
+            if children[path] == nil { return make(path, origin: nil, directory: directory, kindKnown: true) }
         }
         vacate(path)
         return make(path, origin: nil, directory: directory, kindKnown: true)

@@ -56,7 +56,7 @@ extension FileLedger {
     /// The net effect so far. Pure: the ledger can keep recording afterwards.
     public func summary() -> FileSummary {
         var net = NetEffect()
-        var originals: [[UInt8]: Int] = [:]  // original name -> the object that was there
+        var originals = PathDictionary<Int>()  // original name -> the object that was there
         for (index, object) in objects.enumerated() {
             if let origin = object.origin { originals[origin] = index }
         }
@@ -120,13 +120,13 @@ extension FileLedger {
 
 /// The buckets while they are filled: sets, sorted once at the end.
 private struct NetEffect {
-    var created = Set<[UInt8]>(), modified = Set<[UInt8]>(), deleted = Set<[UInt8]>()
-    var read = Set<[UInt8]>(), loaded = Set<[UInt8]>(), metadata = Set<[UInt8]>(), temporary = Set<[UInt8]>()
-    var directoriesCreated = Set<[UInt8]>(), directoriesDeleted = Set<[UInt8]>()
-    var directoriesTemporary = Set<[UInt8]>()
+    var created = PathSet(), modified = PathSet(), deleted = PathSet()
+    var read = PathSet(), loaded = PathSet(), metadata = PathSet(), temporary = PathSet()
+    var directoriesCreated = PathSet(), directoriesDeleted = PathSet()
+    var directoriesTemporary = PathSet()
     var renamed: [FileSummary.Rename] = []
     /// Names that exist at the end.
-    var live = Set<[UInt8]>()
+    var live = PathSet()
 
     mutating func temporary(_ name: [UInt8], directory: Bool) {
         if directory { directoriesTemporary.insert(name) } else { temporary.insert(name) }
@@ -151,11 +151,11 @@ private struct NetEffect {
         summary.directoriesCreated = ordered(directoriesCreated)
         summary.directoriesDeleted = ordered(directoriesDeleted)
         summary.directoriesTemporary = ordered(directoriesTemporary.subtracting(live).subtracting(directoriesDeleted))
-        summary.uncertain = ordered(Set(uncertain))
+        summary.uncertain = ordered(PathSet(uncertain))
         return summary
     }
 
-    private func ordered(_ names: Set<[UInt8]>) -> [[UInt8]] {
-        names.sorted(by: Paths.precedes)
+    private func ordered(_ names: PathSet) -> [[UInt8]] {
+        names.paths.sorted(by: Paths.precedes)
     }
 }

@@ -4,7 +4,8 @@ struct HardLinks {
     private var others: [[UInt8]: Set<[UInt8]>] = [:]
 
     func others(of path: [UInt8]) -> [[UInt8]] {
-        others[path].map { Array($0).sorted(by: Paths.precedes) } ?? []
+        guard !others.isEmpty else { return [] }
+        return others[path].map { Array($0).sorted(by: Paths.precedes) } ?? []
     }
 
     mutating func link(_ existing: [UInt8], _ new: [UInt8]) {

@@ -131,7 +131,8 @@ public enum Paths {
     }
 }
 
-/// A path as a hash key: hashed as one block of bytes, not byte by byte.
+/// A path as a hash key: hashed and compared as one block of bytes, not
+/// byte by byte as `[UInt8]` is.
 public struct PathKey: Hashable, Sendable {
     public let bytes: [UInt8]
 
@@ -140,6 +141,29 @@ public struct PathKey: Hashable, Sendable {
     public func hash(into hasher: inout Hasher) {
         bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
+
+    public static func == (a: PathKey, b: PathKey) -> Bool {
+        a.bytes.count == b.bytes.count
+            && a.bytes.withUnsafeBytes { x in
+                b.bytes.withUnsafeBytes { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+            }
+    }
+}
+
+/// A set of paths, with `PathKey`'s fast hashing.
+public struct PathSet: Sendable {
+    private var storage = Set<PathKey>()
+
+    public init() {}
+    public init(_ paths: some Sequence<[UInt8]>) { storage = Set(paths.lazy.map(PathKey.init)) }
+
+    public mutating func insert(_ path: [UInt8]) { storage.insert(PathKey(path)) }
+    public func subtracting(_ other: PathSet) -> PathSet {
+        var result = PathSet()
+        result.storage = storage.subtracting(other.storage)
+        return result
+    }
+    public var paths: [[UInt8]] { storage.map(\.bytes) }
 }
 
 /// A dictionary keyed by paths, with `PathKey`'s fast hashing.
