@@ -230,15 +230,33 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 		u32 unsynced = key.b == CHANNEL_KEY_UNIX ? queued_buffers(key.a) != 0
 							 : kind == CHANNEL_SOCKET && (attribution & ATTRIBUTION_DAEMON);
 		if (shared_channel(&key))
-			unsynced = 0;	     /* each read is checked (took_own_messages) */
-		if (kind == CHANNEL_EVENTFD) /* its counter holds wake-ups from before, from writers unknown */
-			unsynced = read_kernel_u64((const void *)key.a, OFF_eventfd_ctx__count) != 0;
+			unsynced = 0; /* each read is checked (took_own_messages) */
+		/*
+		 * An eventfd's counter may hold wake-ups written before the channel,
+		 * while its process was no daemon yet: work for no one, which its
+		 * reader does before this write's. Event loops add 1 a wake-up, so
+		 * each unit is a segment for no one ahead of this write's. A count
+		 * that does not fit puts the channel out of step.
+		 */
+		u32 before = 0;
+		if (kind == CHANNEL_EVENTFD) {
+			u64 pending = read_kernel_u64((const void *)key.a, OFF_eventfd_ctx__count);
+			unsynced = pending >= CHANNEL_SEGMENTS;
+			before = unsynced ? 0 : (u32)pending;
+		}
 		u32 zero = 0;
 		struct channel *value = channel_heap.lookup(&zero);
 		if (!value)
 			return kind;
 		__builtin_memset(value, 0, sizeof(*value));
-		value->count = 1;
+#pragma nounroll
+		for (u32 i = 0; i < CHANNEL_SEGMENTS - 1; i++) {
+			if (i >= before)
+				break;
+			value->segments[i].bytes = 1;
+			value->segments[i].writer_tid = tid;
+		}
+		value->count = before + 1;
 		value->unsynced = unsynced;
 		value->writer_end = end;
 		value->messages = shared_channel(&key);
@@ -247,12 +265,13 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 			bpf_probe_read_kernel(&type, sizeof(type), (const char *)found.sock + OFF_sock__sk_type);
 			value->messages = type == SOCK_DGRAM || type == SOCK_SEQPACKET;
 		}
-		value->segments[0].tag = tag;
-		value->segments[0].also_tag = owner.also_tag;
-		value->segments[0].attribution = attribution;
-		value->segments[0].bytes = bytes;
-		value->segments[0].completion = write->completion;
-		value->segments[0].writer_tid = tid;
+		struct channel_segment *first = &value->segments[before & (CHANNEL_SEGMENTS - 1)];
+		first->tag = tag;
+		first->also_tag = owner.also_tag;
+		first->attribution = attribution;
+		first->bytes = bytes;
+		first->completion = write->completion;
+		first->writer_tid = tid;
 		channels.update(&key, value);
 		channel = channels.lookup(&key);
 		if (!channel)
