@@ -251,10 +251,14 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 		__builtin_memset(value, 0, sizeof(*value));
 #pragma nounroll
 		for (u32 i = 0; i < CHANNEL_SEGMENTS - 1; i++) {
-			if (i >= before)
+			/* Each pass indexes the array: older verifiers cannot bound a pointer clang would step. */
+			u32 at = i;
+			barrier_var(at);
+			if (at >= before)
 				break;
-			value->segments[i].bytes = 1;
-			value->segments[i].writer_tid = tid;
+			struct channel_segment *none = &value->segments[at & (CHANNEL_SEGMENTS - 1)];
+			none->bytes = 1;
+			none->writer_tid = tid;
 		}
 		value->count = before + 1;
 		value->unsynced = unsynced;
