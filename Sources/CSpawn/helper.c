@@ -3,71 +3,52 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/mman.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
-extern char **environ;
-
-pid_t spawn_helper(const char *path, const char *arg, int socket_fd, const char *text, size_t length)
+/* The number of threads of this process (from /proc/self/stat), or -1. */
+static long thread_count(void)
 {
-	/* Both above fd 4, so that neither dup2 below overwrites the other's source. */
-	int memory = memfd_create("ebpf-monitor-helper-text", MFD_CLOEXEC);
-	int high = memory < 0 ? -1 : fcntl(memory, F_DUPFD_CLOEXEC, 5);
-	close(memory);
-	memory = high;
-	int socket_copy = memory < 0 ? -1 : fcntl(socket_fd, F_DUPFD_CLOEXEC, 5);
-	if (socket_copy < 0) {
-		int saved = errno;
-		close(memory);
-		errno = saved;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char text[1024];
+	ssize_t length = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (length <= 0)
+		return -1;
+	text[length] = 0;
+	/* The comm, field 2, may hold spaces and parentheses: count from the last ')'. */
+	char *field = strrchr(text, ')');
+	for (int number = 2; field && number < 20; number++)
+		field = strchr(field + 1, ' ');
+	return field ? strtol(field + 1, NULL, 10) : -1;
+}
+
+pid_t fork_helper(const char *name, int keep_fd, int close_fd, int (*body)(int, const char *, size_t), const char *text,
+		  size_t length)
+{
+	if (thread_count() != 1) {
+		errno = EDEADLK;
 		return -1;
 	}
-	for (size_t done = 0; done < length;) {
-		ssize_t count = write(memory, text + done, length - done);
-		if (count < 0 && errno == EINTR)
-			continue;
-		if (count <= 0) {
-			int saved = errno;
-			close(memory);
-			close(socket_copy);
-			errno = saved;
-			return -1;
-		}
-		done += (size_t)count;
-	}
-	lseek(memory, 0, SEEK_SET);
-
-	posix_spawn_file_actions_t actions;
-	posix_spawnattr_t attributes;
-	posix_spawn_file_actions_init(&actions);
-	posix_spawnattr_init(&attributes);
-	/* dup2 clears close-on-exec on the copies; every other fd of the monitor's keeps it. */
-	posix_spawn_file_actions_adddup2(&actions, socket_copy, 3);
-	posix_spawn_file_actions_adddup2(&actions, memory, 4);
-	sigset_t none;
-	sigemptyset(&none);
-	posix_spawnattr_setsigmask(&attributes, &none);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	close(close_fd);
 	/*
 	 * A process group of its own: the helper is the monitor's, not part of
 	 * the job the monitor runs in (a test that ends that group must find
 	 * only the command in it). It dies with the monitor (die_with_parent).
 	 */
-	posix_spawnattr_setpgroup(&attributes, 0);
-	posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
-	char *argv[] = {(char *)path, (char *)arg, NULL};
-	pid_t pid;
-	int status = posix_spawn(&pid, path, &actions, &attributes, argv, environ);
-	posix_spawn_file_actions_destroy(&actions);
-	posix_spawnattr_destroy(&attributes);
-	close(memory);
-	close(socket_copy);
-	if (status != 0) {
-		errno = status;
-		return -1;
-	}
-	return pid;
+	setpgid(0, 0);
+	prctl(PR_SET_NAME, name);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	_exit(body(keep_fd, text, length));
 }
 
 int die_with_parent(void) { return prctl(PR_SET_PDEATHSIG, SIGKILL); }

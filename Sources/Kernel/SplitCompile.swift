@@ -9,8 +9,10 @@ import Foundation
 /// the machine's second core to it. (Processes, not threads: libbcc does not
 /// say that two of its compiles may run at once in one process.)
 ///
-/// The helper is this executable, started with `--compile-helper`: fd 3 is a
-/// unix socket to this process, fd 4 a memfd holding its program text. Both
+/// The helper is a fork of this process, named `ebpf-mon-part2`, with the
+/// program text in its copy of memory and a unix socket to this process. A
+/// fork skips the dynamic loader's relocation of libLLVM and libclang-cpp,
+/// which an exec would pay again before its compile could start. Both
 /// parts declare the same maps; this process creates them and lends them,
 /// over the socket, once its compile has ended, and the helper's BCC takes
 /// them instead of creating its own (`Sources/CBCCHooks/maps.c`). The helper
@@ -21,10 +23,8 @@ public final class SplitCompile {
     private var pid: pid_t
     private let socket: Int32
 
-    /// The helper's only argument.
-    public static let flag = "--compile-helper"
-    private static let socketFD: Int32 = 3  // (spawn_helper's)
-    private static let textFD: Int32 = 4
+    /// The helper's comm.
+    public static let name = "ebpf-mon-part2"
 
     private init(pid: pid_t, socket: Int32) {
         self.pid = pid
@@ -40,8 +40,9 @@ public final class SplitCompile {
         }
     }
 
-    /// Starts the helper on `text`; nil when it cannot start, and then the
-    /// caller compiles both parts itself.
+    /// Starts the helper on `text`; nil when it cannot start (or this
+    /// process has other threads to fork with it), and then the caller
+    /// compiles both parts itself.
     static func start(text: String) -> SplitCompile? {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
@@ -49,8 +50,8 @@ public final class SplitCompile {
         }
         defer { close(pair[1]) }
         let pid = Array(text.utf8).withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) {
-                spawn_helper("/proc/self/exe", flag, pair[1], $0.baseAddress, $0.count)
+            bytes.withMemoryRebound(to: CChar.self) { text in
+                fork_helper(name, pair[1], pair[0], serveForked, text.baseAddress, text.count)
             }
         }
         guard pid > 0 else {
@@ -83,24 +84,27 @@ public final class SplitCompile {
         }
     }
 
-    /// The helper's side, in the process `start` began: compiles the text on
-    /// fd 4 with the maps lent on fd 3, loads its programs, and reports.
+    private static let serveForked: @convention(c) (Int32, UnsafePointer<CChar>?, Int) -> Int32 = {
+        socket, text, length in
+        SplitCompile.serve(socket: socket, text: String(decoding: UnsafeRawBufferPointer(start: text, count: length), as: UTF8.self))
+    }
+
+    /// The helper's side, in the process `start` forked: compiles `text`
+    /// with the maps lent on `socket`, loads its programs, and reports.
     /// Returns the exit status.
-    public static func serve() -> Int32 {
+    private static func serve(socket: Int32, text: String) -> Int32 {
         // A monitor that dies while starting takes its helper along; one that died already closed its socket.
-        var peer = pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0)  // (POLLHUP comes unasked)
+        var peer = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)  // (POLLHUP comes unasked)
         guard die_with_parent() == 0, poll(&peer, 1, 0) == 0 else { return 1 }
-        let text = readAll(textFD)
-        close(textFD)
-        bcc_hooks_borrow_maps(socketFD)
+        bcc_hooks_borrow_maps(socket)
         do {
-            let module = try BPFModule(text: String(decoding: text, as: UTF8.self))
+            let module = try BPFModule(text: text)
             try module.loadAll()
             try module.loadTailCalls(Tracer.tailCalls)
             return 0
         } catch {
             let failure = error as? KernelError ?? .compileFailed(diagnostics: "\(error)")
-            if let encoded = try? JSONEncoder().encode(failure) { _ = writeAll(socketFD, Array(encoded)) }
+            if let encoded = try? JSONEncoder().encode(failure) { _ = writeAll(socket, Array(encoded)) }
             return 1
         }
     }

@@ -16,8 +16,6 @@ struct EbpfMonitor: ParsableCommand {
     /// Errors are one line, `ebpf-monitor: error: ...`, with a distinct status (README).
     static func main() {
         _ = startedAt
-        // The helper process that compiles part of the BPF programs at start-up: not a user's command.
-        if CommandLine.arguments.dropFirst() == [SplitCompile.flag] { Foundation.exit(SplitCompile.serve()) }
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -127,12 +127,11 @@ extension IntegrationTests {
             "compile helpers left: \(Self.compileHelpers())")
     }
 
-    /// The pids of live processes started as `ebpf-monitor --compile-helper`.
+    /// The pids of live compile helpers (SplitCompile), by their comm.
     static func compileHelpers() -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { Int32($0) }.filter { pid in
-            let arguments = Harness.read("/proc/\(pid)/cmdline").split(separator: 0, omittingEmptySubsequences: false)
-            return arguments.count > 1 && String(decoding: arguments[1], as: UTF8.self) == SplitCompile.flag
+            String(decoding: Harness.read("/proc/\(pid)/comm"), as: UTF8.self) == SplitCompile.name + "\n"
         }
     }
 

@@ -14,12 +14,14 @@
 pid_t spawn_gated(const char *path, const char *args, size_t args_len, int argc, int gate_fd, int gate_write_fd);
 
 /*
- * Starts path with the one argument arg, socket_fd as its fd 3 and a memfd
- * holding text as its fd 4, in a process group of its own; every other fd
- * of the caller's that is close-on-exec stays behind. Returns the pid, or -1
- * with errno set.
+ * Forks a child named name (its comm) that closes close_fd, moves to a
+ * process group of its own, unblocks every signal and exits with
+ * body(keep_fd, text, length). Only a process with one thread forks: a
+ * copy of a multithreaded one could inherit a lock that another thread
+ * held. Returns the pid, or -1 with errno set (EDEADLK: other threads).
  */
-pid_t spawn_helper(const char *path, const char *arg, int socket_fd, const char *text, size_t length);
+pid_t fork_helper(const char *name, int keep_fd, int close_fd, int (*body)(int, const char *, size_t), const char *text,
+		  size_t length);
 
 /* The calling process is killed when its parent dies (from now on: check that it has not died already). */
 int die_with_parent(void);
