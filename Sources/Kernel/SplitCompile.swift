@@ -84,9 +84,11 @@ public final class SplitCompile {
         }
     }
 
+    /// `serve`, as the C function the fork runs.
     private static let serveForked: @convention(c) (Int32, UnsafePointer<CChar>?, Int) -> Int32 = {
         socket, text, length in
-        SplitCompile.serve(socket: socket, text: String(decoding: UnsafeRawBufferPointer(start: text, count: length), as: UTF8.self))
+        SplitCompile.serve(
+            socket: socket, text: String(decoding: UnsafeRawBufferPointer(start: text, count: length), as: UTF8.self))
     }
 
     /// The helper's side, in the process `start` forked: compiles `text`
