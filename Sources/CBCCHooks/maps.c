@@ -1,14 +1,15 @@
 /*
- * The maps BCC creates. First, maps that a BCC module in another process
- * created: two processes compile the two parts of the programs at once
- * (Sources/Kernel/SplitCompile.swift), and both parts must use the same maps. BCC creates every map its text
- * declares when its compile ends; this replacement of libbcc's
- * bcc_create_map_xattr hands it, instead, a duplicate of the map of that
- * name the other process lent. The lending process sends its maps, each a
- * name with its fd, over a unix socket when its own compile has ended; the
- * borrowing process waits for them at its first map, which comes at the end
- * of its compile, when most of its work is done. Without a lender the real
- * function runs.
+ * The maps BCC creates. First, maps shared with a BCC module in another
+ * process: two processes compile the two parts of the programs at once
+ * (Sources/Kernel/SplitCompile.swift), and both parts must use the same
+ * maps. BCC creates every map its text declares when its compile ends. The
+ * process that gets there first claims a word the two share and creates
+ * them; once its compile has ended it lends them, each a name with its fd,
+ * over a unix socket. In the other process this replacement of libbcc's
+ * bcc_create_map_xattr waits for them at its first map, and hands BCC a
+ * duplicate of the lent map of each name. The parts differ in length, so
+ * the first to finish goes on to load its programs while the other still
+ * compiles. Without a partner the real function runs.
  *
  * Both texts declare the same maps, so a name the lender did not send is an
  * error, not a map to create: a private copy would part the two halves.
@@ -24,6 +25,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -39,10 +41,22 @@ struct lent_map {
 
 static struct lent_map lent[LENT_MAX];
 static int lent_count;
+static int partner = -1; /* the socket to the other compiling process, until the maps are claimed */
+static _Atomic int *claim;
 static int lender = -1; /* the socket the maps come from, until they have come */
-static int borrowed;    /* 1: every map is a lent one */
+static int borrowed;	/* 1: every map is a lent one */
+static int lends;	/* 1: this process creates the maps, and lends them */
+static int lender_failed; /* 1: the maps were to come, and the lender failed before it sent them */
 
-void bcc_hooks_borrow_maps(int socket) { lender = socket; }
+void bcc_hooks_share_maps(int socket, int *shared)
+{
+	partner = socket;
+	claim = (_Atomic int *)shared;
+}
+
+int bcc_hooks_lends_maps(void) { return lends; }
+
+int bcc_hooks_lender_failed(void) { return lender_failed; }
 
 int bcc_hooks_lend_map(int socket, const char *name, int fd)
 {
@@ -124,11 +138,20 @@ static int create_with_btf(int (*create)(struct bcc_create_map_attr *, bool), st
 
 int bcc_create_map_xattr(struct bcc_create_map_attr *attr, bool allow_rlimit)
 {
+	if (partner >= 0) {
+		int unclaimed = 0;
+		if (atomic_compare_exchange_strong(claim, &unclaimed, 1))
+			lends = 1;
+		else
+			lender = partner;
+		partner = -1;
+	}
 	if (lender >= 0) {
 		int status = receive_lent();
 		lender = -1;
 		borrowed = 1;
 		if (status < 0) {
+			lender_failed = 1;
 			errno = -status;
 			return -1;
 		}

@@ -13,25 +13,29 @@ import Foundation
 /// program text in its copy of memory and a unix socket to this process. A
 /// fork skips the dynamic loader's relocation of libLLVM and libclang-cpp,
 /// which an exec would pay again before its compile could start. Both
-/// parts declare the same maps; this process creates them and lends them,
-/// over the socket, once its compile has ended, and the helper's BCC takes
-/// them instead of creating its own (`Sources/CBCCHooks/maps.c`). The helper
+/// parts declare the same maps. The process whose compile ends first
+/// creates them and lends them to the other over the socket, whose BCC
+/// takes them instead of creating its own (`Sources/CBCCHooks/maps.c`), and
+/// goes on to load its programs while the other still compiles. The helper
 /// loads its programs, which are all tail calls, puts them in `tail_calls`
 /// (the map keeps them loaded once the helper has gone), sends back its
 /// error, if any, as JSON, and exits.
 public final class SplitCompile {
     private var pid: pid_t
     private let socket: Int32
+    private let claim: UnsafeMutableRawPointer  // (maps.c: which process creates the maps)
 
     /// The helper's comm.
     public static let name = "ebpf-mon-part2"
 
-    private init(pid: pid_t, socket: Int32) {
+    private init(pid: pid_t, socket: Int32, claim: UnsafeMutableRawPointer) {
         self.pid = pid
         self.socket = socket
+        self.claim = claim
     }
 
     deinit {
+        munmap(claim, Self.claimSize)
         close(socket)
         if pid > 0 {
             kill(pid, SIGKILL)
@@ -44,27 +48,51 @@ public final class SplitCompile {
     /// process has other threads to fork with it), and then the caller
     /// compiles both parts itself.
     static func start(text: String) -> SplitCompile? {
+        guard let claim = mmap(nil, claimSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0),
+            claim != MAP_FAILED
+        else { return nil }
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            munmap(claim, claimSize)
             return nil
         }
         defer { close(pair[1]) }
+        bcc_hooks_share_maps(pair[1], claim.assumingMemoryBound(to: Int32.self))  // (the helper's copy)
         let pid = Array(text.utf8).withUnsafeBufferPointer { bytes in
             bytes.withMemoryRebound(to: CChar.self) { text in
                 fork_helper(name, pair[1], pair[0], serveForked, text.baseAddress, text.count)
             }
         }
         guard pid > 0 else {
+            bcc_hooks_share_maps(-1, nil)
+            munmap(claim, claimSize)
             close(pair[0])
             return nil
         }
-        return SplitCompile(pid: pid, socket: pair[0])
+        bcc_hooks_share_maps(pair[0], claim.assumingMemoryBound(to: Int32.self))
+        return SplitCompile(pid: pid, socket: pair[0], claim: claim)
     }
 
-    /// Lends the helper every map of `module`, this process's compile of
-    /// part 1. The helper's compile waits for them at its end. A helper
-    /// that cannot take them has failed, and `finish` reports why.
-    func lend(_ module: BPFModule) {
+    private static let claimSize = 4096
+
+    /// Compiles this process's part, and lends its maps to the helper if
+    /// this process made them.
+    func compile(_ text: String) throws -> BPFModule {
+        let module: BPFModule
+        do {
+            module = try BPFModule(text: text)
+        } catch {
+            // The helper was to lend the maps and did not: its own error says why.
+            if bcc_hooks_lender_failed() != 0 { try finish() }
+            throw error
+        }
+        if bcc_hooks_lends_maps() != 0 { Self.lend(module, over: socket) }
+        return module
+    }
+
+    /// Lends every map of `module` over `socket`. A process that cannot
+    /// take them has failed, and says why itself.
+    private static func lend(_ module: BPFModule, over socket: Int32) {
         for table in module.tables where bcc_hooks_lend_map(socket, table.name, table.fd) != 0 { return }
         _ = bcc_hooks_lend_map(socket, "", -1)
     }
@@ -92,19 +120,21 @@ public final class SplitCompile {
     }
 
     /// The helper's side, in the process `start` forked: compiles `text`
-    /// with the maps lent on `socket`, loads its programs, and reports.
+    /// with the maps shared over `socket`, loads its programs, and reports.
     /// Returns the exit status.
     private static func serve(socket: Int32, text: String) -> Int32 {
         // A monitor that dies while starting takes its helper along; one that died already closed its socket.
         var peer = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)  // (POLLHUP comes unasked)
         guard die_with_parent() == 0, poll(&peer, 1, 0) == 0 else { return 1 }
-        bcc_hooks_borrow_maps(socket)
         do {
             let module = try BPFModule(text: text)
+            if bcc_hooks_lends_maps() != 0 { lend(module, over: socket) }
             try module.loadAll()
             try module.loadTailCalls(Tracer.tailCalls)
             return 0
         } catch {
+            // A monitor that failed before it lent the maps knows why.
+            if bcc_hooks_lender_failed() != 0 { return 1 }
             let failure = error as? KernelError ?? .compileFailed(diagnostics: "\(error)")
             if let encoded = try? JSONEncoder().encode(failure) { _ = writeAll(socket, Array(encoded)) }
             return 1

@@ -79,8 +79,7 @@ public final class Tracer {
         compileProcesses = helper == nil ? 1 : 2
         // The module holds clang's and LLVM's memory: keep only the fds, free the rest.
         handles = try {
-            let module = try BPFModule(text: ownText.source)
-            helper?.lend(module)
+            let module = try helper?.compile(ownText.source) ?? BPFModule(text: ownText.source)
             try module.loadAll()
             // Nothing is attached before every tail call, the helper's and this module's, is in place.
             try helper?.finish()

@@ -127,12 +127,44 @@ extension IntegrationTests {
             "compile helpers left: \(Self.compileHelpers())")
     }
 
+    /// A compile helper (SplitCompile) killed while it compiles: the monitor
+    /// does not wait for maps or programs that will not come. It fails with
+    /// the compile's status and says how the helper ended, and never starts
+    /// the command.
+    @Test func killedCompileHelperFailsTheStart() throws {
+        let directory = try Harness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let marker = directory + "/ran"
+        let monitor = try Harness.startMonitor(["--", "/bin/touch", marker], directory: directory)
+        defer { monitor.kill() }
+        var helper: Int32?
+        _ = try Harness.waitUntil(timeout: 10) {
+            helper = Self.compileHelpers().first { Self.parent(of: $0) == monitor.pid }
+            return helper != nil
+        }
+        let pid = try #require(helper, "no compile helper of the monitor's: \(monitor.stderr)")
+        kill(pid, SIGKILL)
+        let run = monitor.wait(timeout: Harness.readyTimeout)
+        #expect(!run.timedOut, "\(run)")
+        #expect(run.status == KernelError.compileFailed(diagnostics: "").exitCode, "\(run)")
+        #expect(run.stderr.contains("part 2 of the programs ended with signal 9"), "\(run)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "the command ran")
+    }
+
     /// The pids of live compile helpers (SplitCompile), by their comm.
     static func compileHelpers() -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { Int32($0) }.filter { pid in
             String(decoding: Harness.read("/proc/\(pid)/comm"), as: UTF8.self) == SplitCompile.name + "\n"
         }
+    }
+
+    /// The parent's pid, from /proc/pid/stat (after the comm, which may hold anything).
+    static func parent(of pid: Int32) -> Int32? {
+        let stat = String(decoding: Harness.read("/proc/\(pid)/stat"), as: UTF8.self)
+        guard let end = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
     }
 
     /// The kernel objects this monitor makes, by id (bpftool, by their names)

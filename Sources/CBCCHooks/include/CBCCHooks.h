@@ -12,8 +12,19 @@
 int bcc_hooks_linked(void);
 
 
-/* Every map BCC creates from now on is taken from the maps lent over this socket (maps.c). */
-void bcc_hooks_borrow_maps(int socket);
+/*
+ * Two processes that compile the two parts share their maps over socket
+ * (maps.c). The first to reach its maps, at the end of its compile, claims
+ * *claim (a word both processes map, 0 until claimed) and creates them;
+ * the other takes the maps it lends instead of creating its own.
+ */
+void bcc_hooks_share_maps(int socket, int *claim);
+
+/* 1: this process created the shared maps, and must lend them (bcc_hooks_lend_map). */
+int bcc_hooks_lends_maps(void);
+
+/* 1: this process was to borrow the maps, and the other process ended or failed before it lent them. */
+int bcc_hooks_lender_failed(void);
 
 /* Sends one map, its name and fd, over the socket; fd -1 sends the end mark. 0 or -errno. */
 int bcc_hooks_lend_map(int socket, const char *name, int fd);
