@@ -202,7 +202,8 @@ enum tail_call {
 	TAIL_DAEMON_WAKEUP = 12,    /* tail__daemon_wakeup: a daemon thread's write to a pipe or an eventfd */
 	TAIL_WRITE_CHANNEL = 13,    /* tail__write_channel: a write sys_enter or those two described, on its channel */
 	TAIL_DAEMON_TAKEN = 14,	    /* tail__daemon_taken: what a read took off a channel, acted on */
-	TAIL_CALL_MAX = 15,
+	TAIL_REPLAY = 15,	    /* tail__replay: kept calls sent as a command's */
+	TAIL_CALL_MAX = 16,
 };
 
 /* Indexes of the config array, set by user space. */

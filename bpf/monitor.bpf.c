@@ -277,7 +277,10 @@ int tail__daemon_reply(struct bpf_raw_tracepoint_args *ctx)
 	struct task_tag writer = reply->writer;
 	if (left_source(self, &writer, reply->reaches))
 		__builtin_memset(&writer, 0, sizeof(writer));
-	if (daemon_reply(ctx, self, &writer, reply->fd, reply->reaches))
+	int outcome = daemon_reply(ctx, self, &writer, reply->fd, reply->reaches);
+	if (outcome & REPLY_REPLAYS)
+		replay_then(ctx, outcome & REPLY_ANSWERS ? TAIL_ANSWER_COMPLETION + 1 : 0);
+	if (outcome & REPLY_ANSWERS)
 		tail_calls.call(ctx, TAIL_ANSWER_COMPLETION);
 	return 0;
 }

@@ -435,6 +435,7 @@ public final class Tracer {
         "tail__hold_completions": TAIL_HOLD_COMPLETIONS.rawValue,
         "tail__queue_handoffs": TAIL_QUEUE_HANDOFFS.rawValue,
         "tail__answer_completion": TAIL_ANSWER_COMPLETION.rawValue,
+        "tail__replay": TAIL_REPLAY.rawValue,
         "tail__daemon_write": TAIL_DAEMON_WRITE.rawValue, "tail__daemon_reply": TAIL_DAEMON_REPLY.rawValue,
         "tail__daemon_syscall": TAIL_DAEMON_SYSCALL.rawValue, "tail__daemon_read": TAIL_DAEMON_READ.rawValue,
         "tail__daemon_call": TAIL_DAEMON_CALL.rawValue, "tail__grpc_write": TAIL_GRPC_WRITE.rawValue,

@@ -64,6 +64,8 @@ struct pending_completions {
 	u32 overtaken;	  /* a reply may have answered another job than its completion's (answer_completion) */
 	u64 last_loose;	  /* when it last wrote to a socket holding no completion (answer_completion) */
 	u64 after;	  /* in order, the job its next reply answers was put on the done-list after this */
+	u32 settled;	  /* the answers settle_answers has sent of the batch it settles */
+	u32 settle_attribution; /* their confidence, decided as it started */
 };
 
 /*
@@ -97,45 +99,6 @@ static __always_inline u64 make_completion(struct pending_completions *own, stru
 		return 0;
 	}
 	return id;
-}
-
-/*
- * The batch is over: the completions its replies answered, first in,
- * first out (answer_completion), are sent as the commands' their replies
- * reached. Certain when the replies paired with them one to one and in
- * order: as many replies as completions, none after a request read since,
- * and for wake-ups, times that prove the loop answered their jobs in that
- * order. Otherwise ambiguous.
- */
-static __always_inline void settle_answers(void *ctx, struct pending_completions *pending)
-{
-	u32 count = pending->answered_count;
-	u32 attribution = ATTRIBUTION_DAEMON;
-	if (pending->out_of_order || pending->replies != pending->batch || pending->overtaken)
-		attribution |= ATTRIBUTION_AMBIGUOUS;
-	pending->answered_count = 0;
-	pending->out_of_order = 0;
-	/* A loop the verifier walks, as replay_episode's: unrolled, the replays would be most of the program. */
-#pragma clang loop unroll(disable)
-	for (int i = 0; i < PENDING_COMPLETIONS; i++) {
-		int at = i;
-		/*
-		 * Kept apart from the loop's own bound: clang would fold the two
-		 * into one `!=` test that older verifiers walk past the array.
-		 */
-		barrier_var(at);
-		if (at >= count)
-			break;
-		u64 id = pending->answered[i];
-		struct completion *made = id & COMPLETION_EMPTY ? NULL : completions.lookup(&id);
-		if (!made) {
-			forget_completion(id);
-			continue;
-		}
-		struct task_tag owner = { .tag = pending->answered_tags[i], .attribution = attribution };
-		replay_episode(ctx, &made->episode, owner, &made->worker);
-		completions.delete(&id);
-	}
 }
 
 /*

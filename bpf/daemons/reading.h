@@ -116,6 +116,67 @@ BPF_PROG_ARRAY(tail_calls, TAIL_CALL_MAX);
 BPF_PERCPU_ARRAY(settle_heap, u32, 1); /* the tail call tail__settle_answer goes on to, plus 1; 0: none */
 
 /*
+ * Hands on to tail__replay for the replay queue_replay set, and then to
+ * program `then` - 1 (0: none). Returns only when the tail call could not
+ * be made: the calls are then lost, and counted.
+ */
+static __always_inline void replay_then(void *ctx, u32 then)
+{
+	u32 zero = 0;
+	struct replay *replay = replay_heap.lookup(&zero);
+	if (!replay)
+		return;
+	replay->then = then;
+	tail_calls.call(ctx, TAIL_REPLAY);
+	replay->then = 0;
+	count_lost(LOST_COMPLETIONS_FULL);
+}
+
+/*
+ * The batch is over: the completions its replies answered, first in,
+ * first out (answer_completion), are sent as the commands' their replies
+ * reached. Certain when the replies paired with them one to one and in
+ * order: as many replies as completions, none after a request read since,
+ * and for wake-ups, times that prove the loop answered their jobs in that
+ * order. Otherwise ambiguous. Each replay is tail__replay's, which comes
+ * back to tail__settle_answer for the next (`settled` counts them).
+ */
+static __always_inline void settle_answers(void *ctx, struct pending_completions *pending)
+{
+	if (!pending->settled) {
+		pending->settle_attribution = ATTRIBUTION_DAEMON;
+		if (pending->out_of_order || pending->replies != pending->batch || pending->overtaken)
+			pending->settle_attribution |= ATTRIBUTION_AMBIGUOUS;
+		pending->out_of_order = 0;
+	}
+#pragma nounroll
+	for (int i = 0; i < PENDING_COMPLETIONS; i++) {
+		u32 at = pending->settled;
+		/*
+		 * Kept apart from the loop's own bound: clang would fold the two
+		 * into one `!=` test that older verifiers walk past the array.
+		 */
+		barrier_var(at);
+		if (at >= pending->answered_count || at >= PENDING_COMPLETIONS)
+			break;
+		pending->settled = at + 1;
+		u32 slot = at;
+		barrier_var(slot); /* (else clang drops the mask below, and the verifier loses the bound) */
+		slot &= PENDING_COMPLETIONS - 1;
+		u64 id = pending->answered[slot];
+		struct task_tag owner = { .tag = pending->answered_tags[slot], .attribution = pending->settle_attribution };
+		if (!(id & COMPLETION_EMPTY) && completions.lookup(&id) && queue_replay(id, owner)) {
+			replay_then(ctx, TAIL_SETTLE_ANSWER + 1);
+			completions.delete(&id);
+		} else {
+			forget_completion(id);
+		}
+	}
+	pending->answered_count = 0;
+	pending->settled = 0;
+}
+
+/*
  * A thread that starts a new batch settles the answers of the last one
  * first, in tail__settle_answer, which then runs program `next` again: the
  * verifier walks the replays once, not inside every program that starts a
@@ -173,6 +234,36 @@ int tail__settle_answer(struct bpf_raw_tracepoint_args *ctx)
 		*then = 0;
 		tail_calls.call(ctx, next);
 	}
+	return 0;
+}
+#endif
+
+/*
+ * The replay queue_replay set: the episode's calls sent as its owner's,
+ * in the name of the thread that made them; then on to the program the
+ * replay names (replay_then).
+ */
+#if PART(2)
+int tail__replay(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 zero = 0;
+	struct replay *replay = replay_heap.lookup(&zero);
+	if (!replay)
+		return 0;
+	u64 id = replay->completion;
+	struct completion *made = id ? completions.lookup(&id) : NULL;
+	struct daemon_thread *self = id ? NULL : this_thread(0);
+	if (made) {
+		replay_episode(ctx, &made->episode, replay->owner, &made->worker);
+		completions.delete(&id);
+	} else if (self) {
+		struct episode_thread me = current_episode_thread();
+		replay_episode(ctx, &self->episode, replay->owner, &me);
+	}
+	u32 then = replay->then;
+	replay->then = 0;
+	if (then)
+		tail_calls.call(ctx, then - 1);
 	return 0;
 }
 #endif

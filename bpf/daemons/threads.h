@@ -323,10 +323,14 @@ static __always_inline void pass_completion(struct daemon_thread *self)
  * sends the calls it kept as the command's, passes them on with a reply to
  * another daemon (pass_completion), or drops them. So does one handed a
  * request by another daemon over a connection, when it answers on that same
- * connection. Returns whether the reply also answers one of the completions
- * the thread holds: the caller hands on to tail__answer_completion, which
- * picks it (answer_completion), with whom the reply reaches in answer_heap.
+ * connection. Returns REPLY_ANSWERS when the reply also answers one of the
+ * completions the thread holds: the caller hands on to
+ * tail__answer_completion, which picks it (answer_completion), with whom
+ * the reply reaches in answer_heap. REPLY_REPLAYS: the caller hands on to
+ * tail__replay first, to send the kept calls (replay_heap).
  */
+#define REPLY_ANSWERS 1
+#define REPLY_REPLAYS 2
 static __always_inline int daemon_reply(void *ctx, struct daemon_thread *self, const struct task_tag *writer, s64 fd,
 					u32 reaches)
 {
@@ -341,19 +345,19 @@ static __always_inline int daemon_reply(void *ctx, struct daemon_thread *self, c
 	u32 *answer = answers ? answer_heap.lookup(&zero) : NULL;
 	if (answer)
 		*answer = reaches;
+	int outcome = answer ? REPLY_ANSWERS : 0;
 	if (writer->tag && !handed)
-		return answer != NULL;
-	if (reaches) {
-		struct episode_thread me = current_episode_thread();
-		replay_episode(ctx, &self->episode, owner_of(reaches, ATTRIBUTION_DAEMON), &me);
-	} else if (self->episode.count && !self->g) {
+		return outcome;
+	if (reaches && self->episode.count && queue_replay(0, owner_of(reaches, ATTRIBUTION_DAEMON)))
+		outcome |= REPLY_REPLAYS; /* (tail__replay empties the episode) */
+	else if (!reaches && self->episode.count && !self->g)
 		pass_completion(self);
-	}
-	self->episode.count = 0;
+	if (!(outcome & REPLY_REPLAYS))
+		self->episode.count = 0;
 	if (writer->tag)
 		forget_handoff(self);
 	self->claiming = !self->g && !self->requests; /* its next job may come off a queue unseen */
-	return answer != NULL;
+	return outcome;
 }
 
 /*
