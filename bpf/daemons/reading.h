@@ -164,7 +164,8 @@ static __always_inline void settle_answers(void *ctx, struct pending_completions
 		barrier_var(slot); /* (else clang drops the mask below, and the verifier loses the bound) */
 		slot &= PENDING_COMPLETIONS - 1;
 		u64 id = pending->answered[slot];
-		struct task_tag owner = { .tag = pending->answered_tags[slot], .attribution = pending->settle_attribution };
+		struct task_tag owner = { .tag = pending->answered_tags[slot],
+					  .attribution = pending->settle_attribution };
 		if (!(id & COMPLETION_EMPTY) && completions.lookup(&id) && queue_replay(id, owner)) {
 			replay_then(ctx, TAIL_SETTLE_ANSWER + 1);
 			completions.delete(&id);
