@@ -278,8 +278,10 @@ int tail__daemon_reply(struct bpf_raw_tracepoint_args *ctx)
 	if (left_source(self, &writer, reply->reaches))
 		__builtin_memset(&writer, 0, sizeof(writer));
 	int outcome = daemon_reply(ctx, self, &writer, reply->fd, reply->reaches);
-	if (outcome & REPLY_REPLAYS)
+	if (outcome & REPLY_REPLAYS) {
 		replay_then(ctx, outcome & REPLY_ANSWERS ? TAIL_ANSWER_COMPLETION + 1 : 0);
+		self->episode.count = 0; /* (the replay could not be made: counted lost) */
+	}
 	if (outcome & REPLY_ANSWERS)
 		tail_calls.call(ctx, TAIL_ANSWER_COMPLETION);
 	return 0;

@@ -50,8 +50,15 @@ static int lender_failed; /* 1: the maps were to come, and the lender failed bef
 
 void bcc_hooks_share_maps(int socket, int *shared)
 {
+	for (int index = 0; index < lent_count; index++)
+		close(lent[index].fd); /* (BCC holds duplicates of those it took) */
+	lent_count = 0;
 	partner = socket;
 	claim = (_Atomic int *)shared;
+	lender = -1;
+	borrowed = 0;
+	lends = 0;
+	lender_failed = 0;
 }
 
 int bcc_hooks_lends_maps(void) { return lends; }

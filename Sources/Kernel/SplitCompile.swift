@@ -78,6 +78,7 @@ public final class SplitCompile {
     /// Compiles this process's part, and lends its maps to the helper if
     /// this process made them.
     func compile(_ text: String) throws -> BPFModule {
+        defer { bcc_hooks_share_maps(-1, nil) }
         let module: BPFModule
         do {
             module = try BPFModule(text: text)

@@ -130,7 +130,7 @@ static __always_inline void replay_episode(void *ctx, struct episode *episode, s
 
 /*
  * A replay for tail__replay, which walks an episode's calls in one program
- * for all that send one: inlined, that walk was a third of the verifier's
+ * for all that send one: inlined, that walk was most of the verifier's
  * work in each. `completion`: the completion whose episode it is; 0 for the
  * calling thread's own.
  */

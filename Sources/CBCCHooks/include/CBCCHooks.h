@@ -16,7 +16,9 @@ int bcc_hooks_linked(void);
  * Two processes that compile the two parts share their maps over socket
  * (maps.c). The first to reach its maps, at the end of its compile, claims
  * *claim (a word both processes map, 0 until claimed) and creates them;
- * the other takes the maps it lends instead of creating its own.
+ * the other takes the maps it lends instead of creating its own. Socket -1
+ * ends the sharing: BCC creates its maps again, and the lent ones are
+ * closed (the modules that took them hold duplicates).
  */
 void bcc_hooks_share_maps(int socket, int *claim);
 
