@@ -58,14 +58,13 @@ struct pending_completions {
 	u64 answered[PENDING_COMPLETIONS];	/* in the order of the replies that answered them */
 	u32 answered_tags[PENDING_COMPLETIONS]; /* the command each reply reached */
 	u32 answered_count;
-	u32 out_of_order;	/* a reply answered no completion, or came after a request read since */
-	u32 read_since;		/* it read a request since its last answer: its replies are that request's */
-	u32 by_wakeup;		/* the batch came with a wake-up, not in a reply's bytes: times must prove its order */
-	u32 overtaken;		/* a reply may have answered another job than its completion's (answer_completion) */
-	u64 last_loose;		/* when it last wrote to a socket holding no completion (answer_completion) */
-	u64 after;		/* in order, the job its next reply answers was put on the done-list after this */
-	u32 settled;		/* the answers settle_answers has sent of the batch it settles */
-	u32 settle_attribution; /* their confidence, decided as it started */
+	u32 out_of_order; /* a reply answered no completion, or came after a request read since */
+	u32 read_since;	  /* it read a request since its last answer: its replies are that request's */
+	u32 by_wakeup;	  /* the batch came with a wake-up, not in a reply's bytes: times must prove its order */
+	u32 overtaken;	  /* a reply may have answered another job than its completion's (answer_completion) */
+	u64 last_loose;	  /* when it last wrote to a socket holding no completion (answer_completion) */
+	u64 after;	  /* in order, the job its next reply answers was put on the done-list after this */
+	u32 settled;	  /* the answers settle_answers has sent of the batch it settles */
 };
 
 /*

@@ -143,12 +143,10 @@ static __always_inline void replay_then(void *ctx, u32 then)
  */
 static __always_inline void settle_answers(void *ctx, struct pending_completions *pending)
 {
-	if (!pending->settled) {
-		pending->settle_attribution = ATTRIBUTION_DAEMON;
-		if (pending->out_of_order || pending->replies != pending->batch || pending->overtaken)
-			pending->settle_attribution |= ATTRIBUTION_AMBIGUOUS;
-		pending->out_of_order = 0;
-	}
+	/* (Nothing else runs for this thread until the batch is settled: the test holds throughout.) */
+	u32 attribution = ATTRIBUTION_DAEMON;
+	if (pending->out_of_order || pending->replies != pending->batch || pending->overtaken)
+		attribution |= ATTRIBUTION_AMBIGUOUS;
 #pragma nounroll
 	for (int i = 0; i < PENDING_COMPLETIONS; i++) {
 		u32 at = pending->settled;
@@ -164,8 +162,7 @@ static __always_inline void settle_answers(void *ctx, struct pending_completions
 		barrier_var(slot); /* (else clang drops the mask below, and the verifier loses the bound) */
 		slot &= PENDING_COMPLETIONS - 1;
 		u64 id = pending->answered[slot];
-		struct task_tag owner = { .tag = pending->answered_tags[slot],
-					  .attribution = pending->settle_attribution };
+		struct task_tag owner = { .tag = pending->answered_tags[slot], .attribution = attribution };
 		if (!(id & COMPLETION_EMPTY) && completions.lookup(&id) && queue_replay(id, owner)) {
 			replay_then(ctx, TAIL_SETTLE_ANSWER + 1);
 			completions.delete(&id);
@@ -175,6 +172,7 @@ static __always_inline void settle_answers(void *ctx, struct pending_completions
 	}
 	pending->answered_count = 0;
 	pending->settled = 0;
+	pending->out_of_order = 0;
 }
 
 /*
