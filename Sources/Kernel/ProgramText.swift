@@ -50,6 +50,8 @@ public struct ProgramText: Sendable {
     public var probeReadSplit = true
     public var ringBufferPages = 8192
     public var watchMax = 65_536
+    /// Records per CPU between forced wake-ups of the reader, which otherwise
+    /// polls on a timer (`wakeupEvery(bufferPages:cpus:)`).
     public var wakeupEvery = 256
     public var ioMax = 65_536
     public var daemonMax = 1024
@@ -68,6 +70,14 @@ public struct ProgramText: Sendable {
     public init(forkProbe: ForkProbe, offsets: KernelOffsets) {
         self.forkProbe = forkProbe
         self.offsets = offsets
+    }
+
+    /// Enough records between wake-ups to fill an eighth of the buffer, at
+    /// 256 bytes a record, when every CPU writes; at least 256. Each wake-up
+    /// costs an interrupt in the traced task's context and a pass of the
+    /// reader's loop, while the reader polls every few milliseconds anyway.
+    public static func wakeupEvery(bufferPages: Int, cpus: Int) -> Int {
+        max(256, bufferPages * 4096 / 8 / 256 / max(1, cpus))
     }
 
     public var source: String {

@@ -65,6 +65,8 @@ public final class Tracer {
         text.taskState = taskState
         text.probeReadSplit = KernelFeatures.splitProbeRead.present()
         text.ringBufferPages = limits.ringBufferPages
+        text.wakeupEvery = ProgramText.wakeupEvery(
+            bufferPages: limits.ringBufferPages, cpus: CPUs.listed("online").count)
         text.watchMax = limits.watchedTasks
         text.ioEveryCall = limits.ioEveryCall
         text.exitHasGroupDead = Self.exitHasGroupDead
