@@ -18,6 +18,8 @@ public final class Tracer {
     private let watchedFD: Int32
     private let maybeWatchedFD: Int32
     private let lostFD: Int32
+    /// Batch lookups work on `lost_counts` (they fail before Linux 5.6).
+    private var lostBatches = true
     private let specsFD: Int32
     private let ioFD: Int32
     private let configFD: Int32
@@ -420,15 +422,37 @@ public final class Tracer {
     /// Records dropped in the kernel so far, summed over CPUs, by where they
     /// were lost: the event kind whose record found the ring buffer full, or
     /// `watch_map_full` for children that could not be followed.
+    /// The reader's loop asks after every batch, so the whole map comes in one
+    /// batch lookup (Linux 5.6) where the kernel has it, not a call per index.
     public func lostCounts() -> [String: UInt64] {
+        let slots = Int(LOST_REASON_MAX.rawValue)
+        var perCPU = [UInt64](repeating: 0, count: slots * cpuCount)
+        if !lookUpLostCounts(slots: slots, into: &perCPU) {
+            for index in 0..<slots {
+                var key = UInt32(index)
+                var one = [UInt64](repeating: 0, count: cpuCount)
+                _ = bpf_lookup_elem(lostFD, &key, &one)
+                perCPU.replaceSubrange(index * cpuCount..<(index + 1) * cpuCount, with: one)
+            }
+        }
         var counts: [String: UInt64] = [:]
         for (index, place) in Self.lostPlaces {
-            var key = index
-            var perCPU = [UInt64](repeating: 0, count: cpuCount)
-            _ = bpf_lookup_elem(lostFD, &key, &perCPU)
-            counts[place] = perCPU.reduce(0, +)
+            let start = Int(index) * cpuCount
+            counts[place] = perCPU[start..<start + cpuCount].reduce(0, +)
         }
         return counts
+    }
+
+    private func lookUpLostCounts(slots: Int, into perCPU: inout [UInt64]) -> Bool {
+        guard lostBatches else { return false }
+        var keys = [UInt32](repeating: 0, count: slots)
+        var next: UInt32 = 0
+        var count = UInt32(slots)
+        let result = bpf_lookup_batch(lostFD, nil, &next, &keys, &perCPU, &count)
+        // ENOENT: the walk reached the map's end, which one call covering every slot always does.
+        if (result == 0 || errno == ENOENT) && count == slots && keys == Array(0..<UInt32(slots)) { return true }
+        lostBatches = false
+        return false
     }
 
     /// The programs the syscall hooks tail-call, by their index in `tail_calls`.

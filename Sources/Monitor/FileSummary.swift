@@ -1,3 +1,5 @@
+import Glibc
+
 /// A command's net effect on the file system: the `files` and `directories`
 /// buckets of the summary. Every list is sorted by path bytes and holds no
 /// duplicates, so two runs that did the same compare equal.
@@ -155,7 +157,27 @@ private struct NetEffect {
         return summary
     }
 
+    /// Sorted as `Paths.precedes` orders them, by index into one flat copy of
+    /// every name: comparing the arrays themselves retains and releases both
+    /// at each of the n log n comparisons.
     private func ordered(_ names: PathSet) -> [[UInt8]] {
-        names.paths.sorted(by: Paths.precedes)
+        let paths = names.paths
+        var flat: [UInt8] = []
+        flat.reserveCapacity(paths.reduce(0) { $0 + $1.count })
+        var spans: [(start: Int, count: Int)] = []
+        spans.reserveCapacity(paths.count)
+        for path in paths {
+            spans.append((flat.count, path.count))
+            flat.append(contentsOf: path)
+        }
+        let order = flat.withUnsafeBufferPointer { bytes in
+            spans.indices.sorted { a, b in
+                let x = spans[a], y = spans[b]
+                let common = min(x.count, y.count)
+                let sign = common == 0 ? 0 : memcmp(bytes.baseAddress! + x.start, bytes.baseAddress! + y.start, common)
+                return sign != 0 ? sign < 0 : x.count < y.count
+            }
+        }
+        return order.map { paths[$0] }
     }
 }

@@ -567,11 +567,11 @@ import Testing
     @Test func listsAreSortedByBytesWithoutDuplicates() {
         var ledger = FileLedger()
         let hostile: [UInt8] = p("/t/new\nline\u{1b}[31m") + [0xFF]
-        for name in ["/t/b", "/t/a", "/t/B", "/t/b"] { ledger.created(p(name), directory: false) }
+        for name in ["/t/bb", "/t/b", "/t/a", "/t/B", "/t/b", "/s"] { ledger.created(p(name), directory: false) }
         ledger.created(hostile, directory: false)
         ledger.created(p("/t/a"), directory: false)
         let summary = ledger.summary()
-        #expect(summary.created == [p("/t/B"), p("/t/a"), p("/t/b"), hostile])
+        #expect(summary.created == [p("/s"), p("/t/B"), p("/t/a"), p("/t/b"), p("/t/bb"), hostile])
     }
 
     @Test func renamesAreSortedByOldThenNewName() {

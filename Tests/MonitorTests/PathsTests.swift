@@ -137,6 +137,21 @@ import Testing
         #expect(link.map { String($0.fd) } == fd)
         #expect(link.map { text(Array($0.rest)) } == rest)
     }
+
+    /// Paths that differ in one byte anywhere, in a whole word or the partial
+    /// one at the end, or only in their length, hash apart; equal ones meet.
+    @Test func pathKeysHashEveryByte() {
+        var names: [[UInt8]] = (0...20).map { [UInt8](repeating: 0, count: $0) }
+        for index in 0..<20 {
+            var name = [UInt8](repeating: UInt8(ascii: "a"), count: 20)
+            name[index] = UInt8(ascii: "b")
+            names.append(name)
+        }
+        let keys = Set(names.map(PathKey.init))
+        #expect(keys.count == names.count)
+        for name in names { #expect(keys.contains(PathKey(Array(name)))) }
+        #expect(Set(names.map { PathKey($0).hashValue }).count == names.count)
+    }
 }
 
 private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
