@@ -6,12 +6,21 @@ public protocol ByteStream: AnyObject {
     func write(_ text: String)
     /// UTF-8 bytes, as the JSON sink builds its lines.
     func write(bytes: [UInt8])
+    /// Lets `body` append UTF-8 bytes in place, where the stream keeps them
+    /// (the JSON sink's lines): no line buffer to allocate and copy from.
+    func append(_ body: (inout [UInt8]) -> Void)
     func flush()
     var failed: Bool { get }
 }
 
 extension ByteStream {
     public func write(bytes: [UInt8]) { write(String(decoding: bytes, as: UTF8.self)) }
+
+    public func append(_ body: (inout [UInt8]) -> Void) {
+        var bytes: [UInt8] = []
+        body(&bytes)
+        write(bytes: bytes)
+    }
 }
 
 /// A file descriptor (stdout or --output FILE), written on flush.
@@ -40,6 +49,11 @@ public final class FileStream: ByteStream {
 
     public func write(bytes: [UInt8]) {
         buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 20 { flush() }
+    }
+
+    public func append(_ body: (inout [UInt8]) -> Void) {
+        body(&buffer)
         if buffer.count >= 1 << 20 { flush() }
     }
 

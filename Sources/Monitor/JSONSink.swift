@@ -10,7 +10,10 @@ public final class JSONSink: Sink {
     public var includesStatus: Bool { true }
 
     public func emit(_ record: Record) {
-        var object = JSONObject()
+        stream.append { buffer in JSONObject.appendLine(to: &buffer) { add(record, to: &$0) } }
+    }
+
+    private func add(_ record: Record, to object: inout JSONObject) {
         switch record {
         case .process(let event):
             addEvent(
@@ -144,7 +147,6 @@ public final class JSONSink: Sink {
             object.add("unattributed", Int(clamping: summary.unattributed))
             object.add("lost_events", Int(summary.lostEvents))
         }
-        stream.write(bytes: object.finishLine())
     }
 
     /// The fields every `event` object starts with, in the contract's order.
@@ -207,20 +209,30 @@ public final class JSONSink: Sink {
 /// A JSON object written field by field, in insertion order.
 struct JSONObject {
     /// Written straight into bytes: this is the hot path of `--format json`.
-    private var bytes: [UInt8] = [UInt8(ascii: "{")]
+    private var bytes: [UInt8]
     private var empty = true
 
     /// Room for a typical event line at once, rather than growing to it in steps.
-    init() { bytes.reserveCapacity(512) }
+    init() {
+        bytes = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(512)
+    }
+
+    /// One object, as a line appended to `buffer`: the object takes the buffer
+    /// over while `fill` writes it, so it grows in place, never copied.
+    static func appendLine(to buffer: inout [UInt8], _ fill: (inout JSONObject) -> Void) {
+        var object = JSONObject(bytes: [])
+        swap(&object.bytes, &buffer)
+        object.bytes.append(UInt8(ascii: "{"))
+        fill(&object)
+        object.bytes.append(UInt8(ascii: "}"))
+        object.bytes.append(UInt8(ascii: "\n"))
+        swap(&object.bytes, &buffer)
+    }
+
+    private init(bytes: [UInt8]) { self.bytes = bytes }
 
     var text: String { String(decoding: bytes + [UInt8(ascii: "}")], as: UTF8.self) }
-
-    /// The object closed, as one line of output; nothing may be added after.
-    mutating func finishLine() -> [UInt8] {
-        bytes.append(UInt8(ascii: "}"))
-        bytes.append(UInt8(ascii: "\n"))
-        return bytes
-    }
 
     mutating func add(_ key: String, _ value: String) {
         self.key(key)
