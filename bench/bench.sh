@@ -190,6 +190,18 @@ field() { # field NAME < stderr: the value of NAME= in the monitor's status line
 	sed -n "s/.*[[:space:]]$1=\([0-9.]*\).*/\1/p"
 }
 
+# cpu_per_event VARIANT: the monitor's own CPU time while tracing (user +
+# system, from its end line) per event it reported; the median over the runs
+# of the current workload ($wdir) of each run's ratio.
+cpu_per_event() {
+	local f
+	for f in "$wdir"/runs/*/"$1"/stderr; do
+		grep ' end ' "$f" | awk '{ c = e = ""
+			for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "trace_cpu_seconds") c = kv[2]; if (kv[1] == "events") e = kv[2] }
+			if (c != "" && e > 0) print c / e * 1e6 }'
+	done | median
+}
+
 # ---------------------------------------------------------------- main
 
 stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -262,15 +274,10 @@ for wl in $WORKLOADS; do
 	lost_runs=$(for f in "$wdir"/runs/*/ebpf-monitor/stderr; do grep ' end ' "$f" | field lost; done | awk '$1 > 0 { n++ } END { print n + 0 }')
 	printf '  monitor events per run: median %s; lost: median %s per run, %s over all runs, in %s of %s runs\n' \
 		"$events" "$lost_med" "$lost" "$lost_runs" "$RUNS"
-	# The monitor's own CPU time while tracing (user + system, from its end
-	# line), per event it reported; the median over runs of each run's ratio.
 	cpu=$(for f in "$wdir"/runs/*/ebpf-monitor/stderr; do grep ' end ' "$f" | field trace_cpu_seconds; done | median)
-	cpu_per_event=$(for f in "$wdir"/runs/*/ebpf-monitor/stderr; do
-		grep ' end ' "$f" | awk '{ c = e = ""
-			for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "trace_cpu_seconds") c = kv[2]; if (kv[1] == "events") e = kv[2] }
-			if (c != "" && e > 0) print c / e * 1e6 }'
-	done | median)
+	cpu_per_event=$(cpu_per_event ebpf-monitor)
 	printf '  monitor CPU while tracing: median %.3f s per run, %.2f us per event\n' "$cpu" "$cpu_per_event"
+	[ -n "$BASELINE" ] && printf '  baseline CPU while tracing, the same runs: %.2f us per event\n' "$(cpu_per_event baseline)"
 	echo "  target monitor CPU <= $TARGET_CPU_US us per event: $(verdict "$cpu_per_event" "$TARGET_CPU_US" '<=')"
 	echo "  with --buffer perf: $ratio_perf_buffer of untraced, $perf_lost events lost over all runs"
 	echo "  trace written as text to a file: $ratio_text_file; JSON to /dev/null: $ratio_json_devnull"

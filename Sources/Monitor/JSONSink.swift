@@ -261,7 +261,7 @@ struct JSONObject {
 
     /// Names from the kernel: exact when valid UTF-8, otherwise U+FFFD plus `<key>_hex` with the raw bytes.
     mutating func addBytes(_ key: String, _ raw: [UInt8]) {
-        if raw.allSatisfy(Self.isPlain) {
+        if raw.withUnsafeBytes(Self.isPlain) {
             self.key(key)
             Self.appendPlain(raw, to: &bytes)
             return
@@ -277,7 +277,7 @@ struct JSONObject {
         bytes.append(UInt8(ascii: "["))
         for (index, item) in items.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            if item.allSatisfy(Self.isPlain) {
+            if item.withUnsafeBytes(Self.isPlain) {
                 Self.appendPlain(item, to: &bytes)
                 continue
             }
@@ -304,13 +304,38 @@ struct JSONObject {
     }
 
     /// Printable ASCII that needs no escape in a JSON string.
-    private static func isPlain(_ byte: UInt8) -> Bool {
+    static func isPlain(_ byte: UInt8) -> Bool {
         byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
+    }
+
+    /// Whether every byte is `isPlain`, tested eight at a time: every event's
+    /// path and name goes through here. Each term sets a byte's high bit when
+    /// some byte of the word is below 0x20, above 0x7E, `"` or `\`; a borrow
+    /// or carry between bytes can only add to a term already set.
+    static func isPlain(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs = ones &* 0x80
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            let word = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            let quote = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+            let backslash = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+            let control = (word &- ones &* 0x20) & ~word
+            let high = (word &+ ones) | word
+            let zeroes = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+            if (control | high | zeroes) & highs != 0 { return false }
+            offset += 8
+        }
+        while offset < bytes.count {
+            if !isPlain(bytes[offset]) { return false }
+            offset += 1
+        }
+        return true
     }
 
     private static func appendQuoted(_ string: String, to bytes: inout [UInt8]) {
         let appended = string.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
-            guard utf8.allSatisfy(isPlain) else { return false }
+            guard isPlain(UnsafeRawBufferPointer(utf8)) else { return false }
             appendPlain(utf8, to: &bytes)
             return true
         }

@@ -26,6 +26,26 @@ import Testing
         #expect(object["comm_hex"] == nil)
     }
 
+    /// Each byte value, at each place in a long name (in the words tested eight
+    /// bytes at a time and in the tail), comes out exact or flagged with hex.
+    @Test func everyByteAtEveryPlaceRoundTrips() throws {
+        var records: [Record] = []
+        var names: [[UInt8]] = []
+        for byte in 0...255 {
+            for place in 0..<17 {
+                var name = [UInt8](repeating: UInt8(ascii: "a"), count: 17)
+                name[place] = UInt8(byte)
+                names.append(name)
+                records.append(.process(event(comm: name)))
+            }
+        }
+        for (name, object) in zip(names, try objects(records)) {
+            let valid = String(validating: name, as: UTF8.self)
+            #expect(object["comm"] as? String == valid ?? String(decoding: name, as: UTF8.self))
+            #expect((object["comm_hex"] != nil) == (valid == nil))
+        }
+    }
+
     @Test func rawOutputHasNoRawControls() {
         let stream = MemoryStream()
         JSONSink(stream: stream).emit(.process(event(comm: utf8("a\u{1b}\u{7f}\u{85}\u{2028}b"))))
