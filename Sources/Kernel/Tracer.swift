@@ -292,7 +292,7 @@ public final class Tracer {
     /// Follows goroutines in `pid`'s executable when it is a Go program:
     /// uprobes on runtime.casgstatus, runtime.recv and runtime.readyWithTime,
     /// and where grpc-go is linked in, uprobes on its stream hand-offs (see
-    /// bpf/daemons.bpf.c and bpf/grpc.bpf.c).
+    /// bpf/daemons/go.h and grpc.h).
     /// Each binary is probed once; the probes act only in processes that are
     /// daemons. False when the program is not Go or has no symbols.
     @discardableResult
@@ -302,38 +302,31 @@ public final class Tracer {
         guard stat(path, &info) == 0 else { return false }
         let file = FileID(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
         if let known = goBinaries[file] { return known }
-        let attached = attachUprobe(path, "runtime.casgstatus", program: "uprobe__go_casgstatus")
+        let transport = "google.golang.org/grpc/internal/transport."
+        let probes = [
+            ("runtime.casgstatus", "uprobe__go_casgstatus"), ("runtime.recv", "uprobe__go_recv"),
+            ("runtime.readyWithTime", "uprobe__go_ready_with_time"),
+            (transport + "(*controlBuffer).executeAndPut", "uprobe__grpc_execute_and_put"),
+            (transport + "(*loopyWriter).headerHandler", "uprobe__grpc_header_handler"),
+            (transport + "(*http2Server).operateHeaders", "uprobe__grpc_operate_headers"),
+        ]
+        let offsets = ELFSymbols.offsets(of: probes.map(\.0), in: path)
+        let attached = attachUprobe(path, offsets[probes[0].0], program: probes[0].1)
         if attached {
-            attachUprobe(path, "runtime.recv", program: "uprobe__go_recv")
-            attachUprobe(path, "runtime.readyWithTime", program: "uprobe__go_ready_with_time")
-            let transport = "google.golang.org/grpc/internal/transport."
-            for (symbol, program) in [
-                ("(*controlBuffer).executeAndPut", "uprobe__grpc_execute_and_put"),
-                ("(*loopyWriter).headerHandler", "uprobe__grpc_header_handler"),
-                ("(*http2Server).operateHeaders", "uprobe__grpc_operate_headers"),
-            ] {
-                attachUprobe(path, transport + symbol, program: program)
-            }
+            for (symbol, program) in probes.dropFirst() { attachUprobe(path, offsets[symbol], program: program) }
         }
         goBinaries[file] = attached
         return attached
     }
 
-    /// A uprobe on the entry of `symbol` in the executable at `path`; false when it has no such symbol.
+    /// A uprobe at `offset` in the executable at `path` (a function's entry,
+    /// from ELFSymbols); false when there is no such function.
     @discardableResult
-    private func attachUprobe(_ path: String, _ symbol: String, program: String) -> Bool {
-        var resolved = bcc_symbol()
-        var options = bcc_symbol_option(
-            use_debug_file: 0, check_debug_file_crc: 0, lazy_symbolize: 1,
-            use_symbol_type: UInt32(1 << 2))  // STT_FUNC
-        defer { if resolved.module != nil { free(UnsafeMutableRawPointer(mutating: resolved.module)) } }
-        guard bcc_resolve_symname(path, symbol, 0, 0, &options, &resolved) == 0,
-            let fd = handles.programs[program]
-        else { return false }
+    private func attachUprobe(_ path: String, _ offset: UInt64?, program: String) -> Bool {
+        guard let offset, let fd = handles.programs[program] else { return false }
         uprobeCount += 1
         let link = bpf_attach_uprobe(
-            fd, BPF_PROBE_ENTRY, "p_ebpf_monitor_\(getpid())_\(uprobeCount)", path,
-            resolved.offset, -1, 0)
+            fd, BPF_PROBE_ENTRY, "p_ebpf_monitor_\(getpid())_\(uprobeCount)", path, offset, -1, 0)
         guard link >= 0 else { return false }
         handles.adopt(link)
         return true

@@ -48,6 +48,27 @@ extension IntegrationTests {
         #expect(!second.isEmpty && first.contains("raw_tracepoint__sys_enter"), "\(first) / \(second)")
     }
 
+    /// The offsets uprobes are attached at point at the functions' code: the
+    /// bytes there in the file are those the loader mapped at their addresses.
+    @Test func elfSymbolOffsetsPointAtTheFunctions() throws {
+        let maps = String(
+            decoding: try FileHandle(forReadingAtPath: "/proc/self/maps")?.readToEnd() ?? Data(), as: UTF8.self)
+        let library = try #require(
+            maps.split(separator: "\n").compactMap { $0.split(separator: " ").last }.first {
+                $0.hasSuffix("/libc.so.6")
+            })
+        let offsets = ELFSymbols.offsets(of: ["getpid", "qsort", "no_such_function_here"], in: String(library))
+        #expect(offsets.keys.sorted() == ["getpid", "qsort"])
+        let file = try #require(FileHandle(forReadingAtPath: String(library)))
+        defer { try? file.close() }
+        for (name, offset) in offsets {
+            let code = try #require(dlsym(nil, name))  // nil: RTLD_DEFAULT
+            try file.seek(toOffset: offset)
+            let bytes = try #require(try file.read(upToCount: 32))
+            #expect(Array(bytes) == Array(UnsafeRawBufferPointer(start: code, count: 32)), "\(name)")
+        }
+    }
+
     /// Offsets resolved through libbpf agree with `bpftool btf dump ... format raw`,
     /// walked independently here, for every field the BPF text reads.
     @Test func btfOffsetsMatchBpftool() throws {
