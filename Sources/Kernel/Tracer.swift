@@ -415,6 +415,7 @@ public final class Tracer {
     /// Records dropped in the kernel so far, summed over CPUs, by where they
     /// were lost: the event kind whose record found the ring buffer full, or
     /// `watch_map_full` for children that could not be followed.
+    ///
     /// The reader's loop asks after every batch, so the whole map comes in one
     /// batch lookup (Linux 5.6) where the kernel has it, not a call per index.
     public func lostCounts() -> [String: UInt64] {
