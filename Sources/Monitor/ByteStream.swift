@@ -42,15 +42,9 @@ public final class FileStream: ByteStream {
         if ownsDescriptor { close(fd) }
     }
 
-    public func write(_ text: String) {
-        buffer.append(contentsOf: text.utf8)
-        if buffer.count >= 1 << 20 { flush() }
-    }
+    public func write(_ text: String) { append { $0.append(contentsOf: text.utf8) } }
 
-    public func write(bytes: [UInt8]) {
-        buffer.append(contentsOf: bytes)
-        if buffer.count >= 1 << 20 { flush() }
-    }
+    public func write(bytes: [UInt8]) { append { $0.append(contentsOf: bytes) } }
 
     public func append(_ body: (inout [UInt8]) -> Void) {
         body(&buffer)
