@@ -13,7 +13,7 @@
 #include "daemons/episodes.h"
 
 #define COMPLETION_MAX 1024
-#define PENDING_COMPLETIONS 4 /* the completions a thread holds until it answers them */
+#define PENDING_COMPLETIONS 8 /* the completions a thread holds until it answers them (a power of 2) */
 
 struct completion {
 	struct episode_thread
@@ -65,6 +65,10 @@ struct pending_completions {
 	u64 last_loose;	  /* when it last wrote to a socket holding no completion (answer_completion) */
 	u64 after;	  /* in order, the job its next reply answers was put on the done-list after this */
 	u32 settled;	  /* the answers settle_answers has sent of the batch it settles */
+	u32 reads;	  /* the wake-up reads the batch spans (continues_batch) */
+	u32 owed;	  /* its replies that came before their completions, oldest first (owe_completion) */
+	u32 owed_tags[PENDING_COMPLETIONS]; /* the command each reached */
+	u64 owed_at[PENDING_COMPLETIONS];   /* when each was written */
 };
 
 /*
@@ -118,43 +122,51 @@ static __always_inline void open_batch(struct pending_completions *pending)
 	pending->batch = 0;
 	pending->replies = 0;
 	pending->read_since = 0;
+	pending->reads = 1;
+	pending->owed = 0;
+}
+
+/*
+ * A loop may take a job off its done-list before it reads the job's
+ * wake-up: the worker put the job on the list, and the loop took the list
+ * before the worker's write. The loop's reply to it then comes before the
+ * completion, which a later wake-up read brings. A batch whose replies wait
+ * for their completions goes on through that read (up to BATCH_READS
+ * reads), and the completions it brings pay the replies first, in order.
+ * The batch is still certain only when it pairs one to one, in order of
+ * times: its lists then held exactly the jobs whose wake-ups it read.
+ */
+#define BATCH_READS 4
+static __always_inline int continues_batch(const struct pending_completions *pending)
+{
+	return pending->by_wakeup && pending->owed && !pending->out_of_order && pending->reads < BATCH_READS;
 }
 
 /*
  * A completion read, held until the reply that answers it: 0 holds the
  * place of an answer that carried none. A thread that holds as many as it
- * can leaves the new one to age out: its calls stay counted unattributed.
+ * can leaves the new one to age out: its calls stay counted unattributed,
+ * and the batch can pair no more in order.
  */
 static __always_inline void hold_completion(struct pending_completions *pending, u64 id)
 {
 	u32 slot = pending->count;
-	if (slot >= PENDING_COMPLETIONS)
+	if (slot >= PENDING_COMPLETIONS) {
+		pending->out_of_order = 1; /* (its reply will answer another completion, or none) */
 		return;
+	}
 	pending->ids[slot & (PENDING_COMPLETIONS - 1)] = id;
 	pending->count = slot + 1;
 	pending->batch += 1;
 }
 
-/* The command a reply reaches (0: none), for tail__answer_completion. */
-BPF_PERCPU_ARRAY(answer_heap, u32, 1);
-
 /*
- * A reply by a thread that holds completions, or answered some in this
- * batch, answers the oldest, first in, first out, whoever its worker
- * guessed it served: a loop answers its done-list in order, a relay the
- * answers it read in order (`reaches`: the command the reply goes to, 0
- * for none). It is held until the batch is settled. A reply that answers
- * none, or comes after a request the thread read since, puts the batch out
- * of order.
+ * The oldest completion held, answered by a reply that reached `reaches`
+ * (the command it went to, 0 for none), written at `replied` (0: now, after
+ * the completion was read). The pairing is held until the batch is settled.
  */
-static __always_inline void answer_completion(struct pending_completions *pending, u32 reaches)
+static __always_inline void pair_completion(struct pending_completions *pending, u32 reaches, u64 replied)
 {
-	pending->replies += 1;
-	if (pending->read_since || !pending->count) {
-		pending->out_of_order = 1;
-		if (!pending->count)
-			return;
-	}
 	u64 id = pending->ids[0];
 	struct completion_times times = {};
 	int picked = 0;
@@ -182,9 +194,11 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 	 * put before the last job answered, if the worker's last call returned
 	 * after that: then the reply is this job's. Otherwise the loop may have
 	 * taken the two jobs in the other order, or this job with an earlier
-	 * batch, its wake-up coming late.
+	 * batch, its wake-up coming late. A reply written before the completion
+	 * was read answered a job already on the list: not this one, if the
+	 * worker's last call returned after the reply.
 	 */
-	if (picked && times.last_call <= pending->after)
+	if (picked && (times.last_call <= pending->after || (replied && times.last_call >= replied)))
 		pending->overtaken = 1;
 	if (picked)
 		pending->after = times.signalled;
@@ -202,6 +216,54 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 	pending->answered[slot & (PENDING_COMPLETIONS - 1)] = id;
 	pending->answered_tags[slot & (PENDING_COMPLETIONS - 1)] = reaches;
 	pending->answered_count = slot + 1;
+}
+
+/* The command a reply reaches (0: none), for tail__answer_completion. */
+BPF_PERCPU_ARRAY(answer_heap, u32, 1);
+
+/*
+ * A reply by a thread that holds completions, or answered some in this
+ * batch, answers the oldest, first in, first out, whoever its worker
+ * guessed it served: a loop answers its done-list in order, a relay the
+ * answers it read in order (`reaches`: the command the reply goes to, 0
+ * for none). In a batch a wake-up read began, a reply beyond the
+ * completions held answers a job whose wake-up is still to come: it waits
+ * for that completion (pay_owed). Otherwise a reply that answers none, or
+ * comes after a request the thread read since, puts the batch out of order.
+ */
+static __always_inline void answer_completion(struct pending_completions *pending, u32 reaches)
+{
+	pending->replies += 1;
+	u32 owed = pending->owed;
+	if (!pending->count && pending->by_wakeup && !pending->read_since && owed < PENDING_COMPLETIONS) {
+		pending->owed_tags[owed & (PENDING_COMPLETIONS - 1)] = reaches;
+		pending->owed_at[owed & (PENDING_COMPLETIONS - 1)] = bpf_ktime_get_ns();
+		pending->owed = owed + 1;
+		return;
+	}
+	if (pending->read_since || !pending->count) {
+		pending->out_of_order = 1;
+		if (!pending->count)
+			return;
+	}
+	pair_completion(pending, reaches, 0);
+}
+
+/* The completions a wake-up read brought to a batch that continues pay the replies that came first, oldest first. */
+static __always_inline void pay_owed(struct pending_completions *pending)
+{
+#pragma nounroll
+	for (int i = 0; i < PENDING_COMPLETIONS; i++) {
+		if (!pending->owed || !pending->count)
+			break;
+		pair_completion(pending, pending->owed_tags[0], pending->owed_at[0]);
+#pragma nounroll
+		for (int j = 0; j < PENDING_COMPLETIONS - 1; j++) {
+			pending->owed_tags[j] = pending->owed_tags[j + 1];
+			pending->owed_at[j] = pending->owed_at[j + 1];
+		}
+		pending->owed -= 1;
+	}
 }
 
 #endif

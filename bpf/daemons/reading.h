@@ -35,7 +35,7 @@ static __always_inline void read_unknown_wakeup(void *ctx, struct daemon_thread 
  * - the completions the segments carry wait for the replies that answer them.
  */
 static __always_inline void read_wakeup(void *ctx, struct channel *channel, struct daemon_thread *self, u64 file,
-					struct taken_segments *reading)
+					struct taken_segments *reading, int continuing)
 {
 	channel->local = 1;
 	/* An eventfd's read takes its count, a self-pipe's reader drains it: all of it. A datagram: one. */
@@ -47,7 +47,10 @@ static __always_inline void read_wakeup(void *ctx, struct channel *channel, stru
 	int others = 0;
 	reading->own = 0;
 	__builtin_memset(&reading->handed, 0, sizeof(reading->handed));
-	if (!go) {
+	if (!go && continuing) {
+		self->completions.reads += 1;
+		self->completions.read_since = 0;
+	} else if (!go) {
 		open_batch(&self->completions);
 		self->completions.by_wakeup = 1;
 	}
@@ -73,6 +76,8 @@ static __always_inline void read_wakeup(void *ctx, struct channel *channel, stru
 			}
 		}
 	}
+	if (continuing)
+		pay_owed(&self->completions);
 	channel->first += count;
 	channel->count -= count;
 	channel->started = 0;
@@ -203,11 +208,12 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 	struct wakeup_read *read = wakeup_heap.lookup(&zero);
 	struct taken_segments *reading = reading_heap.lookup(&zero);
 	struct daemon_thread *self = this_thread(0);
-	if (self && !self->scheduling && !self->g && self->completions.answered_count)
-		settle_then(ctx, TAIL_READ_WAKEUP); /* (a wake-up read starts a batch) */
 	struct channel *channel = read ? channels.lookup(&read->key) : NULL;
+	int continuing = self && channel && !channel->unsynced && continues_batch(&self->completions);
+	if (self && !self->scheduling && !self->g && self->completions.answered_count && !continuing)
+		settle_then(ctx, TAIL_READ_WAKEUP); /* (a wake-up read starts a batch) */
 	if (reading && self && channel)
-		read_wakeup(ctx, channel, self, read->file, reading);
+		read_wakeup(ctx, channel, self, read->file, reading, continuing);
 	/* An eventfd written before its process was a daemon, or by the kernel: */
 	else if (read && self && !self->scheduling && !self->g)
 		read_unknown_wakeup(ctx, self);

@@ -341,7 +341,8 @@ static __always_inline int daemon_reply(void *ctx, struct daemon_thread *self, c
 	struct pending_completions *pending = &self->completions;
 	if (!pending->count)
 		pending->last_loose = bpf_ktime_get_ns();
-	int answers = pending->count || (pending->answered_count && !pending->read_since);
+	int answers = pending->count ||
+		      (!pending->read_since && (pending->answered_count || (pending->by_wakeup && pending->batch)));
 	u32 *answer = answers ? answer_heap.lookup(&zero) : NULL;
 	if (answer)
 		*answer = reaches;
