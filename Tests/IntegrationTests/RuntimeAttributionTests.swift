@@ -85,9 +85,6 @@ extension IntegrationTests {
             case .pooleventfd where scenario.clients > 1, .poolpipe where scenario.clients > 1:
                 return
                     "a worker's completion is certain only when the times prove the loop answered its job in the order of the wake-ups"
-            case .broker where scenario.clients > 1:
-                return
-                    "a service's completion is certain only when the broker's batch of replies pairs with its answers one to one, and the first requests on a connection tagged while it held bytes are out of step"
             default:
                 return nil
             }
