@@ -512,7 +512,7 @@ static __always_inline void daemon_call(void *ctx, const struct ended_call *ende
 		tag = NULL;
 	struct syscall_call call = { .nr = nr };
 	if (!tag) {
-		/* A worker's job goes on the loop's done-list after its last traced call (answer_completion). */
+		/* A worker's job goes on the loop's done-list after its last traced call (pair_completion). */
 		if (self->episode.count)
 			self->episode.last_call = bpf_ktime_get_ns();
 		if (spec->action != SYSCALL_RECORD)

@@ -58,15 +58,15 @@ struct pending_completions {
 	u64 answered[PENDING_COMPLETIONS];	/* in the order of the replies that answered them */
 	u32 answered_tags[PENDING_COMPLETIONS]; /* the command each reply reached */
 	u32 answered_count;
-	u32 out_of_order; /* a reply answered no completion, or came after a request read since */
+	u32 out_of_order; /* a reply answered no completion it could wait for, or came after a request read since */
 	u32 read_since;	  /* it read a request since its last answer: its replies are that request's */
 	u32 by_wakeup;	  /* the batch came with a wake-up, not in a reply's bytes: times must prove its order */
-	u32 overtaken;	  /* a reply may have answered another job than its completion's (answer_completion) */
-	u64 last_loose;	  /* when it last wrote to a socket holding no completion (answer_completion) */
+	u32 overtaken;	  /* a reply may have answered another job than its completion's (pair_completion) */
+	u64 last_loose;	  /* when it last wrote to a socket holding no completion (pair_completion) */
 	u64 after;	  /* in order, the job its next reply answers was put on the done-list after this */
 	u32 settled;	  /* the answers settle_answers has sent of the batch it settles */
 	u32 reads;	  /* the wake-up reads the batch spans (continues_batch) */
-	u32 owed;	  /* its replies that came before their completions, oldest first (owe_completion) */
+	u32 owed;	  /* its replies that came before their completions, oldest first (answer_completion) */
 	u32 owed_tags[PENDING_COMPLETIONS]; /* the command each reached */
 	u64 owed_at[PENDING_COMPLETIONS];   /* when each was written */
 };

@@ -28,7 +28,7 @@ struct episode_call {
 struct episode {
 	u32 count;
 	u32 _pad;
-	u64 last_call; /* when its last traced call returned: it handed its result on after (answer_completion) */
+	u64 last_call; /* when its last traced call returned: it handed its result on after (pair_completion) */
 	struct episode_call calls[EPISODE_CALLS];
 };
 
