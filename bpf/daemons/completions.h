@@ -66,7 +66,8 @@ struct pending_completions {
 	u64 after;	  /* in order, the job its next reply answers was put on the done-list after this */
 	u32 settled;	  /* the answers settle_answers has sent of the batch it settles */
 	u32 reads;	  /* the wake-up reads the batch spans (continues_batch) */
-	u32 owed;	  /* its replies that came before their completions, oldest first (answer_completion) */
+	u32 owed;	  /* its replies that came before their completions (answer_completion) */
+	u32 owed_first;	  /* the oldest of them, in the ring below */
 	u32 owed_tags[PENDING_COMPLETIONS]; /* the command each reached */
 	u64 owed_at[PENDING_COMPLETIONS];   /* when each was written */
 };
@@ -124,6 +125,7 @@ static __always_inline void open_batch(struct pending_completions *pending)
 	pending->read_since = 0;
 	pending->reads = 1;
 	pending->owed = 0;
+	pending->owed_first = 0;
 }
 
 /*
@@ -236,8 +238,9 @@ static __always_inline void answer_completion(struct pending_completions *pendin
 	pending->replies += 1;
 	u32 owed = pending->owed;
 	if (!pending->count && pending->by_wakeup && !pending->read_since && owed < PENDING_COMPLETIONS) {
-		pending->owed_tags[owed & (PENDING_COMPLETIONS - 1)] = reaches;
-		pending->owed_at[owed & (PENDING_COMPLETIONS - 1)] = bpf_ktime_get_ns();
+		u32 slot = (pending->owed_first + owed) & (PENDING_COMPLETIONS - 1);
+		pending->owed_tags[slot] = reaches;
+		pending->owed_at[slot] = bpf_ktime_get_ns();
 		pending->owed = owed + 1;
 		return;
 	}
@@ -256,12 +259,9 @@ static __always_inline void pay_owed(struct pending_completions *pending)
 	for (int i = 0; i < PENDING_COMPLETIONS; i++) {
 		if (!pending->owed || !pending->count)
 			break;
-		pair_completion(pending, pending->owed_tags[0], pending->owed_at[0]);
-#pragma nounroll
-		for (int j = 0; j < PENDING_COMPLETIONS - 1; j++) {
-			pending->owed_tags[j] = pending->owed_tags[j + 1];
-			pending->owed_at[j] = pending->owed_at[j + 1];
-		}
+		u32 slot = pending->owed_first & (PENDING_COMPLETIONS - 1);
+		pair_completion(pending, pending->owed_tags[slot], pending->owed_at[slot]);
+		pending->owed_first = slot + 1;
 		pending->owed -= 1;
 	}
 }
