@@ -113,9 +113,12 @@ int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
 	if (self->claiming)
 		claim_handoff(self, write.pid);
 	daemon_write(self, write.args[0]);
+	enum write_target target = write_target(write.args[0]);
+	if (target == WRITE_NO_CHANNEL)
+		return 0; /* (the programs after would find no channel to tag) */
 	if (write.spec->io_length == IO_LENGTH_COUNT && self->g && write.length)
 		tail_calls.call(ctx, TAIL_GRPC_WRITE);
-	else if (!self->g && wakeup_kind(write.args[0]))
+	else if (!self->g && target == WRITE_WAKEUP)
 		tail_calls.call(ctx, TAIL_DAEMON_WAKEUP);
 	tail_calls.call(ctx, TAIL_DAEMON_TAG);
 	return 0;
@@ -162,7 +165,7 @@ BPF_PERCPU_ARRAY(described_heap, struct described_write, 1);
 
 /*
  * A daemon thread's write tagged whole. `wakes`: to a pipe or an eventfd
- * (wakeup_kind), maybe a worker signalling the thread that answers, whose
+ * (write_target), maybe a worker signalling the thread that answers, whose
  * kept calls go with it; otherwise a request passed on or a reply. A
  * program for each kind.
  */

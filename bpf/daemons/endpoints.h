@@ -417,18 +417,24 @@ static __always_inline enum channel_kind channel_of(s64 fd, enum channel_side si
 	return CHANNEL_SOCKET;
 }
 
-/*
- * Whether fd is a wake-up's writing end: an eventfd or a pipe. Written by a
- * daemon thread, it may signal another thread of the daemon (see completions.h).
- */
-static __always_inline int wakeup_kind(s64 fd)
+/* Where a daemon thread's write goes, as far as attribution cares. */
+enum write_target {
+	WRITE_NO_CHANNEL = 0, /* a file, a device, a bad fd: no thread reads it as a request or a wake-up */
+	WRITE_WAKEUP = 1,     /* an eventfd or a pipe: may signal another thread of the daemon (completions.h) */
+	WRITE_SOCKET = 2,
+};
+
+static __always_inline enum write_target write_target(s64 fd)
 {
 	const void *file = fd_file(fd);
 	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
 	u16 imode = 0;
-	if (inode)
-		bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode);
-	return (imode & S_IFMT) == S_IFIFO || (inode && (imode & S_IFMT) == 0 && is_eventfd(file));
+	if (!inode || bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode) != 0)
+		return WRITE_NO_CHANNEL;
+	u16 type = imode & S_IFMT;
+	if (type == S_IFIFO || (type == 0 && is_eventfd(file)))
+		return WRITE_WAKEUP;
+	return type == S_IFSOCK ? WRITE_SOCKET : WRITE_NO_CHANNEL;
 }
 
 /* The inode number of a struct sock's socket; 0 once it closed (the memory not yet reused). */
