@@ -40,10 +40,11 @@
 
 /*
  * A daemon thread's write (sys_enter), in programs of their own, as the
- * reads' are (reading.h): tail__daemon_write settles the thread's state and
- * hands on to tail__grpc_write for a gRPC writer goroutine's frames, or to
- * tail__daemon_wakeup or tail__daemon_tag for a write tagged whole. Each finds the write again from
- * the saved registers.
+ * reads' are (reading.h): tail__daemon_write finds the fd's channel, settles
+ * the thread's state and hands on to tail__grpc_write for a gRPC writer
+ * goroutine's frames, or to tail__daemon_wakeup or tail__daemon_tag for a
+ * write tagged whole. Each finds the write again from the saved registers,
+ * and the channel in described_heap.
  */
 struct daemon_writing {
 	const struct syscall_spec *spec;
@@ -103,22 +104,48 @@ static __always_inline void hand_reply(struct bpf_raw_tracepoint_args *ctx, cons
 	}
 }
 
+/*
+ * A write as it is described, by sys_enter for a watched task or by
+ * tail__daemon_tag and tail__daemon_wakeup for a daemon thread, and handed
+ * on to tail__write_channel, which queues it on its channel: the verifier
+ * walks the two apart, and the ways through the one never multiply the
+ * other's.
+ */
+struct described_write {
+	struct channel_write write;
+	s64 fd;
+	u32 daemon;	 /* a daemon thread's write; otherwise a watched task's */
+	u32 wakes;	 /* a daemon thread's, to a pipe or an eventfd */
+	u32 tag;	 /* a watched task's command */
+	u32 daemon_side; /* a watched task a daemon made for the command: its sockets are no command ends */
+	struct written_channel channel; /* a daemon thread's: the fd's channel, found by tail__daemon_write */
+};
+BPF_PERCPU_ARRAY(described_heap, struct described_write, 1);
+
 #if PART(2)
 int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct daemon_writing write;
 	if (!daemon_writing(ctx, &write))
 		return 0;
+	u32 zero = 0;
+	struct described_write *described = described_heap.lookup(&zero);
+	if (!described)
+		return 0;
+	struct written_channel *written = &described->channel;
+	__builtin_memset(&written->end, 0, sizeof(written->end));
+	written->kind = channel_of(write.args[0], CHANNEL_WRITER, NULL, &written->end);
+	written->known = 1;
 	struct daemon_thread *self = write.self;
 	if (self->claiming)
 		claim_handoff(self, write.pid);
-	daemon_write(self, write.args[0]);
-	enum write_target target = write_target(write.args[0]);
-	if (target == WRITE_NO_CHANNEL)
-		return 0; /* (the programs after would find no channel to tag) */
+	daemon_write(self, written);
+	if (written->kind == CHANNEL_NONE && !names_destination(write.spec))
+		return 0; /* a file, a device, a bad fd: the programs after would find no channel to tag */
+	int wakeup = written->kind == CHANNEL_PIPE || written->kind == CHANNEL_EVENTFD;
 	if (write.spec->io_length == IO_LENGTH_COUNT && self->g && write.length)
 		tail_calls.call(ctx, TAIL_GRPC_WRITE);
-	else if (!self->g && target == WRITE_WAKEUP)
+	else if (!self->g && wakeup)
 		tail_calls.call(ctx, TAIL_DAEMON_WAKEUP);
 	tail_calls.call(ctx, TAIL_DAEMON_TAG);
 	return 0;
@@ -147,25 +174,8 @@ int tail__grpc_write(struct bpf_raw_tracepoint_args *ctx)
 #endif
 
 /*
- * A write as it is described, by sys_enter for a watched task or by
- * tail__daemon_tag and tail__daemon_wakeup for a daemon thread, and handed
- * on to tail__write_channel, which queues it on its channel: the verifier
- * walks the two apart, and the ways through the one never multiply the
- * other's.
- */
-struct described_write {
-	struct channel_write write;
-	s64 fd;
-	u32 daemon;	 /* a daemon thread's write; otherwise a watched task's */
-	u32 wakes;	 /* a daemon thread's, to a pipe or an eventfd */
-	u32 tag;	 /* a watched task's command */
-	u32 daemon_side; /* a watched task a daemon made for the command: its sockets are no command ends */
-};
-BPF_PERCPU_ARRAY(described_heap, struct described_write, 1);
-
-/*
- * A daemon thread's write tagged whole. `wakes`: to a pipe or an eventfd
- * (write_target), maybe a worker signalling the thread that answers, whose
+ * A daemon thread's write tagged whole. `wakes`: to a pipe or an eventfd,
+ * maybe a worker signalling the thread that answers, whose
  * kept calls go with it; otherwise a request passed on or a reply. A
  * program for each kind.
  */
@@ -240,7 +250,7 @@ int tail__write_channel(struct bpf_raw_tracepoint_args *ctx)
 			return 0;
 		flight = &self->flight;
 	}
-	enum channel_kind kind = tag_channel(described->fd, write, &reaches, flight);
+	enum channel_kind kind = tag_channel(described->fd, write, &reaches, flight, &described->channel);
 	if (self) {
 		if (described->wakes && write->owner.tag && (write->owner.attribution & ATTRIBUTION_WOKEN))
 			forget_handoff(self);
@@ -331,6 +341,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	described->daemon = 0;
 	described->tag = watch->tag;
 	described->daemon_side = daemon_side;
+	described->channel.known = 0;
 	tail_calls.call(ctx, TAIL_WRITE_CHANNEL);
 	return 0;
 }
@@ -436,6 +447,30 @@ static __always_inline int reads_channel(const struct ended_call *call, const st
 	return call->spec->action == SYSCALL_IO_READ && call->ret > 0 && (self || fresh_channels_exist());
 }
 
+/*
+ * The tag a daemon thread's calls are recorded for; NULL when they are kept
+ * for its reply or dropped. A thread woken through a futex may take a queued
+ * request other than the one its waker read (`handed`): its calls wait for
+ * its reply, which names whose it was. (Goroutines are handed work through
+ * channels, a surer sign.)
+ */
+static __always_inline struct task_tag *recording_tag(struct daemon_thread *self, int *handed)
+{
+	struct task_tag *tag = thread_tag(self);
+	*handed = tag && (tag->attribution & ATTRIBUTION_WOKEN) && !self->g;
+	return *handed ? NULL : tag;
+}
+
+/*
+ * A call by a thread without a tag: a worker's job goes on the loop's
+ * done-list after its last traced call (pair_completion).
+ */
+static __always_inline void kept_call(struct daemon_thread *self)
+{
+	if (self->episode.count)
+		self->episode.last_call = bpf_ktime_get_ns();
+}
+
 #if PART(2)
 int tail__daemon_syscall(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -450,8 +485,11 @@ int tail__daemon_syscall(struct bpf_raw_tracepoint_args *ctx)
 		settle_write(&self->flight, write_result(call.spec, &self->flight, call.ret));
 	else if (self)
 		next_request(self); /* (a write's answer ends at the first call that is not one) */
+	int handed = 0;
 	if (reads_channel(&call, self))
 		tail_calls.call(ctx, TAIL_DAEMON_READ);
+	else if (self && is_io(call.spec) && !recording_tag(self, &handed))
+		kept_call(self); /* all that tail__daemon_call would do with it */
 	else if (self)
 		tail_calls.call(ctx, TAIL_DAEMON_CALL);
 	return 0;
@@ -504,20 +542,11 @@ static __always_inline void daemon_call(void *ctx, const struct ended_call *ende
 		closed_source(self, (s64)(int)PT_REGS_PARM1_SYSCALL(ended->regs));
 	if (nr == NR_CLOSE && self->completions.answered_count)
 		tail_calls.call(ctx, TAIL_SETTLE_ANSWER); /* (its record is not sent: the fd table heals at reuse) */
-	struct task_tag *tag = thread_tag(self);
-	/*
-	 * A thread woken through a futex may take a queued request other than the
-	 * one its waker read: its calls wait for its reply, which names whose it was.
-	 * (Goroutines are handed work through channels, a surer sign.)
-	 */
-	int handed = tag && (tag->attribution & ATTRIBUTION_WOKEN) && !self->g;
-	if (handed)
-		tag = NULL;
+	int handed = 0;
+	struct task_tag *tag = recording_tag(self, &handed);
 	struct syscall_call call = { .nr = nr };
 	if (!tag) {
-		/* A worker's job goes on the loop's done-list after its last traced call (pair_completion). */
-		if (self->episode.count)
-			self->episode.last_call = bpf_ktime_get_ns();
+		kept_call(self);
 		if (spec->action != SYSCALL_RECORD)
 			return;
 		count_unattributed();

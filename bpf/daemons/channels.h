@@ -173,13 +173,21 @@ static __always_inline void name_senders(struct channel *channel, u32 messages, 
  * through sockets only: their pipes lead to their own processes, and
  * untagged they cost no reads elsewhere. A channel is made by a tagged
  * write (or any, if `make`); after that, untagged writes queue segments
- * too, so that a reader knows which bytes are for no one.
+ * too, so that a reader knows which bytes are for no one. `known`: the
+ * channel as the write's first program found it, or NULL.
  */
 static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_write *write, u32 *reaches,
-						     struct write_in_flight *flight)
+						     struct write_in_flight *flight,
+						     const struct written_channel *known)
 {
 	struct channel_end found = {};
-	enum channel_kind kind = channel_of(fd, CHANNEL_WRITER, &write->to, &found);
+	enum channel_kind kind = CHANNEL_NONE;
+	if (known && known->known && !write->to.sockaddr) {
+		found = known->end;
+		kind = known->kind;
+	} else {
+		kind = channel_of(fd, CHANNEL_WRITER, &write->to, &found);
+	}
 	if (kind == CHANNEL_NONE || (write->sockets_only && kind != CHANNEL_SOCKET))
 		return CHANNEL_NONE;
 	struct channel_key key = found.key;

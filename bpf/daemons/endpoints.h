@@ -417,24 +417,22 @@ static __always_inline enum channel_kind channel_of(s64 fd, enum channel_side si
 	return CHANNEL_SOCKET;
 }
 
-/* Where a daemon thread's write goes, as far as attribution cares. */
-enum write_target {
-	WRITE_NO_CHANNEL = 0, /* a file, a device, a bad fd: no thread reads it as a request or a wake-up */
-	WRITE_WAKEUP = 1,     /* an eventfd or a pipe: may signal another thread of the daemon (completions.h) */
-	WRITE_SOCKET = 2,
+/*
+ * The channel a daemon thread's write goes to, looked up once as the write
+ * starts and handed down the programs that follow it. Only good for a write
+ * that names no destination: a datagram's `to` may name another channel.
+ */
+struct written_channel {
+	struct channel_end end;
+	u32 kind;  /* enum channel_kind */
+	u32 known; /* 0: not looked up; the programs after look it up themselves */
 };
 
-static __always_inline enum write_target write_target(s64 fd)
+/* A write that may name its destination (sendto, sendmsg, sendmmsg): its channel depends on it. */
+static __always_inline int names_destination(const struct syscall_spec *spec)
 {
-	const void *file = fd_file(fd);
-	const void *inode = file ? (const void *)read_kernel_u64(file, OFF_file__f_inode) : NULL;
-	u16 imode = 0;
-	if (!inode || bpf_probe_read_kernel(&imode, sizeof(imode), (const char *)inode + OFF_inode__i_mode) != 0)
-		return WRITE_NO_CHANNEL;
-	u16 type = imode & S_IFMT;
-	if (type == S_IFIFO || (type == 0 && is_eventfd(file)))
-		return WRITE_WAKEUP;
-	return type == S_IFSOCK ? WRITE_SOCKET : WRITE_NO_CHANNEL;
+	return (spec->io_length == IO_LENGTH_COUNT && spec->sockaddr_arg) || spec->io_length == IO_LENGTH_MSGHDR ||
+	       spec->io_length == IO_LENGTH_MMSGHDR;
 }
 
 /* The inode number of a struct sock's socket; 0 once it closed (the memory not yet reused). */

@@ -38,8 +38,12 @@ static __always_inline int futex_waited(const struct pt_regs *regs)
 RAW_TRACEPOINT_PROBE(sched_waking)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
-	if (!may_be_daemon(pid) || !daemons.lookup(&pid))
-		return 0;
+	struct daemon_thread *waker = may_be_daemon(pid) ? this_thread(0) : NULL;
+	if (!waker || !in_daemon(waker, pid))
+		return 0; /* (a thread with no state has read nothing and been handed nothing: it hands nothing) */
+	struct task_tag *tag = thread_tag(waker);
+	if (!tag && waker->serving_none)
+		return 0; /* it read a request for no watched command: the woken thread works for no one (take_handoff) */
 	const void *wakee = (const void *)ctx->args[0];
 	if (read_kernel_u32(wakee, OFF_task_struct__tgid) != pid)
 		return 0;
@@ -51,11 +55,6 @@ RAW_TRACEPOINT_PROBE(sched_waking)
 		bpf_probe_read_kernel(&nr, sizeof(nr), stack + regs_offset + offsetof(struct pt_regs, orig_ax));
 	if (nr != NR_FUTEX)
 		return 0;
-	struct daemon_thread *waker = this_thread(0);
-	if (!waker)
-		return 0;
-	struct task_tag *tag = thread_tag(waker);
-	int for_none = !tag && waker->serving_none; /* it read a request for no watched command */
 	/*
 	 * Only a thread waiting in a futex is handed work: it takes it as the wait
 	 * returns (sys_exit). Its syscall number is in its saved registers, at the
@@ -67,8 +66,6 @@ RAW_TRACEPOINT_PROBE(sched_waking)
 			      (const char *)wakee_stack + regs_offset + offsetof(struct pt_regs, orig_ax));
 	if (wakee_nr != NR_FUTEX)
 		return 0;
-	if (for_none)
-		return 0; /* the woken thread takes a wake-up with nothing handed as work for no one (take_handoff) */
 	u32 wakee_tid = read_kernel_u32(wakee, OFF_task_struct__pid);
 	/* Only work a thread read itself is handed on: off a command's connection, or another daemon's. */
 	struct handoff handed = { .kind = HANDOFF_KEEP };

@@ -249,7 +249,7 @@ static __always_inline enum channel_kind grpc_write(u32 pid, struct daemon_threa
 	 */
 	struct grpc_run *run = &runs->runs[0];
 	struct channel_write first = { .owner = run->tag, .bytes = run->bytes, .make = 1 };
-	enum channel_kind result = tag_channel((s64)(int)args[0], &first, reaches, &self->flight);
+	enum channel_kind result = tag_channel((s64)(int)args[0], &first, reaches, &self->flight, NULL);
 	struct channel *queue = count > 1 ? channels.lookup(&channel) : NULL;
 	if (!queue)
 		return result;

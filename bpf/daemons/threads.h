@@ -449,18 +449,16 @@ static __always_inline void next_request(struct daemon_thread *self)
  * A write by a daemon thread, before its channel is tagged: it may begin the
  * next request's answer. A wake-up of the daemon's own threads is no answer.
  */
-static __always_inline void daemon_write(struct daemon_thread *self, s64 fd)
+static __always_inline void daemon_write(struct daemon_thread *self, const struct written_channel *written)
 {
 	if (!self->queued)
 		return;
-	struct channel_end found = {};
-	enum channel_kind kind = channel_of(fd, CHANNEL_WRITER, NULL, &found);
-	int channel = kind == CHANNEL_SOCKET || kind == CHANNEL_PIPE;
+	int channel = written->kind == CHANNEL_SOCKET || written->kind == CHANNEL_PIPE;
 	if (channel) {
-		struct channel *known = channels.lookup(&found.key);
+		struct channel *known = channels.lookup(&written->end.key);
 		channel = !known || !known->local;
 	}
-	const void *file = (const void *)found.file;
+	const void *file = (const void *)written->end.file;
 	struct request_queue *queue = &self->queue;
 	if (!channel || (queue->answering && queue->answer != (u64)file))
 		next_request(self);
