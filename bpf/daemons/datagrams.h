@@ -267,11 +267,6 @@ static __always_inline int noted_sender(const struct datagram_note *note, const 
  */
 static __always_inline void command_datagram(const void *sender, struct task_tag *tag)
 {
-	u16 family = 0, type = 0;
-	bpf_probe_read_kernel(&family, sizeof(family), (const char *)sender + OFF_sock_common__skc_family);
-	bpf_probe_read_kernel(&type, sizeof(type), (const char *)sender + OFF_sock__sk_type);
-	if (family != AF_UNIX || type != SOCK_DGRAM)
-		return;
 	struct channel_key key = { .a = unix_socket_name(sender), .b = CHANNEL_KEY_UNIX_NAME };
 	struct command_end *command = key.a ? command_ends.lookup(&key) : NULL;
 	if (command && command->sock == (u64)sender && socket_inode(sender) == command->inode)
@@ -286,11 +281,18 @@ static __always_inline void command_datagram(const void *sender, struct task_tag
 static __always_inline void copied_datagram(u64 skb)
 {
 	const void *sender = (const void *)read_kernel_u64((const void *)skb, OFF_sk_buff__sk);
+	u16 family = 0, type = 0;
+	if (sender) {
+		bpf_probe_read_kernel(&family, sizeof(family), (const char *)sender + OFF_sock_common__skc_family);
+		bpf_probe_read_kernel(&type, sizeof(type), (const char *)sender + OFF_sock__sk_type);
+	}
+	if (family != AF_UNIX || type != SOCK_DGRAM)
+		return; /* a stream's bytes, or a UDP datagram: only unix datagrams are noted (note_datagram) */
 	struct datagram_note *note = datagram_tags.lookup(&skb);
 	struct task_tag tag = {};
 	if (note && noted_sender(note, sender))
 		tag = note->tag;
-	else if (sender)
+	else
 		command_datagram(sender, &tag);
 	if (note)
 		datagram_tags.delete(&skb);
