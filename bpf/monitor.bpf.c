@@ -592,16 +592,13 @@ int tail__daemon_call(struct bpf_raw_tracepoint_args *ctx)
 #if PART(1)
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
-	/* Typed registers cost no copy: they are had at once. A copy waits for a syscall that needs it. */
-	const struct pt_regs *regs = TASK_STORAGE ? user_regs(ctx) : NULL;
-	long nr = exit_syscall_nr(ctx, regs);
+	long nr = exit_syscall_nr(ctx, NULL);
 	struct syscall_spec *spec = spec_for(nr);
 	if (!spec) {
 		int woken = nr == NR_FUTEX && ctx->args[1] == 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
 		struct daemon_thread *self = woken ? this_thread(0) : NULL;
-		if (self && !regs)
-			regs = user_regs(ctx);
-		if (self && regs && futex_waited(regs))
+		const struct pt_regs *regs = self ? user_regs(ctx) : NULL;
+		if (regs && futex_waited(regs))
 			take_handoff(self, 1); /* a daemon thread woken: what its waker handed it (sched_waking) */
 		return 0;
 	}
@@ -614,17 +611,14 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 			tail_calls.call(ctx, TAIL_DAEMON_SYSCALL);
 		return 0;
 	}
-	if (!regs)
-		regs = user_regs(ctx);
-	if (!regs)
+	struct syscall_call call = { .nr = nr, .generation = watch->generation };
+	if (!read_syscall_args(ctx, call.args))
 		return 0;
 	if (spec->action == SYSCALL_IO_WRITE) {
 		struct write_in_flight *pending = pending_write(0);
 		if (pending)
 			settle_write(pending, write_result(spec, pending, ret));
 	}
-	struct syscall_call call = { .nr = nr, .generation = watch->generation };
-	syscall_args(regs, call.args);
 	if (is_io(spec))
 		ret = io_bytes(spec, call.args, ret); /* sendmmsg, recvmmsg: bytes, not messages */
 	if (is_io(spec) && add_io(&call, spec->action, ret))

@@ -249,16 +249,20 @@ static __always_inline u64 user_regs_offset(const void *task)
 #endif
 }
 
-/* The number of the syscall sys_exit sees end: its first argument points at the saved registers. */
+/*
+ * The number of the syscall sys_exit sees end: its first argument points at
+ * the saved registers. Without typed registers at hand (`regs` NULL), one
+ * read, which costs less than the two helper calls that find them.
+ */
 static __always_inline long exit_syscall_nr(struct bpf_raw_tracepoint_args *ctx, const struct pt_regs *regs)
 {
 #if TASK_STORAGE
-	return SYSCALL_NR(regs);
-#else
+	if (regs)
+		return SYSCALL_NR(regs);
+#endif
 	long nr = -1;
 	bpf_probe_read_kernel(&nr, sizeof(nr), &SYSCALL_NR((const struct pt_regs *)ctx->args[0]));
 	return nr;
-#endif
 }
 
 /* All six syscall arguments, from the saved registers. */
@@ -270,6 +274,31 @@ static __always_inline void syscall_args(const struct pt_regs *regs, u64 args[6]
 	args[3] = PT_REGS_PARM4_SYSCALL(regs);
 	args[4] = PT_REGS_PARM5_SYSCALL(regs);
 	args[5] = PT_REGS_PARM6_SYSCALL(regs);
+}
+
+/*
+ * All six syscall arguments in one read of the saved registers a syscall
+ * hook's first argument points at. x86-64 passes them in di, si, dx, r10,
+ * r8 and r9, which struct pt_regs keeps together, from r10 to di.
+ */
+struct syscall_arg_regs {
+	u64 r10, r9, r8, ax, cx, dx, si, di;
+};
+_Static_assert(offsetof(struct pt_regs, di) - offsetof(struct pt_regs, r10) == 7 * sizeof(u64),
+	       "the argument registers lie together");
+
+static __always_inline int read_syscall_args(struct bpf_raw_tracepoint_args *ctx, u64 args[6])
+{
+	struct syscall_arg_regs regs;
+	if (bpf_probe_read_kernel(&regs, sizeof(regs), (const char *)ctx->args[0] + offsetof(struct pt_regs, r10)) != 0)
+		return 0;
+	args[0] = regs.di;
+	args[1] = regs.si;
+	args[2] = regs.dx;
+	args[3] = regs.r10;
+	args[4] = regs.r8;
+	args[5] = regs.r9;
+	return 1;
 }
 
 static __always_inline void count_lost(u32 reason)
