@@ -66,6 +66,7 @@ VARIANTS=(untraced ebpf-monitor perf-buffer text-file json-devnull strace)
 TARGET_RATIO=1.10
 TARGET_READY=1.0
 READY_RUNS=${READY_RUNS:-5}
+[ "$READY_RUNS" -ge 1 ] 2>/dev/null || { echo "bench: READY_RUNS must be a number, at least 1" >&2; exit 2; }
 TARGET_CPU_US=5
 TARGET_LOST=0
 
