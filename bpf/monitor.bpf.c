@@ -118,7 +118,8 @@ struct described_write {
 	u32 wakes;	 /* a daemon thread's, to a pipe or an eventfd */
 	u32 tag;	 /* a watched task's command */
 	u32 daemon_side; /* a watched task a daemon made for the command: its sockets are no command ends */
-	struct written_channel channel; /* a daemon thread's: the fd's channel, found by tail__daemon_write */
+	struct written_channel
+		channel; /* a daemon thread's (`daemon`): the fd's channel, found by tail__daemon_write */
 };
 BPF_PERCPU_ARRAY(described_heap, struct described_write, 1);
 
@@ -135,7 +136,6 @@ int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
 	struct written_channel *written = &described->channel;
 	__builtin_memset(&written->end, 0, sizeof(written->end));
 	written->kind = channel_of(write.args[0], CHANNEL_WRITER, NULL, &written->end);
-	written->known = 1;
 	struct daemon_thread *self = write.self;
 	if (self->claiming)
 		claim_handoff(self, write.pid);
@@ -250,7 +250,8 @@ int tail__write_channel(struct bpf_raw_tracepoint_args *ctx)
 			return 0;
 		flight = &self->flight;
 	}
-	enum channel_kind kind = tag_channel(described->fd, write, &reaches, flight, &described->channel);
+	enum channel_kind kind =
+		tag_channel(described->fd, write, &reaches, flight, described->daemon ? &described->channel : NULL);
 	if (self) {
 		if (described->wakes && write->owner.tag && (write->owner.attribution & ATTRIBUTION_WOKEN))
 			forget_handoff(self);
@@ -341,7 +342,6 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	described->daemon = 0;
 	described->tag = watch->tag;
 	described->daemon_side = daemon_side;
-	described->channel.known = 0;
 	tail_calls.call(ctx, TAIL_WRITE_CHANNEL);
 	return 0;
 }

@@ -182,7 +182,7 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 {
 	struct channel_end found = {};
 	enum channel_kind kind = CHANNEL_NONE;
-	if (known && known->known && !write->to.sockaddr) {
+	if (known && !write->to.sockaddr) {
 		found = known->end;
 		kind = known->kind;
 	} else {

@@ -424,8 +424,8 @@ static __always_inline enum channel_kind channel_of(s64 fd, enum channel_side si
  */
 struct written_channel {
 	struct channel_end end;
-	u32 kind;  /* enum channel_kind */
-	u32 known; /* 0: not looked up; the programs after look it up themselves */
+	u32 kind; /* enum channel_kind */
+	u32 _pad;
 };
 
 /* A write that may name its destination (sendto, sendmsg, sendmmsg): its channel depends on it. */
