@@ -595,10 +595,17 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	long nr = exit_syscall_nr(ctx, NULL);
 	struct syscall_spec *spec = spec_for(nr);
 	if (!spec) {
-		int woken = nr == NR_FUTEX && ctx->args[1] == 0 && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
-		struct daemon_thread *self = woken ? this_thread(0) : NULL;
+		int futex = nr == NR_FUTEX && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
+		struct daemon_thread *self = futex ? this_thread(0) : NULL;
 		const struct pt_regs *regs = self ? user_regs(ctx) : NULL;
-		if (regs && futex_waited(regs))
+		if (!regs || !futex_waited(regs))
+			return 0;
+		/*
+		 * A wait is no call after a worker put its job on the loop's list:
+		 * one blocked on the list's lock puts its job after the holder's.
+		 */
+		kept_call(self);
+		if (ctx->args[1] == 0)
 			take_handoff(self, 1); /* a daemon thread woken: what its waker handed it (sched_waking) */
 		return 0;
 	}
