@@ -1,3 +1,5 @@
+import Synchronization
+
 /// File syscalls: absolute paths from the working directory and dirfds, the
 /// descriptor table entries opens make, and the changes the command's ledger
 /// records. Each call takes the caller's descriptor table and its command;
@@ -300,7 +302,21 @@ struct FileSyscalls {
         simple(&ctx, category, action, path: path)
     }
 
+    /// Every open's flags as names: a program opens with few sets of flags,
+    /// so each set is spelled once.
     static func openFlags(_ flags: UInt64) -> String {
+        if let names = spelledFlags.withLock({ $0[flags] }) { return names }
+        let names = spelled(flags)
+        spelledFlags.withLock {
+            if $0.count >= 256 { $0.removeAll() }
+            $0[flags] = names
+        }
+        return names
+    }
+
+    private static let spelledFlags = Mutex<[UInt64: String]>([:])
+
+    private static func spelled(_ flags: UInt64) -> String {
         var names = accessModes[Int(flags & 3)]
         for (bit, name) in flagBits where flags & bit == bit {
             names += "|"

@@ -119,15 +119,23 @@ public enum Paths {
         return contains(name, ".so.") || contains(path[...], "/gconv/")
     }
 
-    private static func contains(_ bytes: ArraySlice<UInt8>, _ needle: String) -> Bool {
-        let pattern = Array(needle.utf8)
-        guard bytes.count >= pattern.count else { return false }
-        var index = bytes.startIndex
-        while index + pattern.count <= bytes.endIndex {
-            if bytes[index..<index + pattern.count].elementsEqual(pattern) { return true }
-            index += 1
+    /// Whether `needle` occurs in `bytes`: memchr finds each place its first
+    /// byte is, memcmp checks the rest. Every open's path is asked.
+    private static func contains(_ bytes: ArraySlice<UInt8>, _ needle: StaticString) -> Bool {
+        let pattern = UnsafeRawPointer(needle.utf8Start)
+        let length = needle.utf8CodeUnitCount
+        return bytes.withUnsafeBytes { haystack in
+            guard let base = haystack.baseAddress, haystack.count >= length else { return false }
+            let first = Int32(needle.utf8Start.pointee)
+            var offset = 0
+            while offset + length <= haystack.count, let found = memchr(base + offset, first, haystack.count - offset) {
+                let at = base.distance(to: UnsafeRawPointer(found))
+                if at + length > haystack.count { return false }
+                if memcmp(found, pattern, length) == 0 { return true }
+                offset = at + 1
+            }
+            return false
         }
-        return false
     }
 }
 

@@ -96,6 +96,24 @@ import Testing
         #expect(object["where"] as? [String: Int] == ["exit": 2])
     }
 
+    /// Numbers are written digit by digit: zero, negatives, the widest values.
+    @Test func numbersAtTheirLimits() throws {
+        var record = ActivityRecord(
+            time: testClock.wall(0), command: 0, pid: Int32.max, tid: 0, ppid: 0, comm: Array("w".utf8),
+            category: .file, action: .write)
+        record.fd = Int32.min
+        record.bytes = UInt64.max
+        record.calls = 10
+        let line = try #require(try objects([.activity(record)]).first)
+        #expect(line["command"] as? Int == 0)
+        #expect(line["pid"] as? Int == Int(Int32.max))
+        #expect(line["tid"] as? Int == 0)
+        #expect(line["fd"] as? Int == Int(Int32.min))
+        #expect(line["bytes"] as? Int == Int.max)
+        #expect(line["calls"] as? Int == 10)
+        #expect(line["time"] as? String == TimeFormat.rfc3339(testClock.wall(0)))
+    }
+
     @Test func statusFieldsKeepTheirTypes() throws {
         let status = StatusRecord(
             time: testClock.wall(0), message: "ready",

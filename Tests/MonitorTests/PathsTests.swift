@@ -85,11 +85,14 @@ import Testing
         for path in [
             "/etc/ld.so.cache", "/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/libz.so",
             "/usr/lib/locale/C.utf8/LC_CTYPE", "/usr/share/locale/locale.alias",
-            "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache",
+            "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache", "/gconv/x", "/opt/..so.1", "/opt/s.so.",
         ] {
             #expect(Paths.isLoaderFile(bytes(path)), "\(path)")
         }
-        for path in ["/etc/passwd", "/home/u/so", "/home/u/notes.solar", "/tmp/x.sock"] {
+        for path in [
+            "/etc/passwd", "/home/u/so", "/home/u/notes.solar", "/tmp/x.sock", "/usr/gconv", "/x.so/y", "/a.sox",
+            "/a.so.d/b", "",
+        ] {
             #expect(!Paths.isLoaderFile(bytes(path)), "\(path)")
         }
     }
