@@ -50,6 +50,10 @@ if fuzz {
                 .unsafeFlags([
                     "-Xlinker",
                     "--export-dynamic-symbol=_ZN4llvm18PassManagerBuilder25populateModulePassManagerERNS_6legacy15PassManagerBaseE",
+                    "-Xlinker",
+                    "--export-dynamic-symbol=_ZN4ebpf24TracepointFrontendActionC1ERN4llvm11raw_ostreamE",
+                    "-Xlinker",
+                    "--export-dynamic-symbol=_ZN4ebpf24TracepointFrontendAction17CreateASTConsumerERN5clang16CompilerInstanceEN4llvm9StringRefE",
                 ]),
             ]),
         // Kernel side: BTF offsets, BPF text assembly, loading, attaching, ring buffer. The only importer of CBCC.

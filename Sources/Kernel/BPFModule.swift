@@ -37,7 +37,13 @@ final class BPFModule {
         var compiled: UnsafeMutableRawPointer?
         let diagnostics = try capturingStandardError {
             withCStrings(Self.compilerFlags) { flags, count in
-                compiled = bpf_module_create_c_from_string(text, 0, flags, count, true, nil)
+                let compile = { compiled = bpf_module_create_c_from_string(text, 0, flags, count, true, nil) }
+                guard let firstPass = TracepointStructs.firstPass(of: text) else { return compile() }
+                firstPass.withCString { handedOn in
+                    bcc_hooks_program_text(handedOn, firstPass.utf8.count)
+                    defer { bcc_hooks_program_text(nil, 0) }
+                    compile()
+                }
             }
         }
         guard let compiled else { throw KernelError.compileFailed(diagnostics: diagnostics) }

@@ -4,9 +4,11 @@
 /*
  * Functions that libbcc calls, in libbcc and in LLVM, that the monitor
  * replaces with its own by defining them in the executable, which the
- * dynamic linker searches first (libbcc calls them through its PLT). See
- * kallsyms.c, maps.c and passes.c.
+ * dynamic linker searches first (libbcc calls them through its PLT or its
+ * vtables). See frontend.c, kallsyms.c, maps.c and passes.c.
  */
+
+#include <stddef.h>
 
 /* 1: kallsyms.c's replacement is linked in. Calling it keeps it in the link. */
 int bcc_hooks_linked(void);
@@ -30,6 +32,13 @@ int bcc_hooks_lender_failed(void);
 
 /* Sends one map, its name and fd, over the socket; fd -1 sends the end mark. 0 or -errno. */
 int bcc_hooks_lend_map(int socket, const char *name, int fd);
+
+/*
+ * The program text the next compiles on this thread are given, or NULL:
+ * their first pass hands it on unparsed (frontend.c). It must stay valid
+ * until it is cleared.
+ */
+void bcc_hooks_program_text(const char *text, size_t length);
 
 /* 1: passes.c's replacement is linked in. Calling it keeps it in the link. */
 int bcc_hooks_passes_linked(void);
