@@ -42,7 +42,8 @@ if fuzz {
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .target(name: "CSpawn"),
         // C: functions libbcc calls, replaced in the executable (the kernel symbol list BCC's clang
-        // reads; BCC's second LLVM pipeline), exported by name since no library defines the second.
+        // reads; map creation; BCC's first clang pass; BCC's second LLVM pipeline), exported by name
+        // where libbcc reaches them through a vtable or no library on the link line defines them.
         .target(
             name: "CBCCHooks",
             linkerSettings: [
