@@ -1,16 +1,16 @@
 /*
  * BCC parses the program text three times (ClangLoader::do_compile): once
- * for TracepointFrontendAction, which gives each `tracepoint__` function the
- * struct of its tracepoint's arguments and passes the text on; once for its
- * rewriter; once to compile. The monitor has no `tracepoint__` function (its
- * syscall hooks are raw tracepoints), so the first pass always hands on the
- * text it was given, after a parse of about 0.1 s in each compiling process.
+ * for TracepointFrontendAction, which writes the struct of each
+ * `TRACEPOINT_PROBE`'s arguments in before the probe and passes the text on;
+ * once for its rewriter; once to compile. The first parse costs about 0.1 s
+ * in each compiling process, for five structs the monitor can write itself
+ * from the same format files (Sources/Kernel/TracepointStructs.swift).
  *
- * These replacements skip that parse when the monitor compiles: the action's
- * constructor notes the stream the pass writes to, and its CreateASTConsumer
- * writes the program text there and returns no consumer, so clang stops
- * before parsing (BCC ignores the first pass's failure). Any other compile
- * in the process, with no text set, runs the pass as BCC wrote it.
+ * These replacements skip that parse when the monitor has set the text the
+ * pass is to hand on: the action's constructor notes the stream the pass
+ * writes to, and its CreateASTConsumer writes that text there and returns no
+ * consumer, so clang stops before parsing (BCC ignores the first pass's
+ * failure). With no text set, the pass runs as BCC wrote it.
  */
 #define _GNU_SOURCE
 #include "CBCCHooks.h"

@@ -16,8 +16,10 @@ enum TracepointStructs {
         var result = ""
         var rest = Substring(text)
         while let probe = rest.range(of: "TRACEPOINT_PROBE(") {
-            let raw = rest[..<probe.lowerBound].hasSuffix("RAW_")
-            guard !raw, let close = rest[probe.upperBound...].firstIndex(of: ")") else {
+            // A probe starts its line; RAW_TRACEPOINT_PROBE or a mention in a comment does not.
+            let before = rest[..<probe.lowerBound]
+            let startsLine = before.isEmpty ? result.isEmpty || result.hasSuffix("\n") : before.hasSuffix("\n")
+            guard startsLine, let close = rest[probe.upperBound...].firstIndex(of: ")") else {
                 result += rest[..<probe.upperBound]
                 rest = rest[probe.upperBound...]
                 continue

@@ -96,13 +96,14 @@ import Testing
         #expect(TracepointStructs.firstPass(of: text, formats: { _, _ in format }) == nil)
     }
 
-    /// Each struct goes right before its probe, as BCC's rewriter puts it; raw tracepoints and
-    /// tracepoints without a format are left as they are.
+    /// Each struct goes right before its probe, as BCC's rewriter puts it; raw tracepoints,
+    /// tracepoints without a format and mentions in comments are left as they are.
     @Test func structsGoBeforeTheirProbes() {
         let format = Self.header + "\tfield:int len;\toffset:8;\tsize:4;\tsigned:1;\n"
         let text = """
             #include "x.h"
             RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }
+            // as TRACEPOINT_PROBE(skb, copy) does:
             TRACEPOINT_PROBE(skb, copy) { return args->len; }
             TRACEPOINT_PROBE(none, here) { return 0; }
 
@@ -112,6 +113,7 @@ import Testing
             handedOn == """
                 #include "x.h"
                 RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }
+                // as TRACEPOINT_PROBE(skb, copy) does:
                 struct tracepoint__skb__copy {
                 \tu64 __do_not_use__;
                 \tint len;

@@ -34,9 +34,9 @@ int bcc_hooks_lender_failed(void);
 int bcc_hooks_lend_map(int socket, const char *name, int fd);
 
 /*
- * The program text the next compiles on this thread are given, or NULL:
- * their first pass hands it on unparsed (frontend.c). It must stay valid
- * until it is cleared.
+ * The text BCC's first pass is to hand on in the next compiles on this
+ * thread, or NULL for BCC's own pass (frontend.c). It must stay valid until
+ * it is cleared.
  */
 void bcc_hooks_program_text(const char *text, size_t length);
 
