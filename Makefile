@@ -8,6 +8,8 @@
 #   make test-kernels         the real binary in QEMU on Debian's 5.10, 6.1, 6.12
 #   make bench                overhead against untraced and strace -f
 #   make storm                syscall storms: the rate at which events start to be lost
+#   make attribution-bench    daemon attribution on the fixture designs and real servers,
+#                             and what being followed costs a daemon
 #   make fuzz                 the decoder, tracker and parsers under libFuzzer (FUZZ_SECONDS each)
 #   make install | uninstall  the binary, man page and completions under PREFIX
 #   make check-install        make install into a temporary DESTDIR, checked
@@ -100,8 +102,12 @@ test-kernels:
 storm: build
 	$(SUDO) env MONITOR=$(BIN) bash bench/storm.sh
 
+# Attribution of daemon work (bench/attribution.py: DESIGNS, CLIENTS, SERVERS,
+# TURNS and more): precision and recall on the fixture daemons and Debian's
+# servers, the cost of being followed, the hooks' cost to untraced processes.
 .PHONY: attribution-bench
 attribution-bench: build
+	@$(SUDO) sh scripts/setup.sh --tests
 	$(SUDO) env MONITOR=$(BIN) $(if $(BASELINE),BASELINE=$(BASELINE)) python3 bench/attribution.py
 
 # Installation, with DESTDIR for staging (make install DESTDIR=/tmp/stage).

@@ -45,6 +45,16 @@ TURNS turns of TURN_MS each; the ratio is the median of the turns'
 followed/twin ratios. The cost every process pays for the syscall hooks is
 the same for both, so it is not in this figure.
 
+Real servers. Each of Debian's servers that the integration tests start
+(Tests/IntegrationTests/Fixtures/servers/servers.py: Apache with mod_cgid,
+nginx with php-fpm, a JDK HTTP server, the same on an IPv4 socket, MariaDB,
+memcached), with each number of clients: clients-1 unwatched clients making
+requests all the while, and one watched client making SERVER_REQUESTS
+requests under the monitor. Scored as the fixtures are, on the files the
+requests made (memcached makes none: its row shows the daemons only);
+targets precision 0.99 and recall 0.95. Also shown: the files credited as
+ambiguous, and whether the daemons listed are all the server's processes.
+
 Cost of the syscall hooks to untraced processes (it must not grow). With
 kernel.bpf_stats_enabled=1 (restored at the end), a monitor watches only a
 `sleep`, and an untraced workload runs beside it: HOOK_CALLS one-byte reads
@@ -68,6 +78,8 @@ ROUNDS (watched throughput rounds, default 9; 0 skips throughput), TURNS (turns 
 the followed/twin measure, default 10; 0 skips it), TURN_MS (default 1000),
 NOISE (throughput noise clients, default 4), TRANSPORT (unix | tcp, default unix;
 with tcp the datagram design runs over UDP), MONITOR_ARGS (extra monitor flags),
+SERVERS (space-separated subset of apache nginx-php java java-ipv4 mariadb
+memcached; default all; "none" skips them), SERVER_REQUESTS (default 10),
 HOOK_ROUNDS (rounds of the hook cost, default 3; 0 skips it), HOOK_CALLS
 (one-byte reads and writes of its workload, default 400000), BASELINE (a
 second ebpf-monitor binary for the hook cost), OUT_DIR (default bench-results).
@@ -94,7 +106,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "IntegrationTests", "Fixtures", "daemons"))
 sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(ROOT, "Tests", "IntegrationTests", "Fixtures", "servers"))
 import driver  # noqa: E402  (the fixture daemons' driver, shared with the integration tests)
+import servers  # noqa: E402  (the real servers' driver, shared with RealServerTests)
 from driver import Clients, Daemon, HarnessError, Spawned, read_text, wait_for  # noqa: E402
 
 ALL_DESIGNS = driver.DESIGNS + driver.RUNTIME_DESIGNS
@@ -108,6 +122,8 @@ FEW_CLIENTS = 2
 TARGET_ONE = 0.99
 TARGET_MANY = 0.95
 TARGET_THROUGHPUT = 0.90
+TARGET_SERVER_PRECISION = 0.99
+TARGET_SERVER_RECALL = 0.95
 TARGET_FOLLOWED = 0.95
 
 # Seconds a watched client's run may take before the monitor counts as hung,
@@ -209,6 +225,53 @@ def scores(attributed, truth):
     precision = hits / len(attributed) if attributed else 1.0
     recall = hits / len(truth) if truth else 1.0
     return precision, recall
+
+
+def server_run(shm, monitor, monitor_args, server, clients, requests):
+    """One real server with clients-1 unwatched clients and one watched client (servers.run)."""
+    workdir = os.path.join(shm, f"server-{server}-{clients}")
+    os.makedirs(workdir)
+    os.chmod(workdir, 0o755)
+    trace = os.path.join(workdir, "trace.json")
+    report = servers.run({
+        "workdir": workdir, "server": server, "requests": requests, "noise": clients - 1,
+        "monitor": monitor, "monitor_args": monitor_args + ["--format", "json", "--output", trace],
+        "watched_timeout": WATCHED_TIMEOUT,
+    })
+    watched = report["watched"]
+    if watched["timed_out"]:
+        raise MonitorFailure(f"no end within {WATCHED_TIMEOUT} s (killed); {tail(read_text(watched['stderr']))}")
+    if watched["status"] != 0:
+        raise MonitorFailure(f"exit status {watched['status']}; {tail(read_text(watched['stderr']))}")
+    truth = set(report["truth"])
+    if set(report["truth_present"]) != truth:
+        raise HarnessError(f"{server} did not make the watched client's files")
+    objects, _ = read_trace(trace)
+    summary = next((o for o in objects if o.get("type") == "summary" and o.get("command") == 1), None)
+    if summary is None:
+        raise MonitorFailure(f"no summary for command 1 in {trace}")
+    files = report["files"]
+    attributed = bucket_paths(summary, files)
+    ambiguous = {p for p in (summary.get("files") or {}).get("ambiguous") or [] if p.startswith(files + "/")}
+    precision, recall = scores(attributed, truth)
+    server_pids = {int(pid) for pid in list(report["pids_before"]) + list(report["pids_after"])}
+    daemons = summary.get("daemons") or []
+    return {
+        "server": server,
+        "clients": clients,
+        "requests": requests,
+        "files": bool(truth),
+        "precision": precision,
+        "recall": recall,
+        "ambiguous": len(ambiguous & truth),
+        "other_clients_files": len((attributed | ambiguous) & set(report["noise_paths"])),
+        "daemons": sorted({d.get("comm", "?") for d in daemons}),
+        "daemons_are_the_servers": bool(daemons) and all(d.get("pid") in server_pids for d in daemons),
+        "lost_events": sum(o.get("count", 0) for o in objects if o.get("type") == "lost"
+                           and isinstance(o.get("count"), int)),
+        "noise": report["noise"],
+        "watched_seconds": round(watched["seconds"], 3),
+    }
 
 
 def design_transport(design, transport):
@@ -591,6 +654,33 @@ def print_accuracy(results, errors):
         print(f"  {errors} cell(s) could not be measured: see the messages above")
 
 
+def print_servers(results):
+    print()
+    print(f"Real servers from Debian's packages: the watched client's files in its summary (certain), against "
+          f"the files its requests made; targets precision >= {TARGET_SERVER_PRECISION}, recall >= "
+          f"{TARGET_SERVER_RECALL}. daemons: those listed, and whether all are the server's processes.")
+    print(f"  {'server':<10} {'clients':>7} {'precision':>9} {'recall':>7} {'ambiguous':>9} {'others':>6} "
+          f"{'lost':>5}  {'daemons':<32} verdict")
+    for r in results:
+        if "error" in r or "monitor_failure" in r:
+            kind = "ERROR" if "error" in r else "FAIL"
+            print(f"  {r['server']:<10} {r['clients']:>7} {kind:>9}   "
+                  f"{(r.get('error') or r['monitor_failure']).splitlines()[0][:100]}")
+            continue
+        misses = []
+        if r["files"] and r["precision"] < TARGET_SERVER_PRECISION:
+            misses.append("precision")
+        if r["files"] and r["recall"] < TARGET_SERVER_RECALL:
+            misses.append("recall")
+        if not r["daemons_are_the_servers"]:
+            misses.append("daemons")
+        verdict = "MISS " + "+".join(misses) if misses else "ok"
+        shown = (lambda v: fmt(v) if r["files"] else "-")
+        daemons = ",".join(r["daemons"]) + ("" if r["daemons_are_the_servers"] else " (not all the server's)")
+        print(f"  {r['server']:<10} {r['clients']:>7} {shown(r['precision']):>9} {shown(r['recall']):>7} "
+              f"{r['ambiguous']:>9} {r['other_clients_files']:>6} {r['lost_events']:>5}  {daemons[:32]:<32} {verdict}")
+
+
 def print_twins(results):
     print()
     print("Cost of being followed: two copies of each daemon under one monitor, noise "
@@ -681,6 +771,13 @@ def main():
     if transport not in ("unix", "tcp"):
         sys.exit("attribution-bench: TRANSPORT must be unix or tcp")
     monitor_args = shlex.split(os.environ.get("MONITOR_ARGS", ""))
+    server_names = os.environ.get("SERVERS", " ".join(servers.SERVERS)).split()
+    if server_names == ["none"]:
+        server_names = []
+    unknown = [name for name in server_names if name not in servers.SERVERS]
+    if unknown:
+        sys.exit(f"attribution-bench: unknown server(s) {unknown}; known: {servers.SERVERS}")
+    server_requests = env_int("SERVER_REQUESTS", 10, 1)
     hook_rounds = env_int("HOOK_ROUNDS", 3, 0)
     hook_calls = env_int("HOOK_CALLS", 400000, 1)
     binaries = {"ebpf-monitor": monitor}
@@ -694,7 +791,7 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     shm = tempfile.mkdtemp(prefix="ebpf-monitor-attribution-bench.", dir="/dev/shm")
     os.chmod(shm, 0o755)
-    accuracy, throughput, twins, hooks, errors = [], [], [], [], 0
+    accuracy, real_servers, throughput, twins, hooks, errors = [], [], [], [], [], 0
     try:
         bins = os.path.join(shm, "bin")
         driver.build(bins, PROGRAMS)
@@ -704,6 +801,11 @@ def main():
                 errors += measured(accuracy, f"accuracy {design} with {n} client(s)", {"design": design, "clients": n},
                                    lambda: accuracy_run(bins, shm, monitor, monitor_args, design, n, requests,
                                                         connections, transport))
+        for name in server_names:
+            for n in clients:
+                log(f"real server {name} with {n} client(s)")
+                errors += measured(real_servers, f"server {name} with {n} client(s)", {"server": name, "clients": n},
+                                   lambda: server_run(shm, monitor, monitor_args, name, n, server_requests))
         for design in designs if rounds > 0 else []:
             errors += measured(throughput, f"throughput {design}", {"design": design},
                                lambda: throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds,
@@ -729,6 +831,8 @@ def main():
           f"{os.uname().release}, {os.cpu_count()} cpus; transport {transport}; {requests} requests per watched client "
           f"over {connections} connection(s)")
     print_accuracy(accuracy, sum(1 for r in accuracy if "error" in r))
+    if real_servers:
+        print_servers(real_servers)
     if throughput:
         print_throughput(throughput)
     if twins:
@@ -746,12 +850,15 @@ def main():
             "monitor_args": monitor_args,
             "settings": {"designs": designs, "clients": clients, "requests": requests, "connections": connections,
                          "seconds": seconds, "rounds": rounds, "turns": turns, "turn_ms": turn_ms,
-                         "noise": noise_count, "transport": transport, "hook_rounds": hook_rounds,
+                         "noise": noise_count, "transport": transport, "servers": server_names,
+                         "server_requests": server_requests, "hook_rounds": hook_rounds,
                          "hook_calls": hook_calls, "binaries": binaries},
             "targets": {"precision": TARGET_PRECISION, "few_clients": FEW_CLIENTS, "few_clients_recall": TARGET_ONE,
                         "many_clients_recall": TARGET_MANY, "throughput": TARGET_THROUGHPUT,
-                        "followed": TARGET_FOLLOWED},
+                        "followed": TARGET_FOLLOWED, "server_precision": TARGET_SERVER_PRECISION,
+                        "server_recall": TARGET_SERVER_RECALL},
             "accuracy": accuracy,
+            "servers": real_servers,
             "throughput": throughput,
             "twins": twins,
             "hooks": hooks,
