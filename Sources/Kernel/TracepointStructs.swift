@@ -5,7 +5,7 @@ import Foundation
 /// BCC's TracepointFrontendAction writes it from the tracepoint's format
 /// file (`ebpf::parse_tracepoint`, BCC 0.26). The monitor hands this text to
 /// that pass through `bcc_hooks_program_text` (Sources/CBCCHooks/frontend.c),
-/// which then skips its parse of the whole text: about 0.1 s of CPU in each
+/// which then skips its parse of the whole text: about 35 ms of CPU in each
 /// compiling process.
 enum TracepointStructs {
     /// Nil when some format holds what this does not spell as BCC would (an
