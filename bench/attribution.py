@@ -208,6 +208,28 @@ def find_key(value, key):
             yield from find_key(v, key)
 
 
+def ended_well(watched):
+    """The watched client's end, when the monitor ended in time and with status 0."""
+    if watched["timed_out"]:
+        raise MonitorFailure(f"no end within {WATCHED_TIMEOUT} s (killed); {tail(read_text(watched['stderr']))}")
+    if watched["status"] != 0:
+        raise MonitorFailure(f"exit status {watched['status']}; {tail(read_text(watched['stderr']))}")
+    return watched
+
+
+def traced(trace):
+    """The trace's objects, its lines that were not objects, and command 1's summary."""
+    objects, bad_lines = read_trace(trace)
+    summary = next((o for o in objects if o.get("type") == "summary" and o.get("command") == 1), None)
+    if summary is None:
+        raise MonitorFailure(f"no summary for command 1 in {trace}")
+    return objects, bad_lines, summary
+
+
+def lost_count(objects):
+    return sum(o.get("count", 0) for o in objects if o.get("type") == "lost" and isinstance(o.get("count"), int))
+
+
 def bucket_paths(summary, directory):
     paths = set()
     files = summary.get("files") or {}
@@ -238,18 +260,11 @@ def server_run(shm, monitor, monitor_args, server, clients, requests):
         "monitor": monitor, "monitor_args": monitor_args + ["--format", "json", "--output", trace],
         "watched_timeout": WATCHED_TIMEOUT,
     })
-    watched = report["watched"]
-    if watched["timed_out"]:
-        raise MonitorFailure(f"no end within {WATCHED_TIMEOUT} s (killed); {tail(read_text(watched['stderr']))}")
-    if watched["status"] != 0:
-        raise MonitorFailure(f"exit status {watched['status']}; {tail(read_text(watched['stderr']))}")
+    watched = ended_well(report["watched"])
     truth = set(report["truth"])
     if set(report["truth_present"]) != truth:
         raise HarnessError(f"{server} did not make the watched client's files")
-    objects, _ = read_trace(trace)
-    summary = next((o for o in objects if o.get("type") == "summary" and o.get("command") == 1), None)
-    if summary is None:
-        raise MonitorFailure(f"no summary for command 1 in {trace}")
+    objects, _, summary = traced(trace)
     files = report["files"]
     attributed = bucket_paths(summary, files)
     ambiguous = {p for p in (summary.get("files") or {}).get("ambiguous") or [] if p.startswith(files + "/")}
@@ -267,8 +282,7 @@ def server_run(shm, monitor, monitor_args, server, clients, requests):
         "other_clients_files": len((attributed | ambiguous) & set(report["noise_paths"])),
         "daemons": sorted({d.get("comm", "?") for d in daemons}),
         "daemons_are_the_servers": bool(daemons) and all(d.get("pid") in server_pids for d in daemons),
-        "lost_events": sum(o.get("count", 0) for o in objects if o.get("type") == "lost"
-                           and isinstance(o.get("count"), int)),
+        "lost_events": lost_count(objects),
         "noise": report["noise"],
         "watched_seconds": round(watched["seconds"], 3),
     }
@@ -292,11 +306,7 @@ def accuracy_run(bins, shm, monitor, monitor_args, design, clients, requests, co
         "requests": requests, "connections": connections,
         "watched_timeout": WATCHED_TIMEOUT, "noise_stop_timeout": 30,
     })
-    watched = report["watched"]
-    if watched["timed_out"]:
-        raise MonitorFailure(f"no end within {WATCHED_TIMEOUT} s (killed); {tail(read_text(watched['stderr']))}")
-    if watched["status"] != 0:
-        raise MonitorFailure(f"exit status {watched['status']}; {tail(read_text(watched['stderr']))}")
+    watched = ended_well(report["watched"])
     noise_requests = sum(replies(report["noise"]))
     check_daemon_stops(report["daemon_stops"])
     daemon_pids = [d["pid"] for d in report["daemons"]]
@@ -306,10 +316,7 @@ def accuracy_run(bins, shm, monitor, monitor_args, design, clients, requests, co
     truth = {os.path.join(files, name) for name in report["writers"] if re.fullmatch(r"watched-\d+", name)}
     if len(truth) != requests:
         raise HarnessError(f"the watched client made {len(truth)} files, not {requests}")
-    objects, bad_lines = read_trace(trace)
-    summary = next((o for o in objects if o.get("type") == "summary" and o.get("command") == 1), None)
-    if summary is None:
-        raise MonitorFailure(f"no summary for command 1 in {trace}")
+    objects, bad_lines, summary = traced(trace)
     attributed = bucket_paths(summary, files)
     precision, recall = scores(attributed, truth)
     unattributed_values = list(find_key(summary, "unattributed"))
@@ -318,7 +325,6 @@ def accuracy_run(bins, shm, monitor, monitor_args, design, clients, requests, co
         unattributed = sum(v if isinstance(v, int) else len(v) if isinstance(v, (list, dict)) else 0
                            for v in unattributed_values)
     events = [o for o in objects if o.get("type") == "event"]
-    lost = sum(o.get("count", 0) for o in objects if o.get("type") == "lost" and isinstance(o.get("count"), int))
     return {
         "design": design,
         "clients": clients,
@@ -335,7 +341,7 @@ def accuracy_run(bins, shm, monitor, monitor_args, design, clients, requests, co
         "unattributed": unattributed,
         "daemons": summary.get("daemons"),
         "daemon_pids": daemon_pids,
-        "lost_events": lost,
+        "lost_events": lost_count(objects),
         "summary_lost_events": summary.get("lost_events"),
         "bad_lines": bad_lines,
         "noise_requests": noise_requests,

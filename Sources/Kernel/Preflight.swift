@@ -31,10 +31,13 @@ public enum Preflight {
     /// Whether tracepoint `event` ("sched/sched_process_exit") has `field`:
     /// fields come and go between kernel releases.
     public static func tracepoint(_ event: String, hasField field: String) -> Bool {
-        guard let format = try? String(contentsOfFile: "\(tracefs)/events/\(event)/format", encoding: .utf8) else {
-            return false
-        }
+        guard let format = tracepointFormat(event) else { return false }
         return format.split(separator: "\n").contains { $0.contains("field:") && $0.contains(" \(field);") }
+    }
+
+    /// The format file of tracepoint `event` ("sched/sched_process_exit"), nil when it has none.
+    static func tracepointFormat(_ event: String) -> String? {
+        try? String(contentsOfFile: "\(tracefs)/events/\(event)/format", encoding: .utf8)
     }
 
     public static var hasKprobes: Bool {

@@ -11,7 +11,7 @@ enum TracepointStructs {
     /// Nil when some format holds what this does not spell as BCC would (an
     /// array length named by an enum): BCC's own pass then runs.
     static func firstPass(
-        of text: String, formats: (String, String) -> String? = { format(category: $0, event: $1) }
+        of text: String, formats: (String, String) -> String? = { Preflight.tracepointFormat("\($0)/\($1)") }
     ) -> String? {
         var result = ""
         var rest = Substring(text)
@@ -38,13 +38,6 @@ enum TracepointStructs {
             rest = rest[close...]
         }
         return result + rest
-    }
-
-    /// The format file BCC reads: debugfs's tracing directory where it is mounted, else tracefs.
-    static func format(category: String, event: String) -> String? {
-        let debugfs = "/sys/kernel/debug/tracing"
-        let root = FileManager.default.fileExists(atPath: debugfs) ? debugfs : Preflight.tracefs
-        return try? String(contentsOfFile: "\(root)/events/\(category)/\(event)/format", encoding: .utf8)
     }
 
     /// `parse_tracepoint`: the common fields become one u64, gaps become

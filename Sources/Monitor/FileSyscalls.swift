@@ -303,16 +303,17 @@ struct FileSyscalls {
     }
 
     /// Every open's flags as names: a program opens with few sets of flags,
-    /// so each set is spelled once.
+    /// so each set is spelled once. Only the bits that have names are kept,
+    /// which bounds the sets (4,096).
     static func openFlags(_ flags: UInt64) -> String {
-        if let names = spelledFlags.withLock({ $0[flags] }) { return names }
-        let names = spelled(flags)
-        spelledFlags.withLock {
-            if $0.count >= 256 { $0.removeAll() }
-            $0[flags] = names
-        }
+        let named = flags & namedBits
+        if let names = spelledFlags.withLock({ $0[named] }) { return names }
+        let names = spelled(named)
+        spelledFlags.withLock { $0[named] = names }
         return names
     }
+
+    private static let namedBits = flagBits.reduce(UInt64(3)) { $0 | $1.0 }
 
     private static let spelledFlags = Mutex<[UInt64: String]>([:])
 
