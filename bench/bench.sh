@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: what ebpf-monitor costs a traced workload, against running it
-# untraced and under `strace -f`, all measured in one run.
+# untraced, under `strace -f` and under the lean BCC tracer, all measured in
+# one run.
 #
 # - Each workload times itself from the inside (date +%s%N at its start and
 #   end, written to a file), so the tracer's start-up is not counted.
@@ -13,9 +14,12 @@
 #   kernels older than 5.8 ("perf-buffer", --buffer perf), the text trace
 #   written to a file ("text-file"), and JSON thrown away ("json-devnull",
 #   --output /dev/null), which shows what writing the trace costs.
+# - The lean BCC tracer (bench/lean-tracer.py, "lean-bcc") makes the file
+#   and process records the monitor's trace is built from with the fewest
+#   probes and nothing else: what any tracer of them costs here.
 # - The traces are written as users write them: the monitor's output
-#   (--output) and strace's text to a file, on /dev/shm, removed after each
-#   run.
+#   (--output), strace's text and the lean tracer's records to a file, on
+#   /dev/shm, removed after each run.
 # - Time to ready is measured apart, READY_RUNS starts (default 5) of the
 #   monitor beside two anchors: bpftrace with a one-probe script, and BCC's
 #   syscount (bpfcc-tools, Python; execsnoop needs kprobes, which this
@@ -57,7 +61,7 @@ OUT_DIR=${OUT_DIR:-bench-results}
 ALL_WORKLOADS="true_loop tar"
 WORKLOADS=${WORKLOADS:-$ALL_WORKLOADS}
 BASELINE=${BASELINE:-}
-VARIANTS=(untraced ebpf-monitor perf-buffer text-file json-devnull strace)
+VARIANTS=(untraced ebpf-monitor perf-buffer text-file json-devnull strace lean-bcc)
 [ -n "$BASELINE" ] && VARIANTS+=(baseline)
 
 # Targets: the default ratio target (each workload may have
@@ -163,6 +167,11 @@ run_variant() {
 		strace -f -o "$dir/strace.txt" sh "$wdir/run.sh" "$dir/elapsed"
 		rm -f "$dir/strace.txt"
 		;;
+	lean-bcc)
+		/usr/bin/python3 bench/lean-tracer.py "$dir/trace" sh "$wdir/run.sh" "$dir/elapsed" 2>"$dir/stderr" ||
+			{ cat "$dir/stderr" >&2; die "lean-tracer.py failed"; }
+		rm -f "$dir/trace"
+		;;
 	*) die "unknown variant $variant" ;;
 	esac
 	[ -s "$dir/elapsed" ] || die "$variant: the workload wrote no time"
@@ -223,6 +232,12 @@ echo "method: each workload timed from inside; median of $RUNS runs; variants al
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
 echo
 
+# The anchors: bpftrace and BCC's syscount (time to ready), BCC's Python
+# module (the lean tracer).
+command -v bpftrace >/dev/null && command -v syscount-bpfcc >/dev/null ||
+	{ apt-get update -qq && apt-get install -y -qq bpftrace bpfcc-tools >/dev/null; } ||
+	die "bpftrace and bpfcc-tools, the anchors, could not be installed"
+
 n=${#VARIANTS[@]}
 for wl in $WORKLOADS; do
 	declare -F "wl_${wl}_prepare" >/dev/null || die "unknown workload $wl (have: $ALL_WORKLOADS)"
@@ -249,6 +264,7 @@ for wl in $WORKLOADS; do
 		runs=$(for ((r = 1; r <= RUNS; r++)); do awk '{ printf "%.3f ", $1 / 1e9 }' "$wdir/runs/$r/$v/elapsed"; done)
 		label=$v
 		[ "$v" = strace ] && label="strace -f"
+		[ "$v" = lean-bcc ] && label="lean BCC"
 		spread=$(collect "$wl" "$v" elapsed | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f-%.3f", lo / 1e9, hi / 1e9 }')
 		printf '  %-14s %10.3f %7.2fx %14s   %s\n' "$label" "$(awk -v m="$med" 'BEGIN { print m / 1e9 }')" \
 			"$(awk -v m="$med" -v b="$base" 'BEGIN { print m / b }')" "$spread" "$runs"
@@ -282,6 +298,7 @@ for wl in $WORKLOADS; do
 	echo "  target monitor CPU <= $TARGET_CPU_US us per event: $(verdict "$cpu_per_event" "$TARGET_CPU_US" '<=')"
 	echo "  with --buffer perf: $ratio_perf_buffer of untraced, $perf_lost events lost over all runs"
 	echo "  trace written as text to a file: $ratio_text_file; JSON to /dev/null: $ratio_json_devnull"
+	echo "  the lean BCC tracer of the same file and process records (bench/lean-tracer.py): $ratio_lean_bcc"
 
 	ratio=$(awk -v m="$(collect "$wl" ebpf-monitor elapsed | median)" -v b="$base" 'BEGIN { print m / b }')
 	target=$TARGET_RATIO
@@ -295,9 +312,9 @@ for wl in $WORKLOADS; do
 	fi
 	declare -F "wl_${wl}_anchor" >/dev/null && echo "  other tracers, measured on this kind of machine: $("wl_${wl}_anchor")"
 	echo
-	rows+=("$(printf '| %s | %.3f | %s | %s | %s | %s | %s | %.2f | %.0f | %s |' "$("wl_${wl}_describe")" \
+	rows+=("$(printf '| %s | %.3f | %s | %s | %s | %s | %s | %s | %.2f | %.0f | %s |' "$("wl_${wl}_describe")" \
 		"$(awk -v b="$base" 'BEGIN { print b / 1e9 }')" "$ratio_ebpf_monitor" "$ratio_text_file" "$ratio_json_devnull" \
-		"$ratio_perf_buffer" "$ratio_strace" "$cpu_per_event" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$lost")")
+		"$ratio_perf_buffer" "$ratio_strace" "$ratio_lean_bcc" "$cpu_per_event" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$lost")")
 done
 
 # ---------------------------------------------------------------- time to ready
@@ -338,9 +355,6 @@ ready_line_seconds() {
 	}
 }
 
-command -v bpftrace >/dev/null && command -v syscount-bpfcc >/dev/null ||
-	{ apt-get update -qq && apt-get install -y -qq bpftrace bpfcc-tools >/dev/null; } ||
-	echo "bench: bpftrace or bpfcc-tools could not be installed: their anchors read nan" >&2
 echo "bench: time to ready, $READY_RUNS starts each of ebpf-monitor, bpftrace and BCC's syscount" >&2
 for ((i = 1; i <= READY_RUNS; i++)); do
 	ready_line_seconds "$MONITOR" >>"$shm/ready.monitor"
@@ -367,8 +381,8 @@ echo
 {
 	echo "Measured $stamp on $(uname -sr), $(nproc) cpus, with \`make bench\` (RUNS=$RUNS${MONITOR_ARGS:+, MONITOR_ARGS='$MONITOR_ARGS'}):"
 	echo
-	echo "| workload | untraced, s | JSON to a file | text to a file | JSON to /dev/null | --buffer perf | strace -f | monitor CPU, us/event | peak RSS, MiB | lost events |"
-	echo "|---|---|---|---|---|---|---|---|---|---|"
+	echo "| workload | untraced, s | JSON to a file | text to a file | JSON to /dev/null | --buffer perf | strace -f | lean BCC tracer | monitor CPU, us/event | peak RSS, MiB | lost events |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	printf '%s\n' "${rows[@]}"
 	echo
 	echo "| time to ready, median of $READY_RUNS starts | ebpf-monitor | bpftrace | BCC syscount |"
