@@ -454,9 +454,13 @@ def twin_runs(bins, shm, monitor, monitor_args, design, windows, window_ms, nois
     noise_flags = ["--count", "10", "--connections", "2", "--repeat-ms", str(window_ms)]
     trace = os.path.join(workdir, "trace.json")
     client = [os.path.join(bins, "client")] + followed.client_flags + background
-    twin = slow = None
+    twin = slow = twin_background = None
     try:
         twin = Daemon(design, bins, os.path.join(workdir, "twin"), transport)
+        # The same background client talks to the twin, unwatched: both copies serve the same load (a
+        # thread cache gives the client a thread of its own) and differ only in being followed.
+        twin_background = Spawned([os.path.join(bins, "client")] + twin.client_flags + background, workdir,
+                                  "twin-background")
         slow = Spawned([monitor] + monitor_args + ["--format", "json", "--output", trace, "--"] + client, workdir,
                        "background")
         if not wait_for(lambda: "ebpf-monitor: ready " in slow.stderr() or slow.process.poll() is not None, 30):
@@ -473,10 +477,11 @@ def twin_runs(bins, shm, monitor, monitor_args, design, windows, window_ms, nois
                     noise.kill()
         slow.process.send_signal(signal.SIGTERM)
         slow.process.wait(STOP_TIMEOUT)
+        twin_background.kill()
         twin.stop()
         followed.stop()
     finally:
-        for process in (slow, twin, followed):
+        for process in (slow, twin_background, twin, followed):
             if process:
                 process.kill()
     pairs = [f / t for f, t in zip(rates["followed"], rates["twin"]) if t]
