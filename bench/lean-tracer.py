@@ -43,8 +43,7 @@ enum { CHOWNED = 1, CHMODDED = 2, TOUCHED = 4 };
 
 BPF_RINGBUF_OUTPUT(events, 8192);
 BPF_HASH(watched, u32, u8, 65536);
-BPF_HASH(pending_paths, u32, u64, 65536);
-BPF_HASH(pending_closes, u32, s64, 65536);
+BPF_HASH(pending_args, u32, u64, 65536); /* tid -> the path or fd its call's exit needs */
 BPF_HASH(sums, struct fd_key, struct fd_sums, 65536);
 
 static __always_inline int watched_now(void)
@@ -108,23 +107,32 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     return 0;
 }
 
-static __always_inline int keep_path(u64 pointer)
+static __always_inline int keep_arg(u64 arg)
 {
     if (!watched_now())
         return 0;
     u32 tid = bpf_get_current_pid_tgid();
-    pending_paths.update(&tid, &pointer);
+    pending_args.update(&tid, &arg);
     return 0;
+}
+
+/* The argument keep_arg kept at the call's entry, taken; false when there is none. */
+static __always_inline int take_arg(u64 *arg)
+{
+    u32 tid = bpf_get_current_pid_tgid();
+    u64 *kept = pending_args.lookup(&tid);
+    if (!kept)
+        return 0;
+    *arg = *kept;
+    pending_args.delete(&tid);
+    return 1;
 }
 
 static __always_inline int send_path(u32 kind, s64 ret)
 {
-    u32 tid = bpf_get_current_pid_tgid();
-    u64 *pointer = pending_paths.lookup(&tid);
-    if (!pointer)
+    u64 path = 0;
+    if (!take_arg(&path))
         return 0;
-    u64 path = *pointer;
-    pending_paths.delete(&tid);
     struct record *r = start(kind, sizeof(struct record));
     if (!r)
         return 0;
@@ -135,11 +143,11 @@ static __always_inline int send_path(u32 kind, s64 ret)
     return 0;
 }
 
-TRACEPOINT_PROBE(syscalls, sys_enter_openat) { return keep_path((u64)args->filename); }
+TRACEPOINT_PROBE(syscalls, sys_enter_openat) { return keep_arg((u64)args->filename); }
 TRACEPOINT_PROBE(syscalls, sys_exit_openat) { return send_path(OPEN, args->ret); }
-TRACEPOINT_PROBE(syscalls, sys_enter_unlinkat) { return keep_path((u64)args->pathname); }
+TRACEPOINT_PROBE(syscalls, sys_enter_unlinkat) { return keep_arg((u64)args->pathname); }
 TRACEPOINT_PROBE(syscalls, sys_exit_unlinkat) { return send_path(UNLINK, args->ret); }
-TRACEPOINT_PROBE(syscalls, sys_enter_mkdirat) { return keep_path((u64)args->pathname); }
+TRACEPOINT_PROBE(syscalls, sys_enter_mkdirat) { return keep_arg((u64)args->pathname); }
 TRACEPOINT_PROBE(syscalls, sys_exit_mkdirat) { return send_path(MKDIR, args->ret); }
 
 static __always_inline struct fd_sums *sums_of(u32 fd)
@@ -174,24 +182,13 @@ TRACEPOINT_PROBE(syscalls, sys_enter_fchown) { return add_metadata(args->fd, CHO
 TRACEPOINT_PROBE(syscalls, sys_enter_fchmod) { return add_metadata(args->fd, CHMODDED); }
 TRACEPOINT_PROBE(syscalls, sys_enter_utimensat) { return args->filename ? 0 : add_metadata(args->dfd, TOUCHED); }
 
-TRACEPOINT_PROBE(syscalls, sys_enter_close)
-{
-    if (!watched_now())
-        return 0;
-    u32 tid = bpf_get_current_pid_tgid();
-    s64 fd = args->fd;
-    pending_closes.update(&tid, &fd);
-    return 0;
-}
+TRACEPOINT_PROBE(syscalls, sys_enter_close) { return keep_arg(args->fd); }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_close)
 {
-    u32 tid = bpf_get_current_pid_tgid();
-    s64 *pending = pending_closes.lookup(&tid);
-    if (!pending)
+    u64 fd = 0;
+    if (!take_arg(&fd))
         return 0;
-    s64 fd = *pending;
-    pending_closes.delete(&tid);
     struct record *r = start(CLOSE, offsetof(struct record, path));
     if (!r)
         return 0;
