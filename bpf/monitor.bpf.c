@@ -411,8 +411,7 @@ int kprobe__sock_def_readable(struct pt_regs *ctx)
 #if PART(1)
 TRACEPOINT_PROBE(skb, skb_copy_datagram_iovec)
 {
-	u32 pid = bpf_get_current_pid_tgid() >> 32;
-	if ((may_be_daemon(pid) && daemons.lookup(&pid)) || fresh_channels_exist())
+	if (daemon_thread(bpf_get_current_pid_tgid() >> 32) || fresh_channels_exist())
 		copied_datagram((u64)args->skbaddr);
 	return 0;
 }
@@ -471,6 +470,18 @@ static __always_inline void kept_call(struct daemon_thread *self)
 		self->episode.last_call = bpf_ktime_get_ns();
 }
 
+/*
+ * A call, not a read, by a thread without a tag that daemon_call would only
+ * count: not a close that settles the thread's state, and no call it keeps
+ * (a thread serving no one keeps none).
+ */
+static __always_inline int only_counted(const struct ended_call *call, const struct daemon_thread *self)
+{
+	if (self->tag.tag || (call->nr == NR_CLOSE && (self->source || self->completions.answered_count)))
+		return 0;
+	return !call->spec->path_args[0] || call->ret < 0 || self->serving_none;
+}
+
 #if PART(2)
 int tail__daemon_syscall(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -490,7 +501,11 @@ int tail__daemon_syscall(struct bpf_raw_tracepoint_args *ctx)
 		tail_calls.call(ctx, TAIL_DAEMON_READ);
 	else if (self && is_io(call.spec) && !recording_tag(self, &handed))
 		kept_call(self); /* all that tail__daemon_call would do with it */
-	else if (self)
+	else if (self && only_counted(&call, self)) {
+		kept_call(self);
+		if (call.spec->action == SYSCALL_RECORD)
+			count_unattributed();
+	} else if (self)
 		tail_calls.call(ctx, TAIL_DAEMON_CALL);
 	return 0;
 }

@@ -412,12 +412,58 @@ static __always_inline u32 write_length(const struct syscall_spec *spec, const u
 	return iovec_bytes(iov, count);
 }
 
+/*
+ * The sockets of command ends named by a unix socket name, so that a datagram
+ * from any other socket is known to be no command's without hashing its
+ * sender's name (command_datagram). Slots are never freed: a socket that has
+ * gone, or whose memory is another's now, costs the full check, as do all
+ * once more than COMMAND_NAMED_SOCKETS have been seen.
+ */
+#define COMMAND_NAMED_SOCKETS 8
+struct named_command_sockets {
+	u64 count; /* slots taken; more than COMMAND_NAMED_SOCKETS: too many to list */
+	u64 socks[COMMAND_NAMED_SOCKETS];
+};
+BPF_ARRAY(named_command_sockets, struct named_command_sockets, 1);
+
+static __always_inline void list_named_command_socket(const void *sk)
+{
+	u32 zero = 0;
+	struct named_command_sockets *named = named_command_sockets.lookup(&zero);
+	if (!named)
+		return;
+#pragma nounroll
+	for (int i = 0; i < COMMAND_NAMED_SOCKETS; i++)
+		if (named->socks[i] == (u64)sk)
+			return;
+	u64 slot = __sync_fetch_and_add(&named->count, 1);
+	if (slot < COMMAND_NAMED_SOCKETS)
+		named->socks[slot & (COMMAND_NAMED_SOCKETS - 1)] = (u64)sk;
+}
+
+/* Whether `sk` may be a command end named by a unix socket name (list_named_command_socket). */
+static __always_inline int may_be_named_command_socket(const void *sk)
+{
+	u32 zero = 0;
+	struct named_command_sockets *named = named_command_sockets.lookup(&zero);
+	if (!named || named->count > COMMAND_NAMED_SOCKETS)
+		return 1;
+#pragma nounroll
+	for (int i = 0; i < COMMAND_NAMED_SOCKETS; i++)
+		if (named->socks[i] == (u64)sk)
+			return 1;
+	return 0;
+}
+
 /* A command's socket `sk`, as a daemon writing back to it names it (`key`, see channel_of). */
 static __always_inline void remember_command_socket(struct channel_key *key, const void *sk, u32 tag)
 {
 	struct command_end value = { .tag = tag, .inode = socket_inode(sk), .sock = (u64)sk };
-	if (value.inode)
-		command_ends.update(key, &value);
+	if (!value.inode)
+		return;
+	if (key->b == CHANNEL_KEY_UNIX_NAME)
+		list_named_command_socket(sk);
+	command_ends.update(key, &value);
 }
 
 /*

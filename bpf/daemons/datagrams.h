@@ -267,6 +267,8 @@ static __always_inline int noted_sender(const struct datagram_note *note, const 
  */
 static __always_inline void command_datagram(const void *sender, struct task_tag *tag)
 {
+	if (!may_be_named_command_socket(sender))
+		return;
 	struct channel_key key = { .a = unix_socket_name(sender), .b = CHANNEL_KEY_UNIX_NAME };
 	struct command_end *command = key.a ? command_ends.lookup(&key) : NULL;
 	if (command && command->sock == (u64)sender && socket_inode(sender) == command->inode)
