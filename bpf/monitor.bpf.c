@@ -462,24 +462,30 @@ static __always_inline struct task_tag *recording_tag(struct daemon_thread *self
 
 /*
  * A call by a thread without a tag: a worker's job goes on the loop's
- * done-list after its last traced call (pair_completion).
+ * done-list after its last traced call (pair_completion), kept or not.
  */
 static __always_inline void kept_call(struct daemon_thread *self)
 {
-	if (self->episode.count)
+	if (self->episode.count || self->quiet)
 		self->episode.last_call = bpf_ktime_get_ns();
+}
+
+/* Whether a thread without a tag keeps its calls for its reply: one handed work, or one not serving no one. */
+static __always_inline int keeps_calls(const struct daemon_thread *self, int handed)
+{
+	return handed || (!self->serving_none && !quiet_guess(self));
 }
 
 /*
  * A call, not a read, by a thread without a tag that daemon_call would only
  * count: not a close that settles the thread's state, and no call it keeps
- * (a thread serving no one keeps none).
+ * (keeps_calls).
  */
 static __always_inline int only_counted(const struct ended_call *call, const struct daemon_thread *self)
 {
 	if (self->tag.tag || (call->nr == NR_CLOSE && (self->source || self->completions.answered_count)))
 		return 0;
-	return !call->spec->path_args[0] || call->ret < 0 || self->serving_none;
+	return !call->spec->path_args[0] || call->ret < 0 || !keeps_calls(self, 0);
 }
 
 #if PART(2)
@@ -565,7 +571,7 @@ static __always_inline void daemon_call(void *ctx, const struct ended_call *ende
 		if (spec->action != SYSCALL_RECORD)
 			return;
 		count_unattributed();
-		if (spec->path_args[0] && ret >= 0 && (handed || !self->serving_none)) {
+		if (spec->path_args[0] && ret >= 0 && keeps_calls(self, handed)) {
 			syscall_args(ended->regs, call.args);
 			log_call(&self->episode, spec, &call, ret);
 		}
