@@ -81,6 +81,27 @@ static __always_inline struct task_tag daemon_writer(struct daemon_thread *self)
 	return writer;
 }
 
+/*
+ * A write to a socket that holds no channel and is no command's, by a
+ * thread with no tag and no kept calls: a reply for no one. All there is to
+ * do is the reply's bookkeeping (daemon_reply), without the programs that
+ * would find nothing to tag (tail__daemon_tag, tail__write_channel). Returns
+ * whether it was one.
+ */
+static __always_inline int reply_for_none(void *ctx, struct daemon_thread *self, const struct daemon_writing *write,
+					  const struct written_channel *written)
+{
+	if (written->kind != CHANNEL_SOCKET || names_destination(write->spec) || self->g || self->tag.tag ||
+	    self->episode.count)
+		return 0;
+	if (channels.lookup(&written->end.key) || command_ends.lookup(&written->end.key))
+		return 0;
+	struct task_tag none = {};
+	if (daemon_reply(ctx, self, &none, write->args[0], 0) & REPLY_ANSWERS)
+		tail_calls.call(ctx, TAIL_ANSWER_COMPLETION);
+	return 1;
+}
+
 /* What tail__daemon_write hands on to tail__daemon_reply. */
 struct reply_write {
 	struct task_tag writer;
@@ -142,6 +163,8 @@ int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
 	daemon_write(self, written);
 	if (written->kind == CHANNEL_NONE && !names_destination(write.spec))
 		return 0; /* a file, a device, a bad fd: the programs after would find no channel to tag */
+	if (reply_for_none(ctx, self, &write, written))
+		return 0;
 	int wakeup = written->kind == CHANNEL_PIPE || written->kind == CHANNEL_EVENTFD;
 	if (write.spec->io_length == IO_LENGTH_COUNT && self->g && write.length)
 		tail_calls.call(ctx, TAIL_GRPC_WRITE);
@@ -481,11 +504,55 @@ static __always_inline int keeps_calls(const struct daemon_thread *self, int han
  * count: not a close that settles the thread's state, and no call it keeps
  * (keeps_calls).
  */
-static __always_inline int only_counted(const struct ended_call *call, const struct daemon_thread *self)
+static __always_inline int only_counted(const struct ended_call *call, const struct daemon_thread *self, s64 closed)
 {
-	if (self->tag.tag || (call->nr == NR_CLOSE && (self->source || self->completions.answered_count)))
+	if (self->tag.tag)
 		return 0;
+	if (call->nr == NR_CLOSE &&
+	    (self->completions.answered_count || (self->source && !self->g && closed == self->source_fd)))
+		return 0; /* (see daemon_call) */
 	return !call->spec->path_args[0] || call->ret < 0 || !keeps_calls(self, 0);
+}
+
+/*
+ * A call by a thread without a tag that daemon_call would only count,
+ * counted (only_counted). `closed`: the fd a close closed.
+ */
+static __always_inline int counted_call(const struct ended_call *call, struct daemon_thread *self, s64 closed)
+{
+	if (!only_counted(call, self, closed))
+		return 0;
+	kept_call(self);
+	if (call->spec->action == SYSCALL_RECORD)
+		count_unattributed();
+	return 1;
+}
+
+/*
+ * The end of a call by a daemon's thread, with no tag and nothing under way
+ * (no claim to make, no write in flight, no answer to turn from, no read to
+ * take tags off a channel), that would only be counted: counted in sys_exit,
+ * without tail__daemon_syscall. Returns whether it was.
+ */
+static __always_inline int idle_daemon_call(struct bpf_raw_tracepoint_args *ctx, struct daemon_thread *self, long nr,
+					    const struct syscall_spec *spec, s64 ret)
+{
+	if (!self->in_daemon || self->tag.tag || self->claiming || (self->queued && self->queue.answering) ||
+	    (spec->action == SYSCALL_IO_WRITE && self->flight.bytes) || (spec->action == SYSCALL_IO_READ && ret > 0))
+		return 0;
+	if (is_io(spec)) {
+		kept_call(self);
+		return 1;
+	}
+	s64 closed = -1;
+	if (nr == NR_CLOSE) {
+		const struct pt_regs *regs = user_regs(ctx);
+		if (!regs)
+			return 0;
+		closed = (s64)(int)PT_REGS_PARM1_SYSCALL(regs);
+	}
+	struct ended_call call = { .spec = spec, .nr = nr, .ret = ret };
+	return counted_call(&call, self, closed);
 }
 
 #if PART(2)
@@ -507,11 +574,8 @@ int tail__daemon_syscall(struct bpf_raw_tracepoint_args *ctx)
 		tail_calls.call(ctx, TAIL_DAEMON_READ);
 	else if (self && is_io(call.spec) && !recording_tag(self, &handed))
 		kept_call(self); /* all that tail__daemon_call would do with it */
-	else if (self && only_counted(&call, self)) {
-		kept_call(self);
-		if (call.spec->action == SYSCALL_RECORD)
-			count_unattributed();
-	} else if (self)
+	else if (self &&
+		 !counted_call(&call, self, call.nr == NR_CLOSE ? (s64)(int)PT_REGS_PARM1_SYSCALL(call.regs) : -1))
 		tail_calls.call(ctx, TAIL_DAEMON_CALL);
 	return 0;
 }
@@ -530,10 +594,14 @@ int tail__daemon_read(struct bpf_raw_tracepoint_args *ctx)
 	syscall_args(call.regs, args);
 	const struct syscall_spec *spec = call.spec;
 	int peek = spec->io_flags_arg && (spec_arg(args, spec->io_flags_arg) & MSG_PEEK);
-	if (!peek)
-		read_channel(ctx, (s64)(int)args[0], pid, self, capped_bytes(io_bytes(spec, args, call.ret)),
-			     spec->io_length == IO_LENGTH_MMSGHDR ? call.ret : 1, spec, args);
+	int done =
+		!peek && read_channel(ctx, (s64)(int)args[0], pid, self, capped_bytes(io_bytes(spec, args, call.ret)),
+				      spec->io_length == IO_LENGTH_MMSGHDR ? call.ret : 1, spec, args) == READ_FOR_NONE;
 	forget_copied_datagrams();
+	if (done && self) {
+		kept_call(self); /* all that tail__daemon_call would do with a read for no one */
+		return 0;
+	}
 	tail_calls.call(ctx, TAIL_DAEMON_CALL);
 	return 0;
 }
@@ -635,6 +703,9 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	struct task_watch *watch = watch_of((u32)id);
 	if (!watch) {
 		/* Daemons' threads, and while a command's bytes wait for their first daemon, any reader. */
+		struct daemon_thread *self = may_be_daemon(id >> 32) ? this_thread(0) : NULL;
+		if (self && idle_daemon_call(ctx, self, nr, spec, ret))
+			return 0;
 		if (may_be_daemon(id >> 32) || (spec->action == SYSCALL_IO_READ && ret > 0 && fresh_channels_exist()))
 			tail_calls.call(ctx, TAIL_DAEMON_SYSCALL);
 		return 0;

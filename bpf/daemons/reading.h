@@ -346,6 +346,24 @@ int tail__answer_completion(struct bpf_raw_tracepoint_args *ctx)
 #endif
 
 /*
+ * A daemon thread (not a goroutine's) read a request off a connection that
+ * holds no channel: one for no one. What take_read and the hand-off queued
+ * for it (tail__queue_handoffs) make of a read that took nothing, in one go.
+ */
+static __always_inline void read_for_none(struct daemon_thread *self, u32 pid)
+{
+	self->queued = 0;
+	self->requests += 1;
+	self->serving_none = 1;
+	__builtin_memset(&self->tag, 0, sizeof(self->tag));
+	queue_read_handoffs(pid, NULL, 0, 0);
+}
+
+/* read_channel's outcomes when it returns: the call goes on (tail__daemon_call), or is done with (read_for_none). */
+#define READ_GOES_ON 0
+#define READ_FOR_NONE 1
+
+/*
  * A read of `bytes` by a task outside the tree takes the tags of the
  * segments it read off the channel, and hands them on to tail__daemon_taken
  * (in reading_heap), which acts on them: two programs, so that the ways
@@ -353,16 +371,17 @@ int tail__answer_completion(struct bpf_raw_tracepoint_args *ctx)
  * the reader's state, NULL outside daemons (see daemon_thread). `messages`:
  * how many datagrams the read took (recvmmsg takes several), 1 for others.
  * `spec` and `args`: the call's, where a UDP read finds its sender. Returns
- * only when there is nothing to act on, or the hand-on failed.
+ * only when there is nothing to act on, or the hand-on failed: READ_FOR_NONE
+ * when the read was a request for no one, and is done with.
  */
-static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daemon_thread *self, u32 bytes,
-					 u32 messages, const struct syscall_spec *spec, const u64 *args)
+static __always_inline int read_channel(void *ctx, s64 fd, u32 pid, struct daemon_thread *self, u32 bytes, u32 messages,
+					const struct syscall_spec *spec, const u64 *args)
 {
 	int daemon = self != NULL;
 	struct channel_end found = {};
 	enum channel_kind kind = channel_of(fd, CHANNEL_READER, NULL, &found);
 	if (kind == CHANNEL_NONE)
-		return;
+		return READ_GOES_ON;
 	struct channel_key key = found.key;
 	u64 inode = found.inode, end = found.end, file = found.file, sock = found.sock;
 	struct channel *channel = channels.lookup(&key);
@@ -374,11 +393,11 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 		channel = NULL;
 	}
 	if (!channel && !daemon)
-		return; /* nothing for a watched command, read by a task that works for none */
+		return READ_GOES_ON; /* nothing for a watched command, read by a task that works for none */
 	u32 zero = 0;
 	struct taken_segments *reading = reading_heap.lookup(&zero);
 	if (!reading)
-		return;
+		return READ_GOES_ON;
 	if (daemon && (kind == CHANNEL_EVENTFD || (channel && channel->writer_pid == pid))) {
 		struct wakeup_read *read = wakeup_heap.lookup(&zero);
 		if (read) {
@@ -386,13 +405,17 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 			read->file = file;
 			tail_calls.call(ctx, TAIL_READ_WAKEUP);
 		}
-		return;
+		return READ_GOES_ON;
 	}
 	if (!self)
 		self = this_thread(0); /* a Go program's thread has one before its process is a daemon */
 	if (self) {
 		self->episode.count = 0; /* a new request: what came before was for someone else */
 		self->completions.read_since = 1;
+	}
+	if (!channel && daemon && self && !self->g && !self->scheduling) {
+		read_for_none(self, pid);
+		return READ_FOR_NONE;
 	}
 	u64 g = self ? self->g : 0;
 	struct go_key goroutine = { .pid = pid, .g = g };
@@ -451,6 +474,7 @@ static __always_inline void read_channel(void *ctx, s64 fd, u32 pid, struct daem
 	reading->inode = inode;
 	reading->key = key;
 	tail_calls.call(ctx, TAIL_DAEMON_TAKEN);
+	return READ_GOES_ON;
 }
 
 /*
