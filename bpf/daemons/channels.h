@@ -413,46 +413,38 @@ static __always_inline u32 write_length(const struct syscall_spec *spec, const u
 }
 
 /*
- * The sockets of command ends named by a unix socket name, so that a datagram
- * from any other socket is known to be no command's without hashing its
- * sender's name (command_datagram). Slots are never freed: a socket that has
- * gone, or whose memory is another's now, costs the full check, as do all
- * once more than COMMAND_NAMED_SOCKETS have been seen.
+ * The sockets of command ends named by a unix socket name, as a filter: a
+ * datagram from a socket whose slot is empty is no command's, known without
+ * hashing its sender's name (command_datagram). A socket marks its slot and
+ * nothing clears one, so two CPUs marking at once lose nothing; a slot
+ * another socket marked, or one that has gone, costs the full check.
  */
-#define COMMAND_NAMED_SOCKETS 8
+#define COMMAND_SOCKET_SLOTS 256
 struct named_command_sockets {
-	u64 count; /* slots taken; more than COMMAND_NAMED_SOCKETS: too many to list */
-	u64 socks[COMMAND_NAMED_SOCKETS];
+	u8 marked[COMMAND_SOCKET_SLOTS];
 };
 BPF_ARRAY(named_command_sockets, struct named_command_sockets, 1);
 
-static __always_inline void list_named_command_socket(const void *sk)
+static __always_inline u32 command_socket_slot(const void *sk)
+{
+	u64 address = (u64)sk;
+	return (address >> 6 ^ address >> 14) & (COMMAND_SOCKET_SLOTS - 1);
+}
+
+static __always_inline void mark_named_command_socket(const void *sk)
 {
 	u32 zero = 0;
 	struct named_command_sockets *named = named_command_sockets.lookup(&zero);
-	if (!named)
-		return;
-#pragma nounroll
-	for (int i = 0; i < COMMAND_NAMED_SOCKETS; i++)
-		if (named->socks[i] == (u64)sk)
-			return;
-	u64 slot = __sync_fetch_and_add(&named->count, 1);
-	if (slot < COMMAND_NAMED_SOCKETS)
-		named->socks[slot & (COMMAND_NAMED_SOCKETS - 1)] = (u64)sk;
+	if (named)
+		named->marked[command_socket_slot(sk)] = 1;
 }
 
-/* Whether `sk` may be a command end named by a unix socket name (list_named_command_socket). */
+/* Whether `sk` may be a command end named by a unix socket name (mark_named_command_socket). */
 static __always_inline int may_be_named_command_socket(const void *sk)
 {
 	u32 zero = 0;
 	struct named_command_sockets *named = named_command_sockets.lookup(&zero);
-	if (!named || named->count > COMMAND_NAMED_SOCKETS)
-		return 1;
-#pragma nounroll
-	for (int i = 0; i < COMMAND_NAMED_SOCKETS; i++)
-		if (named->socks[i] == (u64)sk)
-			return 1;
-	return 0;
+	return !named || named->marked[command_socket_slot(sk)];
 }
 
 /* A command's socket `sk`, as a daemon writing back to it names it (`key`, see channel_of). */
@@ -462,7 +454,7 @@ static __always_inline void remember_command_socket(struct channel_key *key, con
 	if (!value.inode)
 		return;
 	if (key->b == CHANNEL_KEY_UNIX_NAME)
-		list_named_command_socket(sk);
+		mark_named_command_socket(sk);
 	command_ends.update(key, &value);
 }
 
