@@ -82,24 +82,42 @@ static __always_inline struct task_tag daemon_writer(struct daemon_thread *self)
 }
 
 /*
- * A write to a socket that holds no channel and is no command's, by a
- * thread with no tag and no kept calls: a reply for no one. All there is to
- * do is the reply's bookkeeping (daemon_reply), without the programs that
- * would find nothing to tag (tail__daemon_tag, tail__write_channel). Returns
- * whether it was one.
+ * A write to a socket (`kind`, `key`: where it goes) that holds no channel
+ * and is no command's, by a thread with no tag and no kept calls: a reply
+ * for no one. All there is to do is the reply's bookkeeping (daemon_reply),
+ * without the programs that would find nothing to tag (tail__daemon_tag,
+ * tail__write_channel). Returns whether it was one.
  */
 static __always_inline int reply_for_none(void *ctx, struct daemon_thread *self, const struct daemon_writing *write,
-					  const struct written_channel *written)
+					  enum channel_kind kind, const struct channel_key *key)
 {
-	if (written->kind != CHANNEL_SOCKET || names_destination(write->spec) || self->g || self->tag.tag ||
-	    self->episode.count)
+	if (kind != CHANNEL_SOCKET || self->g || self->tag.tag || self->episode.count)
 		return 0;
-	if (channels.lookup(&written->end.key) || command_ends.lookup(&written->end.key))
+	if (channels.lookup(key) || command_ends.lookup(key))
 		return 0;
 	struct task_tag none = {};
 	if (daemon_reply(ctx, self, &none, write->args[0], 0) & REPLY_ANSWERS)
 		tail_calls.call(ctx, TAIL_ANSWER_COMPLETION);
 	return 1;
+}
+
+/*
+ * A datagram sent to a named destination (sendto, sendmsg), by a thread
+ * with nothing a write could turn it from (no requests read ahead): a reply
+ * for no one when its destination is (reply_for_none). Its channel is found
+ * once, from the destination. Returns whether it was one.
+ */
+static __always_inline int sent_for_none(void *ctx, struct daemon_thread *self, const struct daemon_writing *write)
+{
+	if (!names_destination(write->spec) || write->spec->io_length == IO_LENGTH_MMSGHDR || self->queued ||
+	    self->tag.tag || self->episode.count)
+		return 0;
+	struct destination to = write_destination(write->spec, write->args);
+	if (!to.sockaddr)
+		return 0;
+	struct channel_end found = {};
+	enum channel_kind kind = channel_of(write->args[0], CHANNEL_WRITER, &to, &found);
+	return reply_for_none(ctx, self, write, kind, &found.key);
 }
 
 /* What tail__daemon_write hands on to tail__daemon_reply. */
@@ -154,16 +172,18 @@ int tail__daemon_write(struct bpf_raw_tracepoint_args *ctx)
 	struct described_write *described = described_heap.lookup(&zero);
 	if (!described)
 		return 0;
-	struct written_channel *written = &described->channel;
-	__builtin_memset(&written->end, 0, sizeof(written->end));
-	written->kind = channel_of(write.args[0], CHANNEL_WRITER, NULL, &written->end);
 	struct daemon_thread *self = write.self;
 	if (self->claiming)
 		claim_handoff(self, write.pid);
+	if (sent_for_none(ctx, self, &write))
+		return 0;
+	struct written_channel *written = &described->channel;
+	__builtin_memset(&written->end, 0, sizeof(written->end));
+	written->kind = channel_of(write.args[0], CHANNEL_WRITER, NULL, &written->end);
 	daemon_write(self, written);
 	if (written->kind == CHANNEL_NONE && !names_destination(write.spec))
 		return 0; /* a file, a device, a bad fd: the programs after would find no channel to tag */
-	if (reply_for_none(ctx, self, &write, written))
+	if (!names_destination(write.spec) && reply_for_none(ctx, self, &write, written->kind, &written->end.key))
 		return 0;
 	int wakeup = written->kind == CHANNEL_PIPE || written->kind == CHANNEL_EVENTFD;
 	if (write.spec->io_length == IO_LENGTH_COUNT && self->g && write.length)

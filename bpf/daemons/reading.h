@@ -346,9 +346,10 @@ int tail__answer_completion(struct bpf_raw_tracepoint_args *ctx)
 #endif
 
 /*
- * A daemon thread (not a goroutine's) read a request off a connection that
- * holds no channel: one for no one. What take_read and the hand-off queued
- * for it (tail__queue_handoffs) make of a read that took nothing, in one go.
+ * A daemon thread (not a goroutine's) read a request for no one: off a
+ * connection that holds no channel, bytes of unknown order, or a datagram
+ * with no command's note. What take_read and the hand-off queued for it
+ * (tail__queue_handoffs) make of such a read, in one go.
  */
 static __always_inline void read_for_none(struct daemon_thread *self, u32 pid)
 {
@@ -413,21 +414,19 @@ static __always_inline int read_channel(void *ctx, s64 fd, u32 pid, struct daemo
 		self->episode.count = 0; /* a new request: what came before was for someone else */
 		self->completions.read_since = 1;
 	}
-	if (!channel && daemon && self && !self->g && !self->scheduling) {
-		read_for_none(self, pid);
-		return READ_FOR_NONE;
-	}
 	u64 g = self ? self->g : 0;
 	struct go_key goroutine = { .pid = pid, .g = g };
 	int count = 0;
 	int continues = 0;
+	int shared = 0;
 	reading->by_reply = 0;
 	if (channel) {
 		if (g)
 			grpc_read(&goroutine, &key);
 		continues = channel->started;
 		u32 left = 0;
-		if (shared_channel(&key)) {
+		shared = shared_channel(&key);
+		if (shared) {
 			/* (UDP copies most datagrams out without the tracepoint: the reader is told the sender.) */
 			u32 sender = 0;
 			if (key.b & CHANNEL_KEY_UDP && messages == 1 && channel->messages) {
@@ -465,6 +464,13 @@ static __always_inline int read_channel(void *ctx, s64 fd, u32 pid, struct daemo
 			channel->daemon_reads = 1;
 			count_fresh(channel, 0);
 		}
+	}
+	/* Nothing for a command: bytes of unknown order, or no channel, or a datagram for no one. */
+	int none = count == 0 || count == -1 ||
+		   (shared && count == 1 && !reading->tags[0].tag && !reading->tags[0].also_tag && !reading->by_reply);
+	if (none && daemon && self && !g && !self->scheduling && !continues && (count <= 0 || !self->queued)) {
+		read_for_none(self, pid);
+		return READ_FOR_NONE;
 	}
 	reading->count = count;
 	reading->continues = continues;

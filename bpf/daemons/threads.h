@@ -121,12 +121,13 @@ BPF_ARRAY(empty_handoff_queue, struct handoff_queue, 1); /* never written: a new
  * one is quiet: its job is for no one, and its calls need not be kept for
  * its reply (quiet_guess). Workers take jobs about in the order their
  * requests were read, so a command's request has been taken once this many
- * claims have been made since it was read: as many as the queue holds, for
- * the jobs ahead of it, and as many again for the workers that claim before
- * they take their job. A job that waits longer loses its calls (a miss,
- * never another's credit).
+ * claims have been made since it was read. A worker claims up to twice a
+ * job (as the write that ended its last one returns, and again when a
+ * wake-up hands it the next), so these are at least 32 jobs: four times
+ * what the queue holds. A job that waits longer loses its calls (a miss,
+ * counted unattributed, never another's credit).
  */
-#define QUIET_AFTER_CLAIMS (4 * HANDOFF_QUEUE)
+#define QUIET_AFTER_CLAIMS (8 * HANDOFF_QUEUE)
 
 /* Command requests read into hand-off queues, ever: a quiet worker is quiet until one more is read. */
 BPF_ARRAY(tagged_requests, u64, 1);
