@@ -505,18 +505,18 @@ static __always_inline struct task_tag *recording_tag(struct daemon_thread *self
 
 /*
  * A call by a thread without a tag: a worker's job goes on the loop's
- * done-list after its last traced call (pair_completion), kept or not.
+ * done-list after its last traced call (pair_completion).
  */
 static __always_inline void kept_call(struct daemon_thread *self)
 {
-	if (self->episode.count || self->quiet)
+	if (self->episode.count)
 		self->episode.last_call = bpf_ktime_get_ns();
 }
 
 /* Whether a thread without a tag keeps its calls for its reply: one handed work, or one not serving no one. */
 static __always_inline int keeps_calls(const struct daemon_thread *self, int handed)
 {
-	return handed || (!self->serving_none && !quiet_guess(self));
+	return handed || !self->serving_none;
 }
 
 /*

@@ -105,7 +105,6 @@ static __always_inline void read_wakeup(void *ctx, struct channel *channel, stru
 		 */
 		self->tag = reading->handed;
 		self->serving_none = 0;
-		self->quiet = 0;
 		self->handed = 1;
 		self->source = 0;
 	}

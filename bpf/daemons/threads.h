@@ -48,8 +48,7 @@ struct daemon_thread {
 	u32 source_closed; /* it closed that fd: a wake-up may end its work for the command (take_handoff) */
 	u32 claiming;	   /* a worker to start new work: it takes the oldest hand-off as it does (claim_handoff) */
 	u32 requests;	   /* requests it read itself, off a connection: a thread that reads them claims none */
-	u32 quiet;	   /* its last claim found no command's request waiting (quiet_guess) */
-	u64 quiet_since;   /* command requests read (tagged_requests) as it claimed */
+	u32 _pad;
 	struct request_queue queue;
 	struct pending_completions completions; /* workers' completions it read, and the ones it made */
 	struct episode episode;			/* episode.count 0: no calls kept since its last request */
@@ -109,45 +108,10 @@ struct queued_handoff {
 struct handoff_queue {
 	u64 head; /* the oldest not claimed */
 	u64 tail;
-	u64 claims;	 /* claims ever made (claim_handoff) */
-	u64 quiet_after; /* claims after which no command's request read so far is waiting for a worker */
 	struct queued_handoff slots[HANDOFF_QUEUE];
 };
 BPF_TABLE("lru_hash", u32, struct handoff_queue, handoff_queues, DAEMON_MAX); /* pid -> its hand-offs */
 BPF_ARRAY(empty_handoff_queue, struct handoff_queue, 1); /* never written: a new queue's first value */
-
-/*
- * A worker that claims a job while no command's request can be waiting for
- * one is quiet: its job is for no one, and its calls need not be kept for
- * its reply (quiet_guess). Workers take jobs about in the order their
- * requests were read, so a command's request has been taken once this many
- * claims have been made since it was read. A worker claims up to twice a
- * job (as the write that ended its last one returns, and again when a
- * wake-up hands it the next), so these are at least 32 jobs: four times
- * what the queue holds. A job that waits longer loses its calls (a miss,
- * counted unattributed, never another's credit).
- */
-#define QUIET_AFTER_CLAIMS (8 * HANDOFF_QUEUE)
-
-/* Command requests read into hand-off queues, ever: a quiet worker is quiet until one more is read. */
-BPF_ARRAY(tagged_requests, u64, 1);
-
-static __always_inline u64 tagged_requests_read(void)
-{
-	u32 zero = 0;
-	u64 *count = tagged_requests.lookup(&zero);
-	return count ? *count : 0;
-}
-
-/*
- * Whether the thread's calls need not be kept: its claim found no command's
- * request waiting (claim_handoff), and none has been read since. (A request
- * read after the claim may be the job the worker takes next.)
- */
-static __always_inline int quiet_guess(const struct daemon_thread *self)
-{
-	return self->quiet && tagged_requests_read() == self->quiet_since;
-}
 
 /*
  * What was handed to the current thread, taken into its state: when it is
@@ -181,7 +145,6 @@ static __always_inline void take_handoff(struct daemon_thread *self, int woken)
 		self->source_closed = 0;
 		self->tag = handed.tag;
 		self->serving_none = 0; /* handed work: its reply decides whose */
-		self->quiet = 0;
 		self->handed = 1;
 		self->source = 0;
 		self->claiming = !self->g && !self->requests;
@@ -231,7 +194,7 @@ static __always_inline void queue_read_handoffs(u32 pid, const struct task_tag *
 		return;
 	}
 	u64 tail = queue->tail;
-	u32 first = continues ? 1 : 0, tagged = 0;
+	u32 first = continues ? 1 : 0;
 #pragma nounroll
 	for (u32 i = 0; i < CHANNEL_SEGMENTS; i++) {
 		if (i < first || i >= count)
@@ -242,16 +205,8 @@ static __always_inline void queue_read_handoffs(u32 pid, const struct task_tag *
 		slot->tag.attribution = (taken[i].attribution & ATTRIBUTION_AMBIGUOUS) | ATTRIBUTION_WOKEN;
 		slot->time = now;
 		tail += 1;
-		tagged |= taken[i].tag != 0;
 	}
 	queue->tail = tail;
-	if (tagged) {
-		queue->quiet_after = queue->claims + QUIET_AFTER_CLAIMS;
-		u32 zero = 0;
-		u64 *read = tagged_requests.lookup(&zero);
-		if (read)
-			__sync_fetch_and_add(read, 1);
-	}
 	if (tail - queue->head > HANDOFF_QUEUE)
 		queue->head = tail - HANDOFF_QUEUE; /* the oldest go */
 }
@@ -264,14 +219,9 @@ static __always_inline void queue_read_handoffs(u32 pid, const struct task_tag *
 static __always_inline void claim_handoff(struct daemon_thread *self, u32 pid)
 {
 	self->claiming = 0;
-	self->quiet = 0;
-	/* (Counted before the queue is read: a request read meanwhile then ends the quiet.) */
-	self->quiet_since = tagged_requests_read();
 	struct handoff_queue *queue = handoff_queues.lookup(&pid);
 	if (!queue)
 		return;
-	queue->claims += 1;
-	self->quiet = queue->claims > queue->quiet_after;
 	u64 now = bpf_ktime_get_ns();
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < HANDOFF_QUEUE; i++) {
