@@ -209,7 +209,8 @@ enum tail_call {
 /* Indexes of the config array, set by user space. */
 enum config_index {
 	CONFIG_SHELL_ROOT = 0, /* --pid: the root, whose children each start a command; 0 otherwise */
-	CONFIG_MAX = 1,
+	CONFIG_FORGOTTEN_WORK = 1, /* channels user space deleted while they held work (see daemons/quiet.h) */
+	CONFIG_MAX = 2,
 };
 
 /* The fcntl commands that make a descriptor or set close-on-exec (F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC). */
@@ -309,8 +310,10 @@ struct channel {
 	__u64 in_flight;    /* writes queued while unsynced whose message may not be in the socket yet */
 	__u32 local;	    /* a wake-up: its writer and a reader are threads of one daemon process */
 	__u32 _pad;
+	__u64 holds_work;   /* it holds a segment that matters for quiet spells (see daemons/quiet.h) */
+	__u64 epoch;	    /* the quiet spells' epoch it was made in */
 };
-_Static_assert(sizeof(struct channel) == CHANNEL_SEGMENTS * 32 + 72, "channel layout");
+_Static_assert(sizeof(struct channel) == CHANNEL_SEGMENTS * 32 + 88, "channel layout");
 
 /* The first read of a tagged channel by a process outside the tree. */
 struct peer_event {

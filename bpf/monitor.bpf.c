@@ -93,7 +93,8 @@ static __always_inline int reply_for_none(void *ctx, struct daemon_thread *self,
 {
 	if (kind != CHANNEL_SOCKET || self->g || self->tag.tag || self->episode.count)
 		return 0;
-	if (channels.lookup(key) || command_ends.lookup(key))
+	struct channel *channel = channels.lookup(key);
+	if ((channel && !channel_is_stale(channel)) || command_ends.lookup(key))
 		return 0;
 	struct task_tag none = {};
 	if (daemon_reply(ctx, self, &none, write->args[0], 0) & REPLY_ANSWERS)
@@ -346,6 +347,21 @@ int tail__daemon_reply(struct bpf_raw_tracepoint_args *ctx)
 #endif
 
 /*
+ * A daemon thread's call that is followed: a thread that slept through a
+ * quiet spell starts afresh, and a tagged thread's call keeps its
+ * command's work going (quiet.h).
+ */
+static __always_inline void follow_thread(struct daemon_thread *self)
+{
+	if (self->slept) {
+		wake_thread(self);
+		forget_copied_datagrams();
+	}
+	if (self->tag.tag)
+		work_goes_on();
+}
+
+/*
  * The syscall hooks are raw tracepoints: they get the saved user registers
  * and the number (or return value) as they are, where the raw_syscalls
  * tracepoints would first copy every call's arguments into a trace record.
@@ -362,6 +378,11 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	struct task_watch *watch = watch_of(tid);
 	if (!watch) {
 		/* A daemon thread's write tags the channel before the reader can wake (the tail looks it up). */
+		struct daemon_thread *self = may_be_daemon(id >> 32) ? this_thread(0) : NULL;
+		if (self && sleeps(self))
+			return 0;
+		if (self)
+			follow_thread(self);
 		if (may_be_daemon(id >> 32))
 			tail_calls.call(ctx, TAIL_DAEMON_WRITE);
 		return 0;
@@ -454,7 +475,12 @@ int kprobe__sock_def_readable(struct pt_regs *ctx)
 #if PART(1)
 TRACEPOINT_PROBE(skb, skb_copy_datagram_iovec)
 {
-	if (daemon_thread(bpf_get_current_pid_tgid() >> 32) || fresh_channels_exist())
+	struct daemon_thread *self = daemon_thread(bpf_get_current_pid_tgid() >> 32);
+	if (self && sleeps(self))
+		return 0;
+	if (self)
+		follow_thread(self);
+	if (self || fresh_channels_exist())
 		copied_datagram((u64)args->skbaddr);
 	return 0;
 }
@@ -707,7 +733,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 		int futex = nr == NR_FUTEX && may_be_daemon(bpf_get_current_pid_tgid() >> 32);
 		struct daemon_thread *self = futex ? this_thread(0) : NULL;
 		const struct pt_regs *regs = self ? user_regs(ctx) : NULL;
-		if (!regs || !futex_waited(regs))
+		if (!regs || !futex_waited(regs) || sleeps(self))
 			return 0;
 		/*
 		 * A wait is no call after a worker put its job on the loop's list:
@@ -724,6 +750,13 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	if (!watch) {
 		/* Daemons' threads, and while a command's bytes wait for their first daemon, any reader. */
 		struct daemon_thread *self = may_be_daemon(id >> 32) ? this_thread(0) : NULL;
+		if (self && sleeps(self)) {
+			if (spec->action == SYSCALL_RECORD)
+				count_unattributed();
+			return 0;
+		}
+		if (self)
+			follow_thread(self);
 		if (self && idle_daemon_call(ctx, self, nr, spec, ret))
 			return 0;
 		if (may_be_daemon(id >> 32) || (spec->action == SYSCALL_IO_READ && ret > 0 && fresh_channels_exist()))

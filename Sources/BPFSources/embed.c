@@ -53,6 +53,11 @@ static const char daemons_grpc_h[] = {
 	, 0
 };
 
+static const char daemons_quiet_h[] = {
+#embed "../../bpf/daemons/quiet.h"
+	, 0
+};
+
 static const char daemons_reading_h[] = {
 #embed "../../bpf/daemons/reading.h"
 	, 0
@@ -109,6 +114,7 @@ static const struct bpf_source_file files[] = {
 	{ "daemons/futex.h", daemons_futex_h },
 	{ "daemons/go.h", daemons_go_h },
 	{ "daemons/grpc.h", daemons_grpc_h },
+	{ "daemons/quiet.h", daemons_quiet_h },
 	{ "daemons/reading.h", daemons_reading_h },
 	{ "daemons/threads.h", daemons_threads_h },
 	{ "lib/common.h", lib_common_h },

@@ -31,6 +31,10 @@ enum KernelFeatures {
     /// Used where present; perf buffers stand in for it.
     static let ringBuffer = Feature(name: "the BPF ring buffer", since: "5.8") { mapType(BPF_MAP_TYPE_RINGBUF) }
 
+    /// Atomic compare-and-exchange, which quiet spells count channels with
+    /// (bpf/daemons/quiet.h); without it daemons are followed in full.
+    static let atomicFetch = Feature(name: "BPF atomic fetch operations", since: "5.12") { compareExchange() }
+
     /// Per-thread state in task storage, read through the BTF task helpers;
     /// hashes by tid and plain reads stand in for them.
     static let taskStorage: [Feature] = [
@@ -57,9 +61,6 @@ enum KernelFeatures {
 
     /// A four-pass loop: verifiers before 5.3 refuse any jump backwards.
     private static func boundedLoops() -> Bool {
-        func instruction(_ code: Int32, dst: UInt8 = 0, off: Int16 = 0, imm: Int32 = 0) -> bpf_insn {
-            bpf_insn(code: UInt8(code), dst_reg: dst, src_reg: 0, off: off, imm: imm)
-        }
         let program = [
             instruction(BPF_ALU64 | BPF_MOV | BPF_K, dst: 1),  // r1 = 0
             instruction(BPF_ALU64 | BPF_ADD | BPF_K, dst: 1, imm: 1),  // r1 += 1
@@ -67,6 +68,34 @@ enum KernelFeatures {
             instruction(BPF_ALU64 | BPF_MOV | BPF_K),  // r0 = 0
             instruction(BPF_JMP | BPF_EXIT),
         ]
+        return loads(program)
+    }
+
+    /// A compare-and-exchange on the stack: verifiers before 5.12 refuse any atomic but an add.
+    private static func compareExchange() -> Bool {
+        let program = [
+            instruction(BPF_ALU64 | BPF_MOV | BPF_K, dst: 1),  // r1 = 0
+            instruction(BPF_STX | BPF_MEM | BPF_DW, dst: 10, src: 1, off: -8),  // *(u64 *)(r10 - 8) = r1
+            instruction(BPF_ALU64 | BPF_MOV | BPF_K),  // r0 = 0
+            instruction(BPF_ALU64 | BPF_MOV | BPF_K, dst: 1, imm: 1),  // r1 = 1
+            // r0 = cmpxchg((u64 *)(r10 - 8), r0, r1)
+            instruction(BPF_STX | BPF_ATOMIC | BPF_DW, dst: 10, src: 1, off: -8, imm: BPF_CMPXCHG),
+            instruction(BPF_ALU64 | BPF_MOV | BPF_K),  // r0 = 0
+            instruction(BPF_JMP | BPF_EXIT),
+        ]
+        return loads(program)
+    }
+
+    private static func instruction(_ code: Int32, dst: UInt8 = 0, src: UInt8 = 0, off: Int16 = 0, imm: Int32 = 0)
+        -> bpf_insn
+    {
+        var insn = bpf_insn(code: UInt8(code), dst_reg: dst, src_reg: 0, off: off, imm: imm)
+        insn.src_reg = src
+        return insn
+    }
+
+    /// Whether a socket filter program loads; one refused for another reason than EINVAL counts as loaded.
+    private static func loads(_ program: [bpf_insn]) -> Bool {
         let fd = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, nil, "GPL", program, program.count, nil)
         guard fd >= 0 else { return errno != EINVAL }
         close(fd)

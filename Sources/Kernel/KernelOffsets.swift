@@ -25,6 +25,7 @@ public struct KernelOffsets: Sendable {
         "sock.sk_receive_queue", "sk_buff_head.qlen", "sk_buff_head.prev", "sk_buff.prev", "sk_buff.sk", "sock.sk_type",
         "file.f_path", "path.dentry", "dentry.d_name", "qstr.name", "eventfd_ctx.count",
         "unix_sock.addr", "unix_address.len", "unix_address.name", "udp_sock.reader_queue",
+        "sock.sk_peer_pid", "pid.numbers",
     ]
 
     /// Byte offsets keyed by `struct.field`.

@@ -48,6 +48,8 @@ public struct ProgramText: Sendable {
     public var taskState = TaskStateKind.storage
     /// bpf_probe_read_kernel and _user (Linux 5.5); else bpf_probe_read for both.
     public var probeReadSplit = true
+    /// Atomic fetch operations (Linux 5.12), which quiet spells need (bpf/daemons/quiet.h).
+    public var atomicFetch = true
     public var ringBufferPages = 8192
     public var watchMax = 65_536
     /// Records per CPU between forced wake-ups of the reader, which otherwise
@@ -85,6 +87,7 @@ public struct ProgramText: Sendable {
             "#define FORK_PROBE_KPROBE \(forkProbe == .kprobe ? 1 : 0)",
             "#define EVENTS_PERF \(buffer == .perf ? 1 : 0)",
             "#define PROBE_READ_SPLIT \(probeReadSplit ? 1 : 0)",
+            "#define ATOMIC_FETCH \(atomicFetch ? 1 : 0)",
             "#define TASK_STORAGE \(taskState == .storage ? 1 : 0)",
             "#define RINGBUF_PAGES \(ringBufferPages)",
             "#define WATCH_MAX \(watchMax)",

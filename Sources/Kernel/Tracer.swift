@@ -66,6 +66,7 @@ public final class Tracer {
         text.buffer = buffer
         text.taskState = taskState
         text.probeReadSplit = KernelFeatures.splitProbeRead.present()
+        text.atomicFetch = KernelFeatures.atomicFetch.present()
         text.ringBufferPages = limits.ringBufferPages
         text.wakeupEvery = ProgramText.wakeupEvery(
             bufferPages: limits.ringBufferPages, cpus: CPUs.listed("online").count)
@@ -200,12 +201,12 @@ public final class Tracer {
     /// Compiles the program for `forkProbe` and passes every function through
     /// the verifier without attaching: proves a probe type we cannot attach
     /// here, and (`exitHasGroupDead` false, `dataReadyProbe`, `buffer`,
-    /// `taskState`, `probeReadSplit`) the fallbacks of older kernels.
+    /// `taskState`, `probeReadSplit`, `atomicFetch`) the fallbacks of older kernels.
     /// `parts` are the parts of the programs compiled (SplitCompile).
     public static func verify(
         forkProbe: ForkProbe, exitHasGroupDead: Bool? = nil, dataReadyProbe: DataReadyProbe? = nil,
         buffer: EventBufferKind = .ring, taskState: TaskStateKind = .storage, probeReadSplit: Bool = true,
-        parts: Set<Int> = [1, 2]
+        atomicFetch: Bool = true, parts: Set<Int> = [1, 2]
     ) throws -> [String] {
         try Preflight.requireRoot()
         try Preflight.requireTracefs()
@@ -216,6 +217,7 @@ public final class Tracer {
         text.buffer = buffer
         text.taskState = taskState
         text.probeReadSplit = probeReadSplit
+        text.atomicFetch = atomicFetch
         text.parts = parts
         let module = try BPFModule(text: text.source)
         try module.loadAll()
@@ -255,17 +257,30 @@ public final class Tracer {
         var value = UInt32(bitPattern: tag)
         var one: UInt32 = 1
         _ = bpf_update_elem(retiredFD, &value, &one, 0)
-        deleteEntries(channelsFD, key: channel_key.self, value: channel.self) { channel in
+        let channels = deleteEntries(channelsFD, key: channel_key.self, value: channel.self) { channel in
             withUnsafeBytes(of: channel.segments) { Array($0.bindMemory(to: channel_segment.self)) }
                 .contains { $0.tag == value || $0.also_tag == value }
         }
         deleteEntries(commandEndsFD, key: channel_key.self, value: command_end.self) { $0.tag == value }
+        // The channels that held work leave the kernel's count of them (bpf/daemons/quiet.h).
+        let held = channels.filter { $0.holds_work != 0 }.count
+        if held > 0 {
+            forgottenWork &+= UInt32(held)
+            var key = CONFIG_FORGOTTEN_WORK.rawValue
+            _ = bpf_update_elem(configFD, &key, &forgottenWork, 0)
+        }
     }
 
+    /// Channels deleted while they held work, as CONFIG_FORGOTTEN_WORK holds it.
+    private var forgottenWork: UInt32 = 0
+
+    /// Deletes the entries that match; returns them.
+    @discardableResult
     private func deleteEntries<Key, Value>(
         _ fd: Int32, key: Key.Type, value: Value.Type, where matches: (Value) -> Bool
-    ) {
+    ) -> [Value] {
         var stale: [UnsafeMutableRawPointer] = []
+        var deleted: [Value] = []
         let keySize = MemoryLayout<Key>.size
         var current = UnsafeMutableRawPointer.allocate(byteCount: keySize, alignment: 8)
         var next = UnsafeMutableRawPointer.allocate(byteCount: keySize, alignment: 8)
@@ -283,10 +298,12 @@ public final class Tracer {
                 let copy = UnsafeMutableRawPointer.allocate(byteCount: keySize, alignment: 8)
                 copy.copyMemory(from: next, byteCount: keySize)
                 stale.append(copy)
+                deleted.append(entry.load(as: Value.self))
             }
             swap(&current, &next)
         }
         for key in stale { _ = bpf_delete_elem(fd, key) }
+        return deleted
     }
 
     /// Follows goroutines in `pid`'s executable when it is a Go program:

@@ -8,12 +8,13 @@ extension IntegrationTests {
     /// compile and pass the verifier, so that it works where kprobes exist:
     /// kernels older than this one, whose exit tracepoint has no `group_dead`
     /// and which have no `sock:sk_data_ready` tracepoint, nor the ring buffer,
-    /// task storage and the BTF task helpers, nor (before 5.5) the split
-    /// user and kernel probe reads: the programs that 5.4 would get.
+    /// task storage and the BTF task helpers, nor atomic fetch operations,
+    /// nor (before 5.5) the split user and kernel probe reads: the programs
+    /// that 5.4 would get.
     @Test func kprobeVariantPassesVerifier() throws {
         let names = try Tracer.verify(
             forkProbe: .kprobe, exitHasGroupDead: false, dataReadyProbe: .kprobe, buffer: .perf, taskState: .maps,
-            probeReadSplit: false)
+            probeReadSplit: false, atomicFetch: false)
         #expect(names.contains("kretprobe__copy_process"), "\(names)")
         #expect(names.contains("kprobe__sock_def_readable"), "\(names)")
         #expect(!names.contains("tracepoint__sock__sk_data_ready"), "\(names)")

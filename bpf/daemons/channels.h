@@ -8,6 +8,7 @@
 #define BPF_DAEMONS_CHANNELS_H
 
 #include "lib/common.h"
+#include "lib/tasks.h"
 #include "daemons/endpoints.h"
 #include "syscalls/specs.h"
 
@@ -64,6 +65,30 @@ static __always_inline int fresh_channels_exist(void)
 	u32 zero = 0;
 	s64 *count = fresh_channels.lookup(&zero);
 	return count && *count > 0;
+}
+
+/* The channel at `key` goes. */
+static __always_inline void drop_channel(struct channel *channel, const struct channel_key *key)
+{
+	count_fresh(channel, 0);
+	channel_emptied(channel, 1);
+	channels.delete(key);
+}
+
+/*
+ * A channel out of step after a quiet spell takes the place of `fresh`, a
+ * channel made anew, in place. It keeps its reader's marks (a daemon reads
+ * it, a wake-up inside a process), and its flag of work, which another CPU
+ * may be changing.
+ */
+static __always_inline void renew_channel(struct channel *channel, const struct channel *fresh)
+{
+	u32 daemon_reads = channel->daemon_reads, local = channel->local;
+	count_fresh(channel, 0);
+	__builtin_memcpy(channel, fresh, offsetof(struct channel, holds_work));
+	channel->daemon_reads = daemon_reads;
+	channel->local = local;
+	channel->epoch = fresh->epoch;
 }
 
 /*
@@ -168,6 +193,19 @@ static __always_inline void name_senders(struct channel *channel, u32 messages, 
 }
 
 /*
+ * Whether the reader at the other end of the writer's socket `sock` may be
+ * a daemon's thread, whose reads a quiet spell would pass by: a unix
+ * socket's peer process (sk_peer_pid) says; other channels may always be.
+ */
+static __always_inline int reader_may_be_daemon(enum channel_kind kind, const struct channel_key *key, u64 sock)
+{
+	if (kind != CHANNEL_SOCKET || key->b != CHANNEL_KEY_UNIX || !sock)
+		return 1;
+	const void *pid = (const void *)read_kernel_u64((const void *)sock, OFF_sock__sk_peer_pid);
+	return !pid || may_be_daemon(read_kernel_u32(pid, OFF_pid__numbers));
+}
+
+/*
  * A write of `bytes` by a task working for `owner` queues a segment on the
  * channel it goes to, and says which kind of channel that is. Commands reach daemons
  * through sockets only: their pipes lead to their own processes, and
@@ -211,18 +249,21 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 	struct channel *channel = channels.lookup(&key);
 	if (channel && *reaches) {
 		/* Commands read no channel: what was queued for the socket before it was known as the command's is no one's. */
-		count_fresh(channel, 0);
-		channels.delete(&key);
+		drop_channel(channel, &key);
 		return kind;
 	}
 	if (channel && channel->writer_end != end) {
-		count_fresh(channel, 0);
-		channels.delete(&key); /* a reused key: the old channel is gone */
+		drop_channel(channel, &key); /* a reused key: the old channel is gone */
 		channel = NULL;
 	}
+	/* Out of step after a quiet spell: made again, in place (another CPU may be writing to it). */
+	int stale = channel && channel_is_stale(channel);
+	if (tag)
+		work_goes_on();
+	int work = tag && reader_may_be_daemon(kind, &key, found.sock);
 	/* Bytes that can make their reader a daemon (see reader_tag). */
 	int discovers = tag && !(attribution & ATTRIBUTION_WOKEN);
-	if (!channel) {
+	if (!channel || stale) {
 		if ((!tag && !write->make) || *reaches)
 			return kind; /* (a command's socket: commands do not read channels) */
 		if (kind == CHANNEL_EVENTFD)
@@ -284,20 +325,28 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 		first->bytes = bytes;
 		first->completion = write->completion;
 		first->writer_tid = tid;
-		channels.update(&key, value);
-		channel = channels.lookup(&key);
-		if (!channel)
-			return kind;
+		value->epoch = work_epoch();
+		if (stale) {
+			renew_channel(channel, value);
+		} else {
+			channels.update(&key, value);
+			channel = channels.lookup(&key);
+			if (!channel)
+				return kind;
+		}
 	} else {
 		if (discovers && !channel->daemon_reads && !channel->fresh && channel->count && !shared_channel(&key)) {
 			/* Until now, reads outside daemons may have passed it by: what it holds is unknown. */
-			if (key.b == CHANNEL_KEY_UNIX && !queued_buffers(key.a))
+			if (key.b == CHANNEL_KEY_UNIX && !queued_buffers(key.a)) {
 				channel->count = 0; /* its reader's socket is empty: all of it was read */
-			else
+				channel_emptied(channel, 0);
+			} else
 				channel->unsynced = 1;
 		}
 		queue_segment(channel, &owner, kind == CHANNEL_EVENTFD ? 1 : bytes, write->completion);
 	}
+	if (work)
+		channel_holds_work(channel);
 	write->local = channel->local;
 	if (discovers && !channel->daemon_reads)
 		count_fresh(channel, 1);
@@ -533,6 +582,7 @@ static __always_inline int take_segments(struct channel *channel, u32 bytes, str
 			}
 		}
 	}
+	channel_emptied(channel, 0);
 	return count;
 }
 

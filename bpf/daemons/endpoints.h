@@ -7,6 +7,7 @@
 
 #include "lib/common.h"
 #include "lib/files.h"
+#include "daemons/quiet.h"
 
 /* What kind of channel an fd is an end of. */
 enum channel_kind {
@@ -473,6 +474,7 @@ static __always_inline void drop_oldest(struct channel *channel, u32 n)
 	channel->count -= n;
 	if (n)
 		channel->started = 0;
+	channel_emptied(channel, 0);
 }
 
 /*

@@ -42,7 +42,7 @@ RAW_TRACEPOINT_PROBE(sched_waking)
 	if (!waker || !in_daemon(waker, pid))
 		return 0; /* (a thread with no state has read nothing and been handed nothing: it hands nothing) */
 	struct task_tag *tag = thread_tag(waker);
-	if (!tag && waker->serving_none)
+	if (!tag && (waker->serving_none || sleeps(waker)))
 		return 0; /* it read a request for no watched command: the woken thread works for no one (take_handoff) */
 	const void *wakee = (const void *)ctx->args[0];
 	if (read_kernel_u32(wakee, OFF_task_struct__tgid) != pid)

@@ -81,6 +81,7 @@ static __always_inline void read_wakeup(void *ctx, struct channel *channel, stru
 	channel->first += count;
 	channel->count -= count;
 	channel->started = 0;
+	channel_emptied(channel, 0);
 	u32 own = reading->own;
 	if (channel->unsynced && !go) {
 		/* Wake-ups from before the channel was made came too, for work unknown: for no one. */
@@ -209,6 +210,8 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 	struct taken_segments *reading = reading_heap.lookup(&zero);
 	struct daemon_thread *self = this_thread(0);
 	struct channel *channel = read ? channels.lookup(&read->key) : NULL;
+	if (channel && channel_is_stale(channel))
+		channel = NULL;
 	int continuing = self && channel && !channel->unsynced && continues_batch(&self->completions);
 	if (self && !self->scheduling && !self->g && self->completions.answered_count && !continuing)
 		settle_then(ctx, TAIL_READ_WAKEUP); /* (a wake-up read starts a batch) */
@@ -388,10 +391,12 @@ static __always_inline int read_channel(void *ctx, s64 fd, u32 pid, struct daemo
 	if (channel && key.b == CHANNEL_KEY_UNIX)
 		end = writer_end((const void *)end);
 	if (channel && channel->writer_end != end && end != ANY_END) {
-		count_fresh(channel, 0);
-		channels.delete(&key);
+		drop_channel(channel, &key);
 		channel = NULL;
 	}
+	if (channel && channel_is_stale(channel))
+		channel = NULL; /* out of step after a quiet spell: none until a write makes it again */
+	barrier_var(channel);
 	if (!channel && !daemon)
 		return READ_GOES_ON; /* nothing for a watched command, read by a task that works for none */
 	u32 zero = 0;
@@ -437,6 +442,9 @@ static __always_inline int read_channel(void *ctx, s64 fd, u32 pid, struct daemo
 				count = key.b & CHANNEL_KEY_UDP
 						? take_datagrams(channel, &key, sock, messages, reading)
 						: take_noted_datagrams(channel, reading, messages, g != 0);
+			/* (Its segments and the socket's messages part ways: it holds work until the socket is empty.) */
+			if (channel->holds_work && !channel->count && !queued_messages(&key, sock))
+				channel_emptied(channel, 0);
 		} else {
 			if (channel->messages && channel->unsynced && took_first_message(channel, sock))
 				channel->unsynced = 0;
@@ -457,6 +465,7 @@ static __always_inline int read_channel(void *ctx, s64 fd, u32 pid, struct daemo
 				channel->unsynced = 0;
 				channel->count = 0;
 				channel->started = 0;
+				channel_emptied(channel, 0);
 			}
 		}
 		if (daemon) {

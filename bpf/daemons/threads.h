@@ -48,7 +48,7 @@ struct daemon_thread {
 	u32 source_closed; /* it closed that fd: a wake-up may end its work for the command (take_handoff) */
 	u32 claiming;	   /* a worker to start new work: it takes the oldest hand-off as it does (claim_handoff) */
 	u32 requests;	   /* requests it read itself, off a connection: a thread that reads them claims none */
-	u32 _pad;
+	u32 slept;	   /* some of its calls went unseen in a quiet spell (sleeps): its state may be stale */
 	struct request_queue queue;
 	struct pending_completions completions; /* workers' completions it read, and the ones it made */
 	struct episode episode;			/* episode.count 0: no calls kept since its last request */
@@ -108,6 +108,7 @@ struct queued_handoff {
 struct handoff_queue {
 	u64 head; /* the oldest not claimed */
 	u64 tail;
+	u64 epoch; /* the quiet spells' epoch of its hand-offs: an older queue went out of step */
 	struct queued_handoff slots[HANDOFF_QUEUE];
 };
 BPF_TABLE("lru_hash", u32, struct handoff_queue, handoff_queues, DAEMON_MAX); /* pid -> its hand-offs */
@@ -151,12 +152,24 @@ static __always_inline void take_handoff(struct daemon_thread *self, int woken)
 	}
 }
 
+/* A queue of an older epoch missed the pushes and claims of a quiet spell: it starts again empty. */
+static __always_inline void renew_handoff_queue(struct handoff_queue *queue)
+{
+	u64 epoch = work_epoch();
+	if (queue->epoch == epoch)
+		return;
+	queue->epoch = epoch;
+	queue->head = queue->tail;
+}
+
 /* The process's hand-off queue, made if new. */
 static __always_inline struct handoff_queue *handoff_queue_of(u32 pid)
 {
 	struct handoff_queue *queue = handoff_queues.lookup(&pid);
-	if (queue)
+	if (queue) {
+		renew_handoff_queue(queue);
 		return queue;
+	}
 	u32 zero = 0;
 	struct handoff_queue *empty = empty_handoff_queue.lookup(&zero);
 	if (!empty)
@@ -222,6 +235,7 @@ static __always_inline void claim_handoff(struct daemon_thread *self, u32 pid)
 	struct handoff_queue *queue = handoff_queues.lookup(&pid);
 	if (!queue)
 		return;
+	renew_handoff_queue(queue);
 	u64 now = bpf_ktime_get_ns();
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < HANDOFF_QUEUE; i++) {
@@ -252,6 +266,46 @@ static __always_inline struct daemon_thread *this_thread(int make)
 	else
 		count_lost(LOST_THREAD_STATE);
 	return self;
+}
+
+/*
+ * Whether the thread's call goes unseen: its process is a daemon, it holds
+ * nothing for a command, and no command's work is under way (quiet.h). Its
+ * state then falls out of step, which `slept` says.
+ */
+static __always_inline int sleeps(struct daemon_thread *self)
+{
+	if (!self->in_daemon || self->tag.tag || self->g || self->scheduling || self->episode.count || self->queued ||
+	    self->flight.bytes || self->completions.count || self->completions.owed || self->completions.answered_count)
+		return 0;
+	if (!daemons_quiet())
+		return 0;
+	if (!self->slept)
+		self->slept = 1;
+	return 1;
+}
+
+/*
+ * A thread that slept through a quiet spell starts afresh, as one first
+ * seen does: what it serves is unknown, so its calls are kept for its
+ * reply. It keeps what it is (a thread that reads its own requests, or a
+ * worker that claims hand-offs) and its completions' numbering.
+ */
+static __always_inline void wake_thread(struct daemon_thread *self)
+{
+	self->slept = 0;
+	self->serving_none = 0;
+	self->handed = 0;
+	self->source_fd = 0;
+	self->source = 0;
+	self->source_closed = 0;
+	self->claiming = !self->requests;
+	self->queue.count = 0;
+	self->queue.answering = 0;
+	self->episode.last_call = 0;
+	u32 made = self->completions.made;
+	__builtin_memset(&self->completions, 0, sizeof(self->completions));
+	self->completions.made = made;
 }
 
 /* Whether the thread's process is a daemon: the `daemons` lookup, once. */
