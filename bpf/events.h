@@ -209,7 +209,7 @@ enum tail_call {
 /* Indexes of the config array, set by user space. */
 enum config_index {
 	CONFIG_SHELL_ROOT = 0, /* --pid: the root, whose children each start a command; 0 otherwise */
-	CONFIG_FORGOTTEN_WORK = 1, /* channels user space deleted while they held work (see daemons/quiet.h) */
+	CONFIG_FORGOTTEN_WORK = 1, /* channels and command sockets user space deleted while they held work (daemons/quiet.h) */
 	CONFIG_MAX = 2,
 };
 
@@ -274,6 +274,7 @@ struct command_end {
 	__u32 _pad;
 	__u64 inode; /* the command's socket inode: a socket's memory is reused, its inode number is not */
 	__u64 sock;  /* the command's struct sock, whose socket must still have that inode */
+	__u64 awaiting; /* the command wrote to it and no daemon has answered yet (see daemons/quiet.h) */
 };
 
 /*

@@ -261,9 +261,9 @@ public final class Tracer {
             withUnsafeBytes(of: channel.segments) { Array($0.bindMemory(to: channel_segment.self)) }
                 .contains { $0.tag == value || $0.also_tag == value }
         }
-        deleteEntries(commandEndsFD, key: channel_key.self, value: command_end.self) { $0.tag == value }
-        // The channels that held work leave the kernel's count of them (bpf/daemons/quiet.h).
-        let held = channels.filter { $0.holds_work != 0 }.count
+        let ends = deleteEntries(commandEndsFD, key: channel_key.self, value: command_end.self) { $0.tag == value }
+        // What held work leaves the kernel's count of it (bpf/daemons/quiet.h).
+        let held = channels.filter { $0.holds_work != 0 }.count + ends.filter { $0.awaiting != 0 }.count
         if held > 0 {
             forgottenWork &+= UInt32(held)
             var key = CONFIG_FORGOTTEN_WORK.rawValue
@@ -271,7 +271,7 @@ public final class Tracer {
         }
     }
 
-    /// Channels deleted while they held work, as CONFIG_FORGOTTEN_WORK holds it.
+    /// Channels and command sockets deleted while they held work, as CONFIG_FORGOTTEN_WORK holds it.
     private var forgottenWork: UInt32 = 0
 
     /// Deletes the entries that match; returns them.

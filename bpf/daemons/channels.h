@@ -235,13 +235,17 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 	*reaches = 0;
 	if (command) {
 		/* The command's socket must still be open: a closed one's key (a UDP port) may be another's now. */
-		if (socket_inode((const void *)command->sock) == command->inode)
+		if (socket_inode((const void *)command->sock) == command->inode) {
 			*reaches = command->tag;
-		else
+		} else {
+			flag_work(&command->awaiting, 1, 0);
 			command_ends.delete(&key);
+		}
 	}
 	if (!bytes)
 		return kind; /* nothing a reader could take (or an iovec we could not read) */
+	if (*reaches)
+		flag_work(&command->awaiting, 1, 0); /* answered */
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
 	u32 attribution = write->owner.attribution & (ATTRIBUTION_AMBIGUOUS | ATTRIBUTION_DAEMON | ATTRIBUTION_WOKEN);
@@ -504,7 +508,15 @@ static __always_inline void remember_command_socket(struct channel_key *key, con
 		return;
 	if (key->b == CHANNEL_KEY_UNIX_NAME)
 		mark_named_command_socket(sk);
-	command_ends.update(key, &value);
+	struct command_end *known = command_ends.lookup(key);
+	if (!known || known->tag != tag || known->inode != value.inode || known->sock != value.sock) {
+		if (known)
+			flag_work(&known->awaiting, 1, 0);
+		command_ends.update(key, &value);
+		known = command_ends.lookup(key);
+	}
+	if (known)
+		flag_work(&known->awaiting, 0, 1); /* its answer is work under way */
 }
 
 /*

@@ -4,17 +4,19 @@
  * are only counted, and a followed daemon serving other clients costs
  * little more than one that is not followed.
  *
- * Work is under way while a channel that a daemon may read holds a
- * command's bytes, and for QUIET_AFTER_NS after the last call of a tagged
- * daemon thread or the last write of a command's bytes: that covers the
- * time a worker takes to start a job it took off a queue unseen, or to
- * signal one done.
+ * Work is under way while a command awaits an answer on a socket it wrote
+ * to (struct command_end.awaiting), while a channel that a daemon may read
+ * holds a command's bytes (struct channel.holds_work), and for
+ * QUIET_AFTER_NS after the last call of a tagged daemon thread or the last
+ * write of a command's bytes: that covers the time a worker takes to start
+ * a job it took off a queue unseen, when the command expects no answer.
  *
  * A quiet spell leaves channels out of step with their sockets (their
  * reads and writes went unseen) and threads with stale state. So when work
- * resumes, a new epoch starts. A channel of an older epoch that holds
- * no command's bytes is taken as absent and is made again (see
- * channel_is_stale), and a thread that slept starts afresh (wake_thread).
+ * resumes after threads slept, a new epoch starts. A channel of an older
+ * epoch that holds no command's bytes is taken as absent and is made again
+ * (see channel_is_stale), and a thread that slept starts afresh
+ * (wake_thread).
  */
 #ifndef BPF_DAEMONS_QUIET_H
 #define BPF_DAEMONS_QUIET_H
@@ -24,9 +26,10 @@
 #define QUIET_AFTER_NS (1000ULL * 1000)
 
 struct command_work {
-	s64 channels; /* channels holding a command's bytes (struct channel.holds_work) */
+	s64 held; /* channels holding a command's bytes, and commands' sockets awaiting an answer */
 	s64 until;    /* work may be under way until then (ktime) */
-	s64 epoch;    /* how many times work resumed after a quiet spell might have begun */
+	s64 epoch;    /* how many quiet spells ended */
+	s64 slept;    /* a thread slept since the last epoch began */
 };
 BPF_ARRAY(command_work, struct command_work, 1);
 
@@ -38,34 +41,41 @@ static __always_inline struct command_work *work_state(void)
 
 #if ATOMIC_FETCH
 /*
- * Whether no command's work is under way. User space deletes channels of
- * ended commands; those that held work it counts in CONFIG_FORGOTTEN_WORK.
+ * Whether no command's work is under way, so that the calling thread may
+ * sleep; if so, the epoch is over when work resumes. User space deletes the
+ * channels and sockets of ended commands; those that held work it counts
+ * in CONFIG_FORGOTTEN_WORK.
  */
-static __always_inline int daemons_quiet(void)
+static __always_inline int quiet_spell(void)
 {
 	struct command_work *work = work_state();
-	if (!work || (work->channels > 0 && work->channels - (s64)config_value(CONFIG_FORGOTTEN_WORK) > 0))
+	if (!work || (work->held > 0 && work->held - (s64)config_value(CONFIG_FORGOTTEN_WORK) > 0))
 		return 0;
-	return (s64)bpf_ktime_get_ns() > work->until;
+	if ((s64)bpf_ktime_get_ns() <= work->until)
+		return 0;
+	if (!work->slept)
+		work->slept = 1;
+	return 1;
 }
 #else
-/* Without atomic fetch operations (Linux 5.12) channels cannot be counted exactly: no quiet spells. */
-static __always_inline int daemons_quiet(void)
+/* Without atomic fetch operations (Linux 5.12) work cannot be counted exactly: no quiet spells. */
+static __always_inline int quiet_spell(void)
 {
 	return 0;
 }
 #endif
 
-/* A command's work goes on: the quiet spell, if one began, is over, and a new epoch starts. */
+/* A command's work goes on: a quiet spell in which threads slept is over, and a new epoch starts. */
 static __always_inline void work_goes_on(void)
 {
 	struct command_work *work = work_state();
 	if (!work)
 		return;
-	s64 now = bpf_ktime_get_ns();
-	if (now > work->until)
+	if (work->slept) {
+		work->slept = 0;
 		__sync_fetch_and_add(&work->epoch, 1); /* (two CPUs may both start one: it only costs a channel made again) */
-	work->until = now + QUIET_AFTER_NS;
+	}
+	work->until = bpf_ktime_get_ns() + QUIET_AFTER_NS;
 }
 
 static __always_inline u64 work_epoch(void)
@@ -75,32 +85,32 @@ static __always_inline u64 work_epoch(void)
 }
 
 /*
- * The channel's flag changes from `from` to `to`; the count of channels
- * that hold work follows. Writers on two CPUs may race to change it, so
- * only the one whose exchange found `from` counts.
+ * A flag of work under way changes from `from` to `to`; the count follows.
+ * Two CPUs may race to change it, so only the one whose exchange found
+ * `from` counts.
  */
-static __always_inline void flag_work(struct channel *channel, u64 from, u64 to)
+static __always_inline void flag_work(u64 *flag, u64 from, u64 to)
 {
 #if ATOMIC_FETCH
-	if (channel->holds_work != from || __sync_val_compare_and_swap(&channel->holds_work, from, to) != from)
+	if (*flag != from || __sync_val_compare_and_swap(flag, from, to) != from)
 		return;
 	struct command_work *work = work_state();
 	if (work)
-		__sync_fetch_and_add(&work->channels, to ? 1 : -1);
+		__sync_fetch_and_add(&work->held, to ? 1 : -1);
 #endif
 }
 
 /* The channel now holds a command's bytes. */
 static __always_inline void channel_holds_work(struct channel *channel)
 {
-	flag_work(channel, 0, 1);
+	flag_work(&channel->holds_work, 0, 1);
 }
 
 /* Segments left the channel (or it goes, when `dropped`): an empty one holds no work. */
 static __always_inline void channel_emptied(struct channel *channel, int dropped)
 {
 	if (!channel->count || dropped)
-		flag_work(channel, 1, 0);
+		flag_work(&channel->holds_work, 1, 0);
 }
 
 /* A channel of an older epoch that holds no work: its reads and writes may have gone unseen. */

@@ -278,7 +278,7 @@ static __always_inline int sleeps(struct daemon_thread *self)
 	if (!self->in_daemon || self->tag.tag || self->g || self->scheduling || self->episode.count || self->queued ||
 	    self->flight.bytes || self->completions.count || self->completions.owed || self->completions.answered_count)
 		return 0;
-	if (!daemons_quiet())
+	if (!quiet_spell())
 		return 0;
 	if (!self->slept)
 		self->slept = 1;
