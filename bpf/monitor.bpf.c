@@ -378,13 +378,14 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 	struct task_watch *watch = watch_of(tid);
 	if (!watch) {
 		/* A daemon thread's write tags the channel before the reader can wake (the tail looks it up). */
-		struct daemon_thread *self = may_be_daemon(id >> 32) ? this_thread(0) : NULL;
+		if (!may_be_daemon(id >> 32))
+			return 0;
+		struct daemon_thread *self = this_thread(0);
 		if (self && sleeps(self))
 			return 0;
 		if (self)
 			follow_thread(self);
-		if (may_be_daemon(id >> 32))
-			tail_calls.call(ctx, TAIL_DAEMON_WRITE);
+		tail_calls.call(ctx, TAIL_DAEMON_WRITE);
 		return 0;
 	}
 	const struct pt_regs *regs = user_regs(ctx);
@@ -749,7 +750,8 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 	struct task_watch *watch = watch_of((u32)id);
 	if (!watch) {
 		/* Daemons' threads, and while a command's bytes wait for their first daemon, any reader. */
-		struct daemon_thread *self = may_be_daemon(id >> 32) ? this_thread(0) : NULL;
+		int daemon = may_be_daemon(id >> 32);
+		struct daemon_thread *self = daemon ? this_thread(0) : NULL;
 		if (self && sleeps(self)) {
 			if (spec->action == SYSCALL_RECORD)
 				count_unattributed();
@@ -759,7 +761,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 			follow_thread(self);
 		if (self && idle_daemon_call(ctx, self, nr, spec, ret))
 			return 0;
-		if (may_be_daemon(id >> 32) || (spec->action == SYSCALL_IO_READ && ret > 0 && fresh_channels_exist()))
+		if (daemon || (spec->action == SYSCALL_IO_READ && ret > 0 && fresh_channels_exist()))
 			tail_calls.call(ctx, TAIL_DAEMON_SYSCALL);
 		return 0;
 	}
