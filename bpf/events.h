@@ -206,6 +206,14 @@ enum tail_call {
 	TAIL_CALL_MAX = 16,
 };
 
+/* Whether a command's work is under way in the daemons (see daemons/quiet.h): the one value of command_work. */
+struct command_work {
+	__s64 held;  /* channels holding a command's bytes, and commands' sockets awaiting an answer */
+	__s64 until; /* work may be under way until then (ktime) */
+	__s64 epoch; /* how many quiet spells ended */
+	__s64 slept; /* a thread slept since the last epoch began */
+};
+
 /* Indexes of the config array, set by user space. */
 enum config_index {
 	CONFIG_SHELL_ROOT = 0, /* --pid: the root, whose children each start a command; 0 otherwise */

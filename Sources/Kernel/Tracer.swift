@@ -27,6 +27,7 @@ public final class Tracer {
     private let channelsFD: Int32
     private let commandEndsFD: Int32
     private let unattributedFD: Int32
+    private let commandWorkFD: Int32
     private let cpuCount: Int
 
     /// Sizes of the kernel-side buffers.
@@ -102,7 +103,7 @@ public final class Tracer {
             }
             return try module.release(tables: [
                 "watched", "lost_counts", "events", "syscall_specs", "io_totals",
-                "config", "retired_tags", "channels", "command_ends", "unattributed_counts",
+                "config", "retired_tags", "channels", "command_ends", "unattributed_counts", "command_work",
                 "maybe_watched",
                 "tail_calls",  // (a program array is emptied when user space holds no fd of it)
             ])
@@ -118,6 +119,7 @@ public final class Tracer {
         channelsFD = handles.maps["channels"]!
         commandEndsFD = handles.maps["command_ends"]!
         unattributedFD = handles.maps["unattributed_counts"]!
+        commandWorkFD = handles.maps["command_work"]!
         switch buffer {
         case .ring:
             output = try RingBuffer(mapFD: handles.maps["events"]!)
@@ -356,6 +358,15 @@ public final class Tracer {
 
     private var goBinaries: [FileID: Bool] = [:]
     private var uprobeCount = 0
+
+    /// How many quiet spells ended: spells in which followed daemons' threads
+    /// that held nothing for a command went unfollowed (bpf/daemons/quiet.h).
+    public func quietSpells() -> Int64 {
+        var key: UInt32 = 0
+        var work = command_work()
+        guard bpf_lookup_elem(commandWorkFD, &key, &work) == 0 else { return 0 }
+        return work.epoch
+    }
 
     /// Calls by daemon threads working for no watched command, summed over CPUs.
     public func unattributedCount() -> UInt64 {

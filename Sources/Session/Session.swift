@@ -159,6 +159,7 @@ public final class Session {
                 "io_unattributed": String(unattributedIO),
                 "daemon_unattributed": String(tracer.unattributedCount()),
                 "daemon_late": String(tracker.lateDaemonWork),
+                "quiet_spells": String(tracer.quietSpells()),
                 "trace_cpu_seconds": String(format: "%.3f", Self.cpuSeconds() - cpuAtReady),
                 "rss_kib": ProcScan.memory("VmRSS"),
                 "peak_rss_kib": ProcScan.memory("VmHWM"),

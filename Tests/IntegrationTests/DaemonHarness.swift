@@ -66,11 +66,13 @@ final class DaemonScenario {
     private let writers: [String: (pid: Int, tid: Int)]
 
     /// `options` go to every program of the design, after the common ones;
-    /// `clientOptions` to every client, the watched one and the noise;
+    /// `clientOptions` to every client, the watched one and the noise, and
+    /// `watchedOptions` after them to the watched one;
     /// `monitorOptions` to the monitor, after `--format json`.
     init(
         _ design: DaemonDesign, transport: DaemonTransport = .unix, options: [String] = [], noise noiseClients: Int = 0,
-        requests: Int, connections: Int = 2, clientOptions: [String] = [], monitorOptions: [String] = []
+        requests: Int, connections: Int = 2, clientOptions: [String] = [], watchedOptions: [String] = [],
+        monitorOptions: [String] = []
     ) throws {
         self.design = design
         self.transport = transport
@@ -83,7 +85,7 @@ final class DaemonScenario {
             let spec: [String: Any] = [
                 "workdir": root, "design": design.rawValue, "transport": transport.rawValue, "daemon_options": options,
                 "noise": noiseClients, "requests": requests, "connections": connections,
-                "client_options": clientOptions,
+                "client_options": clientOptions, "watched_options": watchedOptions,
                 "monitor": try Harness.monitorBinary(), "monitor_args": ["--format", "json"] + monitorOptions,
             ]
             let report = try Self.drive(spec, in: root)

@@ -138,6 +138,27 @@ extension IntegrationTests {
             }
         }
 
+        /// Designs whose daemons serve noise between the watched client's
+        /// requests, which come 20 ms apart: long enough for quiet spells, in
+        /// which the daemons' idle threads go unfollowed (bpf/daemons/quiet.h).
+        static let quietDesigns: [DaemonDesign] = [.threadpool, .eventloop, .selfwake, .poolpipe, .broker, .datagram]
+
+        /// Every request after a quiet spell is still credited, and no noise is:
+        /// the channels and threads that fell out of step in the spell start
+        /// afresh when work resumes.
+        @Test(arguments: quietDesigns)
+        func requestsAfterQuietSpellsAreCredited(_ design: DaemonDesign) throws {
+            let daemon = try DaemonScenario(
+                design, noise: 2, requests: 10, clientOptions: Self.pacing, watchedOptions: ["--delay-us", "20000"])
+            let watched = try AttributionRun(daemon)
+            #expect(watched.objects.lostTotal == 0, "events lost: \(watched.objects.ofType("lost"))")
+            #expect(watched.attributed.isSubset(of: watched.truth), "another client's files: \(watched.misattribution)")
+            #expect(watched.recall == 1, "every request credited: \(watched.misattribution)")
+            let end = watched.objects.last { $0.string("message") == "end" }
+            #expect((end?.int("quiet_spells") ?? 0) > 0, "quiet spells between the requests: \(String(describing: end))")
+            expectDaemons(watched, daemon: daemon)
+        }
+
         // MARK: - Expectations
 
         /// Each daemon process of the design is among the command's daemons,

@@ -76,19 +76,19 @@ static __always_inline void drop_channel(struct channel *channel, const struct c
 }
 
 /*
- * A channel out of step after a quiet spell takes the place of `fresh`, a
- * channel made anew, in place. It keeps its reader's marks (a daemon reads
- * it, a wake-up inside a process), and its flag of work, which another CPU
- * may be changing.
+ * A channel out of step after a quiet spell takes the place of `made`, a
+ * channel made anew, in place. It keeps what it knows of its reader (that
+ * a daemon reads it, or none yet, and a wake-up inside a process), and its
+ * flag of work, which another CPU may be changing.
  */
-static __always_inline void renew_channel(struct channel *channel, const struct channel *fresh)
+static __always_inline void renew_channel(struct channel *channel, const struct channel *made)
 {
-	u32 daemon_reads = channel->daemon_reads, local = channel->local;
-	count_fresh(channel, 0);
-	__builtin_memcpy(channel, fresh, offsetof(struct channel, holds_work));
+	u32 fresh = channel->fresh, daemon_reads = channel->daemon_reads, local = channel->local;
+	__builtin_memcpy(channel, made, offsetof(struct channel, holds_work));
+	channel->fresh = fresh;
 	channel->daemon_reads = daemon_reads;
 	channel->local = local;
-	channel->epoch = fresh->epoch;
+	channel->epoch = made->epoch;
 }
 
 /*
@@ -260,11 +260,11 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 		drop_channel(channel, &key); /* a reused key: the old channel is gone */
 		channel = NULL;
 	}
-	/* Out of step after a quiet spell: made again, in place (another CPU may be writing to it). */
-	int stale = channel && channel_is_stale(channel);
 	if (tag)
 		work_goes_on();
 	int work = tag && reader_may_be_daemon(kind, &key, found.sock);
+	/* Out of step after a quiet spell: made again, in place (another CPU may be writing to it). */
+	int stale = channel && channel_is_stale(channel);
 	/* Bytes that can make their reader a daemon (see reader_tag). */
 	int discovers = tag && !(attribution & ATTRIBUTION_WOKEN);
 	if (!channel || stale) {
@@ -351,6 +351,7 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 	}
 	if (work)
 		channel_holds_work(channel);
+	channel->epoch = work_epoch(); /* in step now */
 	write->local = channel->local;
 	if (discovers && !channel->daemon_reads)
 		count_fresh(channel, 1);

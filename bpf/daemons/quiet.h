@@ -25,12 +25,6 @@
 
 #define QUIET_AFTER_NS (1000ULL * 1000)
 
-struct command_work {
-	s64 held; /* channels holding a command's bytes, and commands' sockets awaiting an answer */
-	s64 until;    /* work may be under way until then (ktime) */
-	s64 epoch;    /* how many quiet spells ended */
-	s64 slept;    /* a thread slept since the last epoch began */
-};
 BPF_ARRAY(command_work, struct command_work, 1);
 
 static __always_inline struct command_work *work_state(void)

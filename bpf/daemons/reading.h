@@ -82,6 +82,7 @@ static __always_inline void read_wakeup(void *ctx, struct channel *channel, stru
 	channel->count -= count;
 	channel->started = 0;
 	channel_emptied(channel, 0);
+	channel->epoch = work_epoch(); /* in step now */
 	u32 own = reading->own;
 	if (channel->unsynced && !go) {
 		/* Wake-ups from before the channel was made came too, for work unknown: for no one. */
@@ -472,6 +473,7 @@ static __always_inline int read_channel(void *ctx, s64 fd, u32 pid, struct daemo
 			channel->daemon_reads = 1;
 			count_fresh(channel, 0);
 		}
+		channel->epoch = work_epoch(); /* in step now */
 	}
 	/* Nothing for a command: bytes of unknown order, or no channel, or a datagram for no one. */
 	int none = count == 0 || count == -1 ||

@@ -34,6 +34,7 @@ SPEC is a JSON object:
     daemon_options   extra flags for every program of the design, after the
                      design's defaults (DESIGN_OPTIONS) (default [])
     client_options   extra flags for every client, watched and noise (default [])
+    watched_options  extra flags for the watched client, after client_options (default [])
     noise            unwatched noise clients (default 0)
     bin              compiled programs to use (default: build into workdir/bin)
     watched_timeout  seconds the monitor may take (default 60)
@@ -362,7 +363,7 @@ def run_scenario(spec):
             noise.wait_served(daemon.files)
         client = [os.path.join(bins, "client")] + daemon.client_flags + [
             "--prefix", "watched", "--count", str(spec["requests"]), "--connections", str(spec.get("connections", 2))]
-        client += client_options
+        client += client_options + spec.get("watched_options", [])
         argv = [spec["monitor"]] + spec.get("monitor_args", []) + ["--"] + client
         watched = dict(Spawned(argv, workdir, "watched").wait(spec.get("watched_timeout", 60)), argv=argv)
         names_after_watched = sorted(os.listdir(daemon.files))
