@@ -217,7 +217,8 @@ struct command_work {
 /* Indexes of the config array, set by user space. */
 enum config_index {
 	CONFIG_SHELL_ROOT = 0, /* --pid: the root, whose children each start a command; 0 otherwise */
-	CONFIG_FORGOTTEN_WORK = 1, /* channels and command sockets user space deleted while they held work (daemons/quiet.h) */
+	CONFIG_FORGOTTEN_WORK =
+		1, /* channels and command sockets user space deleted while they held work (daemons/quiet.h) */
 	CONFIG_MAX = 2,
 };
 
@@ -280,8 +281,8 @@ struct channel_key {
 struct command_end {
 	__u32 tag;
 	__u32 _pad;
-	__u64 inode; /* the command's socket inode: a socket's memory is reused, its inode number is not */
-	__u64 sock;  /* the command's struct sock, whose socket must still have that inode */
+	__u64 inode;	/* the command's socket inode: a socket's memory is reused, its inode number is not */
+	__u64 sock;	/* the command's struct sock, whose socket must still have that inode */
 	__u64 awaiting; /* the command wrote to it and no daemon has answered yet (see daemons/quiet.h) */
 };
 
@@ -319,8 +320,8 @@ struct channel {
 	__u64 in_flight;    /* writes queued while unsynced whose message may not be in the socket yet */
 	__u32 local;	    /* a wake-up: its writer and a reader are threads of one daemon process */
 	__u32 _pad;
-	__u64 holds_work;   /* it holds a segment that matters for quiet spells (see daemons/quiet.h) */
-	__u64 epoch;	    /* the quiet spells' epoch it was made in */
+	__u64 holds_work; /* it holds a segment that matters for quiet spells (see daemons/quiet.h) */
+	__u64 epoch;	  /* the quiet spells' epoch it was made in */
 };
 _Static_assert(sizeof(struct channel) == CHANNEL_SEGMENTS * 32 + 88, "channel layout");
 

@@ -9,6 +9,9 @@ public final class Tracer {
     public let dataReadyProbe: DataReadyProbe
     public let buffer: EventBufferKind
     public let taskState: TaskStateKind
+    /// Whether followed daemons' idle threads go unfollowed while no command's
+    /// work is under way (bpf/daemons/quiet.h): the kernel has atomic fetch operations.
+    public let hasQuietSpells: Bool
     /// 2 when a helper process compiled part of the programs (SplitCompile), else 1.
     public let compileProcesses: Int
     /// Kernel struct offsets, from BTF or the kernel headers.
@@ -67,7 +70,8 @@ public final class Tracer {
         text.buffer = buffer
         text.taskState = taskState
         text.probeReadSplit = KernelFeatures.splitProbeRead.present()
-        text.atomicFetch = KernelFeatures.atomicFetch.present()
+        hasQuietSpells = KernelFeatures.atomicFetch.present()
+        text.atomicFetch = hasQuietSpells
         text.ringBufferPages = limits.ringBufferPages
         text.wakeupEvery = ProgramText.wakeupEvery(
             bufferPages: limits.ringBufferPages, cpus: CPUs.listed("online").count)

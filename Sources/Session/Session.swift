@@ -102,6 +102,7 @@ public final class Session {
                 "datagram_probe": tracer.dataReadyProbe.rawValue,
                 "buffer": tracer.buffer.rawValue,
                 "task_state": tracer.taskState.rawValue,
+                "quiet_spells": tracer.hasQuietSpells ? "on" : "off",
                 "compile_processes": String(tracer.compileProcesses),
                 "offsets": tracer.offsets.source.rawValue,
                 "ready_seconds": String(format: "%.3f", ready),

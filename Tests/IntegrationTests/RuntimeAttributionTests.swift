@@ -155,7 +155,8 @@ extension IntegrationTests {
             #expect(watched.attributed.isSubset(of: watched.truth), "another client's files: \(watched.misattribution)")
             #expect(watched.recall == 1, "every request credited: \(watched.misattribution)")
             let end = watched.objects.last { $0.string("message") == "end" }
-            #expect((end?.int("quiet_spells") ?? 0) > 0, "quiet spells between the requests: \(String(describing: end))")
+            #expect(
+                (end?.int("quiet_spells") ?? 0) > 0, "quiet spells between the requests: \(String(describing: end))")
             expectDaemons(watched, daemon: daemon)
         }
 

@@ -67,7 +67,8 @@ static __always_inline void work_goes_on(void)
 		return;
 	if (work->slept) {
 		work->slept = 0;
-		__sync_fetch_and_add(&work->epoch, 1); /* (two CPUs may both start one: it only costs a channel made again) */
+		__sync_fetch_and_add(&work->epoch,
+				     1); /* (two CPUs may both start one: it only costs a channel made again) */
 	}
 	work->until = bpf_ktime_get_ns() + QUIET_AFTER_NS;
 }

@@ -262,7 +262,7 @@ WITHOUT_BTF = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
 
 def run_workload(name, flags, fork_probe, task_state, buffer="ring", offsets="btf", wrapper=()):
     """Runs the workload under the monitor with `flags`, inside `wrapper`;
-    its ready line must name `fork_probe`, `task_state`, `buffer` and where
+    its ready line must name `fork_probe`, `task_state`, `buffer`, whether it has quiet spells and where
     its `offsets` came from. Reports each check and returns the outcome (None when the
     monitor failed)."""
     workload = Workload(name)
@@ -295,6 +295,8 @@ def run_workload(name, flags, fork_probe, task_state, buffer="ring", offsets="bt
     report(f"{name}: records through the {buffer} buffer", ready.get("buffer") == buffer, f"ready {ready}")
     report(f"{name}: thread state in {task_state}", ready.get("task_state") == task_state, f"ready {ready}")
     report(f"{name}: offsets from {offsets}", ready.get("offsets") == offsets, f"ready {ready}")
+    quiet = "on" if release_at_least("5.12") else "off"
+    report(f"{name}: quiet spells {quiet}", ready.get("quiet_spells") == quiet, f"ready {ready}")
     tree, problems = tree_outcome(objects, summary, workload.tree_report)
     report(f"{name}: process tree, threads, exit codes, signals", not problems and len(tree["shape"]) == 5,
            "; ".join(problems) or tree)
