@@ -209,7 +209,7 @@ enum tail_call {
 /* Whether a command's work is under way in the daemons (see daemons/quiet.h): the one value of command_work. */
 struct command_work {
 	__s64 held;  /* channels holding a command's bytes, and commands' sockets awaiting an answer */
-	__s64 until; /* work may be under way until then (ktime) */
+	__s64 until; /* work may be under way until then (ktime); 0 once past */
 	__s64 epoch; /* how many quiet spells ended */
 	__s64 slept; /* a thread slept since the last epoch began */
 };

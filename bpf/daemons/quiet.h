@@ -45,7 +45,9 @@ static __always_inline int quiet_spell(void)
 	struct command_work *work = work_state();
 	if (!work || (work->held > 0 && work->held - (s64)config_value(CONFIG_FORGOTTEN_WORK) > 0))
 		return 0;
-	if ((s64)bpf_ktime_get_ns() <= work->until)
+	/* Once past, `until` is closed (0), so that calls deep in a spell read no clock. */
+	s64 until = work->until;
+	if (until && ((s64)bpf_ktime_get_ns() <= until || __sync_val_compare_and_swap(&work->until, until, 0) != until))
 		return 0;
 	if (!work->slept)
 		work->slept = 1;
