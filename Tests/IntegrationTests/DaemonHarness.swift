@@ -179,6 +179,8 @@ struct AttributionRun {
     let truth: Set<String>
     /// The paths under `files/` in the summary's created, modified and temporary buckets.
     let attributed: Set<String>
+    /// The paths under `files/` in the summary's ambiguous bucket: perhaps the command's, perhaps another's.
+    let ambiguous: Set<String>
 
     static let buckets = ["created", "modified", "temporary"]
 
@@ -201,6 +203,7 @@ struct AttributionRun {
         let files = summary["files"] as? [String: Any] ?? [:]
         attributed = Set(
             Self.buckets.flatMap { files[$0] as? [String] ?? [] }.filter { $0.hasPrefix(scenario.files + "/") })
+        ambiguous = Set((files["ambiguous"] as? [String] ?? []).filter { $0.hasPrefix(scenario.files + "/") })
     }
 
     var precision: Double {

@@ -145,7 +145,9 @@ extension IntegrationTests {
 
         /// Every request after a quiet spell is still credited, and no noise is:
         /// the channels and threads that fell out of step in the spell start
-        /// afresh when work resumes.
+        /// afresh when work resumes. A pool's job whose completion came too close
+        /// to a noise job's to be told apart is credited as ambiguous, as
+        /// without quiet spells (docs/attribution.md, "Limits of the rules").
         @Test(arguments: quietDesigns)
         func requestsAfterQuietSpellsAreCredited(_ design: DaemonDesign) throws {
             let daemon = try DaemonScenario(
@@ -153,7 +155,8 @@ extension IntegrationTests {
             let watched = try AttributionRun(daemon)
             #expect(watched.objects.lostTotal == 0, "events lost: \(watched.objects.ofType("lost"))")
             #expect(watched.attributed.isSubset(of: watched.truth), "another client's files: \(watched.misattribution)")
-            #expect(watched.recall == 1, "every request credited: \(watched.misattribution)")
+            let missed = watched.truth.subtracting(watched.attributed.union(watched.ambiguous))
+            #expect(missed.isEmpty, "every request credited, certainly or as ambiguous; missed: \(missed.sorted())")
             let end = watched.objects.last { $0.string("message") == "end" }
             #expect(
                 (end?.int("quiet_spells") ?? 0) > 0, "quiet spells between the requests: \(String(describing: end))")
