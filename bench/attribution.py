@@ -41,9 +41,14 @@ round, so they cannot alternate faster than every few seconds, and this VM's
 speed moves more than the cost between rounds. So, per design, two copies of
 the daemon run under one monitor: the background client keeps one followed,
 the other is its twin, never followed. Noise load goes to each in turn, for
-TURNS turns of TURN_MS each; the ratio is the median of the turns'
-followed/twin ratios. The cost every process pays for the syscall hooks is
-the same for both, so it is not in this figure.
+TURNS turns of TURN_MS each, after a pair of turns not counted that warms
+both up; the ratio is the median of the turns' followed/twin ratios. The
+cost every process pays for the syscall hooks is the same for both, so it
+is not in this figure. With TWIN_BPF=1,
+kernel.bpf_stats_enabled is on for these turns, and each design also shows
+the run time of all the monitor's BPF programs per reply, median of the
+followed turns and of the twin turns: the BPF part of the cost, far steadier
+than throughput (the stats add two clock reads to each program run, in both).
 
 Real servers. Each of Debian's servers that the integration tests start
 (Tests/IntegrationTests/Fixtures/servers/servers.py: Apache with mod_cgid,
@@ -76,7 +81,7 @@ REQUESTS (per watched client, default 50), CONNECTIONS (the watched client's
 sequential connections, default 2), SECONDS (throughput window, default 3),
 ROUNDS (watched throughput rounds, default 9; 0 skips throughput), TURNS (turns of
 the followed/twin measure, default 10; 0 skips it), TURN_MS (default 1000),
-NOISE (throughput noise clients, default 4), TRANSPORT (unix | tcp, default unix;
+TWIN_BPF (1: the BPF time per reply, above), NOISE (throughput noise clients, default 4), TRANSPORT (unix | tcp, default unix;
 with tcp the datagram design runs over UDP), MONITOR_ARGS (extra monitor flags),
 SERVERS (space-separated subset of apache nginx-php java java-ipv4 mariadb
 memcached; default all; "none" skips them), SERVER_REQUESTS (default 10),
@@ -90,6 +95,7 @@ monitor that fails, hangs or prints no summary is reported as a miss. Raw result
 OUT_DIR/attribution-<date>.json. Everything temporary lives on /dev/shm.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -450,6 +456,7 @@ def twin_runs(bins, shm, monitor, monitor_args, design, windows, window_ms, nois
     transport = design_transport(design, transport)
     followed = Daemon(design, bins, os.path.join(workdir, "followed"), transport)
     rates = {"followed": [], "twin": []}
+    bpf_ns = {"followed": [], "twin": []}
     background = ["--prefix", "watched", "--count", "10", "--delay-us", "10000", "--forever"]
     noise_flags = ["--count", "10", "--connections", "2", "--repeat-ms", str(window_ms)]
     trace = os.path.join(workdir, "trace.json")
@@ -467,14 +474,22 @@ def twin_runs(bins, shm, monitor, monitor_args, design, windows, window_ms, nois
             raise MonitorFailure(f"never ready; {tail(slow.stderr())}")
         if not wait_for(lambda: daemon_is_watched(read_trace(trace)[0]), 10, 0.05):
             raise MonitorFailure(f"the daemon was never followed; {tail(slow.stderr())}")
-        for w in range(windows):
+        programs = monitor_programs(slow.pid) if bpf_stats_on() else []
+        # A first pair of turns warms both copies up (and the monitor, just done finding the daemon); it is not counted.
+        for w in range(-1, windows):
             order = [("followed", followed), ("twin", twin)]
             for name, daemon in order if w % 2 == 0 else reversed(order):
+                before = bpf_run_time(programs)
                 noise = Clients(bins, daemon, os.path.join(workdir, name), noise_count, f"w{w}-", noise_flags)
                 try:
-                    rates[name].append(sum(replies(noise.wait())) * 1000 / window_ms)
+                    served = sum(replies(noise.wait()))
                 finally:
                     noise.kill()
+                if w < 0:
+                    continue
+                rates[name].append(served * 1000 / window_ms)
+                if programs and served:
+                    bpf_ns[name].append((bpf_run_time(programs) - before) / served)
         slow.process.send_signal(signal.SIGTERM)
         slow.process.wait(STOP_TIMEOUT)
         twin_background.kill()
@@ -493,10 +508,52 @@ def twin_runs(bins, shm, monitor, monitor_args, design, windows, window_ms, nois
         "twin_rps": rates["twin"],
         "ratio": statistics.median(pairs) if pairs else None,
         "window_ratios": pairs,
+        "bpf_ns_per_reply": bpf_ns,
     }
 
 
 HOOKS = ("sys_enter", "sys_exit")
+
+
+BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"
+
+
+@contextlib.contextmanager
+def bpf_stats(on=True):
+    """kernel.bpf_stats_enabled on for the time (each program's run_time_ns and run_cnt count), then as it was."""
+    if not on:
+        yield
+        return
+    if shutil.which("bpftool") is None:
+        raise HarnessError("bpftool is missing (Debian: bpftool)")
+    saved = read_text(BPF_STATS).strip() or "0"
+    with open(BPF_STATS, "w") as f:
+        f.write("1")
+    try:
+        yield
+    finally:
+        with open(BPF_STATS, "w") as f:
+            f.write(saved)
+
+
+def bpf_stats_on():
+    """Whether the kernel counts BPF programs' run time."""
+    return read_text(BPF_STATS).strip() == "1"
+
+
+def monitor_programs(pid):
+    """The ids of the BPF programs of the monitor process `pid`: those that share a map with the syscall hooks
+    it attached (the tail-called programs are attached nowhere)."""
+    hooks = set(hook_programs(pid).values())
+    programs = bpftool_json("prog", "show")
+    maps = {m for p in programs if p["id"] in hooks for m in p.get("map_ids", [])}
+    return [p["id"] for p in programs if maps.intersection(p.get("map_ids", []))]
+
+
+def bpf_run_time(ids):
+    """The summed run_time_ns of the programs `ids` names."""
+    wanted = set(ids)
+    return sum(p.get("run_time_ns", 0) for p in bpftool_json("prog", "show") if p["id"] in wanted) if ids else 0
 
 
 def bpftool_json(*args):
@@ -568,23 +625,14 @@ def hook_round(binary, monitor_args, workdir, calls):
 def hook_costs(binaries, monitor_args, shm, rounds, calls):
     """The hooks' per-call cost for each {label: binary}, alternating them
     round by round, with kernel.bpf_stats_enabled on for the time."""
-    stats = "/proc/sys/kernel/bpf_stats_enabled"
-    if shutil.which("bpftool") is None:
-        raise HarnessError("bpftool is missing (Debian: bpftool); HOOK_ROUNDS=0 skips the hook cost")
-    saved = read_text(stats).strip() or "0"
     rows = {label: [] for label in binaries}
-    try:
-        with open(stats, "w") as f:
-            f.write("1")
+    with bpf_stats():
         for r in range(rounds):
             labels = list(binaries) if r % 2 == 0 else list(reversed(binaries))
             for label in labels:
                 log(f"hook cost round {r + 1}/{rounds}: {label}")
                 rows[label].append(hook_round(binaries[label], monitor_args, os.path.join(shm, f"hooks-{label}-{r}"),
                                               calls))
-    finally:
-        with open(stats, "w") as f:
-            f.write(saved)
 
     def median(values):
         values = [v for v in values if v is not None]
@@ -703,8 +751,11 @@ def print_twins(results):
             print(f"  {r['design']:<11} {'FAIL':>10}   {(r.get('error') or r['monitor_failure']).splitlines()[0][:100]}")
             continue
         verdict = "ok" if r["ratio"] is not None and r["ratio"] >= TARGET_FOLLOWED else "MISS"
+        bpf = r["bpf_ns_per_reply"]
+        cost = (f"  BPF us a reply: followed {statistics.median(bpf['followed']) / 1000:.2f}, "
+                f"twin {statistics.median(bpf['twin']) / 1000:.2f}") if bpf["followed"] and bpf["twin"] else ""
         print(f"  {r['design']:<11} {statistics.median(r['followed_rps']):>10.0f} {statistics.median(r['twin_rps']):>10.0f} "
-              f"{fmt(r['ratio'], 2):>6} {spread(r['window_ratios']):>11}  {verdict}")
+              f"{fmt(r['ratio'], 2):>6} {spread(r['window_ratios']):>11}  {verdict}{cost}")
 
 
 def print_hooks(results):
@@ -777,6 +828,7 @@ def main():
     rounds = env_int("ROUNDS", 9, 0)
     turns = env_int("TURNS", 10, 0)
     turn_ms = env_int("TURN_MS", 1000, 100)
+    twin_bpf = env_int("TWIN_BPF", 0, 0) > 0
     noise_count = env_int("NOISE", 4, 1)
     transport = os.environ.get("TRANSPORT", "unix")
     if transport not in ("unix", "tcp"):
@@ -821,11 +873,12 @@ def main():
             errors += measured(throughput, f"throughput {design}", {"design": design},
                                lambda: throughput_runs(bins, shm, monitor, monitor_args, design, rounds, seconds,
                                                        noise_count, transport))
-        for design in designs if turns > 0 else []:
-            log(f"followed and not followed: {design}")
-            errors += measured(twins, f"twins {design}", {"design": design},
-                               lambda: twin_runs(bins, shm, monitor, monitor_args, design, turns, turn_ms, noise_count,
-                                                 transport))
+        with bpf_stats(twin_bpf and turns > 0):
+            for design in designs if turns > 0 else []:
+                log(f"followed and not followed: {design}")
+                errors += measured(twins, f"twins {design}", {"design": design},
+                                   lambda: twin_runs(bins, shm, monitor, monitor_args, design, turns, turn_ms,
+                                                     noise_count, transport))
         if hook_rounds > 0:
             try:
                 hooks = hook_costs(binaries, monitor_args, shm, hook_rounds, hook_calls)
