@@ -42,13 +42,15 @@ speed moves more than the cost between rounds. So, per design, two copies of
 the daemon run under one monitor: the background client keeps one followed,
 the other is its twin, never followed. Noise load goes to each in turn, for
 TURNS turns of TURN_MS each, after a pair of turns not counted that warms
-both up; the ratio is the median of the turns' followed/twin ratios. The
-cost every process pays for the syscall hooks is the same for both, so it
-is not in this figure. With TWIN_BPF=1,
-kernel.bpf_stats_enabled is on for these turns, and each design also shows
-the run time of all the monitor's BPF programs per reply, median of the
-followed turns and of the twin turns: the BPF part of the cost, far steadier
-than throughput (the stats add two clock reads to each program run, in both).
+both up; the ratio is the median of the turns' followed/twin ratios. One
+turn's ratio moves by up to 30%, so the median of 10 moves by about 5
+points, as much as the cost measured; of 30, by about 3. The cost every
+process pays for the syscall hooks is the same for both, so it is not in
+this figure. With TWIN_BPF=1, kernel.bpf_stats_enabled is on for these
+turns, and each design also shows the run time of all the monitor's BPF
+programs per reply, median of the followed turns and of the twin turns: the
+BPF part of the cost, far steadier than throughput (the stats add two clock
+reads to each program run, in both).
 
 Real servers. Each of Debian's servers that the integration tests start
 (Tests/IntegrationTests/Fixtures/servers/servers.py: Apache with mod_cgid,
@@ -80,7 +82,7 @@ poolpipe broker batching threadcache; default all), CLIENTS (default "1 2 8"),
 REQUESTS (per watched client, default 50), CONNECTIONS (the watched client's
 sequential connections, default 2), SECONDS (throughput window, default 3),
 ROUNDS (watched throughput rounds, default 9; 0 skips throughput), TURNS (turns of
-the followed/twin measure, default 10; 0 skips it), TURN_MS (default 1000),
+the followed/twin measure, default 30; 0 skips it), TURN_MS (default 1000),
 TWIN_BPF (1: the BPF time per reply, above), NOISE (throughput noise clients, default 4), TRANSPORT (unix | tcp, default unix;
 with tcp the datagram design runs over UDP), MONITOR_ARGS (extra monitor flags),
 SERVERS (space-separated subset of apache nginx-php java java-ipv4 mariadb
@@ -826,7 +828,7 @@ def main():
         sys.exit("attribution-bench: CONNECTIONS must not exceed REQUESTS")
     seconds = env_int("SECONDS", 3, 1)
     rounds = env_int("ROUNDS", 9, 0)
-    turns = env_int("TURNS", 10, 0)
+    turns = env_int("TURNS", 30, 0)
     turn_ms = env_int("TURN_MS", 1000, 100)
     twin_bpf = env_int("TWIN_BPF", 0, 0) > 0
     noise_count = env_int("NOISE", 4, 1)
