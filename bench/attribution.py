@@ -83,8 +83,9 @@ REQUESTS (per watched client, default 50), CONNECTIONS (the watched client's
 sequential connections, default 2), SECONDS (throughput window, default 3),
 ROUNDS (watched throughput rounds, default 9; 0 skips throughput), TURNS (turns of
 the followed/twin measure, default 30; 0 skips it), TURN_MS (default 1000),
-TWIN_BPF (1: the BPF time per reply, above), NOISE (throughput noise clients, default 4), TRANSPORT (unix | tcp, default unix;
-with tcp the datagram design runs over UDP), MONITOR_ARGS (extra monitor flags),
+TWIN_BPF (1: the BPF time per reply, above), NOISE (throughput noise clients,
+default 4), TRANSPORT (unix | tcp, default unix; with tcp the datagram design
+runs over UDP), MONITOR_ARGS (extra monitor flags),
 SERVERS (space-separated subset of apache nginx-php java java-ipv4 mariadb
 memcached; default all; "none" skips them), SERVER_REQUESTS (default 10),
 HOOK_ROUNDS (rounds of the hook cost, default 3; 0 skips it), HOOK_CALLS
@@ -527,7 +528,7 @@ def bpf_stats(on=True):
         yield
         return
     if shutil.which("bpftool") is None:
-        raise HarnessError("bpftool is missing (Debian: bpftool)")
+        raise HarnessError("bpftool is missing (Debian: bpftool); HOOK_ROUNDS=0 and TWIN_BPF=0 do without it")
     saved = read_text(BPF_STATS).strip() or "0"
     with open(BPF_STATS, "w") as f:
         f.write("1")
