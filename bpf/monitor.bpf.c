@@ -348,11 +348,8 @@ int tail__daemon_reply(struct bpf_raw_tracepoint_args *ctx)
 
 /*
  * A daemon thread's call that is followed: a thread that slept through a
- * quiet spell starts afresh, and a call that works for a command keeps its
- * work going (quiet.h). A thread handed a tag by a wake-up works for it
- * once it keeps calls for its reply: one woken through a lock its tagged
- * waker released (an acceptor taking a worker's lock) may keep the tag
- * long after, doing nothing for it.
+ * quiet spell starts afresh, and a tagged thread's call keeps its
+ * command's work going (quiet.h).
  */
 static __always_inline void follow_thread(struct daemon_thread *self)
 {
@@ -360,7 +357,7 @@ static __always_inline void follow_thread(struct daemon_thread *self)
 		wake_thread(self);
 		forget_copied_datagrams();
 	}
-	if (self->tag.tag && (!(self->tag.attribution & ATTRIBUTION_WOKEN) || self->g || self->episode.count))
+	if (self->tag.tag)
 		work_goes_on();
 }
 

@@ -7,10 +7,9 @@
  * Work is under way while a command awaits an answer on a socket it wrote
  * to (struct command_end.awaiting), while a channel that a daemon may read
  * holds a command's bytes (struct channel.holds_work), and for
- * QUIET_AFTER_NS after the last call of a daemon thread that works for a
- * command (follow_thread) or the last write of a command's bytes: that
- * covers the time a worker takes to start a job it took off a queue
- * unseen, when the command expects no answer.
+ * QUIET_AFTER_NS after the last call of a tagged daemon thread or the last
+ * write of a command's bytes: that covers the time a worker takes to start
+ * a job it took off a queue unseen, when the command expects no answer.
  *
  * A quiet spell leaves channels out of step with their sockets (their
  * reads and writes went unseen) and threads with stale state. So when work
