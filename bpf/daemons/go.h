@@ -19,6 +19,24 @@
 
 BPF_HASH(go_tags, struct go_key, struct task_tag, GO_MAX);	/* goroutines of Go daemons */
 BPF_TABLE("lru_hash", struct go_key, u32, go_lock_wakes, 1024); /* from the release to the wake-up: microseconds */
+BPF_TABLE("lru_hash", u32, u32, go_processes, DAEMON_MAX);	/* pid -> 1: its Go runtime was seen */
+
+/*
+ * Whether the thread runs Go code, in a goroutine or in the scheduler. A
+ * thread of a Go program that was not seen running a goroutine yet (one
+ * idle since before the uprobes) is in the scheduler: it may read the
+ * netpoller's wake-up eventfd before it runs any goroutine, and that read is
+ * no loop taking its workers' completions.
+ */
+static __always_inline int runs_go(struct daemon_thread *self, u32 pid)
+{
+	if (self->g || self->scheduling)
+		return 1;
+	if (!go_processes.lookup(&pid))
+		return 0;
+	self->scheduling = 1;
+	return 1;
+}
 
 /*
  * A hand-off to goroutine `to` of work whose tag is `tag`: only work a
@@ -73,6 +91,10 @@ int uprobe__go_casgstatus(struct pt_regs *ctx)
 		struct daemon_thread *self = this_thread(1);
 		if (!self)
 			return 0;
+		if (!self->g && !self->scheduling) {
+			u32 one = 1; /* (once a thread: from here on one of the two is set) */
+			go_processes.update(&pid, &one);
+		}
 		if (to != G_RUNNING && to != G_SYSCALL) {
 			/*
 			 * gp leaves the thread (it parks, yields or ends, or its syscall

@@ -213,13 +213,14 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 	struct channel *channel = read ? channels.lookup(&read->key) : NULL;
 	if (channel && channel_is_stale(channel))
 		channel = NULL;
+	int go = self && runs_go(self, bpf_get_current_pid_tgid() >> 32);
 	int continuing = self && channel && !channel->unsynced && continues_batch(&self->completions);
-	if (self && !self->scheduling && !self->g && self->completions.answered_count && !continuing)
+	if (self && !go && self->completions.answered_count && !continuing)
 		settle_then(ctx, TAIL_READ_WAKEUP); /* (a wake-up read starts a batch) */
 	if (reading && self && channel)
 		read_wakeup(ctx, channel, self, read->file, reading, continuing);
 	/* An eventfd written before its process was a daemon, or by the kernel: */
-	else if (read && self && !self->scheduling && !self->g)
+	else if (read && self && !go)
 		read_unknown_wakeup(ctx, self);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include "syscalls/io.h"
 #include "daemons/threads.h"
 #include "daemons/datagrams.h"
+#include "daemons/go.h"
 
 BPF_PERCPU_ARRAY(exec_heap, struct exec_event, 1);
 
@@ -255,6 +256,8 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 		/* A daemon's pid handed out again is another process's: no daemon until it reads a command's bytes. */
 		if (may_be_daemon(pid) && GROUP_DEAD(args) && daemons.lookup(&pid))
 			daemons.delete(&pid);
+		if (go_processes.lookup(&pid) && GROUP_DEAD(args))
+			go_processes.delete(&pid);
 		return 0;
 	}
 	u32 tag = watch->tag, attribution = watch->attribution;
