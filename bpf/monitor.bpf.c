@@ -349,7 +349,10 @@ int tail__daemon_reply(struct bpf_raw_tracepoint_args *ctx)
 /*
  * A daemon thread's call that is followed: a thread that slept through a
  * quiet spell starts afresh, and a tagged thread's call keeps its
- * command's work going (quiet.h).
+ * command's work going (quiet.h). A tag a wake-up handed is a guess: it
+ * keeps work going once the thread keeps calls for its reply, or in Go
+ * (a thread cache's acceptor handed a tag through a lock keeps it while
+ * it accepts other clients' connections).
  */
 static __always_inline void follow_thread(struct daemon_thread *self)
 {
@@ -357,7 +360,7 @@ static __always_inline void follow_thread(struct daemon_thread *self)
 		wake_thread(self);
 		forget_copied_datagrams();
 	}
-	if (self->tag.tag)
+	if (self->tag.tag && (!(self->tag.attribution & ATTRIBUTION_WOKEN) || self->g || self->episode.count))
 		work_goes_on();
 }
 
