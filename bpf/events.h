@@ -305,8 +305,13 @@ struct channel_segment {
 #define CHANNEL_SEGMENTS 8
 struct channel {
 	struct channel_segment segments[CHANNEL_SEGMENTS]; /* a ring, oldest at first */
+	/*
+	 * The oldest segment's index, which readers move on, and one past the
+	 * newest's, which writers move on (see held_segments). Each side writes
+	 * only its own, so that a write and a read on two CPUs lose neither.
+	 */
 	__u32 first;
-	__u32 count;
+	__u32 end;
 	__u32 started; /* the first segment was partly read already: its request continues */
 	__u32 writer_pid;
 	__u32 writer_tid;

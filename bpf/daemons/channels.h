@@ -116,9 +116,11 @@ static __always_inline void mix_tags(struct task_tag *into, const struct task_ta
 static __always_inline void queue_segment(struct channel *channel, const struct task_tag *owner, u32 bytes,
 					  u64 completion)
 {
-	u32 count = channel->count;
+	u32 count = held_segments(channel);
+	if (!count)
+		channel->end = channel->first; /* (after a write taken back, see held_segments) */
 	if (count < CHANNEL_SEGMENTS) {
-		struct channel_segment *next = &channel->segments[(channel->first + count) & (CHANNEL_SEGMENTS - 1)];
+		struct channel_segment *next = &channel->segments[channel->end & (CHANNEL_SEGMENTS - 1)];
 		next->tag = owner->tag;
 		next->also_tag = owner->also_tag;
 		next->attribution = owner->attribution;
@@ -126,12 +128,13 @@ static __always_inline void queue_segment(struct channel *channel, const struct 
 		next->completion = completion;
 		next->writer_tid = (u32)bpf_get_current_pid_tgid();
 		next->sender = 0;
-		channel->count = count + 1;
+		barrier(); /* (the segment is whole before a reader on another CPU can take it) */
+		channel->end += 1;
 		if (!count)
 			channel->started = 0;
 		return;
 	}
-	struct channel_segment *last = &channel->segments[(channel->first + count - 1) & (CHANNEL_SEGMENTS - 1)];
+	struct channel_segment *last = &channel->segments[(channel->end - 1) & (CHANNEL_SEGMENTS - 1)];
 	channel->messages = 0; /* a segment of two messages: counted in bytes from now on */
 	last->sender = 0;
 	struct task_tag mixed = { .tag = last->tag, .also_tag = last->also_tag, .attribution = last->attribution };
@@ -187,9 +190,8 @@ static __always_inline void name_senders(struct channel *channel, u32 messages, 
 {
 #pragma nounroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++)
-		if (i < messages && i < channel->count)
-			channel->segments[(channel->first + channel->count - 1 - i) & (CHANNEL_SEGMENTS - 1)].sender =
-				sender;
+		if (i < messages && i < held_segments(channel))
+			channel->segments[(channel->end - 1 - i) & (CHANNEL_SEGMENTS - 1)].sender = sender;
 }
 
 /*
@@ -313,7 +315,7 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 			none->bytes = 1;
 			none->writer_tid = tid;
 		}
-		value->count = before + 1;
+		value->end = before + 1;
 		value->unsynced = unsynced;
 		value->writer_end = end;
 		value->messages = shared_channel(&key);
@@ -339,10 +341,11 @@ static __always_inline enum channel_kind tag_channel(s64 fd, struct channel_writ
 				return kind;
 		}
 	} else {
-		if (discovers && !channel->daemon_reads && !channel->fresh && channel->count && !shared_channel(&key)) {
+		if (discovers && !channel->daemon_reads && !channel->fresh && held_segments(channel) &&
+		    !shared_channel(&key)) {
 			/* Until now, reads outside daemons may have passed it by: what it holds is unknown. */
 			if (key.b == CHANNEL_KEY_UNIX && !queued_buffers(key.a)) {
-				channel->count = 0; /* its reader's socket is empty: all of it was read */
+				channel->first = channel->end; /* its reader's socket is empty: all of it was read */
 				channel_emptied(channel, 0);
 			} else
 				channel->unsynced = 1;
@@ -386,16 +389,16 @@ static __always_inline void settle_write(struct write_in_flight *flight, s64 ret
 	if (channel && flight->counted && channel->in_flight >= flight->counted)
 		__sync_fetch_and_add(&channel->in_flight, -(s64)flight->counted);
 	flight->counted = 0;
-	if (channel && sent < flight->bytes && channel->count) {
+	u32 held = channel ? held_segments(channel) : 0;
+	if (channel && sent < flight->bytes && held) {
 		u32 unsent = flight->bytes - sent;
-		struct channel_segment *last =
-			&channel->segments[(channel->first + channel->count - 1) & (CHANNEL_SEGMENTS - 1)];
+		struct channel_segment *last = &channel->segments[(channel->end - 1) & (CHANNEL_SEGMENTS - 1)];
 		if (last->bytes > unsent) {
 			last->bytes -= unsent;
 		} else {
 			last->bytes = 0;
-			if (channel->count > 1 || !channel->started)
-				channel->count -= 1;
+			if (held > 1 || !channel->started)
+				channel->end -= 1;
 		}
 	}
 	flight->bytes = 0;
@@ -579,7 +582,7 @@ static __always_inline int take_segments(struct channel *channel, u32 bytes, str
 	*left = bytes;
 #pragma nounroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
-		if (*left && channel->count) {
+		if (*left && held_segments(channel)) {
 			struct channel_segment *segment = &channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)];
 			took_segment(into, i, segment);
 			count = i + 1;
@@ -590,7 +593,6 @@ static __always_inline int take_segments(struct channel *channel, u32 bytes, str
 			} else {
 				*left -= segment->bytes;
 				channel->first += 1;
-				channel->count -= 1;
 				channel->started = 0;
 			}
 		}
@@ -614,11 +616,11 @@ static __always_inline int took_first_message(struct channel *channel, u64 sock)
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	if (!channel->reader_tid)
 		channel->reader_tid = tid;
-	u32 count = channel->count;
+	u32 count = held_segments(channel);
 	if (channel->reader_tid != tid || channel->in_flight)
 		return 0;
 	/* (A write that came and went meanwhile changed the count.) */
-	return queued_buffers(sock) + 1 == count && !channel->in_flight && channel->count == count;
+	return queued_buffers(sock) + 1 == count && !channel->in_flight && held_segments(channel) == count;
 }
 
 /*

@@ -48,13 +48,14 @@ static __always_inline int take_sender_datagram(struct channel *channel, const s
 {
 	struct channel_segment *oldest = &channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)];
 	struct channel_segment *next = &channel->segments[(channel->first + 1) & (CHANNEL_SEGMENTS - 1)];
-	if (!channel->count || oldest->sender != sender) {
-		if (channel->count < 2 || next->sender != sender) {
-			if (channel->count && !oldest->sender)
+	u32 held = held_segments(channel);
+	if (!held || oldest->sender != sender) {
+		if (held < 2 || next->sender != sender) {
+			if (held && !oldest->sender)
 				return DATAGRAM_COUNTED;
 			/* The socket is empty: what is not on its way was read, or dropped (a full socket). */
-			if (!queued_messages(key, sock) && channel->count > channel->in_flight)
-				drop_oldest(channel, channel->count - channel->in_flight);
+			if (!queued_messages(key, sock) && held > channel->in_flight)
+				drop_oldest(channel, held - channel->in_flight);
 			return 0;
 		}
 		/* The second oldest is taken: the oldest moves up into its place. */
@@ -64,7 +65,6 @@ static __always_inline int take_sender_datagram(struct channel *channel, const s
 	}
 	took_segment(into, 0, oldest);
 	channel->first += 1;
-	channel->count -= 1;
 	channel->started = 0;
 	return 1;
 }
@@ -334,7 +334,7 @@ static __always_inline void forget_copied_datagrams(void)
 static __always_inline int take_noted_datagrams(struct channel *channel, struct taken_segments *into, u32 messages,
 						int goroutine)
 {
-	channel->count = 0; /* (its segments are not counted: the notes tell) */
+	channel->first = channel->end; /* (its segments are not counted: the notes tell) */
 	struct datagram_reads *reads = datagram_reads(0);
 	if (!reads)
 		return 0;
@@ -394,9 +394,9 @@ static __always_inline void name_udp_sender(struct write_in_flight *flight)
 		return;
 	struct channel *channel = channels.lookup(&flight->key);
 	u32 naming = 1 + flight->counted, tid = (u32)bpf_get_current_pid_tgid();
-	if (!channel || channel->count < naming || naming > CHANNEL_SEGMENTS)
+	if (!channel || held_segments(channel) < naming || naming > CHANNEL_SEGMENTS)
 		return;
-	u32 oldest = channel->first + channel->count - naming;
+	u32 oldest = channel->end - naming;
 #pragma nounroll
 	for (int i = 0; i < CHANNEL_SEGMENTS; i++) {
 		struct channel_segment *segment = &channel->segments[(oldest + i) & (CHANNEL_SEGMENTS - 1)];

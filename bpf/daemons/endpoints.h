@@ -468,10 +468,10 @@ static __always_inline u32 queued_messages(const struct channel_key *key, u64 so
 /* Forgets the channel's `n` oldest segments. */
 static __always_inline void drop_oldest(struct channel *channel, u32 n)
 {
-	if (n > channel->count)
-		n = channel->count;
+	u32 held = held_segments(channel);
+	if (n > held)
+		n = held;
 	channel->first += n;
-	channel->count -= n;
 	if (n)
 		channel->started = 0;
 	channel_emptied(channel, 0);
@@ -498,16 +498,16 @@ static __always_inline int took_own_messages(struct channel *channel, const stru
 	channel->reader_tid = tid;
 	u32 left = queued_messages(key, sock);
 	int quiet = !channel->in_flight;
-	if (quiet && one_reader && channel->count > left + taken)
-		drop_oldest(channel, channel->count - (left + taken));
-	int took = quiet && one_reader && !channel->unsynced && taken && channel->count == left + taken &&
+	if (quiet && one_reader && held_segments(channel) > left + taken)
+		drop_oldest(channel, held_segments(channel) - (left + taken));
+	int took = quiet && one_reader && !channel->unsynced && taken && held_segments(channel) == left + taken &&
 		   !channel->in_flight;
 	if (!took)
 		channel->unsynced = 1;
 	if (!left) {
 		/* The socket is empty: all but the messages still on their way were read. */
-		if (!took && channel->count > channel->in_flight)
-			drop_oldest(channel, channel->count - channel->in_flight);
+		if (!took && held_segments(channel) > channel->in_flight)
+			drop_oldest(channel, held_segments(channel) - channel->in_flight);
 		channel->unsynced = 0;
 		channel->reader_tid = 0;
 	}

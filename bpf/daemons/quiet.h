@@ -106,7 +106,7 @@ static __always_inline void channel_holds_work(struct channel *channel)
 /* Segments left the channel (or it goes, when `dropped`): an empty one holds no work. */
 static __always_inline void channel_emptied(struct channel *channel, int dropped)
 {
-	if (!channel->count || dropped)
+	if (!held_segments(channel) || dropped)
 		flag_work(&channel->holds_work, 1, 0);
 }
 

@@ -39,7 +39,7 @@ static __always_inline void read_wakeup(void *ctx, struct channel *channel, stru
 {
 	channel->local = 1;
 	/* An eventfd's read takes its count, a self-pipe's reader drains it: all of it. A datagram: one. */
-	u32 count = channel->count;
+	u32 count = held_segments(channel);
 	if (channel->messages && count > 1)
 		count = 1;
 	int go = self->scheduling || self->g; /* Go's netpoller wake-ups; goroutines follow their own hand-offs */
@@ -79,7 +79,6 @@ static __always_inline void read_wakeup(void *ctx, struct channel *channel, stru
 	if (continuing)
 		pay_owed(&self->completions);
 	channel->first += count;
-	channel->count -= count;
 	channel->started = 0;
 	channel_emptied(channel, 0);
 	channel->epoch = work_epoch(); /* in step now */
@@ -445,7 +444,7 @@ static __always_inline int read_channel(void *ctx, s64 fd, u32 pid, struct daemo
 						? take_datagrams(channel, &key, sock, messages, reading)
 						: take_noted_datagrams(channel, reading, messages, g != 0);
 			/* (Its segments and the socket's messages part ways: it holds work until the socket is empty.) */
-			if (channel->holds_work && !channel->count && !queued_messages(&key, sock))
+			if (channel->holds_work && !held_segments(channel) && !queued_messages(&key, sock))
 				channel_emptied(channel, 0);
 		} else {
 			if (channel->messages && channel->unsynced && took_first_message(channel, sock))
@@ -454,7 +453,7 @@ static __always_inline int read_channel(void *ctx, s64 fd, u32 pid, struct daemo
 				count = -1; /* an older message, for no one */
 			} else {
 				if (channel->messages &&
-				    channel->count) /* one read, one message, whatever its length */
+				    held_segments(channel)) /* one read, one message, whatever its length */
 					bytes = channel->segments[channel->first & (CHANNEL_SEGMENTS - 1)].bytes;
 				count = take_segments(channel, bytes, reading, &left);
 				if (left || channel->unsynced)
@@ -465,7 +464,7 @@ static __always_inline int read_channel(void *ctx, s64 fd, u32 pid, struct daemo
 			if (channel->unsynced && queued_buffers(sock) == 0) {
 				/* The read emptied the socket: what was written so far has all been read. */
 				channel->unsynced = 0;
-				channel->count = 0;
+				channel->first = channel->end;
 				channel->started = 0;
 				channel_emptied(channel, 0);
 			}

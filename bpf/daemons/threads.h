@@ -364,10 +364,10 @@ static __always_inline void forget_handoff(struct daemon_thread *self)
 static __always_inline void pass_completion(struct daemon_thread *self)
 {
 	struct channel *channel = self->flight.bytes ? channels.lookup(&self->flight.key) : NULL;
-	if (!channel || !channel->count)
+	if (!channel || !held_segments(channel))
 		return;
 	u64 id = make_completion(&self->completions, &self->episode);
-	channel->segments[(channel->first + channel->count - 1) & (CHANNEL_SEGMENTS - 1)].completion = id;
+	channel->segments[(channel->end - 1) & (CHANNEL_SEGMENTS - 1)].completion = id;
 	self->handed = 0;
 }
 
@@ -442,13 +442,13 @@ static __always_inline int left_source(struct daemon_thread *self, const struct 
 	if (!self->source_closed || !writer->tag || reaches == writer->tag)
 		return 0;
 	struct channel *channel = self->flight.bytes ? channels.lookup(&self->flight.key) : NULL;
-	if (channel && channel->count) {
-		struct channel_segment *last =
-			&channel->segments[(channel->first + channel->count - 1) & (CHANNEL_SEGMENTS - 1)];
+	u32 held = channel ? held_segments(channel) : 0;
+	if (channel && held) {
+		struct channel_segment *last = &channel->segments[(channel->end - 1) & (CHANNEL_SEGMENTS - 1)];
 		last->tag = 0;
 		last->also_tag = 0;
 		last->attribution = 0;
-		if (channel->count == 1)
+		if (held == 1)
 			count_fresh(channel, 0); /* (its only bytes that could make a daemon) */
 	}
 	__builtin_memset(&self->tag, 0, sizeof(self->tag));

@@ -97,6 +97,18 @@ static long (*read_user_string)(void *dst, __u32 size, const void *unsafe_ptr) =
 #define SOCK_SEQPACKET 5
 #define MSG_PEEK 2
 
+/*
+ * The segments a channel holds. A writer that takes its segment back after
+ * a reader took it leaves `end` behind `first`: none.
+ */
+static __always_inline u32 held_segments(const struct channel *channel)
+{
+	s32 held = (s32)(channel->end - channel->first);
+	if (held < 0)
+		return 0;
+	return held > CHANNEL_SEGMENTS ? CHANNEL_SEGMENTS : (u32)held;
+}
+
 /* A __data_loc field of a tracepoint record: the data's offset in the record is in its low 16 bits. */
 static __always_inline u16 data_loc_offset(u32 data_loc)
 {
