@@ -33,16 +33,17 @@ static __always_inline void read_unknown_wakeup(void *ctx, struct daemon_thread 
  *   read together are;
  * - another thread's tag is a hand-off, as a futex wake-up is;
  * - the completions the segments carry wait for the replies that answer them.
+ * A Go thread's read (`go`, runs_go) is the netpoller's wake-up: goroutines
+ * follow their own hand-offs, so it takes neither tags nor completions.
  */
 static __always_inline void read_wakeup(void *ctx, struct channel *channel, struct daemon_thread *self, u64 file,
-					struct taken_segments *reading, int continuing)
+					struct taken_segments *reading, int continuing, int go)
 {
 	channel->local = 1;
 	/* An eventfd's read takes its count, a self-pipe's reader drains it: all of it. A datagram: one. */
 	u32 count = held_segments(channel);
 	if (channel->messages && count > 1)
 		count = 1;
-	int go = self->scheduling || self->g; /* Go's netpoller wake-ups; goroutines follow their own hand-offs */
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	int others = 0;
 	reading->own = 0;
@@ -217,7 +218,7 @@ int tail__read_wakeup(struct bpf_raw_tracepoint_args *ctx)
 	if (self && !go && self->completions.answered_count && !continuing)
 		settle_then(ctx, TAIL_READ_WAKEUP); /* (a wake-up read starts a batch) */
 	if (reading && self && channel)
-		read_wakeup(ctx, channel, self, read->file, reading, continuing);
+		read_wakeup(ctx, channel, self, read->file, reading, continuing, go);
 	/* An eventfd written before its process was a daemon, or by the kernel: */
 	else if (read && self && !go)
 		read_unknown_wakeup(ctx, self);
